@@ -1,0 +1,109 @@
+//! The one error type of the crate.
+
+/// Everything that can go wrong when building or stepping an optimizer.
+///
+/// Every error is returned *before* anything is changed: when a call returns `Err`, every
+/// parameter tensor and every piece of optimizer state is bit-for-bit what it was before the call.
+///
+/// The enum is `#[non_exhaustive]`: later versions may add variants (a `match` needs a `_` arm).
+///
+/// # Example
+///
+/// ```
+/// use ndarray::array;
+/// use ndarray_optim::{Adam, Error, Optimizer};
+///
+/// let mut opt = Adam::<f64>::new(1e-3)?;
+/// let mut w = array![1.0, 2.0, 3.0];
+/// let g = array![0.1, 0.2];
+/// match opt.step(&mut w, &g) {
+///     Err(Error::ShapeMismatch { index, param, grad }) => {
+///         assert_eq!((index, param, grad), (0, vec![3], vec![2]));
+///     }
+///     other => panic!("expected a shape mismatch, got {other:?}"),
+/// }
+/// assert_eq!(w, array![1.0, 2.0, 3.0]); // untouched
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A hyperparameter is outside its valid range (or NaN), when an optimizer is built or a
+    /// setter such as [`set_learning_rate`](crate::Optimizer::set_learning_rate) is called.
+    #[error("invalid hyperparameter `{name}` = {value}: {requirement}")]
+    InvalidHyperparameter {
+        /// The hyperparameter's name, as PyTorch spells it (`lr`, `betas[0]`, `dampening`, …).
+        name: &'static str,
+        /// The rejected value.
+        value: f64,
+        /// What the value must satisfy.
+        requirement: &'static str,
+    },
+
+    /// `step` was given a different number of parameter tensors and gradient tensors.
+    #[error("{params} parameter tensors but {grads} gradient tensors")]
+    LengthMismatch {
+        /// Number of parameter tensors.
+        params: usize,
+        /// Number of gradient tensors.
+        grads: usize,
+    },
+
+    /// A gradient's shape differs from its parameter's shape.
+    #[error("tensor {index}: gradient shape {grad:?} differs from parameter shape {param:?}")]
+    ShapeMismatch {
+        /// Position of the tensor in the list.
+        index: usize,
+        /// The parameter's shape.
+        param: Vec<usize>,
+        /// The gradient's shape.
+        grad: Vec<usize>,
+    },
+
+    /// The optimizer holds state for a different number of tensors than `step` was given: the
+    /// tensor list changed since the first step. Call
+    /// [`reset_state`](crate::Optimizer::reset_state) to start afresh on purpose.
+    #[error("optimizer state was created for {expected} tensors but step was given {found}")]
+    StateLengthMismatch {
+        /// Number of tensors the state was created for.
+        expected: usize,
+        /// Number of tensors given now.
+        found: usize,
+    },
+
+    /// A parameter's shape differs from the shape its optimizer state was created for.
+    #[error(
+        "tensor {index}: parameter shape {found:?} differs from the shape {expected:?} \
+         its optimizer state was created for"
+    )]
+    StateShapeMismatch {
+        /// Position of the tensor in the list.
+        index: usize,
+        /// The shape the state was created for.
+        expected: Vec<usize>,
+        /// The parameter's shape now.
+        found: Vec<usize>,
+    },
+
+    /// A gradient holds NaN or ±infinity (checked unless the optimizer's
+    /// [`NonFinitePolicy`](crate::NonFinitePolicy) says otherwise).
+    #[error("tensor {index}: gradient element {element:?} is {value}")]
+    NonFiniteGradient {
+        /// Position of the tensor in the list.
+        index: usize,
+        /// Index of the first non-finite element (in row-major order) within the tensor.
+        element: Vec<usize>,
+        /// The offending value (NaN, `inf` or `-inf`), widened to `f64`.
+        value: f64,
+    },
+
+    /// The optimizer has no such hyperparameter or feature (for example a momentum to cycle on
+    /// Adagrad).
+    #[error("{optimizer} has no {what}")]
+    Unsupported {
+        /// The optimizer's name.
+        optimizer: &'static str,
+        /// What was asked for.
+        what: &'static str,
+    },
+}

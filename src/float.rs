@@ -1,0 +1,56 @@
+//! The element types an optimizer can update: `f32` and `f64`.
+
+use std::fmt::{Debug, Display};
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// A floating-point element type of parameters, gradients and optimizer state: `f32` or `f64`.
+///
+/// Sealed: the kernels are written and tested for exactly these two types. Hyperparameters and
+/// the scalars derived from them (`1 - β`, `β^t`, `lr / (1 - β₁^t)`, …) are always computed in
+/// `f64` and rounded once to `A` with [`Float::from_f64`], as PyTorch does.
+///
+/// # Example
+///
+/// ```
+/// use ndarray_optim::Float;
+///
+/// fn one_minus<A: Float>(beta: f64) -> A {
+///     A::from_f64(1.0 - beta) // rounded once, never `1 - (beta as A)`
+/// }
+/// assert_eq!(one_minus::<f32>(0.999), 0.001_f32);
+/// ```
+pub trait Float:
+    num_traits::Float + Debug + Display + Default + Send + Sync + 'static + sealed::Sealed
+{
+    /// Rounds an `f64` to this type (to nearest, ties to even).
+    fn from_f64(x: f64) -> Self;
+    /// Widens this value to `f64` (exact).
+    fn to_f64(self) -> f64;
+}
+
+impl Float for f32 {
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Float for f64 {
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+}

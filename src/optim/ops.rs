@@ -1,0 +1,98 @@
+//! PyTorch's element-wise tensor operations, rounding for rounding.
+//!
+//! Each function reproduces what one `torch` CPU kernel computes for one element (see
+//! `shared/reference/pytorch-numerics.md` §1.5): where PyTorch fuses a multiply and an add into
+//! one FMA, so do we (`mul_add`), and where it rounds twice, so do we. Scalars arrive already
+//! rounded to `A` from `f64`.
+
+use crate::float::Float;
+
+/// The gradient as the update sees it: negated under `maximize`, then coupled (L2) weight decay
+/// `g + wd·p` as `fma(p, wd, g)`, in PyTorch's order.
+#[inline(always)]
+pub(crate) fn effective_grad<A: Float>(p: A, g: A, maximize: bool, decay: Option<A>) -> A {
+    let g = if maximize { -g } else { g };
+    match decay {
+        Some(wd) => p.mul_add(wd, g),
+        None => g,
+    }
+}
+
+/// `self.addcmul_(t1, t2, value=v)`: `fma(v·t1, t2, self)`, the product `v·t1` rounded first.
+#[inline(always)]
+pub(crate) fn addcmul<A: Float>(s: A, v: A, t1: A, t2: A) -> A {
+    (v * t1).mul_add(t2, s)
+}
+
+/// `self.addcdiv_(t1, t2, value=v)`: `self + (v·t1) / t2`, three roundings, no FMA.
+#[inline(always)]
+pub(crate) fn addcdiv<A: Float>(s: A, v: A, t1: A, t2: A) -> A {
+    s + (v * t1) / t2
+}
+
+/// The weight of `torch.lerp_`, with the branch PyTorch takes for it decided once per step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LerpWeight<A> {
+    weight: A,
+    /// `1 - weight`, computed in `A` as PyTorch does.
+    complement: A,
+    small: bool,
+}
+
+impl<A: Float> LerpWeight<A> {
+    pub(crate) fn new(weight: f64) -> Self {
+        let weight = A::from_f64(weight);
+        LerpWeight {
+            weight,
+            complement: A::one() - weight,
+            small: weight.abs() < A::from_f64(0.5),
+        }
+    }
+
+    /// `start.lerp_(end, weight)`: `fma(w, end - start, start)` for `|w| < 0.5`, else
+    /// `fma(-(end - start), 1 - w, end)`, each with one rounding.
+    #[inline(always)]
+    pub(crate) fn lerp(self, start: A, end: A) -> A {
+        let diff = end - start;
+        if self.small {
+            self.weight.mul_add(diff, start)
+        } else {
+            (-diff).mul_add(self.complement, end)
+        }
+    }
+}
+
+/// `torch.maximum(a, b)`: like `max`, but a NaN in either operand propagates.
+#[inline(always)]
+pub(crate) fn maximum<A: Float>(a: A, b: A) -> A {
+    if a.is_nan() || a > b { a } else { b }
+}
+
+#[cfg(test)]
+#[allow(clippy::float_cmp)] // bit-exact on purpose
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lerp_takes_pytorchs_branches() {
+        let small = LerpWeight::<f32>::new(0.1);
+        assert_eq!(small.lerp(1.0, 3.0), 0.1f32.mul_add(2.0, 1.0));
+        let large = LerpWeight::<f32>::new(0.7);
+        assert_eq!(large.lerp(1.0, 3.0), (-2.0f32).mul_add(1.0 - 0.7f32, 3.0));
+        assert_eq!(LerpWeight::<f64>::new(1.0).lerp(5.0, 7.0), 7.0);
+        assert_eq!(LerpWeight::<f64>::new(0.0).lerp(5.0, 7.0), 5.0);
+    }
+
+    #[test]
+    fn maximum_propagates_nan() {
+        assert!(maximum(f32::NAN, 1.0).is_nan());
+        assert!(maximum(1.0, f32::NAN).is_nan());
+        assert_eq!(maximum(1.0, 2.0), 2.0);
+    }
+
+    #[test]
+    fn effective_grad_negates_before_decay() {
+        assert_eq!(effective_grad(2.0, 1.0, true, Some(0.5)), 0.0);
+        assert_eq!(effective_grad(2.0, 1.0, false, None), 1.0);
+    }
+}

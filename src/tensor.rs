@@ -1,0 +1,354 @@
+//! What `step` accepts: one tensor, or a list of tensors of any ranks, owned or borrowed.
+//!
+//! [`Optimizer::step`](crate::Optimizer::step) takes `&mut dyn TensorListMut<A>` and
+//! `&dyn TensorList<A>`, so a call site passes its own containers and Rust coerces them:
+//!
+//! | you have | you pass |
+//! |---|---|
+//! | one array or view of any dimension (`Array2<f32>`, `ArrayViewMut1<f64>`, `ArrayD`, …) | `&mut w`, `&g` |
+//! | a `Vec`, array or slice of arrays or views | `&mut params`, `&grads` |
+//! | tensors of different ranks (a weight matrix beside a bias vector) | a tuple of references: `&mut (&mut w, &mut b)`, `&(&gw, &gb)` |
+//! | views into one large flat buffer | a `Vec<ArrayViewMut<…>>` of the views |
+//! | your own model struct | implement [`TensorListMut`] for it (see its docs) |
+//!
+//! Nothing is copied: the optimizer reads and writes the caller's memory in place. Contiguous
+//! tensors (C-order, Fortran-order or any other axis order) take the fast path, one linear
+//! vectorised loop; strided views (every other column, negative strides) give the same results
+//! through a general loop that is slower.
+
+use ndarray::{
+    ArrayBase, ArrayRef, ArrayViewD, ArrayViewMutD, Data, DataMut, Dimension, LayoutRef,
+};
+
+/// Read access to one tensor of any dimension: a gradient, or a parameter being inspected.
+///
+/// Implemented for every ndarray array and view (`ArrayBase<S, D>` with readable data), for
+/// `ArrayRef`, and for references to any implementor. Users rarely implement it themselves.
+///
+/// # Example
+///
+/// ```
+/// use ndarray::Array2;
+/// use ndarray_optim::Tensor;
+///
+/// let g = Array2::<f32>::zeros((2, 3));
+/// let t: &dyn Tensor<f32> = &g;
+/// assert_eq!(t.shape(), &[2, 3]);
+/// assert_eq!(t.as_slice_memory_order().map(<[f32]>::len), Some(6));
+/// ```
+pub trait Tensor<A> {
+    /// The tensor's shape.
+    fn shape(&self) -> &[usize];
+    /// The tensor's strides, in elements (as [`ndarray::ArrayBase::strides`]).
+    fn strides(&self) -> &[isize];
+    /// The elements as one slice in memory order, when the tensor is contiguous.
+    fn as_slice_memory_order(&self) -> Option<&[A]>;
+    /// A dynamic-dimensional view of the tensor.
+    fn view_dyn(&self) -> ArrayViewD<'_, A>;
+}
+
+/// Write access to one tensor of any dimension: a parameter that `step` updates in place.
+///
+/// Implemented for every ndarray array and view with writable data and for mutable references
+/// to implementors.
+///
+/// # Example
+///
+/// ```
+/// use ndarray::{array, Array1};
+/// use ndarray_optim::TensorMut;
+///
+/// let mut w: Array1<f64> = array![1.0, 2.0];
+/// let t: &mut dyn TensorMut<f64> = &mut w;
+/// t.as_slice_memory_order_mut().unwrap()[0] = 5.0;
+/// assert_eq!(w, array![5.0, 2.0]);
+/// ```
+pub trait TensorMut<A>: Tensor<A> {
+    /// The elements as one mutable slice in memory order, when the tensor is contiguous.
+    fn as_slice_memory_order_mut(&mut self) -> Option<&mut [A]>;
+    /// A dynamic-dimensional mutable view of the tensor.
+    fn view_dyn_mut(&mut self) -> ArrayViewMutD<'_, A>;
+}
+
+impl<A, D: Dimension> Tensor<A> for ArrayRef<A, D> {
+    fn shape(&self) -> &[usize] {
+        LayoutRef::shape(self)
+    }
+    fn strides(&self) -> &[isize] {
+        LayoutRef::strides(self)
+    }
+    fn as_slice_memory_order(&self) -> Option<&[A]> {
+        ArrayRef::as_slice_memory_order(self)
+    }
+    fn view_dyn(&self) -> ArrayViewD<'_, A> {
+        ArrayRef::view(self).into_dyn()
+    }
+}
+
+impl<A, D: Dimension> TensorMut<A> for ArrayRef<A, D> {
+    fn as_slice_memory_order_mut(&mut self) -> Option<&mut [A]> {
+        ArrayRef::as_slice_memory_order_mut(self)
+    }
+    fn view_dyn_mut(&mut self) -> ArrayViewMutD<'_, A> {
+        ArrayRef::view_mut(self).into_dyn()
+    }
+}
+
+impl<A, S: Data<Elem = A>, D: Dimension> Tensor<A> for ArrayBase<S, D> {
+    fn shape(&self) -> &[usize] {
+        Tensor::shape(&**self)
+    }
+    fn strides(&self) -> &[isize] {
+        Tensor::strides(&**self)
+    }
+    fn as_slice_memory_order(&self) -> Option<&[A]> {
+        Tensor::as_slice_memory_order(&**self)
+    }
+    fn view_dyn(&self) -> ArrayViewD<'_, A> {
+        Tensor::view_dyn(&**self)
+    }
+}
+
+impl<A, S: DataMut<Elem = A>, D: Dimension> TensorMut<A> for ArrayBase<S, D> {
+    fn as_slice_memory_order_mut(&mut self) -> Option<&mut [A]> {
+        TensorMut::as_slice_memory_order_mut(&mut **self)
+    }
+    fn view_dyn_mut(&mut self) -> ArrayViewMutD<'_, A> {
+        TensorMut::view_dyn_mut(&mut **self)
+    }
+}
+
+macro_rules! forward_tensor_through_reference {
+    ($($reference:ty),*) => {$(
+        impl<A, T: Tensor<A> + ?Sized> Tensor<A> for $reference {
+            fn shape(&self) -> &[usize] {
+                (**self).shape()
+            }
+            fn strides(&self) -> &[isize] {
+                (**self).strides()
+            }
+            fn as_slice_memory_order(&self) -> Option<&[A]> {
+                (**self).as_slice_memory_order()
+            }
+            fn view_dyn(&self) -> ArrayViewD<'_, A> {
+                (**self).view_dyn()
+            }
+        }
+    )*};
+}
+forward_tensor_through_reference!(&T, &mut T, Box<T>);
+
+impl<A, T: TensorMut<A> + ?Sized> TensorMut<A> for &mut T {
+    fn as_slice_memory_order_mut(&mut self) -> Option<&mut [A]> {
+        (**self).as_slice_memory_order_mut()
+    }
+    fn view_dyn_mut(&mut self) -> ArrayViewMutD<'_, A> {
+        (**self).view_dyn_mut()
+    }
+}
+
+impl<A, T: TensorMut<A> + ?Sized> TensorMut<A> for Box<T> {
+    fn as_slice_memory_order_mut(&mut self) -> Option<&mut [A]> {
+        (**self).as_slice_memory_order_mut()
+    }
+    fn view_dyn_mut(&mut self) -> ArrayViewMutD<'_, A> {
+        (**self).view_dyn_mut()
+    }
+}
+
+/// An ordered list of tensors to read: the gradients given to `step`.
+///
+/// The position of a tensor in the list is its identity: the optimizer keeps its state for the
+/// tensor at position `i` and expects the same shape there on every step.
+///
+/// Implemented for a single array or view (a list of one), for `Vec`s, arrays and slices of
+/// tensors, for tuples of up to 12 tensors (which may have different ranks), and for references
+/// to any of these.
+///
+/// # Example
+///
+/// A model struct can be handed to `step` directly by listing its tensors:
+///
+/// ```
+/// use ndarray::{Array1, Array2};
+/// use ndarray_optim::{Optimizer, Sgd, Tensor, TensorList, TensorListMut, TensorMut};
+///
+/// struct Linear { w: Array2<f32>, b: Array1<f32> }
+///
+/// impl TensorList<f32> for Linear {
+///     fn len(&self) -> usize { 2 }
+///     fn tensor(&self, i: usize) -> Option<&dyn Tensor<f32>> {
+///         match i { 0 => Some(&self.w), 1 => Some(&self.b), _ => None }
+///     }
+/// }
+/// impl TensorListMut<f32> for Linear {
+///     fn tensor_mut(&mut self, i: usize) -> Option<&mut dyn TensorMut<f32>> {
+///         match i { 0 => Some(&mut self.w), 1 => Some(&mut self.b), _ => None }
+///     }
+/// }
+///
+/// let mut model = Linear { w: Array2::ones((2, 3)), b: Array1::zeros(2) };
+/// let grads = Linear { w: Array2::ones((2, 3)), b: Array1::ones(2) };
+/// let mut opt = Sgd::new(0.5)?;
+/// opt.step(&mut model, &grads)?;
+/// assert_eq!(model.w[[0, 0]], 0.5);
+/// assert_eq!(model.b[1], -0.5);
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+pub trait TensorList<A> {
+    /// The number of tensors.
+    fn len(&self) -> usize;
+    /// The tensor at `index`, or `None` past the end.
+    fn tensor(&self, index: usize) -> Option<&dyn Tensor<A>>;
+    /// Whether the list holds no tensors.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An ordered list of tensors to update in place: the parameters given to `step`.
+///
+/// Implemented for the same containers as [`TensorList`] when their tensors are writable. See
+/// [`TensorList`] for implementing it on a model struct.
+///
+/// # Example
+///
+/// ```
+/// use ndarray::{array, Array1, Array2};
+/// use ndarray_optim::{Optimizer, Sgd};
+///
+/// // A weight matrix and a bias vector, updated in one call, without copying.
+/// let mut w: Array2<f64> = array![[1.0, 2.0], [3.0, 4.0]];
+/// let mut b: Array1<f64> = array![0.5, 0.5];
+/// let (gw, gb) = (Array2::ones((2, 2)), array![1.0, -1.0]);
+/// let mut opt = Sgd::new(0.1)?;
+/// opt.step(&mut (&mut w, &mut b), &(&gw, &gb))?;
+/// assert_eq!(b, array![0.4, 0.6]);
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+pub trait TensorListMut<A>: TensorList<A> {
+    /// The tensor at `index`, writable, or `None` past the end.
+    fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<A>>;
+}
+
+// A single tensor is a list of one.
+impl<A, S: Data<Elem = A>, D: Dimension> TensorList<A> for ArrayBase<S, D> {
+    fn len(&self) -> usize {
+        1
+    }
+    fn tensor(&self, index: usize) -> Option<&dyn Tensor<A>> {
+        (index == 0).then_some(self as &dyn Tensor<A>)
+    }
+}
+
+impl<A, S: DataMut<Elem = A>, D: Dimension> TensorListMut<A> for ArrayBase<S, D> {
+    fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<A>> {
+        (index == 0).then_some(self as &mut dyn TensorMut<A>)
+    }
+}
+
+impl<A, T: Tensor<A>> TensorList<A> for [T] {
+    fn len(&self) -> usize {
+        <[T]>::len(self)
+    }
+    fn tensor(&self, index: usize) -> Option<&dyn Tensor<A>> {
+        self.get(index).map(|t| t as &dyn Tensor<A>)
+    }
+}
+
+impl<A, T: TensorMut<A>> TensorListMut<A> for [T] {
+    fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<A>> {
+        self.get_mut(index).map(|t| t as &mut dyn TensorMut<A>)
+    }
+}
+
+impl<A, T: Tensor<A>> TensorList<A> for Vec<T> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn tensor(&self, index: usize) -> Option<&dyn Tensor<A>> {
+        TensorList::tensor(self.as_slice(), index)
+    }
+}
+
+impl<A, T: TensorMut<A>> TensorListMut<A> for Vec<T> {
+    fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<A>> {
+        TensorListMut::tensor_mut(self.as_mut_slice(), index)
+    }
+}
+
+impl<A, T: Tensor<A>, const N: usize> TensorList<A> for [T; N] {
+    fn len(&self) -> usize {
+        N
+    }
+    fn tensor(&self, index: usize) -> Option<&dyn Tensor<A>> {
+        TensorList::tensor(self.as_slice(), index)
+    }
+}
+
+impl<A, T: TensorMut<A>, const N: usize> TensorListMut<A> for [T; N] {
+    fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<A>> {
+        TensorListMut::tensor_mut(self.as_mut_slice(), index)
+    }
+}
+
+impl<A, L: TensorList<A> + ?Sized> TensorList<A> for &L {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn tensor(&self, index: usize) -> Option<&dyn Tensor<A>> {
+        (**self).tensor(index)
+    }
+}
+
+impl<A, L: TensorList<A> + ?Sized> TensorList<A> for &mut L {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn tensor(&self, index: usize) -> Option<&dyn Tensor<A>> {
+        (**self).tensor(index)
+    }
+}
+
+impl<A, L: TensorListMut<A> + ?Sized> TensorListMut<A> for &mut L {
+    fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<A>> {
+        (**self).tensor_mut(index)
+    }
+}
+
+macro_rules! tuple_tensor_list {
+    ($len:expr; $($name:ident $index:tt),+) => {
+        impl<A, $($name: Tensor<A>),+> TensorList<A> for ($($name,)+) {
+            fn len(&self) -> usize {
+                $len
+            }
+            fn tensor(&self, index: usize) -> Option<&dyn Tensor<A>> {
+                match index {
+                    $($index => Some(&self.$index as &dyn Tensor<A>),)+
+                    _ => None,
+                }
+            }
+        }
+        impl<A, $($name: TensorMut<A>),+> TensorListMut<A> for ($($name,)+) {
+            fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<A>> {
+                match index {
+                    $($index => Some(&mut self.$index as &mut dyn TensorMut<A>),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+tuple_tensor_list!(1; T0 0);
+tuple_tensor_list!(2; T0 0, T1 1);
+tuple_tensor_list!(3; T0 0, T1 1, T2 2);
+tuple_tensor_list!(4; T0 0, T1 1, T2 2, T3 3);
+tuple_tensor_list!(5; T0 0, T1 1, T2 2, T3 3, T4 4);
+tuple_tensor_list!(6; T0 0, T1 1, T2 2, T3 3, T4 4, T5 5);
+tuple_tensor_list!(7; T0 0, T1 1, T2 2, T3 3, T4 4, T5 5, T6 6);
+tuple_tensor_list!(8; T0 0, T1 1, T2 2, T3 3, T4 4, T5 5, T6 6, T7 7);
+tuple_tensor_list!(9; T0 0, T1 1, T2 2, T3 3, T4 4, T5 5, T6 6, T7 7, T8 8);
+tuple_tensor_list!(10; T0 0, T1 1, T2 2, T3 3, T4 4, T5 5, T6 6, T7 7, T8 8, T9 9);
+tuple_tensor_list!(11; T0 0, T1 1, T2 2, T3 3, T4 4, T5 5, T6 6, T7 7, T8 8, T9 9, T10 10);
+tuple_tensor_list!(12; T0 0, T1 1, T2 2, T3 3, T4 4, T5 5, T6 6, T7 7, T8 8, T9 9, T10 10, T11 11);

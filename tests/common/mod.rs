@@ -1,0 +1,318 @@
+//! Shared by the integration tests: PyTorch fixtures and the optimizers built from their
+//! PyTorch-style keyword arguments.
+#![allow(dead_code)] // each test binary uses its own part
+
+use ndarray::{ArrayD, IxDyn};
+use ndarray_optim::{
+    Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Float, Lamb,
+    LambConfig, Momentum, Nesterov, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
+};
+use serde_json::Value;
+
+/// One recorded trajectory file (`tests/fixtures/optim_{f32,f64}.json`).
+pub struct Fixture {
+    pub steps: usize,
+    pub shapes: Vec<Vec<usize>>,
+    pub initial: Vec<Vec<f64>>,
+    /// `grads[step][tensor]`, flattened row-major.
+    pub grads: Vec<Vec<Vec<f64>>>,
+    pub cases: Vec<Case>,
+}
+
+pub struct Case {
+    pub name: String,
+    pub optimizer: String,
+    pub kwargs: serde_json::Map<String, Value>,
+    pub lr_schedule: Option<Vec<f64>>,
+    /// `params[step][tensor]` after each step, flattened row-major.
+    pub params: Vec<Vec<Vec<f64>>>,
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
+}
+
+fn tensors(v: &Value) -> Vec<Vec<f64>> {
+    v.as_array().expect("array").iter().map(floats).collect()
+}
+
+pub fn load(tag: &str) -> Fixture {
+    let path = format!(
+        "{}/tests/fixtures/optim_{tag}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let doc: Value = serde_json::from_str(&text).expect("valid JSON");
+    let shapes = doc["shapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s.as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect()
+        })
+        .collect();
+    let cases = doc["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| Case {
+            name: c["name"].as_str().unwrap().to_string(),
+            optimizer: c["optimizer"].as_str().unwrap().to_string(),
+            kwargs: c["kwargs"].as_object().unwrap().clone(),
+            lr_schedule: c["lr_schedule"]
+                .as_array()
+                .map(|_| floats(&c["lr_schedule"])),
+            params: c["params"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(tensors)
+                .collect(),
+        })
+        .collect();
+    Fixture {
+        steps: doc["steps"].as_u64().unwrap() as usize,
+        shapes,
+        initial: tensors(&doc["initial_params"]),
+        grads: doc["grads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(tensors)
+            .collect(),
+        cases,
+    }
+}
+
+/// Tensors of the fixture's shapes from flat row-major values.
+pub fn arrays<A: Float>(shapes: &[Vec<usize>], values: &[Vec<f64>]) -> Vec<ArrayD<A>> {
+    shapes
+        .iter()
+        .zip(values)
+        .map(|(shape, v)| {
+            ArrayD::from_shape_vec(IxDyn(shape), v.iter().map(|&x| A::from_f64(x)).collect())
+                .expect("fixture values match their shape")
+        })
+        .collect()
+}
+
+fn f(kwargs: &serde_json::Map<String, Value>, key: &str) -> Option<f64> {
+    kwargs.get(key).and_then(Value::as_f64)
+}
+
+fn b(kwargs: &serde_json::Map<String, Value>, key: &str) -> Option<bool> {
+    kwargs.get(key).and_then(Value::as_bool)
+}
+
+fn betas(kwargs: &serde_json::Map<String, Value>) -> Option<(f64, f64)> {
+    kwargs.get("betas").map(|v| {
+        let v = floats(v);
+        (v[0], v[1])
+    })
+}
+
+/// Builds our optimizer from a PyTorch class name and keyword arguments, through the public
+/// configuration API, choosing the named type (`Momentum`, `Nesterov`, `AdamW`) where one fits.
+pub fn build<A: Float>(
+    optimizer: &str,
+    kwargs: &serde_json::Map<String, Value>,
+) -> Box<dyn Optimizer<A>> {
+    for key in kwargs.keys() {
+        let known = [
+            "lr",
+            "momentum",
+            "dampening",
+            "weight_decay",
+            "nesterov",
+            "maximize",
+            "lr_decay",
+            "initial_accumulator_value",
+            "eps",
+            "alpha",
+            "centered",
+            "rho",
+            "betas",
+            "amsgrad",
+            "decoupled_weight_decay",
+            "bias_correction",
+            "grad_averaging",
+            "max_grad_norm",
+            "trust_clip",
+            "always_adapt",
+            "decoupled_decay",
+        ];
+        assert!(
+            known.contains(&key.as_str()),
+            "fixture option {key} is not mapped"
+        );
+    }
+    match optimizer {
+        "SGD" => {
+            let mut c = SgdConfig::default();
+            if let Some(v) = f(kwargs, "lr") {
+                c = c.lr(v)
+            }
+            if let Some(v) = f(kwargs, "momentum") {
+                c = c.momentum(v)
+            }
+            if let Some(v) = f(kwargs, "dampening") {
+                c = c.dampening(v)
+            }
+            if let Some(v) = f(kwargs, "weight_decay") {
+                c = c.weight_decay(v)
+            }
+            if let Some(v) = b(kwargs, "maximize") {
+                c = c.maximize(v)
+            }
+            if b(kwargs, "nesterov") == Some(true) {
+                Box::new(Nesterov::with_config(c).unwrap())
+            } else if c.momentum > 0.0 {
+                Box::new(Momentum::with_config(c).unwrap())
+            } else {
+                Box::new(Sgd::with_config(c).unwrap())
+            }
+        }
+        "Adagrad" => {
+            let mut c = AdagradConfig::default();
+            if let Some(v) = f(kwargs, "lr") {
+                c = c.lr(v)
+            }
+            if let Some(v) = f(kwargs, "lr_decay") {
+                c = c.lr_decay(v)
+            }
+            if let Some(v) = f(kwargs, "weight_decay") {
+                c = c.weight_decay(v)
+            }
+            if let Some(v) = f(kwargs, "initial_accumulator_value") {
+                c = c.initial_accumulator_value(v)
+            }
+            if let Some(v) = f(kwargs, "eps") {
+                c = c.eps(v)
+            }
+            if let Some(v) = b(kwargs, "maximize") {
+                c = c.maximize(v)
+            }
+            Box::new(Adagrad::with_config(c).unwrap())
+        }
+        "RMSprop" => {
+            let mut c = RmsPropConfig::default();
+            if let Some(v) = f(kwargs, "lr") {
+                c = c.lr(v)
+            }
+            if let Some(v) = f(kwargs, "alpha") {
+                c = c.alpha(v)
+            }
+            if let Some(v) = f(kwargs, "eps") {
+                c = c.eps(v)
+            }
+            if let Some(v) = f(kwargs, "weight_decay") {
+                c = c.weight_decay(v)
+            }
+            if let Some(v) = f(kwargs, "momentum") {
+                c = c.momentum(v)
+            }
+            if let Some(v) = b(kwargs, "centered") {
+                c = c.centered(v)
+            }
+            if let Some(v) = b(kwargs, "maximize") {
+                c = c.maximize(v)
+            }
+            Box::new(RmsProp::with_config(c).unwrap())
+        }
+        "Adadelta" => {
+            let mut c = AdadeltaConfig::default();
+            if let Some(v) = f(kwargs, "lr") {
+                c = c.lr(v)
+            }
+            if let Some(v) = f(kwargs, "rho") {
+                c = c.rho(v)
+            }
+            if let Some(v) = f(kwargs, "eps") {
+                c = c.eps(v)
+            }
+            if let Some(v) = f(kwargs, "weight_decay") {
+                c = c.weight_decay(v)
+            }
+            if let Some(v) = b(kwargs, "maximize") {
+                c = c.maximize(v)
+            }
+            Box::new(Adadelta::with_config(c).unwrap())
+        }
+        "Adam" | "AdamW" => {
+            let mut c = if optimizer == "AdamW" {
+                AdamConfig::adamw()
+            } else {
+                AdamConfig::default()
+            };
+            if let Some(v) = f(kwargs, "lr") {
+                c = c.lr(v)
+            }
+            if let Some((b1, b2)) = betas(kwargs) {
+                c = c.betas(b1, b2)
+            }
+            if let Some(v) = f(kwargs, "eps") {
+                c = c.eps(v)
+            }
+            if let Some(v) = f(kwargs, "weight_decay") {
+                c = c.weight_decay(v)
+            }
+            if let Some(v) = b(kwargs, "amsgrad") {
+                c = c.amsgrad(v)
+            }
+            if let Some(v) = b(kwargs, "maximize") {
+                c = c.maximize(v)
+            }
+            if let Some(v) = b(kwargs, "decoupled_weight_decay") {
+                c = c.decoupled_weight_decay(v)
+            }
+            if optimizer == "AdamW" {
+                Box::new(AdamW::with_config(c).unwrap())
+            } else {
+                Box::new(Adam::with_config(c).unwrap())
+            }
+        }
+        "Lamb" => {
+            let mut c = LambConfig::default();
+            if let Some(v) = f(kwargs, "lr") {
+                c = c.lr(v)
+            }
+            if let Some((b1, b2)) = betas(kwargs) {
+                c = c.betas(b1, b2)
+            }
+            if let Some(v) = f(kwargs, "eps") {
+                c = c.eps(v)
+            }
+            if let Some(v) = f(kwargs, "weight_decay") {
+                c = c.weight_decay(v)
+            }
+            if let Some(v) = kwargs.get("max_grad_norm") {
+                c = c.max_grad_norm(v.as_f64())
+            }
+            if let Some(v) = b(kwargs, "bias_correction") {
+                c = c.bias_correction(v)
+            }
+            if let Some(v) = b(kwargs, "grad_averaging") {
+                c = c.grad_averaging(v)
+            }
+            if let Some(v) = b(kwargs, "trust_clip") {
+                c = c.trust_clip(v)
+            }
+            if let Some(v) = b(kwargs, "always_adapt") {
+                c = c.always_adapt(v)
+            }
+            if let Some(v) = b(kwargs, "decoupled_decay") {
+                c = c.decoupled_decay(v)
+            }
+            Box::new(Lamb::with_config(c).unwrap())
+        }
+        other => panic!("unknown optimizer {other}"),
+    }
+}

@@ -1,0 +1,78 @@
+//! Every optimizer and option against trajectories recorded from PyTorch 2.15 (`torch.optim`,
+//! single-tensor path) and timm 1.0.31 (`Lamb`): see `tests/fixtures/generate_optim.py`.
+//!
+//! f64: within 1e-10 absolute of PyTorch after every one of the 50 steps.
+//! f32: within `1e-6 + 1e-5·|expected|` after every step (PyTorch's CPU `sqrt` is not correctly
+//! rounded, so bit-equality is impossible; see the numerics reference §1.5).
+
+mod common;
+
+use ndarray_optim::{Float, Optimizer};
+
+/// Runs every case of a fixture and returns, per case, the largest error seen.
+fn run<A: Float>(tag: &str, tolerance: impl Fn(f64, f64) -> bool) {
+    let fixture = common::load(tag);
+    assert!(fixture.cases.len() >= 30, "fixture {tag} has too few cases");
+    let mut failures = Vec::new();
+    let mut kinds = std::collections::BTreeSet::new();
+    for case in &fixture.cases {
+        let mut opt: Box<dyn Optimizer<A>> = common::build(&case.optimizer, &case.kwargs);
+        kinds.insert(opt.name());
+        let mut params = common::arrays::<A>(&fixture.shapes, &fixture.initial);
+        let mut worst = (0.0f64, 0usize);
+        'steps: for step in 0..fixture.steps {
+            if let Some(lrs) = &case.lr_schedule {
+                opt.set_learning_rate(lrs[step]).unwrap();
+            }
+            let grads = common::arrays::<A>(&fixture.shapes, &fixture.grads[step]);
+            opt.step(&mut params, &grads).unwrap();
+            for (tensor, expected) in params.iter().zip(&case.params[step]) {
+                for (&got, &want) in tensor.iter().zip(expected) {
+                    // The file holds the shortest decimal of each value: read it back as `A`.
+                    let (got, want) = (got.to_f64(), A::from_f64(want).to_f64());
+                    let err = (got - want).abs();
+                    if err > worst.0 {
+                        worst = (err, step);
+                    }
+                    if !tolerance(got, want) {
+                        failures.push(format!(
+                            "{tag} {}: step {}: got {got:e}, PyTorch {want:e}",
+                            case.name,
+                            step + 1
+                        ));
+                        break 'steps;
+                    }
+                }
+            }
+        }
+        assert_eq!(opt.step_count(), fixture.steps as u64);
+        println!(
+            "{tag} {:<28} max |Δ| = {:.2e} (step {})",
+            case.name,
+            worst.0,
+            worst.1 + 1
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cases differ from PyTorch:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    let expected = [
+        "Adadelta", "Adagrad", "Adam", "AdamW", "Lamb", "Momentum", "Nesterov", "RMSprop", "SGD",
+    ];
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), expected);
+}
+
+#[test]
+fn f64_trajectories_match_pytorch_within_1e_10() {
+    run::<f64>("f64", |got, want| (got - want).abs() <= 1e-10);
+}
+
+#[test]
+fn f32_trajectories_match_pytorch_within_rtol_1e_5() {
+    run::<f32>("f32", |got, want| {
+        (got - want).abs() <= 1e-6 + 1e-5 * want.abs()
+    });
+}
