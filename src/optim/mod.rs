@@ -145,6 +145,48 @@ impl<A: Float> Clone for Box<dyn Optimizer<A>> {
     }
 }
 
+/// A boxed optimizer is an optimizer, so `Vec<Box<dyn Optimizer<A>>>` elements can be passed
+/// wherever an optimizer is expected (to a scheduler, say).
+impl<A: Float, O: Optimizer<A> + ?Sized> Optimizer<A> for Box<O> {
+    fn step(
+        &mut self,
+        params: &mut dyn TensorListMut<A>,
+        grads: &dyn TensorList<A>,
+    ) -> Result<(), Error> {
+        (**self).step(params, grads)
+    }
+    fn learning_rate(&self) -> f64 {
+        (**self).learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
+        (**self).set_learning_rate(lr)
+    }
+    fn momentum(&self) -> Option<f64> {
+        (**self).momentum()
+    }
+    fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
+        (**self).set_momentum(momentum)
+    }
+    fn step_count(&self) -> u64 {
+        (**self).step_count()
+    }
+    fn reset_state(&mut self) {
+        (**self).reset_state()
+    }
+    fn non_finite_policy(&self) -> NonFinitePolicy {
+        (**self).non_finite_policy()
+    }
+    fn set_non_finite_policy(&mut self, policy: NonFinitePolicy) {
+        (**self).set_non_finite_policy(policy)
+    }
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn clone_box(&self) -> Box<dyn Optimizer<A>> {
+        (**self).clone_box()
+    }
+}
+
 /// What [`Optimizer::step`] does when a gradient holds NaN or ±infinity.
 ///
 /// # Example
