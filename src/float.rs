@@ -30,7 +30,7 @@ pub trait Float:
     /// Rounds an `f64` to this type (to nearest, ties to even).
     fn from_f64(x: f64) -> Self;
     /// Widens this value to `f64` (exact).
-    fn to_f64(self) -> f64;
+    fn widen(self) -> f64;
 }
 
 impl Float for f32 {
@@ -39,7 +39,7 @@ impl Float for f32 {
         x as f32
     }
     #[inline(always)]
-    fn to_f64(self) -> f64 {
+    fn widen(self) -> f64 {
         f64::from(self)
     }
 }
@@ -50,7 +50,7 @@ impl Float for f64 {
         x
     }
     #[inline(always)]
-    fn to_f64(self) -> f64 {
+    fn widen(self) -> f64 {
         self
     }
 }

@@ -29,7 +29,7 @@ fn run<A: Float>(tag: &str, tolerance: impl Fn(f64, f64) -> bool) {
             for (tensor, expected) in params.iter().zip(&case.params[step]) {
                 for (&got, &want) in tensor.iter().zip(expected) {
                     // The file holds the shortest decimal of each value: read it back as `A`.
-                    let (got, want) = (got.to_f64(), A::from_f64(want).to_f64());
+                    let (got, want) = (got.widen(), A::from_f64(want).widen());
                     let err = (got - want).abs();
                     if err > worst.0 {
                         worst = (err, step);

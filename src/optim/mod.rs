@@ -321,7 +321,7 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
                     return Err(Error::NonFiniteGradient {
                         index,
                         element,
-                        value: value.to_f64(),
+                        value: value.widen(),
                     });
                 }
             }
@@ -351,6 +351,9 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
         self.step += 1;
         let scalars = self.config.scalars(self.step, grads);
         for (index, slot) in self.slots.iter_mut().enumerate() {
+            if slot.shape.contains(&0) {
+                continue; // no elements, nothing to update
+            }
             let (p, g) = tensor_pair(params, grads, index)?;
             let mut pass = Pass::new(p, g, &slot.strides);
             self.config.update(&scalars, &mut pass, &mut slot.state);

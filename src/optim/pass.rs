@@ -286,7 +286,7 @@ impl SquareSum {
 
     #[inline(always)]
     pub(crate) fn add<A: Float>(&mut self, x: A) {
-        let x = x.to_f64();
+        let x = x.widen();
         self.lanes[self.in_block % 8] += x * x;
         self.in_block += 1;
         if self.in_block == Self::BLOCK {

@@ -316,3 +316,78 @@ pub fn build<A: Float>(
         other => panic!("unknown optimizer {other}"),
     }
 }
+
+/// One of every optimizer and its main options, with a learning rate suited to small problems:
+/// the table the behavioural tests run over.
+pub fn zoo<A: Float>() -> Vec<Box<dyn Optimizer<A>>> {
+    vec![
+        Box::new(Sgd::new(0.05).unwrap()),
+        Box::new(
+            Sgd::with_config(
+                SgdConfig::default()
+                    .lr(0.05)
+                    .weight_decay(0.01)
+                    .maximize(true),
+            )
+            .unwrap(),
+        ),
+        Box::new(Momentum::new(0.02, 0.9).unwrap()),
+        Box::new(
+            Momentum::with_config(
+                SgdConfig::default()
+                    .lr(0.02)
+                    .momentum(0.9)
+                    .dampening(0.1)
+                    .weight_decay(1e-3),
+            )
+            .unwrap(),
+        ),
+        Box::new(Nesterov::new(0.02, 0.9).unwrap()),
+        Box::new(Adagrad::new(0.1).unwrap()),
+        Box::new(
+            Adagrad::with_config(
+                AdagradConfig::default()
+                    .lr(0.1)
+                    .lr_decay(0.01)
+                    .initial_accumulator_value(0.1)
+                    .weight_decay(0.01),
+            )
+            .unwrap(),
+        ),
+        Box::new(RmsProp::new(0.01).unwrap()),
+        Box::new(
+            RmsProp::with_config(
+                RmsPropConfig::default()
+                    .lr(0.01)
+                    .centered(true)
+                    .momentum(0.5)
+                    .weight_decay(0.01),
+            )
+            .unwrap(),
+        ),
+        Box::new(Adadelta::new(1.0).unwrap()),
+        Box::new(Adam::new(0.01).unwrap()),
+        Box::new(
+            Adam::with_config(
+                AdamConfig::default()
+                    .lr(0.01)
+                    .amsgrad(true)
+                    .weight_decay(0.01),
+            )
+            .unwrap(),
+        ),
+        Box::new(AdamW::new(0.01).unwrap()),
+        Box::new(Lamb::new(0.01).unwrap()),
+        Box::new(
+            Lamb::with_config(
+                LambConfig::default()
+                    .lr(0.01)
+                    .always_adapt(true)
+                    .weight_decay(0.0)
+                    .max_grad_norm(None)
+                    .trust_clip(true),
+            )
+            .unwrap(),
+        ),
+    ]
+}
