@@ -1,0 +1,177 @@
+//! Time per optimizer step, against the memory system's limit.
+//!
+//! ```text
+//! cargo bench --bench step                      # everything (a few minutes)
+//! cargo bench --bench step -- 'step/f32/Adam'   # a subset (criterion's filter)
+//! ```
+//!
+//! Groups:
+//! - `copy`: `dst.copy_from_slice(src)` of `n` f32: the machine's copy bandwidth, the yardstick
+//!   for the bandwidth bound of each optimizer (bytes it must move / copy bandwidth).
+//! - `step/{f32,f64}/<optimizer>/<n>`: one step over one contiguous tensor of `n` elements, with
+//!   the default non-finite check, and `Adam-unchecked` without it.
+//! - `model/<optimizer>`: 200 tensors shaped like 25 transformer blocks (~5 M elements), against
+//!   `flat/<optimizer>`, one tensor of the same total size.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ndarray::{Array1, ArrayD, Dimension, IxDyn};
+use ndarray_optim::{
+    Adadelta, Adagrad, Adam, AdamConfig, AdamW, Float, Lamb, Momentum, Nesterov, NonFinitePolicy,
+    Optimizer, RmsProp, Sgd,
+};
+
+const SIZES: [usize; 4] = [1_000, 100_000, 1_000_000, 10_000_000];
+
+fn optimizers<A: Float>() -> Vec<(&'static str, Box<dyn Optimizer<A>>)> {
+    vec![
+        ("SGD", Box::new(Sgd::new(1e-3).unwrap())),
+        ("Momentum", Box::new(Momentum::new(1e-3, 0.9).unwrap())),
+        ("Nesterov", Box::new(Nesterov::new(1e-3, 0.9).unwrap())),
+        ("Adagrad", Box::new(Adagrad::new(1e-2).unwrap())),
+        ("RMSprop", Box::new(RmsProp::new(1e-2).unwrap())),
+        ("Adadelta", Box::new(Adadelta::new(1.0).unwrap())),
+        ("Adam", Box::new(Adam::new(1e-3).unwrap())),
+        (
+            "Adam-unchecked",
+            Box::new(
+                Adam::new(1e-3)
+                    .unwrap()
+                    .with_non_finite_policy(NonFinitePolicy::Unchecked),
+            ),
+        ),
+        (
+            "AMSGrad",
+            Box::new(AdamConfig::default().amsgrad(true).build().unwrap()),
+        ),
+        ("AdamW", Box::new(AdamW::new(1e-3).unwrap())),
+        ("Lamb", Box::new(Lamb::new(1e-3).unwrap())),
+    ]
+}
+
+fn data<A: Float>(n: usize, seed: f64) -> Array1<A> {
+    Array1::from_shape_fn(n, |i| A::from_f64(((i as f64) * 0.000_37 + seed).sin()))
+}
+
+fn configure(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    n: usize,
+) {
+    if n >= 1_000_000 {
+        group.sample_size(10);
+        group.measurement_time(Duration::from_secs(3));
+    } else {
+        group.sample_size(30);
+        group.measurement_time(Duration::from_secs(1));
+    }
+    group.warm_up_time(Duration::from_millis(500));
+}
+
+fn copy_bandwidth(c: &mut Criterion) {
+    let mut group = c.benchmark_group("copy");
+    for n in SIZES {
+        configure(&mut group, n);
+        group.throughput(Throughput::Bytes((2 * 4 * n) as u64));
+        let src = vec![1.0f32; n];
+        let mut dst = vec![0.0f32; n];
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                dst.copy_from_slice(black_box(&src));
+                black_box(&mut dst);
+            })
+        });
+    }
+    group.finish();
+}
+
+fn step_one_tensor<A: Float>(c: &mut Criterion, tag: &str) {
+    for (name, _) in optimizers::<A>() {
+        let mut group = c.benchmark_group(format!("step/{tag}/{name}"));
+        for n in SIZES {
+            configure(&mut group, n);
+            group.throughput(Throughput::Elements(n as u64));
+            let mut opt = optimizers::<A>()
+                .into_iter()
+                .find(|(m, _)| *m == name)
+                .unwrap()
+                .1;
+            let mut p = data::<A>(n, 0.0);
+            let g = data::<A>(n, 1.0).mapv(|x| x * A::from_f64(1e-3));
+            opt.step(&mut p, &g).unwrap(); // state allocated outside the timing
+            group.bench_function(BenchmarkId::from_parameter(n), |b| {
+                b.iter(|| opt.step(black_box(&mut p), black_box(&g)).unwrap())
+            });
+        }
+        group.finish();
+    }
+}
+
+/// 25 transformer-like blocks: 128×384, 384, 128×128, 128, 128×512, 512, 512×128, 128.
+fn model_shapes() -> Vec<Vec<usize>> {
+    let block = [
+        vec![128, 384],
+        vec![384],
+        vec![128, 128],
+        vec![128],
+        vec![128, 512],
+        vec![512],
+        vec![512, 128],
+        vec![128],
+    ];
+    (0..25).flat_map(|_| block.iter().cloned()).collect()
+}
+
+fn many_tensors(c: &mut Criterion) {
+    let shapes = model_shapes();
+    let total: usize = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
+    let mut group = c.benchmark_group("model");
+    configure(&mut group, total);
+    group.throughput(Throughput::Elements(total as u64));
+    for name in ["SGD", "Adam", "Lamb"] {
+        let mut opt = optimizers::<f32>()
+            .into_iter()
+            .find(|(m, _)| *m == name)
+            .unwrap()
+            .1;
+        let mut params: Vec<ArrayD<f32>> = shapes
+            .iter()
+            .map(|s| {
+                ArrayD::from_shape_fn(IxDyn(s), |ix| {
+                    ((ix.slice().iter().sum::<usize>()) as f32 * 0.01).sin()
+                })
+            })
+            .collect();
+        let grads: Vec<ArrayD<f32>> = shapes
+            .iter()
+            .map(|s| ArrayD::from_elem(IxDyn(s), 1e-3f32))
+            .collect();
+        opt.step(&mut params, &grads).unwrap();
+        group.bench_function(format!("200-tensors/{name}"), |b| {
+            b.iter(|| opt.step(black_box(&mut params), black_box(&grads)).unwrap())
+        });
+        let mut opt = optimizers::<f32>()
+            .into_iter()
+            .find(|(m, _)| *m == name)
+            .unwrap()
+            .1;
+        let mut flat = data::<f32>(total, 0.0);
+        let g = Array1::from_elem(total, 1e-3f32);
+        opt.step(&mut flat, &g).unwrap();
+        group.bench_function(format!("flat/{name}"), |b| {
+            b.iter(|| opt.step(black_box(&mut flat), black_box(&g)).unwrap())
+        });
+    }
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    copy_bandwidth(c);
+    step_one_tensor::<f32>(c, "f32");
+    step_one_tensor::<f64>(c, "f64");
+    many_tensors(c);
+}
+
+criterion_group!(step, benches);
+criterion_main!(step);
