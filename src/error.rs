@@ -97,6 +97,29 @@ pub enum Error {
         value: f64,
     },
 
+    /// A parameter-group assignment names a group that does not exist.
+    #[error("{} refers to group {group}, but there are {groups} groups", match tensor {
+        Some(t) => format!("tensor {t}"),
+        None => "the call".to_string(),
+    })]
+    UnknownGroup {
+        /// The tensor whose assignment is wrong (`None` when a group was addressed directly).
+        tensor: Option<usize>,
+        /// The group index given.
+        group: usize,
+        /// How many groups there are.
+        groups: usize,
+    },
+
+    /// The parameter groups assign a different number of tensors than `step` was given.
+    #[error("the parameter groups assign {assigned} tensors but step was given {found}")]
+    GroupLengthMismatch {
+        /// Number of tensors the groups assign.
+        assigned: usize,
+        /// Number of tensors given to `step`.
+        found: usize,
+    },
+
     /// The optimizer has no such hyperparameter or feature (for example a momentum to cycle on
     /// Adagrad).
     #[error("{optimizer} has no {what}")]

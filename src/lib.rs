@@ -83,6 +83,7 @@ pub use error::Error;
 pub use float::Float;
 pub use optim::{
     Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Lamb, LambConfig,
-    Momentum, Nesterov, NonFinitePolicy, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
+    Momentum, Nesterov, NonFinitePolicy, Optimizer, ParamGroup, ParamGroups, RmsProp,
+    RmsPropConfig, Sgd, SgdConfig,
 };
 pub use tensor::{Tensor, TensorList, TensorListMut, TensorMut};

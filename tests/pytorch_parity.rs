@@ -12,11 +12,12 @@ use ndarray_optim::{Float, Optimizer};
 /// Runs every case of a fixture and returns, per case, the largest error seen.
 fn run<A: Float>(tag: &str, tolerance: impl Fn(f64, f64) -> bool) {
     let fixture = common::load(tag);
-    assert!(fixture.cases.len() >= 30, "fixture {tag} has too few cases");
+    assert!(fixture.cases.len() >= 45, "fixture {tag} has too few cases");
     let mut failures = Vec::new();
     let mut kinds = std::collections::BTreeSet::new();
     for case in &fixture.cases {
         let mut opt: Box<dyn Optimizer<A>> = common::build(&case.optimizer, &case.kwargs);
+        opt.set_param_groups(case.groups.clone()).unwrap();
         kinds.insert(opt.name());
         let mut params = common::arrays::<A>(&fixture.shapes, &fixture.initial);
         let mut worst = (0.0f64, 0usize);

@@ -3,7 +3,7 @@
 
 use super::ops::{addcmul, effective_grad};
 use super::pass::Pass;
-use super::{Driver, Kernel, check, optimizer_type};
+use super::{Driver, GroupHyper, Kernel, check, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
 use crate::tensor::TensorList;
@@ -111,6 +111,7 @@ pub(crate) struct AdadeltaState<A> {
 
 impl<A: Float> Kernel<A> for AdadeltaConfig {
     type State = AdadeltaState<A>;
+    type Global = ();
     type Scalars = AdadeltaScalars<A>;
 
     fn validate(&self) -> Result<(), Error> {
@@ -121,6 +122,9 @@ impl<A: Float> Kernel<A> for AdadeltaConfig {
     }
     fn learning_rate(&self) -> f64 {
         self.lr
+    }
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
     }
     fn set_learning_rate(&mut self, lr: f64) {
         self.lr = lr;
@@ -136,13 +140,15 @@ impl<A: Float> Kernel<A> for AdadeltaConfig {
         }
     }
 
-    fn scalars(&self, _step: u64, _grads: &dyn TensorList<A>) -> AdadeltaScalars<A> {
+    fn global(&self, _grads: &dyn TensorList<A>) {}
+
+    fn scalars(&self, _step: u64, _global: &(), group: GroupHyper) -> AdadeltaScalars<A> {
         AdadeltaScalars {
-            neg_lr: A::from_f64(-self.lr),
+            neg_lr: A::from_f64(-group.lr),
             rho: A::from_f64(self.rho),
             one_minus_rho: A::from_f64(1.0 - self.rho),
             eps: A::from_f64(self.eps),
-            decay: (self.weight_decay != 0.0).then(|| A::from_f64(self.weight_decay)),
+            decay: (group.weight_decay != 0.0).then(|| A::from_f64(group.weight_decay)),
             maximize: self.maximize,
         }
     }

@@ -2,7 +2,7 @@
 
 use super::ops::{addcdiv, effective_grad};
 use super::pass::Pass;
-use super::{Driver, Kernel, check, optimizer_type};
+use super::{Driver, GroupHyper, Kernel, check, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
 use crate::tensor::TensorList;
@@ -115,6 +115,7 @@ pub(crate) struct AdagradState<A> {
 
 impl<A: Float> Kernel<A> for AdagradConfig {
     type State = AdagradState<A>;
+    type Global = ();
     type Scalars = AdagradScalars<A>;
 
     fn validate(&self) -> Result<(), Error> {
@@ -126,6 +127,9 @@ impl<A: Float> Kernel<A> for AdagradConfig {
     }
     fn learning_rate(&self) -> f64 {
         self.lr
+    }
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
     }
     fn set_learning_rate(&mut self, lr: f64) {
         self.lr = lr;
@@ -140,13 +144,15 @@ impl<A: Float> Kernel<A> for AdagradConfig {
         }
     }
 
-    fn scalars(&self, step: u64, _grads: &dyn TensorList<A>) -> AdagradScalars<A> {
+    fn global(&self, _grads: &dyn TensorList<A>) {}
+
+    fn scalars(&self, step: u64, _global: &(), group: GroupHyper) -> AdagradScalars<A> {
         // The decay starts on the second step: step 1 uses the full learning rate.
-        let clr = self.lr / (1.0 + (step as f64 - 1.0) * self.lr_decay);
+        let clr = group.lr / (1.0 + (step as f64 - 1.0) * self.lr_decay);
         AdagradScalars {
             neg_clr: A::from_f64(-clr),
             eps: A::from_f64(self.eps),
-            decay: (self.weight_decay != 0.0).then(|| A::from_f64(self.weight_decay)),
+            decay: (group.weight_decay != 0.0).then(|| A::from_f64(group.weight_decay)),
             maximize: self.maximize,
         }
     }

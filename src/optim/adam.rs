@@ -2,7 +2,7 @@
 
 use super::ops::{LerpWeight, addcdiv, addcmul, maximum};
 use super::pass::Pass;
-use super::{Driver, Kernel, check, optimizer_type};
+use super::{Driver, GroupHyper, Kernel, check, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
 use crate::tensor::TensorList;
@@ -167,6 +167,7 @@ impl<A: Float> AdamScalars<A> {
 
 impl<A: Float> Kernel<A> for AdamConfig {
     type State = AdamState<A>;
+    type Global = ();
     type Scalars = AdamScalars<A>;
 
     fn validate(&self) -> Result<(), Error> {
@@ -178,6 +179,9 @@ impl<A: Float> Kernel<A> for AdamConfig {
     }
     fn learning_rate(&self) -> f64 {
         self.lr
+    }
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
     }
     fn set_learning_rate(&mut self, lr: f64) {
         self.lr = lr;
@@ -196,23 +200,25 @@ impl<A: Float> Kernel<A> for AdamConfig {
         }
     }
 
-    fn scalars(&self, step: u64, _grads: &dyn TensorList<A>) -> AdamScalars<A> {
+    fn global(&self, _grads: &dyn TensorList<A>) {}
+
+    fn scalars(&self, step: u64, _global: &(), group: GroupHyper) -> AdamScalars<A> {
         let (beta1, beta2) = self.betas;
         let t = step as f64;
         let bias_correction1 = 1.0 - beta1.powf(t);
         let bias_correction2 = 1.0 - beta2.powf(t);
-        let decay = self.weight_decay != 0.0;
+        let decay = group.weight_decay != 0.0;
         AdamScalars {
             exp_avg_weight: LerpWeight::new(1.0 - beta1),
             beta2: A::from_f64(beta2),
             one_minus_beta2: A::from_f64(1.0 - beta2),
-            neg_step_size: A::from_f64(-(self.lr / bias_correction1)),
+            neg_step_size: A::from_f64(-(group.lr / bias_correction1)),
             bias_correction2_sqrt: A::from_f64(bias_correction2.sqrt()),
             eps: A::from_f64(self.eps),
             coupled_decay: (decay && !self.decoupled_weight_decay)
-                .then(|| A::from_f64(self.weight_decay)),
+                .then(|| A::from_f64(group.weight_decay)),
             decoupled_factor: (decay && self.decoupled_weight_decay)
-                .then(|| A::from_f64(1.0 - self.lr * self.weight_decay)),
+                .then(|| A::from_f64(1.0 - group.lr * group.weight_decay)),
             maximize: self.maximize,
         }
     }

@@ -3,7 +3,7 @@
 
 use super::ops::{LerpWeight, addcmul};
 use super::pass::{self, Pass};
-use super::{Driver, Kernel, check, optimizer_type};
+use super::{Driver, GroupHyper, Kernel, check, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
 use crate::tensor::TensorList;
@@ -181,6 +181,7 @@ impl<A: Float> LambScalars<A> {
 
 impl<A: Float> Kernel<A> for LambConfig {
     type State = LambState<A>;
+    type Global = Option<A>;
     type Scalars = LambScalars<A>;
 
     fn validate(&self) -> Result<(), Error> {
@@ -196,6 +197,9 @@ impl<A: Float> Kernel<A> for LambConfig {
     }
     fn learning_rate(&self) -> f64 {
         self.lr
+    }
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
     }
     fn set_learning_rate(&mut self, lr: f64) {
         self.lr = lr;
@@ -213,24 +217,32 @@ impl<A: Float> Kernel<A> for LambConfig {
         }
     }
 
-    fn scalars(&self, step: u64, grads: &dyn TensorList<A>) -> LambScalars<A> {
-        let (beta1, beta2) = self.betas;
-        let clip = self.max_grad_norm.map(|max| {
+    fn has_layer_adaptation(&self) -> bool {
+        true
+    }
+
+    /// `max(‖G‖ / max_grad_norm, 1)` over all gradients, when pre-normalisation is on.
+    fn global(&self, grads: &dyn TensorList<A>) -> Option<A> {
+        self.max_grad_norm.map(|max| {
             let squares: f64 = (0..grads.len())
                 .filter_map(|i| grads.tensor(i))
                 .map(pass::sum_of_squares)
                 .sum();
             A::from_f64((squares.sqrt() / max).max(1.0))
-        });
+        })
+    }
+
+    fn scalars(&self, step: u64, clip: &Option<A>, group: GroupHyper) -> LambScalars<A> {
+        let (beta1, beta2) = self.betas;
         let (bias_correction1, bias_correction2) = if self.bias_correction {
             let t = step as f64;
             (1.0 - beta1.powf(t), 1.0 - beta2.powf(t))
         } else {
             (1.0, 1.0)
         };
-        let decay = self.weight_decay != 0.0;
+        let decay = group.weight_decay != 0.0;
         LambScalars {
-            clip,
+            clip: *clip,
             exp_avg_weight: self.grad_averaging.then(|| LerpWeight::new(1.0 - beta1)),
             beta1: A::from_f64(beta1),
             beta2: A::from_f64(beta2),
@@ -238,12 +250,12 @@ impl<A: Float> Kernel<A> for LambConfig {
             bias_correction1: A::from_f64(bias_correction1),
             bias_correction2_sqrt: A::from_f64(bias_correction2.sqrt()),
             eps: A::from_f64(self.eps),
-            update_decay: (decay && !self.decoupled_decay).then(|| A::from_f64(self.weight_decay)),
+            update_decay: (decay && !self.decoupled_decay).then(|| A::from_f64(group.weight_decay)),
             neg_decoupled_decay: (decay && self.decoupled_decay)
-                .then(|| A::from_f64(-self.lr * self.weight_decay)),
-            adapt: decay || self.always_adapt,
+                .then(|| A::from_f64(-group.lr * group.weight_decay)),
+            adapt: group.layer_adaptation.unwrap_or(decay || self.always_adapt),
             trust_clip: self.trust_clip,
-            neg_lr: A::from_f64(-self.lr),
+            neg_lr: A::from_f64(-group.lr),
         }
     }
 

@@ -17,6 +17,7 @@ pub(crate) mod pass;
 mod adadelta;
 mod adagrad;
 mod adam;
+mod groups;
 mod lamb;
 mod rmsprop;
 mod sgd;
@@ -24,6 +25,7 @@ mod sgd;
 pub use adadelta::{Adadelta, AdadeltaConfig};
 pub use adagrad::{Adagrad, AdagradConfig};
 pub use adam::{Adam, AdamConfig, AdamW};
+pub use groups::{ParamGroup, ParamGroups};
 pub use lamb::{Lamb, LambConfig};
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use sgd::{Momentum, Nesterov, Sgd, SgdConfig};
@@ -119,6 +121,20 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     /// [`Unsupported`](Error::Unsupported) if the optimizer has no momentum.
     fn set_momentum(&mut self, momentum: f64) -> Result<(), Error>;
 
+    /// The parameter groups, if any were set.
+    fn param_groups(&self) -> Option<&ParamGroups>;
+
+    /// Sets (or with `None` removes) [`ParamGroups`]: per-tensor learning-rate multipliers and
+    /// weight decay, as PyTorch's parameter groups. State is kept; the groups apply from the
+    /// next step on.
+    ///
+    /// # Errors
+    ///
+    /// [`GroupLengthMismatch`](Error::GroupLengthMismatch) if state exists for a different
+    /// number of tensors than the groups assign; [`Unsupported`](Error::Unsupported) if a group
+    /// overrides something this optimizer does not have (layer adaptation outside LAMB).
+    fn set_param_groups(&mut self, groups: Option<ParamGroups>) -> Result<(), Error>;
+
     /// The number of steps taken since the optimizer was built or its state was reset.
     fn step_count(&self) -> u64;
 
@@ -166,6 +182,12 @@ impl<A: Float, O: Optimizer<A> + ?Sized> Optimizer<A> for Box<O> {
     }
     fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
         (**self).set_momentum(momentum)
+    }
+    fn param_groups(&self) -> Option<&ParamGroups> {
+        (**self).param_groups()
+    }
+    fn set_param_groups(&mut self, groups: Option<ParamGroups>) -> Result<(), Error> {
+        (**self).set_param_groups(groups)
     }
     fn step_count(&self) -> u64 {
         (**self).step_count()
@@ -219,26 +241,46 @@ pub enum NonFinitePolicy {
     Unchecked,
 }
 
+/// The hyperparameters a parameter group can change, resolved for one group: what a kernel
+/// reads instead of its configuration's own `lr` and `weight_decay`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GroupHyper {
+    /// The optimizer's learning rate times the group's `lr_scale`.
+    pub(crate) lr: f64,
+    /// The group's weight decay, or the configuration's.
+    pub(crate) weight_decay: f64,
+    /// LAMB's layer adaptation override.
+    pub(crate) layer_adaptation: Option<bool>,
+}
+
 /// An optimizer's configuration together with its fused update: what each optimizer file
 /// provides to the shared [`Driver`].
 pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
     /// Per-tensor state (moment buffers), each buffer in the tensor's memory order.
     type State: Clone + Debug + Send + Sync;
-    /// The scalars of one step, computed once in `f64` and rounded once to `A`.
-    type Scalars;
+    /// Computed once per step from all gradients (LAMB's global norm); `()` for most.
+    type Global;
+    /// The scalars of one step for one group, computed once in `f64` and rounded once to `A`.
+    type Scalars: Send + Sync;
 
     fn validate(&self) -> Result<(), Error>;
     fn learning_rate(&self) -> f64;
     fn set_learning_rate(&mut self, lr: f64);
+    fn weight_decay(&self) -> f64;
+    /// Whether [`ParamGroup::layer_adaptation`] means anything to this optimizer.
+    fn has_layer_adaptation(&self) -> bool {
+        false
+    }
     /// `None` when the optimizer has no momentum-like hyperparameter.
     fn momentum(&self) -> Option<f64>;
     /// Sets the momentum-like hyperparameter; only called when `momentum()` is `Some`.
     fn set_momentum(&mut self, momentum: f64);
     /// Fresh state for a tensor of `len` elements.
     fn new_state(&self, len: usize) -> Self::State;
-    /// The scalars of step number `step` (1 on the first step). Sees all gradients, for
-    /// optimizers that normalise by a global norm.
-    fn scalars(&self, step: u64, grads: &dyn TensorList<A>) -> Self::Scalars;
+    /// What the step needs from all gradients together.
+    fn global(&self, grads: &dyn TensorList<A>) -> Self::Global;
+    /// The scalars of step number `step` (1 on the first step) for one group.
+    fn scalars(&self, step: u64, global: &Self::Global, group: GroupHyper) -> Self::Scalars;
     /// Updates one tensor and its state.
     fn update(&self, scalars: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut Self::State);
 }
@@ -252,13 +294,42 @@ pub(crate) struct Slot<S> {
 }
 
 /// The bookkeeping shared by every optimizer: validation, lazy per-tensor state, the step count.
-#[derive(Clone, Debug)]
 pub(crate) struct Driver<A: Float, K: Kernel<A>> {
     pub(crate) config: K,
     step: u64,
     slots: Vec<Slot<K::State>>,
     non_finite: NonFinitePolicy,
+    groups: Option<ParamGroups>,
+    /// One entry per group, refilled every step.
+    scalars: Scratch<K::Scalars>,
     _element: std::marker::PhantomData<A>,
+}
+
+// Written out because a derive would demand `Clone`/`Debug` of the per-step scalars too.
+impl<A: Float, K: Kernel<A>> Clone for Driver<A, K> {
+    fn clone(&self) -> Self {
+        Driver {
+            config: self.config.clone(),
+            step: self.step,
+            slots: self.slots.clone(),
+            non_finite: self.non_finite,
+            groups: self.groups.clone(),
+            scalars: self.scalars.clone(),
+            _element: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<A: Float, K: Kernel<A>> Debug for Driver<A, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("config", &self.config)
+            .field("step", &self.step)
+            .field("slots", &self.slots)
+            .field("non_finite", &self.non_finite)
+            .field("groups", &self.groups)
+            .finish()
+    }
 }
 
 impl<A: Float, K: Kernel<A>> Driver<A, K> {
@@ -269,6 +340,8 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
             step: 0,
             slots: Vec::new(),
             non_finite: NonFinitePolicy::default(),
+            groups: None,
+            scalars: Scratch(Vec::new()),
             _element: std::marker::PhantomData,
         })
     }
@@ -284,6 +357,14 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
             return Err(Error::LengthMismatch {
                 params: n,
                 grads: grads.len(),
+            });
+        }
+        if let Some(groups) = &self.groups
+            && groups.assignment().len() != n
+        {
+            return Err(Error::GroupLengthMismatch {
+                assigned: groups.assignment().len(),
+                found: n,
             });
         }
         if !self.slots.is_empty() && self.slots.len() != n {
@@ -349,14 +430,41 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
             }
         }
         self.step += 1;
-        let scalars = self.config.scalars(self.step, grads);
+        let global = self.config.global(grads);
+        let scalars = &mut self.scalars.0;
+        scalars.clear();
+        let lr = self.config.learning_rate();
+        let weight_decay = self.config.weight_decay();
+        match &self.groups {
+            None => scalars.push(self.config.scalars(
+                self.step,
+                &global,
+                GroupHyper {
+                    lr,
+                    weight_decay,
+                    layer_adaptation: None,
+                },
+            )),
+            Some(groups) => {
+                for group in groups.groups() {
+                    let hyper = GroupHyper {
+                        lr: lr * group.lr_scale,
+                        weight_decay: group.weight_decay.unwrap_or(weight_decay),
+                        layer_adaptation: group.layer_adaptation,
+                    };
+                    scalars.push(self.config.scalars(self.step, &global, hyper));
+                }
+            }
+        }
         for (index, slot) in self.slots.iter_mut().enumerate() {
             if slot.shape.contains(&0) {
                 continue; // no elements, nothing to update
             }
+            let group = self.groups.as_ref().map_or(0, |g| g.assignment()[index]);
             let (p, g) = tensor_pair(params, grads, index)?;
             let mut pass = Pass::new(p, g, &slot.strides);
-            self.config.update(&scalars, &mut pass, &mut slot.state);
+            self.config
+                .update(&scalars[group], &mut pass, &mut slot.state);
         }
         Ok(())
     }
@@ -385,6 +493,36 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
         Ok(())
     }
 
+    pub(crate) fn param_groups(&self) -> Option<&ParamGroups> {
+        self.groups.as_ref()
+    }
+
+    pub(crate) fn set_param_groups(
+        &mut self,
+        groups: Option<ParamGroups>,
+        optimizer: &'static str,
+    ) -> Result<(), Error> {
+        if let Some(groups) = &groups {
+            groups.validate()?;
+            if !self.slots.is_empty() && groups.assignment().len() != self.slots.len() {
+                return Err(Error::GroupLengthMismatch {
+                    assigned: groups.assignment().len(),
+                    found: self.slots.len(),
+                });
+            }
+            if !self.config.has_layer_adaptation()
+                && groups.groups().iter().any(|g| g.layer_adaptation.is_some())
+            {
+                return Err(Error::Unsupported {
+                    optimizer,
+                    what: "layer adaptation (a LAMB option)",
+                });
+            }
+        }
+        self.groups = groups;
+        Ok(())
+    }
+
     pub(crate) fn step_count(&self) -> u64 {
         self.step
     }
@@ -400,6 +538,22 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
 
     pub(crate) fn set_non_finite_policy(&mut self, policy: NonFinitePolicy) {
         self.non_finite = policy;
+    }
+}
+
+/// Working space reused from step to step so that `step` does not allocate; not state, so a
+/// clone starts with an empty one.
+pub(crate) struct Scratch<T>(Vec<T>);
+
+impl<T> Clone for Scratch<T> {
+    fn clone(&self) -> Self {
+        Scratch(Vec::new())
+    }
+}
+
+impl<T> Debug for Scratch<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scratch")
     }
 }
 
@@ -521,6 +675,15 @@ macro_rules! optimizer_type {
             }
             fn set_momentum(&mut self, momentum: f64) -> Result<(), $crate::Error> {
                 self.driver.set_momentum(momentum, $display)
+            }
+            fn param_groups(&self) -> Option<&$crate::ParamGroups> {
+                self.driver.param_groups()
+            }
+            fn set_param_groups(
+                &mut self,
+                groups: Option<$crate::ParamGroups>,
+            ) -> Result<(), $crate::Error> {
+                self.driver.set_param_groups(groups, $display)
             }
             fn step_count(&self) -> u64 {
                 self.driver.step_count()

@@ -2,7 +2,7 @@
 
 use super::ops::{LerpWeight, addcdiv, addcmul, effective_grad};
 use super::pass::Pass;
-use super::{Driver, Kernel, check, optimizer_type};
+use super::{Driver, GroupHyper, Kernel, check, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
 use crate::tensor::TensorList;
@@ -169,6 +169,7 @@ impl<A: Float> RmsPropScalars<A> {
 
 impl<A: Float> Kernel<A> for RmsPropConfig {
     type State = RmsPropState<A>;
+    type Global = ();
     type Scalars = RmsPropScalars<A>;
 
     fn validate(&self) -> Result<(), Error> {
@@ -180,6 +181,9 @@ impl<A: Float> Kernel<A> for RmsPropConfig {
     }
     fn learning_rate(&self) -> f64 {
         self.lr
+    }
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
     }
     fn set_learning_rate(&mut self, lr: f64) {
         self.lr = lr;
@@ -198,15 +202,17 @@ impl<A: Float> Kernel<A> for RmsPropConfig {
         }
     }
 
-    fn scalars(&self, _step: u64, _grads: &dyn TensorList<A>) -> RmsPropScalars<A> {
+    fn global(&self, _grads: &dyn TensorList<A>) {}
+
+    fn scalars(&self, _step: u64, _global: &(), group: GroupHyper) -> RmsPropScalars<A> {
         RmsPropScalars {
-            neg_lr: A::from_f64(-self.lr),
+            neg_lr: A::from_f64(-group.lr),
             alpha: A::from_f64(self.alpha),
             one_minus_alpha: A::from_f64(1.0 - self.alpha),
             grad_avg_weight: LerpWeight::new(1.0 - self.alpha),
             eps: A::from_f64(self.eps),
             momentum: A::from_f64(self.momentum),
-            decay: (self.weight_decay != 0.0).then(|| A::from_f64(self.weight_decay)),
+            decay: (group.weight_decay != 0.0).then(|| A::from_f64(group.weight_decay)),
             maximize: self.maximize,
         }
     }

@@ -2,7 +2,7 @@
 
 use super::ops::effective_grad;
 use super::pass::Pass;
-use super::{Driver, Kernel, check, optimizer_type};
+use super::{Driver, GroupHyper, Kernel, check, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
 use crate::tensor::TensorList;
@@ -127,6 +127,7 @@ pub(crate) struct SgdState<A> {
 
 impl<A: Float> Kernel<A> for SgdConfig {
     type State = SgdState<A>;
+    type Global = ();
     type Scalars = SgdScalars<A>;
 
     fn validate(&self) -> Result<(), Error> {
@@ -153,6 +154,9 @@ impl<A: Float> Kernel<A> for SgdConfig {
     fn learning_rate(&self) -> f64 {
         self.lr
     }
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
+    }
     fn set_learning_rate(&mut self, lr: f64) {
         self.lr = lr;
     }
@@ -168,10 +172,12 @@ impl<A: Float> Kernel<A> for SgdConfig {
         }
     }
 
-    fn scalars(&self, _step: u64, _grads: &dyn TensorList<A>) -> SgdScalars<A> {
+    fn global(&self, _grads: &dyn TensorList<A>) {}
+
+    fn scalars(&self, _step: u64, _global: &(), group: GroupHyper) -> SgdScalars<A> {
         SgdScalars {
-            neg_lr: A::from_f64(-self.lr),
-            decay: (self.weight_decay != 0.0).then(|| A::from_f64(self.weight_decay)),
+            neg_lr: A::from_f64(-group.lr),
+            decay: (group.weight_decay != 0.0).then(|| A::from_f64(group.weight_decay)),
             maximize: self.maximize,
             momentum: (self.momentum != 0.0).then(|| Momentums {
                 momentum: A::from_f64(self.momentum),

@@ -5,7 +5,8 @@
 use ndarray::{ArrayD, IxDyn};
 use ndarray_optim::{
     Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Float, Lamb,
-    LambConfig, Momentum, Nesterov, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
+    LambConfig, Momentum, Nesterov, Optimizer, ParamGroup, ParamGroups, RmsProp, RmsPropConfig,
+    Sgd, SgdConfig,
 };
 use serde_json::Value;
 
@@ -24,6 +25,8 @@ pub struct Case {
     pub optimizer: String,
     pub kwargs: serde_json::Map<String, Value>,
     pub lr_schedule: Option<Vec<f64>>,
+    /// Extra parameter groups (group 0 holds the other tensors).
+    pub groups: Option<ParamGroups>,
     /// `params[step][tensor]` after each step, flattened row-major.
     pub params: Vec<Vec<Vec<f64>>>,
 }
@@ -59,6 +62,7 @@ pub fn load(tag: &str) -> Fixture {
                 .collect()
         })
         .collect();
+    let tensor_count = doc["shapes"].as_array().unwrap().len();
     let cases = doc["cases"]
         .as_array()
         .unwrap()
@@ -70,6 +74,9 @@ pub fn load(tag: &str) -> Fixture {
             lr_schedule: c["lr_schedule"]
                 .as_array()
                 .map(|_| floats(&c["lr_schedule"])),
+            groups: c["groups"]
+                .as_array()
+                .map(|groups| param_groups(groups, tensor_count)),
             params: c["params"]
                 .as_array()
                 .unwrap()
@@ -90,6 +97,27 @@ pub fn load(tag: &str) -> Fixture {
             .collect(),
         cases,
     }
+}
+
+/// The fixture's extra groups as our [`ParamGroups`]: PyTorch's group lr is base × `lr_scale`,
+/// timm's per-group `always_adapt` is our `layer_adaptation`.
+fn param_groups(groups: &[Value], tensors: usize) -> ParamGroups {
+    let mut assignment = vec![0; tensors];
+    let mut list = vec![ParamGroup::default()];
+    for (g, group) in groups.iter().enumerate() {
+        for t in group["tensors"].as_array().unwrap() {
+            assignment[t.as_u64().unwrap() as usize] = g + 1;
+        }
+        let mut pg = ParamGroup::default().lr_scale(group["lr_scale"].as_f64().unwrap());
+        if let Some(wd) = group.get("weight_decay").and_then(Value::as_f64) {
+            pg = pg.weight_decay(wd);
+        }
+        if group.get("always_adapt").and_then(Value::as_bool) == Some(true) {
+            pg = pg.layer_adaptation(true);
+        }
+        list.push(pg);
+    }
+    ParamGroups::new(list, assignment).unwrap()
 }
 
 /// Tensors of the fixture's shapes from flat row-major values.

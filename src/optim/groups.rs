@@ -1,0 +1,273 @@
+//! Parameter groups: different hyperparameters for different tensors in one optimizer.
+
+use super::check;
+use crate::error::Error;
+use crate::tensor::TensorList;
+
+/// The hyperparameters one group of tensors overrides, as in a PyTorch parameter group.
+///
+/// The learning rate of a group is a *multiple* of the optimizer's learning rate (`lr_scale`, as
+/// timm's parameter groups do), so a scheduler that sets the optimizer's learning rate moves
+/// every group with it and keeps their ratios: a group with `lr_scale = 0.1` always learns ten
+/// times slower. Everything not overridden comes from the optimizer's configuration.
+///
+/// # Example
+///
+/// ```
+/// use ndarray_optim::ParamGroup;
+///
+/// let no_decay = ParamGroup::default().weight_decay(0.0);
+/// let slow = ParamGroup::default().lr_scale(0.1);
+/// assert_eq!(no_decay.weight_decay, Some(0.0));
+/// assert_eq!(slow.lr_scale, 0.1);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct ParamGroup {
+    /// Multiplier of the optimizer's learning rate for this group (default 1).
+    pub lr_scale: f64,
+    /// Weight decay for this group, replacing the optimizer's (default: `None`, keep it).
+    pub weight_decay: Option<f64>,
+    /// LAMB only: apply the trust ratio to this group (`Some(true)`), or not (`Some(false)`, as
+    /// TF-Addons' `exclude_from_layer_adaptation`); `None` keeps LAMB's own rule.
+    pub layer_adaptation: Option<bool>,
+}
+
+impl Default for ParamGroup {
+    fn default() -> Self {
+        ParamGroup {
+            lr_scale: 1.0,
+            weight_decay: None,
+            layer_adaptation: None,
+        }
+    }
+}
+
+impl ParamGroup {
+    /// Sets the learning-rate multiplier.
+    pub fn lr_scale(mut self, lr_scale: f64) -> Self {
+        self.lr_scale = lr_scale;
+        self
+    }
+    /// Overrides the weight decay.
+    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+        self.weight_decay = Some(weight_decay);
+        self
+    }
+    /// Overrides LAMB's layer adaptation.
+    pub fn layer_adaptation(mut self, adapt: bool) -> Self {
+        self.layer_adaptation = Some(adapt);
+        self
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        check::non_negative("lr_scale", self.lr_scale)?;
+        if let Some(wd) = self.weight_decay {
+            check::non_negative("weight_decay", wd)?;
+        }
+        Ok(())
+    }
+}
+
+/// Parameter groups: a list of [`ParamGroup`]s and, for each tensor position, the group it
+/// belongs to.
+///
+/// Set on an optimizer with [`Optimizer::set_param_groups`](crate::Optimizer::set_param_groups).
+/// The usual split, no weight decay on biases and normalisation parameters, is one call:
+/// [`ParamGroups::no_decay_for_vectors`] (timm's `param_groups_weight_decay` rule) or
+/// [`ParamGroups::no_decay_by_name`] when the tensors have names.
+///
+/// # Example
+///
+/// ```
+/// use ndarray::{Array1, Array2};
+/// use ndarray_optim::{AdamW, Optimizer, ParamGroup, ParamGroups};
+///
+/// let mut w = Array2::<f32>::ones((3, 3));
+/// let mut b = Array1::<f32>::ones(3);
+/// let mut opt = AdamW::new(1e-3)?; // weight decay 0.01
+/// // Group 0: the optimizer's settings; group 1: no weight decay. w is in 0, b in 1.
+/// opt.set_param_groups(Some(ParamGroups::new(
+///     vec![ParamGroup::default(), ParamGroup::default().weight_decay(0.0)],
+///     vec![0, 1],
+/// )?))?;
+/// opt.step(&mut (&mut w, &mut b), &(&Array2::zeros((3, 3)), &Array1::zeros(3)))?;
+/// assert!(w[[0, 0]] < 1.0); // decayed
+/// assert_eq!(b[0], 1.0); // not decayed
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ParamGroups {
+    groups: Vec<ParamGroup>,
+    assignment: Vec<usize>,
+}
+
+impl ParamGroups {
+    /// Groups `groups`, with tensor `i` in group `assignment[i]`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownGroup`] if an assignment names a group that does not exist,
+    /// [`Error::InvalidHyperparameter`] if a group's value is out of range.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Error, ParamGroup, ParamGroups};
+    /// let groups = ParamGroups::new(vec![ParamGroup::default()], vec![0, 0, 0])?;
+    /// assert_eq!(groups.assignment(), &[0, 0, 0]);
+    /// assert!(matches!(
+    ///     ParamGroups::new(vec![ParamGroup::default()], vec![0, 1]),
+    ///     Err(Error::UnknownGroup { tensor: Some(1), group: 1, groups: 1 })
+    /// ));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn new(groups: Vec<ParamGroup>, assignment: Vec<usize>) -> Result<Self, Error> {
+        for group in &groups {
+            group.validate()?;
+        }
+        if let Some((tensor, &group)) = assignment
+            .iter()
+            .enumerate()
+            .find(|(_, g)| **g >= groups.len())
+        {
+            return Err(Error::UnknownGroup {
+                tensor: Some(tensor),
+                group,
+                groups: groups.len(),
+            });
+        }
+        Ok(ParamGroups { groups, assignment })
+    }
+
+    /// timm's rule: tensors with one dimension or fewer (biases, normalisation scales and
+    /// shifts) go to group 1 with no weight decay; the rest stay in group 0 with the optimizer's
+    /// settings.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{Array1, Array2};
+    /// use ndarray_optim::ParamGroups;
+    ///
+    /// let (w, b) = (Array2::<f32>::zeros((4, 2)), Array1::<f32>::zeros(2));
+    /// let groups = ParamGroups::no_decay_for_vectors(&(&w, &b));
+    /// assert_eq!(groups.assignment(), &[0, 1]);
+    /// assert_eq!(groups.groups()[1].weight_decay, Some(0.0));
+    /// ```
+    pub fn no_decay_for_vectors<A>(params: &dyn TensorList<A>) -> Self {
+        let assignment = (0..params.len())
+            .map(|i| {
+                params
+                    .tensor(i)
+                    .map_or(0, |t| usize::from(t.shape().len() <= 1))
+            })
+            .collect();
+        Self::decay_split(assignment)
+    }
+
+    /// timm's rule with names: a tensor goes to the no-decay group 1 if it has one dimension or
+    /// fewer, if its name ends in `.bias`, or if its name is in `no_decay` (exact match, e.g.
+    /// `"pos_embed"`). `names[i]` names tensor `i`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if there are not as many names as tensors.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{Array1, Array2};
+    /// use ndarray_optim::ParamGroups;
+    ///
+    /// let (w, b, pos) = (Array2::<f32>::zeros((4, 2)), Array1::<f32>::zeros(2), Array2::<f32>::zeros((8, 2)));
+    /// let names = ["fc.weight", "fc.bias", "pos_embed"];
+    /// let groups = ParamGroups::no_decay_by_name(&(&w, &b, &pos), &names, &["pos_embed"])?;
+    /// assert_eq!(groups.assignment(), &[0, 1, 1]);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn no_decay_by_name<A>(
+        params: &dyn TensorList<A>,
+        names: &[&str],
+        no_decay: &[&str],
+    ) -> Result<Self, Error> {
+        if names.len() != params.len() {
+            return Err(Error::LengthMismatch {
+                params: params.len(),
+                grads: names.len(),
+            });
+        }
+        let assignment = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let vector = params.tensor(i).is_some_and(|t| t.shape().len() <= 1);
+                usize::from(vector || name.ends_with(".bias") || no_decay.contains(name))
+            })
+            .collect();
+        Ok(Self::decay_split(assignment))
+    }
+
+    fn decay_split(assignment: Vec<usize>) -> Self {
+        ParamGroups {
+            groups: vec![
+                ParamGroup::default(),
+                ParamGroup::default().weight_decay(0.0),
+            ],
+            assignment,
+        }
+    }
+
+    /// The groups.
+    pub fn groups(&self) -> &[ParamGroup] {
+        &self.groups
+    }
+
+    /// For each tensor position, the index of its group.
+    pub fn assignment(&self) -> &[usize] {
+        &self.assignment
+    }
+
+    /// A copy with group `index` replaced.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownGroup`] if there is no such group, [`Error::InvalidHyperparameter`] if
+    /// the group's values are out of range.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{Array1, Array2};
+    /// use ndarray_optim::{ParamGroup, ParamGroups};
+    ///
+    /// let (w, b) = (Array2::<f32>::zeros((4, 2)), Array1::<f32>::zeros(2));
+    /// // No decay and a ten times smaller learning rate on the biases.
+    /// let groups = ParamGroups::no_decay_for_vectors(&(&w, &b))
+    ///     .with_group(1, ParamGroup::default().weight_decay(0.0).lr_scale(0.1))?;
+    /// assert_eq!(groups.groups()[1].lr_scale, 0.1);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn with_group(mut self, index: usize, group: ParamGroup) -> Result<Self, Error> {
+        group.validate()?;
+        let groups = self.groups.len();
+        match self.groups.get_mut(index) {
+            Some(slot) => *slot = group,
+            None => {
+                return Err(Error::UnknownGroup {
+                    tensor: None,
+                    group: index,
+                    groups,
+                });
+            }
+        }
+        Ok(self)
+    }
+
+    /// Checks values and indices again (after deserialisation, say).
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        Self::new(self.groups.clone(), self.assignment.clone()).map(|_| ())
+    }
+}
