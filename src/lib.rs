@@ -84,6 +84,6 @@ pub use float::Float;
 pub use optim::{
     Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Lamb, LambConfig,
     Momentum, Nesterov, NonFinitePolicy, Optimizer, ParamGroup, ParamGroups, RmsProp,
-    RmsPropConfig, Sgd, SgdConfig,
+    RmsPropConfig, Sgd, SgdConfig, StepOutcome,
 };
 pub use tensor::{Tensor, TensorList, TensorListMut, TensorMut};

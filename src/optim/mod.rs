@@ -135,8 +135,16 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     /// overrides something this optimizer does not have (layer adaptation outside LAMB).
     fn set_param_groups(&mut self, groups: Option<ParamGroups>) -> Result<(), Error>;
 
-    /// The number of steps taken since the optimizer was built or its state was reset.
+    /// The number of steps taken since the optimizer was built or its state was reset (steps
+    /// skipped under [`NonFinitePolicy::SkipStep`] do not count).
     fn step_count(&self) -> u64;
+
+    /// What the last successful call to `step` did: applied the update, or skipped it.
+    fn last_step(&self) -> &StepOutcome;
+
+    /// How many calls to `step` were skipped under [`NonFinitePolicy::SkipStep`] since the
+    /// optimizer was built or its state was reset.
+    fn skipped_steps(&self) -> u64;
 
     /// Drops all per-tensor state and the step counter: the next step starts afresh, as on a
     /// newly built optimizer with the current hyperparameters.
@@ -192,6 +200,12 @@ impl<A: Float, O: Optimizer<A> + ?Sized> Optimizer<A> for Box<O> {
     fn step_count(&self) -> u64 {
         (**self).step_count()
     }
+    fn last_step(&self) -> &StepOutcome {
+        (**self).last_step()
+    }
+    fn skipped_steps(&self) -> u64 {
+        (**self).skipped_steps()
+    }
     fn reset_state(&mut self) {
         (**self).reset_state()
     }
@@ -230,6 +244,7 @@ impl<A: Float, O: Optimizer<A> + ?Sized> Optimizer<A> for Box<O> {
 /// # Ok::<(), Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum NonFinitePolicy {
     /// Check every gradient first; on a NaN or infinity return
@@ -237,8 +252,55 @@ pub enum NonFinitePolicy {
     /// gradients per step.
     #[default]
     Error,
+    /// Check every gradient first; on a NaN or infinity change nothing, return `Ok`, and record
+    /// the skip: [`Optimizer::last_step`] says [`StepOutcome::Skipped`] (which tensor, which
+    /// element), [`Optimizer::skipped_steps`] counts it, and the step counter does not advance,
+    /// so bias corrections carry on as if the batch had never come. The moments are never
+    /// poisoned. (The loss-scaling skip of mixed-precision training, done inside the optimizer.)
+    SkipStep,
     /// No check: non-finite values flow into the state and the parameters, as in PyTorch.
     Unchecked,
+}
+
+/// What the last successful call to [`Optimizer::step`] did.
+///
+/// # Example
+///
+/// ```
+/// use ndarray::array;
+/// use ndarray_optim::{Adam, NonFinitePolicy, Optimizer, StepOutcome};
+///
+/// let mut opt = Adam::new(0.1)?.with_non_finite_policy(NonFinitePolicy::SkipStep);
+/// let mut w = array![1.0_f32, 2.0];
+/// assert_eq!(opt.last_step(), &StepOutcome::NotStarted);
+/// opt.step(&mut w, &array![0.5, f32::INFINITY])?; // skipped: nothing changes
+/// assert_eq!(w, array![1.0, 2.0]);
+/// assert!(matches!(opt.last_step(), StepOutcome::Skipped { index: 0, .. }));
+/// assert_eq!((opt.step_count(), opt.skipped_steps()), (0, 1));
+/// opt.step(&mut w, &array![0.5, 0.5])?;
+/// assert_eq!(opt.last_step(), &StepOutcome::Applied);
+/// assert_eq!(opt.step_count(), 1);
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum StepOutcome {
+    /// No step yet since the optimizer was built or reset.
+    #[default]
+    NotStarted,
+    /// The parameters and state were updated.
+    Applied,
+    /// Nothing was changed: a gradient held a non-finite value
+    /// ([`NonFinitePolicy::SkipStep`]).
+    Skipped {
+        /// Position of the tensor in the list.
+        index: usize,
+        /// Index of the first non-finite element (row-major) within the tensor.
+        element: Vec<usize>,
+        /// The offending value, widened to `f64`.
+        value: f64,
+    },
 }
 
 /// The hyperparameters a parameter group can change, resolved for one group: what a kernel
@@ -299,6 +361,8 @@ pub(crate) struct Driver<A: Float, K: Kernel<A>> {
     step: u64,
     slots: Vec<Slot<K::State>>,
     non_finite: NonFinitePolicy,
+    last: StepOutcome,
+    skipped: u64,
     groups: Option<ParamGroups>,
     /// One entry per group, refilled every step.
     scalars: Scratch<K::Scalars>,
@@ -313,6 +377,8 @@ impl<A: Float, K: Kernel<A>> Clone for Driver<A, K> {
             step: self.step,
             slots: self.slots.clone(),
             non_finite: self.non_finite,
+            last: self.last.clone(),
+            skipped: self.skipped,
             groups: self.groups.clone(),
             scalars: self.scalars.clone(),
             _element: std::marker::PhantomData,
@@ -327,6 +393,8 @@ impl<A: Float, K: Kernel<A>> Debug for Driver<A, K> {
             .field("step", &self.step)
             .field("slots", &self.slots)
             .field("non_finite", &self.non_finite)
+            .field("last", &self.last)
+            .field("skipped", &self.skipped)
             .field("groups", &self.groups)
             .finish()
     }
@@ -340,18 +408,20 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
             step: 0,
             slots: Vec::new(),
             non_finite: NonFinitePolicy::default(),
+            last: StepOutcome::NotStarted,
+            skipped: 0,
             groups: None,
             scalars: Scratch(Vec::new()),
             _element: std::marker::PhantomData,
         })
     }
 
-    /// Every check `step` makes, before anything changes.
+    /// Every check `step` makes, before anything changes. `Ok(Some(outcome))` means: skip.
     fn validate(
         &self,
         params: &mut dyn TensorListMut<A>,
         grads: &dyn TensorList<A>,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<StepOutcome>, Error> {
         let n = params.len();
         if grads.len() != n {
             return Err(Error::LengthMismatch {
@@ -392,22 +462,30 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
                 });
             }
         }
-        if self.non_finite == NonFinitePolicy::Error {
+        if self.non_finite != NonFinitePolicy::Unchecked {
             for index in 0..n {
                 let g = grads.tensor(index).ok_or(Error::LengthMismatch {
                     params: n,
                     grads: index,
                 })?;
                 if let Some((element, value)) = pass::first_non_finite(g) {
-                    return Err(Error::NonFiniteGradient {
-                        index,
-                        element,
-                        value: value.widen(),
-                    });
+                    let value = value.widen();
+                    return match self.non_finite {
+                        NonFinitePolicy::SkipStep => Ok(Some(StepOutcome::Skipped {
+                            index,
+                            element,
+                            value,
+                        })),
+                        _ => Err(Error::NonFiniteGradient {
+                            index,
+                            element,
+                            value,
+                        }),
+                    };
                 }
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     pub(crate) fn step(
@@ -415,7 +493,11 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
         params: &mut dyn TensorListMut<A>,
         grads: &dyn TensorList<A>,
     ) -> Result<(), Error> {
-        self.validate(params, grads)?;
+        if let Some(skipped) = self.validate(params, grads)? {
+            self.last = skipped;
+            self.skipped += 1;
+            return Ok(());
+        }
         let n = params.len();
         if self.slots.is_empty() {
             self.slots.reserve_exact(n);
@@ -466,6 +548,7 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
             self.config
                 .update(&scalars[group], &mut pass, &mut slot.state);
         }
+        self.last = StepOutcome::Applied;
         Ok(())
     }
 
@@ -527,9 +610,19 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
         self.step
     }
 
+    pub(crate) fn last_step(&self) -> &StepOutcome {
+        &self.last
+    }
+
+    pub(crate) fn skipped_steps(&self) -> u64 {
+        self.skipped
+    }
+
     pub(crate) fn reset_state(&mut self) {
         self.slots.clear();
         self.step = 0;
+        self.last = StepOutcome::NotStarted;
+        self.skipped = 0;
     }
 
     pub(crate) fn non_finite_policy(&self) -> NonFinitePolicy {
@@ -687,6 +780,12 @@ macro_rules! optimizer_type {
             }
             fn step_count(&self) -> u64 {
                 self.driver.step_count()
+            }
+            fn last_step(&self) -> &$crate::StepOutcome {
+                self.driver.last_step()
+            }
+            fn skipped_steps(&self) -> u64 {
+                self.driver.skipped_steps()
             }
             fn reset_state(&mut self) {
                 self.driver.reset_state()
