@@ -97,6 +97,47 @@ pub enum Error {
         value: f64,
     },
 
+    /// A saved state belongs to another kind of optimizer.
+    #[error("the saved state is for {found}, not {expected}")]
+    WrongOptimizer {
+        /// The optimizer it was loaded into.
+        expected: &'static str,
+        /// The optimizer it was saved from.
+        found: String,
+    },
+
+    /// A saved state was written in a format version this crate does not read.
+    #[error("saved state format version {version} is not supported (this crate reads {supported})")]
+    UnsupportedStateFormat {
+        /// The version found.
+        version: u32,
+        /// The version this crate reads.
+        supported: u32,
+    },
+
+    /// A saved state is inconsistent (a buffer missing, of the wrong shape, or unknown).
+    #[error("invalid saved state{}: {reason}", match tensor {
+        Some(t) => format!(" for tensor {t}"),
+        None => String::new(),
+    })]
+    InvalidState {
+        /// The tensor concerned, if one.
+        tensor: Option<usize>,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A saved state's tensor names differ from the names given when loading it.
+    #[error("tensor {index} was saved as `{saved}` but is now `{given}`")]
+    TensorNameMismatch {
+        /// Position of the tensor.
+        index: usize,
+        /// The name in the saved state.
+        saved: String,
+        /// The name given now.
+        given: String,
+    },
+
     /// A parameter-group assignment names a group that does not exist.
     #[error("{} refers to group {group}, but there are {groups} groups", match tensor {
         Some(t) => format!("tensor {t}"),

@@ -83,7 +83,8 @@ pub use error::Error;
 pub use float::Float;
 pub use optim::{
     Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Lamb, LambConfig,
-    Momentum, Nesterov, NonFinitePolicy, Optimizer, ParamGroup, ParamGroups, RmsProp,
-    RmsPropConfig, Sgd, SgdConfig, StepOutcome,
+    Momentum, Nesterov, NonFinitePolicy, Optimizer, OptimizerConfig, OptimizerState, ParamGroup,
+    ParamGroups, RmsProp, RmsPropConfig, STATE_FORMAT_VERSION, Sgd, SgdConfig, StepOutcome,
+    TensorState,
 };
 pub use tensor::{Tensor, TensorList, TensorListMut, TensorMut};

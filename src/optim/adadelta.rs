@@ -3,7 +3,8 @@
 
 use super::ops::{addcmul, effective_grad};
 use super::pass::Pass;
-use super::{Driver, GroupHyper, Kernel, check, optimizer_type};
+use super::saved::StateBuffers;
+use super::{Driver, GroupHyper, Kernel, OptimizerConfig, check, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
 use crate::tensor::TensorList;
@@ -31,6 +32,7 @@ use crate::tensor::TensorList;
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct AdadeltaConfig {
     /// Learning rate `γ`, a multiplier of the computed update.
@@ -109,6 +111,24 @@ pub(crate) struct AdadeltaState<A> {
     acc_delta: Vec<A>,
 }
 
+impl<A: Float> StateBuffers<A> for AdadeltaState<A> {
+    fn buffers(&self) -> Vec<(&'static str, &Vec<A>)> {
+        vec![
+            ("square_avg", &self.square_avg),
+            ("acc_delta", &self.acc_delta),
+        ]
+    }
+    fn buffers_mut(&mut self) -> Vec<&mut Vec<A>> {
+        vec![&mut self.square_avg, &mut self.acc_delta]
+    }
+    fn from_buffers(take: &mut dyn FnMut(&'static str) -> Option<Vec<A>>) -> Result<Self, String> {
+        Ok(AdadeltaState {
+            square_avg: take("square_avg").ok_or("buffer `square_avg` is missing")?,
+            acc_delta: take("acc_delta").ok_or("buffer `acc_delta` is missing")?,
+        })
+    }
+}
+
 impl<A: Float> Kernel<A> for AdadeltaConfig {
     type State = AdadeltaState<A>;
     type Global = ();
@@ -119,6 +139,15 @@ impl<A: Float> Kernel<A> for AdadeltaConfig {
         check::unit("rho", self.rho)?;
         check::non_negative("eps", self.eps)?;
         check::non_negative("weight_decay", self.weight_decay)
+    }
+    fn to_config(&self) -> OptimizerConfig {
+        OptimizerConfig::Adadelta(self.clone())
+    }
+    fn from_config(config: OptimizerConfig) -> Option<Self> {
+        match config {
+            OptimizerConfig::Adadelta(config) => Some(config),
+            _ => None,
+        }
     }
     fn learning_rate(&self) -> f64 {
         self.lr

@@ -2,7 +2,8 @@
 
 use super::ops::{addcdiv, effective_grad};
 use super::pass::Pass;
-use super::{Driver, GroupHyper, Kernel, check, optimizer_type};
+use super::saved::StateBuffers;
+use super::{Driver, GroupHyper, Kernel, OptimizerConfig, check, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
 use crate::tensor::TensorList;
@@ -30,6 +31,7 @@ use crate::tensor::TensorList;
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct AdagradConfig {
     /// Learning rate `γ`.
@@ -113,6 +115,20 @@ pub(crate) struct AdagradState<A> {
     sum: Vec<A>,
 }
 
+impl<A: Float> StateBuffers<A> for AdagradState<A> {
+    fn buffers(&self) -> Vec<(&'static str, &Vec<A>)> {
+        vec![("sum", &self.sum)]
+    }
+    fn buffers_mut(&mut self) -> Vec<&mut Vec<A>> {
+        vec![&mut self.sum]
+    }
+    fn from_buffers(take: &mut dyn FnMut(&'static str) -> Option<Vec<A>>) -> Result<Self, String> {
+        Ok(AdagradState {
+            sum: take("sum").ok_or("buffer `sum` is missing")?,
+        })
+    }
+}
+
 impl<A: Float> Kernel<A> for AdagradConfig {
     type State = AdagradState<A>;
     type Global = ();
@@ -124,6 +140,15 @@ impl<A: Float> Kernel<A> for AdagradConfig {
         check::non_negative("weight_decay", self.weight_decay)?;
         check::non_negative("initial_accumulator_value", self.initial_accumulator_value)?;
         check::non_negative("eps", self.eps)
+    }
+    fn to_config(&self) -> OptimizerConfig {
+        OptimizerConfig::Adagrad(self.clone())
+    }
+    fn from_config(config: OptimizerConfig) -> Option<Self> {
+        match config {
+            OptimizerConfig::Adagrad(config) => Some(config),
+            _ => None,
+        }
     }
     fn learning_rate(&self) -> f64 {
         self.lr

@@ -2,7 +2,8 @@
 
 use super::ops::{LerpWeight, addcdiv, addcmul, maximum};
 use super::pass::Pass;
-use super::{Driver, GroupHyper, Kernel, check, optimizer_type};
+use super::saved::StateBuffers;
+use super::{Driver, GroupHyper, Kernel, OptimizerConfig, check, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
 use crate::tensor::TensorList;
@@ -35,6 +36,7 @@ use crate::tensor::TensorList;
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct AdamConfig {
     /// Learning rate `γ`.
@@ -142,6 +144,26 @@ pub(crate) struct AdamState<A> {
     max_exp_avg_sq: Option<Vec<A>>,
 }
 
+impl<A: Float> StateBuffers<A> for AdamState<A> {
+    fn buffers(&self) -> Vec<(&'static str, &Vec<A>)> {
+        let mut out = vec![("exp_avg", &self.exp_avg), ("exp_avg_sq", &self.exp_avg_sq)];
+        out.extend(self.max_exp_avg_sq.iter().map(|b| ("max_exp_avg_sq", b)));
+        out
+    }
+    fn buffers_mut(&mut self) -> Vec<&mut Vec<A>> {
+        let mut out = vec![&mut self.exp_avg, &mut self.exp_avg_sq];
+        out.extend(self.max_exp_avg_sq.iter_mut());
+        out
+    }
+    fn from_buffers(take: &mut dyn FnMut(&'static str) -> Option<Vec<A>>) -> Result<Self, String> {
+        Ok(AdamState {
+            exp_avg: take("exp_avg").ok_or("buffer `exp_avg` is missing")?,
+            exp_avg_sq: take("exp_avg_sq").ok_or("buffer `exp_avg_sq` is missing")?,
+            max_exp_avg_sq: take("max_exp_avg_sq"),
+        })
+    }
+}
+
 impl<A: Float> AdamScalars<A> {
     /// Weight decay and both moment updates; returns nothing, the moments are updated in place.
     #[inline(always)]
@@ -176,6 +198,15 @@ impl<A: Float> Kernel<A> for AdamConfig {
         check::beta("betas[1]", self.betas.1)?;
         check::non_negative("eps", self.eps)?;
         check::non_negative("weight_decay", self.weight_decay)
+    }
+    fn to_config(&self) -> OptimizerConfig {
+        OptimizerConfig::Adam(self.clone())
+    }
+    fn from_config(config: OptimizerConfig) -> Option<Self> {
+        match config {
+            OptimizerConfig::Adam(config) => Some(config),
+            _ => None,
+        }
     }
     fn learning_rate(&self) -> f64 {
         self.lr

@@ -3,7 +3,8 @@
 
 use super::ops::{LerpWeight, addcmul};
 use super::pass::{self, Pass};
-use super::{Driver, GroupHyper, Kernel, check, optimizer_type};
+use super::saved::StateBuffers;
+use super::{Driver, GroupHyper, Kernel, OptimizerConfig, check, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
 use crate::tensor::TensorList;
@@ -35,6 +36,7 @@ use crate::tensor::TensorList;
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct LambConfig {
     /// Learning rate `γ`.
@@ -166,6 +168,21 @@ pub(crate) struct LambState<A> {
     exp_avg_sq: Vec<A>,
 }
 
+impl<A: Float> StateBuffers<A> for LambState<A> {
+    fn buffers(&self) -> Vec<(&'static str, &Vec<A>)> {
+        vec![("exp_avg", &self.exp_avg), ("exp_avg_sq", &self.exp_avg_sq)]
+    }
+    fn buffers_mut(&mut self) -> Vec<&mut Vec<A>> {
+        vec![&mut self.exp_avg, &mut self.exp_avg_sq]
+    }
+    fn from_buffers(take: &mut dyn FnMut(&'static str) -> Option<Vec<A>>) -> Result<Self, String> {
+        Ok(LambState {
+            exp_avg: take("exp_avg").ok_or("buffer `exp_avg` is missing")?,
+            exp_avg_sq: take("exp_avg_sq").ok_or("buffer `exp_avg_sq` is missing")?,
+        })
+    }
+}
+
 impl<A: Float> LambScalars<A> {
     /// The Adam-style update direction `u = (m/bc₁) / (√v/√bc₂ + ε) [+ λp]`.
     #[inline(always)]
@@ -194,6 +211,15 @@ impl<A: Float> Kernel<A> for LambConfig {
             check::positive("max_grad_norm", max)?;
         }
         Ok(())
+    }
+    fn to_config(&self) -> OptimizerConfig {
+        OptimizerConfig::Lamb(self.clone())
+    }
+    fn from_config(config: OptimizerConfig) -> Option<Self> {
+        match config {
+            OptimizerConfig::Lamb(config) => Some(config),
+            _ => None,
+        }
     }
     fn learning_rate(&self) -> f64 {
         self.lr

@@ -20,6 +20,7 @@ mod adam;
 mod groups;
 mod lamb;
 mod rmsprop;
+mod saved;
 mod sgd;
 
 pub use adadelta::{Adadelta, AdadeltaConfig};
@@ -28,9 +29,11 @@ pub use adam::{Adam, AdamConfig, AdamW};
 pub use groups::{ParamGroup, ParamGroups};
 pub use lamb::{Lamb, LambConfig};
 pub use rmsprop::{RmsProp, RmsPropConfig};
+pub use saved::{OptimizerConfig, OptimizerState, STATE_FORMAT_VERSION, TensorState};
 pub use sgd::{Momentum, Nesterov, Sgd, SgdConfig};
 
 use pass::Pass;
+use saved::StateBuffers;
 
 /// An optimizer: updates parameter tensors in place from their gradients.
 ///
@@ -159,6 +162,24 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     /// The optimizer's name, as PyTorch's class would print it (`"Adam"`, `"SGD"`, …).
     fn name(&self) -> &'static str;
 
+    /// Everything needed to resume: kind, hyperparameters, step counters, parameter groups and
+    /// every state buffer (see [`OptimizerState`]; serialisable with the `serde` feature).
+    fn save_state(&self) -> OptimizerState<A>;
+
+    /// Replaces this optimizer's hyperparameters, counters and state with a saved state, so
+    /// that the next step continues exactly where the saved optimizer was. Everything is checked
+    /// first; on `Err` nothing changes. The tensors are checked against the saved shapes at the
+    /// next `step` (or now, with [`OptimizerState::verify`]).
+    ///
+    /// # Errors
+    ///
+    /// [`WrongOptimizer`](Error::WrongOptimizer) (saved from another kind of optimizer),
+    /// [`UnsupportedStateFormat`](Error::UnsupportedStateFormat),
+    /// [`InvalidState`](Error::InvalidState) (missing, misshapen or unknown buffers),
+    /// [`InvalidHyperparameter`](Error::InvalidHyperparameter) and the parameter-group errors
+    /// for a configuration that does not validate.
+    fn load_state(&mut self, state: OptimizerState<A>) -> Result<(), Error>;
+
     /// A boxed clone, so that `Box<dyn Optimizer<A>>` is `Clone`.
     fn clone_box(&self) -> Box<dyn Optimizer<A>>;
 }
@@ -217,6 +238,12 @@ impl<A: Float, O: Optimizer<A> + ?Sized> Optimizer<A> for Box<O> {
     }
     fn name(&self) -> &'static str {
         (**self).name()
+    }
+    fn save_state(&self) -> OptimizerState<A> {
+        (**self).save_state()
+    }
+    fn load_state(&mut self, state: OptimizerState<A>) -> Result<(), Error> {
+        (**self).load_state(state)
     }
     fn clone_box(&self) -> Box<dyn Optimizer<A>> {
         (**self).clone_box()
@@ -319,13 +346,17 @@ pub(crate) struct GroupHyper {
 /// provides to the shared [`Driver`].
 pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
     /// Per-tensor state (moment buffers), each buffer in the tensor's memory order.
-    type State: Clone + Debug + Send + Sync;
+    type State: Clone + Debug + Send + Sync + saved::StateBuffers<A>;
     /// Computed once per step from all gradients (LAMB's global norm); `()` for most.
     type Global;
     /// The scalars of one step for one group, computed once in `f64` and rounded once to `A`.
     type Scalars: Send + Sync;
 
     fn validate(&self) -> Result<(), Error>;
+    /// This configuration as the tagged enum of the saved form.
+    fn to_config(&self) -> OptimizerConfig;
+    /// The configuration back from the saved form, if it is of this kind.
+    fn from_config(config: OptimizerConfig) -> Option<Self>;
     fn learning_rate(&self) -> f64;
     fn set_learning_rate(&mut self, lr: f64);
     fn weight_decay(&self) -> f64;
@@ -511,6 +542,21 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
                 });
             }
         }
+        // A state loaded from a file is in row-major order; the first time a contiguous
+        // parameter in another order arrives, its state moves to that order (once).
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            let (p, _) = tensor_pair(params, grads, index)?;
+            if !pass::same_order(&slot.shape, p.strides(), &slot.strides)
+                && p.strides().iter().all(|&s| s >= 0)
+                && p.as_slice_memory_order().is_some()
+            {
+                let strides = pass::state_strides(p.shape(), p.strides());
+                for buffer in slot.state.buffers_mut() {
+                    saved::relayout(&slot.shape, &slot.strides, &strides, buffer);
+                }
+                slot.strides = strides;
+            }
+        }
         self.step += 1;
         let global = self.config.global(grads);
         let scalars = &mut self.scalars.0;
@@ -608,6 +654,119 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
 
     pub(crate) fn step_count(&self) -> u64 {
         self.step
+    }
+
+    pub(crate) fn save_state(&self, optimizer: &'static str) -> OptimizerState<A> {
+        OptimizerState {
+            format_version: STATE_FORMAT_VERSION,
+            optimizer: optimizer.to_string(),
+            config: self.config.to_config(),
+            step: self.step,
+            skipped_steps: self.skipped,
+            non_finite_policy: self.non_finite,
+            param_groups: self.groups.clone(),
+            tensors: self
+                .slots
+                .iter()
+                .map(|slot| TensorState {
+                    name: None,
+                    shape: slot.shape.clone(),
+                    buffers: slot
+                        .state
+                        .buffers()
+                        .into_iter()
+                        .map(|(name, buffer)| {
+                            (
+                                name.to_string(),
+                                saved::to_logical(&slot.shape, &slot.strides, buffer),
+                            )
+                        })
+                        .collect(),
+                })
+                .collect(),
+            extra: Default::default(),
+        }
+    }
+
+    pub(crate) fn load_state(
+        &mut self,
+        state: OptimizerState<A>,
+        optimizer: &'static str,
+    ) -> Result<(), Error> {
+        if state.format_version != STATE_FORMAT_VERSION {
+            return Err(Error::UnsupportedStateFormat {
+                version: state.format_version,
+                supported: STATE_FORMAT_VERSION,
+            });
+        }
+        if state.optimizer != optimizer {
+            return Err(Error::WrongOptimizer {
+                expected: optimizer,
+                found: state.optimizer,
+            });
+        }
+        let config = K::from_config(state.config).ok_or_else(|| Error::WrongOptimizer {
+            expected: optimizer,
+            found: format!("{} (with another configuration type)", state.optimizer),
+        })?;
+        config.validate()?;
+        if let Some(groups) = &state.param_groups {
+            groups.validate()?;
+            if !state.tensors.is_empty() && groups.assignment().len() != state.tensors.len() {
+                return Err(Error::GroupLengthMismatch {
+                    assigned: groups.assignment().len(),
+                    found: state.tensors.len(),
+                });
+            }
+        }
+        if !state.extra.is_empty() {
+            return Err(Error::InvalidState {
+                tensor: None,
+                reason: format!(
+                    "unexpected counters {:?}",
+                    state.extra.keys().collect::<Vec<_>>()
+                ),
+            });
+        }
+        let mut slots = Vec::with_capacity(state.tensors.len());
+        for (index, saved) in state.tensors.into_iter().enumerate() {
+            let shape = saved.shape.clone();
+            if shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).is_none() {
+                return Err(Error::InvalidState {
+                    tensor: Some(index),
+                    reason: format!("shape {shape:?} has too many elements"),
+                });
+            }
+            let mut buffers = saved::take_buffers(index, saved)?;
+            let restored =
+                K::State::from_buffers(&mut |name| buffers.remove(name)).map_err(|reason| {
+                    Error::InvalidState {
+                        tensor: Some(index),
+                        reason,
+                    }
+                })?;
+            if let Some(name) = buffers.keys().next() {
+                return Err(Error::InvalidState {
+                    tensor: Some(index),
+                    reason: format!("unknown buffer `{name}` for {optimizer}"),
+                });
+            }
+            let c_order = vec![0; shape.len()];
+            let strides = pass::state_strides(&shape, &c_order);
+            slots.push(Slot {
+                shape,
+                strides,
+                state: restored,
+            });
+        }
+        self.config = config;
+        self.step = state.step;
+        self.skipped = state.skipped_steps;
+        self.non_finite = state.non_finite_policy;
+        self.groups = state.param_groups;
+        self.slots = slots;
+        self.last = StepOutcome::NotStarted;
+        Ok(())
     }
 
     pub(crate) fn last_step(&self) -> &StepOutcome {
@@ -798,6 +957,15 @@ macro_rules! optimizer_type {
             }
             fn name(&self) -> &'static str {
                 $display
+            }
+            fn save_state(&self) -> $crate::OptimizerState<A> {
+                self.driver.save_state($display)
+            }
+            fn load_state(
+                &mut self,
+                state: $crate::OptimizerState<A>,
+            ) -> Result<(), $crate::Error> {
+                self.driver.load_state(state, $display)
             }
             fn clone_box(&self) -> Box<dyn $crate::Optimizer<A>> {
                 Box::new(self.clone())

@@ -52,7 +52,7 @@ pub(crate) fn state_strides(shape: &[usize], strides: &[isize]) -> Vec<usize> {
 
 /// Whether a tensor with `strides` visits its elements in the same memory order as a buffer with
 /// `state_strides`. Axes of length 0 or 1 never move, so their strides do not matter.
-fn same_order(shape: &[usize], strides: &[isize], state_strides: &[usize]) -> bool {
+pub(crate) fn same_order(shape: &[usize], strides: &[isize], state_strides: &[usize]) -> bool {
     shape
         .iter()
         .zip(strides)

@@ -2,7 +2,8 @@
 
 use super::ops::{LerpWeight, addcdiv, addcmul, effective_grad};
 use super::pass::Pass;
-use super::{Driver, GroupHyper, Kernel, check, optimizer_type};
+use super::saved::StateBuffers;
+use super::{Driver, GroupHyper, Kernel, OptimizerConfig, check, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
 use crate::tensor::TensorList;
@@ -33,6 +34,7 @@ use crate::tensor::TensorList;
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct RmsPropConfig {
     /// Learning rate `γ`.
@@ -132,6 +134,28 @@ pub(crate) struct RmsPropState<A> {
     momentum_buffer: Option<Vec<A>>,
 }
 
+impl<A: Float> StateBuffers<A> for RmsPropState<A> {
+    fn buffers(&self) -> Vec<(&'static str, &Vec<A>)> {
+        let mut out = vec![("square_avg", &self.square_avg)];
+        out.extend(self.grad_avg.iter().map(|b| ("grad_avg", b)));
+        out.extend(self.momentum_buffer.iter().map(|b| ("momentum_buffer", b)));
+        out
+    }
+    fn buffers_mut(&mut self) -> Vec<&mut Vec<A>> {
+        let mut out = vec![&mut self.square_avg];
+        out.extend(self.grad_avg.iter_mut());
+        out.extend(self.momentum_buffer.iter_mut());
+        out
+    }
+    fn from_buffers(take: &mut dyn FnMut(&'static str) -> Option<Vec<A>>) -> Result<Self, String> {
+        Ok(RmsPropState {
+            square_avg: take("square_avg").ok_or("buffer `square_avg` is missing")?,
+            grad_avg: take("grad_avg"),
+            momentum_buffer: take("momentum_buffer"),
+        })
+    }
+}
+
 impl<A: Float> RmsPropScalars<A> {
     #[inline(always)]
     fn grad_and_square_avg(&self, p: A, g: A, v: &mut A) -> A {
@@ -178,6 +202,15 @@ impl<A: Float> Kernel<A> for RmsPropConfig {
         check::non_negative("eps", self.eps)?;
         check::non_negative("weight_decay", self.weight_decay)?;
         check::non_negative("momentum", self.momentum)
+    }
+    fn to_config(&self) -> OptimizerConfig {
+        OptimizerConfig::RmsProp(self.clone())
+    }
+    fn from_config(config: OptimizerConfig) -> Option<Self> {
+        match config {
+            OptimizerConfig::RmsProp(config) => Some(config),
+            _ => None,
+        }
     }
     fn learning_rate(&self) -> f64 {
         self.lr

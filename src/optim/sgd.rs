@@ -2,7 +2,8 @@
 
 use super::ops::effective_grad;
 use super::pass::Pass;
-use super::{Driver, GroupHyper, Kernel, check, optimizer_type};
+use super::saved::StateBuffers;
+use super::{Driver, GroupHyper, Kernel, OptimizerConfig, check, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
 use crate::tensor::TensorList;
@@ -34,6 +35,7 @@ use crate::tensor::TensorList;
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct SgdConfig {
     /// Learning rate `γ`.
@@ -125,6 +127,23 @@ pub(crate) struct SgdState<A> {
     momentum_buffer: Option<Vec<A>>,
 }
 
+impl<A: Float> StateBuffers<A> for SgdState<A> {
+    fn buffers(&self) -> Vec<(&'static str, &Vec<A>)> {
+        self.momentum_buffer
+            .iter()
+            .map(|b| ("momentum_buffer", b))
+            .collect()
+    }
+    fn buffers_mut(&mut self) -> Vec<&mut Vec<A>> {
+        self.momentum_buffer.iter_mut().collect()
+    }
+    fn from_buffers(take: &mut dyn FnMut(&'static str) -> Option<Vec<A>>) -> Result<Self, String> {
+        Ok(SgdState {
+            momentum_buffer: take("momentum_buffer"),
+        })
+    }
+}
+
 impl<A: Float> Kernel<A> for SgdConfig {
     type State = SgdState<A>;
     type Global = ();
@@ -150,6 +169,15 @@ impl<A: Float> Kernel<A> for SgdConfig {
             });
         }
         Ok(())
+    }
+    fn to_config(&self) -> OptimizerConfig {
+        OptimizerConfig::Sgd(self.clone())
+    }
+    fn from_config(config: OptimizerConfig) -> Option<Self> {
+        match config {
+            OptimizerConfig::Sgd(config) => Some(config),
+            _ => None,
+        }
     }
     fn learning_rate(&self) -> f64 {
         self.lr

@@ -1,0 +1,255 @@
+//! The saved form of an optimizer: configuration, step counters and every state buffer, enough
+//! to resume training bit for bit.
+
+use std::collections::BTreeMap;
+
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, ShapeBuilder};
+
+use super::{AdadeltaConfig, AdagradConfig, AdamConfig, LambConfig, RmsPropConfig, SgdConfig};
+use super::{NonFinitePolicy, ParamGroups};
+use crate::error::Error;
+use crate::float::Float;
+use crate::tensor::TensorList;
+
+/// The version of the saved form this crate writes and reads.
+pub const STATE_FORMAT_VERSION: u32 = 1;
+
+/// The configuration of any optimizer, tagged with its kind: what an [`OptimizerState`] carries.
+///
+/// # Example
+///
+/// ```
+/// use ndarray_optim::{Adam, Optimizer, OptimizerConfig};
+///
+/// let opt = Adam::<f32>::new(3e-4)?;
+/// match opt.save_state().config {
+///     OptimizerConfig::Adam(config) => assert_eq!(config.lr, 3e-4),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum OptimizerConfig {
+    /// [`Sgd`](crate::Sgd), [`Momentum`](crate::Momentum) and [`Nesterov`](crate::Nesterov).
+    Sgd(SgdConfig),
+    /// [`Adagrad`](crate::Adagrad).
+    Adagrad(AdagradConfig),
+    /// [`RmsProp`](crate::RmsProp).
+    RmsProp(RmsPropConfig),
+    /// [`Adadelta`](crate::Adadelta).
+    Adadelta(AdadeltaConfig),
+    /// [`Adam`](crate::Adam) and [`AdamW`](crate::AdamW).
+    Adam(AdamConfig),
+    /// [`Lamb`](crate::Lamb).
+    Lamb(LambConfig),
+}
+
+/// Everything an optimizer knows: what it is, its hyperparameters, its step counters and, per
+/// tensor, its state buffers. Taken with [`Optimizer::save_state`](crate::Optimizer::save_state)
+/// and given back with [`Optimizer::load_state`](crate::Optimizer::load_state), it resumes
+/// training bit for bit.
+///
+/// It records what it belongs to, so that a mismatch is an error and never a silent re-mapping:
+/// the optimizer's kind, the format version, each tensor's shape and, optionally, each tensor's
+/// name ([`with_tensor_names`](OptimizerState::with_tensor_names),
+/// [`verify`](OptimizerState::verify)). Buffers are `ndarray` arrays in each tensor's logical
+/// (row-major) order, whatever the memory layout of the parameters, and carry PyTorch's names
+/// (`exp_avg`, `exp_avg_sq`, `momentum_buffer`, `sum`, …).
+///
+/// With the `serde` feature it implements `Serialize` and `Deserialize`, through ndarray's own
+/// serde support: write it as JSON, bincode, MessagePack, … Anything read back is checked again
+/// when loaded.
+///
+/// # Example
+///
+/// ```
+/// use ndarray::array;
+/// use ndarray_optim::{Adam, Optimizer};
+///
+/// let mut w = array![1.0_f64, 2.0];
+/// let g = array![0.5, -0.5];
+/// let mut opt = Adam::new(0.1)?;
+/// opt.step(&mut w, &g)?;
+///
+/// let saved = opt.save_state().with_tensor_names(&["w"])?;
+/// assert_eq!(saved.step, 1);
+/// assert_eq!(saved.tensors[0].shape, vec![2]);
+/// assert!(saved.tensors[0].buffers.contains_key("exp_avg"));
+///
+/// let mut resumed = Adam::new(0.1)?;
+/// saved.verify(&w, Some(&["w"]))?;
+/// resumed.load_state(saved)?;
+/// let mut w2 = w.clone();
+/// opt.step(&mut w, &g)?;
+/// resumed.step(&mut w2, &g)?;
+/// assert_eq!(w, w2);
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct OptimizerState<A> {
+    /// [`STATE_FORMAT_VERSION`] when written.
+    pub format_version: u32,
+    /// The optimizer's [`name`](crate::Optimizer::name): `"Adam"`, `"AdamW"`, `"SGD"`, ….
+    pub optimizer: String,
+    /// The hyperparameters, learning rate and momentum as last set.
+    pub config: OptimizerConfig,
+    /// Steps taken.
+    pub step: u64,
+    /// Steps skipped under [`NonFinitePolicy::SkipStep`].
+    pub skipped_steps: u64,
+    /// The non-finite policy.
+    pub non_finite_policy: NonFinitePolicy,
+    /// The parameter groups, if any.
+    pub param_groups: Option<ParamGroups>,
+    /// Per tensor, in position order; empty before the first step.
+    pub tensors: Vec<TensorState<A>>,
+    /// Counters of wrappers around an optimizer (such as the gradient accumulator's micro-step).
+    pub extra: BTreeMap<String, u64>,
+}
+
+/// The saved state of one tensor.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct TensorState<A> {
+    /// The tensor's name, when the user gave names.
+    pub name: Option<String>,
+    /// The tensor's shape.
+    pub shape: Vec<usize>,
+    /// The state buffers by PyTorch's names, each of the tensor's shape, in logical order.
+    pub buffers: BTreeMap<String, ArrayD<A>>,
+}
+
+impl<A: Float> OptimizerState<A> {
+    /// Names the tensors, `names[i]` for position `i`, so that loading can check them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if there are not as many names as tensors.
+    pub fn with_tensor_names(mut self, names: &[&str]) -> Result<Self, Error> {
+        if names.len() != self.tensors.len() {
+            return Err(Error::LengthMismatch {
+                params: self.tensors.len(),
+                grads: names.len(),
+            });
+        }
+        for (tensor, name) in self.tensors.iter_mut().zip(names) {
+            tensor.name = Some((*name).to_string());
+        }
+        Ok(self)
+    }
+
+    /// Checks that this state belongs to `params` (same count, same shapes) and, if `names` are
+    /// given and the state has names, that they are the same names in the same order.
+    ///
+    /// A state saved before the first step has no tensors and fits any list.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StateLengthMismatch`], [`Error::StateShapeMismatch`],
+    /// [`Error::TensorNameMismatch`].
+    pub fn verify(&self, params: &dyn TensorList<A>, names: Option<&[&str]>) -> Result<(), Error> {
+        if self.tensors.is_empty() {
+            return Ok(());
+        }
+        if params.len() != self.tensors.len() {
+            return Err(Error::StateLengthMismatch {
+                expected: self.tensors.len(),
+                found: params.len(),
+            });
+        }
+        for (index, saved) in self.tensors.iter().enumerate() {
+            let shape = params
+                .tensor(index)
+                .map(|t| t.shape().to_vec())
+                .unwrap_or_default();
+            if shape != saved.shape {
+                return Err(Error::StateShapeMismatch {
+                    index,
+                    expected: saved.shape.clone(),
+                    found: shape,
+                });
+            }
+        }
+        if let Some(names) = names {
+            if names.len() != self.tensors.len() {
+                return Err(Error::StateLengthMismatch {
+                    expected: self.tensors.len(),
+                    found: names.len(),
+                });
+            }
+            for (index, (saved, given)) in self.tensors.iter().zip(names).enumerate() {
+                if let Some(saved) = &saved.name
+                    && saved != given
+                {
+                    return Err(Error::TensorNameMismatch {
+                        index,
+                        saved: saved.clone(),
+                        given: (*given).to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a kernel's per-tensor state is saved and rebuilt.
+pub(crate) trait StateBuffers<A>: Sized {
+    /// The buffers that exist, by name, in the state's memory layout.
+    fn buffers(&self) -> Vec<(&'static str, &Vec<A>)>;
+    /// The same buffers, writable (to change their layout).
+    fn buffers_mut(&mut self) -> Vec<&mut Vec<A>>;
+    /// Rebuilds the state; `take(name)` hands over a saved buffer (row-major, of the tensor's
+    /// length) if there is one.
+    fn from_buffers(take: &mut dyn FnMut(&'static str) -> Option<Vec<A>>) -> Result<Self, String>;
+}
+
+/// A buffer in a given layout copied out in logical order.
+pub(crate) fn to_logical<A: Float>(shape: &[usize], strides: &[usize], buffer: &[A]) -> ArrayD<A> {
+    ArrayViewD::from_shape(IxDyn(shape).strides(IxDyn(strides)), buffer)
+        .map(|view| view.to_owned())
+        .unwrap_or_else(|_| ArrayD::zeros(IxDyn(shape)))
+}
+
+/// A buffer rearranged from one layout (`from` strides) to another (`to` strides).
+pub(crate) fn relayout<A: Float>(
+    shape: &[usize],
+    from: &[usize],
+    to: &[usize],
+    buffer: &mut Vec<A>,
+) {
+    let mut out = vec![A::zero(); buffer.len()];
+    let source = ArrayViewD::from_shape(IxDyn(shape).strides(IxDyn(from)), buffer.as_slice());
+    let target = ArrayViewMutD::from_shape(IxDyn(shape).strides(IxDyn(to)), out.as_mut_slice());
+    if let (Ok(source), Ok(mut target)) = (source, target) {
+        target.assign(&source);
+        *buffer = out;
+    }
+}
+
+/// Takes the saved buffers of one tensor, checking each has the tensor's shape.
+pub(crate) fn take_buffers<A: Float>(
+    index: usize,
+    saved: TensorState<A>,
+) -> Result<BTreeMap<String, Vec<A>>, Error> {
+    let mut out = BTreeMap::new();
+    for (name, array) in saved.buffers {
+        if array.shape() != saved.shape.as_slice() {
+            return Err(Error::InvalidState {
+                tensor: Some(index),
+                reason: format!(
+                    "buffer `{name}` has shape {:?}, the tensor {:?}",
+                    array.shape(),
+                    saved.shape
+                ),
+            });
+        }
+        out.insert(name, array.iter().copied().collect());
+    }
+    Ok(out)
+}
