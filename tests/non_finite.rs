@@ -45,7 +45,9 @@ fn skipped_batches_leave_no_trace() {
                 }
             } else {
                 assert_eq!(opt.last_step(), &StepOutcome::Applied);
-                reference.step(&mut (&mut rw, &mut rb), &(&gw, &gb)).unwrap();
+                reference
+                    .step(&mut (&mut rw, &mut rb), &(&gw, &gb))
+                    .unwrap();
                 applied += 1;
             }
             assert_eq!(opt.step_count(), applied);
@@ -57,7 +59,10 @@ fn skipped_batches_leave_no_trace() {
         assert_eq!(w, rw, "{}", opt.name());
         assert_eq!(b, rb, "{}", opt.name());
         opt.reset_state();
-        assert_eq!((opt.skipped_steps(), opt.last_step()), (0, &StepOutcome::NotStarted));
+        assert_eq!(
+            (opt.skipped_steps(), opt.last_step()),
+            (0, &StepOutcome::NotStarted)
+        );
     }
 }
 
@@ -68,7 +73,10 @@ fn the_default_policy_is_an_error_and_errors_do_not_change_the_outcome() {
         let mut w = Array1::from_elem(3, 1.0f32);
         opt.step(&mut w, &Array1::from_elem(3, 0.5)).unwrap();
         let bad = Array1::from_vec(vec![0.5, f32::NAN, 0.5]);
-        assert!(matches!(opt.step(&mut w, &bad), Err(Error::NonFiniteGradient { index: 0, .. })));
+        assert!(matches!(
+            opt.step(&mut w, &bad),
+            Err(Error::NonFiniteGradient { index: 0, .. })
+        ));
         assert_eq!(opt.last_step(), &StepOutcome::Applied);
         assert_eq!(opt.skipped_steps(), 0);
     }

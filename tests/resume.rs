@@ -16,14 +16,18 @@ fn params<A: Float>() -> Params<A> {
     // A Fortran-order matrix: its state is saved in row-major order and must come back in the
     // parameter's own order.
     (
-        Array2::from_shape_fn((5, 3).f(), |(i, j)| A::from_f64(((i * 3 + j) as f64 * 0.4).sin())),
+        Array2::from_shape_fn((5, 3).f(), |(i, j)| {
+            A::from_f64(((i * 3 + j) as f64 * 0.4).sin())
+        }),
         Array1::from_shape_fn(3, |j| A::from_f64(j as f64 * 0.25 - 0.3)),
     )
 }
 
 fn grads<A: Float>(step: usize) -> Params<A> {
     let s = step as f64;
-    let mut gw = Array2::from_shape_fn((5, 3), |(i, j)| A::from_f64(((i + 2 * j) as f64 + s * 0.9).cos()));
+    let mut gw = Array2::from_shape_fn((5, 3), |(i, j)| {
+        A::from_f64(((i + 2 * j) as f64 + s * 0.9).cos())
+    });
     let gb = Array1::from_shape_fn(3, |j| A::from_f64((j as f64 * 1.7 - s).sin()));
     if step == 5 {
         gw[[1, 1]] = A::from_f64(f64::NAN); // skipped: the skip counter is state too
@@ -40,18 +44,25 @@ fn train<A: Float>(opt: &mut dyn Optimizer<A>, p: &mut Params<A>, steps: std::op
 }
 
 fn bits<A: Float>(p: &Params<A>) -> Vec<u64> {
-    p.0.iter().chain(p.1.iter()).map(|x| x.widen().to_bits()).collect()
+    p.0.iter()
+        .chain(p.1.iter())
+        .map(|x| x.widen().to_bits())
+        .collect()
 }
 
 fn prepared<A: Float>(index: usize) -> Box<dyn Optimizer<A>> {
     let mut opt = common::zoo::<A>().remove(index);
     opt.set_non_finite_policy(NonFinitePolicy::SkipStep);
     let (w, b) = params::<A>();
-    opt.set_param_groups(Some(ParamGroups::no_decay_for_vectors(&(&w, &b)))).unwrap();
+    opt.set_param_groups(Some(ParamGroups::no_decay_for_vectors(&(&w, &b))))
+        .unwrap();
     opt
 }
 
-fn round_trip<A: Float + Serialize + DeserializeOwned>(format: &str, state: &OptimizerState<A>) -> OptimizerState<A> {
+fn round_trip<A: Float + Serialize + DeserializeOwned>(
+    format: &str,
+    state: &OptimizerState<A>,
+) -> OptimizerState<A> {
     match format {
         "json" => serde_json::from_str(&serde_json::to_string(state).unwrap()).unwrap(),
         "postcard" => postcard::from_bytes(&postcard::to_allocvec(state).unwrap()).unwrap(),
@@ -73,7 +84,11 @@ fn resumes_bit_for_bit<A: Float + Serialize + DeserializeOwned>() {
             drop(first);
 
             let restored = round_trip(format, &saved);
-            assert_eq!(restored, saved, "{format} round trip of {}", saved.optimizer);
+            assert_eq!(
+                restored, saved,
+                "{format} round trip of {}",
+                saved.optimizer
+            );
             // A fresh optimizer of the same kind with other settings: everything comes from the file.
             let mut second = common::zoo::<A>().remove(index);
             second.set_learning_rate(123.0).unwrap();
@@ -83,8 +98,16 @@ fn resumes_bit_for_bit<A: Float + Serialize + DeserializeOwned>() {
             assert_eq!(second.skipped_steps(), 1);
             train(second.as_mut(), &mut p, 6..10);
 
-            assert_eq!(bits(&p), bits(&expected), "{} resumed from {format}", second.name());
-            assert_eq!(second.learning_rate().to_bits(), reference.learning_rate().to_bits());
+            assert_eq!(
+                bits(&p),
+                bits(&expected),
+                "{} resumed from {format}",
+                second.name()
+            );
+            assert_eq!(
+                second.learning_rate().to_bits(),
+                reference.learning_rate().to_bits()
+            );
             assert_eq!(second.step_count(), reference.step_count());
             assert_eq!(second.save_state(), reference.save_state());
         }
@@ -111,45 +134,96 @@ fn mismatches_are_typed_errors_and_change_nothing() {
     // Another kind of optimizer.
     let mut sgd = Sgd::<f64>::new(0.1).unwrap();
     let before = sgd.save_state();
-    assert!(matches!(sgd.load_state(saved.clone()), Err(Error::WrongOptimizer { expected: "SGD", .. })));
+    assert!(matches!(
+        sgd.load_state(saved.clone()),
+        Err(Error::WrongOptimizer {
+            expected: "SGD",
+            ..
+        })
+    ));
     assert_eq!(sgd.save_state(), before);
 
     // Other tensors: count, shape, names.
     let other = Array1::<f64>::zeros(4);
-    assert!(matches!(saved.verify(&other, None), Err(Error::StateLengthMismatch { expected: 2, found: 1 })));
+    assert!(matches!(
+        saved.verify(&other, None),
+        Err(Error::StateLengthMismatch {
+            expected: 2,
+            found: 1
+        })
+    ));
     let (w, _) = params::<f64>();
     let wrong_b = Array1::<f64>::zeros(4);
-    assert!(matches!(saved.verify(&(&w, &wrong_b), None), Err(Error::StateShapeMismatch { index: 1, .. })));
+    assert!(matches!(
+        saved.verify(&(&w, &wrong_b), None),
+        Err(Error::StateShapeMismatch { index: 1, .. })
+    ));
     assert_eq!(
         saved.verify(&(&p.0, &p.1), Some(&["w", "bias"])),
-        Err(Error::TensorNameMismatch { index: 1, saved: "b".into(), given: "bias".into() })
+        Err(Error::TensorNameMismatch {
+            index: 1,
+            saved: "b".into(),
+            given: "bias".into()
+        })
     );
     // Loaded anyway, the wrong tensors are caught at the next step, before anything changes.
     let mut fresh = Adam::<f64>::new(0.1).unwrap();
     fresh.load_state(saved.clone()).unwrap();
     let mut wrong = (w.clone(), wrong_b.clone());
     let g = (Array2::<f64>::ones((5, 3)), Array1::<f64>::ones(4));
-    assert!(matches!(fresh.step(&mut (&mut wrong.0, &mut wrong.1), &(&g.0, &g.1)), Err(Error::StateShapeMismatch { index: 1, .. })));
+    assert!(matches!(
+        fresh.step(&mut (&mut wrong.0, &mut wrong.1), &(&g.0, &g.1)),
+        Err(Error::StateShapeMismatch { index: 1, .. })
+    ));
 
     // Damaged contents.
     let mut damaged = saved.clone();
     damaged.tensors[0].buffers.remove("exp_avg");
-    assert!(matches!(Adam::<f64>::new(0.1).unwrap().load_state(damaged), Err(Error::InvalidState { tensor: Some(0), .. })));
+    assert!(matches!(
+        Adam::<f64>::new(0.1).unwrap().load_state(damaged),
+        Err(Error::InvalidState {
+            tensor: Some(0),
+            ..
+        })
+    ));
     let mut damaged = saved.clone();
     let extra = damaged.tensors[1].buffers["exp_avg"].clone();
-    damaged.tensors[1].buffers.insert("momentum_buffer".into(), extra);
-    assert!(matches!(Adam::<f64>::new(0.1).unwrap().load_state(damaged), Err(Error::InvalidState { tensor: Some(1), .. })));
+    damaged.tensors[1]
+        .buffers
+        .insert("momentum_buffer".into(), extra);
+    assert!(matches!(
+        Adam::<f64>::new(0.1).unwrap().load_state(damaged),
+        Err(Error::InvalidState {
+            tensor: Some(1),
+            ..
+        })
+    ));
     let mut damaged = saved.clone();
-    damaged.tensors[1].buffers.insert("exp_avg".into(), ndarray::ArrayD::zeros(ndarray::IxDyn(&[7])));
-    assert!(matches!(Adam::<f64>::new(0.1).unwrap().load_state(damaged), Err(Error::InvalidState { tensor: Some(1), .. })));
+    damaged.tensors[1].buffers.insert(
+        "exp_avg".into(),
+        ndarray::ArrayD::zeros(ndarray::IxDyn(&[7])),
+    );
+    assert!(matches!(
+        Adam::<f64>::new(0.1).unwrap().load_state(damaged),
+        Err(Error::InvalidState {
+            tensor: Some(1),
+            ..
+        })
+    ));
     let mut damaged = saved.clone();
     damaged.format_version = 99;
-    assert!(matches!(Adam::<f64>::new(0.1).unwrap().load_state(damaged), Err(Error::UnsupportedStateFormat { version: 99, .. })));
+    assert!(matches!(
+        Adam::<f64>::new(0.1).unwrap().load_state(damaged),
+        Err(Error::UnsupportedStateFormat { version: 99, .. })
+    ));
     let mut damaged = saved.clone();
     if let ndarray_optim::OptimizerConfig::Adam(config) = &mut damaged.config {
         config.lr = -1.0;
     }
-    assert!(matches!(Adam::<f64>::new(0.1).unwrap().load_state(damaged), Err(Error::InvalidHyperparameter { name: "lr", .. })));
+    assert!(matches!(
+        Adam::<f64>::new(0.1).unwrap().load_state(damaged),
+        Err(Error::InvalidHyperparameter { name: "lr", .. })
+    ));
 }
 
 #[test]
@@ -175,7 +249,10 @@ fn corrupted_bytes_are_an_error_never_a_panic() {
             if let Some(state) = parsed {
                 let mut fresh = Adam::<f32>::new(0.1).unwrap();
                 if fresh.load_state(state).is_ok() {
-                    let _ = fresh.step(&mut (&mut p.0.clone(), &mut p.1.clone()), &(&grads::<f32>(0).0, &grads::<f32>(0).1));
+                    let _ = fresh.step(
+                        &mut (&mut p.0.clone(), &mut p.1.clone()),
+                        &(&grads::<f32>(0).0, &grads::<f32>(0).1),
+                    );
                 }
             }
         }
@@ -189,5 +266,8 @@ fn absurd_shapes_in_a_saved_state_are_refused() {
     sgd.step(&mut w, &Array1::ones(3)).unwrap();
     let mut state = sgd.save_state();
     state.tensors[0].shape = vec![usize::MAX / 2, 4];
-    assert!(matches!(Sgd::<f32>::new(0.1).unwrap().load_state(state), Err(Error::InvalidState { .. })));
+    assert!(matches!(
+        Sgd::<f32>::new(0.1).unwrap().load_state(state),
+        Err(Error::InvalidState { .. })
+    ));
 }

@@ -1,7 +1,7 @@
 //! Adadelta: step sizes from the ratio of running averages of updates and gradients,
 //! `torch.optim.Adadelta`.
 
-use super::ops::{addcmul, effective_grad};
+use super::ops::{addcmul, decayed, descend, effective_grad};
 use super::pass::Pass;
 use super::saved::StateBuffers;
 use super::{Driver, GroupHyper, Kernel, OptimizerConfig, check, optimizer_type};
@@ -16,7 +16,7 @@ use crate::tensor::TensorList;
 /// |---|---|---|
 /// | `lr` | `1.0` | `≥ 0` |
 /// | `rho` | `0.9` | `[0, 1]` |
-/// | `eps` | `1e-6` | `≥ 0` |
+/// | `eps` | `1e-6` | `> 0` (PyTorch: `≥ 0`; with 0 a zero gradient gives 0/0 = NaN) |
 /// | `weight_decay` | `0` (coupled L2) | `≥ 0` |
 /// | `maximize` | `false` | |
 ///
@@ -137,7 +137,7 @@ impl<A: Float> Kernel<A> for AdadeltaConfig {
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("lr", self.lr)?;
         check::unit("rho", self.rho)?;
-        check::non_negative("eps", self.eps)?;
+        check::positive("eps", self.eps)?;
         check::non_negative("weight_decay", self.weight_decay)
     }
     fn to_config(&self) -> OptimizerConfig {
@@ -202,11 +202,11 @@ impl<A: Float> Kernel<A> for AdadeltaConfig {
             #[inline(always)]
             |p, g, v, u| {
                 let g = effective_grad(*p, g, maximize, decay);
-                *v = addcmul(*v * rho, one_minus_rho, g, g);
+                *v = addcmul(decayed(*v, rho), one_minus_rho, g, g);
                 let std = (*v + eps).sqrt();
                 let delta = (*u + eps).sqrt() / std * g; // the old u: delta uses the previous updates
-                *u = addcmul(*u * rho, one_minus_rho, delta, delta);
-                *p = delta.mul_add(neg_lr, *p);
+                *u = addcmul(decayed(*u, rho), one_minus_rho, delta, delta);
+                *p = descend(*p, delta, neg_lr);
             },
         );
     }

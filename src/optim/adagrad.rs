@@ -16,7 +16,7 @@ use crate::tensor::TensorList;
 /// | `lr_decay` | `0` | `≥ 0` |
 /// | `weight_decay` | `0` (coupled L2) | `≥ 0` |
 /// | `initial_accumulator_value` | `0` | `≥ 0` |
-/// | `eps` | `1e-10` | `≥ 0` |
+/// | `eps` | `1e-10` | `> 0` (PyTorch: `≥ 0`; with 0 a zero gradient gives 0/0 = NaN) |
 /// | `maximize` | `false` | |
 ///
 /// Note the defaults differ from optax and Keras (`eps = 1e-7`, initial accumulator `0.1`).
@@ -139,7 +139,7 @@ impl<A: Float> Kernel<A> for AdagradConfig {
         check::non_negative("lr_decay", self.lr_decay)?;
         check::non_negative("weight_decay", self.weight_decay)?;
         check::non_negative("initial_accumulator_value", self.initial_accumulator_value)?;
-        check::non_negative("eps", self.eps)
+        check::positive("eps", self.eps)
     }
     fn to_config(&self) -> OptimizerConfig {
         OptimizerConfig::Adagrad(self.clone())

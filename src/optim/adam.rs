@@ -1,6 +1,6 @@
 //! Adam, AMSGrad and AdamW: `torch.optim.Adam` and `torch.optim.AdamW`.
 
-use super::ops::{LerpWeight, addcdiv, addcmul, maximum};
+use super::ops::{LerpWeight, addcdiv, addcmul, decayed, maximum};
 use super::pass::Pass;
 use super::saved::StateBuffers;
 use super::{Driver, GroupHyper, Kernel, OptimizerConfig, check, optimizer_type};
@@ -15,7 +15,7 @@ use crate::tensor::TensorList;
 /// |---|---|---|---|
 /// | `lr` | `1e-3` | `1e-3` | `≥ 0` |
 /// | `betas` | `(0.9, 0.999)` | `(0.9, 0.999)` | each in `[0, 1)` |
-/// | `eps` | `1e-8` | `1e-8` | `≥ 0` |
+/// | `eps` | `1e-8` | `1e-8` | `> 0` (PyTorch: `≥ 0`; with 0 a zero gradient gives 0/0 = NaN) |
 /// | `weight_decay` | `0` | `1e-2` | `≥ 0` |
 /// | `decoupled_weight_decay` | `false` (L2 into the gradient) | `true` (`p ← p·(1 − γλ)`) | |
 /// | `amsgrad` | `false` | `false` | |
@@ -176,7 +176,7 @@ impl<A: Float> AdamScalars<A> {
             g = p.mul_add(wd, g);
         }
         *m = self.exp_avg_weight.lerp(*m, g);
-        *v = addcmul(*v * self.beta2, self.one_minus_beta2, g, g);
+        *v = addcmul(decayed(*v, self.beta2), self.one_minus_beta2, g, g);
     }
 
     /// `p ← p − (γ/bc₁)·m / (√v/√bc₂ + ε)` for the given second moment.
@@ -196,7 +196,7 @@ impl<A: Float> Kernel<A> for AdamConfig {
         check::non_negative("lr", self.lr)?;
         check::beta("betas[0]", self.betas.0)?;
         check::beta("betas[1]", self.betas.1)?;
-        check::non_negative("eps", self.eps)?;
+        check::positive("eps", self.eps)?;
         check::non_negative("weight_decay", self.weight_decay)
     }
     fn to_config(&self) -> OptimizerConfig {

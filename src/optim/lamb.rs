@@ -1,7 +1,7 @@
 //! LAMB: Adam with a per-tensor trust ratio for large-batch training, as NVIDIA apex's
 //! `FusedLAMB` and timm's `Lamb` compute it.
 
-use super::ops::{LerpWeight, addcmul};
+use super::ops::{LerpWeight, addcmul, decayed, descend, saturate};
 use super::pass::{self, Pass};
 use super::saved::StateBuffers;
 use super::{Driver, GroupHyper, Kernel, OptimizerConfig, check, optimizer_type};
@@ -16,7 +16,7 @@ use crate::tensor::TensorList;
 /// |---|---|---|---|
 /// | `lr` | `1e-3` | `≥ 0` | |
 /// | `betas` | `(0.9, 0.999)` | each in `[0, 1)` | |
-/// | `eps` | `1e-6` | `≥ 0` | Keras `1e-7` |
+/// | `eps` | `1e-6` | `> 0` (PyTorch: `≥ 0`; with 0 a zero gradient gives 0/0 = NaN) | Keras `1e-7` |
 /// | `weight_decay` | `0.01` | `≥ 0` | TF-Addons, optax: `0` |
 /// | `bias_correction` | `true` | | torch-optimizer, gluon-nlp: `false` |
 /// | `grad_averaging` | `true` (`m ← β₁m + (1 − β₁)g`) | | `false`: `m ← β₁m + g` |
@@ -184,11 +184,13 @@ impl<A: Float> StateBuffers<A> for LambState<A> {
 }
 
 impl<A: Float> LambScalars<A> {
-    /// The Adam-style update direction `u = (m/bc₁) / (√v/√bc₂ + ε) [+ λp]`.
+    /// The Adam-style update direction `u = (m/bc₁) / (√v/√bc₂ + ε) [+ λp]`. An element that
+    /// overflows (a tiny `ε` under a vanishing `v`) is held at the type's largest finite value,
+    /// so that the trust ratio scales it instead of turning it into NaN (`∞·0`).
     #[inline(always)]
     fn direction(&self, p: A, m: A, v: A) -> A {
         let denom = v.sqrt() / self.bias_correction2_sqrt + self.eps;
-        let u = (m / self.bias_correction1) / denom;
+        let u = saturate((m / self.bias_correction1) / denom);
         match self.update_decay {
             Some(wd) => p.mul_add(wd, u),
             None => u,
@@ -205,7 +207,7 @@ impl<A: Float> Kernel<A> for LambConfig {
         check::non_negative("lr", self.lr)?;
         check::beta("betas[0]", self.betas.0)?;
         check::beta("betas[1]", self.betas.1)?;
-        check::non_negative("eps", self.eps)?;
+        check::positive("eps", self.eps)?;
         check::non_negative("weight_decay", self.weight_decay)?;
         if let Some(max) = self.max_grad_norm {
             check::positive("max_grad_norm", max)?;
@@ -305,7 +307,7 @@ impl<A: Float> Kernel<A> for LambConfig {
                     Some(weight) => weight.lerp(*m, g),
                     None => g.mul_add(A::one(), *m * sc.beta1),
                 };
-                *v = addcmul(*v * sc.beta2, sc.one_minus_beta2, g, g);
+                *v = addcmul(decayed(*v, sc.beta2), sc.one_minus_beta2, g, g);
                 if let Some(neg_decay) = sc.neg_decoupled_decay {
                     *p = p.mul_add(neg_decay, *p);
                 }
@@ -334,7 +336,7 @@ impl<A: Float> Kernel<A> for LambConfig {
             #[inline(always)]
             |p, _g, m, v| {
                 let u = sc.direction(*p, *m, *v) * ratio;
-                *p = u.mul_add(sc.neg_lr, *p);
+                *p = descend(*p, u, sc.neg_lr);
             },
         );
     }

@@ -731,7 +731,11 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
         let mut slots = Vec::with_capacity(state.tensors.len());
         for (index, saved) in state.tensors.into_iter().enumerate() {
             let shape = saved.shape.clone();
-            if shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).is_none() {
+            if shape
+                .iter()
+                .try_fold(1usize, |n, &d| n.checked_mul(d))
+                .is_none()
+            {
                 return Err(Error::InvalidState {
                     tensor: Some(index),
                     reason: format!("shape {shape:?} has too many elements"),

@@ -62,6 +62,49 @@ impl<A: Float> LerpWeight<A> {
     }
 }
 
+/// `p.add_(u, alpha=−γ)`: `fma(u, −γ, p)`, except that a zero learning rate leaves `p` as it is.
+///
+/// Identical for every finite `u`; the difference is an update that overflowed to `∞`, where
+/// PyTorch's `∞·0` writes NaN into the parameter although the learning rate is zero.
+#[inline(always)]
+pub(crate) fn descend<A: Float>(p: A, u: A, neg_lr: A) -> A {
+    if neg_lr == A::zero() {
+        p
+    } else {
+        u.mul_add(neg_lr, p)
+    }
+}
+
+/// `x·β` for a decay factor `β` of a running average, except that `β = 0` forgets `x` entirely.
+///
+/// Identical to `x·β` for every finite `x`; the difference is an `x` that overflowed to `∞` (a
+/// squared gradient beyond the type's range), where PyTorch's `∞·0` gives NaN and poisons the
+/// parameter for good.
+#[inline(always)]
+pub(crate) fn decayed<A: Float>(x: A, beta: A) -> A {
+    if beta == A::zero() {
+        A::zero()
+    } else {
+        x * beta
+    }
+}
+
+/// `x` limited to the largest finite values of its type; NaN passes through.
+///
+/// Identical for every finite `x`. Used where an overflowed `±∞` would otherwise meet a zero
+/// (LAMB's trust ratio becomes 0 when ‖u‖ = ∞, and `∞·0` is NaN).
+#[inline(always)]
+pub(crate) fn saturate<A: Float>(x: A) -> A {
+    let max = A::max_value();
+    if x > max {
+        max
+    } else if x < -max {
+        -max
+    } else {
+        x
+    }
+}
+
 /// `torch.maximum(a, b)`: like `max`, but a NaN in either operand propagates.
 #[inline(always)]
 pub(crate) fn maximum<A: Float>(a: A, b: A) -> A {

@@ -1,6 +1,6 @@
 //! RMSProp: steps divided by a running root-mean-square of the gradients, `torch.optim.RMSprop`.
 
-use super::ops::{LerpWeight, addcdiv, addcmul, effective_grad};
+use super::ops::{LerpWeight, addcdiv, addcmul, decayed, descend, effective_grad};
 use super::pass::Pass;
 use super::saved::StateBuffers;
 use super::{Driver, GroupHyper, Kernel, OptimizerConfig, check, optimizer_type};
@@ -14,7 +14,7 @@ use crate::tensor::TensorList;
 /// |---|---|---|
 /// | `lr` | `1e-2` | `≥ 0` |
 /// | `alpha` | `0.99` | `[0, 1]` |
-/// | `eps` | `1e-8` | `≥ 0` |
+/// | `eps` | `1e-8` | `> 0` (PyTorch: `≥ 0`; with 0 a zero gradient gives 0/0 = NaN) |
 /// | `weight_decay` | `0` (coupled L2) | `≥ 0` |
 /// | `momentum` | `0` | `≥ 0` |
 /// | `centered` | `false` | |
@@ -160,7 +160,7 @@ impl<A: Float> RmsPropScalars<A> {
     #[inline(always)]
     fn grad_and_square_avg(&self, p: A, g: A, v: &mut A) -> A {
         let g = effective_grad(p, g, self.maximize, self.decay);
-        *v = addcmul(*v * self.alpha, self.one_minus_alpha, g, g);
+        *v = addcmul(decayed(*v, self.alpha), self.one_minus_alpha, g, g);
         g
     }
 
@@ -187,7 +187,7 @@ impl<A: Float> RmsPropScalars<A> {
     #[inline(always)]
     fn apply_with_momentum(&self, p: &mut A, g: A, avg: A, buf: &mut A) {
         *buf = addcdiv(*buf * self.momentum, A::one(), g, avg);
-        *p = buf.mul_add(self.neg_lr, *p);
+        *p = descend(*p, *buf, self.neg_lr);
     }
 }
 
@@ -199,7 +199,7 @@ impl<A: Float> Kernel<A> for RmsPropConfig {
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("lr", self.lr)?;
         check::unit("alpha", self.alpha)?;
-        check::non_negative("eps", self.eps)?;
+        check::positive("eps", self.eps)?;
         check::non_negative("weight_decay", self.weight_decay)?;
         check::non_negative("momentum", self.momentum)
     }

@@ -1,6 +1,6 @@
 //! Stochastic gradient descent, with heavy-ball or Nesterov momentum: `torch.optim.SGD`.
 
-use super::ops::effective_grad;
+use super::ops::{descend, effective_grad};
 use super::pass::Pass;
 use super::saved::StateBuffers;
 use super::{Driver, GroupHyper, Kernel, OptimizerConfig, check, optimizer_type};
@@ -232,7 +232,7 @@ impl<A: Float> Kernel<A> for SgdConfig {
                 #[inline(always)]
                 |p, g| {
                     let g = effective_grad(*p, g, maximize, decay);
-                    *p = g.mul_add(neg_lr, *p);
+                    *p = descend(*p, g, neg_lr);
                 },
             );
             return;
@@ -252,7 +252,7 @@ impl<A: Float> Kernel<A> for SgdConfig {
                 |p, g, buf| {
                     let g = effective_grad(*p, g, maximize, decay);
                     *buf = g.mul_add(one_minus_dampening, *buf * momentum);
-                    *p = direction(g, *buf).mul_add(neg_lr, *p);
+                    *p = descend(*p, direction(g, *buf), neg_lr);
                 },
             ),
             None => {
@@ -265,7 +265,7 @@ impl<A: Float> Kernel<A> for SgdConfig {
                     |p, g, buf| {
                         let g = effective_grad(*p, g, maximize, decay);
                         *buf = g;
-                        *p = direction(g, g).mul_add(neg_lr, *p);
+                        *p = descend(*p, direction(g, g), neg_lr);
                     },
                 );
                 state.momentum_buffer = Some(buf);
