@@ -170,4 +170,79 @@ pub enum Error {
         /// What was asked for.
         what: &'static str,
     },
+
+    /// A gradient norm is NaN or infinite and clipping was told to refuse it
+    /// (`error_if_nonfinite`, as in PyTorch's `clip_grad_norm_`); see [`crate::clip`].
+    #[error("the {norm_type}-norm of {} is {norm}, so it cannot be clipped", match tensor {
+        Some(t) => format!("gradient {t}"),
+        None => "the gradients".to_string(),
+    })]
+    NonFiniteNorm {
+        /// The norm type (`p`; `inf` for the max-norm).
+        norm_type: f64,
+        /// The non-finite norm, in the gradients' element type, widened to `f64`.
+        norm: f64,
+        /// The tensor whose own norm it is (per-tensor clipping), or `None` for the norm of all
+        /// gradients together.
+        tensor: Option<usize>,
+    },
+
+    /// A learning-rate schedule computed a learning rate or momentum that an optimizer cannot
+    /// hold: NaN, infinite or negative (a closure returning NaN, a growth factor that
+    /// overflows, …). Nothing was changed; see [`crate::schedule`].
+    #[error("{schedule} at epoch {epoch} computed {what} = {value}, which is not finite and >= 0")]
+    InvalidScheduledValue {
+        /// The schedule, by its PyTorch class name (`"LambdaLR"`, …).
+        schedule: &'static str,
+        /// The epoch (scheduler step) the value was computed for.
+        epoch: u64,
+        /// `"lr"` or `"momentum"`.
+        what: &'static str,
+        /// The rejected value.
+        value: f64,
+    },
+
+    /// The milestones of a schedule ([`MultiStepLr`](crate::schedule::MultiStepLr),
+    /// [`SequentialLr`](crate::schedule::SequentialLr)) decrease somewhere.
+    #[error("{schedule}: milestone {index} ({milestone}) is smaller than the one before it ({previous})")]
+    MilestonesOutOfOrder {
+        /// The schedule, by its PyTorch class name.
+        schedule: &'static str,
+        /// Position of the offending milestone.
+        index: usize,
+        /// The offending milestone.
+        milestone: u64,
+        /// The milestone before it.
+        previous: u64,
+    },
+
+    /// A [`SequentialLr`](crate::schedule::SequentialLr) needs exactly one milestone fewer than
+    /// schedules.
+    #[error("SequentialLR needs one milestone fewer than schedules: {schedules} schedules, {milestones} milestones")]
+    MilestoneCountMismatch {
+        /// Number of schedules given.
+        schedules: usize,
+        /// Number of milestones given.
+        milestones: usize,
+    },
+
+    /// A composition of schedules ([`SequentialLr`](crate::schedule::SequentialLr),
+    /// [`ChainedScheduler`](crate::schedule::ChainedScheduler)) was given none.
+    #[error("{schedule} needs at least one schedule")]
+    NoSchedules {
+        /// The composition, by its PyTorch class name.
+        schedule: &'static str,
+    },
+
+    /// A schedule with an end ([`OneCycleLr`](crate::schedule::OneCycleLr)) was stepped or
+    /// evaluated past it.
+    #[error("{schedule} was asked for step {step}, past its total number of steps {total_steps}")]
+    ScheduleExhausted {
+        /// The schedule, by its PyTorch class name.
+        schedule: &'static str,
+        /// The step asked for.
+        step: u64,
+        /// The last step allowed.
+        total_steps: u64,
+    },
 }

@@ -74,13 +74,20 @@
 #![deny(unsafe_code)]
 #![deny(clippy::float_cmp)]
 
+pub mod clip;
 mod error;
 mod float;
 mod optim;
+pub mod schedule;
 mod tensor;
 
+pub use clip::{
+    clip_grad_norm, clip_grad_norm_per_tensor, clip_grad_value, clip_grads_with_norm, total_norm,
+};
 pub use error::Error;
 pub use float::Float;
+pub use optim::{AccumulationMode, MultiSteps};
+pub use optim::{Adamax, AdamaxConfig, Lion, LionConfig, NAdam, NAdamConfig, RAdam, RAdamConfig};
 pub use optim::{
     Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Lamb, LambConfig,
     Momentum, Nesterov, NonFinitePolicy, Optimizer, OptimizerConfig, OptimizerState, ParamGroup,

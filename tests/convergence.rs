@@ -9,14 +9,18 @@ mod surfaces;
 
 use ndarray::{Array1, array};
 use ndarray_optim::{
-    Adadelta, Adagrad, Adam, AdamConfig, AdamW, Float, Lamb, LambConfig, Momentum, Nesterov,
-    Optimizer, RmsProp, Sgd,
+    Adadelta, Adagrad, Adam, AdamConfig, AdamW, Adamax, Float, Lamb, LambConfig, Lion, LionConfig,
+    Momentum, NAdam, Nesterov, Optimizer, RAdam, RmsProp, Sgd,
 };
 use surfaces::{Quadratic, Rosenbrock, Surface};
 
 /// `(optimizer, steps)` for a surface: `pick(a, b)` is `a` on the quadratic, `b` on Rosenbrock.
-/// AdamW's and LAMB's weight decay are off: they would move the minimum. Adadelta keeps
-/// PyTorch's defaults; its steps start near `√ε` and grow slowly, hence its longer run.
+/// AdamW's, LAMB's and Lion's weight decay are off: they would move the minimum. Adadelta keeps
+/// PyTorch's defaults; its steps start near `√ε` and grow slowly, hence its longer run. Lion's
+/// steps are ±lr per coordinate whatever the gradient's size, so it gets a small learning rate,
+/// as its authors advise. RAdam's first five steps are un-adapted momentum SGD (`γ·m̂`), so its
+/// learning rate must also suit SGD there (Rosenbrock's gradient at the start is about 200), and
+/// its first rectified steps are small, hence its longer run.
 fn table<A: Float>(rosenbrock: bool) -> Vec<(Box<dyn Optimizer<A>>, usize)> {
     let pick = |quadratic: f64, rosen: f64| if rosenbrock { rosen } else { quadratic };
     vec![
@@ -43,6 +47,16 @@ fn table<A: Float>(rosenbrock: bool) -> Vec<(Box<dyn Optimizer<A>>, usize)> {
         (
             Box::new(
                 Lamb::with_config(LambConfig::default().lr(pick(0.02, 2e-3)).weight_decay(0.0))
+                    .unwrap(),
+            ),
+            5000,
+        ),
+        (Box::new(NAdam::new(pick(0.05, 5e-3)).unwrap()), 5000),
+        (Box::new(RAdam::new(pick(0.05, 5e-3)).unwrap()), 8000),
+        (Box::new(Adamax::new(pick(0.05, 5e-3)).unwrap()), 5000),
+        (
+            Box::new(
+                Lion::with_config(LionConfig::default().lr(pick(1e-3, 1e-3)).weight_decay(0.0))
                     .unwrap(),
             ),
             5000,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, ShapeBuilder};
 
 use super::{AdadeltaConfig, AdagradConfig, AdamConfig, LambConfig, RmsPropConfig, SgdConfig};
+use super::{AdamaxConfig, LionConfig, NAdamConfig, RAdamConfig};
 use super::{NonFinitePolicy, ParamGroups};
 use crate::error::Error;
 use crate::float::Float;
@@ -44,6 +45,14 @@ pub enum OptimizerConfig {
     Adam(AdamConfig),
     /// [`Lamb`](crate::Lamb).
     Lamb(LambConfig),
+    /// [`Adamax`](crate::Adamax).
+    Adamax(AdamaxConfig),
+    /// [`NAdam`](crate::NAdam).
+    NAdam(NAdamConfig),
+    /// [`RAdam`](crate::RAdam).
+    RAdam(RAdamConfig),
+    /// [`Lion`](crate::Lion).
+    Lion(LionConfig),
 }
 
 /// Everything an optimizer knows: what it is, its hyperparameters, its step counters and, per

@@ -4,9 +4,10 @@
 
 use ndarray::{ArrayD, IxDyn};
 use ndarray_optim::{
-    Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Float, Lamb,
-    LambConfig, Momentum, Nesterov, Optimizer, ParamGroup, ParamGroups, RmsProp, RmsPropConfig,
-    Sgd, SgdConfig,
+    Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Adamax,
+    AdamaxConfig, Float, Lamb, LambConfig, Lion, LionConfig, Momentum, NAdam, NAdamConfig,
+    Nesterov, Optimizer, ParamGroup, ParamGroups, RAdam, RAdamConfig, RmsProp, RmsPropConfig, Sgd,
+    SgdConfig,
 };
 use serde_json::Value;
 
@@ -147,8 +148,9 @@ fn betas(kwargs: &serde_json::Map<String, Value>) -> Option<(f64, f64)> {
     })
 }
 
-/// Builds our optimizer from a PyTorch class name and keyword arguments, through the public
-/// configuration API, choosing the named type (`Momentum`, `Nesterov`, `AdamW`) where one fits.
+/// Builds our optimizer from a PyTorch class name and keyword arguments (optax's for `Lion`),
+/// through the public configuration API, choosing the named type (`Momentum`, `Nesterov`, `AdamW`)
+/// where one fits.
 pub fn build<A: Float>(
     optimizer: &str,
     kwargs: &serde_json::Map<String, Value>,
@@ -176,6 +178,10 @@ pub fn build<A: Float>(
             "trust_clip",
             "always_adapt",
             "decoupled_decay",
+            "momentum_decay",
+            "learning_rate",
+            "b1",
+            "b2",
         ];
         assert!(
             known.contains(&key.as_str()),
@@ -341,6 +347,92 @@ pub fn build<A: Float>(
             }
             Box::new(Lamb::with_config(c).unwrap())
         }
+        "NAdam" => {
+            let mut c = NAdamConfig::default();
+            if let Some(v) = f(kwargs, "lr") {
+                c = c.lr(v)
+            }
+            if let Some((b1, b2)) = betas(kwargs) {
+                c = c.betas(b1, b2)
+            }
+            if let Some(v) = f(kwargs, "eps") {
+                c = c.eps(v)
+            }
+            if let Some(v) = f(kwargs, "weight_decay") {
+                c = c.weight_decay(v)
+            }
+            if let Some(v) = f(kwargs, "momentum_decay") {
+                c = c.momentum_decay(v)
+            }
+            if let Some(v) = b(kwargs, "decoupled_weight_decay") {
+                c = c.decoupled_weight_decay(v)
+            }
+            if let Some(v) = b(kwargs, "maximize") {
+                c = c.maximize(v)
+            }
+            Box::new(NAdam::with_config(c).unwrap())
+        }
+        "RAdam" => {
+            let mut c = RAdamConfig::default();
+            if let Some(v) = f(kwargs, "lr") {
+                c = c.lr(v)
+            }
+            if let Some((b1, b2)) = betas(kwargs) {
+                c = c.betas(b1, b2)
+            }
+            if let Some(v) = f(kwargs, "eps") {
+                c = c.eps(v)
+            }
+            if let Some(v) = f(kwargs, "weight_decay") {
+                c = c.weight_decay(v)
+            }
+            if let Some(v) = b(kwargs, "decoupled_weight_decay") {
+                c = c.decoupled_weight_decay(v)
+            }
+            if let Some(v) = b(kwargs, "maximize") {
+                c = c.maximize(v)
+            }
+            Box::new(RAdam::with_config(c).unwrap())
+        }
+        "Adamax" => {
+            let mut c = AdamaxConfig::default();
+            if let Some(v) = f(kwargs, "lr") {
+                c = c.lr(v)
+            }
+            if let Some((b1, b2)) = betas(kwargs) {
+                c = c.betas(b1, b2)
+            }
+            if let Some(v) = f(kwargs, "eps") {
+                c = c.eps(v)
+            }
+            if let Some(v) = f(kwargs, "weight_decay") {
+                c = c.weight_decay(v)
+            }
+            if let Some(v) = b(kwargs, "maximize") {
+                c = c.maximize(v)
+            }
+            Box::new(Adamax::with_config(c).unwrap())
+        }
+        // optax's `lion` (its keyword names); `maximize` is ours, fed to optax as negated gradients.
+        "Lion" => {
+            let mut c = LionConfig::default();
+            if let Some(v) = f(kwargs, "learning_rate") {
+                c = c.lr(v)
+            }
+            if let Some(v) = f(kwargs, "b1") {
+                c = c.b1(v)
+            }
+            if let Some(v) = f(kwargs, "b2") {
+                c = c.b2(v)
+            }
+            if let Some(v) = f(kwargs, "weight_decay") {
+                c = c.weight_decay(v)
+            }
+            if let Some(v) = b(kwargs, "maximize") {
+                c = c.maximize(v)
+            }
+            Box::new(Lion::with_config(c).unwrap())
+        }
         other => panic!("unknown optimizer {other}"),
     }
 }
@@ -414,6 +506,41 @@ pub fn zoo<A: Float>() -> Vec<Box<dyn Optimizer<A>>> {
                     .weight_decay(0.0)
                     .max_grad_norm(None)
                     .trust_clip(true),
+            )
+            .unwrap(),
+        ),
+        Box::new(NAdam::new(0.01).unwrap()),
+        Box::new(
+            NAdam::with_config(
+                NAdamConfig::default()
+                    .lr(0.01)
+                    .momentum_decay(0.01)
+                    .weight_decay(0.01)
+                    .decoupled_weight_decay(true),
+            )
+            .unwrap(),
+        ),
+        Box::new(RAdam::new(0.01).unwrap()),
+        Box::new(
+            RAdam::with_config(
+                RAdamConfig::default()
+                    .lr(0.01)
+                    .betas(0.9, 0.9)
+                    .weight_decay(0.01)
+                    .maximize(true),
+            )
+            .unwrap(),
+        ),
+        Box::new(Adamax::new(0.01).unwrap()),
+        Box::new(Adamax::with_config(AdamaxConfig::default().lr(0.01).weight_decay(0.01)).unwrap()),
+        Box::new(Lion::new(1e-3).unwrap()),
+        Box::new(
+            Lion::with_config(
+                LionConfig::default()
+                    .lr(1e-3)
+                    .b1(0.95)
+                    .b2(0.98)
+                    .weight_decay(0.1),
             )
             .unwrap(),
         ),

@@ -1,0 +1,743 @@
+//! Gradient accumulation: [`MultiSteps`] wraps an optimizer and steps it once every `k` calls
+//! with the mean (or sum) of the `k` micro-batch gradients.
+
+use ndarray::{ArrayD, Dimension, IxDyn, ShapeBuilder, Zip};
+
+use super::saved::TensorState;
+use super::{NonFinitePolicy, Optimizer, OptimizerState, ParamGroups, StepOutcome};
+use super::{pass, tensor_pair};
+use crate::clip::{self, Norm};
+use crate::error::Error;
+use crate::float::Float;
+use crate::tensor::{Tensor, TensorList, TensorListMut};
+
+/// How [`MultiSteps`] combines the `k` micro-batch gradients of one optimizer step.
+///
+/// # Example
+///
+/// ```
+/// use ndarray::array;
+/// use ndarray_optim::{AccumulationMode, MultiSteps, Optimizer, Sgd};
+///
+/// let mut opt = MultiSteps::new(Sgd::new(1.0)?, 2)?.with_mode(AccumulationMode::Sum);
+/// let mut w = array![0.0_f64];
+/// opt.step(&mut w, &array![1.0])?;
+/// opt.step(&mut w, &array![2.0])?;
+/// assert_eq!(w, array![-3.0]); // the sum: 1 + 2
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AccumulationMode {
+    /// The inner optimizer sees `(g₁ + … + g_k) / k`: the gradient of the mean loss over all `k`
+    /// micro-batches when each `gᵢ` is the gradient of a micro-batch's mean loss. The default;
+    /// optax `MultiSteps(use_grad_mean=True)` and Keras `gradient_accumulation_steps`.
+    #[default]
+    Mean,
+    /// The inner optimizer sees `g₁ + … + g_k`: for losses that are sums, or micro-batch losses
+    /// already divided by `k` (PyTorch's usual `(loss / k).backward()` recipe).
+    Sum,
+}
+
+/// Gradient accumulation: an optimizer that steps its inner optimizer once every `k` calls, with
+/// the mean (or sum) of the gradients of those `k` calls. `k` micro-batches then train exactly
+/// like one batch `k` times as large, in the memory of one micro-batch (optax `MultiSteps`,
+/// Keras `gradient_accumulation_steps`).
+///
+/// ```text
+/// call t of a window (t = 1 … k), micro-batch gradient gₜ:
+///     acc ← gₜ            (t = 1)
+///     acc ← acc + gₜ      (t > 1)
+/// at t = k:
+///     ĝ = acc / k         (AccumulationMode::Mean, the default)   or   ĝ = acc   (Sum)
+///     ĝ ← ĝ · min(max_norm / (‖ĝ‖ₚ + 1e-6), 1)   (only with with_clip_grad_norm)
+///     inner.step(params, ĝ); the next call starts a new window
+/// ```
+///
+/// The mean is `(acc + g_k) / k`, one division per element, as Keras computes it. The sum is
+/// added in call order, so with micro-batches of one example each, `MultiSteps` gives the
+/// inner optimizer exactly the gradient `(s₁ + … + s_k) / k` of the batch of `k` examples summed
+/// in order: the same bits (see `tests/accumulate.rs`).
+///
+/// `MultiSteps` is itself an [`Optimizer`], so it goes wherever an optimizer goes (boxed, into a
+/// scheduler). The hyperparameters are the inner optimizer's: `learning_rate`,
+/// `set_learning_rate`, `momentum`, `set_momentum`, `param_groups`, `set_param_groups`,
+/// `non_finite_policy`, `set_non_finite_policy` and `name` delegate to it. Counters:
+///
+/// * [`step_count`](Optimizer::step_count) is the inner optimizer's: real updates, not calls.
+/// * [`last_call_stepped`](MultiSteps::last_call_stepped) says whether the last call updated the
+///   parameters (the `k`-th call of a window), [`micro_step`](MultiSteps::micro_step) how many
+///   micro-batches the current window holds.
+/// * [`last_step`](Optimizer::last_step) is the outcome of the last call that applied or skipped
+///   an update; calls that only accumulate leave it as it was.
+/// * [`skipped_steps`](Optimizer::skipped_steps) counts micro-batches dropped under
+///   [`NonFinitePolicy::SkipStep`] (plus any step the inner optimizer skipped itself).
+///
+/// # Non-finite gradients and validation
+///
+/// Every call checks everything before changing anything: counts, shapes, the tensors the
+/// buffers were created for, the inner optimizer's parameter groups and, under the inner
+/// optimizer's [`NonFinitePolicy`], that every element of `acc + gₜ` is finite (a NaN or
+/// infinite gradient, or finite gradients whose sum overflows). On a non-finite value,
+/// `Error` returns [`Error::NonFiniteGradient`] and changes nothing; `SkipStep` drops this
+/// micro-batch (buffers and window unchanged, [`last_step`](Optimizer::last_step) is
+/// [`StepOutcome::Skipped`]) and returns `Ok`; `Unchecked` lets it through, as PyTorch does.
+///
+/// One error can come after the buffers were folded: an error of the inner optimizer's own
+/// `step` on the `k`-th call, which our checks do not cover. With this crate's optimizers that
+/// happens only when the inner optimizer already held state for other tensors when it was
+/// wrapped ([`Error::StateLengthMismatch`], [`Error::StateShapeMismatch`]). The parameters and
+/// the inner state are then unchanged, the error is returned, and the window's gradients are
+/// discarded (the next call starts a new window).
+///
+/// # Memory and allocation
+///
+/// One buffer per parameter tensor, created on the first call in the parameter's own memory
+/// order (so the inner optimizer's fused pass sees one layout). The first call allocates the
+/// buffers; the inner optimizer allocates its own state on its first step (the `k`-th call);
+/// after that nothing allocates (for tensors of up to four dimensions: ndarray keeps larger
+/// shapes on the heap and copies them in its contiguity checks). At the `k`-th call the buffers
+/// hold the mean and are handed to the inner optimizer as its gradients: no copy.
+///
+/// # Example
+///
+/// ```
+/// use ndarray::{array, Array1};
+/// use ndarray_optim::{Adam, MultiSteps, Optimizer};
+///
+/// // Four micro-batches per step.
+/// let mut opt = MultiSteps::new(Adam::new(0.1)?, 4)?;
+/// let mut w = Array1::<f32>::zeros(2);
+/// for micro_batch in 0..8 {
+///     let g = array![1.0_f32, -1.0] * (micro_batch as f32 + 1.0);
+///     opt.step(&mut w, &g)?;
+///     assert_eq!(opt.last_call_stepped(), micro_batch % 4 == 3);
+/// }
+/// assert_eq!(opt.step_count(), 2); // two real updates
+/// assert_eq!(opt.micro_step(), 0); // at a window boundary
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct MultiSteps<A: Float, O: Optimizer<A>> {
+    inner: O,
+    every_k: usize,
+    mode: AccumulationMode,
+    clip: Option<ClipNorm>,
+    /// `acc` per tensor, created on the first call; stale when `micro_step == 0`.
+    buffers: Option<Vec<ArrayD<A>>>,
+    /// Micro-batches in the current window.
+    micro_step: usize,
+    last_call_stepped: bool,
+    last: StepOutcome,
+    /// Micro-batches dropped under `SkipStep`.
+    dropped: u64,
+    last_grad_norm: Option<f64>,
+}
+
+/// Global-norm clipping of the accumulated gradient.
+#[derive(Clone, Copy, Debug)]
+struct ClipNorm {
+    max_norm: f64,
+    norm_type: f64,
+}
+
+/// Names in a saved [`OptimizerState`] (optax's names for the same things).
+const ACC_GRADS: &str = "acc_grads";
+const KEY_EVERY_K: &str = "multi_steps.every_k";
+const KEY_MINI_STEP: &str = "multi_steps.mini_step";
+const KEY_DROPPED: &str = "multi_steps.skipped";
+const KEY_INNER_TENSORS: &str = "multi_steps.inner_tensors";
+
+impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
+    /// Wraps `inner` so that it steps once every `every_k` calls, with the mean of the
+    /// gradients of those calls ([`AccumulationMode::Mean`]).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidHyperparameter`](Error::InvalidHyperparameter) if `every_k` is 0.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Error, MultiSteps, Sgd};
+    ///
+    /// let opt = MultiSteps::new(Sgd::<f32>::new(0.1)?, 8)?;
+    /// assert_eq!(opt.every_k(), 8);
+    /// assert!(matches!(
+    ///     MultiSteps::new(Sgd::<f32>::new(0.1)?, 0),
+    ///     Err(Error::InvalidHyperparameter { name: "every_k", .. })
+    /// ));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn new(inner: O, every_k: usize) -> Result<Self, Error> {
+        if every_k == 0 {
+            return Err(Error::InvalidHyperparameter {
+                name: "every_k",
+                value: 0.0,
+                requirement: "must be >= 1",
+            });
+        }
+        Ok(MultiSteps {
+            inner,
+            every_k,
+            mode: AccumulationMode::default(),
+            clip: None,
+            buffers: None,
+            micro_step: 0,
+            last_call_stepped: false,
+            last: StepOutcome::NotStarted,
+            dropped: 0,
+            last_grad_norm: None,
+        })
+    }
+
+    /// Sets how the micro-batch gradients are combined, builder style.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{AccumulationMode, MultiSteps, Sgd};
+    ///
+    /// let opt = MultiSteps::new(Sgd::<f64>::new(0.1)?, 4)?.with_mode(AccumulationMode::Sum);
+    /// assert_eq!(opt.mode(), AccumulationMode::Sum);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn with_mode(mut self, mode: AccumulationMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Clips the accumulated gradient `ĝ` by its global norm before each inner step, exactly as
+    /// [`clip_grad_norm`](crate::clip_grad_norm)`(ĝ, max_norm, norm_type, false)`: clipping
+    /// after accumulating, as Hugging Face's `Trainer` and optax's
+    /// `MultiSteps(chain(clip_by_global_norm(…), …))` do (clipping each micro-batch instead
+    /// gives a different update). The norm before clipping is kept for logging:
+    /// [`last_grad_norm`](MultiSteps::last_grad_norm).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidHyperparameter`](Error::InvalidHyperparameter) if `max_norm` is negative or NaN
+    /// or `norm_type` is not `> 0` or `+∞`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{MultiSteps, Optimizer, Sgd};
+    ///
+    /// let mut opt = MultiSteps::new(Sgd::new(1.0)?, 2)?.with_clip_grad_norm(1.0, 2.0)?;
+    /// let mut w = array![0.0_f64, 0.0];
+    /// opt.step(&mut w, &array![6.0, 0.0])?;
+    /// opt.step(&mut w, &array![0.0, 8.0])?; // mean (3, 4): norm 5, clipped to ≈ 1
+    /// assert_eq!(opt.last_grad_norm(), Some(5.0));
+    /// assert!((w[0] + 0.6).abs() < 1e-6 && (w[1] + 0.8).abs() < 1e-6);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn with_clip_grad_norm(mut self, max_norm: f64, norm_type: f64) -> Result<Self, Error> {
+        clip::check_max_norm(max_norm)?;
+        Norm::new(norm_type)?;
+        self.clip = Some(ClipNorm {
+            max_norm,
+            norm_type,
+        });
+        Ok(self)
+    }
+
+    /// The number of calls per inner step, `k`.
+    pub fn every_k(&self) -> usize {
+        self.every_k
+    }
+
+    /// How the micro-batch gradients are combined.
+    pub fn mode(&self) -> AccumulationMode {
+        self.mode
+    }
+
+    /// How many micro-batches the current window holds (`0 ≤ micro_step < k`): the next call
+    /// steps the inner optimizer when `micro_step() + 1 == every_k()`.
+    pub fn micro_step(&self) -> usize {
+        self.micro_step
+    }
+
+    /// Whether the last call to `step` updated the parameters: `true` after the `k`-th call of
+    /// a window when the inner optimizer applied its update; `false` after a call that only
+    /// accumulated, dropped its micro-batch, or returned an error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{MultiSteps, Optimizer, Sgd};
+    ///
+    /// let mut opt = MultiSteps::new(Sgd::new(0.1)?, 2)?;
+    /// let mut w = array![1.0_f32];
+    /// opt.step(&mut w, &array![1.0])?;
+    /// assert!(!opt.last_call_stepped()); // accumulated
+    /// opt.step(&mut w, &array![1.0])?;
+    /// assert!(opt.last_call_stepped()); // stepped: a scheduler would step now
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn last_call_stepped(&self) -> bool {
+        self.last_call_stepped
+    }
+
+    /// The global norm of the accumulated gradient before clipping, at the last inner step,
+    /// when [`with_clip_grad_norm`](MultiSteps::with_clip_grad_norm) is set.
+    pub fn last_grad_norm(&self) -> Option<f64> {
+        self.last_grad_norm
+    }
+
+    /// The inner optimizer.
+    pub fn inner(&self) -> &O {
+        &self.inner
+    }
+
+    /// The inner optimizer, writable (stepping it directly bypasses the accumulation).
+    pub fn inner_mut(&mut self) -> &mut O {
+        &mut self.inner
+    }
+
+    /// The inner optimizer, unwrapped; a partly accumulated window is dropped.
+    pub fn into_inner(self) -> O {
+        self.inner
+    }
+
+    /// Every check `step` makes, before anything changes. `Ok(Some(outcome))` means: drop this
+    /// micro-batch.
+    fn validate(
+        &self,
+        params: &mut dyn TensorListMut<A>,
+        grads: &dyn TensorList<A>,
+        policy: NonFinitePolicy,
+    ) -> Result<Option<StepOutcome>, Error> {
+        let n = params.len();
+        if grads.len() != n {
+            return Err(Error::LengthMismatch {
+                params: n,
+                grads: grads.len(),
+            });
+        }
+        if let Some(groups) = self.inner.param_groups()
+            && groups.assignment().len() != n
+        {
+            return Err(Error::GroupLengthMismatch {
+                assigned: groups.assignment().len(),
+                found: n,
+            });
+        }
+        if let Some(buffers) = &self.buffers
+            && buffers.len() != n
+        {
+            return Err(Error::StateLengthMismatch {
+                expected: buffers.len(),
+                found: n,
+            });
+        }
+        for index in 0..n {
+            let (p, g) = tensor_pair(params, grads, index)?;
+            if p.shape() != g.shape() {
+                return Err(Error::ShapeMismatch {
+                    index,
+                    param: p.shape().to_vec(),
+                    grad: g.shape().to_vec(),
+                });
+            }
+            if let Some(buffer) = self.buffers.as_ref().and_then(|b| b.get(index))
+                && buffer.shape() != p.shape()
+            {
+                return Err(Error::StateShapeMismatch {
+                    index,
+                    expected: buffer.shape().to_vec(),
+                    found: p.shape().to_vec(),
+                });
+            }
+        }
+        if policy == NonFinitePolicy::Unchecked {
+            return Ok(None);
+        }
+        for index in 0..n {
+            let g = grads.tensor(index).ok_or(Error::LengthMismatch {
+                params: n,
+                grads: index,
+            })?;
+            let found = match (&self.buffers, self.micro_step) {
+                (Some(buffers), 1..) => buffers
+                    .get(index)
+                    .and_then(|buffer| first_non_finite_sum(buffer, g)),
+                _ => pass::first_non_finite(g),
+            };
+            if let Some((element, value)) = found {
+                let value = value.widen();
+                return match policy {
+                    NonFinitePolicy::SkipStep => Ok(Some(StepOutcome::Skipped {
+                        index,
+                        element,
+                        value,
+                    })),
+                    _ => Err(Error::NonFiniteGradient {
+                        index,
+                        element,
+                        value,
+                    }),
+                };
+            }
+        }
+        Ok(None)
+    }
+
+    /// One zeroed buffer per parameter, each in its parameter's memory order.
+    fn new_buffers(params: &dyn TensorList<A>) -> Vec<ArrayD<A>> {
+        (0..params.len())
+            .filter_map(|index| params.tensor(index))
+            .map(|p| {
+                let shape = p.shape();
+                let strides = pass::state_strides(shape, p.strides());
+                let len = shape.iter().product();
+                ArrayD::from_shape_vec(IxDyn(shape).strides(IxDyn(&strides)), vec![A::zero(); len])
+                    .unwrap_or_else(|_| ArrayD::zeros(IxDyn(shape)))
+            })
+            .collect()
+    }
+}
+
+impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
+    /// Adds `grads` to the window; on the `k`-th call of a window steps the inner optimizer with
+    /// their mean (or sum). See [`MultiSteps`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Optimizer::step`], checked before anything changes (with [`Error::StateLengthMismatch`]
+    /// and [`Error::StateShapeMismatch`] for the accumulation buffers, and
+    /// [`Error::NonFiniteGradient`] also for finite gradients whose running sum overflows), plus
+    /// on the `k`-th call any error of the inner optimizer's `step` (see [`MultiSteps`]).
+    fn step(
+        &mut self,
+        params: &mut dyn TensorListMut<A>,
+        grads: &dyn TensorList<A>,
+    ) -> Result<(), Error> {
+        self.last_call_stepped = false;
+        if let Some(skipped) = self.validate(params, grads, self.inner.non_finite_policy())? {
+            self.last = skipped;
+            self.dropped += 1;
+            return Ok(());
+        }
+        let fresh = self.micro_step == 0;
+        let boundary = self.micro_step + 1 == self.every_k;
+        let buffers = match &mut self.buffers {
+            Some(buffers) => buffers,
+            none => none.insert(Self::new_buffers(&*params)),
+        };
+        let k = A::from_f64(self.every_k as f64);
+        let divide = boundary && self.mode == AccumulationMode::Mean;
+        for (index, buffer) in buffers.iter_mut().enumerate() {
+            if let Some(g) = grads.tensor(index) {
+                match (fresh, divide) {
+                    (true, false) => fold(buffer, g, |acc, g| *acc = g),
+                    (true, true) => fold(buffer, g, |acc, g| *acc = g / k),
+                    (false, false) => fold(buffer, g, |acc, g| *acc = *acc + g),
+                    (false, true) => fold(buffer, g, |acc, g| *acc = (*acc + g) / k),
+                }
+            }
+        }
+        if !boundary {
+            self.micro_step += 1;
+            return Ok(());
+        }
+        // The window is consumed whatever the inner step does.
+        self.micro_step = 0;
+        if let Some(ClipNorm {
+            max_norm,
+            norm_type,
+        }) = self.clip
+        {
+            self.last_grad_norm = Some(clip::clip_grad_norm(
+                &mut *buffers,
+                max_norm,
+                norm_type,
+                false,
+            )?);
+        }
+        self.inner.step(params, &*buffers)?;
+        self.last = self.inner.last_step().clone();
+        self.last_call_stepped = self.last == StepOutcome::Applied;
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.inner.learning_rate()
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
+        self.inner.set_learning_rate(lr)
+    }
+
+    fn momentum(&self) -> Option<f64> {
+        self.inner.momentum()
+    }
+
+    fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
+        self.inner.set_momentum(momentum)
+    }
+
+    fn param_groups(&self) -> Option<&ParamGroups> {
+        self.inner.param_groups()
+    }
+
+    fn set_param_groups(&mut self, groups: Option<ParamGroups>) -> Result<(), Error> {
+        self.inner.set_param_groups(groups)
+    }
+
+    /// The inner optimizer's step count: real updates, one per `k` calls.
+    fn step_count(&self) -> u64 {
+        self.inner.step_count()
+    }
+
+    /// The outcome of the last call that applied or skipped an update; calls that only
+    /// accumulate leave it unchanged (see [`MultiSteps::last_call_stepped`]).
+    fn last_step(&self) -> &StepOutcome {
+        &self.last
+    }
+
+    /// Micro-batches dropped under [`NonFinitePolicy::SkipStep`], plus steps the inner
+    /// optimizer skipped itself.
+    fn skipped_steps(&self) -> u64 {
+        self.dropped + self.inner.skipped_steps()
+    }
+
+    /// Resets the inner optimizer and drops the buffers and the current window.
+    fn reset_state(&mut self) {
+        self.inner.reset_state();
+        self.buffers = None;
+        self.micro_step = 0;
+        self.last_call_stepped = false;
+        self.last = StepOutcome::NotStarted;
+        self.dropped = 0;
+        self.last_grad_norm = None;
+    }
+
+    fn non_finite_policy(&self) -> NonFinitePolicy {
+        self.inner.non_finite_policy()
+    }
+
+    fn set_non_finite_policy(&mut self, policy: NonFinitePolicy) {
+        self.inner.set_non_finite_policy(policy)
+    }
+
+    /// The inner optimizer's name: the state belongs to it.
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    /// The inner optimizer's state, with the window: counters in
+    /// [`extra`](OptimizerState::extra) (`multi_steps.every_k`, `multi_steps.mini_step`,
+    /// `multi_steps.skipped`, `multi_steps.inner_tensors`) and, mid-window, each tensor's
+    /// running sum as the buffer `acc_grads` (optax's names).
+    fn save_state(&self) -> OptimizerState<A> {
+        let mut state = self.inner.save_state();
+        let inner_tensors = state.tensors.len();
+        if self.micro_step > 0
+            && let Some(buffers) = &self.buffers
+        {
+            let merge = inner_tensors == buffers.len();
+            for (index, buffer) in buffers.iter().enumerate() {
+                let logical = buffer.as_standard_layout().into_owned();
+                if merge {
+                    state.tensors[index]
+                        .buffers
+                        .insert(ACC_GRADS.to_string(), logical);
+                } else {
+                    state.tensors.push(TensorState {
+                        name: None,
+                        shape: buffer.shape().to_vec(),
+                        buffers: [(ACC_GRADS.to_string(), logical)].into_iter().collect(),
+                    });
+                }
+            }
+        }
+        for (key, value) in [
+            (KEY_EVERY_K, self.every_k as u64),
+            (KEY_MINI_STEP, self.micro_step as u64),
+            (KEY_DROPPED, self.dropped),
+            (KEY_INNER_TENSORS, inner_tensors as u64),
+        ] {
+            state.extra.insert(key.to_string(), value);
+        }
+        state
+    }
+
+    /// Loads a state saved by [`save_state`](Optimizer::save_state) of a `MultiSteps` with the
+    /// same `every_k`, or a plain state of the inner optimizer (the window then starts empty).
+    /// Everything is checked before anything changes.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidState`](Error::InvalidState) for a different `every_k`, an inconsistent window
+    /// or misshapen `acc_grads`; any error of the inner optimizer's `load_state`.
+    fn load_state(&mut self, mut state: OptimizerState<A>) -> Result<(), Error> {
+        let mut counter = |key: &str| state.extra.remove(key);
+        let (every_k, mini_step, dropped, inner_tensors) = (
+            counter(KEY_EVERY_K),
+            counter(KEY_MINI_STEP).unwrap_or(0),
+            counter(KEY_DROPPED).unwrap_or(0),
+            counter(KEY_INNER_TENSORS),
+        );
+        let invalid = |reason: String| Error::InvalidState {
+            tensor: None,
+            reason,
+        };
+        if let Some(saved) = every_k
+            && saved != self.every_k as u64
+        {
+            return Err(invalid(format!(
+                "saved with every_k = {saved}, loaded into every_k = {}",
+                self.every_k
+            )));
+        }
+        if mini_step >= self.every_k as u64 {
+            return Err(invalid(format!(
+                "mini_step {mini_step} is not below every_k = {}",
+                self.every_k
+            )));
+        }
+        let total = state.tensors.len();
+        let inner_tensors = inner_tensors.map_or(total, |n| n as usize);
+        if inner_tensors > total {
+            return Err(invalid(format!(
+                "{inner_tensors} tensors of the inner optimizer but {total} saved"
+            )));
+        }
+        // Merged: the window's buffers sit beside the inner optimizer's; else they follow them.
+        let merged = inner_tensors == total;
+        if !merged && mini_step == 0 {
+            return Err(invalid(format!(
+                "{} tensors besides the inner optimizer's outside a window",
+                total - inner_tensors
+            )));
+        }
+        let ours = if merged {
+            0..total
+        } else {
+            inner_tensors..total
+        };
+        let mut buffers = Vec::with_capacity(ours.len());
+        for index in 0..total {
+            let saved = state.tensors[index].buffers.remove(ACC_GRADS);
+            let expected = mini_step > 0 && ours.contains(&index);
+            let tensor = Some(index);
+            match (saved, expected) {
+                (None, false) => {}
+                (Some(array), true) => {
+                    let shape = &state.tensors[index].shape;
+                    if array.shape() != shape.as_slice() {
+                        return Err(Error::InvalidState {
+                            tensor,
+                            reason: format!(
+                                "`{ACC_GRADS}` has shape {:?}, the tensor {shape:?}",
+                                array.shape()
+                            ),
+                        });
+                    }
+                    buffers.push(array.as_standard_layout().into_owned());
+                }
+                (Some(_), false) => {
+                    return Err(Error::InvalidState {
+                        tensor,
+                        reason: format!("unexpected `{ACC_GRADS}` (mini_step {mini_step})"),
+                    });
+                }
+                (None, true) => {
+                    return Err(Error::InvalidState {
+                        tensor,
+                        reason: format!("`{ACC_GRADS}` missing (mini_step {mini_step})"),
+                    });
+                }
+            }
+        }
+        if !merged {
+            state.tensors.truncate(inner_tensors);
+        }
+        self.inner.load_state(state)?;
+        self.buffers = (mini_step > 0).then_some(buffers);
+        self.micro_step = mini_step as usize;
+        self.dropped = dropped;
+        self.last_call_stepped = false;
+        self.last = StepOutcome::NotStarted;
+        self.last_grad_norm = None;
+        Ok(())
+    }
+
+    fn clone_box(&self) -> Box<dyn Optimizer<A>> {
+        Box::new(MultiSteps {
+            inner: self.inner.clone_box(),
+            every_k: self.every_k,
+            mode: self.mode,
+            clip: self.clip,
+            buffers: self.buffers.clone(),
+            micro_step: self.micro_step,
+            last_call_stepped: self.last_call_stepped,
+            last: self.last.clone(),
+            dropped: self.dropped,
+            last_grad_norm: self.last_grad_norm,
+        })
+    }
+}
+
+/// `f(acc, g)` for every element; one linear loop when the buffer and the gradient share a
+/// contiguous memory order.
+fn fold<A: Float>(buffer: &mut ArrayD<A>, g: &dyn Tensor<A>, f: impl Fn(&mut A, A)) {
+    if same_order(buffer.shape(), buffer.strides(), g.strides())
+        && let (Some(acc), Some(g)) = (
+            buffer.as_slice_memory_order_mut(),
+            g.as_slice_memory_order(),
+        )
+    {
+        for (acc, &g) in acc.iter_mut().zip(g) {
+            f(acc, g);
+        }
+        return;
+    }
+    Zip::from(buffer)
+        .and(&g.view_dyn())
+        .for_each(|acc, &g| f(acc, g));
+}
+
+/// The first element (row-major) where `acc + g` is not finite, and that sum.
+fn first_non_finite_sum<A: Float>(
+    buffer: &ArrayD<A>,
+    g: &dyn Tensor<A>,
+) -> Option<(Vec<usize>, A)> {
+    let all_finite = match (
+        same_order(buffer.shape(), buffer.strides(), g.strides()),
+        buffer.as_slice_memory_order(),
+        g.as_slice_memory_order(),
+    ) {
+        // Chunks without early exit inside, so that the check vectorises.
+        (true, Some(acc), Some(g)) => acc.chunks(1024).zip(g.chunks(1024)).all(|(a, g)| {
+            a.iter()
+                .zip(g)
+                .fold(true, |ok, (&a, &g)| ok & (a + g).is_finite())
+        }),
+        _ => Zip::from(buffer)
+            .and(&g.view_dyn())
+            .fold(true, |ok, &a, &g| ok & (a + g).is_finite()),
+    };
+    if all_finite {
+        return None;
+    }
+    let g_view = g.view_dyn();
+    buffer
+        .indexed_iter()
+        .zip(g_view.iter())
+        .map(|((index, &a), &g)| (index, a + g))
+        .find(|(_, sum)| !sum.is_finite())
+        .map(|(index, sum)| (index.slice().to_vec(), sum))
+}
+
+/// Whether two tensors of `shape` with these strides visit their elements in the same memory
+/// order (axes of length 0 or 1 never move).
+fn same_order(shape: &[usize], a: &[isize], b: &[isize]) -> bool {
+    shape
+        .iter()
+        .zip(a.iter().zip(b))
+        .all(|(&len, (&a, &b))| len <= 1 || (a == b && a > 0))
+}

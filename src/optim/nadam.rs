@@ -1,0 +1,543 @@
+//! NAdam: Adam with Nesterov momentum and a warming momentum schedule, `torch.optim.NAdam`.
+
+use super::ops::{LerpWeight, addcdiv, addcmul, decayed};
+use super::pass::Pass;
+use super::saved::StateBuffers;
+use super::{Driver, GroupHyper, Kernel, OptimizerConfig, check, optimizer_type};
+use crate::error::Error;
+use crate::float::Float;
+use crate::tensor::TensorList;
+
+/// Hyperparameters of [`NAdam`]: those of PyTorch's `torch.optim.NAdam`, with its defaults.
+///
+/// | field | default | valid |
+/// |---|---|---|
+/// | `lr` | `2e-3` | `≥ 0` |
+/// | `betas` | `(0.9, 0.999)` | each in `[0, 1)` |
+/// | `eps` | `1e-8` | `> 0` (PyTorch: `≥ 0`; with 0 a zero gradient gives 0/0 = NaN) |
+/// | `weight_decay` | `0` | `≥ 0` |
+/// | `momentum_decay` | `4e-3` (`ψ`) | `≥ 0` |
+/// | `decoupled_weight_decay` | `false` (L2 into the gradient) | (`true`: `p ← p·(1 − γλ)`, "NAdamW") |
+/// | `maximize` | `false` | |
+///
+/// Every value must also be finite. Note that optax's `nadam` (`adam(nesterov=True)`) is a
+/// different algorithm: it has no momentum schedule (`ψ`) and bias-corrects `m` with `1 − β₁ᵗ`.
+///
+/// # Example
+///
+/// ```
+/// use ndarray_optim::{NAdam, NAdamConfig};
+///
+/// let opt: NAdam<f32> = NAdamConfig::default()
+///     .lr(1e-3)
+///     .weight_decay(1e-2)
+///     .decoupled_weight_decay(true)
+///     .build()?;
+/// assert_eq!(opt.config().momentum_decay, 4e-3);
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct NAdamConfig {
+    /// Learning rate `γ`.
+    pub lr: f64,
+    /// Decay rates `(β₁, β₂)` of the first and second moment estimates.
+    pub betas: (f64, f64),
+    /// Term `ε` added to the denominator, after the square root of the bias-corrected `v`.
+    pub eps: f64,
+    /// Weight decay `λ`: coupled (L2) or decoupled, see `decoupled_weight_decay`.
+    pub weight_decay: f64,
+    /// Momentum decay `ψ` of the momentum schedule `μₜ = β₁·(1 − ½·0.96^(tψ))`.
+    pub momentum_decay: f64,
+    /// Decoupled weight decay: `p ← p·(1 − γλ)` instead of `g ← g + λp`.
+    pub decoupled_weight_decay: bool,
+    /// Maximise the objective instead of minimising it.
+    pub maximize: bool,
+}
+
+impl Default for NAdamConfig {
+    fn default() -> Self {
+        NAdamConfig {
+            lr: 2e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            momentum_decay: 4e-3,
+            decoupled_weight_decay: false,
+            maximize: false,
+        }
+    }
+}
+
+impl NAdamConfig {
+    /// Sets the learning rate `lr`.
+    ///
+    /// ```
+    /// use ndarray_optim::NAdamConfig;
+    /// assert_eq!(NAdamConfig::default().lr(0.01).lr, 0.01);
+    /// ```
+    pub fn lr(mut self, lr: f64) -> Self {
+        self.lr = lr;
+        self
+    }
+    /// Sets `betas = (beta1, beta2)`.
+    ///
+    /// ```
+    /// use ndarray_optim::NAdamConfig;
+    /// assert_eq!(NAdamConfig::default().betas(0.8, 0.99).betas, (0.8, 0.99));
+    /// ```
+    pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
+        self.betas = (beta1, beta2);
+        self
+    }
+    /// Sets `eps`.
+    ///
+    /// ```
+    /// use ndarray_optim::NAdamConfig;
+    /// assert_eq!(NAdamConfig::default().eps(1e-6).eps, 1e-6);
+    /// ```
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+    /// Sets `weight_decay`.
+    ///
+    /// ```
+    /// use ndarray_optim::NAdamConfig;
+    /// assert_eq!(NAdamConfig::default().weight_decay(0.1).weight_decay, 0.1);
+    /// ```
+    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+    /// Sets the momentum decay `ψ`.
+    ///
+    /// ```
+    /// use ndarray_optim::NAdamConfig;
+    /// assert_eq!(NAdamConfig::default().momentum_decay(0.01).momentum_decay, 0.01);
+    /// ```
+    pub fn momentum_decay(mut self, momentum_decay: f64) -> Self {
+        self.momentum_decay = momentum_decay;
+        self
+    }
+    /// Chooses decoupled or coupled (L2) weight decay.
+    ///
+    /// ```
+    /// use ndarray_optim::NAdamConfig;
+    /// assert_eq!(NAdamConfig::default().decoupled_weight_decay(true).decoupled_weight_decay, true);
+    /// ```
+    pub fn decoupled_weight_decay(mut self, decoupled: bool) -> Self {
+        self.decoupled_weight_decay = decoupled;
+        self
+    }
+    /// Maximises the objective instead of minimising it.
+    ///
+    /// ```
+    /// use ndarray_optim::NAdamConfig;
+    /// assert_eq!(NAdamConfig::default().maximize(true).maximize, true);
+    /// ```
+    pub fn maximize(mut self, maximize: bool) -> Self {
+        self.maximize = maximize;
+        self
+    }
+    /// Builds a [`NAdam`] optimizer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] if a value is outside the range in the table above.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{NAdamConfig, Optimizer};
+    /// let opt = NAdamConfig::default().build::<f64>()?;
+    /// assert_eq!(opt.name(), "NAdam");
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn build<A: Float>(self) -> Result<NAdam<A>, Error> {
+        NAdam::with_config(self)
+    }
+}
+
+/// `μₜ = β₁·(1 − ½·0.96^(tψ))`, in `f64` as PyTorch computes it.
+fn momentum_at(beta1: f64, momentum_decay: f64, t: f64) -> f64 {
+    beta1 * (1.0 - 0.5 * 0.96_f64.powf(t * momentum_decay))
+}
+
+/// `Π μₖ` for `k = 1..=steps`, accumulated as PyTorch does: an `f32` tensor multiplied in place
+/// by each `μₖ` (`mu_product *= mu`, which rounds `μₖ` to `f32` and the product to `f32`).
+///
+/// The factors grow with `k` towards `β₁ < 1` (`ψ ≥ 0`), so once a product stops changing
+/// (underflowed to 0, or a subnormal that rounds back to itself) it never changes again: the loop
+/// stops there. With the default `ψ` that is after about 150 factors whatever `β₁`; with a fast
+/// schedule (`ψ = 0.5`) after about `70 / (1 − β₁)`.
+fn mu_product_after(steps: u64, beta1: f64, momentum_decay: f64) -> f32 {
+    let mut product = 1.0_f32;
+    for k in 1..=steps {
+        let next = product * momentum_at(beta1, momentum_decay, k as f64) as f32;
+        if next.to_bits() == product.to_bits() {
+            break;
+        }
+        product = next;
+    }
+    product
+}
+
+pub(crate) struct NAdamScalars<A> {
+    exp_avg_weight: LerpWeight<A>,
+    beta2: A,
+    one_minus_beta2: A,
+    bias_correction2: A,
+    eps: A,
+    coupled_decay: Option<A>,
+    decoupled_factor: Option<A>,
+    maximize: bool,
+    /// The group's learning rate, for the step sizes that depend on the tensor's `mu_product`.
+    lr: f64,
+    mu: f64,
+    mu_next: f64,
+    /// What rebuilds `mu_product` after a state was loaded.
+    step: u64,
+    beta1: f64,
+    momentum_decay: f64,
+}
+
+/// Per-tensor state: the moment estimates and PyTorch's `mu_product`, `Π μₖ` over the steps
+/// taken, kept in `f32` as PyTorch keeps it (see [`NAdam`], "State").
+#[derive(Clone, Debug)]
+pub(crate) struct NAdamState<A> {
+    exp_avg: Vec<A>,
+    exp_avg_sq: Vec<A>,
+    /// `None` after loading a saved state: rebuilt from the step count at the next step.
+    mu_product: Option<f32>,
+}
+
+impl<A: Float> StateBuffers<A> for NAdamState<A> {
+    fn buffers(&self) -> Vec<(&'static str, &Vec<A>)> {
+        vec![("exp_avg", &self.exp_avg), ("exp_avg_sq", &self.exp_avg_sq)]
+    }
+    fn buffers_mut(&mut self) -> Vec<&mut Vec<A>> {
+        vec![&mut self.exp_avg, &mut self.exp_avg_sq]
+    }
+    fn from_buffers(take: &mut dyn FnMut(&'static str) -> Option<Vec<A>>) -> Result<Self, String> {
+        Ok(NAdamState {
+            exp_avg: take("exp_avg").ok_or("buffer `exp_avg` is missing")?,
+            exp_avg_sq: take("exp_avg_sq").ok_or("buffer `exp_avg_sq` is missing")?,
+            mu_product: None,
+        })
+    }
+}
+
+impl<A: Float> Kernel<A> for NAdamConfig {
+    type State = NAdamState<A>;
+    type Global = ();
+    type Scalars = NAdamScalars<A>;
+
+    fn validate(&self) -> Result<(), Error> {
+        check::non_negative("lr", self.lr)?;
+        check::beta("betas[0]", self.betas.0)?;
+        check::beta("betas[1]", self.betas.1)?;
+        check::positive("eps", self.eps)?;
+        check::non_negative("weight_decay", self.weight_decay)?;
+        check::non_negative("momentum_decay", self.momentum_decay)
+    }
+    fn to_config(&self) -> OptimizerConfig {
+        OptimizerConfig::NAdam(self.clone())
+    }
+    fn from_config(config: OptimizerConfig) -> Option<Self> {
+        match config {
+            OptimizerConfig::NAdam(config) => Some(config),
+            _ => None,
+        }
+    }
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
+    }
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn momentum(&self) -> Option<f64> {
+        Some(self.betas.0)
+    }
+    fn set_momentum(&mut self, momentum: f64) {
+        self.betas.0 = momentum;
+    }
+    fn new_state(&self, len: usize) -> NAdamState<A> {
+        NAdamState {
+            exp_avg: vec![A::zero(); len],
+            exp_avg_sq: vec![A::zero(); len],
+            mu_product: Some(1.0),
+        }
+    }
+
+    fn global(&self, _grads: &dyn TensorList<A>) {}
+
+    fn scalars(&self, step: u64, _global: &(), group: GroupHyper) -> NAdamScalars<A> {
+        let (beta1, beta2) = self.betas;
+        let t = step as f64;
+        let decay = group.weight_decay != 0.0;
+        NAdamScalars {
+            exp_avg_weight: LerpWeight::new(1.0 - beta1),
+            beta2: A::from_f64(beta2),
+            one_minus_beta2: A::from_f64(1.0 - beta2),
+            bias_correction2: A::from_f64(1.0 - beta2.powf(t)),
+            eps: A::from_f64(self.eps),
+            coupled_decay: (decay && !self.decoupled_weight_decay)
+                .then(|| A::from_f64(group.weight_decay)),
+            decoupled_factor: (decay && self.decoupled_weight_decay)
+                .then(|| A::from_f64(1.0 - group.lr * group.weight_decay)),
+            maximize: self.maximize,
+            lr: group.lr,
+            mu: momentum_at(beta1, self.momentum_decay, t),
+            mu_next: momentum_at(beta1, self.momentum_decay, t + 1.0),
+            step,
+            beta1,
+            momentum_decay: self.momentum_decay,
+        }
+    }
+
+    fn update(&self, sc: &NAdamScalars<A>, pass: &mut Pass<'_, A>, state: &mut NAdamState<A>) {
+        let before = state.mu_product.unwrap_or_else(|| {
+            mu_product_after(sc.step.saturating_sub(1), sc.beta1, sc.momentum_decay)
+        });
+        // `mu_product *= mu` on an f32 tensor: μ rounded to f32, the product rounded to f32.
+        let mu_product = before * sc.mu as f32;
+        state.mu_product = Some(mu_product);
+        let mu_product = f64::from(mu_product);
+        let grad_weight = A::from_f64((-sc.lr * (1.0 - sc.mu)) / (1.0 - mu_product));
+        let exp_avg_weight = A::from_f64((-sc.lr * sc.mu_next) / (1.0 - mu_product * sc.mu_next));
+        let NAdamScalars {
+            exp_avg_weight: lerp_weight,
+            beta2,
+            one_minus_beta2,
+            bias_correction2,
+            eps,
+            coupled_decay,
+            decoupled_factor,
+            maximize,
+            ..
+        } = *sc;
+        pass.zip2(
+            &mut state.exp_avg,
+            &mut state.exp_avg_sq,
+            #[inline(always)]
+            |p, g, m, v| {
+                let mut g = if maximize { -g } else { g };
+                if let Some(factor) = decoupled_factor {
+                    *p = *p * factor; // on the old parameter, before the moments
+                }
+                if let Some(wd) = coupled_decay {
+                    g = p.mul_add(wd, g);
+                }
+                *m = lerp_weight.lerp(*m, g);
+                *v = addcmul(decayed(*v, beta2), one_minus_beta2, g, g);
+                // √(v / bc₂): the division comes before the square root, unlike Adam.
+                let denom = (*v / bias_correction2).sqrt() + eps;
+                *p = addcdiv(*p, grad_weight, g, denom);
+                *p = addcdiv(*p, exp_avg_weight, *m, denom);
+            },
+        );
+    }
+}
+
+optimizer_type! {
+    /// NAdam (Dozat, 2016): Adam with Nesterov momentum, PyTorch's `torch.optim.NAdam`.
+    ///
+    /// The step looks ahead: it mixes the current gradient with the *next* step's momentum, and
+    /// the momentum coefficient `μₜ` warms up from `β₁/2` towards `β₁` (Dozat's schedule), which
+    /// tempers the first steps. Per element, at step `t`:
+    ///
+    /// ```text
+    /// g ← −g                                   if maximize
+    /// p ← p·(1 − γλ)                           if λ ≠ 0, decoupled
+    /// g ← g + λ·p                              if λ ≠ 0, coupled (L2, the default)
+    /// μₜ = β₁·(1 − ½·0.96^(tψ)) ;  μₜ₊₁ = β₁·(1 − ½·0.96^((t+1)ψ))
+    /// Πₜ = Πₜ₋₁·μₜ                             (mu_product, Π₀ = 1)
+    /// m ← β₁·m + (1 − β₁)·g                    (computed as m + (1 − β₁)(g − m), PyTorch's lerp)
+    /// v ← β₂·v + (1 − β₂)·g²
+    /// d = √(v / (1 − β₂ᵗ)) + ε
+    /// p ← p − γ(1 − μₜ)/(1 − Πₜ) · g / d
+    /// p ← p − γμₜ₊₁/(1 − Πₜ·μₜ₊₁) · m / d
+    /// ```
+    ///
+    /// `m` has no bias correction of its own: `Π` plays that role. Defaults are PyTorch's: see
+    /// [`NAdamConfig`].
+    ///
+    /// # State
+    ///
+    /// The buffers are PyTorch's `exp_avg` and `exp_avg_sq`. PyTorch also keeps `mu_product`
+    /// per tensor: a scalar tensor of the *default* dtype (`f32` unless
+    /// `torch.set_default_dtype(torch.float64)`, so `f32` for `f64` parameters too), updated with
+    /// `mu_product *= mu`, which rounds `μₜ` and the product to `f32`. This crate keeps it the
+    /// same way, in `f32` for both element types, so a running optimizer follows PyTorch step for
+    /// step, also after [`set_momentum`](crate::Optimizer::set_momentum) changes `β₁`. (An `f64`
+    /// product, what PyTorch computes under an `f64` default dtype, puts `f64` parameters up to
+    /// 6.5e-10 away from the recorded PyTorch trajectories after the first step.)
+    ///
+    /// The saved form ([`OptimizerState`](crate::OptimizerState)) holds arrays of each tensor's
+    /// shape only, so `mu_product` is not saved: loading rebuilds it from the step count with the
+    /// same `f32` products, bit for bit what the uninterrupted run holds as long as `β₁` and `ψ`
+    /// did not change before saving. (If a momentum schedule changed `β₁`, the rebuilt product
+    /// assumes the current `β₁` throughout, where PyTorch's `state_dict` carries the true one.)
+    /// The `f32` product stops changing once it underflows, after about 150 steps with the
+    /// default `ψ`, so rebuilding is cheap.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{NAdam, Optimizer};
+    ///
+    /// let mut w = array![1.0_f64, 1.0];
+    /// let mut opt = NAdam::new(0.01)?;
+    /// opt.step(&mut w, &array![100.0, -0.01])?;
+    /// // The first step moves every element by about γ, whatever its gradient's size.
+    /// assert!((w[0] - 0.99).abs() < 1e-3 && (w[1] - 1.01).abs() < 1e-3);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    NAdam, NAdamConfig, "NAdam"
+}
+
+impl<A: Float> NAdam<A> {
+    /// NAdam with learning rate `lr` and PyTorch's other defaults.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] if `lr` is negative or not finite.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{NAdam, Optimizer};
+    /// let opt = NAdam::<f32>::new(2e-3)?;
+    /// assert_eq!((opt.name(), opt.momentum()), ("NAdam", Some(0.9)));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn new(lr: f64) -> Result<Self, Error> {
+        Self::with_config(NAdamConfig::default().lr(lr))
+    }
+
+    /// NAdam with every hyperparameter given, exactly as PyTorch's `NAdam(**config)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] if a value is out of range (see [`NAdamConfig`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{NAdam, NAdamConfig};
+    /// assert!(NAdam::<f32>::with_config(NAdamConfig::default().momentum_decay(-1.0)).is_err());
+    /// ```
+    pub fn with_config(config: NAdamConfig) -> Result<Self, Error> {
+        Ok(NAdam {
+            driver: Driver::new(config)?,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::float_cmp)] // bit-exact on purpose
+mod tests {
+    use super::*;
+    use crate::Optimizer;
+    use ndarray::{Array1, array};
+
+    /// `mu_product` as PyTorch 2.15 holds it after 1, 2, 3, 10 and 100 steps with the defaults
+    /// (`torch.optim.NAdam(foreach=False)`, `state["mu_product"]`, as `f32` bits).
+    #[test]
+    fn mu_product_is_accumulated_in_f32_as_pytorch_does() {
+        let pytorch = [
+            (1, 0x3ee6_7008_u32),
+            (2, 0x3e4f_762a),
+            (3, 0x3dba_ce8e),
+            (10, 0x39b4_21cd),
+            (100, 0x067b_dc7e),
+        ];
+        let mut product = 1.0_f32;
+        for k in 1..=3000_u64 {
+            product *= momentum_at(0.9, 4e-3, k as f64) as f32;
+            // Rebuilding from the step count gives the same bits at every step.
+            assert_eq!(mu_product_after(k, 0.9, 4e-3).to_bits(), product.to_bits());
+            if let Some(&(_, want)) = pytorch.iter().find(|(step, _)| *step == k) {
+                assert_eq!(product.to_bits(), want, "step {k}");
+            }
+        }
+        assert_eq!(product, 0.0);
+        // β₁ close to 1 and a fast schedule end on a subnormal that rounds back to itself.
+        let slow = (1..=3000_u64).fold(1.0_f32, |p, k| p * momentum_at(0.95, 0.1, k as f64) as f32);
+        assert!(slow > 0.0);
+        assert_eq!(mu_product_after(3000, 0.95, 0.1).to_bits(), slow.to_bits());
+        assert_eq!(mu_product_after(0, 0.9, 4e-3), 1.0);
+    }
+
+    #[test]
+    fn a_loaded_state_continues_bit_for_bit() {
+        let grads = |k: usize| Array1::from_shape_fn(5, |i| ((i * 7 + k * 3) as f64 * 0.31).sin());
+        let mut reference = NAdam::<f32>::new(0.01).unwrap();
+        let mut w_ref = Array1::<f32>::ones(5);
+        for k in 0..40 {
+            reference
+                .step(&mut w_ref, &grads(k).mapv(|x| x as f32))
+                .unwrap();
+        }
+        let mut first = NAdam::<f32>::new(0.01).unwrap();
+        let mut w = Array1::<f32>::ones(5);
+        for k in 0..23 {
+            first.step(&mut w, &grads(k).mapv(|x| x as f32)).unwrap();
+        }
+        let mut resumed = NAdam::<f32>::new(0.5).unwrap();
+        resumed.load_state(first.save_state()).unwrap();
+        for k in 23..40 {
+            resumed.step(&mut w, &grads(k).mapv(|x| x as f32)).unwrap();
+        }
+        assert_eq!(w, w_ref);
+    }
+
+    #[test]
+    fn the_first_step_uses_the_momentum_schedule() {
+        // Step 1 from m = v = 0: m = (1 − β₁)g, √(v/bc₂) = |g|, so
+        // p = −γ(1 − μ₁)/(1 − μ₁)·sign(g) − γμ₂/(1 − μ₁μ₂)·(1 − β₁)·sign(g) (ε aside).
+        let mut w = array![0.0_f64];
+        let mut opt = NAdam::new(1.0).unwrap();
+        opt.step(&mut w, &array![3.0]).unwrap();
+        let (mu1, mu2) = (momentum_at(0.9, 4e-3, 1.0), momentum_at(0.9, 4e-3, 2.0));
+        let mu1_f32 = f64::from(mu1 as f32);
+        let expected = -(1.0 - mu1) / (1.0 - mu1_f32) - mu2 / (1.0 - mu1_f32 * mu2) * 0.1;
+        assert!((w[0] - expected).abs() < 1e-8, "{} vs {expected}", w[0]);
+    }
+
+    #[test]
+    fn invalid_hyperparameters_are_rejected_by_name() {
+        let name = |config: NAdamConfig| match config.build::<f32>() {
+            Err(Error::InvalidHyperparameter { name, .. }) => name,
+            other => panic!("expected an invalid hyperparameter, got {other:?}"),
+        };
+        assert_eq!(name(NAdamConfig::default().lr(-1.0)), "lr");
+        assert_eq!(name(NAdamConfig::default().betas(1.0, 0.999)), "betas[0]");
+        assert_eq!(name(NAdamConfig::default().betas(0.9, 1.0)), "betas[1]");
+        assert_eq!(name(NAdamConfig::default().eps(-1e-8)), "eps");
+        assert_eq!(
+            name(NAdamConfig::default().weight_decay(-0.1)),
+            "weight_decay"
+        );
+        assert_eq!(
+            name(NAdamConfig::default().momentum_decay(-4e-3)),
+            "momentum_decay"
+        );
+        assert_eq!(
+            name(NAdamConfig::default().momentum_decay(f64::NAN)),
+            "momentum_decay"
+        );
+        assert!(
+            NAdamConfig::default()
+                .momentum_decay(0.0)
+                .build::<f32>()
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,438 @@
+//! RAdam: Adam with the variance of its adaptive step rectified, `torch.optim.RAdam`.
+
+use super::ops::{LerpWeight, addcmul, decayed};
+use super::pass::Pass;
+use super::saved::StateBuffers;
+use super::{Driver, GroupHyper, Kernel, OptimizerConfig, check, optimizer_type};
+use crate::error::Error;
+use crate::float::Float;
+use crate::tensor::TensorList;
+
+/// Hyperparameters of [`RAdam`]: those of PyTorch's `torch.optim.RAdam`, with its defaults.
+///
+/// | field | default | valid |
+/// |---|---|---|
+/// | `lr` | `1e-3` | `≥ 0` |
+/// | `betas` | `(0.9, 0.999)` | each in `[0, 1)` |
+/// | `eps` | `1e-8` | `> 0` (PyTorch: `≥ 0`; with 0 a zero gradient gives 1/0 · 0 = NaN) |
+/// | `weight_decay` | `0` | `≥ 0` |
+/// | `decoupled_weight_decay` | `false` (L2 into the gradient) | (`true`: `p ← p·(1 − γλ)`, "RAdamW") |
+/// | `maximize` | `false` | |
+///
+/// Every value must also be finite. The rectification threshold is PyTorch's `ρₜ > 5` (the
+/// paper's Algorithm 2 says 4; optax's `radam` has `threshold = 5` too).
+///
+/// # Example
+///
+/// ```
+/// use ndarray_optim::{RAdam, RAdamConfig};
+///
+/// let opt: RAdam<f32> = RAdamConfig::default().lr(1e-3).weight_decay(1e-2).build()?;
+/// assert!(!opt.config().decoupled_weight_decay);
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct RAdamConfig {
+    /// Learning rate `γ`.
+    pub lr: f64,
+    /// Decay rates `(β₁, β₂)` of the first and second moment estimates.
+    pub betas: (f64, f64),
+    /// Term `ε` added to `√v` before bias correction.
+    pub eps: f64,
+    /// Weight decay `λ`: coupled (L2) or decoupled, see `decoupled_weight_decay`.
+    pub weight_decay: f64,
+    /// Decoupled weight decay: `p ← p·(1 − γλ)` instead of `g ← g + λp`.
+    pub decoupled_weight_decay: bool,
+    /// Maximise the objective instead of minimising it.
+    pub maximize: bool,
+}
+
+impl Default for RAdamConfig {
+    fn default() -> Self {
+        RAdamConfig {
+            lr: 1e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled_weight_decay: false,
+            maximize: false,
+        }
+    }
+}
+
+impl RAdamConfig {
+    /// Sets the learning rate `lr`.
+    ///
+    /// ```
+    /// use ndarray_optim::RAdamConfig;
+    /// assert_eq!(RAdamConfig::default().lr(0.01).lr, 0.01);
+    /// ```
+    pub fn lr(mut self, lr: f64) -> Self {
+        self.lr = lr;
+        self
+    }
+    /// Sets `betas = (beta1, beta2)`.
+    ///
+    /// ```
+    /// use ndarray_optim::RAdamConfig;
+    /// assert_eq!(RAdamConfig::default().betas(0.8, 0.99).betas, (0.8, 0.99));
+    /// ```
+    pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
+        self.betas = (beta1, beta2);
+        self
+    }
+    /// Sets `eps`.
+    ///
+    /// ```
+    /// use ndarray_optim::RAdamConfig;
+    /// assert_eq!(RAdamConfig::default().eps(1e-6).eps, 1e-6);
+    /// ```
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+    /// Sets `weight_decay`.
+    ///
+    /// ```
+    /// use ndarray_optim::RAdamConfig;
+    /// assert_eq!(RAdamConfig::default().weight_decay(0.1).weight_decay, 0.1);
+    /// ```
+    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+    /// Chooses decoupled or coupled (L2) weight decay.
+    ///
+    /// ```
+    /// use ndarray_optim::RAdamConfig;
+    /// assert_eq!(RAdamConfig::default().decoupled_weight_decay(true).decoupled_weight_decay, true);
+    /// ```
+    pub fn decoupled_weight_decay(mut self, decoupled: bool) -> Self {
+        self.decoupled_weight_decay = decoupled;
+        self
+    }
+    /// Maximises the objective instead of minimising it.
+    ///
+    /// ```
+    /// use ndarray_optim::RAdamConfig;
+    /// assert_eq!(RAdamConfig::default().maximize(true).maximize, true);
+    /// ```
+    pub fn maximize(mut self, maximize: bool) -> Self {
+        self.maximize = maximize;
+        self
+    }
+    /// Builds a [`RAdam`] optimizer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] if a value is outside the range in the table above.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{RAdamConfig, Optimizer};
+    /// let opt = RAdamConfig::default().build::<f64>()?;
+    /// assert_eq!(opt.name(), "RAdam");
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn build<A: Float>(self) -> Result<RAdam<A>, Error> {
+        RAdam::with_config(self)
+    }
+}
+
+/// What the rectified (adaptive) step needs; absent while `ρₜ ≤ 5`.
+#[derive(Clone, Copy)]
+struct Rectified<A> {
+    /// `√(1 − β₂ᵗ)`.
+    bias_correction2_sqrt: A,
+    /// The rectification term `r = √((ρₜ − 4)(ρₜ − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρₜ))`.
+    rect: A,
+    eps: A,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct RAdamScalars<A> {
+    exp_avg_weight: LerpWeight<A>,
+    beta2: A,
+    one_minus_beta2: A,
+    bias_correction1: A,
+    lr: A,
+    rectified: Option<Rectified<A>>,
+    coupled_decay: Option<A>,
+    decoupled_factor: Option<A>,
+    maximize: bool,
+}
+
+/// Per-tensor state: the moment estimates.
+#[derive(Clone, Debug)]
+pub(crate) struct RAdamState<A> {
+    exp_avg: Vec<A>,
+    exp_avg_sq: Vec<A>,
+}
+
+impl<A: Float> StateBuffers<A> for RAdamState<A> {
+    fn buffers(&self) -> Vec<(&'static str, &Vec<A>)> {
+        vec![("exp_avg", &self.exp_avg), ("exp_avg_sq", &self.exp_avg_sq)]
+    }
+    fn buffers_mut(&mut self) -> Vec<&mut Vec<A>> {
+        vec![&mut self.exp_avg, &mut self.exp_avg_sq]
+    }
+    fn from_buffers(take: &mut dyn FnMut(&'static str) -> Option<Vec<A>>) -> Result<Self, String> {
+        Ok(RAdamState {
+            exp_avg: take("exp_avg").ok_or("buffer `exp_avg` is missing")?,
+            exp_avg_sq: take("exp_avg_sq").ok_or("buffer `exp_avg_sq` is missing")?,
+        })
+    }
+}
+
+impl RAdamConfig {
+    /// `(ρ∞, ρₜ)`: the maximum length of the approximated simple moving average and its length
+    /// at step `t`, in `f64` in PyTorch's order of operations.
+    fn sma_lengths(&self, t: f64) -> (f64, f64) {
+        let beta2 = self.betas.1;
+        let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
+        let rho_t = rho_inf - 2.0 * t * beta2.powf(t) / (1.0 - beta2.powf(t));
+        (rho_inf, rho_t)
+    }
+}
+
+impl<A: Float> Kernel<A> for RAdamConfig {
+    type State = RAdamState<A>;
+    type Global = ();
+    type Scalars = RAdamScalars<A>;
+
+    fn validate(&self) -> Result<(), Error> {
+        check::non_negative("lr", self.lr)?;
+        check::beta("betas[0]", self.betas.0)?;
+        check::beta("betas[1]", self.betas.1)?;
+        check::positive("eps", self.eps)?;
+        check::non_negative("weight_decay", self.weight_decay)
+    }
+    fn to_config(&self) -> OptimizerConfig {
+        OptimizerConfig::RAdam(self.clone())
+    }
+    fn from_config(config: OptimizerConfig) -> Option<Self> {
+        match config {
+            OptimizerConfig::RAdam(config) => Some(config),
+            _ => None,
+        }
+    }
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
+    }
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn momentum(&self) -> Option<f64> {
+        Some(self.betas.0)
+    }
+    fn set_momentum(&mut self, momentum: f64) {
+        self.betas.0 = momentum;
+    }
+    fn new_state(&self, len: usize) -> RAdamState<A> {
+        RAdamState {
+            exp_avg: vec![A::zero(); len],
+            exp_avg_sq: vec![A::zero(); len],
+        }
+    }
+
+    fn global(&self, _grads: &dyn TensorList<A>) {}
+
+    fn scalars(&self, step: u64, _global: &(), group: GroupHyper) -> RAdamScalars<A> {
+        let (beta1, beta2) = self.betas;
+        let t = step as f64;
+        let bias_correction2 = 1.0 - beta2.powf(t);
+        let (rho_inf, rho_t) = self.sma_lengths(t);
+        let rectified = (rho_t > 5.0).then(|| {
+            let rect = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
+                / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+                .powf(0.5);
+            Rectified {
+                bias_correction2_sqrt: A::from_f64(bias_correction2.powf(0.5)),
+                rect: A::from_f64(rect),
+                eps: A::from_f64(self.eps),
+            }
+        });
+        let decay = group.weight_decay != 0.0;
+        RAdamScalars {
+            exp_avg_weight: LerpWeight::new(1.0 - beta1),
+            beta2: A::from_f64(beta2),
+            one_minus_beta2: A::from_f64(1.0 - beta2),
+            bias_correction1: A::from_f64(1.0 - beta1.powf(t)),
+            lr: A::from_f64(group.lr),
+            rectified,
+            coupled_decay: (decay && !self.decoupled_weight_decay)
+                .then(|| A::from_f64(group.weight_decay)),
+            decoupled_factor: (decay && self.decoupled_weight_decay)
+                .then(|| A::from_f64(1.0 - group.lr * group.weight_decay)),
+            maximize: self.maximize,
+        }
+    }
+
+    fn update(&self, sc: &RAdamScalars<A>, pass: &mut Pass<'_, A>, state: &mut RAdamState<A>) {
+        let sc = *sc;
+        pass.zip2(
+            &mut state.exp_avg,
+            &mut state.exp_avg_sq,
+            #[inline(always)]
+            |p, g, m, v| {
+                let mut g = if sc.maximize { -g } else { g };
+                if let Some(factor) = sc.decoupled_factor {
+                    *p = *p * factor; // on the old parameter, before the moments
+                }
+                if let Some(wd) = sc.coupled_decay {
+                    g = p.mul_add(wd, g);
+                }
+                *m = sc.exp_avg_weight.lerp(*m, g);
+                *v = addcmul(decayed(*v, sc.beta2), sc.one_minus_beta2, g, g);
+                let m_hat = *m / sc.bias_correction1;
+                let update = match sc.rectified {
+                    // PyTorch's `bc2**0.5 / (sqrt(v) + eps)` is `reciprocal() * scalar`, and the
+                    // product is evaluated left to right.
+                    Some(r) => {
+                        let adaptive = (A::one() / (v.sqrt() + r.eps)) * r.bias_correction2_sqrt;
+                        ((m_hat * sc.lr) * adaptive) * r.rect
+                    }
+                    None => m_hat * sc.lr, // un-adapted momentum SGD while ρₜ ≤ 5
+                };
+                *p = *p - update;
+            },
+        );
+    }
+}
+
+optimizer_type! {
+    /// RAdam (Liu et al., 2020), PyTorch's `torch.optim.RAdam`.
+    ///
+    /// Adam's adaptive step has a large variance in the first steps, when `v` averages few
+    /// gradients; RAdam uses plain momentum SGD until the approximated moving average is long
+    /// enough (`ρₜ > 5`), then Adam's step scaled by a rectification term `r ≤ 1` that tends to 1.
+    /// A warm-up without a warm-up schedule. Per element, at step `t`:
+    ///
+    /// ```text
+    /// g ← −g                                   if maximize
+    /// p ← p·(1 − γλ)                           if λ ≠ 0, decoupled
+    /// g ← g + λ·p                              if λ ≠ 0, coupled (L2, the default)
+    /// m ← β₁·m + (1 − β₁)·g                    (computed as m + (1 − β₁)(g − m), PyTorch's lerp)
+    /// v ← β₂·v + (1 − β₂)·g²
+    /// m̂ = m / (1 − β₁ᵗ)
+    /// ρ∞ = 2/(1 − β₂) − 1 ;  ρₜ = ρ∞ − 2tβ₂ᵗ/(1 − β₂ᵗ)
+    /// if ρₜ > 5:  r = √((ρₜ − 4)(ρₜ − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρₜ))
+    ///             p ← p − γ·m̂ · √(1 − β₂ᵗ)/(√v + ε) · r
+    /// else:       p ← p − γ·m̂
+    /// ```
+    ///
+    /// `ε` is added to `√v` before the bias correction. With the default `β₂ = 0.999`,
+    /// rectification starts at step 6. Defaults are PyTorch's: see [`RAdamConfig`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Optimizer, RAdam};
+    ///
+    /// let mut w = array![1.0_f64];
+    /// let mut opt = RAdam::new(0.01)?;
+    /// opt.step(&mut w, &array![100.0])?;
+    /// // Step 1 is not adapted: p ← p − γ·m̂ = p − γ·g.
+    /// assert!((w[0] - 0.0).abs() < 1e-12);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    RAdam, RAdamConfig, "RAdam"
+}
+
+impl<A: Float> RAdam<A> {
+    /// RAdam with learning rate `lr` and PyTorch's other defaults.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] if `lr` is negative or not finite.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Optimizer, RAdam};
+    /// let opt = RAdam::<f32>::new(1e-3)?;
+    /// assert_eq!((opt.name(), opt.momentum()), ("RAdam", Some(0.9)));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn new(lr: f64) -> Result<Self, Error> {
+        Self::with_config(RAdamConfig::default().lr(lr))
+    }
+
+    /// RAdam with every hyperparameter given, exactly as PyTorch's `RAdam(**config)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] if a value is out of range (see [`RAdamConfig`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{RAdam, RAdamConfig};
+    /// assert!(RAdam::<f32>::with_config(RAdamConfig::default().betas(0.9, 1.0)).is_err());
+    /// ```
+    pub fn with_config(config: RAdamConfig) -> Result<Self, Error> {
+        Ok(RAdam {
+            driver: Driver::new(config)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Optimizer;
+    use ndarray::array;
+
+    #[test]
+    fn rectification_starts_at_step_6_with_the_default_beta2() {
+        let config = RAdamConfig::default();
+        let rho: Vec<f64> = (1..=7).map(|t| config.sma_lengths(t as f64).1).collect();
+        assert!((rho[0] - 1.0).abs() < 1e-9, "{rho:?}");
+        assert!(rho[..5].iter().all(|&r| r <= 5.0), "{rho:?}");
+        assert!(rho[5] > 5.0 && rho[6] > rho[5], "{rho:?}");
+    }
+
+    #[test]
+    fn unrectified_steps_are_momentum_sgd() {
+        // For t ≤ 5 the step is γ·m/(1 − β₁ᵗ): with a constant gradient, exactly γ·g.
+        let mut w = array![0.0_f64];
+        let mut opt = RAdam::new(0.1).unwrap();
+        for t in 1..=5 {
+            opt.step(&mut w, &array![2.0]).unwrap();
+            assert!((w[0] + 0.2 * t as f64).abs() < 1e-12, "step {t}: {}", w[0]);
+        }
+        // Step 6 is rectified: Adam's step (about γ for a constant gradient) times r < 1.
+        opt.step(&mut w, &array![2.0]).unwrap();
+        let sixth = -w[0] - 1.0;
+        assert!(sixth > 0.0 && sixth < 0.1, "{sixth}");
+    }
+
+    #[test]
+    fn invalid_hyperparameters_are_rejected_by_name() {
+        let name = |config: RAdamConfig| match config.build::<f32>() {
+            Err(Error::InvalidHyperparameter { name, .. }) => name,
+            other => panic!("expected an invalid hyperparameter, got {other:?}"),
+        };
+        assert_eq!(name(RAdamConfig::default().lr(f64::NAN)), "lr");
+        assert_eq!(name(RAdamConfig::default().betas(-0.1, 0.999)), "betas[0]");
+        assert_eq!(name(RAdamConfig::default().betas(0.9, 1.0)), "betas[1]");
+        assert_eq!(name(RAdamConfig::default().eps(0.0)), "eps");
+        assert_eq!(
+            name(RAdamConfig::default().weight_decay(-1.0)),
+            "weight_decay"
+        );
+        assert!(
+            RAdamConfig::default()
+                .betas(0.0, 0.0)
+                .build::<f64>()
+                .is_ok()
+        );
+    }
+}

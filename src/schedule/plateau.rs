@@ -1,0 +1,369 @@
+//! Reduce the learning rate when a metric stops improving.
+
+use crate::error::Error;
+use crate::float::Float;
+use crate::optim::{Optimizer, check};
+
+/// Whether a [`ReduceLrOnPlateau`] wants its metric to go down (a loss) or up (an accuracy).
+///
+/// # Example
+///
+/// ```
+/// use ndarray_optim::schedule::{PlateauMode, ReduceLrOnPlateau};
+///
+/// let on_accuracy = ReduceLrOnPlateau::new().with_mode(PlateauMode::Max);
+/// assert_eq!(on_accuracy.best(), f64::NEG_INFINITY);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum PlateauMode {
+    /// Lower is better (PyTorch's default, `"min"`).
+    #[default]
+    Min,
+    /// Higher is better (`"max"`).
+    Max,
+}
+
+/// How a [`ReduceLrOnPlateau`] measures a significant improvement over the best value.
+///
+/// # Example
+///
+/// ```
+/// use ndarray_optim::schedule::{ReduceLrOnPlateau, ThresholdMode};
+/// use ndarray_optim::{Optimizer, Sgd};
+///
+/// // An improvement counts when the loss falls by more than 0.01 in absolute terms.
+/// let mut plateau =
+///     ReduceLrOnPlateau::new().with_threshold(0.01, ThresholdMode::Abs)?.with_patience(0);
+/// let mut opt = Sgd::<f32>::new(1.0)?;
+/// plateau.step(&mut opt, 1.0)?;
+/// plateau.step(&mut opt, 0.995)?; // lower, but by less than 0.01: a bad epoch
+/// assert_eq!(plateau.best(), 1.0);
+/// assert_eq!(opt.learning_rate(), 0.1);
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum ThresholdMode {
+    /// Relative: better than `best·(1 − threshold)` (min) or `best·(1 + threshold)` (max)
+    /// (PyTorch's default, `"rel"`).
+    #[default]
+    Rel,
+    /// Absolute: better than `best − threshold` (min) or `best + threshold` (max) (`"abs"`).
+    Abs,
+}
+
+/// Reduces the learning rate when a metric has stopped improving: PyTorch's
+/// `torch.optim.lr_scheduler.ReduceLROnPlateau`.
+///
+/// Each [`step`](ReduceLrOnPlateau::step) takes the epoch's metric and does:
+///
+/// ```text
+/// if metric is better than best (by the threshold):  best ← metric, bad ← 0   else bad ← bad + 1
+/// if cooldown_counter > 0:  cooldown_counter ← cooldown_counter − 1, bad ← 0
+/// if bad > patience:
+///     new ← max(lr · factor, min_lr);  if lr − new > eps: lr ← new
+///     cooldown_counter ← cooldown, bad ← 0
+/// ```
+///
+/// PyTorch's defaults (those of [`new`](ReduceLrOnPlateau::new)): mode min, `factor = 0.1`,
+/// `patience = 10`, `threshold = 1e-4` relative, `cooldown = 0`, `min_lr = 0`, `eps = 1e-8`.
+/// A NaN metric is never better than the best, so it counts as a bad epoch, as in PyTorch.
+///
+/// It reads and writes the optimizer's learning rate and touches nothing when attached (there is
+/// no `attach`: PyTorch's constructor does not change the learning rate either). It is not a
+/// [`Schedule`](super::Schedule): it cannot go into a [`SequentialLr`](super::SequentialLr) or
+/// a [`ChainedScheduler`](super::ChainedScheduler) (PyTorch refuses that too), but it can step
+/// the same optimizer as one.
+///
+/// # Example
+///
+/// ```
+/// use ndarray_optim::schedule::ReduceLrOnPlateau;
+/// use ndarray_optim::{Optimizer, Sgd};
+///
+/// let mut opt = Sgd::<f32>::new(1.0)?;
+/// let mut plateau = ReduceLrOnPlateau::new().with_factor(0.5)?.with_patience(2);
+/// for val_loss in [10.0, 9.0, 9.0, 9.0, 9.0] {
+///     // train an epoch, compute the validation loss, then:
+///     plateau.step(&mut opt, val_loss)?;
+/// }
+/// assert_eq!(opt.learning_rate(), 0.5); // three epochs without improvement > patience 2
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReduceLrOnPlateau {
+    mode: PlateauMode,
+    factor: f64,
+    patience: u64,
+    threshold: f64,
+    threshold_mode: ThresholdMode,
+    cooldown: u64,
+    min_lr: f64,
+    eps: f64,
+    state: PlateauState,
+}
+
+/// The state of a [`ReduceLrOnPlateau`]: plain data, to save with a checkpoint and give back
+/// to [`ReduceLrOnPlateau::restore`]. The fields are PyTorch's.
+///
+/// # Example
+///
+/// ```
+/// use ndarray_optim::schedule::ReduceLrOnPlateau;
+/// use ndarray_optim::{Optimizer, Sgd};
+///
+/// let mut opt = Sgd::<f32>::new(0.1)?;
+/// let mut plateau = ReduceLrOnPlateau::new();
+/// plateau.step(&mut opt, 3.0)?;
+/// plateau.step(&mut opt, 3.5)?;
+/// let state = plateau.state();
+/// assert_eq!((state.last_epoch, state.best, state.num_bad_epochs), (2, 3.0, 1));
+/// assert_eq!((state.cooldown_counter, state.last_lr), (0, Some(0.1)));
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlateauState {
+    /// The number of steps taken.
+    pub last_epoch: u64,
+    /// The best metric so far (`+∞` in min mode, `−∞` in max mode before the first step).
+    pub best: f64,
+    /// Epochs since the last improvement (reset by a reduction and during cooldown).
+    pub num_bad_epochs: u64,
+    /// Epochs of cooldown left.
+    pub cooldown_counter: u64,
+    /// The learning rate after the last step (`None` before the first).
+    pub last_lr: Option<f64>,
+}
+
+impl Default for ReduceLrOnPlateau {
+    fn default() -> Self {
+        ReduceLrOnPlateau::new()
+    }
+}
+
+impl ReduceLrOnPlateau {
+    /// PyTorch's defaults: minimise, `factor = 0.1`, `patience = 10`, `threshold = 1e-4`
+    /// relative, `cooldown = 0`, `min_lr = 0`, `eps = 1e-8`.
+    pub fn new() -> Self {
+        ReduceLrOnPlateau {
+            mode: PlateauMode::Min,
+            factor: 0.1,
+            patience: 10,
+            threshold: 1e-4,
+            threshold_mode: ThresholdMode::Rel,
+            cooldown: 0,
+            min_lr: 0.0,
+            eps: 1e-8,
+            state: PlateauState {
+                last_epoch: 0,
+                best: f64::INFINITY,
+                num_bad_epochs: 0,
+                cooldown_counter: 0,
+                last_lr: None,
+            },
+        }
+    }
+
+    /// Minimise (a loss, the default) or maximise (an accuracy) the metric. Resets the best
+    /// value to the worst one for the mode (what PyTorch starts from).
+    pub fn with_mode(mut self, mode: PlateauMode) -> Self {
+        self.mode = mode;
+        self.state.best = match mode {
+            PlateauMode::Min => f64::INFINITY,
+            PlateauMode::Max => f64::NEG_INFINITY,
+        };
+        self
+    }
+
+    /// Sets the factor the learning rate is multiplied by (default 0.1).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] unless `0 ≤ factor < 1` (PyTorch requires `< 1`).
+    pub fn with_factor(mut self, factor: f64) -> Result<Self, Error> {
+        check::beta("factor", factor)?;
+        self.factor = factor;
+        Ok(self)
+    }
+
+    /// Sets how many epochs without improvement are tolerated (default 10): the learning rate
+    /// drops at the `patience + 1`-th.
+    pub fn with_patience(mut self, patience: u64) -> Self {
+        self.patience = patience;
+        self
+    }
+
+    /// Sets what counts as an improvement (default `1e-4`, relative).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] if `threshold` is not a finite number `≥ 0`.
+    pub fn with_threshold(
+        mut self,
+        threshold: f64,
+        threshold_mode: ThresholdMode,
+    ) -> Result<Self, Error> {
+        check::non_negative("threshold", threshold)?;
+        self.threshold = threshold;
+        self.threshold_mode = threshold_mode;
+        Ok(self)
+    }
+
+    /// Sets the number of epochs to wait after a reduction before counting bad epochs again
+    /// (default 0).
+    pub fn with_cooldown(mut self, cooldown: u64) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+
+    /// Sets the floor of the learning rate (default 0).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] if `min_lr` is not a finite number `≥ 0`.
+    pub fn with_min_lr(mut self, min_lr: f64) -> Result<Self, Error> {
+        check::non_negative("min_lr", min_lr)?;
+        self.min_lr = min_lr;
+        Ok(self)
+    }
+
+    /// Sets the smallest change of the learning rate worth making (default `1e-8`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] if `eps` is not a finite number `≥ 0`.
+    pub fn with_eps(mut self, eps: f64) -> Result<Self, Error> {
+        check::non_negative("eps", eps)?;
+        self.eps = eps;
+        Ok(self)
+    }
+
+    /// Whether `metric` improves on `best` by the threshold (PyTorch's `_is_better`).
+    fn is_better(&self, metric: f64, best: f64) -> bool {
+        match (self.mode, self.threshold_mode) {
+            (PlateauMode::Min, ThresholdMode::Rel) => metric < best * (1.0 - self.threshold),
+            (PlateauMode::Min, ThresholdMode::Abs) => metric < best - self.threshold,
+            (PlateauMode::Max, ThresholdMode::Rel) => metric > best * (self.threshold + 1.0),
+            (PlateauMode::Max, ThresholdMode::Abs) => metric > best + self.threshold,
+        }
+    }
+
+    /// Takes the metric of the epoch just finished and reduces the optimizer's learning rate if
+    /// it has not improved for more than `patience` epochs. Returns the learning rate now in
+    /// the optimizer.
+    ///
+    /// # Errors
+    ///
+    /// The optimizer's error if it refuses the reduced learning rate (it cannot for this
+    /// crate's optimizers); the scheduler is then unchanged.
+    pub fn step<A: Float>(
+        &mut self,
+        optimizer: &mut dyn Optimizer<A>,
+        metric: f64,
+    ) -> Result<f64, Error> {
+        let mut next = self.state.clone();
+        next.last_epoch = self.state.last_epoch.saturating_add(1);
+        if self.is_better(metric, next.best) {
+            next.best = metric;
+            next.num_bad_epochs = 0;
+        } else {
+            next.num_bad_epochs = next.num_bad_epochs.saturating_add(1);
+        }
+        if next.cooldown_counter > 0 {
+            next.cooldown_counter -= 1;
+            next.num_bad_epochs = 0; // bad epochs are ignored during cooldown
+        }
+        let mut lr = optimizer.learning_rate();
+        if next.num_bad_epochs > self.patience {
+            let reduced = (lr * self.factor).max(self.min_lr);
+            if lr - reduced > self.eps {
+                optimizer.set_learning_rate(reduced)?;
+                lr = reduced;
+            }
+            next.cooldown_counter = self.cooldown;
+            next.num_bad_epochs = 0;
+        }
+        next.last_lr = Some(lr);
+        self.state = next;
+        Ok(lr)
+    }
+
+    /// The best metric so far.
+    pub fn best(&self) -> f64 {
+        self.state.best
+    }
+
+    /// The number of epochs since the last improvement.
+    pub fn num_bad_epochs(&self) -> u64 {
+        self.state.num_bad_epochs
+    }
+
+    /// Whether the scheduler is cooling down after a reduction.
+    pub fn in_cooldown(&self) -> bool {
+        self.state.cooldown_counter > 0
+    }
+
+    /// The number of steps taken.
+    pub fn last_epoch(&self) -> u64 {
+        self.state.last_epoch
+    }
+
+    /// The learning rate after the last step (`None` before the first).
+    pub fn last_lr(&self) -> Option<f64> {
+        self.state.last_lr
+    }
+
+    /// The state to save.
+    pub fn state(&self) -> PlateauState {
+        self.state.clone()
+    }
+
+    /// Puts a saved state back, and writes its learning rate (if it has one) into the
+    /// optimizer, so the next [`step`](ReduceLrOnPlateau::step) continues exactly where the saved
+    /// scheduler was.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] if `best` is NaN or `last_lr` is not a finite number
+    /// `≥ 0`; the optimizer's error if it refuses the learning rate. Nothing is changed then.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
+    /// use ndarray_optim::{Optimizer, Sgd};
+    ///
+    /// let build = || ReduceLrOnPlateau::new().with_patience(1);
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut plateau = build();
+    /// for loss in [3.0, 3.0, 3.0] {
+    ///     plateau.step(&mut opt, loss)?;
+    /// }
+    /// let saved = plateau.state();
+    ///
+    /// let mut opt2 = Sgd::<f32>::new(1.0)?;
+    /// let mut resumed = build();
+    /// resumed.restore(saved, &mut opt2)?;
+    /// assert_eq!(opt2.learning_rate(), opt.learning_rate());
+    /// assert_eq!(resumed.step(&mut opt2, 2.0)?, plateau.step(&mut opt, 2.0)?);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn restore<A: Float>(
+        &mut self,
+        state: PlateauState,
+        optimizer: &mut dyn Optimizer<A>,
+    ) -> Result<(), Error> {
+        if state.best.is_nan() {
+            return Err(Error::InvalidHyperparameter {
+                name: "best",
+                value: state.best,
+                requirement: "must not be NaN",
+            });
+        }
+        if let Some(lr) = state.last_lr {
+            check::non_negative("last_lr", lr)?;
+            optimizer.set_learning_rate(lr)?;
+        }
+        self.state = state;
+        Ok(())
+    }
+}

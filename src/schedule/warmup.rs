@@ -1,0 +1,191 @@
+//! A linear warmup into a cosine or linear decay, in one schedule.
+
+use std::f64::consts::PI;
+
+use super::{Schedule, checked};
+use crate::error::Error;
+use crate::optim::check;
+
+/// What a [`Warmup`] does after the warmup.
+///
+/// # Example
+///
+/// ```
+/// use ndarray_optim::schedule::{Schedule, Warmup, WarmupDecay};
+///
+/// let linear = Warmup::new(10, 110, WarmupDecay::Linear)?;
+/// assert_eq!(linear.lr(1.0, 60)?, 0.5);
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WarmupDecay {
+    /// Half a cosine from `B` down to `B·end_factor`.
+    Cosine,
+    /// A straight line from `B` down to `B·end_factor`.
+    Linear,
+}
+
+/// A linear warmup from `B·start_factor` to the base learning rate `B` over `warmup_steps`,
+/// then a cosine or linear decay to `B·end_factor` at `total_steps`, where it stays: the
+/// schedule most transformer recipes write by hand.
+///
+/// With `W = warmup_steps`, `T = total_steps`, `s = start_factor`, `e = end_factor`:
+///
+/// ```text
+/// f(k) = B · (s + (1 − s)·k/W)                                   k < W
+///      = B · (e + (1 − e)·(1 + cos(π·(k − W)/(T − W)))/2)      W ≤ k < T   (cosine)
+///      = B · (e + (1 − e)·(T − k)/(T − W))                      W ≤ k < T   (linear)
+///      = B · e                                                  k ≥ T
+/// ```
+///
+/// Defaults: `s = 0`, `e = 0`. Absolute, like `LambdaLR` (it has no PyTorch class of its own).
+///
+/// **Equivalences.**
+/// * Hugging Face `transformers`: [`Warmup::cosine`]`(W, T)` is
+///   `get_cosine_schedule_with_warmup(opt, W, T)` (with its default `num_cycles = 0.5`) and
+///   [`Warmup::linear`]`(W, T)` is `get_linear_schedule_with_warmup(opt, W, T)`, to the bit for
+///   `k ≤ T`. Like them it starts at **0 at k = 0** (no update on the first step). Past `T`,
+///   HF's cosine climbs back up (its cosine is not clamped); this one stays at `B·e`.
+/// * optax: `warmup_cosine_decay_schedule(init_value = s·B, peak_value = B, warmup_steps = W,
+///   decay_steps = T, end_value = e·B)` (optax's `decay_steps` includes the warmup, as `T`
+///   does here; its `exponent` is not supported), equal up to rounding.
+/// * PyTorch: `SequentialLR([LinearLR(s, 1, W), CosineAnnealingLR(T − W, e·B)], [W])` has the
+///   same shape, but `LinearLR` cannot start at 0 and `CosineAnnealingLR` climbs back up past
+///   `T`.
+///
+/// # Example
+///
+/// ```
+/// use ndarray_optim::schedule::{Schedule, Warmup};
+/// use ndarray_optim::{AdamW, Optimizer};
+///
+/// let mut opt = AdamW::<f32>::new(3e-4)?;
+/// let mut sched = Warmup::cosine(100, 1000)?.attach(&mut opt)?;
+/// assert_eq!(opt.learning_rate(), 0.0); // k = 0, as Hugging Face's
+/// for _batch in 0..100 {
+///     sched.step(&mut opt)?;
+/// }
+/// assert_eq!(opt.learning_rate(), 3e-4); // the peak, at k = W
+/// assert_eq!(sched.lr(1000)?, 0.0);
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Warmup {
+    warmup_steps: u64,
+    total_steps: u64,
+    start_factor: f64,
+    end_factor: f64,
+    decay: WarmupDecay,
+}
+
+impl Warmup {
+    /// Warm up linearly from 0 over `warmup_steps`, then decay to 0 at `total_steps`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] unless `total_steps > warmup_steps`.
+    pub fn new(warmup_steps: u64, total_steps: u64, decay: WarmupDecay) -> Result<Self, Error> {
+        if total_steps <= warmup_steps {
+            return Err(Error::InvalidHyperparameter {
+                name: "total_steps",
+                value: total_steps as f64,
+                requirement: "must be > warmup_steps",
+            });
+        }
+        Ok(Warmup {
+            warmup_steps,
+            total_steps,
+            start_factor: 0.0,
+            end_factor: 0.0,
+            decay,
+        })
+    }
+
+    /// Hugging Face's `get_cosine_schedule_with_warmup(opt, warmup_steps, total_steps)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Warmup::new).
+    pub fn cosine(warmup_steps: u64, total_steps: u64) -> Result<Self, Error> {
+        Warmup::new(warmup_steps, total_steps, WarmupDecay::Cosine)
+    }
+
+    /// Hugging Face's `get_linear_schedule_with_warmup(opt, warmup_steps, total_steps)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Warmup::new).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{Schedule, Warmup};
+    ///
+    /// let schedule = Warmup::linear(4, 12)?;
+    /// let lrs: Vec<f64> = (0..14).map(|k| schedule.lr(1.0, k)).collect::<Result<_, _>>()?;
+    /// assert_eq!(lrs[..5], [0.0, 0.25, 0.5, 0.75, 1.0]);
+    /// assert_eq!(lrs[8..], [0.5, 0.375, 0.25, 0.125, 0.0, 0.0]);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn linear(warmup_steps: u64, total_steps: u64) -> Result<Self, Error> {
+        Warmup::new(warmup_steps, total_steps, WarmupDecay::Linear)
+    }
+
+    /// Starts the warmup at `B·start_factor` instead of 0 (optax's `init_value / peak_value`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] if it is not a finite number `≥ 0`.
+    pub fn with_start_factor(mut self, start_factor: f64) -> Result<Self, Error> {
+        check::non_negative("start_factor", start_factor)?;
+        self.start_factor = start_factor;
+        Ok(self)
+    }
+
+    /// Ends the decay at `B·end_factor` instead of 0 (optax's `end_value / peak_value`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] if it is not a finite number `≥ 0`.
+    pub fn with_end_factor(mut self, end_factor: f64) -> Result<Self, Error> {
+        check::non_negative("end_factor", end_factor)?;
+        self.end_factor = end_factor;
+        Ok(self)
+    }
+
+    /// The factor of the base learning rate at step `k`.
+    fn factor(&self, epoch: u64) -> f64 {
+        let (s, e) = (self.start_factor, self.end_factor);
+        let (w, t) = (self.warmup_steps as f64, self.total_steps as f64);
+        let k = epoch as f64;
+        if epoch < self.warmup_steps {
+            s + (1.0 - s) * k / w
+        } else if epoch >= self.total_steps {
+            e
+        } else {
+            match self.decay {
+                WarmupDecay::Cosine => {
+                    let progress = (k - w) / (t - w);
+                    e + (1.0 - e) * (0.5 * (1.0 + (PI * progress).cos()))
+                }
+                WarmupDecay::Linear => e + (1.0 - e) * ((t - k) / (t - w)),
+            }
+        }
+    }
+}
+
+impl Schedule for Warmup {
+    fn name(&self) -> &'static str {
+        "Warmup"
+    }
+    fn lr(&self, base_lr: f64, epoch: u64) -> Result<f64, Error> {
+        checked(self.name(), epoch, "lr", base_lr * self.factor(epoch))
+    }
+    fn next_lr(&self, base_lr: f64, _lr: f64, epoch: u64) -> Result<f64, Error> {
+        self.lr(base_lr, epoch)
+    }
+    fn clone_box(&self) -> Box<dyn Schedule> {
+        Box::new(*self)
+    }
+}

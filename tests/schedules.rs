@@ -1,0 +1,1095 @@
+//! The learning-rate schedules against sequences recorded from PyTorch 2.15
+//! (`tests/fixtures/generate_schedules.py` → `tests/fixtures/schedules.json`), their error
+//! cases, and saving/restoring their state.
+//!
+//! Every recorded learning rate (and momentum) is matched within 1e-12 relative, by the
+//! stateful form (`attach` then `step`) and by the pure form (`lr(epoch)`).
+
+use std::collections::BTreeMap;
+
+use ndarray_optim::schedule::{
+    AnnealStrategy, ChainedScheduler, ConstantLr, CosineAnnealingLr, CosineAnnealingWarmRestarts,
+    CyclicLr, CyclicMode, ExponentialLr, LambdaLr, LinearLr, MultiStepLr, MultiplicativeLr,
+    OneCycleLr, PlateauMode, PlateauState, PolynomialLr, ReduceLrOnPlateau, ScaleMode, Schedule,
+    Scheduler, SchedulerState, SequentialLr, StepLr, ThresholdMode, Warmup,
+};
+use ndarray_optim::{Adadelta, Adagrad, Adam, AdamConfig, Error, Optimizer, Sgd, SgdConfig};
+use serde_json::{Map, Value};
+
+const TOLERANCE: f64 = 1e-12;
+
+// ---------------------------------------------------------------------------------------------
+// The fixture and what the tests build from it
+
+struct Case {
+    name: String,
+    optimizer: Value,
+    scheduler: Value,
+    steps: usize,
+    lrs: Vec<f64>,
+    momentums: Option<Vec<f64>>,
+    metrics: Option<Vec<f64>>,
+    epochs: Option<Vec<f64>>,
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("an array")
+        .iter()
+        .map(|x| x.as_f64().expect("a number"))
+        .collect()
+}
+
+fn load() -> Vec<Case> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/schedules.json");
+    let text = std::fs::read_to_string(path).expect("run tests/fixtures/generate_schedules.py");
+    let json: Value = serde_json::from_str(&text).expect("valid JSON");
+    json["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| Case {
+            name: c["name"].as_str().expect("name").to_string(),
+            optimizer: c["optimizer"].clone(),
+            scheduler: c["scheduler"].clone(),
+            steps: c["steps"].as_u64().expect("steps") as usize,
+            lrs: floats(&c["lrs"]),
+            momentums: c.get("momentums").map(floats),
+            metrics: c.get("metrics").map(floats),
+            epochs: c.get("epochs").map(floats),
+        })
+        .collect()
+}
+
+/// The lambdas the generator names (`LAMBDAS` there).
+fn lambda(name: &str) -> fn(u64) -> f64 {
+    match name {
+        "pow_0.95" => |k| 0.95f64.powf(k as f64),
+        "inv_sqrt" => |k| 1.0 / (1.0 + k as f64).sqrt(),
+        "const_0.95" => |_| 0.95,
+        "every_5_0.9" => |k| if k % 5 == 0 { 0.9 } else { 1.0 },
+        "grow_then_decay" => |k| if k < 10 { 1.02 } else { 0.97 },
+        other => panic!("unknown lambda {other}"),
+    }
+}
+
+/// The scale functions the generator names (`SCALE_FNS` there).
+fn scale_fn(name: &str) -> fn(f64) -> f64 {
+    match name {
+        "half_pow_tenth" => |x| 0.5f64.powf(x / 10.0),
+        "inv" => |x| 1.0 / x,
+        other => panic!("unknown scale_fn {other}"),
+    }
+}
+
+fn kw_f(kwargs: &Map<String, Value>, key: &str, default: f64) -> f64 {
+    kwargs.get(key).map_or(default, |v| v.as_f64().expect(key))
+}
+
+fn kw_u(kwargs: &Map<String, Value>, key: &str, default: u64) -> u64 {
+    kwargs.get(key).map_or(default, |v| v.as_u64().expect(key))
+}
+
+fn kw_s<'a>(kwargs: &'a Map<String, Value>, key: &str, default: &'a str) -> &'a str {
+    kwargs.get(key).map_or(default, |v| v.as_str().expect(key))
+}
+
+fn kw_b(kwargs: &Map<String, Value>, key: &str, default: bool) -> bool {
+    kwargs.get(key).map_or(default, |v| v.as_bool().expect(key))
+}
+
+fn milestones(kwargs: &Map<String, Value>) -> Vec<u64> {
+    kwargs["milestones"]
+        .as_array()
+        .expect("milestones")
+        .iter()
+        .map(|m| m.as_u64().expect("milestone"))
+        .collect()
+}
+
+/// Our schedule for a PyTorch class name and its keyword arguments, with PyTorch's defaults for
+/// the arguments not given.
+fn build(spec: &Value) -> Box<dyn Schedule> {
+    let kind = spec["type"].as_str().expect("type");
+    let kw = spec["kwargs"].as_object().expect("kwargs");
+    let third = 1.0 / 3.0;
+    match kind {
+        "StepLR" => {
+            Box::new(StepLr::new(kw_u(kw, "step_size", 0), kw_f(kw, "gamma", 0.1)).unwrap())
+        }
+        "MultiStepLR" => {
+            Box::new(MultiStepLr::new(milestones(kw), kw_f(kw, "gamma", 0.1)).unwrap())
+        }
+        "ConstantLR" => Box::new(
+            ConstantLr::new(kw_f(kw, "factor", third), kw_u(kw, "total_iters", 5)).unwrap(),
+        ),
+        "LinearLR" => Box::new(
+            LinearLr::new(
+                kw_f(kw, "start_factor", third),
+                kw_f(kw, "end_factor", 1.0),
+                kw_u(kw, "total_iters", 5),
+            )
+            .unwrap(),
+        ),
+        "ExponentialLR" => Box::new(ExponentialLr::new(kw_f(kw, "gamma", f64::NAN)).unwrap()),
+        "PolynomialLR" => {
+            Box::new(PolynomialLr::new(kw_u(kw, "total_iters", 5), kw_f(kw, "power", 1.0)).unwrap())
+        }
+        "CosineAnnealingLR" => Box::new(
+            CosineAnnealingLr::new(kw_u(kw, "T_max", 0), kw_f(kw, "eta_min", 0.0)).unwrap(),
+        ),
+        "CosineAnnealingWarmRestarts" => Box::new(warm_restarts(kw)),
+        "CyclicLR" => {
+            let mut s = CyclicLr::new(
+                kw_f(kw, "base_lr", f64::NAN),
+                kw_f(kw, "max_lr", f64::NAN),
+                kw_u(kw, "step_size_up", 2000),
+            )
+            .unwrap()
+            .with_cycle_momentum(kw_b(kw, "cycle_momentum", true))
+            .with_momentum(
+                kw_f(kw, "base_momentum", 0.8),
+                kw_f(kw, "max_momentum", 0.9),
+            )
+            .unwrap();
+            if let Some(down) = kw.get("step_size_down") {
+                s = s.with_step_size_down(down.as_u64().unwrap());
+            }
+            let mode = match kw_s(kw, "mode", "triangular") {
+                "triangular" => CyclicMode::Triangular,
+                "triangular2" => CyclicMode::Triangular2,
+                "exp_range" => CyclicMode::ExpRange {
+                    gamma: kw_f(kw, "gamma", 1.0),
+                },
+                other => panic!("mode {other}"),
+            };
+            s = s.with_mode(mode).unwrap();
+            if let Some(name) = kw.get("scale_fn") {
+                let scale_mode = match kw_s(kw, "scale_mode", "cycle") {
+                    "cycle" => ScaleMode::Cycle,
+                    _ => ScaleMode::Iterations,
+                };
+                s = s.with_scale_fn(scale_fn(name.as_str().unwrap()), scale_mode);
+            }
+            Box::new(s)
+        }
+        "OneCycleLR" => {
+            let max_lr = kw_f(kw, "max_lr", f64::NAN);
+            let s = match kw.get("total_steps") {
+                Some(t) => OneCycleLr::new(max_lr, t.as_u64().unwrap()).unwrap(),
+                None => OneCycleLr::from_epochs(
+                    max_lr,
+                    kw_u(kw, "epochs", 0),
+                    kw_u(kw, "steps_per_epoch", 0),
+                )
+                .unwrap(),
+            };
+            let anneal = match kw_s(kw, "anneal_strategy", "cos") {
+                "cos" => AnnealStrategy::Cos,
+                _ => AnnealStrategy::Linear,
+            };
+            Box::new(
+                s.with_pct_start(kw_f(kw, "pct_start", 0.3))
+                    .unwrap()
+                    .with_anneal_strategy(anneal)
+                    .with_cycle_momentum(kw_b(kw, "cycle_momentum", true))
+                    .with_momentum(
+                        kw_f(kw, "base_momentum", 0.85),
+                        kw_f(kw, "max_momentum", 0.95),
+                    )
+                    .unwrap()
+                    .with_div_factor(kw_f(kw, "div_factor", 25.0))
+                    .unwrap()
+                    .with_final_div_factor(kw_f(kw, "final_div_factor", 1e4))
+                    .unwrap()
+                    .with_three_phase(kw_b(kw, "three_phase", false)),
+            )
+        }
+        "LambdaLR" => Box::new(LambdaLr::new(lambda(kw_s(kw, "lr_lambda", "")))),
+        "MultiplicativeLR" => Box::new(MultiplicativeLr::new(lambda(kw_s(kw, "lr_lambda", "")))),
+        "SequentialLR" => {
+            let children = kw["schedulers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(build)
+                .collect();
+            Box::new(SequentialLr::new(children, milestones(kw)).unwrap())
+        }
+        "ChainedScheduler" => {
+            let children = kw["schedulers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(build)
+                .collect();
+            Box::new(ChainedScheduler::new(children).unwrap())
+        }
+        "HFCosine" => {
+            Box::new(Warmup::cosine(kw_u(kw, "warmup", 0), kw_u(kw, "total", 0)).unwrap())
+        }
+        "HFLinear" => {
+            Box::new(Warmup::linear(kw_u(kw, "warmup", 0), kw_u(kw, "total", 0)).unwrap())
+        }
+        other => panic!("scheduler {other} is not mapped"),
+    }
+}
+
+fn warm_restarts(kw: &Map<String, Value>) -> CosineAnnealingWarmRestarts {
+    CosineAnnealingWarmRestarts::new(
+        kw_u(kw, "T_0", 0),
+        kw_u(kw, "T_mult", 1),
+        kw_f(kw, "eta_min", 0.0),
+    )
+    .unwrap()
+}
+
+fn plateau(spec: &Value) -> ReduceLrOnPlateau {
+    let kw = spec["kwargs"].as_object().expect("kwargs");
+    let mode = match kw_s(kw, "mode", "min") {
+        "min" => PlateauMode::Min,
+        _ => PlateauMode::Max,
+    };
+    let threshold_mode = match kw_s(kw, "threshold_mode", "rel") {
+        "rel" => ThresholdMode::Rel,
+        _ => ThresholdMode::Abs,
+    };
+    ReduceLrOnPlateau::new()
+        .with_mode(mode)
+        .with_factor(kw_f(kw, "factor", 0.1))
+        .unwrap()
+        .with_patience(kw_u(kw, "patience", 10))
+        .with_threshold(kw_f(kw, "threshold", 1e-4), threshold_mode)
+        .unwrap()
+        .with_cooldown(kw_u(kw, "cooldown", 0))
+        .with_min_lr(kw_f(kw, "min_lr", 0.0))
+        .unwrap()
+        .with_eps(kw_f(kw, "eps", 1e-8))
+        .unwrap()
+}
+
+fn optimizer(spec: &Value) -> Box<dyn Optimizer<f64>> {
+    let kw = spec["kwargs"].as_object().expect("kwargs");
+    match spec["type"].as_str().expect("type") {
+        "SGD" => Box::new(
+            SgdConfig::default()
+                .lr(kw_f(kw, "lr", 1e-3))
+                .momentum(kw_f(kw, "momentum", 0.0))
+                .build::<f64>()
+                .unwrap(),
+        ),
+        "Adam" => {
+            let betas = kw.get("betas").map_or((0.9, 0.999), |b| {
+                let b = floats(b);
+                (b[0], b[1])
+            });
+            Box::new(
+                AdamConfig::default()
+                    .lr(kw_f(kw, "lr", 1e-3))
+                    .betas(betas.0, betas.1)
+                    .build::<f64>()
+                    .unwrap(),
+            )
+        }
+        other => panic!("optimizer {other} is not mapped"),
+    }
+}
+
+fn kind(case: &Case) -> &str {
+    case.scheduler["type"].as_str().unwrap()
+}
+
+/// `|got − want| ≤ 1e-12·|want|` (exact when `want` is 0).
+fn close(got: f64, want: f64) -> bool {
+    (got - want).abs() <= TOLERANCE * want.abs()
+}
+
+/// PyTorch's learning rate, except where it is negative: linear OneCycleLR at its last step,
+/// which an optimizer here cannot hold (it is 0; see the module docs of `schedule`).
+fn expected_lr(case: &Case, k: usize) -> f64 {
+    let want = case.lrs[k];
+    if want < 0.0 {
+        assert!(
+            kind(case) == "OneCycleLR" && k == case.steps,
+            "{}: PyTorch gives a negative lr at step {k}",
+            case.name
+        );
+        return 0.0;
+    }
+    want
+}
+
+/// The stateful run of an epoch/batch-driven case: `(lrs, momentums)` after attaching and after
+/// each step.
+fn run_stateful(case: &Case) -> (Vec<f64>, Vec<Option<f64>>) {
+    let mut opt = optimizer(&case.optimizer);
+    let mut sched = build(&case.scheduler).attach(&mut opt).unwrap();
+    let mut lrs = vec![opt.learning_rate()];
+    let mut momentums = vec![opt.momentum()];
+    assert_eq!(sched.last_lr().to_bits(), lrs[0].to_bits());
+    for _ in 0..case.steps {
+        let lr = sched.step(&mut opt).unwrap();
+        assert_eq!(lr.to_bits(), opt.learning_rate().to_bits());
+        lrs.push(lr);
+        momentums.push(opt.momentum());
+    }
+    (lrs, momentums)
+}
+
+fn is_epoch_driven(case: &Case) -> bool {
+    case.metrics.is_none() && case.epochs.is_none()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matching PyTorch
+
+#[test]
+fn fixture_covers_every_scheduler() {
+    let cases = load();
+    let mut per_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    for case in &cases {
+        *per_kind.entry(kind(case)).or_default() += 1;
+        assert!(case.steps >= 40, "{}: only {} steps", case.name, case.steps);
+        assert_eq!(case.lrs.len(), case.steps + 1, "{}", case.name);
+    }
+    for kind in [
+        "StepLR",
+        "MultiStepLR",
+        "ConstantLR",
+        "LinearLR",
+        "ExponentialLR",
+        "PolynomialLR",
+        "CosineAnnealingLR",
+        "CosineAnnealingWarmRestarts",
+        "CyclicLR",
+        "OneCycleLR",
+        "ReduceLROnPlateau",
+        "LambdaLR",
+        "MultiplicativeLR",
+        "SequentialLR",
+        "ChainedScheduler",
+        "HFCosine",
+        "HFLinear",
+    ] {
+        let n = per_kind.get(kind).copied().unwrap_or(0);
+        assert!(n >= 2, "{kind}: {n} configurations in the fixture");
+    }
+    let with_momentum = cases.iter().filter(|c| c.momentums.is_some()).count();
+    assert!(
+        with_momentum >= 8,
+        "{with_momentum} cases record the momentum"
+    );
+}
+
+#[test]
+fn stateful_steps_match_pytorch() {
+    let mut checked = 0;
+    let mut worst = 0.0f64;
+    let mut exact = 0usize;
+    let mut total = 0usize;
+    for case in load().iter().filter(|c| is_epoch_driven(c)) {
+        let (lrs, momentums) = run_stateful(case);
+        for k in 0..=case.steps {
+            let want = expected_lr(case, k);
+            assert!(
+                close(lrs[k], want),
+                "{}: epoch {k}: lr {:e}, PyTorch {want:e}",
+                case.name,
+                lrs[k]
+            );
+            worst = worst.max((lrs[k] - want).abs() / want.abs().max(f64::MIN_POSITIVE));
+            exact += usize::from(lrs[k].to_bits() == want.to_bits());
+            total += 1;
+            if let Some(expected) = &case.momentums {
+                let got = momentums[k].expect("the optimizer has a momentum");
+                assert!(
+                    close(got, expected[k]),
+                    "{}: epoch {k}: momentum {got:e}, PyTorch {:e}",
+                    case.name,
+                    expected[k]
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 50, "{checked} cases");
+    println!(
+        "stateful: {exact}/{total} learning rates bit-identical, worst relative error {worst:e}"
+    );
+}
+
+#[test]
+fn pure_form_matches_pytorch_and_the_stateful_form() {
+    let mut worst = 0.0f64;
+    for case in load().iter().filter(|c| is_epoch_driven(c)) {
+        let (stateful, _) = run_stateful(case);
+        let mut opt = optimizer(&case.optimizer);
+        let sched = build(&case.scheduler).attach(&mut opt).unwrap();
+        for k in 0..=case.steps {
+            let pure = sched.lr(k as u64).unwrap();
+            let want = expected_lr(case, k);
+            assert!(
+                close(pure, want),
+                "{}: lr({k}) = {pure:e}, PyTorch {want:e}",
+                case.name
+            );
+            assert!(
+                close(pure, stateful[k]),
+                "{}: lr({k}) = {pure:e}, step gives {:e}",
+                case.name,
+                stateful[k]
+            );
+            worst = worst.max((pure - want).abs() / want.abs().max(f64::MIN_POSITIVE));
+            if let Some(expected) = &case.momentums {
+                let m = sched.momentum(k as u64).unwrap().expect("cycles momentum");
+                assert!(close(m, expected[k]), "{}: momentum({k})", case.name);
+            }
+        }
+        // The schedule alone gives the same, from the base learning rate.
+        let base = sched.base_lr();
+        let schedule = build(&case.scheduler);
+        for k in 0..=case.steps {
+            assert_eq!(
+                schedule.lr(base, k as u64).unwrap().to_bits(),
+                sched.lr(k as u64).unwrap().to_bits()
+            );
+        }
+    }
+    println!("pure form: worst relative error {worst:e}");
+}
+
+#[test]
+fn reduce_on_plateau_matches_pytorch() {
+    let mut checked = 0;
+    for case in load().iter().filter(|c| c.metrics.is_some()) {
+        let metrics = case.metrics.as_ref().unwrap();
+        let mut opt = optimizer(&case.optimizer);
+        let mut sched = plateau(&case.scheduler);
+        assert_eq!(opt.learning_rate().to_bits(), case.lrs[0].to_bits());
+        for (k, &metric) in metrics.iter().enumerate() {
+            let lr = sched.step(&mut opt, metric).unwrap();
+            assert_eq!(
+                lr.to_bits(),
+                case.lrs[k + 1].to_bits(),
+                "{}: step {} (metric {metric})",
+                case.name,
+                k + 1
+            );
+            assert_eq!(opt.learning_rate().to_bits(), lr.to_bits());
+        }
+        assert_eq!(sched.last_epoch(), case.steps as u64);
+        checked += 1;
+    }
+    assert!(checked >= 4);
+}
+
+#[test]
+fn warm_restarts_fractional_epochs_match_pytorch() {
+    let mut checked = 0;
+    for case in load().iter().filter(|c| c.epochs.is_some()) {
+        let kw = case.scheduler["kwargs"].as_object().unwrap();
+        let schedule = warm_restarts(kw);
+        let base = case.optimizer["kwargs"]["lr"].as_f64().unwrap();
+        assert_eq!(
+            schedule.lr(base, 0).unwrap().to_bits(),
+            case.lrs[0].to_bits()
+        );
+        for (k, &epoch) in case.epochs.as_ref().unwrap().iter().enumerate() {
+            let got = schedule.lr_at(base, epoch).unwrap();
+            let want = case.lrs[k + 1];
+            assert!(
+                close(got, want),
+                "{}: epoch {epoch}: {got:e} vs {want:e}",
+                case.name
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 2);
+}
+
+#[test]
+fn one_cycle_last_step_then_error() {
+    for case in load().iter().filter(|c| kind(c) == "OneCycleLR") {
+        let mut opt = optimizer(&case.optimizer);
+        let mut sched = build(&case.scheduler).attach(&mut opt).unwrap();
+        for _ in 0..case.steps {
+            sched.step(&mut opt).unwrap(); // the last one is k = total_steps, still allowed
+        }
+        let (lr, momentum) = (opt.learning_rate(), opt.momentum());
+        let err = sched.step(&mut opt).unwrap_err();
+        assert!(
+            matches!(err, Error::ScheduleExhausted { step, total_steps, .. }
+                if step == case.steps as u64 + 1 && total_steps == case.steps as u64),
+            "{}: {err:?}",
+            case.name
+        );
+        assert_eq!(opt.learning_rate().to_bits(), lr.to_bits());
+        assert_eq!(opt.momentum(), momentum);
+        assert_eq!(sched.last_epoch(), case.steps as u64);
+        assert!(sched.lr(case.steps as u64 + 1).is_err());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Saving and restoring
+
+#[test]
+fn restored_scheduler_continues_exactly() {
+    for case in load().iter().filter(|c| is_epoch_driven(c)) {
+        let (uninterrupted, momentums) = run_stateful(case);
+        for split in [0, 1, case.steps / 2, case.steps] {
+            let mut opt = optimizer(&case.optimizer);
+            let mut sched = build(&case.scheduler).attach(&mut opt).unwrap();
+            for _ in 0..split {
+                sched.step(&mut opt).unwrap();
+            }
+            let state = sched.state();
+            assert_eq!(state.last_epoch, split as u64);
+
+            // A new optimizer and a new scheduler, as in a resumed process.
+            let mut opt2 = optimizer(&case.optimizer);
+            let mut resumed = build(&case.scheduler).attach(&mut opt2).unwrap();
+            resumed.restore(state.clone(), &mut opt2).unwrap();
+            assert_eq!(resumed.state(), state);
+            assert_eq!(
+                opt2.learning_rate().to_bits(),
+                uninterrupted[split].to_bits()
+            );
+            for k in split + 1..=case.steps {
+                let lr = resumed.step(&mut opt2).unwrap();
+                assert_eq!(
+                    lr.to_bits(),
+                    uninterrupted[k].to_bits(),
+                    "{}: resumed after {split}, epoch {k}",
+                    case.name
+                );
+                assert_eq!(opt2.momentum(), momentums[k], "{}: epoch {k}", case.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn restored_plateau_continues_exactly() {
+    for case in load().iter().filter(|c| c.metrics.is_some()) {
+        let metrics = case.metrics.as_ref().unwrap();
+        for split in [0, 7, metrics.len() / 2] {
+            let mut opt = optimizer(&case.optimizer);
+            let mut sched = plateau(&case.scheduler);
+            for &m in &metrics[..split] {
+                sched.step(&mut opt, m).unwrap();
+            }
+            let mut opt2 = optimizer(&case.optimizer);
+            let mut resumed = plateau(&case.scheduler);
+            resumed.restore(sched.state(), &mut opt2).unwrap();
+            assert_eq!(resumed, sched);
+            for (k, &m) in metrics.iter().enumerate().skip(split) {
+                let lr = resumed.step(&mut opt2, m).unwrap();
+                assert_eq!(
+                    lr.to_bits(),
+                    case.lrs[k + 1].to_bits(),
+                    "{}: {k}",
+                    case.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn restore_rejects_invalid_states_and_changes_nothing() {
+    let mut opt = Sgd::<f64>::new(0.1).unwrap();
+    let mut sched = StepLr::new(2, 0.5).unwrap().attach(&mut opt).unwrap();
+    sched.step(&mut opt).unwrap();
+    let good = sched.state();
+    let bad_states: Vec<SchedulerState> = vec![
+        SchedulerState {
+            last_lr: f64::NAN,
+            ..good.clone()
+        },
+        SchedulerState {
+            last_lr: -0.1,
+            ..good.clone()
+        },
+        SchedulerState {
+            base_lr: f64::INFINITY,
+            ..good.clone()
+        },
+        SchedulerState {
+            last_momentum: Some(0.9),
+            ..good.clone()
+        }, // StepLR cycles none
+    ];
+    for state in bad_states {
+        let err = sched.restore(state.clone(), &mut opt).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidHyperparameter { .. }),
+            "{state:?}: {err:?}"
+        );
+        assert_eq!(sched.state(), good);
+        assert_eq!(opt.learning_rate(), 0.1);
+    }
+
+    // A OneCycleLR state past its end, and one without its momentum.
+    let mut opt = Sgd::<f64>::new(0.1).unwrap();
+    let mut one = Adam::<f64>::new(1e-3).unwrap();
+    let mut cycle = OneCycleLr::new(0.1, 10).unwrap().attach(&mut one).unwrap();
+    let good = cycle.state();
+    let late = SchedulerState {
+        last_epoch: 11,
+        ..good.clone()
+    };
+    assert!(matches!(
+        cycle.restore(late, &mut opt),
+        Err(Error::ScheduleExhausted { step: 11, .. })
+    ));
+    let no_momentum = SchedulerState {
+        last_momentum: None,
+        ..good.clone()
+    };
+    assert!(cycle.restore(no_momentum, &mut opt).is_err());
+    // A momentum Adam refuses: nothing changes, the learning rate included.
+    let (lr, beta1) = (one.learning_rate(), one.momentum());
+    let refused = SchedulerState {
+        last_momentum: Some(1.0),
+        last_lr: 0.5,
+        ..good.clone()
+    };
+    assert!(matches!(
+        cycle.restore(refused, &mut one),
+        Err(Error::InvalidHyperparameter { .. })
+    ));
+    assert_eq!((one.learning_rate(), one.momentum()), (lr, beta1));
+    assert_eq!(cycle.state(), good);
+
+    // Checking the epoch takes O(1), even for a schedule whose pure form replays every step.
+    let chained = ChainedScheduler::new(vec![Box::new(ExponentialLr::new(0.9).unwrap())]).unwrap();
+    let mut fresh = Sgd::<f64>::new(0.1).unwrap();
+    let mut sched = chained.attach(&mut fresh).unwrap();
+    let far = SchedulerState {
+        last_epoch: u64::MAX - 1,
+        ..sched.state()
+    };
+    sched.restore(far, &mut fresh).unwrap();
+    assert!((sched.step(&mut fresh).unwrap() - 0.09).abs() < 1e-15);
+    assert!(matches!(
+        sched.step(&mut fresh),
+        Err(Error::ScheduleExhausted { .. })
+    ));
+
+    // ReduceLrOnPlateau.
+    let mut plateau = ReduceLrOnPlateau::new();
+    plateau.step(&mut opt, 1.0).unwrap();
+    let good = plateau.state();
+    let nan_best = PlateauState {
+        best: f64::NAN,
+        ..good.clone()
+    };
+    assert!(plateau.restore(nan_best, &mut opt).is_err());
+    let bad_lr = PlateauState {
+        last_lr: Some(-1.0),
+        ..good.clone()
+    };
+    assert!(plateau.restore(bad_lr, &mut opt).is_err());
+    assert_eq!(plateau.state(), good);
+    assert_eq!(opt.learning_rate(), 0.1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input: typed errors when building, never a panic
+
+/// Every constructor argument the schedules reject.
+#[test]
+fn invalid_arguments_are_typed_errors() {
+    fn invalid(result: Result<impl std::fmt::Debug, Error>, name: &str) {
+        match result {
+            Err(Error::InvalidHyperparameter { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("{name}: expected InvalidHyperparameter, got {other:?}"),
+        }
+    }
+    let nan = f64::NAN;
+    invalid(StepLr::new(0, 0.1), "step_size");
+    invalid(StepLr::new(5, 0.0), "gamma");
+    invalid(StepLr::new(5, -0.5), "gamma");
+    invalid(StepLr::new(5, nan), "gamma");
+    invalid(MultiStepLr::new(vec![1, 2], 0.0), "gamma");
+    invalid(ConstantLr::new(0.0, 5), "factor");
+    invalid(ConstantLr::new(1.5, 5), "factor");
+    invalid(ConstantLr::new(nan, 5), "factor");
+    invalid(ConstantLr::new(0.5, 0), "total_iters");
+    invalid(LinearLr::new(0.0, 1.0, 5), "start_factor");
+    invalid(LinearLr::new(1.2, 1.0, 5), "start_factor");
+    invalid(LinearLr::new(0.5, -0.1, 5), "end_factor");
+    invalid(LinearLr::new(0.5, 1.5, 5), "end_factor");
+    invalid(LinearLr::new(0.5, 1.0, 0), "total_iters");
+    invalid(ExponentialLr::new(0.0), "gamma");
+    invalid(ExponentialLr::new(-0.9), "gamma");
+    invalid(ExponentialLr::new(f64::INFINITY), "gamma");
+    invalid(PolynomialLr::new(0, 1.0), "total_iters");
+    invalid(PolynomialLr::new(5, -1.0), "power");
+    invalid(CosineAnnealingLr::new(0, 0.0), "T_max");
+    invalid(CosineAnnealingLr::new(10, -1e-4), "eta_min");
+    invalid(CosineAnnealingLr::new(10, nan), "eta_min");
+    invalid(CosineAnnealingWarmRestarts::new(0, 1, 0.0), "T_0");
+    invalid(CosineAnnealingWarmRestarts::new(5, 0, 0.0), "T_mult");
+    invalid(CosineAnnealingWarmRestarts::new(5, 1, -0.1), "eta_min");
+    let restarts = CosineAnnealingWarmRestarts::new(5, 2, 0.0).unwrap();
+    invalid(restarts.lr_at(0.1, -0.5), "epoch");
+    invalid(restarts.lr_at(0.1, nan), "epoch");
+    invalid(CyclicLr::new(-0.1, 0.1, 5), "base_lr");
+    invalid(CyclicLr::new(0.01, nan, 5), "max_lr");
+    invalid(CyclicLr::new(0.01, 0.1, 0), "step_size_up");
+    let cyclic = || CyclicLr::new(0.01, 0.1, 5).unwrap();
+    invalid(
+        cyclic().with_mode(CyclicMode::ExpRange { gamma: 0.0 }),
+        "gamma",
+    );
+    invalid(
+        cyclic().with_mode(CyclicMode::ExpRange { gamma: nan }),
+        "gamma",
+    );
+    invalid(cyclic().with_momentum(-0.1, 0.9), "base_momentum");
+    invalid(cyclic().with_momentum(0.8, f64::INFINITY), "max_momentum");
+    invalid(OneCycleLr::new(-0.1, 10), "max_lr");
+    invalid(OneCycleLr::new(0.1, 0), "total_steps");
+    invalid(OneCycleLr::from_epochs(0.1, 0, 10), "epochs");
+    invalid(OneCycleLr::from_epochs(0.1, 10, 0), "steps_per_epoch");
+    invalid(OneCycleLr::from_epochs(0.1, u64::MAX, 2), "steps_per_epoch");
+    let one_cycle = || OneCycleLr::new(0.1, 100).unwrap();
+    invalid(one_cycle().with_pct_start(-0.1), "pct_start");
+    invalid(one_cycle().with_pct_start(1.1), "pct_start");
+    invalid(one_cycle().with_pct_start(nan), "pct_start");
+    invalid(one_cycle().with_pct_start(0.01), "pct_start"); // 0.01·100 = 1: an empty phase
+    invalid(one_cycle().with_div_factor(0.0), "div_factor");
+    invalid(one_cycle().with_final_div_factor(-1.0), "final_div_factor");
+    invalid(one_cycle().with_momentum(0.85, -0.95), "max_momentum");
+    invalid(ReduceLrOnPlateau::new().with_factor(1.0), "factor");
+    invalid(ReduceLrOnPlateau::new().with_factor(-0.1), "factor");
+    invalid(
+        ReduceLrOnPlateau::new().with_threshold(-1e-4, ThresholdMode::Rel),
+        "threshold",
+    );
+    invalid(ReduceLrOnPlateau::new().with_min_lr(-1.0), "min_lr");
+    invalid(ReduceLrOnPlateau::new().with_eps(nan), "eps");
+    invalid(Warmup::cosine(10, 10), "total_steps");
+    invalid(Warmup::linear(10, 5), "total_steps");
+    invalid(
+        Warmup::cosine(10, 100).unwrap().with_start_factor(-0.1),
+        "start_factor",
+    );
+    invalid(
+        Warmup::cosine(10, 100).unwrap().with_end_factor(nan),
+        "end_factor",
+    );
+}
+
+#[test]
+fn milestones_and_compositions_are_checked() {
+    assert!(matches!(
+        MultiStepLr::new(vec![10, 30, 20], 0.1),
+        Err(Error::MilestonesOutOfOrder {
+            index: 2,
+            milestone: 20,
+            previous: 30,
+            ..
+        })
+    ));
+    assert!(MultiStepLr::new(vec![], 0.1).is_ok()); // no milestone: constant
+    assert!(MultiStepLr::new(vec![5, 5], 0.1).is_ok()); // repeated: applies twice, as PyTorch
+    let two = || -> Vec<Box<dyn Schedule>> {
+        vec![
+            Box::new(LinearLr::new(0.1, 1.0, 5).unwrap()),
+            Box::new(ExponentialLr::new(0.9).unwrap()),
+        ]
+    };
+    assert!(matches!(
+        SequentialLr::new(two(), vec![]),
+        Err(Error::MilestoneCountMismatch {
+            schedules: 2,
+            milestones: 0
+        })
+    ));
+    assert!(matches!(
+        SequentialLr::new(two(), vec![5, 10]),
+        Err(Error::MilestoneCountMismatch {
+            schedules: 2,
+            milestones: 2
+        })
+    ));
+    let three = || {
+        let mut s = two();
+        s.push(Box::new(StepLr::new(2, 0.5).unwrap()));
+        s
+    };
+    assert!(matches!(
+        SequentialLr::new(three(), vec![10, 5]),
+        Err(Error::MilestonesOutOfOrder { index: 1, .. })
+    ));
+    assert!(matches!(
+        SequentialLr::new(two(), vec![0]),
+        Err(Error::InvalidHyperparameter {
+            name: "milestones",
+            ..
+        })
+    ));
+    assert!(matches!(
+        SequentialLr::new(vec![], vec![]),
+        Err(Error::NoSchedules {
+            schedule: "SequentialLR"
+        })
+    ));
+    assert!(matches!(
+        ChainedScheduler::new(vec![]),
+        Err(Error::NoSchedules {
+            schedule: "ChainedScheduler"
+        })
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad values at a step: an error, the optimizer untouched, never NaN or negative
+
+/// Attaches, steps `good` times, then expects the next step to fail and change nothing.
+fn fails_at_step(schedule: impl Schedule, good: u64, opt: &mut dyn Optimizer<f64>) -> Error {
+    let mut sched = schedule.attach(opt).unwrap();
+    for _ in 0..good {
+        sched.step(opt).unwrap();
+    }
+    let (state, lr, momentum) = (sched.state(), opt.learning_rate(), opt.momentum());
+    let err = sched.step(opt).unwrap_err();
+    // Nothing changed, so the same step fails the same way again.
+    let again = sched.step(opt).unwrap_err();
+    assert_eq!(format!("{err:?}"), format!("{again:?}"));
+    assert_eq!(sched.state(), state);
+    assert_eq!(opt.learning_rate().to_bits(), lr.to_bits());
+    assert_eq!(opt.momentum(), momentum);
+    assert!(opt.learning_rate().is_finite() && opt.learning_rate() >= 0.0);
+    if let Error::InvalidScheduledValue { epoch, .. } = err {
+        assert_eq!(epoch, good + 1);
+    }
+    err
+}
+
+#[test]
+fn values_an_optimizer_cannot_hold_are_errors() {
+    let sgd = || {
+        SgdConfig::default()
+            .lr(0.1)
+            .momentum(0.9)
+            .build::<f64>()
+            .unwrap()
+    };
+    let lambda_nan = LambdaLr::new(|k| if k == 3 { f64::NAN } else { 1.0 });
+    let err = fails_at_step(lambda_nan, 2, &mut sgd());
+    assert!(matches!(
+        err,
+        Error::InvalidScheduledValue {
+            schedule: "LambdaLR",
+            epoch: 3,
+            what: "lr",
+            ..
+        }
+    ));
+    let lambda_negative = LambdaLr::new(|k| 1.0 - 0.25 * k as f64);
+    fails_at_step(lambda_negative, 4, &mut sgd());
+    let lambda_infinite = LambdaLr::new(|k| if k > 5 { f64::INFINITY } else { 1.0 });
+    fails_at_step(lambda_infinite, 5, &mut sgd());
+    let multiplicative = MultiplicativeLr::new(|k| if k == 2 { -1.0 } else { 0.9 });
+    fails_at_step(multiplicative, 1, &mut sgd());
+    let overflow = ExponentialLr::new(1e200).unwrap(); // 0.1 → 1e199 → ∞
+    let err = fails_at_step(overflow, 1, &mut sgd());
+    assert!(matches!(err, Error::InvalidScheduledValue { value, .. } if value.is_infinite()));
+    let nan_scale = CyclicLr::new(0.01, 0.1, 2)
+        .unwrap()
+        .with_scale_fn(|x| if x > 1.0 { f64::NAN } else { 1.0 }, ScaleMode::Cycle);
+    fails_at_step(nan_scale, 3, &mut sgd()); // cycle 2 starts at k = 4
+    let negative_momentum = CyclicLr::new(0.01, 0.1, 2)
+        .unwrap()
+        .with_scale_fn(|k| k, ScaleMode::Iterations); // amplitude grows: momentum < 0
+    let err = fails_at_step(negative_momentum, 9, &mut sgd());
+    assert!(matches!(
+        err,
+        Error::InvalidScheduledValue {
+            what: "momentum",
+            ..
+        }
+    ));
+    let err = fails_at_step(OneCycleLr::new(0.1, 5).unwrap(), 5, &mut sgd());
+    assert!(matches!(
+        err,
+        Error::ScheduleExhausted {
+            step: 6,
+            total_steps: 5,
+            ..
+        }
+    ));
+    // OneCycle with pct_start = 1 has an empty last phase: PyTorch divides by zero at step T.
+    let full_warmup = OneCycleLr::new(0.1, 10)
+        .unwrap()
+        .with_pct_start(1.0)
+        .unwrap();
+    fails_at_step(full_warmup, 9, &mut sgd());
+    // Adam refuses β₁ ≥ 1: the step fails, the learning rate is not written either.
+    let beta_one = CyclicLr::new(0.01, 0.1, 2)
+        .unwrap()
+        .with_momentum(0.8, 1.0)
+        .unwrap();
+    let mut adam = Adam::<f64>::new(0.5).unwrap();
+    assert!(matches!(
+        beta_one.attach(&mut adam),
+        Err(Error::InvalidHyperparameter {
+            name: "betas[0]",
+            ..
+        })
+    ));
+    assert_eq!((adam.learning_rate(), adam.momentum()), (0.5, Some(0.9)));
+}
+
+#[test]
+fn momentum_cycling_needs_a_momentum() {
+    let mut adagrad = Adagrad::<f32>::new(0.5).unwrap();
+    let err = CyclicLr::new(0.01, 0.1, 5)
+        .unwrap()
+        .attach(&mut adagrad)
+        .unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+    assert_eq!(adagrad.learning_rate(), 0.5);
+    let mut adadelta = Adadelta::<f32>::new(1.0).unwrap();
+    let err = OneCycleLr::new(0.1, 100)
+        .unwrap()
+        .attach(&mut adadelta)
+        .unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }));
+    assert_eq!(adadelta.learning_rate(), 1.0);
+    // Without momentum cycling they work on any optimizer.
+    let cyclic = CyclicLr::new(0.01, 0.1, 5)
+        .unwrap()
+        .with_cycle_momentum(false);
+    let mut sched = cyclic.attach(&mut adagrad).unwrap();
+    sched.step(&mut adagrad).unwrap();
+    assert!((adagrad.learning_rate() - 0.028).abs() < 1e-15);
+    // And, as in PyTorch, they switch momentum on for an SGD without it.
+    let mut sgd = Sgd::<f32>::new(0.1).unwrap();
+    assert_eq!(sgd.momentum(), Some(0.0));
+    let _ = OneCycleLr::new(0.1, 100).unwrap().attach(&mut sgd).unwrap();
+    assert_eq!(sgd.momentum(), Some(0.95));
+}
+
+#[test]
+fn nan_metric_counts_as_a_bad_epoch() {
+    let mut opt = Sgd::<f64>::new(1.0).unwrap();
+    let mut plateau = ReduceLrOnPlateau::new()
+        .with_patience(1)
+        .with_factor(0.5)
+        .unwrap();
+    plateau.step(&mut opt, 2.0).unwrap();
+    plateau.step(&mut opt, f64::NAN).unwrap();
+    assert_eq!((plateau.best(), plateau.num_bad_epochs()), (2.0, 1));
+    plateau.step(&mut opt, f64::NAN).unwrap();
+    assert_eq!(opt.learning_rate(), 0.5);
+    assert_eq!(plateau.last_lr(), Some(0.5));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Semantics beyond the fixture
+
+#[test]
+fn recursion_picks_up_outside_changes_like_pytorch() {
+    // PyTorch's StepLR multiplies the optimizer's current learning rate, so a change made by
+    // hand (or by another scheduler) carries on; the pure form ignores it.
+    let mut opt = Sgd::<f64>::new(1.0).unwrap();
+    let mut sched = StepLr::new(2, 0.5).unwrap().attach(&mut opt).unwrap();
+    sched.step(&mut opt).unwrap();
+    opt.set_learning_rate(0.3).unwrap();
+    assert_eq!(sched.step(&mut opt).unwrap(), 0.15);
+    assert_eq!(sched.lr(2).unwrap(), 0.5);
+    // A warmup and a plateau scheduler on one optimizer, as PyTorch users combine them.
+    let mut opt = Sgd::<f64>::new(1.0).unwrap();
+    let mut warmup = LinearLr::new(0.5, 1.0, 2)
+        .unwrap()
+        .attach(&mut opt)
+        .unwrap();
+    let mut plateau = ReduceLrOnPlateau::new()
+        .with_patience(0)
+        .with_factor(0.5)
+        .unwrap();
+    warmup.step(&mut opt).unwrap();
+    warmup.step(&mut opt).unwrap();
+    assert_eq!(opt.learning_rate(), 1.0);
+    plateau.step(&mut opt, 1.0).unwrap();
+    plateau.step(&mut opt, 1.0).unwrap();
+    assert_eq!(opt.learning_rate(), 0.5);
+    warmup.step(&mut opt).unwrap(); // past its end: leaves the learning rate alone
+    assert_eq!(opt.learning_rate(), 0.5);
+}
+
+#[test]
+fn boxed_optimizers_and_schedules() {
+    let mut opts: Vec<Box<dyn Optimizer<f32>>> = vec![
+        Box::new(Sgd::new(0.1).unwrap()),
+        Box::new(Adam::new(0.1).unwrap()),
+    ];
+    let schedule: Box<dyn Schedule> = Box::new(Warmup::linear(2, 6).unwrap());
+    let mut scheds: Vec<Scheduler> = opts
+        .iter_mut()
+        .map(|opt| schedule.clone().attach(opt).unwrap())
+        .collect();
+    for (opt, sched) in opts.iter_mut().zip(&mut scheds) {
+        sched.step(opt).unwrap();
+        assert!((opt.learning_rate() - 0.05).abs() < 1e-15);
+        assert_eq!(sched.schedule().name(), "Warmup");
+    }
+}
+
+#[test]
+fn sequential_restarts_each_schedule_at_its_milestone() {
+    let schedule = SequentialLr::new(
+        vec![
+            Box::new(ConstantLr::new(0.5, 100).unwrap()),
+            Box::new(StepLr::new(2, 0.1).unwrap()),
+            Box::new(LambdaLr::new(|k| 1.0 / (k as f64 + 1.0))),
+        ],
+        vec![3, 7],
+    )
+    .unwrap();
+    let mut opt = Sgd::<f64>::new(1.0).unwrap();
+    let mut sched = schedule.clone().attach(&mut opt).unwrap();
+    let mut lrs = vec![opt.learning_rate()];
+    for _ in 0..9 {
+        lrs.push(sched.step(&mut opt).unwrap());
+    }
+    let want = [0.5, 0.5, 0.5, 1.0, 1.0, 0.1, 0.1, 1.0, 0.5, 1.0 / 3.0];
+    for (k, (&got, &want)) in lrs.iter().zip(&want).enumerate() {
+        assert!((got - want).abs() < 1e-15, "epoch {k}: {got} vs {want}");
+        assert!((schedule.lr(1.0, k as u64).unwrap() - want).abs() < 1e-15);
+    }
+}
+
+#[test]
+fn cosine_past_t_max_is_periodic() {
+    let schedule = CosineAnnealingLr::new(10, 0.0).unwrap();
+    for k in 0..=20u64 {
+        let a = schedule.lr(1.0, k).unwrap();
+        let b = schedule.lr(1.0, k + 20).unwrap();
+        assert!((a - b).abs() < 1e-14, "k = {k}");
+    }
+    assert!(schedule.lr(1.0, 10).unwrap() < 1e-16);
+    assert!((schedule.lr(1.0, 20).unwrap() - 1.0).abs() < 1e-15);
+}
+
+#[test]
+fn warm_restarts_integer_and_fractional_forms_agree() {
+    for (t_0, t_mult) in [(5, 1), (4, 2), (3, 3)] {
+        let schedule = CosineAnnealingWarmRestarts::new(t_0, t_mult, 0.01).unwrap();
+        for k in 0..100u64 {
+            let a = schedule.lr(0.1, k).unwrap();
+            let b = schedule.lr_at(0.1, k as f64).unwrap();
+            // PyTorch's logarithm can land just below a restart: then b is the cycle's end.
+            assert!(
+                (a - b).abs() < 1e-15 || (b - 0.01).abs() < 1e-12,
+                "T_0 {t_0}, T_mult {t_mult}, epoch {k}: {a} vs {b}"
+            );
+        }
+    }
+}
