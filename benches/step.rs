@@ -12,6 +12,8 @@
 //!   the default non-finite check, and `Adam-unchecked` without it.
 //! - `model/<optimizer>`: 200 tensors shaped like 25 transformer blocks (~5 M elements), against
 //!   `flat/<optimizer>`, one tensor of the same total size.
+//! - `threads/<optimizer>/<n or model>/<threads>`: the same step in a rayon pool of 1 and 2
+//!   threads (the `rayon` feature, on in the benches): the parallel speedup.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -166,11 +168,60 @@ fn many_tensors(c: &mut Criterion) {
     group.finish();
 }
 
+fn threads(c: &mut Criterion) {
+    let shapes = model_shapes();
+    for name in ["SGD", "Adam", "Lamb"] {
+        let mut group = c.benchmark_group(format!("threads/{name}"));
+        configure(&mut group, 1_000_000);
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for n in [100_000, 1_000_000, 10_000_000] {
+                group.throughput(Throughput::Elements(n as u64));
+                let mut opt = optimizers::<f32>()
+                    .into_iter()
+                    .find(|(m, _)| *m == name)
+                    .unwrap()
+                    .1;
+                let mut p = data::<f32>(n, 0.0);
+                let g = data::<f32>(n, 1.0).mapv(|x| x * 1e-3);
+                pool.install(|| opt.step(&mut p, &g).unwrap());
+                group.bench_function(BenchmarkId::new(format!("{n}"), threads), |b| {
+                    b.iter(|| pool.install(|| opt.step(black_box(&mut p), black_box(&g)).unwrap()))
+                });
+            }
+            let mut opt = optimizers::<f32>()
+                .into_iter()
+                .find(|(m, _)| *m == name)
+                .unwrap()
+                .1;
+            let mut params: Vec<ArrayD<f32>> = shapes
+                .iter()
+                .map(|s| ArrayD::from_elem(IxDyn(s), 0.5f32))
+                .collect();
+            let grads: Vec<ArrayD<f32>> = shapes
+                .iter()
+                .map(|s| ArrayD::from_elem(IxDyn(s), 1e-3f32))
+                .collect();
+            pool.install(|| opt.step(&mut params, &grads).unwrap());
+            group.bench_function(BenchmarkId::new("model", threads), |b| {
+                b.iter(|| {
+                    pool.install(|| opt.step(black_box(&mut params), black_box(&grads)).unwrap())
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
 fn benches(c: &mut Criterion) {
     copy_bandwidth(c);
     step_one_tensor::<f32>(c, "f32");
     step_one_tensor::<f64>(c, "f64");
     many_tensors(c);
+    threads(c);
 }
 
 criterion_group!(step, benches);

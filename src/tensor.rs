@@ -36,7 +36,7 @@ use ndarray::{
 /// assert_eq!(t.shape(), &[2, 3]);
 /// assert_eq!(t.as_slice_memory_order().map(<[f32]>::len), Some(6));
 /// ```
-pub trait Tensor<A> {
+pub trait Tensor<A>: Send + Sync {
     /// The tensor's shape.
     fn shape(&self) -> &[usize];
     /// The tensor's strides, in elements (as [`ndarray::ArrayBase::strides`]).
@@ -70,7 +70,7 @@ pub trait TensorMut<A>: Tensor<A> {
     fn view_dyn_mut(&mut self) -> ArrayViewMutD<'_, A>;
 }
 
-impl<A, D: Dimension> Tensor<A> for ArrayRef<A, D> {
+impl<A: Send + Sync, D: Dimension> Tensor<A> for ArrayRef<A, D> {
     fn shape(&self) -> &[usize] {
         LayoutRef::shape(self)
     }
@@ -85,7 +85,7 @@ impl<A, D: Dimension> Tensor<A> for ArrayRef<A, D> {
     }
 }
 
-impl<A, D: Dimension> TensorMut<A> for ArrayRef<A, D> {
+impl<A: Send + Sync, D: Dimension> TensorMut<A> for ArrayRef<A, D> {
     fn as_slice_memory_order_mut(&mut self) -> Option<&mut [A]> {
         ArrayRef::as_slice_memory_order_mut(self)
     }
@@ -94,7 +94,7 @@ impl<A, D: Dimension> TensorMut<A> for ArrayRef<A, D> {
     }
 }
 
-impl<A, S: Data<Elem = A>, D: Dimension> Tensor<A> for ArrayBase<S, D> {
+impl<A: Send + Sync, S: Data<Elem = A> + Send + Sync, D: Dimension> Tensor<A> for ArrayBase<S, D> {
     fn shape(&self) -> &[usize] {
         Tensor::shape(&**self)
     }
@@ -109,7 +109,9 @@ impl<A, S: Data<Elem = A>, D: Dimension> Tensor<A> for ArrayBase<S, D> {
     }
 }
 
-impl<A, S: DataMut<Elem = A>, D: Dimension> TensorMut<A> for ArrayBase<S, D> {
+impl<A: Send + Sync, S: DataMut<Elem = A> + Send + Sync, D: Dimension> TensorMut<A>
+    for ArrayBase<S, D>
+{
     fn as_slice_memory_order_mut(&mut self) -> Option<&mut [A]> {
         TensorMut::as_slice_memory_order_mut(&mut **self)
     }
@@ -229,10 +231,33 @@ pub trait TensorList<A> {
 pub trait TensorListMut<A>: TensorList<A> {
     /// The tensor at `index`, writable, or `None` past the end.
     fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<A>>;
+
+    /// All tensors at once, in order, appended to `out`, so that they can be updated on several
+    /// threads (the `rayon` feature). Returns `false` if the list cannot lend them all together;
+    /// then they are updated one by one. The default returns `false`; implement it for a model
+    /// struct by pushing each field.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{Array1, Array2};
+    /// use ndarray_optim::{TensorListMut, TensorMut};
+    ///
+    /// let mut params = vec![Array1::<f32>::zeros(3), Array1::<f32>::zeros(4)];
+    /// let mut all: Vec<&mut dyn TensorMut<f32>> = Vec::new();
+    /// assert!(params.tensors_mut(&mut all));
+    /// assert_eq!(all[1].shape(), &[4]);
+    /// ```
+    fn tensors_mut<'a>(&'a mut self, out: &mut Vec<&'a mut dyn TensorMut<A>>) -> bool {
+        let _ = out;
+        false
+    }
 }
 
 // A single tensor is a list of one.
-impl<A, S: Data<Elem = A>, D: Dimension> TensorList<A> for ArrayBase<S, D> {
+impl<A: Send + Sync, S: Data<Elem = A> + Send + Sync, D: Dimension> TensorList<A>
+    for ArrayBase<S, D>
+{
     fn len(&self) -> usize {
         1
     }
@@ -241,9 +266,15 @@ impl<A, S: Data<Elem = A>, D: Dimension> TensorList<A> for ArrayBase<S, D> {
     }
 }
 
-impl<A, S: DataMut<Elem = A>, D: Dimension> TensorListMut<A> for ArrayBase<S, D> {
+impl<A: Send + Sync, S: DataMut<Elem = A> + Send + Sync, D: Dimension> TensorListMut<A>
+    for ArrayBase<S, D>
+{
     fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<A>> {
         (index == 0).then_some(self as &mut dyn TensorMut<A>)
+    }
+    fn tensors_mut<'a>(&'a mut self, out: &mut Vec<&'a mut dyn TensorMut<A>>) -> bool {
+        out.push(self);
+        true
     }
 }
 
@@ -260,6 +291,10 @@ impl<A, T: TensorMut<A>> TensorListMut<A> for [T] {
     fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<A>> {
         self.get_mut(index).map(|t| t as &mut dyn TensorMut<A>)
     }
+    fn tensors_mut<'a>(&'a mut self, out: &mut Vec<&'a mut dyn TensorMut<A>>) -> bool {
+        out.extend(self.iter_mut().map(|t| t as &mut dyn TensorMut<A>));
+        true
+    }
 }
 
 impl<A, T: Tensor<A>> TensorList<A> for Vec<T> {
@@ -275,6 +310,9 @@ impl<A, T: TensorMut<A>> TensorListMut<A> for Vec<T> {
     fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<A>> {
         TensorListMut::tensor_mut(self.as_mut_slice(), index)
     }
+    fn tensors_mut<'a>(&'a mut self, out: &mut Vec<&'a mut dyn TensorMut<A>>) -> bool {
+        TensorListMut::tensors_mut(self.as_mut_slice(), out)
+    }
 }
 
 impl<A, T: Tensor<A>, const N: usize> TensorList<A> for [T; N] {
@@ -289,6 +327,9 @@ impl<A, T: Tensor<A>, const N: usize> TensorList<A> for [T; N] {
 impl<A, T: TensorMut<A>, const N: usize> TensorListMut<A> for [T; N] {
     fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<A>> {
         TensorListMut::tensor_mut(self.as_mut_slice(), index)
+    }
+    fn tensors_mut<'a>(&'a mut self, out: &mut Vec<&'a mut dyn TensorMut<A>>) -> bool {
+        TensorListMut::tensors_mut(self.as_mut_slice(), out)
     }
 }
 
@@ -314,6 +355,9 @@ impl<A, L: TensorListMut<A> + ?Sized> TensorListMut<A> for &mut L {
     fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<A>> {
         (**self).tensor_mut(index)
     }
+    fn tensors_mut<'a>(&'a mut self, out: &mut Vec<&'a mut dyn TensorMut<A>>) -> bool {
+        (**self).tensors_mut(out)
+    }
 }
 
 macro_rules! tuple_tensor_list {
@@ -335,6 +379,10 @@ macro_rules! tuple_tensor_list {
                     $($index => Some(&mut self.$index as &mut dyn TensorMut<A>),)+
                     _ => None,
                 }
+            }
+            fn tensors_mut<'a>(&'a mut self, out: &mut Vec<&'a mut dyn TensorMut<A>>) -> bool {
+                $(out.push(&mut self.$index);)+
+                true
             }
         }
     };

@@ -419,7 +419,7 @@ proptest! {
                 "shape"
             }
             2 => {
-                let nonempty: Vec<usize> = (0..bad.len()).filter(|&i| bad[i].len() > 0).collect();
+                let nonempty: Vec<usize> = (0..bad.len()).filter(|&i| !bad[i].is_empty()).collect();
                 if nonempty.is_empty() { return Ok(()); }
                 let i = nonempty[at.index(nonempty.len())];
                 let n = bad[i].len();
@@ -464,7 +464,10 @@ proptest! {
 
 /// 48 cases per property unless `PROPTEST_CASES` says otherwise.
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48)
 }
 
 fn try_load(state: OptimizerState<f32>) {

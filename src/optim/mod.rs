@@ -388,6 +388,11 @@ pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
     fn update(&self, scalars: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut Self::State);
 }
 
+/// Updates the tensor at an index with its gradient and state slot.
+#[cfg(feature = "rayon")]
+type UpdateOne<'a, A, S> =
+    dyn Fn(usize, &mut dyn crate::TensorMut<A>, &dyn crate::Tensor<A>, &mut Slot<S>) + Sync + 'a;
+
 /// The per-tensor state of one parameter and the layout it was created with.
 #[derive(Clone, Debug)]
 pub(crate) struct Slot<S> {
@@ -594,18 +599,64 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
                 }
             }
         }
-        for (index, slot) in self.slots.iter_mut().enumerate() {
+        let (config, groups) = (&self.config, self.groups.as_ref());
+        let update = |index: usize,
+                      p: &mut dyn crate::TensorMut<A>,
+                      g: &dyn crate::Tensor<A>,
+                      slot: &mut Slot<K::State>| {
             if slot.shape.contains(&0) {
-                continue; // no elements, nothing to update
+                return; // no elements, nothing to update
             }
-            let group = self.groups.as_ref().map_or(0, |g| g.assignment()[index]);
-            let (p, g) = tensor_pair(params, grads, index)?;
+            let group = groups.map_or(0, |groups| groups.assignment()[index]);
             let mut pass = Pass::new(p, g, &slot.strides);
-            self.config
-                .update(&scalars[group], &mut pass, &mut slot.state);
+            config.update(&scalars[group], &mut pass, &mut slot.state);
+        };
+        #[cfg(feature = "rayon")]
+        if Self::parallel_over_tensors(&mut self.slots, params, grads, &update) {
+            self.last = StepOutcome::Applied;
+            return Ok(());
+        }
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            let (p, g) = tensor_pair(params, grads, index)?;
+            update(index, p, g, slot);
         }
         self.last = StepOutcome::Applied;
         Ok(())
+    }
+
+    /// With the `rayon` feature: updates the tensors on several threads when there are at least
+    /// two and enough elements in all, and the list can lend all its tensors at once. Returns
+    /// whether it did; if not, nothing was touched.
+    #[cfg(feature = "rayon")]
+    fn parallel_over_tensors(
+        slots: &mut [Slot<K::State>],
+        params: &mut dyn TensorListMut<A>,
+        grads: &dyn TensorList<A>,
+        update: &UpdateOne<'_, A, K::State>,
+    ) -> bool {
+        use rayon::prelude::*;
+        let total: usize = slots
+            .iter()
+            .map(|s| s.shape.iter().product::<usize>())
+            .sum();
+        if slots.len() < 2 || !pass::parallel::split(total) {
+            return false;
+        }
+        let mut ps = Vec::with_capacity(slots.len());
+        let gs: Option<Vec<&dyn crate::Tensor<A>>> =
+            (0..slots.len()).map(|i| grads.tensor(i)).collect();
+        let (true, Some(gs)) = (params.tensors_mut(&mut ps), gs) else {
+            return false;
+        };
+        if ps.len() != slots.len() {
+            return false;
+        }
+        ps.into_par_iter()
+            .zip(gs)
+            .zip(slots.par_iter_mut())
+            .enumerate()
+            .for_each(|(index, ((p, g), slot))| update(index, p, g, slot));
+        true
     }
 
     pub(crate) fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {

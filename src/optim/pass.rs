@@ -25,6 +25,24 @@ use ndarray::{ArrayViewD, ArrayViewMutD, Dimension, IxDyn, ShapeBuilder, Zip};
 use crate::float::Float;
 use crate::tensor::{Tensor, TensorMut};
 
+/// When work is split across threads (the `rayon` feature).
+#[cfg(feature = "rayon")]
+pub(crate) mod parallel {
+    /// Elements per chunk handed to a thread: large enough that scheduling costs nothing next
+    /// to the work, small enough to balance two to a few dozen threads; a multiple of
+    /// [`SquareSum::BLOCK`](super::SquareSum::BLOCK) so that norms split on block boundaries.
+    pub(crate) const CHUNK: usize = 1 << 15;
+
+    /// Tensors smaller than this are updated on the calling thread: below it, handing work to
+    /// another thread costs more than it saves (measured with `benches/step.rs`, rayon group).
+    pub(crate) const MIN_LEN: usize = 1 << 16;
+
+    /// Whether a tensor of `len` elements is worth splitting.
+    pub(crate) fn split(len: usize) -> bool {
+        len >= MIN_LEN && rayon::current_num_threads() > 1
+    }
+}
+
 /// The parameter and gradient of one tensor, and the layout of its state buffers.
 pub(crate) struct Pass<'a, A> {
     param: &'a mut dyn TensorMut<A>,
@@ -60,6 +78,61 @@ pub(crate) fn same_order(shape: &[usize], strides: &[isize], state_strides: &[us
         .all(|((&len, &s), &t)| len <= 1 || (s >= 0 && s.unsigned_abs() == t))
 }
 
+/// The element loop over contiguous slices of equal length, compiled for the CPU's best SIMD.
+macro_rules! flat_loop {
+    ($f:ident, $p:ident, $g:ident $(, $s:ident)*) => {
+        with_simd(
+            #[inline(always)]
+            || {
+                let n = $p.len();
+                let $g = &$g[..n];
+                $(let $s = &mut $s[..n];)*
+                for i in 0..n {
+                    $f(&mut $p[i], $g[i] $(, &mut $s[i])*);
+                }
+            },
+        )
+    };
+}
+
+/// A `zipN` method of [`Pass`]: the flat loop (split across threads for large tensors with the
+/// `rayon` feature) or, for other layouts, ndarray's `Zip` over dynamic-dimensional views.
+macro_rules! zip_method {
+    ($(#[$doc:meta])* $name:ident($($s:ident),*)) => {
+        $(#[$doc])*
+        pub(crate) fn $name(
+            &mut self,
+            $($s: &mut [A],)*
+            f: impl Fn(&mut A, A $(, zip_method!(@element $s))*) + Sync,
+        ) {
+            if self.flat
+                && let (Some(p), Some(g)) = (
+                    self.param.as_slice_memory_order_mut(),
+                    self.grad.as_slice_memory_order(),
+                )
+            {
+                #[cfg(feature = "rayon")]
+                if parallel::split(p.len()) {
+                    use rayon::prelude::*;
+                    let chunk = parallel::CHUNK;
+                    let n = p.len();
+                    return (p.par_chunks_mut(chunk), g[..n].par_chunks(chunk) $(, $s[..n].par_chunks_mut(chunk))*)
+                        .into_par_iter()
+                        .for_each(|(p, g $(, $s)*)| flat_loop!(f, p, g $(, $s)*));
+                }
+                return flat_loop!(f, p, g $(, $s)*);
+            }
+            let g = self.grad.view_dyn();
+            $(let $s = self.state_view($s);)*
+            Zip::from(self.param.view_dyn_mut())
+                .and(&g)
+                $(.and($s))*
+                .for_each(|p, &g $(, $s)*| f(p, g $(, $s)*));
+        }
+    };
+    (@element $s:ident) => { &mut A };
+}
+
 impl<'a, A: Float> Pass<'a, A> {
     /// Prepares a pass; the shapes of `param` and `grad` are equal (checked by the caller) and
     /// the state buffers hold `param`'s element count with `state_strides`.
@@ -93,126 +166,21 @@ impl<'a, A: Float> Pass<'a, A> {
             .expect("a state buffer always holds its tensor's elements")
     }
 
-    /// Applies `f(p, g)` to every element.
-    pub(crate) fn zip(&mut self, mut f: impl FnMut(&mut A, A)) {
-        if self.flat
-            && let (Some(p), Some(g)) = (
-                self.param.as_slice_memory_order_mut(),
-                self.grad.as_slice_memory_order(),
-            )
-        {
-            return with_simd(
-                #[inline(always)]
-                || {
-                    let g = &g[..p.len()];
-                    for (p, &g) in p.iter_mut().zip(g) {
-                        f(p, g);
-                    }
-                },
-            );
-        }
-        let g = self.grad.view_dyn();
-        Zip::from(self.param.view_dyn_mut())
-            .and(&g)
-            .for_each(|p, &g| f(p, g));
+    zip_method! {
+        /// Applies `f(p, g)` to every element.
+        zip()
     }
-
-    /// Applies `f(p, g, s0)` to every element, `s0` from the state buffer `s0`.
-    pub(crate) fn zip1(&mut self, s0: &mut [A], mut f: impl FnMut(&mut A, A, &mut A)) {
-        if self.flat
-            && let (Some(p), Some(g)) = (
-                self.param.as_slice_memory_order_mut(),
-                self.grad.as_slice_memory_order(),
-            )
-        {
-            return with_simd(
-                #[inline(always)]
-                || {
-                    let n = p.len();
-                    let (g, s0) = (&g[..n], &mut s0[..n]);
-                    for ((p, &g), s0) in p.iter_mut().zip(g).zip(s0) {
-                        f(p, g, s0);
-                    }
-                },
-            );
-        }
-        let g = self.grad.view_dyn();
-        let s0 = self.state_view(s0);
-        Zip::from(self.param.view_dyn_mut())
-            .and(&g)
-            .and(s0)
-            .for_each(|p, &g, s0| f(p, g, s0));
+    zip_method! {
+        /// Applies `f(p, g, s0)` to every element, `s0` from the state buffer `s0`.
+        zip1(s0)
     }
-
-    /// Applies `f(p, g, s0, s1)` to every element.
-    pub(crate) fn zip2(
-        &mut self,
-        s0: &mut [A],
-        s1: &mut [A],
-        mut f: impl FnMut(&mut A, A, &mut A, &mut A),
-    ) {
-        if self.flat
-            && let (Some(p), Some(g)) = (
-                self.param.as_slice_memory_order_mut(),
-                self.grad.as_slice_memory_order(),
-            )
-        {
-            return with_simd(
-                #[inline(always)]
-                || {
-                    let n = p.len();
-                    let (g, s0, s1) = (&g[..n], &mut s0[..n], &mut s1[..n]);
-                    for (((p, &g), s0), s1) in p.iter_mut().zip(g).zip(s0).zip(s1) {
-                        f(p, g, s0, s1);
-                    }
-                },
-            );
-        }
-        let g = self.grad.view_dyn();
-        let s0 = self.state_view(s0);
-        let s1 = self.state_view(s1);
-        Zip::from(self.param.view_dyn_mut())
-            .and(&g)
-            .and(s0)
-            .and(s1)
-            .for_each(|p, &g, s0, s1| f(p, g, s0, s1));
+    zip_method! {
+        /// Applies `f(p, g, s0, s1)` to every element.
+        zip2(s0, s1)
     }
-
-    /// Applies `f(p, g, s0, s1, s2)` to every element.
-    pub(crate) fn zip3(
-        &mut self,
-        s0: &mut [A],
-        s1: &mut [A],
-        s2: &mut [A],
-        mut f: impl FnMut(&mut A, A, &mut A, &mut A, &mut A),
-    ) {
-        if self.flat
-            && let (Some(p), Some(g)) = (
-                self.param.as_slice_memory_order_mut(),
-                self.grad.as_slice_memory_order(),
-            )
-        {
-            return with_simd(
-                #[inline(always)]
-                || {
-                    let n = p.len();
-                    let (g, s0, s1, s2) = (&g[..n], &mut s0[..n], &mut s1[..n], &mut s2[..n]);
-                    for ((((p, &g), s0), s1), s2) in p.iter_mut().zip(g).zip(s0).zip(s1).zip(s2) {
-                        f(p, g, s0, s1, s2);
-                    }
-                },
-            );
-        }
-        let g = self.grad.view_dyn();
-        let s0 = self.state_view(s0);
-        let s1 = self.state_view(s1);
-        let s2 = self.state_view(s2);
-        Zip::from(self.param.view_dyn_mut())
-            .and(&g)
-            .and(s0)
-            .and(s1)
-            .and(s2)
-            .for_each(|p, &g, s0, s1, s2| f(p, g, s0, s1, s2));
+    zip_method! {
+        /// Applies `f(p, g, s0, s1, s2)` to every element.
+        zip3(s0, s1, s2)
     }
 
     /// `(Σ a², Σ b²)` over the elements, where `(a, b) = f(p, g, s0, s1)` is computed from the
@@ -223,29 +191,35 @@ impl<'a, A: Float> Pass<'a, A> {
         &self,
         s0: &[A],
         s1: &[A],
-        mut f: impl FnMut(A, A, A, A) -> (A, A),
+        f: impl Fn(A, A, A, A) -> (A, A) + Sync,
     ) -> (f64, f64) {
-        let (mut sa, mut sb) = (SquareSum::default(), SquareSum::default());
         let p = self.param.view_dyn();
         let g = self.grad.view_dyn();
         if let (Some(p), Some(g), true) = (p.as_slice(), g.as_slice(), self.is_row_major()) {
-            // Memory order is logical order: plain slices.
+            // Memory order is logical order: whole blocks of plain slices.
             let n = p.len();
             let (g, s0, s1) = (&g[..n], &s0[..n], &s1[..n]);
-            for i in 0..n {
-                let (a, b) = f(p[i], g[i], s0[i], s1[i]);
-                sa.add(a);
-                sb.add(b);
-            }
-        } else {
-            let s0 = self.state_view_ref(s0);
-            let s1 = self.state_view_ref(s1);
-            // `ArrayBase::iter` always visits elements in logical (row-major) order.
-            for (((&p, &g), &s0), &s1) in p.iter().zip(g.iter()).zip(s0.iter()).zip(s1.iter()) {
-                let (a, b) = f(p, g, s0, s1);
-                sa.add(a);
-                sb.add(b);
-            }
+            let block = |start: usize| {
+                let end = (start + SquareSum::BLOCK).min(n);
+                with_simd(
+                    #[inline(always)]
+                    || {
+                        block_sums(end - start, |i| {
+                            f(p[start + i], g[start + i], s0[start + i], s1[start + i])
+                        })
+                    },
+                )
+            };
+            return sum_blocks(n, block);
+        }
+        let (mut sa, mut sb) = (SquareSum::default(), SquareSum::default());
+        let s0 = self.state_view_ref(s0);
+        let s1 = self.state_view_ref(s1);
+        // `ArrayBase::iter` always visits elements in logical (row-major) order.
+        for (((&p, &g), &s0), &s1) in p.iter().zip(g.iter()).zip(s0.iter()).zip(s1.iter()) {
+            let (a, b) = f(p, g, s0, s1);
+            sa.add(a);
+            sb.add(b);
         }
         (sa.finish(), sb.finish())
     }
@@ -270,9 +244,13 @@ impl<'a, A: Float> Pass<'a, A> {
 }
 
 /// A sum of squares accumulated in `f64` in a fixed order: blocks of [`SquareSum::BLOCK`]
-/// elements, each summed in 8 interleaved lanes, the lanes added pairwise, the block sums added
-/// in sequence. The order depends only on each element's position, so the result is the same on
-/// every machine, every SIMD width and (once work is split into whole blocks) every thread count.
+/// elements, each summed in 8 interleaved lanes (element `i` into lane `i mod 8`), the lanes added
+/// pairwise, the block sums added in sequence. The order depends only on each element's position,
+/// so the result is the same on every machine, at every SIMD width and for every thread count
+/// (threads take whole blocks; their sums are added in block order).
+///
+/// This accumulator adds one element at a time, for iterators; [`block_sums`] does a whole block
+/// of a slice with the same arithmetic.
 #[derive(Default)]
 pub(crate) struct SquareSum {
     lanes: [f64; 8],
@@ -290,32 +268,92 @@ impl SquareSum {
         self.lanes[self.in_block % 8] += x * x;
         self.in_block += 1;
         if self.in_block == Self::BLOCK {
-            self.close_block();
+            self.total += combine(&self.lanes);
+            self.lanes = [0.0; 8];
+            self.in_block = 0;
         }
     }
 
-    fn close_block(&mut self) {
-        let l = &self.lanes;
-        self.total += ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-        self.lanes = [0.0; 8];
-        self.in_block = 0;
-    }
-
     pub(crate) fn finish(mut self) -> f64 {
-        self.close_block();
+        if self.in_block > 0 {
+            self.total += combine(&self.lanes);
+            self.in_block = 0;
+        }
         self.total
     }
 }
 
+/// The lanes of one block, added pairwise.
+#[inline(always)]
+fn combine(l: &[f64; 8]) -> f64 {
+    ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
+}
+
+/// `(Σ a², Σ b²)` over one block of `len ≤ BLOCK` elements, `(a, b) = item(i)`, with the
+/// arithmetic of [`SquareSum`].
+#[inline(always)]
+fn block_sums<A: Float>(len: usize, item: impl Fn(usize) -> (A, A)) -> (f64, f64) {
+    let (mut la, mut lb) = ([0.0f64; 8], [0.0f64; 8]);
+    let whole = len / 8 * 8;
+    for base in (0..whole).step_by(8) {
+        for lane in 0..8 {
+            let (a, b) = item(base + lane);
+            let (a, b) = (a.widen(), b.widen());
+            la[lane] += a * a;
+            lb[lane] += b * b;
+        }
+    }
+    for i in whole..len {
+        let (a, b) = item(i);
+        let (a, b) = (a.widen(), b.widen());
+        la[i - whole] += a * a;
+        lb[i - whole] += b * b;
+    }
+    (combine(&la), combine(&lb))
+}
+
+/// The sums of all blocks of an `n`-element slice, added in block order; `block(start)` sums
+/// the block starting at element `start`. Blocks run on several threads with the `rayon`
+/// feature; the result is the same.
+fn sum_blocks(n: usize, block: impl Fn(usize) -> (f64, f64) + Sync) -> (f64, f64) {
+    #[cfg(feature = "rayon")]
+    if parallel::split(n) {
+        use rayon::prelude::*;
+        let sums: Vec<(f64, f64)> = (0..n.div_ceil(SquareSum::BLOCK))
+            .into_par_iter()
+            .map(|b| block(b * SquareSum::BLOCK))
+            .collect();
+        return sums
+            .into_iter()
+            .fold((0.0, 0.0), |(ta, tb), (a, b)| (ta + a, tb + b));
+    }
+    (0..n)
+        .step_by(SquareSum::BLOCK)
+        .map(block)
+        .fold((0.0, 0.0), |(ta, tb), (a, b)| (ta + a, tb + b))
+}
+
 /// `Σ x²` over a tensor, in logical order (see [`SquareSum`]).
 pub(crate) fn sum_of_squares<A: Float>(t: &dyn Tensor<A>) -> f64 {
-    let mut sum = SquareSum::default();
     let view = t.view_dyn();
     match view.as_slice() {
-        Some(s) => s.iter().for_each(|&x| sum.add(x)),
-        None => view.iter().for_each(|&x| sum.add(x)),
+        Some(s) => {
+            let block = |start: usize| {
+                let end = (start + SquareSum::BLOCK).min(s.len());
+                let x = &s[start..end];
+                with_simd(
+                    #[inline(always)]
+                    || block_sums(x.len(), |i| (x[i], A::zero())),
+                )
+            };
+            sum_blocks(s.len(), block).0
+        }
+        None => {
+            let mut sum = SquareSum::default();
+            view.iter().for_each(|&x| sum.add(x));
+            sum.finish()
+        }
     }
-    sum.finish()
 }
 
 /// The first non-finite element of a tensor (in row-major order) and its index, if any.
