@@ -204,7 +204,9 @@ pub enum Error {
 
     /// The milestones of a schedule ([`MultiStepLr`](crate::schedule::MultiStepLr),
     /// [`SequentialLr`](crate::schedule::SequentialLr)) decrease somewhere.
-    #[error("{schedule}: milestone {index} ({milestone}) is smaller than the one before it ({previous})")]
+    #[error(
+        "{schedule}: milestone {index} ({milestone}) is smaller than the one before it ({previous})"
+    )]
     MilestonesOutOfOrder {
         /// The schedule, by its PyTorch class name.
         schedule: &'static str,
@@ -218,7 +220,9 @@ pub enum Error {
 
     /// A [`SequentialLr`](crate::schedule::SequentialLr) needs exactly one milestone fewer than
     /// schedules.
-    #[error("SequentialLR needs one milestone fewer than schedules: {schedules} schedules, {milestones} milestones")]
+    #[error(
+        "SequentialLR needs one milestone fewer than schedules: {schedules} schedules, {milestones} milestones"
+    )]
     MilestoneCountMismatch {
         /// Number of schedules given.
         schedules: usize,

@@ -87,11 +87,11 @@ pub use clip::{
 pub use error::Error;
 pub use float::Float;
 pub use optim::{AccumulationMode, MultiSteps};
-pub use optim::{Adamax, AdamaxConfig, Lion, LionConfig, NAdam, NAdamConfig, RAdam, RAdamConfig};
 pub use optim::{
     Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Lamb, LambConfig,
     Momentum, Nesterov, NonFinitePolicy, Optimizer, OptimizerConfig, OptimizerState, ParamGroup,
     ParamGroups, RmsProp, RmsPropConfig, STATE_FORMAT_VERSION, Sgd, SgdConfig, StepOutcome,
     TensorState,
 };
+pub use optim::{Adamax, AdamaxConfig, Lion, LionConfig, NAdam, NAdamConfig, RAdam, RAdamConfig};
 pub use tensor::{Tensor, TensorList, TensorListMut, TensorMut};

@@ -271,3 +271,198 @@ fn absurd_shapes_in_a_saved_state_are_refused() {
         Err(Error::InvalidState { .. })
     ));
 }
+
+/// Every kind of schedule, attached to an optimizer, saved mid-run through JSON and postcard
+/// together with the optimizer, restored into fresh ones: learning rates, momenta and parameters
+/// continue bit for bit.
+fn schedulers_resume<A: Float + Serialize + DeserializeOwned>() {
+    use ndarray_optim::schedule::{
+        ChainedScheduler, ConstantLr, CosineAnnealingLr, CosineAnnealingWarmRestarts, CyclicLr,
+        ExponentialLr, LambdaLr, LinearLr, MultiStepLr, MultiplicativeLr, OneCycleLr, PolynomialLr,
+        ReduceLrOnPlateau, Schedule, SchedulerState, SequentialLr, StepLr, Warmup,
+    };
+    use ndarray_optim::{AdamConfig, SgdConfig};
+
+    let schedules: Vec<Box<dyn Fn() -> Box<dyn Schedule>>> = vec![
+        Box::new(|| Box::new(StepLr::new(3, 0.5).unwrap())),
+        Box::new(|| Box::new(MultiStepLr::new(vec![2, 5, 7], 0.3).unwrap())),
+        Box::new(|| Box::new(ConstantLr::new(0.25, 4).unwrap())),
+        Box::new(|| Box::new(LinearLr::new(0.1, 1.0, 6).unwrap())),
+        Box::new(|| Box::new(ExponentialLr::new(0.9).unwrap())),
+        Box::new(|| Box::new(PolynomialLr::new(8, 2.0).unwrap())),
+        Box::new(|| Box::new(CosineAnnealingLr::new(5, 1e-3).unwrap())),
+        Box::new(|| Box::new(CosineAnnealingWarmRestarts::new(3, 2, 1e-4).unwrap())),
+        Box::new(|| Box::new(CyclicLr::new(1e-3, 0.1, 3).unwrap())),
+        Box::new(|| Box::new(OneCycleLr::new(0.2, 20).unwrap())),
+        Box::new(|| Box::new(LambdaLr::new(|k| 1.0 / (1.0 + k as f64)))),
+        Box::new(|| Box::new(MultiplicativeLr::new(|_| 0.95))),
+        Box::new(|| Box::new(Warmup::cosine(4, 15).unwrap())),
+        Box::new(|| {
+            Box::new(
+                SequentialLr::new(
+                    vec![
+                        Box::new(LinearLr::new(0.1, 1.0, 4).unwrap()),
+                        Box::new(CosineAnnealingLr::new(10, 0.0).unwrap()),
+                    ],
+                    vec![4],
+                )
+                .unwrap(),
+            )
+        }),
+        Box::new(|| {
+            Box::new(
+                ChainedScheduler::new(vec![
+                    Box::new(ConstantLr::new(0.5, 3).unwrap()),
+                    Box::new(ExponentialLr::new(0.9).unwrap()),
+                ])
+                .unwrap(),
+            )
+        }),
+    ];
+    let optimizers: [fn() -> Box<dyn Optimizer<A>>; 2] = [
+        || {
+            Box::new(
+                SgdConfig::default()
+                    .lr(0.1)
+                    .momentum(0.9)
+                    .build::<A>()
+                    .unwrap(),
+            )
+        },
+        || Box::new(AdamConfig::default().lr(0.05).build::<A>().unwrap()),
+    ];
+    type Saved<A> = (OptimizerState<A>, SchedulerState);
+    for make_schedule in &schedules {
+        for make_optimizer in optimizers {
+            for format in ["json", "postcard"] {
+                let run = |from: usize,
+                           to: usize,
+                           opt: &mut dyn Optimizer<A>,
+                           sched: &mut ndarray_optim::schedule::Scheduler,
+                           p: &mut Params<A>,
+                           lrs: &mut Vec<u64>| {
+                    for step in from..to {
+                        let (gw, gb) = grads::<A>(step + 7); // step 5 of grads() is NaN: avoid it
+                        opt.step(&mut (&mut p.0, &mut p.1), &(&gw, &gb)).unwrap();
+                        sched.step(opt).unwrap();
+                        lrs.push(opt.learning_rate().to_bits());
+                        lrs.push(opt.momentum().unwrap_or(0.0).to_bits());
+                    }
+                };
+                // Uninterrupted.
+                let mut opt = make_optimizer();
+                let mut sched = make_schedule().attach(opt.as_mut()).unwrap();
+                let (mut p, mut lrs) = (params::<A>(), Vec::new());
+                run(0, 12, opt.as_mut(), &mut sched, &mut p, &mut lrs);
+
+                // Interrupted after 5, through the serialised form.
+                let mut opt2 = make_optimizer();
+                let mut sched2 = make_schedule().attach(opt2.as_mut()).unwrap();
+                let (mut p2, mut lrs2) = (params::<A>(), Vec::new());
+                run(0, 5, opt2.as_mut(), &mut sched2, &mut p2, &mut lrs2);
+                let saved: Saved<A> = (opt2.save_state(), sched2.state());
+                let saved: Saved<A> = match format {
+                    "json" => {
+                        serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap()
+                    }
+                    _ => postcard::from_bytes(&postcard::to_allocvec(&saved).unwrap()).unwrap(),
+                };
+                let mut opt3 = make_optimizer();
+                let mut sched3 = make_schedule().attach(opt3.as_mut()).unwrap();
+                opt3.load_state(saved.0).unwrap();
+                sched3.restore(saved.1, opt3.as_mut()).unwrap();
+                run(5, 12, opt3.as_mut(), &mut sched3, &mut p2, &mut lrs2);
+
+                let name = sched.schedule().name();
+                assert_eq!(
+                    lrs2,
+                    lrs,
+                    "{name} on {} via {format}: learning rates",
+                    opt.name()
+                );
+                assert_eq!(
+                    bits(&p2),
+                    bits(&p),
+                    "{name} on {} via {format}: parameters",
+                    opt.name()
+                );
+            }
+        }
+    }
+
+    // ReduceLROnPlateau, with its metric.
+    for format in ["json", "postcard"] {
+        let metrics = [5.0, 4.0, 4.0, 4.0, 4.0, 3.9, 3.9, 3.9, 3.9, 3.9, 3.0, 3.0];
+        let build = || ReduceLrOnPlateau::new().with_patience(1).with_cooldown(1);
+        let mut opt = make_adam::<A>();
+        let mut plateau = build();
+        let mut lrs = Vec::new();
+        for m in metrics {
+            lrs.push(plateau.step(opt.as_mut(), m).unwrap().to_bits());
+        }
+        let mut opt2 = make_adam::<A>();
+        let mut plateau2 = build();
+        let mut lrs2 = Vec::new();
+        for m in &metrics[..4] {
+            lrs2.push(plateau2.step(opt2.as_mut(), *m).unwrap().to_bits());
+        }
+        let state = plateau2.state();
+        let state = match format {
+            "json" => serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap(),
+            _ => postcard::from_bytes(&postcard::to_allocvec(&state).unwrap()).unwrap(),
+        };
+        let mut opt3 = make_adam::<A>();
+        let mut plateau3 = build();
+        plateau3.restore(state, opt3.as_mut()).unwrap();
+        for m in &metrics[4..] {
+            lrs2.push(plateau3.step(opt3.as_mut(), *m).unwrap().to_bits());
+        }
+        assert_eq!(lrs2, lrs, "ReduceLROnPlateau via {format}");
+        // Before the first metric too (its best is "none yet", which JSON can hold).
+        let fresh = build().state();
+        let back: ndarray_optim::schedule::PlateauState =
+            serde_json::from_str(&serde_json::to_string(&fresh).unwrap()).unwrap();
+        assert_eq!(back, fresh);
+    }
+}
+
+fn make_adam<A: Float>() -> Box<dyn Optimizer<A>> {
+    Box::new(Adam::<A>::new(0.1).unwrap())
+}
+
+#[test]
+fn every_scheduler_resumes_bit_for_bit_f64() {
+    schedulers_resume::<f64>();
+}
+
+#[test]
+fn every_scheduler_resumes_bit_for_bit_f32() {
+    schedulers_resume::<f32>();
+}
+
+#[test]
+fn nadam_resumes_exactly_even_when_beta1_changed() {
+    // NAdam keeps PyTorch's running product of momenta per tensor; a momentum schedule makes it
+    // depend on the history of β₁, which the saved form carries.
+    use ndarray_optim::NAdam;
+    let run = |opt: &mut NAdam<f32>, p: &mut Params<f32>, steps: std::ops::Range<usize>| {
+        for step in steps {
+            opt.set_momentum(0.8 + 0.01 * (step % 7) as f64).unwrap();
+            let (gw, gb) = grads::<f32>(step + 7);
+            opt.step(&mut (&mut p.0, &mut p.1), &(&gw, &gb)).unwrap();
+        }
+    };
+    let mut opt = NAdam::<f32>::new(0.01).unwrap();
+    let mut p = params::<f32>();
+    run(&mut opt, &mut p, 0..10);
+    let mut opt2 = NAdam::<f32>::new(0.01).unwrap();
+    let mut p2 = params::<f32>();
+    run(&mut opt2, &mut p2, 0..4);
+    let saved: OptimizerState<f32> =
+        serde_json::from_str(&serde_json::to_string(&opt2.save_state()).unwrap()).unwrap();
+    assert!(saved.tensors[0].scalars.contains_key("mu_product"));
+    let mut opt3 = NAdam::<f32>::new(0.01).unwrap();
+    opt3.load_state(saved).unwrap();
+    run(&mut opt3, &mut p2, 4..10);
+    assert_eq!(bits(&p2), bits(&p));
+}

@@ -683,7 +683,7 @@ fn restore_rejects_invalid_states_and_changes_nothing() {
     plateau.step(&mut opt, 1.0).unwrap();
     let good = plateau.state();
     let nan_best = PlateauState {
-        best: f64::NAN,
+        best: Some(f64::NAN),
         ..good.clone()
     };
     assert!(plateau.restore(nan_best, &mut opt).is_err());

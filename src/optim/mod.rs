@@ -743,6 +743,12 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
                             )
                         })
                         .collect(),
+                    scalars: slot
+                        .state
+                        .scalars()
+                        .into_iter()
+                        .map(|(name, value)| (name.to_string(), value))
+                        .collect(),
                 })
                 .collect(),
             extra: Default::default(),
@@ -792,6 +798,7 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
         let mut slots = Vec::with_capacity(state.tensors.len());
         for (index, saved) in state.tensors.into_iter().enumerate() {
             let shape = saved.shape.clone();
+            let mut scalars = saved.scalars.clone();
             if shape
                 .iter()
                 .try_fold(1usize, |n, &d| n.checked_mul(d))
@@ -810,6 +817,19 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
                         reason,
                     }
                 })?;
+            let mut restored = restored;
+            restored
+                .restore_scalars(&mut |name| scalars.remove(name))
+                .map_err(|reason| Error::InvalidState {
+                    tensor: Some(index),
+                    reason,
+                })?;
+            if let Some(name) = scalars.keys().next() {
+                return Err(Error::InvalidState {
+                    tensor: Some(index),
+                    reason: format!("unknown scalar `{name}` for {optimizer}"),
+                });
+            }
             if let Some(name) = buffers.keys().next() {
                 return Err(Error::InvalidState {
                     tensor: Some(index),

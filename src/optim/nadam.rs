@@ -165,25 +165,6 @@ fn momentum_at(beta1: f64, momentum_decay: f64, t: f64) -> f64 {
     beta1 * (1.0 - 0.5 * 0.96_f64.powf(t * momentum_decay))
 }
 
-/// `Π μₖ` for `k = 1..=steps`, accumulated as PyTorch does: an `f32` tensor multiplied in place
-/// by each `μₖ` (`mu_product *= mu`, which rounds `μₖ` to `f32` and the product to `f32`).
-///
-/// The factors grow with `k` towards `β₁ < 1` (`ψ ≥ 0`), so once a product stops changing
-/// (underflowed to 0, or a subnormal that rounds back to itself) it never changes again: the loop
-/// stops there. With the default `ψ` that is after about 150 factors whatever `β₁`; with a fast
-/// schedule (`ψ = 0.5`) after about `70 / (1 − β₁)`.
-fn mu_product_after(steps: u64, beta1: f64, momentum_decay: f64) -> f32 {
-    let mut product = 1.0_f32;
-    for k in 1..=steps {
-        let next = product * momentum_at(beta1, momentum_decay, k as f64) as f32;
-        if next.to_bits() == product.to_bits() {
-            break;
-        }
-        product = next;
-    }
-    product
-}
-
 pub(crate) struct NAdamScalars<A> {
     exp_avg_weight: LerpWeight<A>,
     beta2: A,
@@ -197,10 +178,6 @@ pub(crate) struct NAdamScalars<A> {
     lr: f64,
     mu: f64,
     mu_next: f64,
-    /// What rebuilds `mu_product` after a state was loaded.
-    step: u64,
-    beta1: f64,
-    momentum_decay: f64,
 }
 
 /// Per-tensor state: the moment estimates and PyTorch's `mu_product`, `Π μₖ` over the steps
@@ -209,8 +186,7 @@ pub(crate) struct NAdamScalars<A> {
 pub(crate) struct NAdamState<A> {
     exp_avg: Vec<A>,
     exp_avg_sq: Vec<A>,
-    /// `None` after loading a saved state: rebuilt from the step count at the next step.
-    mu_product: Option<f32>,
+    mu_product: f32,
 }
 
 impl<A: Float> StateBuffers<A> for NAdamState<A> {
@@ -224,8 +200,25 @@ impl<A: Float> StateBuffers<A> for NAdamState<A> {
         Ok(NAdamState {
             exp_avg: take("exp_avg").ok_or("buffer `exp_avg` is missing")?,
             exp_avg_sq: take("exp_avg_sq").ok_or("buffer `exp_avg_sq` is missing")?,
-            mu_product: None,
+            mu_product: 1.0, // replaced by `restore_scalars`
         })
+    }
+    fn scalars(&self) -> Vec<(&'static str, f64)> {
+        vec![("mu_product", f64::from(self.mu_product))]
+    }
+    fn restore_scalars(
+        &mut self,
+        take: &mut dyn FnMut(&'static str) -> Option<f64>,
+    ) -> Result<(), String> {
+        let value = take("mu_product").ok_or("scalar `mu_product` is missing")?;
+        // An `f32` product of factors in [0, 1): exactly representable, in [0, 1].
+        if !(0.0..=1.0).contains(&value) || f64::from(value as f32).to_bits() != value.to_bits() {
+            return Err(format!(
+                "`mu_product` = {value} is not a product NAdam can hold"
+            ));
+        }
+        self.mu_product = value as f32;
+        Ok(())
     }
 }
 
@@ -270,7 +263,7 @@ impl<A: Float> Kernel<A> for NAdamConfig {
         NAdamState {
             exp_avg: vec![A::zero(); len],
             exp_avg_sq: vec![A::zero(); len],
-            mu_product: Some(1.0),
+            mu_product: 1.0,
         }
     }
 
@@ -294,19 +287,13 @@ impl<A: Float> Kernel<A> for NAdamConfig {
             lr: group.lr,
             mu: momentum_at(beta1, self.momentum_decay, t),
             mu_next: momentum_at(beta1, self.momentum_decay, t + 1.0),
-            step,
-            beta1,
-            momentum_decay: self.momentum_decay,
         }
     }
 
     fn update(&self, sc: &NAdamScalars<A>, pass: &mut Pass<'_, A>, state: &mut NAdamState<A>) {
-        let before = state.mu_product.unwrap_or_else(|| {
-            mu_product_after(sc.step.saturating_sub(1), sc.beta1, sc.momentum_decay)
-        });
         // `mu_product *= mu` on an f32 tensor: μ rounded to f32, the product rounded to f32.
-        let mu_product = before * sc.mu as f32;
-        state.mu_product = Some(mu_product);
+        let mu_product = state.mu_product * sc.mu as f32;
+        state.mu_product = mu_product;
         let mu_product = f64::from(mu_product);
         let grad_weight = A::from_f64((-sc.lr * (1.0 - sc.mu)) / (1.0 - mu_product));
         let exp_avg_weight = A::from_f64((-sc.lr * sc.mu_next) / (1.0 - mu_product * sc.mu_next));
@@ -378,13 +365,9 @@ optimizer_type! {
     /// product, what PyTorch computes under an `f64` default dtype, puts `f64` parameters up to
     /// 6.5e-10 away from the recorded PyTorch trajectories after the first step.)
     ///
-    /// The saved form ([`OptimizerState`](crate::OptimizerState)) holds arrays of each tensor's
-    /// shape only, so `mu_product` is not saved: loading rebuilds it from the step count with the
-    /// same `f32` products, bit for bit what the uninterrupted run holds as long as `β₁` and `ψ`
-    /// did not change before saving. (If a momentum schedule changed `β₁`, the rebuilt product
-    /// assumes the current `β₁` throughout, where PyTorch's `state_dict` carries the true one.)
-    /// The `f32` product stops changing once it underflows, after about 150 steps with the
-    /// default `ψ`, so rebuilding is cheap.
+    /// The saved form ([`OptimizerState`](crate::OptimizerState)) carries `mu_product` per tensor
+    /// among its scalars, exactly, so a resumed run continues bit for bit, also after a momentum
+    /// schedule changed `β₁`.
     ///
     /// # Example
     ///
@@ -443,6 +426,25 @@ impl<A: Float> NAdam<A> {
 #[cfg(test)]
 #[allow(clippy::float_cmp)] // bit-exact on purpose
 mod tests {
+    /// `Π μₖ` for `k = 1..=steps`, accumulated as PyTorch does: an `f32` tensor multiplied in place
+    /// by each `μₖ` (`mu_product *= mu`, which rounds `μₖ` to `f32` and the product to `f32`).
+    ///
+    /// The factors grow with `k` towards `β₁ < 1` (`ψ ≥ 0`), so once a product stops changing
+    /// (underflowed to 0, or a subnormal that rounds back to itself) it never changes again: the loop
+    /// stops there. With the default `ψ` that is after about 150 factors whatever `β₁`; with a fast
+    /// schedule (`ψ = 0.5`) after about `70 / (1 − β₁)`.
+    fn mu_product_after(steps: u64, beta1: f64, momentum_decay: f64) -> f32 {
+        let mut product = 1.0_f32;
+        for k in 1..=steps {
+            let next = product * momentum_at(beta1, momentum_decay, k as f64) as f32;
+            if next.to_bits() == product.to_bits() {
+                break;
+            }
+            product = next;
+        }
+        product
+    }
+
     use super::*;
     use crate::Optimizer;
     use ndarray::{Array1, array};

@@ -131,6 +131,8 @@ pub struct TensorState<A> {
     pub shape: Vec<usize>,
     /// The state buffers by PyTorch's names, each of the tensor's shape, in logical order.
     pub buffers: BTreeMap<String, ArrayD<A>>,
+    /// Per-tensor scalar state by PyTorch's names (NAdam's `mu_product`), as exact `f64`.
+    pub scalars: BTreeMap<String, f64>,
 }
 
 impl<A: Float> OptimizerState<A> {
@@ -216,6 +218,18 @@ pub(crate) trait StateBuffers<A>: Sized {
     /// Rebuilds the state; `take(name)` hands over a saved buffer (row-major, of the tensor's
     /// length) if there is one.
     fn from_buffers(take: &mut dyn FnMut(&'static str) -> Option<Vec<A>>) -> Result<Self, String>;
+    /// Scalar state by name (most optimizers have none).
+    fn scalars(&self) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
+    /// Restores the scalar state; `take(name)` hands over a saved scalar if there is one.
+    fn restore_scalars(
+        &mut self,
+        take: &mut dyn FnMut(&'static str) -> Option<f64>,
+    ) -> Result<(), String> {
+        let _ = take;
+        Ok(())
+    }
 }
 
 /// A buffer in a given layout copied out in logical order.

@@ -381,6 +381,7 @@ pub struct Scheduler<S = Box<dyn Schedule>> {
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SchedulerState {
     /// The number of steps taken since attaching (PyTorch's `last_epoch`).
     pub last_epoch: u64,

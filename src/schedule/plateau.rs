@@ -15,6 +15,7 @@ use crate::optim::{Optimizer, check};
 /// assert_eq!(on_accuracy.best(), f64::NEG_INFINITY);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum PlateauMode {
     /// Lower is better (PyTorch's default, `"min"`).
     #[default]
@@ -42,6 +43,7 @@ pub enum PlateauMode {
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ThresholdMode {
     /// Relative: better than `best·(1 − threshold)` (min) or `best·(1 + threshold)` (max)
     /// (PyTorch's default, `"rel"`).
@@ -116,16 +118,18 @@ pub struct ReduceLrOnPlateau {
 /// plateau.step(&mut opt, 3.0)?;
 /// plateau.step(&mut opt, 3.5)?;
 /// let state = plateau.state();
-/// assert_eq!((state.last_epoch, state.best, state.num_bad_epochs), (2, 3.0, 1));
+/// assert_eq!((state.last_epoch, state.best, state.num_bad_epochs), (2, Some(3.0), 1));
 /// assert_eq!((state.cooldown_counter, state.last_lr), (0, Some(0.1)));
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PlateauState {
     /// The number of steps taken.
     pub last_epoch: u64,
-    /// The best metric so far (`+∞` in min mode, `−∞` in max mode before the first step).
-    pub best: f64,
+    /// The best metric so far; `None` before the first metric (PyTorch starts from `+∞` in min
+    /// mode, `−∞` in max mode, which [`ReduceLrOnPlateau::best`] reports).
+    pub best: Option<f64>,
     /// Epochs since the last improvement (reset by a reduction and during cooldown).
     pub num_bad_epochs: u64,
     /// Epochs of cooldown left.
@@ -155,7 +159,7 @@ impl ReduceLrOnPlateau {
             eps: 1e-8,
             state: PlateauState {
                 last_epoch: 0,
-                best: f64::INFINITY,
+                best: None,
                 num_bad_epochs: 0,
                 cooldown_counter: 0,
                 last_lr: None,
@@ -167,10 +171,7 @@ impl ReduceLrOnPlateau {
     /// value to the worst one for the mode (what PyTorch starts from).
     pub fn with_mode(mut self, mode: PlateauMode) -> Self {
         self.mode = mode;
-        self.state.best = match mode {
-            PlateauMode::Min => f64::INFINITY,
-            PlateauMode::Max => f64::NEG_INFINITY,
-        };
+        self.state.best = None;
         self
     }
 
@@ -237,6 +238,14 @@ impl ReduceLrOnPlateau {
         Ok(self)
     }
 
+    /// The worst value of the mode, where PyTorch's `best` starts.
+    fn worst(&self) -> f64 {
+        match self.mode {
+            PlateauMode::Min => f64::INFINITY,
+            PlateauMode::Max => f64::NEG_INFINITY,
+        }
+    }
+
     /// Whether `metric` improves on `best` by the threshold (PyTorch's `_is_better`).
     fn is_better(&self, metric: f64, best: f64) -> bool {
         match (self.mode, self.threshold_mode) {
@@ -262,8 +271,8 @@ impl ReduceLrOnPlateau {
     ) -> Result<f64, Error> {
         let mut next = self.state.clone();
         next.last_epoch = self.state.last_epoch.saturating_add(1);
-        if self.is_better(metric, next.best) {
-            next.best = metric;
+        if self.is_better(metric, next.best.unwrap_or(self.worst())) {
+            next.best = Some(metric);
             next.num_bad_epochs = 0;
         } else {
             next.num_bad_epochs = next.num_bad_epochs.saturating_add(1);
@@ -289,7 +298,7 @@ impl ReduceLrOnPlateau {
 
     /// The best metric so far.
     pub fn best(&self) -> f64 {
-        self.state.best
+        self.state.best.unwrap_or(self.worst())
     }
 
     /// The number of epochs since the last improvement.
@@ -352,10 +361,12 @@ impl ReduceLrOnPlateau {
         state: PlateauState,
         optimizer: &mut dyn Optimizer<A>,
     ) -> Result<(), Error> {
-        if state.best.is_nan() {
+        if let Some(best) = state.best
+            && best.is_nan()
+        {
             return Err(Error::InvalidHyperparameter {
                 name: "best",
-                value: state.best,
+                value: best,
                 requirement: "must not be NaN",
             });
         }
