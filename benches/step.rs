@@ -21,8 +21,8 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ndarray::{Array1, ArrayD, Dimension, IxDyn};
 use ndarray_optim::{
-    Adadelta, Adagrad, Adam, AdamConfig, AdamW, Float, Lamb, Momentum, Nesterov, NonFinitePolicy,
-    Optimizer, RmsProp, Sgd,
+    Adadelta, Adagrad, Adam, AdamConfig, AdamW, Adamax, Float, Lamb, Lion, Momentum, NAdam,
+    Nesterov, NonFinitePolicy, Optimizer, RAdam, RmsProp, Sgd,
 };
 
 const SIZES: [usize; 4] = [1_000, 100_000, 1_000_000, 10_000_000];
@@ -50,6 +50,10 @@ fn optimizers<A: Float>() -> Vec<(&'static str, Box<dyn Optimizer<A>>)> {
         ),
         ("AdamW", Box::new(AdamW::new(1e-3).unwrap())),
         ("Lamb", Box::new(Lamb::new(1e-3).unwrap())),
+        ("NAdam", Box::new(NAdam::new(2e-3).unwrap())),
+        ("RAdam", Box::new(RAdam::new(1e-3).unwrap())),
+        ("Adamax", Box::new(Adamax::new(2e-3).unwrap())),
+        ("Lion", Box::new(Lion::new(1e-4).unwrap())),
     ]
 }
 

@@ -7,8 +7,9 @@
 
 use ndarray::{ArrayD, ArrayViewMutD, IxDyn, ShapeBuilder, SliceInfoElem};
 use ndarray_optim::{
-    AdadeltaConfig, AdagradConfig, Adam, AdamConfig, AdamW, Error, Float, LambConfig, Momentum,
-    Nesterov, NonFinitePolicy, Optimizer, OptimizerState, RmsPropConfig, SgdConfig,
+    AdadeltaConfig, AdagradConfig, Adam, AdamConfig, AdamW, AdamaxConfig, Error, Float, LambConfig,
+    LionConfig, Momentum, NAdamConfig, Nesterov, NonFinitePolicy, Optimizer, OptimizerState,
+    RAdamConfig, RmsPropConfig, SgdConfig,
 };
 use proptest::prelude::*;
 
@@ -24,6 +25,10 @@ enum Recipe {
     Adam(AdamConfig),
     AdamW(AdamConfig),
     Lamb(LambConfig),
+    NAdam(NAdamConfig),
+    RAdam(RAdamConfig),
+    Adamax(AdamaxConfig),
+    Lion(LionConfig),
 }
 
 impl Recipe {
@@ -38,6 +43,10 @@ impl Recipe {
             Recipe::Adam(c) => Box::new(Adam::<A>::with_config(c).unwrap()),
             Recipe::AdamW(c) => Box::new(AdamW::<A>::with_config(c).unwrap()),
             Recipe::Lamb(c) => Box::new(c.build::<A>().unwrap()),
+            Recipe::NAdam(c) => Box::new(c.build::<A>().unwrap()),
+            Recipe::RAdam(c) => Box::new(c.build::<A>().unwrap()),
+            Recipe::Adamax(c) => Box::new(c.build::<A>().unwrap()),
+            Recipe::Lion(c) => Box::new(c.build::<A>().unwrap()),
         }
     }
 }
@@ -191,6 +200,64 @@ fn recipe() -> impl Strategy<Value = Recipe> {
                         .decoupled_decay(dec)
                 )
             ),
+        (
+            lr(),
+            beta(),
+            beta(),
+            eps(),
+            decay(),
+            (0.0..0.1),
+            any::<bool>(),
+            any::<bool>()
+        )
+            .prop_map(|(lr, b1, b2, eps, wd, psi, max, dec)| Recipe::NAdam(
+                NAdamConfig::default()
+                    .lr(lr)
+                    .betas(b1, b2)
+                    .eps(eps)
+                    .weight_decay(wd)
+                    .momentum_decay(psi)
+                    .maximize(max)
+                    .decoupled_weight_decay(dec)
+            )),
+        (
+            lr(),
+            beta(),
+            beta(),
+            eps(),
+            decay(),
+            any::<bool>(),
+            any::<bool>()
+        )
+            .prop_map(|(lr, b1, b2, eps, wd, max, dec)| Recipe::RAdam(
+                RAdamConfig::default()
+                    .lr(lr)
+                    .betas(b1, b2)
+                    .eps(eps)
+                    .weight_decay(wd)
+                    .maximize(max)
+                    .decoupled_weight_decay(dec)
+            )),
+        (lr(), beta(), beta(), eps(), decay(), any::<bool>()).prop_map(
+            |(lr, b1, b2, eps, wd, max)| Recipe::Adamax(
+                AdamaxConfig::default()
+                    .lr(lr)
+                    .betas(b1, b2)
+                    .eps(eps)
+                    .weight_decay(wd)
+                    .maximize(max)
+            )
+        ),
+        (lr(), unit(), unit(), decay(), any::<bool>()).prop_map(|(lr, b1, b2, wd, max)| {
+            Recipe::Lion(
+                LionConfig::default()
+                    .lr(lr)
+                    .b1(b1)
+                    .b2(b2)
+                    .weight_decay(wd)
+                    .maximize(max),
+            )
+        }),
     ]
 }
 
