@@ -68,8 +68,9 @@ pub enum AccumulationMode {
 /// * [`last_call_stepped`](MultiSteps::last_call_stepped) says whether the last call updated the
 ///   parameters (the `k`-th call of a window), [`micro_step`](MultiSteps::micro_step) how many
 ///   micro-batches the current window holds.
-/// * [`last_step`](Optimizer::last_step) is the outcome of the last call that applied or skipped
-///   an update; calls that only accumulate leave it as it was.
+/// * [`last_step`](Optimizer::last_step) is the outcome of the last call:
+///   [`StepOutcome::Accumulated`] for a call that only added to the window, the inner
+///   optimizer's outcome for the `k`-th call, [`StepOutcome::Skipped`] for a dropped one.
 /// * [`skipped_steps`](Optimizer::skipped_steps) counts micro-batches dropped under
 ///   [`NonFinitePolicy::SkipStep`] (plus any step the inner optimizer skipped itself).
 ///
@@ -83,12 +84,10 @@ pub enum AccumulationMode {
 /// micro-batch (buffers and window unchanged, [`last_step`](Optimizer::last_step) is
 /// [`StepOutcome::Skipped`]) and returns `Ok`; `Unchecked` lets it through, as PyTorch does.
 ///
-/// One error can come after the buffers were folded: an error of the inner optimizer's own
-/// `step` on the `k`-th call, which our checks do not cover. With this crate's optimizers that
-/// happens only when the inner optimizer already held state for other tensors when it was
-/// wrapped ([`Error::StateLengthMismatch`], [`Error::StateShapeMismatch`]). The parameters and
-/// the inner state are then unchanged, the error is returned, and the window's gradients are
-/// discarded (the next call starts a new window).
+/// On the `k`-th call the inner optimizer's own checks run first too
+/// ([`Optimizer::check_step`]; they catch, for example, an inner optimizer that already held
+/// state for other tensors when it was wrapped), so whatever it would refuse is refused before
+/// the window changes.
 ///
 /// # Memory and allocation
 ///
@@ -306,7 +305,7 @@ impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
     /// micro-batch.
     fn validate(
         &self,
-        params: &mut dyn TensorListMut<A>,
+        params: &dyn TensorList<A>,
         grads: &dyn TensorList<A>,
         policy: NonFinitePolicy,
     ) -> Result<Option<StepOutcome>, Error> {
@@ -334,7 +333,12 @@ impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
             });
         }
         for index in 0..n {
-            let (p, g) = tensor_pair(params, grads, index)?;
+            let (Some(p), Some(g)) = (params.tensor(index), grads.tensor(index)) else {
+                return Err(Error::LengthMismatch {
+                    params: n,
+                    grads: grads.len(),
+                });
+            };
             if p.shape() != g.shape() {
                 return Err(Error::ShapeMismatch {
                     index,
@@ -401,6 +405,18 @@ impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
 }
 
 impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
+    fn check_step(
+        &self,
+        params: &dyn TensorList<A>,
+        grads: &dyn TensorList<A>,
+    ) -> Result<(), Error> {
+        self.validate(params, grads, self.inner.non_finite_policy())?;
+        if self.micro_step + 1 == self.every_k {
+            self.inner.check_step(params, grads)?;
+        }
+        Ok(())
+    }
+
     /// Adds `grads` to the window; on the `k`-th call of a window steps the inner optimizer with
     /// their mean (or sum). See [`MultiSteps`].
     ///
@@ -415,14 +431,23 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
         params: &mut dyn TensorListMut<A>,
         grads: &dyn TensorList<A>,
     ) -> Result<(), Error> {
-        self.last_call_stepped = false;
-        if let Some(skipped) = self.validate(params, grads, self.inner.non_finite_policy())? {
+        if let Some(skipped) = self.validate(&*params, grads, self.inner.non_finite_policy())? {
+            self.last_call_stepped = false;
             self.last = skipped;
             self.dropped += 1;
             return Ok(());
         }
         let fresh = self.micro_step == 0;
         let boundary = self.micro_step + 1 == self.every_k;
+        if boundary {
+            // The inner step will see tensors of the gradients' shapes: whatever it would
+            // refuse is refused now, before the window changes.
+            self.inner.check_step(&*params, grads)?;
+        }
+        for index in 0..params.len() {
+            tensor_pair(params, grads, index)?;
+        }
+        self.last_call_stepped = false;
         let buffers = match &mut self.buffers {
             Some(buffers) => buffers,
             none => none.insert(Self::new_buffers(&*params)),
@@ -441,6 +466,10 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
         }
         if !boundary {
             self.micro_step += 1;
+            self.last = StepOutcome::Accumulated {
+                micro_step: self.micro_step,
+                every_k: self.every_k,
+            };
             return Ok(());
         }
         // The window is consumed whatever the inner step does.
@@ -492,8 +521,8 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
         self.inner.step_count()
     }
 
-    /// The outcome of the last call that applied or skipped an update; calls that only
-    /// accumulate leave it unchanged (see [`MultiSteps::last_call_stepped`]).
+    /// The outcome of the last call: [`StepOutcome::Accumulated`] when it only added to the
+    /// window (see also [`MultiSteps::last_call_stepped`]).
     fn last_step(&self) -> &StepOutcome {
         &self.last
     }

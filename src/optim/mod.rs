@@ -111,6 +111,33 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
         grads: &dyn TensorList<A>,
     ) -> Result<(), Error>;
 
+    /// Every check [`step`](Optimizer::step) would make, without stepping: `Ok` if `step` would
+    /// accept these tensors (a non-finite gradient under [`NonFinitePolicy::SkipStep`] is
+    /// accepted: it would be skipped). Nothing changes either way.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`step`](Optimizer::step).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Adam, Error, Optimizer};
+    ///
+    /// let mut opt = Adam::<f64>::new(0.1)?;
+    /// let w = array![1.0, 2.0];
+    /// assert!(opt.check_step(&w, &array![0.5, 0.5]).is_ok());
+    /// assert!(matches!(opt.check_step(&w, &array![0.5]), Err(Error::ShapeMismatch { .. })));
+    /// assert_eq!(opt.step_count(), 0);
+    /// # Ok::<(), Error>(())
+    /// ```
+    fn check_step(
+        &self,
+        params: &dyn TensorList<A>,
+        grads: &dyn TensorList<A>,
+    ) -> Result<(), Error>;
+
     /// The learning rate the next step will use.
     fn learning_rate(&self) -> f64;
 
@@ -209,6 +236,13 @@ impl<A: Float, O: Optimizer<A> + ?Sized> Optimizer<A> for Box<O> {
         grads: &dyn TensorList<A>,
     ) -> Result<(), Error> {
         (**self).step(params, grads)
+    }
+    fn check_step(
+        &self,
+        params: &dyn TensorList<A>,
+        grads: &dyn TensorList<A>,
+    ) -> Result<(), Error> {
+        (**self).check_step(params, grads)
     }
     fn learning_rate(&self) -> f64 {
         (**self).learning_rate()
@@ -328,6 +362,14 @@ pub enum StepOutcome {
     NotStarted,
     /// The parameters and state were updated.
     Applied,
+    /// The gradients were added to an accumulation window and nothing else changed
+    /// ([`MultiSteps`]): call `micro_step` of `every_k`.
+    Accumulated {
+        /// Calls in the current window so far (1 to `every_k − 1`).
+        micro_step: usize,
+        /// Calls per inner step.
+        every_k: usize,
+    },
     /// Nothing was changed: a gradient held a non-finite value
     /// ([`NonFinitePolicy::SkipStep`]).
     Skipped {
@@ -463,9 +505,9 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
     }
 
     /// Every check `step` makes, before anything changes. `Ok(Some(outcome))` means: skip.
-    fn validate(
+    pub(crate) fn validate(
         &self,
-        params: &mut dyn TensorListMut<A>,
+        params: &dyn TensorList<A>,
         grads: &dyn TensorList<A>,
     ) -> Result<Option<StepOutcome>, Error> {
         let n = params.len();
@@ -490,7 +532,12 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
             });
         }
         for index in 0..n {
-            let (p, g) = tensor_pair(params, grads, index)?;
+            let (Some(p), Some(g)) = (params.tensor(index), grads.tensor(index)) else {
+                return Err(Error::LengthMismatch {
+                    params: n,
+                    grads: grads.len(),
+                });
+            };
             if p.shape() != g.shape() {
                 return Err(Error::ShapeMismatch {
                     index,
@@ -539,12 +586,16 @@ impl<A: Float, K: Kernel<A>> Driver<A, K> {
         params: &mut dyn TensorListMut<A>,
         grads: &dyn TensorList<A>,
     ) -> Result<(), Error> {
-        if let Some(skipped) = self.validate(params, grads)? {
+        if let Some(skipped) = self.validate(&*params, grads)? {
             self.last = skipped;
             self.skipped += 1;
             return Ok(());
         }
         let n = params.len();
+        // A list must lend every tensor it reported as writable too; checked before any change.
+        for index in 0..n {
+            tensor_pair(params, grads, index)?;
+        }
         if self.slots.is_empty() {
             self.slots.reserve_exact(n);
             for index in 0..n {
@@ -1000,6 +1051,13 @@ macro_rules! optimizer_type {
                 grads: &dyn $crate::TensorList<A>,
             ) -> Result<(), $crate::Error> {
                 self.driver.step(params, grads)
+            }
+            fn check_step(
+                &self,
+                params: &dyn $crate::TensorList<A>,
+                grads: &dyn $crate::TensorList<A>,
+            ) -> Result<(), $crate::Error> {
+                self.driver.validate(params, grads).map(|_| ())
             }
             fn learning_rate(&self) -> f64 {
                 $crate::optim::Kernel::<A>::learning_rate(&self.driver.config)
