@@ -105,7 +105,7 @@
 
 use crate::error::Error;
 use crate::float::Float;
-use crate::optim::pass::SquareSum;
+use crate::optim::pass::sum_terms;
 use crate::tensor::{Tensor, TensorList, TensorListMut, TensorMut};
 
 /// Clips every gradient element to `[−clip_value, clip_value]`, in place: PyTorch's
@@ -467,21 +467,12 @@ impl Norm {
     /// `Σ|g|ᵖ` over one tensor (`max |g|` for the max-norm), in `f64`, in a fixed order.
     pub(crate) fn reduce<A: Float>(self, t: &dyn Tensor<A>) -> f64 {
         match self {
-            Norm::Two => {
-                let mut sum = SquareSum::default();
-                for_each_logical(t, |x| sum.add(x));
-                sum.finish()
-            }
-            Norm::One => {
-                let mut sum = BlockSum::default();
-                for_each_logical(t, |x| sum.add(x.widen().abs()));
-                sum.finish()
-            }
-            Norm::Power(p) => {
-                let mut sum = BlockSum::default();
-                for_each_logical(t, |x| sum.add(x.widen().abs().powf(p)));
-                sum.finish()
-            }
+            Norm::Two => sum_terms(t, |x| {
+                let x = x.widen();
+                x * x
+            }),
+            Norm::One => sum_terms(t, |x| x.widen().abs()),
+            Norm::Power(p) => sum_terms(t, |x| x.widen().abs().powf(p)),
             Norm::Max => {
                 // Order does not matter for a maximum: memory order, no view when contiguous.
                 let (mut max, mut nan) = (A::zero(), false);
@@ -554,64 +545,6 @@ fn for_each_mut<A: Float>(t: &mut dyn TensorMut<A>, f: impl FnMut(&mut A)) {
     }
 }
 
-/// Visits every element in logical (row-major) order; a C-order tensor as one slice.
-fn for_each_logical<A: Float>(t: &dyn Tensor<A>, mut visit: impl FnMut(A)) {
-    if is_c_order(t.shape(), t.strides())
-        && let Some(s) = t.as_slice_memory_order()
-    {
-        s.iter().for_each(|&x| visit(x));
-    } else {
-        // `iter` walks a view in logical order whatever its strides.
-        t.view_dyn().iter().for_each(|&x| visit(x));
-    }
-}
-
-/// Whether `strides` are those of a C-order (row-major) contiguous tensor; axes of length 0 or
-/// 1 never move, so their strides do not matter.
-fn is_c_order(shape: &[usize], strides: &[isize]) -> bool {
-    let mut expected = 1usize;
-    for (&len, &stride) in shape.iter().zip(strides).rev() {
-        if len > 1 && (stride < 0 || stride.unsigned_abs() != expected) {
-            return false;
-        }
-        expected = expected.saturating_mul(len.max(1));
-    }
-    true
-}
-
-/// A sum of `f64` terms in the fixed order of [`SquareSum`] (blocks of [`SquareSum::BLOCK`]
-/// elements, 8 interleaved lanes added pairwise, block sums in sequence), for the norms other
-/// than the Euclidean one.
-#[derive(Default)]
-struct BlockSum {
-    lanes: [f64; 8],
-    in_block: usize,
-    total: f64,
-}
-
-impl BlockSum {
-    #[inline(always)]
-    fn add(&mut self, term: f64) {
-        self.lanes[self.in_block % 8] += term;
-        self.in_block += 1;
-        if self.in_block == SquareSum::BLOCK {
-            self.close_block();
-        }
-    }
-
-    fn close_block(&mut self) {
-        let l = &self.lanes;
-        self.total += ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-        self.lanes = [0.0; 8];
-        self.in_block = 0;
-    }
-
-    fn finish(mut self) -> f64 {
-        self.close_block();
-        self.total
-    }
-}
-
 /// `max_norm ≥ 0` (`+∞` allowed), not NaN.
 pub(crate) fn check_max_norm(max_norm: f64) -> Result<(), Error> {
     if max_norm >= 0.0 {
@@ -660,27 +593,6 @@ mod tests {
         assert!(matches!(Norm::new(2.0), Ok(Norm::Two)));
         assert!(matches!(Norm::new(0.5), Ok(Norm::Power(_))));
         assert!(matches!(Norm::new(f64::INFINITY), Ok(Norm::Max)));
-    }
-
-    #[test]
-    fn block_sum_is_square_sum_on_squares() {
-        // Same order, same bits: the p = 2 path and a BlockSum of squares agree exactly.
-        let xs: Vec<f64> = (0..10_000).map(|i| (i as f64 * 0.37).sin() * 1e3).collect();
-        let (mut squares, mut block) = (SquareSum::default(), BlockSum::default());
-        for &x in &xs {
-            squares.add(x);
-            block.add(x * x);
-        }
-        assert_eq!(squares.finish().to_bits(), block.finish().to_bits());
-    }
-
-    #[test]
-    fn c_order_detection() {
-        assert!(is_c_order(&[2, 3], &[3, 1]));
-        assert!(!is_c_order(&[2, 3], &[1, 2]));
-        assert!(is_c_order(&[1, 3], &[7, 1])); // length-1 axes never move
-        assert!(!is_c_order(&[3], &[-1]));
-        assert!(is_c_order(&[], &[]));
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::tensor::{Tensor, TensorMut};
 pub(crate) mod parallel {
     /// Elements per chunk handed to a thread: large enough that scheduling costs nothing next
     /// to the work, small enough to balance two to a few dozen threads; a multiple of
-    /// [`SquareSum::BLOCK`](super::SquareSum::BLOCK) so that norms split on block boundaries.
+    /// [`OrderedSum::BLOCK`](super::OrderedSum::BLOCK) so that norms split on block boundaries.
     pub(crate) const CHUNK: usize = 1 << 15;
 
     /// Tensors smaller than this are updated on the calling thread: below it, handing work to
@@ -185,7 +185,7 @@ impl<'a, A: Float> Pass<'a, A> {
 
     /// `(Σ a², Σ b²)` over the elements, where `(a, b) = f(p, g, s0, s1)` is computed from the
     /// parameter, gradient and two state buffers, all read-only. Summed in the tensor's logical
-    /// order with the fixed blocking of [`SquareSum`], so the result does not depend on the
+    /// order with the fixed blocking of [`OrderedSum`], so the result does not depend on the
     /// memory layout.
     pub(crate) fn sum_squares_logical(
         &self,
@@ -193,31 +193,35 @@ impl<'a, A: Float> Pass<'a, A> {
         s1: &[A],
         f: impl Fn(A, A, A, A) -> (A, A) + Sync,
     ) -> (f64, f64) {
+        let squares = |(a, b): (A, A)| {
+            let (a, b) = (a.widen(), b.widen());
+            (a * a, b * b)
+        };
         let p = self.param.view_dyn();
         let g = self.grad.view_dyn();
         if let (Some(p), Some(g), true) = (p.as_slice(), g.as_slice(), self.is_row_major()) {
             // Memory order is logical order: whole blocks of plain slices.
             let n = p.len();
             let (g, s0, s1) = (&g[..n], &s0[..n], &s1[..n]);
-            let block = |start: usize| {
-                let end = (start + SquareSum::BLOCK).min(n);
+            return sum_blocks(n, |start| {
+                let end = (start + OrderedSum::BLOCK).min(n);
                 with_simd(
                     #[inline(always)]
                     || {
-                        block_sums(end - start, |i| {
-                            f(p[start + i], g[start + i], s0[start + i], s1[start + i])
+                        block_terms(end - start, |i| {
+                            let i = start + i;
+                            squares(f(p[i], g[i], s0[i], s1[i]))
                         })
                     },
                 )
-            };
-            return sum_blocks(n, block);
+            });
         }
-        let (mut sa, mut sb) = (SquareSum::default(), SquareSum::default());
+        let (mut sa, mut sb) = (OrderedSum::default(), OrderedSum::default());
         let s0 = self.state_view_ref(s0);
         let s1 = self.state_view_ref(s1);
         // `ArrayBase::iter` always visits elements in logical (row-major) order.
         for (((&p, &g), &s0), &s1) in p.iter().zip(g.iter()).zip(s0.iter()).zip(s1.iter()) {
-            let (a, b) = f(p, g, s0, s1);
+            let (a, b) = squares(f(p, g, s0, s1));
             sa.add(a);
             sb.add(b);
         }
@@ -243,29 +247,28 @@ impl<'a, A: Float> Pass<'a, A> {
     }
 }
 
-/// A sum of squares accumulated in `f64` in a fixed order: blocks of [`SquareSum::BLOCK`]
-/// elements, each summed in 8 interleaved lanes (element `i` into lane `i mod 8`), the lanes added
-/// pairwise, the block sums added in sequence. The order depends only on each element's position,
-/// so the result is the same on every machine, at every SIMD width and for every thread count
-/// (threads take whole blocks; their sums are added in block order).
+/// A sum of `f64` terms in a fixed order: blocks of [`OrderedSum::BLOCK`] elements, each summed
+/// in 8 interleaved lanes (element `i` into lane `i mod 8`), the lanes added pairwise, the block
+/// sums added in sequence. The order depends only on each element's position, so the result is
+/// the same on every machine, at every SIMD width and for every thread count (threads take whole
+/// blocks; their sums are added in block order).
 ///
-/// This accumulator adds one element at a time, for iterators; [`block_sums`] does a whole block
-/// of a slice with the same arithmetic.
+/// This accumulator adds one term at a time, for iterators; [`block_terms`] does a whole block of
+/// a slice with the same arithmetic, and [`sum_terms`] a whole tensor.
 #[derive(Default)]
-pub(crate) struct SquareSum {
+pub(crate) struct OrderedSum {
     lanes: [f64; 8],
     in_block: usize,
     total: f64,
 }
 
-impl SquareSum {
+impl OrderedSum {
     /// Elements per block.
     pub(crate) const BLOCK: usize = 4096;
 
     #[inline(always)]
-    pub(crate) fn add<A: Float>(&mut self, x: A) {
-        let x = x.widen();
-        self.lanes[self.in_block % 8] += x * x;
+    pub(crate) fn add(&mut self, term: f64) {
+        self.lanes[self.in_block % 8] += term;
         self.in_block += 1;
         if self.in_block == Self::BLOCK {
             self.total += combine(&self.lanes);
@@ -289,25 +292,23 @@ fn combine(l: &[f64; 8]) -> f64 {
     ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
 }
 
-/// `(Σ a², Σ b²)` over one block of `len ≤ BLOCK` elements, `(a, b) = item(i)`, with the
-/// arithmetic of [`SquareSum`].
+/// Two sums of terms over one block of `len ≤ BLOCK` elements, `item(i)` giving element `i`'s
+/// terms, with the arithmetic of [`OrderedSum`].
 #[inline(always)]
-fn block_sums<A: Float>(len: usize, item: impl Fn(usize) -> (A, A)) -> (f64, f64) {
+fn block_terms(len: usize, item: impl Fn(usize) -> (f64, f64)) -> (f64, f64) {
     let (mut la, mut lb) = ([0.0f64; 8], [0.0f64; 8]);
     let whole = len / 8 * 8;
     for base in (0..whole).step_by(8) {
         for lane in 0..8 {
             let (a, b) = item(base + lane);
-            let (a, b) = (a.widen(), b.widen());
-            la[lane] += a * a;
-            lb[lane] += b * b;
+            la[lane] += a;
+            lb[lane] += b;
         }
     }
     for i in whole..len {
         let (a, b) = item(i);
-        let (a, b) = (a.widen(), b.widen());
-        la[i - whole] += a * a;
-        lb[i - whole] += b * b;
+        la[i - whole] += a;
+        lb[i - whole] += b;
     }
     (combine(&la), combine(&lb))
 }
@@ -319,41 +320,50 @@ fn sum_blocks(n: usize, block: impl Fn(usize) -> (f64, f64) + Sync) -> (f64, f64
     #[cfg(feature = "rayon")]
     if parallel::split(n) {
         use rayon::prelude::*;
-        let sums: Vec<(f64, f64)> = (0..n.div_ceil(SquareSum::BLOCK))
+        let sums: Vec<(f64, f64)> = (0..n.div_ceil(OrderedSum::BLOCK))
             .into_par_iter()
-            .map(|b| block(b * SquareSum::BLOCK))
+            .map(|b| block(b * OrderedSum::BLOCK))
             .collect();
         return sums
             .into_iter()
             .fold((0.0, 0.0), |(ta, tb), (a, b)| (ta + a, tb + b));
     }
     (0..n)
-        .step_by(SquareSum::BLOCK)
+        .step_by(OrderedSum::BLOCK)
         .map(block)
         .fold((0.0, 0.0), |(ta, tb), (a, b)| (ta + a, tb + b))
 }
 
-/// `Σ x²` over a tensor, in logical order (see [`SquareSum`]).
-pub(crate) fn sum_of_squares<A: Float>(t: &dyn Tensor<A>) -> f64 {
+/// `Σ term(x)` over a tensor, in logical order with the blocking of [`OrderedSum`]: a C-order
+/// tensor as blocks of one slice (vectorised, and on several threads with `rayon`), any other
+/// through ndarray's logical-order iterator. The same bits for every layout.
+pub(crate) fn sum_terms<A: Float>(t: &dyn Tensor<A>, term: impl Fn(A) -> f64 + Sync) -> f64 {
     let view = t.view_dyn();
     match view.as_slice() {
         Some(s) => {
-            let block = |start: usize| {
-                let end = (start + SquareSum::BLOCK).min(s.len());
-                let x = &s[start..end];
+            sum_blocks(s.len(), |start| {
+                let x = &s[start..(start + OrderedSum::BLOCK).min(s.len())];
                 with_simd(
                     #[inline(always)]
-                    || block_sums(x.len(), |i| (x[i], A::zero())),
+                    || block_terms(x.len(), |i| (term(x[i]), 0.0)),
                 )
-            };
-            sum_blocks(s.len(), block).0
+            })
+            .0
         }
         None => {
-            let mut sum = SquareSum::default();
-            view.iter().for_each(|&x| sum.add(x));
+            let mut sum = OrderedSum::default();
+            view.iter().for_each(|&x| sum.add(term(x)));
             sum.finish()
         }
     }
+}
+
+/// `Σ x²` over a tensor, in logical order (see [`OrderedSum`]).
+pub(crate) fn sum_of_squares<A: Float>(t: &dyn Tensor<A>) -> f64 {
+    sum_terms(t, |x| {
+        let x = x.widen();
+        x * x
+    })
 }
 
 /// The first non-finite element of a tensor (in row-major order) and its index, if any.
@@ -428,12 +438,25 @@ mod tests {
     }
 
     #[test]
-    fn square_sum_does_not_depend_on_blocking_of_the_caller() {
+    fn ordered_sum_is_a_sum() {
         let xs: Vec<f64> = (0..10_000).map(|i| (i as f64 * 0.37).sin() * 1e3).collect();
-        let mut one = SquareSum::default();
-        xs.iter().for_each(|&x| one.add(x));
+        let mut one = OrderedSum::default();
+        xs.iter().for_each(|&x| one.add(x * x));
         let direct: f64 = xs.iter().map(|x| x * x).sum();
         let ours = one.finish();
         assert!((ours - direct).abs() <= 1e-9 * direct, "{ours} vs {direct}");
+    }
+
+    #[test]
+    fn blocks_of_a_slice_and_the_iterator_give_the_same_bits() {
+        use ndarray::{Array2, ShapeBuilder};
+        let c = Array2::from_shape_fn((97, 131), |(i, j)| ((i * 131 + j) as f64 * 0.77).cos());
+        let mut f = Array2::zeros((97, 131).f());
+        f.assign(&c);
+        let mut one = OrderedSum::default();
+        c.iter().for_each(|&x| one.add(x * x));
+        let by_iterator = one.finish();
+        assert_eq!(sum_of_squares(&c).to_bits(), by_iterator.to_bits()); // blocks of a slice
+        assert_eq!(sum_of_squares(&f).to_bits(), by_iterator.to_bits()); // logical iterator
     }
 }
