@@ -319,7 +319,8 @@ fn schedulers_resume<A: Float + Serialize + DeserializeOwned>() {
             )
         }),
     ];
-    let optimizers: [fn() -> Box<dyn Optimizer<A>>; 2] = [
+    type MakeOptimizer<A> = fn() -> Box<dyn Optimizer<A>>;
+    let optimizers: [MakeOptimizer<A>; 2] = [
         || {
             Box::new(
                 SgdConfig::default()
