@@ -1,0 +1,83 @@
+//! Every public type is `Send + Sync + Clone + Debug`, so optimizers, schedules and their
+//! states can be stored anywhere, moved to other threads and logged.
+
+use ndarray_optim::schedule::{
+    AnnealStrategy, ChainedScheduler, ConstantLr, CosineAnnealingLr, CosineAnnealingWarmRestarts,
+    CyclicLr, CyclicMode, ExponentialLr, LambdaLr, LinearLr, MultiStepLr, MultiplicativeLr,
+    OneCycleLr, PlateauMode, PlateauState, PolynomialLr, ReduceLrOnPlateau, ScaleMode, Schedule,
+    Scheduler, SchedulerState, SequentialLr, StepLr, ThresholdMode, Warmup, WarmupDecay,
+};
+use ndarray_optim::*;
+
+fn assert_traits<T: Send + Sync + Clone + std::fmt::Debug>() {}
+
+fn optimizers<A: Float>() {
+    assert_traits::<Sgd<A>>();
+    assert_traits::<Momentum<A>>();
+    assert_traits::<Nesterov<A>>();
+    assert_traits::<Adagrad<A>>();
+    assert_traits::<RmsProp<A>>();
+    assert_traits::<Adadelta<A>>();
+    assert_traits::<Adam<A>>();
+    assert_traits::<AdamW<A>>();
+    assert_traits::<Lamb<A>>();
+    assert_traits::<NAdam<A>>();
+    assert_traits::<RAdam<A>>();
+    assert_traits::<Adamax<A>>();
+    assert_traits::<Lion<A>>();
+    assert_traits::<MultiSteps<A, Adam<A>>>();
+    assert_traits::<Box<dyn Optimizer<A>>>();
+    assert_traits::<OptimizerState<A>>();
+    assert_traits::<TensorState<A>>();
+}
+
+#[test]
+fn every_public_type_is_send_sync_clone_debug() {
+    optimizers::<f32>();
+    optimizers::<f64>();
+    assert_traits::<SgdConfig>();
+    assert_traits::<AdagradConfig>();
+    assert_traits::<RmsPropConfig>();
+    assert_traits::<AdadeltaConfig>();
+    assert_traits::<AdamConfig>();
+    assert_traits::<LambConfig>();
+    assert_traits::<NAdamConfig>();
+    assert_traits::<RAdamConfig>();
+    assert_traits::<AdamaxConfig>();
+    assert_traits::<LionConfig>();
+    assert_traits::<OptimizerConfig>();
+    assert_traits::<NonFinitePolicy>();
+    assert_traits::<StepOutcome>();
+    assert_traits::<ParamGroup>();
+    assert_traits::<ParamGroups>();
+    assert_traits::<AccumulationMode>();
+    assert_traits::<Error>();
+
+    assert_traits::<StepLr>();
+    assert_traits::<MultiStepLr>();
+    assert_traits::<ConstantLr>();
+    assert_traits::<LinearLr>();
+    assert_traits::<ExponentialLr>();
+    assert_traits::<PolynomialLr>();
+    assert_traits::<LambdaLr>();
+    assert_traits::<MultiplicativeLr>();
+    assert_traits::<CosineAnnealingLr>();
+    assert_traits::<CosineAnnealingWarmRestarts>();
+    assert_traits::<CyclicLr>();
+    assert_traits::<CyclicMode>();
+    assert_traits::<ScaleMode>();
+    assert_traits::<OneCycleLr>();
+    assert_traits::<AnnealStrategy>();
+    assert_traits::<SequentialLr>();
+    assert_traits::<ChainedScheduler>();
+    assert_traits::<Warmup>();
+    assert_traits::<WarmupDecay>();
+    assert_traits::<ReduceLrOnPlateau>();
+    assert_traits::<PlateauMode>();
+    assert_traits::<ThresholdMode>();
+    assert_traits::<PlateauState>();
+    assert_traits::<Box<dyn Schedule>>();
+    assert_traits::<Scheduler>();
+    assert_traits::<Scheduler<CosineAnnealingLr>>();
+    assert_traits::<SchedulerState>();
+}
