@@ -483,7 +483,13 @@ fn counters_and_delegation() {
             assert_eq!(opt.last_step(), &StepOutcome::Applied);
         } else {
             let micro_step = t % 3 + 1;
-            assert_eq!(opt.last_step(), &StepOutcome::Accumulated { micro_step, every_k: 3 });
+            assert_eq!(
+                opt.last_step(),
+                &StepOutcome::Accumulated {
+                    micro_step,
+                    every_k: 3
+                }
+            );
         }
     }
     assert_eq!(
