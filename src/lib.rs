@@ -1,9 +1,20 @@
 //! Neural-network optimizers for [`ndarray`], with PyTorch's numbers.
 //!
-//! `ndarray-optim` updates your parameter arrays in place from their gradients, with the same
-//! arithmetic as PyTorch's `torch.optim` (and timm's LAMB), so a published recipe ports
-//! unchanged: same names, same defaults, same results to the last bit or within PyTorch's own
-//! rounding.
+//! `ndarray-optim` updates your parameter arrays in place from their gradients with the same
+//! arithmetic as PyTorch's `torch.optim` (timm's for LAMB, optax's for Lion), so a published
+//! recipe ports unchanged: the same names, the same defaults, the same results to the last bit or
+//! within PyTorch's own rounding. It adds what training needs around the update rule: learning-rate
+//! [schedules](schedule), parameter groups, gradient [clipping](clip) and accumulation, saving and
+//! resuming, and a policy for NaN gradients.
+//!
+//! # Contents
+//!
+//! [Quick start](#quick-start) · [Choosing an optimizer](#choosing-an-optimizer) ·
+//! [What `step` accepts](#what-step-accepts) · [Schedules](#schedules) ·
+//! [Parameter groups](#parameter-groups) · [Clipping and accumulation](#clipping-and-accumulation) ·
+//! [Saving and resuming](#saving-and-resuming) · [Non-finite gradients](#non-finite-gradients) ·
+//! [Errors](#errors) · [Numerics](#numerics) · [Performance](#performance) ·
+//! [Crate features](#crate-features) · [Minimum Rust version](#minimum-rust-version)
 //!
 //! # Quick start
 //!
@@ -29,47 +40,140 @@
 //!
 //! # Choosing an optimizer
 //!
+//! Each optimizer fixes one way plain gradient descent fails:
+//!
 //! | problem | optimizer |
 //! |---|---|
-//! | a baseline; mini-batch noise already helps exploration | [`Sgd`] |
-//! | zig-zag across a ravine, slow progress along the valley | [`Momentum`], [`Nesterov`] |
+//! | a baseline; mini-batch noise already helps it explore | [`Sgd`] |
+//! | zig-zag across a ravine, slow progress along the valley, plateaus | [`Momentum`], [`Nesterov`] |
 //! | one learning rate cannot suit every parameter (sparse or badly scaled features) | [`Adagrad`], [`RmsProp`], [`Adadelta`] |
-//! | both, the usual default for deep networks | [`Adam`] (AMSGrad with `amsgrad`), [`AdamW`] with weight decay |
-//! | very large batches, layer-wise step sizes | [`Lamb`] |
+//! | both at once: the usual default for deep networks | [`Adam`] (AMSGrad with `amsgrad`), [`AdamW`] with decoupled weight decay |
+//! | Adam's momentum lags a step | [`NAdam`] |
+//! | Adam's erratic first steps, without a warmup schedule | [`RAdam`] |
+//! | rare huge gradients | [`Adamax`] |
+//! | memory: one state buffer instead of two, steps of fixed size | [`Lion`] |
+//! | very large batches: a step size per layer | [`Lamb`] |
+//! | a batch that does not fit in memory | any of them inside [`MultiSteps`] |
 //!
-//! Every optimizer is built from its configuration (`AdamConfig`, `SgdConfig`, …) whose
+//! Every optimizer is built from its configuration ([`AdamConfig`], [`SgdConfig`], …), whose
 //! `Default` is PyTorch's default, or with a short constructor such as [`Adam::new`]`(lr)`.
-//! Invalid hyperparameters are rejected when building: a built optimizer is always valid.
+//! Invalid hyperparameters are rejected when building: a built optimizer is always valid. Each
+//! type's documentation gives its update as equations. The [`Optimizer`] trait is object safe, so
+//! `Vec<Box<dyn Optimizer<f32>>>` lets a program choose at run time.
 //!
 //! # What `step` accepts
 //!
 //! [`Optimizer::step`] takes the parameters as `&mut dyn` [`TensorListMut`] and the gradients as
 //! `&dyn` [`TensorList`]: one array or view of any dimension, a `Vec`, slice or array of them, a
-//! tuple of tensors of different ranks, or your own model struct. Elements are `f32` or `f64`
-//! ([`Float`]). State is kept per position in the list, created on the first step in each
-//! parameter's own memory order. Contiguous tensors (C or Fortran order) are updated in one
-//! vectorised pass; strided views give the same results, more slowly.
+//! tuple of tensors of different ranks (`&mut (&mut w, &mut b)`), or your own model struct.
+//! Elements are `f32` or `f64` ([`Float`]). Nothing is copied. State is kept per position in the
+//! list, created on the first step in each parameter's own memory order. Contiguous tensors (C or
+//! Fortran order) are updated in one vectorised pass; strided views give the same results, more
+//! slowly.
+//!
+//! # Schedules
+//!
+//! [`schedule`] has every scheduler of `torch.optim.lr_scheduler` (step, multi-step, constant,
+//! linear, exponential, polynomial, cosine annealing with and without warm restarts, cyclic,
+//! one-cycle, reduce-on-plateau, lambda, multiplicative, sequential, chained) with PyTorch's
+//! numbers, and [`Warmup`](schedule::Warmup) for the warmup-then-decay shape. Each comes as a pure
+//! function of the epoch and as a stateful [`Scheduler`](schedule::Scheduler) stepped after each
+//! epoch or batch. What "epoch 0" means is defined once, in [the module's docs](schedule#epoch-0).
+//!
+//! ```
+//! use ndarray_optim::schedule::{Schedule, Warmup};
+//! use ndarray_optim::{AdamW, Optimizer};
+//!
+//! let mut opt = AdamW::<f32>::new(1e-3)?;
+//! let mut sched = Warmup::cosine(100, 1000)?.attach(&mut opt)?; // 100 warmup steps, then cosine
+//! assert_eq!(opt.learning_rate(), 0.0); // epoch 0 of a warmup from 0
+//! sched.step(&mut opt)?;
+//! assert!((opt.learning_rate() - 1e-5).abs() < 1e-12);
+//! # Ok::<(), ndarray_optim::Error>(())
+//! ```
+//!
+//! # Parameter groups
+//!
+//! [`ParamGroups`] give tensors their own learning-rate multiplier and weight decay, as PyTorch's
+//! `param_groups` do; [`ParamGroups::no_decay_for_vectors`] is the usual "no weight decay on
+//! biases and normalisation parameters" split. Schedules move every group together, keeping their
+//! ratios.
+//!
+//! # Clipping and accumulation
+//!
+//! [`clip`] has PyTorch's `clip_grad_norm_` (any p-norm, returning the norm) and
+//! `clip_grad_value_` with the same numbers, plus per-tensor clipping. [`MultiSteps`] accumulates
+//! gradients over `k` micro-batches and steps once with their mean: `k` micro-batches train like
+//! one large batch.
+//!
+//! # Saving and resuming
+//!
+//! [`Optimizer::save_state`] returns an [`OptimizerState`]: the optimizer's kind, its
+//! hyperparameters, its step counters, its parameter groups and every state buffer, with each
+//! tensor's shape (and optionally its name). [`Optimizer::load_state`] checks it and puts it back:
+//! the next step continues bit for bit where the saved optimizer was. Schedulers have
+//! [`state`](schedule::Scheduler::state) and [`restore`](schedule::Scheduler::restore). With the
+//! `serde` feature all of it serialises (JSON, bincode, postcard, …). A state saved for another
+//! kind of optimizer, other tensors or other names is a typed error, never a silent re-mapping.
+//! See `examples/checkpoint.rs`.
+//!
+//! # Non-finite gradients
+//!
+//! [`NonFinitePolicy`] says what a NaN or infinite gradient does: an error that changes nothing
+//! (the default), a skipped step that leaves no trace (the moments are never poisoned and the step
+//! counter does not advance), or nothing at all, as in PyTorch. After each step,
+//! [`Optimizer::last_step`] tells whether it was applied, skipped (and why) or only accumulated.
 //!
 //! # Errors
 //!
 //! Every check happens before anything changes. On `Err` ([`Error`]), every parameter and every
-//! piece of optimizer state is bit-for-bit what it was: mismatched counts or shapes, a tensor list
+//! piece of optimizer state is bit for bit what it was: mismatched counts or shapes, a tensor list
 //! that changed since the state was created, NaN or infinite gradients (under the default
-//! [`NonFinitePolicy::Error`]), invalid hyperparameters. No input makes `step` panic.
+//! [`NonFinitePolicy::Error`]), invalid hyperparameters, an unusable saved state.
+//! [`Optimizer::check_step`] runs the same checks without stepping. No input makes `step` panic.
 //!
 //! # Numerics
 //!
 //! Hyperparameters and the scalars derived from them are `f64`, rounded once to the element type;
 //! multiply-adds are fused exactly where PyTorch's CPU kernels fuse them. The test suite replays
-//! trajectories recorded from PyTorch 2.15: `f64` within `1e-10`, `f32` within PyTorch's own
-//! `sqrt` rounding (SGD and momentum bit-identical). One difference: PyTorch keeps the step count
-//! in an `f32` tensor, which stops counting at 2²⁴ steps; here it is a `u64`.
+//! trajectories recorded from PyTorch 2.15 (`foreach=False`, its CPU default), timm 1.0.31 and
+//! optax 0.2.8: `f64` within `1e-10`, `f32` within PyTorch's own `sqrt` rounding. SGD, Momentum,
+//! Nesterov, Adamax and Lion are bit-identical in both precisions.
+//!
+//! Where PyTorch writes NaN into a parameter from finite inputs, this crate does not, and nowhere
+//! else does it differ: a running average that overflowed to `∞` is forgotten by a decay factor of
+//! 0 (PyTorch: `∞·0`), a zero learning rate leaves a parameter alone even if its update overflowed,
+//! LAMB holds an overflowed update element at the largest finite value before its trust ratio, and
+//! centered RMSProp clamps a variance that rounding made negative. Arithmetic that must overflow
+//! still does: squared gradients beyond the type's range become `∞`, as in PyTorch. `eps` must be
+//! positive (PyTorch allows 0, where a zero gradient gives 0/0). PyTorch keeps the step count in an
+//! `f32` tensor that stops counting at 2²⁴ steps; here it is a `u64`. Norms (LAMB, clipping) are
+//! summed in `f64` in a fixed order, so they do not depend on the memory layout or the number of
+//! threads.
 //!
 //! # Performance
 //!
-//! One pass over memory per tensor per step (LAMB: three, for its norms), scalars computed once
-//! per step, no allocation after the first step, and the element loop compiled for AVX-512 or
-//! AVX2 with FMA when the CPU has them (chosen at run time, results identical either way).
+//! One fused pass over memory per tensor per step (LAMB: three, for its norms), scalars computed
+//! once per step, and the element loop compiled for AVX-512 or AVX2 with FMA when the CPU has them
+//! (chosen at run time; the results are the same either way). Nothing is allocated after the first
+//! step (with one exception in ndarray itself: dynamic-dimensional arrays of more than four
+//! dimensions keep their shape on the heap). The default check for non-finite gradients reads each
+//! gradient once more; [`NonFinitePolicy::Unchecked`] skips it. The README has measurements
+//! against PyTorch and the Rust peers; `benches/step.rs` measures every optimizer.
+//!
+//! # Crate features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `serde` | `Serialize`/`Deserialize` for configurations, parameter groups, [`OptimizerState`] and scheduler states (ndarray's own serde support for the buffers) |
+//! | `rayon` | large tensors split into chunks and many tensors spread across threads; results bit-identical whatever the thread count |
+//!
+//! Neither is on by default.
+//!
+//! # Minimum Rust version
+//!
+//! Rust 1.89, for the AVX-512 target features of the vectorised loops (edition 2024, let chains
+//! and trait upcasting need 1.88 or earlier). Raising it is a minor-version change.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 #![deny(clippy::float_cmp)]
