@@ -1,0 +1,1117 @@
+//! Train a small neural network on a real data set, the 8×8 handwritten digits, with every
+//! optimizer of the crate, and compare them.
+//!
+//! ```text
+//! cargo run --release --example train_mlp                           # all 13 optimizers
+//! cargo run --release --example train_mlp -- --out docs/train_mlp.png
+//! cargo run --release --example train_mlp -- --optimizer adam,lion  # some of them
+//! cargo run --release --example train_mlp -- --lr default           # PyTorch's learning rates
+//! cargo run --example train_mlp -- --fast                           # a few seconds, for CI
+//! ```
+//!
+//! Options: `--optimizer NAMES` (comma-separated, any case; default all), `--lr sweep|default|LR`
+//! (how the learning rates are chosen, see below; default `sweep`), `--epochs N` (default 30),
+//! `--batch N` (default 32), `--seed N` (default 42), `--out FILE` (default
+//! `target/train_mlp.png`), `--fast` (or `TRAIN_MLP_FAST=1`: 2 epochs on a fifth of the
+//! training set, 3 learning rates in the sweep; a smoke test for CI, not a result). The output
+//! depends on nothing else: the same options give the same numbers and picture on every run,
+//! except for the times.
+//!
+//! # What it does
+//!
+//! * **Data**: 1,797 images of handwritten digits, 8×8 pixels of 0–16 (see below), scaled to
+//!   `[0, 1]` and split by a seeded shuffle into 1,438 training and 359 test images.
+//! * **Model**: a multilayer perceptron `64 → 128 → 64 → 10` with ReLU between layers and a
+//!   softmax cross-entropy loss, initialised as PyTorch's `nn.Linear` (uniform in `±1/√fan_in`).
+//!   The forward and backward passes are written out below with `ndarray`. The model is a plain
+//!   struct that implements [`TensorListMut`], so `opt.step(&mut model, &grads)` updates all six
+//!   tensors in one call.
+//! * **Training**: mini-batches of 32, reshuffled every epoch by a seeded generator. Every
+//!   optimizer starts from the same initial weights and sees the same batches. The learning
+//!   rate follows [`Warmup::cosine`]: a linear warmup from 0 over the first 10% of the steps,
+//!   then half a cosine down to 0, **stepped once per batch** (as Hugging Face's
+//!   `get_cosine_schedule_with_warmup` is).
+//! * **Weight decay** only where the optimizer has it by default (AdamW and LAMB `1e-2`, Lion
+//!   `1e-3`), applied the idiomatic way: [`ParamGroups::no_decay_for_vectors`] puts the biases
+//!   in a group without weight decay (timm's rule; LAMB, which adapts its steps only where
+//!   there is decay, then gives the biases plain Adam steps, as timm's does).
+//! * **Output**: a progress bar per optimizer on standard error, drawn only when that is a
+//!   terminal (not in CI or a pipe); the sweep as a Markdown table; one line per optimizer as
+//!   it finishes; then a Markdown table of learning rate, final training loss, test loss, test
+//!   accuracy and training time. The picture (`--out`) has two panels, the training loss and
+//!   the test accuracy after every epoch, one curve per optimizer, and a legend.
+//!
+//! # How the learning rates are chosen
+//!
+//! By the program, the same way for every optimizer (`--lr sweep`, the default): 20% of the
+//! training set is held out for validation (the test set is not touched), each optimizer is
+//! trained on the rest with each learning rate of one grid ([`LR_GRID`], half decades from
+//! `1e-4` to `10`) with the same epochs and schedule, and the learning rate with the best
+//! validation accuracy after the last epoch wins (ties: the lower validation loss). One
+//! validation image is 0.35%, so the sweep settles the order of magnitude, and the choice
+//! between neighbours on a plateau is partly chance. Everything else is PyTorch's default
+//! (optax's for Lion, timm's for LAMB), except momentum 0.9 for Momentum and Nesterov
+//! (PyTorch's default is no momentum). The table prints the default learning rate beside
+//! the one used; `--lr default` trains with those instead.
+//!
+//! # The data set
+//!
+//! `examples/data/digits.csv`: E. Alpaydin and C. Kaynak, *Optical Recognition of Handwritten
+//! Digits*, UCI Machine Learning Repository, 1998 (<https://doi.org/10.24432/C50P49>), licensed
+//! CC BY 4.0. These are the 1,797 images of its test part, the copy that scikit-learn ships as
+//! `load_digits`. One line per image: the label, a comma, and the 64 pixels row by row, each
+//! written as one base-17 digit (`0`–`9`, `a`–`g` for 0–16). See `examples/data/README.md`. The
+//! file is compiled into the program (`include_str!`): nothing is read or downloaded at run
+//! time.
+//!
+//! # Font
+//!
+//! Text in the picture is drawn with DejaVu Sans, embedded from `assets/fonts/DejaVuSans.ttf`
+//! (Bitstream Vera licence, see `assets/fonts/LICENSE-DejaVu.txt`), by the shared
+//! `examples/common/canvas.rs`.
+
+#[path = "common/canvas.rs"]
+mod canvas;
+
+use std::error::Error as StdError;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
+use ndarray_optim::schedule::{Schedule, Warmup};
+use ndarray_optim::{
+    Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, AdamConfig, AdamW, Adamax, AdamaxConfig,
+    Error, Lamb, LambConfig, Lion, LionConfig, Momentum, NAdam, NAdamConfig, Nesterov, Optimizer,
+    ParamGroups, RAdam, RAdamConfig, RmsProp, RmsPropConfig, SgdConfig, Tensor, TensorList,
+    TensorListMut, TensorMut,
+};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+type Result<T> = std::result::Result<T, Box<dyn StdError>>;
+
+/// The data set, compiled in: see the module docs.
+const DIGITS_CSV: &str = include_str!("data/digits.csv");
+
+/// The number of classes: the digits 0–9.
+const CLASSES: usize = 10;
+
+/// Layer widths: 64 pixels in, two hidden layers, one score per class out.
+const LAYERS: [usize; 4] = [64, 128, 64, CLASSES];
+
+/// The fraction of the images held out for testing.
+const TEST_FRACTION: f64 = 0.2;
+
+/// The fraction of the training steps spent warming up.
+const WARMUP_FRACTION: f64 = 0.1;
+
+/// The learning rates the sweep tries: half decades, `1e-4` to `10`.
+const LR_GRID: [f64; 11] = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0];
+
+// ---------------------------------------------------------------------------------------------
+// The data
+// ---------------------------------------------------------------------------------------------
+
+/// Images and their labels.
+struct Dataset {
+    /// One image per row, 64 pixels in `[0, 1]`.
+    images: Array2<f32>,
+    /// The digit each image shows, 0–9.
+    labels: Vec<usize>,
+}
+
+impl Dataset {
+    /// Parses `examples/data/digits.csv`: a header, then `label,pixels` with one base-17 digit
+    /// per pixel.
+    fn digits() -> Result<Dataset> {
+        let rows: Vec<&str> = DIGITS_CSV.lines().skip(1).collect();
+        let mut images = Array2::<f32>::zeros((rows.len(), LAYERS[0]));
+        let mut labels = Vec::with_capacity(rows.len());
+        for (row, line) in rows.iter().enumerate() {
+            let (label, pixels) = line.split_once(',').ok_or("digits.csv: no comma")?;
+            let label: usize = label.parse()?;
+            if label >= CLASSES || pixels.len() != LAYERS[0] {
+                return Err(
+                    format!("digits.csv line {}: not a digit and 64 pixels", row + 2).into(),
+                );
+            }
+            labels.push(label);
+            for (column, c) in pixels.chars().enumerate() {
+                let count = c.to_digit(17).ok_or("digits.csv: not a base-17 digit")?;
+                images[[row, column]] = count as f32 / 16.0;
+            }
+        }
+        Ok(Dataset { images, labels })
+    }
+
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// The images at `indices`, in that order.
+    fn subset(&self, indices: &[usize]) -> Dataset {
+        Dataset {
+            images: self.images.select(Axis(0), indices),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+        }
+    }
+
+    /// A seeded random split: `(the rest, a fraction held out)`.
+    fn split(&self, held_out: f64, seed: u64) -> (Dataset, Dataset) {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(seed));
+        let n_held_out = (self.len() as f64 * held_out).round() as usize;
+        let (held, rest) = order.split_at(n_held_out);
+        (self.subset(rest), self.subset(held))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model
+// ---------------------------------------------------------------------------------------------
+
+/// A fully connected layer, `y = x·W + b`, for a batch `x` with one example per row.
+struct Linear {
+    /// `(inputs, outputs)`.
+    weight: Array2<f32>,
+    /// `(outputs)`.
+    bias: Array1<f32>,
+}
+
+/// A multilayer perceptron: linear layers with a ReLU between each two. The gradients have the
+/// same shapes as the parameters, so they are an `Mlp` too.
+struct Mlp {
+    layers: Vec<Linear>,
+}
+
+/// What the forward pass keeps for the backward pass.
+struct Trace {
+    /// `inputs[l]`: what layer `l` received (the images, then each hidden layer's ReLU output).
+    inputs: Vec<Array2<f32>>,
+    /// The last layer's output, one row of 10 class scores per example.
+    logits: Array2<f32>,
+}
+
+impl Mlp {
+    /// PyTorch's `nn.Linear` initialisation: weights and biases uniform in `±1/√fan_in`.
+    fn new(widths: &[usize], rng: &mut StdRng) -> Mlp {
+        let layers = widths
+            .windows(2)
+            .map(|pair| {
+                let (fan_in, fan_out) = (pair[0], pair[1]);
+                let bound = 1.0 / (fan_in as f32).sqrt();
+                Linear {
+                    weight: Array2::from_shape_fn((fan_in, fan_out), |_| {
+                        rng.random_range(-bound..bound)
+                    }),
+                    bias: Array1::from_shape_fn(fan_out, |_| rng.random_range(-bound..bound)),
+                }
+            })
+            .collect();
+        Mlp { layers }
+    }
+
+    /// The forward pass over a batch of images, one per row.
+    fn forward(&self, images: ArrayView2<f32>) -> Trace {
+        let mut inputs = Vec::with_capacity(self.layers.len());
+        let mut activation = images.to_owned();
+        for (l, layer) in self.layers.iter().enumerate() {
+            let output = activation.dot(&layer.weight) + &layer.bias;
+            inputs.push(activation);
+            activation = if l + 1 < self.layers.len() {
+                output.mapv_into(|z| z.max(0.0)) // ReLU
+            } else {
+                output // the logits: softmax is part of the loss
+            };
+        }
+        Trace {
+            inputs,
+            logits: activation,
+        }
+    }
+
+    /// The backward pass: the gradients of the loss with respect to every weight and bias,
+    /// given `d_logits`, the gradient with respect to the logits (from [`cross_entropy`]).
+    fn backward(&self, trace: &Trace, d_logits: Array2<f32>) -> Mlp {
+        let mut grads = Vec::with_capacity(self.layers.len());
+        // `delta`: the gradient with respect to the current layer's output `x·W + b`.
+        let mut delta = d_logits;
+        for (l, layer) in self.layers.iter().enumerate().rev() {
+            let input = &trace.inputs[l];
+            grads.push(Linear {
+                weight: input.t().dot(&delta), // ∂L/∂W = xᵀ·δ
+                bias: delta.sum_axis(Axis(0)), // ∂L/∂b = Σ over the batch of δ
+            });
+            if l > 0 {
+                // Back through the layer (∂L/∂x = δ·Wᵀ), then through the ReLU before it, which
+                // passes the gradient only where it let the signal through (its output > 0).
+                delta = delta.dot(&layer.weight.t());
+                Zip::from(&mut delta).and(input).for_each(|d, &x| {
+                    if x <= 0.0 {
+                        *d = 0.0;
+                    }
+                });
+            }
+        }
+        grads.reverse();
+        Mlp { layers: grads }
+    }
+
+    /// Mean loss and accuracy over a whole data set, in one batch.
+    fn evaluate(&self, data: &Dataset) -> Evaluation {
+        let trace = self.forward(data.images.view());
+        let (loss, correct, _) = cross_entropy(&trace.logits, &data.labels);
+        Evaluation {
+            loss,
+            accuracy: correct as f64 / data.len() as f64,
+        }
+    }
+}
+
+/// The model's tensors in a fixed order, `weight₀, bias₀, weight₁, bias₁, …`: what lets
+/// `Optimizer::step` take the model (and its gradients) directly. The optimizer keeps its state
+/// per position, so the order must not change between steps.
+impl TensorList<f32> for Mlp {
+    fn len(&self) -> usize {
+        2 * self.layers.len()
+    }
+    fn tensor(&self, index: usize) -> Option<&dyn Tensor<f32>> {
+        let layer = self.layers.get(index / 2)?;
+        match index % 2 {
+            0 => Some(&layer.weight),
+            _ => Some(&layer.bias),
+        }
+    }
+}
+
+impl TensorListMut<f32> for Mlp {
+    fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<f32>> {
+        let layer = self.layers.get_mut(index / 2)?;
+        match index % 2 {
+            0 => Some(&mut layer.weight),
+            _ => Some(&mut layer.bias),
+        }
+    }
+}
+
+/// Softmax cross-entropy, averaged over the batch: returns the mean loss, the number of rows
+/// whose highest score is the right class, and the gradient of the mean loss with respect to
+/// the logits, `(softmax(z) − onehot(label)) / batch`.
+fn cross_entropy(logits: &Array2<f32>, labels: &[usize]) -> (f64, usize, Array2<f32>) {
+    let batch = labels.len() as f32;
+    let mut grad = logits.clone();
+    let mut loss = 0.0_f64;
+    let mut correct = 0;
+    for (mut row, &label) in grad.rows_mut().into_iter().zip(labels) {
+        // Subtracting the largest score first keeps exp() from overflowing.
+        let max = row.fold(f32::NEG_INFINITY, |m, &z| m.max(z));
+        let predicted = row.iter().position(|&z| z == max).unwrap_or(usize::MAX);
+        correct += usize::from(predicted == label);
+        let label_score = row[label] - max;
+        row.mapv_inplace(|z| (z - max).exp());
+        let sum = row.sum();
+        // −log softmax(z)[label] = log Σ exp(z − max) − (z[label] − max)
+        loss += f64::from(sum.ln()) - f64::from(label_score);
+        row.mapv_inplace(|e| e / sum / batch);
+        row[label] -= 1.0 / batch;
+    }
+    (loss / f64::from(batch), correct, grad)
+}
+
+/// Loss and accuracy of the model on one data set.
+#[derive(Clone, Copy)]
+struct Evaluation {
+    loss: f64,
+    accuracy: f64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The optimizers
+// ---------------------------------------------------------------------------------------------
+
+type Build = fn(f64, f64) -> std::result::Result<Box<dyn Optimizer<f32>>, Error>;
+
+/// One optimizer of the comparison.
+struct Contender {
+    name: &'static str,
+    /// PyTorch's default learning rate (optax's for Lion, timm's for LAMB), for reference.
+    default_lr: f64,
+    /// The default weight decay (PyTorch's, optax's for Lion, timm's for LAMB); where it is not
+    /// 0, the biases are put in a group without it.
+    weight_decay: f64,
+    /// Builds the optimizer from a learning rate and a weight decay.
+    build: Build,
+    colour: (u8, u8, u8),
+    /// Drawn dashed, to tell apart curves of similar colours.
+    dashed: bool,
+}
+
+/// Every optimizer of the crate. The colours of the first eight are those of the `landscapes`
+/// example; the other five are drawn dashed.
+const CONTENDERS: [Contender; 13] = [
+    Contender {
+        name: "SGD",
+        default_lr: 1e-3,
+        weight_decay: 0.0,
+        build: |lr, wd| {
+            Ok(Box::new(
+                SgdConfig::default().lr(lr).weight_decay(wd).build()?,
+            ))
+        },
+        colour: (214, 39, 40),
+        dashed: false,
+    },
+    Contender {
+        name: "Momentum",
+        default_lr: 1e-3,
+        weight_decay: 0.0,
+        build: |lr, wd| {
+            let config = SgdConfig::default().lr(lr).momentum(0.9).weight_decay(wd);
+            Ok(Box::new(Momentum::with_config(config)?))
+        },
+        colour: (31, 119, 180),
+        dashed: false,
+    },
+    Contender {
+        name: "Nesterov",
+        default_lr: 1e-3,
+        weight_decay: 0.0,
+        build: |lr, wd| {
+            let config = SgdConfig::default().lr(lr).momentum(0.9).weight_decay(wd);
+            Ok(Box::new(Nesterov::with_config(config)?))
+        },
+        colour: (23, 190, 207),
+        dashed: false,
+    },
+    Contender {
+        name: "Adagrad",
+        default_lr: 1e-2,
+        weight_decay: 0.0,
+        build: |lr, wd| {
+            let config = AdagradConfig::default().lr(lr).weight_decay(wd);
+            Ok(Box::new(Adagrad::with_config(config)?))
+        },
+        colour: (44, 160, 44),
+        dashed: false,
+    },
+    Contender {
+        name: "RMSProp",
+        default_lr: 1e-2,
+        weight_decay: 0.0,
+        build: |lr, wd| {
+            let config = RmsPropConfig::default().lr(lr).weight_decay(wd);
+            Ok(Box::new(RmsProp::with_config(config)?))
+        },
+        colour: (255, 127, 14),
+        dashed: false,
+    },
+    Contender {
+        name: "Adadelta",
+        default_lr: 1.0,
+        weight_decay: 0.0,
+        build: |lr, wd| {
+            let config = AdadeltaConfig::default().lr(lr).weight_decay(wd);
+            Ok(Box::new(Adadelta::with_config(config)?))
+        },
+        colour: (140, 86, 75),
+        dashed: false,
+    },
+    Contender {
+        name: "Adam",
+        default_lr: 1e-3,
+        weight_decay: 0.0,
+        build: |lr, wd| {
+            Ok(Box::new(
+                AdamConfig::default().lr(lr).weight_decay(wd).build()?,
+            ))
+        },
+        colour: (148, 103, 189),
+        dashed: false,
+    },
+    Contender {
+        name: "LAMB",
+        default_lr: 1e-3,
+        weight_decay: 1e-2,
+        build: |lr, wd| {
+            let config = LambConfig::default().lr(lr).weight_decay(wd);
+            Ok(Box::new(Lamb::with_config(config)?))
+        },
+        colour: (227, 119, 194),
+        dashed: false,
+    },
+    Contender {
+        name: "AdamW",
+        default_lr: 1e-3,
+        weight_decay: 1e-2,
+        build: |lr, wd| {
+            let config = AdamConfig::adamw().lr(lr).weight_decay(wd);
+            Ok(Box::new(AdamW::with_config(config)?))
+        },
+        colour: (80, 40, 140),
+        dashed: true,
+    },
+    Contender {
+        name: "NAdam",
+        default_lr: 2e-3,
+        weight_decay: 0.0,
+        build: |lr, wd| {
+            let config = NAdamConfig::default().lr(lr).weight_decay(wd);
+            Ok(Box::new(NAdam::with_config(config)?))
+        },
+        colour: (188, 189, 34),
+        dashed: true,
+    },
+    Contender {
+        name: "RAdam",
+        default_lr: 1e-3,
+        weight_decay: 0.0,
+        build: |lr, wd| {
+            let config = RAdamConfig::default().lr(lr).weight_decay(wd);
+            Ok(Box::new(RAdam::with_config(config)?))
+        },
+        colour: (110, 110, 110),
+        dashed: true,
+    },
+    Contender {
+        name: "Adamax",
+        default_lr: 2e-3,
+        weight_decay: 0.0,
+        build: |lr, wd| {
+            let config = AdamaxConfig::default().lr(lr).weight_decay(wd);
+            Ok(Box::new(Adamax::with_config(config)?))
+        },
+        colour: (20, 20, 20),
+        dashed: true,
+    },
+    Contender {
+        name: "Lion",
+        default_lr: 1e-4,
+        weight_decay: 1e-3,
+        build: |lr, wd| {
+            let config = LionConfig::default().lr(lr).weight_decay(wd);
+            Ok(Box::new(Lion::with_config(config)?))
+        },
+        colour: (230, 170, 0),
+        dashed: true,
+    },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Training
+// ---------------------------------------------------------------------------------------------
+
+/// How to train, the same for every optimizer.
+struct Recipe {
+    epochs: usize,
+    batch: usize,
+    seed: u64,
+}
+
+/// One optimizer's training run.
+struct Run {
+    name: &'static str,
+    lr: f64,
+    /// On the training set after each epoch; `[0]` is before training.
+    train: Vec<Evaluation>,
+    /// On the evaluation set (test or validation) after each epoch; `[0]` is before training.
+    eval: Vec<Evaluation>,
+    /// The epoch in which the optimizer refused a non-finite gradient, if it did.
+    diverged: Option<usize>,
+    seconds: f64,
+}
+
+impl Run {
+    fn last_train(&self) -> Evaluation {
+        self.train[self.train.len() - 1]
+    }
+    fn last_eval(&self) -> Evaluation {
+        self.eval[self.eval.len() - 1]
+    }
+}
+
+/// Trains a fresh model with `contender` at learning rate `lr` on `train`, evaluating on both
+/// sets after every epoch. `progress` advances by one per batch.
+fn train(
+    contender: &Contender,
+    lr: f64,
+    recipe: &Recipe,
+    train_set: &Dataset,
+    eval_set: &Dataset,
+    progress: &ProgressBar,
+) -> Result<Run> {
+    let start = Instant::now();
+    // The same initial weights and the same batches for every optimizer.
+    let mut model = Mlp::new(&LAYERS, &mut StdRng::seed_from_u64(recipe.seed + 1));
+    let mut batch_order = StdRng::seed_from_u64(recipe.seed + 2);
+
+    let mut opt = (contender.build)(lr, contender.weight_decay)?;
+    if contender.weight_decay > 0.0 {
+        // No weight decay on the biases (tensors of one dimension), as timm and most recipes do.
+        opt.set_param_groups(Some(ParamGroups::no_decay_for_vectors(&model)))?;
+    }
+    let batches_per_epoch = train_set.len().div_ceil(recipe.batch);
+    let total_steps = (recipe.epochs * batches_per_epoch) as u64;
+    let warmup_steps = (total_steps as f64 * WARMUP_FRACTION).ceil() as u64;
+    // Attaching sets the learning rate for the first step: 0, the start of the warmup.
+    let mut schedule = Warmup::cosine(warmup_steps, total_steps)?.attach(&mut opt)?;
+
+    let mut run = Run {
+        name: contender.name,
+        lr,
+        train: vec![model.evaluate(train_set)],
+        eval: vec![model.evaluate(eval_set)],
+        diverged: None,
+        seconds: 0.0,
+    };
+    let mut order: Vec<usize> = (0..train_set.len()).collect();
+    'epochs: for epoch in 1..=recipe.epochs {
+        order.shuffle(&mut batch_order);
+        for batch in order.chunks(recipe.batch) {
+            let images = train_set.images.select(Axis(0), batch);
+            let labels: Vec<usize> = batch.iter().map(|&i| train_set.labels[i]).collect();
+
+            let trace = model.forward(images.view());
+            let (_, _, d_logits) = cross_entropy(&trace.logits, &labels);
+            let grads = model.backward(&trace, d_logits);
+            // Every weight and bias in place, in one call. A NaN or infinite gradient (from a
+            // learning rate far too large) is an error that leaves the model untouched.
+            match opt.step(&mut model, &grads) {
+                Ok(()) => {}
+                Err(Error::NonFiniteGradient { .. }) => {
+                    run.diverged = Some(epoch);
+                    break 'epochs;
+                }
+                Err(other) => return Err(other.into()),
+            }
+            schedule.step(&mut opt)?; // per batch
+            progress.inc(1);
+        }
+        run.train.push(model.evaluate(train_set));
+        run.eval.push(model.evaluate(eval_set));
+        progress.set_message(format!(
+            "lr {}, epoch {epoch}: train loss {:.4}, accuracy {:.1}%",
+            lr,
+            run.last_train().loss,
+            100.0 * run.last_eval().accuracy
+        ));
+    }
+    run.seconds = start.elapsed().as_secs_f64();
+    Ok(run)
+}
+
+/// A progress bar of `len` steps on standard error, drawn only when that is a terminal: piped
+/// or in CI, it stays silent and the program prints its plain lines only.
+fn progress_bar(len: u64, prefix: String) -> Result<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return Ok(ProgressBar::with_draw_target(
+            Some(len),
+            ProgressDrawTarget::hidden(),
+        ));
+    }
+    let style = ProgressStyle::with_template("{prefix:>14} [{bar:30}] {percent:>3}% {msg}")?;
+    Ok(ProgressBar::new(len)
+        .with_prefix(prefix)
+        .with_style(style.progress_chars("=> ")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The program
+// ---------------------------------------------------------------------------------------------
+
+struct Options {
+    fast: bool,
+    /// Indices into [`CONTENDERS`].
+    chosen: Vec<usize>,
+    /// How the learning rates are chosen.
+    lr: LrChoice,
+    epochs: Option<usize>,
+    batch: usize,
+    seed: u64,
+    out: PathBuf,
+}
+
+enum LrChoice {
+    /// Each optimizer's best of the sweep.
+    Sweep,
+    /// Each optimizer's default.
+    Default,
+    /// The same for every optimizer.
+    Fixed(f64),
+}
+
+fn options() -> Result<Options> {
+    let mut opts = Options {
+        fast: std::env::var("TRAIN_MLP_FAST").is_ok_and(|v| !v.is_empty() && v != "0"),
+        chosen: (0..CONTENDERS.len()).collect(),
+        lr: LrChoice::Sweep,
+        epochs: None,
+        batch: 32,
+        seed: 42,
+        out: PathBuf::from("target/train_mlp.png"),
+    };
+    let names = || {
+        CONTENDERS
+            .iter()
+            .map(|c| c.name.to_lowercase())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |what: &str| args.next().ok_or(format!("{arg} needs {what}"));
+        match arg.as_str() {
+            "--fast" => opts.fast = true,
+            "--optimizer" => {
+                opts.chosen = value("a name")?
+                    .split(',')
+                    .map(|name| {
+                        CONTENDERS
+                            .iter()
+                            .position(|c| c.name.eq_ignore_ascii_case(name.trim()))
+                            .ok_or(format!(
+                                "unknown optimizer `{}`; known: {}",
+                                name.trim(),
+                                names()
+                            ))
+                    })
+                    .collect::<std::result::Result<_, _>>()?;
+            }
+            "--lr" => {
+                opts.lr = match value("a number, `default` or `sweep`")?.as_str() {
+                    "sweep" => LrChoice::Sweep,
+                    "default" => LrChoice::Default,
+                    lr => LrChoice::Fixed(lr.parse()?),
+                };
+            }
+            "--epochs" => opts.epochs = Some(value("a number")?.parse()?),
+            "--batch" => opts.batch = value("a number")?.parse()?,
+            "--seed" => opts.seed = value("a number")?.parse()?,
+            "--out" => opts.out = value("a file name")?.into(),
+            "-h" | "--help" => {
+                println!(
+                    "usage: train_mlp [--optimizer NAMES] [--lr sweep|default|LR] [--epochs N]\n\
+                     \x20                [--batch N] [--seed N] [--out FILE] [--fast]\n\
+                     --optimizer NAMES  comma-separated, any of: {}\n\
+                     \x20                  (default: all)\n\
+                     --lr sweep         each optimizer's best of a sweep on a validation split\n\
+                     \x20                  (the default)\n\
+                     --lr default       each optimizer's default learning rate (PyTorch's;\n\
+                     \x20                  optax's for Lion, timm's for LAMB)\n\
+                     --lr LR            this learning rate for every optimizer\n\
+                     --epochs N         default 30 (2 with --fast)\n\
+                     --batch N          mini-batch size, default 32\n\
+                     --seed N           seed of the splits, the initial weights and the batch\n\
+                     \x20                  order, default 42\n\
+                     --out FILE         the picture (default target/train_mlp.png)\n\
+                     --fast             for CI: 2 epochs on a fifth of the training set, a\n\
+                     \x20                  sweep of 3 learning rates (also TRAIN_MLP_FAST=1)",
+                    names()
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument `{other}` (try --help)").into()),
+        }
+    }
+    if opts.batch == 0 || opts.epochs == Some(0) {
+        return Err("--batch and --epochs must be at least 1".into());
+    }
+    Ok(opts)
+}
+
+fn main() -> Result<()> {
+    let started = Instant::now();
+    let opts = options()?;
+    let recipe = Recipe {
+        epochs: opts.epochs.unwrap_or(if opts.fast { 2 } else { 30 }),
+        batch: opts.batch,
+        seed: opts.seed,
+    };
+    let digits = Dataset::digits()?;
+    let (mut train_set, test_set) = digits.split(TEST_FRACTION, opts.seed);
+    if opts.fast {
+        train_set = train_set.subset(&(0..train_set.len() / 5).collect::<Vec<_>>());
+    }
+    let shape = LAYERS.map(|w| w.to_string()).join("-");
+    println!(
+        "MLP {shape} (ReLU, softmax cross-entropy) on the UCI handwritten digits: {} training, \
+         {} test images{}.\nMini-batches of {}, {} epochs, linear warmup over 10% of the steps \
+         then cosine decay, stepped per batch; seed {}.",
+        train_set.len(),
+        test_set.len(),
+        if opts.fast { " (fast mode)" } else { "" },
+        recipe.batch,
+        recipe.epochs,
+        recipe.seed,
+    );
+    let contenders: Vec<&Contender> = opts.chosen.iter().map(|&i| &CONTENDERS[i]).collect();
+    let (lrs, lr_note): (Vec<f64>, &str) = match opts.lr {
+        LrChoice::Sweep => {
+            let grid: Vec<f64> = if opts.fast {
+                LR_GRID.iter().copied().step_by(4).collect()
+            } else {
+                LR_GRID.to_vec()
+            };
+            let lrs = sweep(&contenders, &grid, &recipe, &train_set)?;
+            (
+                lrs,
+                "learning rates: each optimizer's best of a validation sweep",
+            )
+        }
+        LrChoice::Default => (
+            contenders.iter().map(|c| c.default_lr).collect(),
+            "learning rates: PyTorch's defaults",
+        ),
+        LrChoice::Fixed(lr) => (
+            vec![lr; contenders.len()],
+            "one learning rate for all optimizers",
+        ),
+    };
+
+    println!("\n## Training on the training set, testing on the test set\n");
+    let mut runs = Vec::new();
+    for (k, (contender, &lr)) in contenders.iter().zip(&lrs).enumerate() {
+        let steps = recipe.epochs * train_set.len().div_ceil(recipe.batch);
+        let bar = progress_bar(
+            steps as u64,
+            format!("{} {}/{}", contender.name, k + 1, contenders.len()),
+        )?;
+        let run = train(contender, lr, &recipe, &train_set, &test_set, &bar)?;
+        bar.finish_and_clear();
+        println!("{}", summary(&run));
+        runs.push(run);
+    }
+    print_table(&runs, &contenders);
+
+    if let Some(dir) = opts.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let title = format!(
+        "MLP {shape} on the UCI handwritten digits ({} training / {} test images{})",
+        train_set.len(),
+        test_set.len(),
+        if opts.fast { ", fast mode" } else { "" }
+    );
+    let subtitle = format!(
+        "mini-batches of {}, {} epochs, linear warmup + cosine decay per batch, seed {}; {lr_note}",
+        recipe.batch, recipe.epochs, recipe.seed
+    );
+    plot::draw(&opts.out, &title, &subtitle, &runs, &contenders, opts.fast)?;
+    println!(
+        "\nDrawn: {}. Total time {:.1} s.",
+        opts.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// One line about a finished run.
+fn summary(run: &Run) -> String {
+    let end = match run.diverged {
+        Some(epoch) => format!("diverged in epoch {epoch}"),
+        None => format!(
+            "train loss {:.4}, test accuracy {}",
+            run.last_train().loss,
+            percent(run.last_eval().accuracy)
+        ),
+    };
+    format!(
+        "{:<9} lr {:<7} {end}, {:.2} s",
+        run.name, run.lr, run.seconds
+    )
+}
+
+/// `0.96379` as `96.38%`.
+fn percent(fraction: f64) -> String {
+    format!("{:.2}%", 100.0 * fraction)
+}
+
+/// The results as a Markdown table.
+fn print_table(runs: &[Run], contenders: &[&Contender]) {
+    println!(
+        "\n| optimizer | lr | default lr | weight decay (not on biases) | final train loss \
+         | test loss | test accuracy | time |"
+    );
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|");
+    for (run, contender) in runs.iter().zip(contenders) {
+        let (train, eval) = (run.last_train(), run.last_eval());
+        let (loss, test_loss, accuracy) = match run.diverged {
+            Some(epoch) => (
+                format!("diverged (epoch {epoch})"),
+                "–".to_string(),
+                "–".to_string(),
+            ),
+            None => (
+                format!("{:.4}", train.loss),
+                format!("{:.4}", eval.loss),
+                percent(eval.accuracy),
+            ),
+        };
+        println!(
+            "| {} | {} | {} | {} | {loss} | {test_loss} | {accuracy} | {:.2} s |",
+            run.name, run.lr, contender.default_lr, contender.weight_decay, run.seconds
+        );
+    }
+}
+
+/// The learning-rate sweep: every optimizer with every rate of `grid`, trained on 80% of the
+/// training set and judged on the other 20%. Returns each optimizer's best: the highest
+/// validation accuracy, then the lowest validation loss; its default if every rate diverged.
+fn sweep(
+    contenders: &[&Contender],
+    grid: &[f64],
+    recipe: &Recipe,
+    train_set: &Dataset,
+) -> Result<Vec<f64>> {
+    let (fit_set, validation_set) = train_set.split(TEST_FRACTION, recipe.seed + 3);
+    println!(
+        "\n## Learning-rate sweep\n\nEach optimizer with each learning rate, trained on {} of \
+         the training images and judged on the other {} (the test set is not used): validation \
+         accuracy after the last epoch. Best: the highest accuracy, then the lowest validation \
+         loss.\n",
+        fit_set.len(),
+        validation_set.len()
+    );
+    let header: Vec<String> = grid.iter().map(f64::to_string).collect();
+    println!("| optimizer | {} | best |", header.join(" | "));
+    println!("|---|{}--:|", "--:|".repeat(grid.len()));
+    let steps = recipe.epochs * fit_set.len().div_ceil(recipe.batch) * grid.len();
+    let mut chosen = Vec::with_capacity(contenders.len());
+    for contender in contenders {
+        let bar = progress_bar(steps as u64, format!("sweep {}", contender.name))?;
+        let mut cells = Vec::with_capacity(grid.len());
+        let mut best: Option<(Evaluation, f64)> = None;
+        for &lr in grid {
+            let run = train(contender, lr, recipe, &fit_set, &validation_set, &bar)?;
+            if run.diverged.is_some() {
+                cells.push("diverged".to_string());
+                continue;
+            }
+            let eval = run.last_eval();
+            cells.push(format!("{:.1}%", 100.0 * eval.accuracy));
+            let better = best.is_none_or(|(b, _)| {
+                eval.accuracy > b.accuracy || (eval.accuracy == b.accuracy && eval.loss < b.loss)
+            });
+            if better {
+                best = Some((eval, lr));
+            }
+        }
+        bar.finish_and_clear();
+        let (lr, text) = match best {
+            Some((_, lr)) => (lr, lr.to_string()),
+            None => (
+                contender.default_lr,
+                format!("none, default {}", contender.default_lr),
+            ),
+        };
+        println!("| {} | {} | {text} |", contender.name, cells.join(" | "));
+        chosen.push(lr);
+    }
+    Ok(chosen)
+}
+
+/// The picture: training loss and test accuracy after every epoch, and a legend.
+mod plot {
+    use std::path::Path;
+
+    use super::canvas::{self, Canvas, FONT};
+    use super::{Contender, Result, Run};
+    use plotters::coord::Shift;
+    use plotters::coord::types::RangedCoordf64;
+    use plotters::prelude::*;
+
+    const PANEL: (u32, u32) = (600, 600);
+    const LEGEND_WIDTH: u32 = 230;
+    const TITLE_HEIGHT: u32 = 58;
+
+    /// Draws `runs` (drawn in the colours of `contenders`, in the same order) to the PNG `file`.
+    pub(super) fn draw(
+        file: &Path,
+        title: &str,
+        subtitle: &str,
+        runs: &[Run],
+        contenders: &[&Contender],
+        fast: bool,
+    ) -> Result<()> {
+        let size = (2 * PANEL.0 + LEGEND_WIDTH, PANEL.1 + TITLE_HEIGHT);
+        let mut pixels = vec![0; 3 * size.0 as usize * size.1 as usize];
+        {
+            let root = Canvas::new(&mut pixels, size, FONT)?.into_drawing_area();
+            root.fill(&WHITE)?;
+            let (top, body) = root.split_vertically(TITLE_HEIGHT);
+            top.draw(&Text::new(title, (14, 8), ("sans-serif", 22).into_font()))?;
+            top.draw(&Text::new(
+                subtitle,
+                (14, 35),
+                ("sans-serif", 15).into_font().color(&RGBColor(80, 80, 80)),
+            ))?;
+            let (left, rest) = body.split_horizontally(PANEL.0);
+            let (middle, legend) = rest.split_horizontally(PANEL.0);
+            loss_panel(&left, runs, contenders)?;
+            accuracy_panel(&middle, runs, contenders)?;
+            legend_panel(&legend, runs, contenders)?;
+            root.present()?;
+        }
+        canvas::write_png(file, size, &pixels, fast)
+    }
+
+    fn colour(contender: &Contender) -> RGBColor {
+        let (r, g, b) = contender.colour;
+        RGBColor(r, g, b)
+    }
+
+    /// One curve: solid or dashed, as the contender is drawn.
+    fn curve<Y: Ranged<ValueType = f64>>(
+        chart: &mut ChartContext<'_, Canvas<'_>, Cartesian2d<RangedCoordf64, Y>>,
+        points: Vec<(f64, f64)>,
+        contender: &Contender,
+    ) -> Result<()> {
+        let style = colour(contender).stroke_width(2);
+        if contender.dashed {
+            chart.draw_series(DashedLineSeries::new(points, 7, 4, style))?;
+        } else {
+            chart.draw_series(LineSeries::new(points, style))?;
+        }
+        Ok(())
+    }
+
+    fn epochs(runs: &[Run]) -> f64 {
+        runs.iter()
+            .map(|r| r.train.len() - 1)
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64
+    }
+
+    fn loss_panel(
+        area: &DrawingArea<Canvas<'_>, Shift>,
+        runs: &[Run],
+        contenders: &[&Contender],
+    ) -> Result<()> {
+        let losses = || runs.iter().flat_map(|r| r.train.iter().map(|e| e.loss));
+        let top = losses().filter(|l| l.is_finite()).fold(1e-6, f64::max) * 1.5;
+        let bottom = losses().filter(|l| *l > 0.0).fold(top, f64::min) / 1.5;
+        let mut chart = ChartBuilder::on(area)
+            .caption(
+                "training loss (cross-entropy, whole training set)",
+                ("sans-serif", 17),
+            )
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..epochs(runs), (bottom..top).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("loss")
+            .label_style(("sans-serif", 13))
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v:.0e}"))
+            .light_line_style(RGBColor(240, 240, 240))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .draw()?;
+        for (run, contender) in runs.iter().zip(contenders).rev() {
+            let points = run
+                .train
+                .iter()
+                .enumerate()
+                .map(|(epoch, e)| {
+                    let loss = if e.loss.is_finite() { e.loss } else { top };
+                    (epoch as f64, loss.clamp(bottom, top))
+                })
+                .collect();
+            curve(&mut chart, points, contender)?;
+        }
+        Ok(())
+    }
+
+    fn accuracy_panel(
+        area: &DrawingArea<Canvas<'_>, Shift>,
+        runs: &[Run],
+        contenders: &[&Contender],
+    ) -> Result<()> {
+        // The interesting part is near 100%: the axis starts below the lowest accuracy of the
+        // second half of training, and the lines from the start come in through the bottom.
+        let late = runs
+            .iter()
+            .flat_map(|r| r.eval[r.eval.len() / 2..].iter().map(|e| e.accuracy))
+            .fold(1.0, f64::min);
+        let bottom = ((late * 100.0 - 5.0) / 10.0).floor().clamp(0.0, 9.0) * 10.0;
+        let mut chart = ChartBuilder::on(area)
+            .caption("test accuracy", ("sans-serif", 17))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..epochs(runs), bottom..100.0)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("accuracy (%)")
+            .label_style(("sans-serif", 13))
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .light_line_style(RGBColor(240, 240, 240))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .draw()?;
+        for (run, contender) in runs.iter().zip(contenders).rev() {
+            let points: Vec<(f64, f64)> = run
+                .eval
+                .iter()
+                .enumerate()
+                .map(|(epoch, e)| (epoch as f64, 100.0 * e.accuracy))
+                .collect();
+            curve(&mut chart, above(&points, bottom), contender)?;
+        }
+        Ok(())
+    }
+
+    /// The curve from where it first rises above `bottom`, entering at the bottom edge.
+    fn above(points: &[(f64, f64)], bottom: f64) -> Vec<(f64, f64)> {
+        let Some(first) = points.iter().position(|p| p.1 >= bottom) else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(points.len() - first + 1);
+        if first > 0 {
+            let ((x0, y0), (x1, y1)) = (points[first - 1], points[first]);
+            let t = (bottom - y0) / (y1 - y0);
+            out.push((x0 + t * (x1 - x0), bottom));
+        }
+        out.extend(points[first..].iter().map(|&(x, y)| (x, y.max(bottom))));
+        out
+    }
+
+    fn legend_panel(
+        area: &DrawingArea<Canvas<'_>, Shift>,
+        runs: &[Run],
+        contenders: &[&Contender],
+    ) -> Result<()> {
+        let font = ("sans-serif", 15).into_font();
+        let small = ("sans-serif", 12).into_font().color(&RGBColor(90, 90, 90));
+        area.draw(&Text::new("optimizer, lr", (4, 40), font.clone()))?;
+        area.draw(&Text::new("final test accuracy", (4, 58), small.clone()))?;
+        for (k, (run, contender)) in runs.iter().zip(contenders).enumerate() {
+            let y = 88 + 38 * k as i32;
+            let line = colour(contender).stroke_width(3);
+            if contender.dashed {
+                for x in [4, 16, 28] {
+                    area.draw(&PathElement::new(vec![(x, y + 8), (x + 8, y + 8)], line))?;
+                }
+            } else {
+                area.draw(&PathElement::new(vec![(4, y + 8), (36, y + 8)], line))?;
+            }
+            area.draw(&Text::new(
+                format!("{}, {}", run.name, run.lr),
+                (44, y),
+                font.clone(),
+            ))?;
+            let result = match run.diverged {
+                Some(epoch) => format!("diverged in epoch {epoch}"),
+                None => format!("{:.2}%", 100.0 * run.last_eval().accuracy),
+            };
+            area.draw(&Text::new(result, (44, y + 18), small.clone()))?;
+        }
+        Ok(())
+    }
+}
