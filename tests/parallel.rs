@@ -1,6 +1,7 @@
 //! With the `rayon` feature, results are bit-identical whatever the thread count: large tensors
 //! are split into chunks, many tensors are spread across threads, and LAMB's norms and global
 //! gradient norm are summed in a fixed order of whole blocks.
+#![cfg(feature = "rayon")]
 
 mod common;
 

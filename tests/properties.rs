@@ -6,10 +6,12 @@
 //! `PROPTEST_CASES=1000 cargo test --release --test properties` searches harder.
 
 use ndarray::{ArrayD, ArrayViewMutD, IxDyn, ShapeBuilder, SliceInfoElem};
+#[cfg(feature = "serde")]
+use ndarray_optim::OptimizerState;
 use ndarray_optim::{
     AdadeltaConfig, AdagradConfig, Adam, AdamConfig, AdamW, AdamaxConfig, Error, Float, LambConfig,
-    LionConfig, Momentum, NAdamConfig, Nesterov, NonFinitePolicy, Optimizer, OptimizerState,
-    RAdamConfig, RmsPropConfig, SgdConfig,
+    LionConfig, Momentum, NAdamConfig, Nesterov, NonFinitePolicy, Optimizer, RAdamConfig,
+    RmsPropConfig, SgdConfig,
 };
 use proptest::prelude::*;
 
@@ -518,6 +520,7 @@ proptest! {
 
     /// Arbitrary bytes given to state loading are an error or a state that loads (and then
     /// steps) cleanly; never a panic.
+    #[cfg(feature = "serde")]
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         if let Ok(state) = postcard::from_bytes::<OptimizerState<f32>>(&bytes) {
@@ -537,6 +540,7 @@ fn cases() -> u32 {
         .unwrap_or(48)
 }
 
+#[cfg(feature = "serde")]
 fn try_load(state: OptimizerState<f32>) {
     for recipe in [
         Recipe::Adam(AdamConfig::default()),

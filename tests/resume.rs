@@ -1,6 +1,9 @@
 //! Save and resume: for every optimizer, f32 and f64, JSON and a compact binary format
 //! (postcard), a run interrupted after k steps, saved, loaded into a freshly built optimizer and
 //! continued, is bit-identical to the uninterrupted run. Mismatches are typed errors.
+//!
+//! Needs the `serde` feature (on for this repository's tests through the self dev-dependency).
+#![cfg(feature = "serde")]
 
 mod common;
 
