@@ -6,8 +6,10 @@
 //! ```
 //!
 //! Groups:
-//! - `copy`: `dst.copy_from_slice(src)` of `n` f32: the machine's copy bandwidth, the yardstick
-//!   for the bandwidth bound of each optimizer (bytes it must move / copy bandwidth).
+//! - `copy`: `dst.copy_from_slice(src)` of `n` f32 (`memcpy`), and `x *= c` in place
+//!   (`scale-in-place`, read and written once, 8 bytes per element): the machine's bandwidth,
+//!   the yardstick for each optimizer's bandwidth bound (bytes it must move / the larger of the
+//!   two bandwidths).
 //! - `step/{f32,f64}/<optimizer>/<n>`: one step over one contiguous tensor of `n` elements, with
 //!   the default non-finite check, and `Adam-unchecked` without it.
 //! - `model/<optimizer>`: 200 tensors shaped like 25 transformer blocks (~5 M elements), against
@@ -82,9 +84,19 @@ fn copy_bandwidth(c: &mut Criterion) {
         group.throughput(Throughput::Bytes((2 * 4 * n) as u64));
         let src = vec![1.0f32; n];
         let mut dst = vec![0.0f32; n];
-        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+        group.bench_function(BenchmarkId::new("memcpy", n), |b| {
             b.iter(|| {
                 dst.copy_from_slice(black_box(&src));
+                black_box(&mut dst);
+            })
+        });
+        // An in-place read-modify-write stream, as an optimizer's: memcpy of large buffers uses
+        // non-temporal stores, which on some machines move less than the memory system can.
+        group.bench_function(BenchmarkId::new("scale-in-place", n), |b| {
+            b.iter(|| {
+                for x in dst.iter_mut() {
+                    *x *= 0.999_999;
+                }
                 black_box(&mut dst);
             })
         });

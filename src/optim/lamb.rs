@@ -184,6 +184,23 @@ impl<A: Float> StateBuffers<A> for LambState<A> {
 }
 
 impl<A: Float> LambScalars<A> {
+    /// Gradient normalisation, both moments, and decoupled decay on the parameter.
+    #[inline(always)]
+    fn moments(&self, p: &mut A, g: A, m: &mut A, v: &mut A) {
+        let g = match self.clip {
+            Some(clip) => g / clip,
+            None => g,
+        };
+        *m = match self.exp_avg_weight {
+            Some(weight) => weight.lerp(*m, g),
+            None => g.mul_add(A::one(), *m * self.beta1),
+        };
+        *v = addcmul(decayed(*v, self.beta2), self.one_minus_beta2, g, g);
+        if let Some(neg_decay) = self.neg_decoupled_decay {
+            *p = p.mul_add(neg_decay, *p);
+        }
+    }
+
     /// The Adam-style update direction `u = (m/bc₁) / (√v/√bc₂ + ε) [+ λp]`. An element that
     /// overflows (a tiny `ε` under a vanishing `v`) is held at the type's largest finite value,
     /// so that the trust ratio scales it instead of turning it into NaN (`∞·0`).
@@ -293,32 +310,17 @@ impl<A: Float> Kernel<A> for LambConfig {
             exp_avg,
             exp_avg_sq,
         } = state;
-        // 1. Moments (and decoupled decay, which the trust ratio then sees).
-        pass.zip2(
-            exp_avg,
-            exp_avg_sq,
-            #[inline(always)]
-            |p, g, m, v| {
-                let g = match sc.clip {
-                    Some(clip) => g / clip,
-                    None => g,
-                };
-                *m = match sc.exp_avg_weight {
-                    Some(weight) => weight.lerp(*m, g),
-                    None => g.mul_add(A::one(), *m * sc.beta1),
-                };
-                *v = addcmul(decayed(*v, sc.beta2), sc.one_minus_beta2, g, g);
-                if let Some(neg_decay) = sc.neg_decoupled_decay {
-                    *p = p.mul_add(neg_decay, *p);
-                }
-            },
-        );
-        // 2. The trust ratio ‖p‖ / ‖u‖ of this tensor ("layer"), 1 when either norm is zero.
+        // 1. Moments (and decoupled decay, which the trust ratio then sees); 2. the trust ratio
+        // ‖p‖ / ‖u‖ of this tensor ("layer"), 1 when either norm is zero. One pass when it can.
         let ratio = if sc.adapt {
-            let (p_squares, u_squares) =
-                pass.sum_squares_logical(exp_avg, exp_avg_sq, |p, _g, m, v| {
-                    (p, sc.direction(p, m, v))
-                });
+            let (p_squares, u_squares) = pass.zip2_then_sum_squares(
+                exp_avg,
+                exp_avg_sq,
+                #[inline(always)]
+                |p, g, m, v| sc.moments(p, g, m, v),
+                #[inline(always)]
+                |p, _g, m, v| (p, sc.direction(p, m, v)),
+            );
             let (p_norm, u_norm) = (p_squares.sqrt(), u_squares.sqrt());
             let ratio = if p_norm > 0.0 && u_norm > 0.0 {
                 p_norm / u_norm
@@ -327,6 +329,12 @@ impl<A: Float> Kernel<A> for LambConfig {
             };
             A::from_f64(if sc.trust_clip { ratio.min(1.0) } else { ratio })
         } else {
+            pass.zip2(
+                exp_avg,
+                exp_avg_sq,
+                #[inline(always)]
+                |p, g, m, v| sc.moments(p, g, m, v),
+            );
             A::one()
         };
         // 3. The step.

@@ -193,10 +193,6 @@ impl<'a, A: Float> Pass<'a, A> {
         s1: &[A],
         f: impl Fn(A, A, A, A) -> (A, A) + Sync,
     ) -> (f64, f64) {
-        let squares = |(a, b): (A, A)| {
-            let (a, b) = (a.widen(), b.widen());
-            (a * a, b * b)
-        };
         let p = self.param.view_dyn();
         let g = self.grad.view_dyn();
         if let (Some(p), Some(g), true) = (p.as_slice(), g.as_slice(), self.is_row_major()) {
@@ -205,13 +201,19 @@ impl<'a, A: Float> Pass<'a, A> {
             let (g, s0, s1) = (&g[..n], &s0[..n], &s1[..n]);
             return sum_blocks(n, |start| {
                 let end = (start + OrderedSum::BLOCK).min(n);
+                let (p, g) = (&p[start..end], &g[start..end]);
+                let (s0, s1) = (&s0[start..end], &s1[start..end]);
                 with_simd(
                     #[inline(always)]
                     || {
-                        block_terms(end - start, |i| {
-                            let i = start + i;
-                            squares(f(p[i], g[i], s0[i], s1[i]))
-                        })
+                        block_terms(
+                            p,
+                            g,
+                            s0,
+                            s1,
+                            #[inline(always)]
+                            |p, g, s0, s1| squares(f(p, g, s0, s1)),
+                        )
                     },
                 )
             });
@@ -226,6 +228,70 @@ impl<'a, A: Float> Pass<'a, A> {
             sb.add(b);
         }
         (sa.finish(), sb.finish())
+    }
+
+    /// [`zip2`](Pass::zip2) with `update`, then [`sum_squares_logical`](Pass::sum_squares_logical)
+    /// with `terms` over the updated values: the same results, but for a row-major contiguous
+    /// tensor in one pass over memory (each block is updated, then its terms summed while it is
+    /// still in cache).
+    pub(crate) fn zip2_then_sum_squares(
+        &mut self,
+        s0: &mut [A],
+        s1: &mut [A],
+        update: impl Fn(&mut A, A, &mut A, &mut A) + Sync,
+        terms: impl Fn(A, A, A, A) -> (A, A) + Sync,
+    ) -> (f64, f64) {
+        if self.flat
+            && self.is_row_major()
+            && let (Some(p), Some(g)) = (
+                self.param.as_slice_memory_order_mut(),
+                self.grad.as_slice_memory_order(),
+            )
+        {
+            let n = p.len();
+            let (g, s0, s1) = (&g[..n], &mut s0[..n], &mut s1[..n]);
+            let block = |(p, g, s0, s1): (&mut [A], &[A], &mut [A], &mut [A])| {
+                flat_loop!(update, p, g, s0, s1);
+                with_simd(
+                    #[inline(always)]
+                    || {
+                        block_terms(
+                            p,
+                            g,
+                            s0,
+                            s1,
+                            #[inline(always)]
+                            |p, g, a, b| squares(terms(p, g, a, b)),
+                        )
+                    },
+                )
+            };
+            let add = |(ta, tb): (f64, f64), (a, b): (f64, f64)| (ta + a, tb + b);
+            const BLOCK: usize = OrderedSum::BLOCK;
+            #[cfg(feature = "rayon")]
+            if parallel::split(n) {
+                use rayon::prelude::*;
+                let sums: Vec<(f64, f64)> = (
+                    p.par_chunks_mut(BLOCK),
+                    g.par_chunks(BLOCK),
+                    s0.par_chunks_mut(BLOCK),
+                    s1.par_chunks_mut(BLOCK),
+                )
+                    .into_par_iter()
+                    .map(block)
+                    .collect();
+                return sums.into_iter().fold((0.0, 0.0), add);
+            }
+            return p
+                .chunks_mut(BLOCK)
+                .zip(g.chunks(BLOCK))
+                .zip(s0.chunks_mut(BLOCK))
+                .zip(s1.chunks_mut(BLOCK))
+                .map(|(((p, g), s0), s1)| block((p, g, s0, s1)))
+                .fold((0.0, 0.0), add);
+        }
+        self.zip2(s0, s1, update);
+        self.sum_squares_logical(s0, s1, terms)
     }
 
     /// Whether the state buffers are laid out in row-major order (C order).
@@ -286,29 +352,60 @@ impl OrderedSum {
     }
 }
 
+/// `(a², b²)` in `f64`.
+#[inline(always)]
+fn squares<A: Float>((a, b): (A, A)) -> (f64, f64) {
+    let (a, b) = (a.widen(), b.widen());
+    (a * a, b * b)
+}
+
 /// The lanes of one block, added pairwise.
 #[inline(always)]
 fn combine(l: &[f64; 8]) -> f64 {
     ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
 }
 
-/// Two sums of terms over one block of `len ≤ BLOCK` elements, `item(i)` giving element `i`'s
-/// terms, with the arithmetic of [`OrderedSum`].
+/// Elements whose terms are computed together before they are added to the lanes.
+const SUB: usize = 64;
+
+/// Two sums of terms over one block (`≤ BLOCK` elements of four slices of equal length),
+/// `item(p, g, s0, s1)` giving an element's terms, with the arithmetic of [`OrderedSum`].
+///
+/// The terms of 64 elements at a time are computed into a small buffer first (a plain map over
+/// fixed-size arrays, which vectorises however complicated `item` is) and then added lane by
+/// lane; the additions happen in exactly the order of [`OrderedSum::add`].
 #[inline(always)]
-fn block_terms(len: usize, item: impl Fn(usize) -> (f64, f64)) -> (f64, f64) {
+fn block_terms<A: Float>(
+    p: &[A],
+    g: &[A],
+    s0: &[A],
+    s1: &[A],
+    item: impl Fn(A, A, A, A) -> (f64, f64),
+) -> (f64, f64) {
+    let n = p.len();
+    let (g, s0, s1) = (&g[..n], &s0[..n], &s1[..n]);
     let (mut la, mut lb) = ([0.0f64; 8], [0.0f64; 8]);
-    let whole = len / 8 * 8;
-    for base in (0..whole).step_by(8) {
-        for lane in 0..8 {
-            let (a, b) = item(base + lane);
-            la[lane] += a;
-            lb[lane] += b;
+    let (mut ta, mut tb) = ([0.0f64; SUB], [0.0f64; SUB]);
+    let (pc, _) = p.as_chunks::<SUB>();
+    let (gc, _) = g.as_chunks::<SUB>();
+    let (ac, _) = s0.as_chunks::<SUB>();
+    let (bc, _) = s1.as_chunks::<SUB>();
+    for (((p, g), s0), s1) in pc.iter().zip(gc).zip(ac).zip(bc) {
+        for j in 0..SUB {
+            (ta[j], tb[j]) = item(p[j], g[j], s0[j], s1[j]);
+        }
+        for k in (0..SUB).step_by(8) {
+            for lane in 0..8 {
+                la[lane] += ta[k + lane];
+                lb[lane] += tb[k + lane];
+            }
         }
     }
-    for i in whole..len {
-        let (a, b) = item(i);
-        la[i - whole] += a;
-        lb[i - whole] += b;
+    // The last, partial group of a block: element `i` into lane `i mod 8` as before.
+    for i in pc.len() * SUB..n {
+        let (a, b) = item(p[i], g[i], s0[i], s1[i]);
+        la[i % 8] += a;
+        lb[i % 8] += b;
     }
     (combine(&la), combine(&lb))
 }
@@ -345,7 +442,16 @@ pub(crate) fn sum_terms<A: Float>(t: &dyn Tensor<A>, term: impl Fn(A) -> f64 + S
                 let x = &s[start..(start + OrderedSum::BLOCK).min(s.len())];
                 with_simd(
                     #[inline(always)]
-                    || block_terms(x.len(), |i| (term(x[i]), 0.0)),
+                    || {
+                        block_terms(
+                            x,
+                            x,
+                            x,
+                            x,
+                            #[inline(always)]
+                            |x, _, _, _| (term(x), 0.0),
+                        )
+                    },
                 )
             })
             .0
@@ -360,10 +466,14 @@ pub(crate) fn sum_terms<A: Float>(t: &dyn Tensor<A>, term: impl Fn(A) -> f64 + S
 
 /// `Σ x²` over a tensor, in logical order (see [`OrderedSum`]).
 pub(crate) fn sum_of_squares<A: Float>(t: &dyn Tensor<A>) -> f64 {
-    sum_terms(t, |x| {
-        let x = x.widen();
-        x * x
-    })
+    sum_terms(
+        t,
+        #[inline(always)]
+        |x| {
+            let x = x.widen();
+            x * x
+        },
+    )
 }
 
 /// The first non-finite element of a tensor (in row-major order) and its index, if any.
