@@ -1,0 +1,215 @@
+//! A BERT-style training recipe with this crate alone: LAMB (or AdamW) with no weight decay on
+//! biases, global gradient-norm clipping at 1.0, gradient accumulation, and a linear warmup into
+//! cosine decay.
+//!
+//! The PyTorch loop it reproduces:
+//!
+//! ```text
+//! for step, batch in enumerate(micro_batches):
+//!     loss(batch).backward()                       # gradients add up over k micro-batches
+//!     if (step + 1) % k == 0:
+//!         clip_grad_norm_(params, 1.0)             # on the accumulated gradient
+//!         optimizer.step(); optimizer.zero_grad()
+//!         scheduler.step()                         # warmup + cosine, per update
+//! ```
+//!
+//! Here `MultiSteps` does the accumulation (the mean of `k` micro-batch gradients) and the
+//! clipping of the accumulated gradient; `ParamGroups::no_decay_by_name` takes the biases out of
+//! weight decay; `Warmup::cosine` is stepped after every real update. The model is a small
+//! two-layer network classifying points inside or outside a circle, on seeded synthetic data.
+//! The program checks its own result (exit code 1 if training did not work), so CI runs it.
+//!
+//! ```text
+//! cargo run --release --example recipe [-- adamw]
+//! ```
+
+use ndarray::{Array1, Array2, Axis};
+use ndarray_optim::schedule::{Schedule, Warmup};
+use ndarray_optim::{
+    AdamConfig, AdamW, Lamb, LambConfig, MultiSteps, Optimizer, ParamGroups, Tensor, TensorList,
+    TensorListMut, TensorMut,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const HIDDEN: usize = 32;
+const MICRO_BATCH: usize = 16;
+const ACCUMULATE: usize = 4; // effective batch: 64
+const UPDATES: usize = 300;
+const WARMUP: u64 = 30;
+
+/// A two-layer network: 2 inputs → tanh(HIDDEN) → 1 logit.
+struct Mlp {
+    w1: Array2<f32>,
+    b1: Array1<f32>,
+    w2: Array2<f32>,
+    b2: Array1<f32>,
+}
+
+const NAMES: [&str; 4] = ["hidden.weight", "hidden.bias", "out.weight", "out.bias"];
+
+// The model is its own parameter list: `opt.step(&mut model, &grads)`.
+impl TensorList<f32> for Mlp {
+    fn len(&self) -> usize {
+        4
+    }
+    fn tensor(&self, i: usize) -> Option<&dyn Tensor<f32>> {
+        match i {
+            0 => Some(&self.w1),
+            1 => Some(&self.b1),
+            2 => Some(&self.w2),
+            3 => Some(&self.b2),
+            _ => None,
+        }
+    }
+}
+
+impl TensorListMut<f32> for Mlp {
+    fn tensor_mut(&mut self, i: usize) -> Option<&mut dyn TensorMut<f32>> {
+        match i {
+            0 => Some(&mut self.w1),
+            1 => Some(&mut self.b1),
+            2 => Some(&mut self.w2),
+            3 => Some(&mut self.b2),
+            _ => None,
+        }
+    }
+}
+
+impl Mlp {
+    fn new(rng: &mut StdRng) -> Self {
+        let mut init = |rows, cols, fan_in: usize| {
+            let bound = 1.0 / (fan_in as f32).sqrt();
+            Array2::from_shape_fn((rows, cols), |_| rng.random_range(-bound..bound))
+        };
+        Mlp {
+            w1: init(2, HIDDEN, 2),
+            b1: Array1::zeros(HIDDEN),
+            w2: init(HIDDEN, 1, HIDDEN),
+            b2: Array1::zeros(1),
+        }
+    }
+
+    /// Mean binary cross-entropy over the batch and its gradients (same shapes as the model).
+    fn loss_and_gradients(&self, x: &Array2<f32>, y: &Array1<f32>) -> (f32, Mlp) {
+        let n = x.nrows() as f32;
+        let h = (x.dot(&self.w1) + &self.b1).mapv(f32::tanh); // (batch, HIDDEN)
+        let logit = h.dot(&self.w2).column(0).to_owned() + self.b2[0]; // (batch)
+        let p = logit.mapv(|z| 1.0 / (1.0 + (-z).exp()));
+        let loss = -y
+            .iter()
+            .zip(&p)
+            .map(|(&y, &p)| y * p.max(1e-7).ln() + (1.0 - y) * (1.0 - p).max(1e-7).ln())
+            .sum::<f32>()
+            / n;
+        // Backward: ∂loss/∂logit = (p − y)/n, then through the layers.
+        let d_logit = (&p - y) / n; // (batch)
+        let d_logit2 = d_logit.clone().insert_axis(Axis(1)); // (batch, 1)
+        let g_w2 = h.t().dot(&d_logit2);
+        let g_b2 = Array1::from_elem(1, d_logit.sum());
+        let d_h = d_logit2.dot(&self.w2.t()) * h.mapv(|t| 1.0 - t * t); // tanh′
+        let g_w1 = x.t().dot(&d_h);
+        let g_b1 = d_h.sum_axis(Axis(0));
+        let grads = Mlp {
+            w1: g_w1,
+            b1: g_b1,
+            w2: g_w2,
+            b2: g_b2,
+        };
+        (loss, grads)
+    }
+
+    fn accuracy(&self, x: &Array2<f32>, y: &Array1<f32>) -> f32 {
+        let h = (x.dot(&self.w1) + &self.b1).mapv(f32::tanh);
+        let logit = h.dot(&self.w2).column(0).to_owned() + self.b2[0];
+        let right = logit
+            .iter()
+            .zip(y)
+            .filter(|(z, y)| (**z > 0.0) == (**y > 0.5))
+            .count();
+        right as f32 / y.len() as f32
+    }
+}
+
+/// Points in [-2, 2]², labelled 1 inside the circle of radius 1.3.
+fn data(rng: &mut StdRng, n: usize) -> (Array2<f32>, Array1<f32>) {
+    let x = Array2::from_shape_fn((n, 2), |_| rng.random_range(-2.0..2.0f32));
+    let y = x
+        .rows()
+        .into_iter()
+        .map(|r| f32::from(u8::from(r[0] * r[0] + r[1] * r[1] < 1.69)))
+        .collect();
+    (x, y)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let use_adamw = std::env::args().nth(1).as_deref() == Some("adamw");
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut model = Mlp::new(&mut rng);
+    let (test_x, test_y) = data(&mut rng, 1000);
+
+    // The optimizer: LAMB as for BERT (or AdamW), no weight decay on the biases.
+    let inner: Box<dyn Optimizer<f32>> = if use_adamw {
+        Box::new(AdamW::with_config(
+            AdamConfig::adamw().lr(3e-2).weight_decay(0.01),
+        )?)
+    } else {
+        Box::new(Lamb::with_config(
+            LambConfig::default().lr(5e-2).weight_decay(0.01),
+        )?)
+    };
+    let groups = ParamGroups::no_decay_by_name(&model, &NAMES, &[])?;
+    println!(
+        "no weight decay on: {:?}",
+        NAMES
+            .iter()
+            .zip(groups.assignment())
+            .filter(|(_, g)| **g == 1)
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+    );
+    // Accumulate 4 micro-batches, clip the accumulated gradient's global L2 norm at 1.0, step.
+    let mut opt = MultiSteps::new(inner, ACCUMULATE)?.with_clip_grad_norm(1.0, 2.0)?;
+    opt.set_param_groups(Some(groups))?;
+    // Linear warmup over 30 updates, then cosine decay to 0 at the last update.
+    let mut sched = Warmup::cosine(WARMUP, UPDATES as u64)?.attach(&mut opt)?;
+
+    let initial = model.loss_and_gradients(&test_x, &test_y).0;
+    println!(
+        "{} on a two-layer network, micro-batches of {MICRO_BATCH}, {ACCUMULATE} per update",
+        opt.name()
+    );
+    println!("update      lr   grad norm   test loss");
+    for micro in 0..UPDATES * ACCUMULATE {
+        let (x, y) = data(&mut rng, MICRO_BATCH);
+        let (_, grads) = model.loss_and_gradients(&x, &y);
+        opt.step(&mut model, &grads)?;
+        if opt.last_call_stepped() {
+            let update = micro / ACCUMULATE + 1;
+            if update.is_multiple_of(30) || update == 1 {
+                let test_loss = model.loss_and_gradients(&test_x, &test_y).0;
+                println!(
+                    "{update:>6}  {:.4}  {:>10.4}  {test_loss:>10.4}",
+                    opt.learning_rate(),
+                    opt.last_grad_norm().unwrap_or(f64::NAN),
+                );
+            }
+            sched.step(&mut opt)?; // once per real update, as in the PyTorch loop
+        }
+    }
+    let (final_loss, _) = model.loss_and_gradients(&test_x, &test_y);
+    let accuracy = model.accuracy(&test_x, &test_y);
+    println!(
+        "\ntest loss {initial:.4} -> {final_loss:.4}, test accuracy {:.1}%",
+        100.0 * accuracy
+    );
+    println!(
+        "updates: {}, bias weight decay: none (param group 1)",
+        opt.step_count()
+    );
+    if opt.step_count() != UPDATES as u64 || accuracy < 0.9 || final_loss > 0.5 * initial {
+        eprintln!("the recipe did not train as it should");
+        std::process::exit(1);
+    }
+    Ok(())
+}
