@@ -28,8 +28,26 @@ pub trait Float:
     num_traits::Float + Debug + Display + Default + Send + Sync + 'static + sealed::Sealed
 {
     /// Rounds an `f64` to this type (to nearest, ties to even).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::Float;
+    ///
+    /// assert_eq!(<f32 as Float>::from_f64(0.1), 0.1_f32); // the nearest f32
+    /// assert_eq!(<f64 as Float>::from_f64(0.1), 0.1); // exact
+    /// ```
     fn from_f64(x: f64) -> Self;
     /// Widens this value to `f64` (exact).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::Float;
+    ///
+    /// assert_eq!(0.1_f32.widen(), f64::from(0.1_f32)); // exactly the f32's value…
+    /// assert_ne!(0.1_f32.widen(), 0.1); // …which is not 0.1
+    /// ```
     fn widen(self) -> f64;
 }
 

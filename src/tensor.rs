@@ -38,12 +38,58 @@ use ndarray::{
 /// ```
 pub trait Tensor<A>: Send + Sync {
     /// The tensor's shape.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::Array3;
+    /// use ndarray_optim::Tensor;
+    ///
+    /// let g = Array3::<f32>::zeros((2, 3, 4));
+    /// assert_eq!(Tensor::shape(&g), &[2, 3, 4]);
+    /// ```
     fn shape(&self) -> &[usize];
     /// The tensor's strides, in elements (as [`ndarray::ArrayBase::strides`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{Array2, ShapeBuilder};
+    /// use ndarray_optim::Tensor;
+    ///
+    /// let c = Array2::<f32>::zeros((2, 3));
+    /// let f = Array2::<f32>::zeros((2, 3).f()); // Fortran (column-major) order
+    /// assert_eq!(Tensor::strides(&c), &[3, 1]);
+    /// assert_eq!(Tensor::strides(&f), &[1, 2]);
+    /// ```
     fn strides(&self) -> &[isize];
     /// The elements as one slice in memory order, when the tensor is contiguous.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{array, s};
+    /// use ndarray_optim::Tensor;
+    ///
+    /// let g = array![[1.0_f32, 2.0], [3.0, 4.0]];
+    /// assert_eq!(Tensor::as_slice_memory_order(&g), Some(&[1.0, 2.0, 3.0, 4.0][..]));
+    /// let column = g.slice(s![.., 0]); // strided: not one slice
+    /// assert_eq!(Tensor::as_slice_memory_order(&column), None);
+    /// ```
     fn as_slice_memory_order(&self) -> Option<&[A]>;
     /// A dynamic-dimensional view of the tensor.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::Tensor;
+    ///
+    /// let g = array![[1.0_f32, 2.0], [3.0, 4.0]];
+    /// let t: &dyn Tensor<f32> = &g;
+    /// let view = t.view_dyn();
+    /// assert_eq!((view.ndim(), view[[1, 0]]), (2, 3.0));
+    /// ```
     fn view_dyn(&self) -> ArrayViewD<'_, A>;
 }
 
@@ -65,8 +111,34 @@ pub trait Tensor<A>: Send + Sync {
 /// ```
 pub trait TensorMut<A>: Tensor<A> {
     /// The elements as one mutable slice in memory order, when the tensor is contiguous.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{array, s};
+    /// use ndarray_optim::TensorMut;
+    ///
+    /// let mut w = array![[1.0_f64, 2.0], [3.0, 4.0]];
+    /// TensorMut::as_slice_memory_order_mut(&mut w).unwrap()[3] = 0.0;
+    /// assert_eq!(w[[1, 1]], 0.0);
+    /// let mut column = w.slice_mut(s![.., 1]); // strided: not one slice
+    /// assert!(TensorMut::as_slice_memory_order_mut(&mut column).is_none());
+    /// ```
     fn as_slice_memory_order_mut(&mut self) -> Option<&mut [A]>;
     /// A dynamic-dimensional mutable view of the tensor.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{array, s};
+    /// use ndarray_optim::TensorMut;
+    ///
+    /// let mut w = array![[1.0_f64, 2.0], [3.0, 4.0]];
+    /// let mut column = w.slice_mut(s![.., 1]);
+    /// let t: &mut dyn TensorMut<f64> = &mut column;
+    /// t.view_dyn_mut().fill(0.0); // any layout
+    /// assert_eq!(w, array![[1.0, 0.0], [3.0, 0.0]]);
+    /// ```
     fn view_dyn_mut(&mut self) -> ArrayViewMutD<'_, A>;
 }
 
@@ -199,10 +271,46 @@ impl<A, T: TensorMut<A> + ?Sized> TensorMut<A> for Box<T> {
 /// ```
 pub trait TensorList<A> {
     /// The number of tensors.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{Array1, Array2};
+    /// use ndarray_optim::TensorList;
+    ///
+    /// let (w, b) = (Array2::<f32>::zeros((2, 2)), Array1::<f32>::zeros(2));
+    /// assert_eq!(TensorList::len(&(&w, &b)), 2);
+    /// assert_eq!(TensorList::len(&w), 1); // a single tensor is a list of one
+    /// assert_eq!(TensorList::len(&vec![b.clone(); 5]), 5);
+    /// ```
     fn len(&self) -> usize;
     /// The tensor at `index`, or `None` past the end.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{Array1, Array2};
+    /// use ndarray_optim::TensorList;
+    ///
+    /// let (w, b) = (Array2::<f32>::zeros((4, 2)), Array1::<f32>::zeros(2));
+    /// let list = (&w, &b);
+    /// assert_eq!(list.tensor(0).map(|t| t.shape()), Some(&[4, 2][..]));
+    /// assert_eq!(list.tensor(1).map(|t| t.shape()), Some(&[2][..]));
+    /// assert!(list.tensor(2).is_none());
+    /// ```
     fn tensor(&self, index: usize) -> Option<&dyn Tensor<A>>;
     /// Whether the list holds no tensors.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::Array1;
+    /// use ndarray_optim::TensorList;
+    ///
+    /// let none: Vec<Array1<f32>> = Vec::new();
+    /// assert!(TensorList::is_empty(&none));
+    /// assert!(!TensorList::is_empty(&vec![Array1::<f32>::zeros(3)]));
+    /// ```
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -230,6 +338,18 @@ pub trait TensorList<A> {
 /// ```
 pub trait TensorListMut<A>: TensorList<A> {
     /// The tensor at `index`, writable, or `None` past the end.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{array, Array1};
+    /// use ndarray_optim::TensorListMut;
+    ///
+    /// let mut params = vec![Array1::<f64>::zeros(2), Array1::<f64>::zeros(3)];
+    /// params.tensor_mut(1).unwrap().view_dyn_mut().fill(1.0);
+    /// assert_eq!(params[1], array![1.0, 1.0, 1.0]);
+    /// assert!(params.tensor_mut(2).is_none());
+    /// ```
     fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<A>>;
 
     /// All tensors at once, in order, appended to `out`, so that they can be updated on several

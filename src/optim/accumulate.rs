@@ -243,17 +243,52 @@ impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
     }
 
     /// The number of calls per inner step, `k`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{MultiSteps, Sgd};
+    /// let opt = MultiSteps::new(Sgd::<f32>::new(0.1)?, 4)?;
+    /// assert_eq!(opt.every_k(), 4);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn every_k(&self) -> usize {
         self.every_k
     }
 
     /// How the micro-batch gradients are combined.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{AccumulationMode, MultiSteps, Sgd};
+    /// let opt = MultiSteps::new(Sgd::<f32>::new(0.1)?, 4)?;
+    /// assert_eq!(opt.mode(), AccumulationMode::Mean); // the default
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn mode(&self) -> AccumulationMode {
         self.mode
     }
 
     /// How many micro-batches the current window holds (`0 ≤ micro_step < k`): the next call
     /// steps the inner optimizer when `micro_step() + 1 == every_k()`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{MultiSteps, Optimizer, Sgd};
+    ///
+    /// let mut opt = MultiSteps::new(Sgd::new(0.1)?, 3)?;
+    /// let mut w = array![1.0_f32];
+    /// let mut seen = Vec::new();
+    /// for _ in 0..4 {
+    ///     opt.step(&mut w, &array![1.0])?;
+    ///     seen.push(opt.micro_step());
+    /// }
+    /// assert_eq!(seen, [1, 2, 0, 1]); // the third call stepped and emptied the window
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn micro_step(&self) -> usize {
         self.micro_step
     }
@@ -282,21 +317,71 @@ impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
 
     /// The global norm of the accumulated gradient before clipping, at the last inner step,
     /// when [`with_clip_grad_norm`](MultiSteps::with_clip_grad_norm) is set.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{MultiSteps, Optimizer, Sgd};
+    ///
+    /// let mut opt = MultiSteps::new(Sgd::new(0.1)?, 2)?.with_clip_grad_norm(10.0, 2.0)?;
+    /// let mut w = array![0.0_f64, 0.0];
+    /// opt.step(&mut w, &array![3.0, 0.0])?;
+    /// assert_eq!(opt.last_grad_norm(), None); // no inner step yet
+    /// opt.step(&mut w, &array![3.0, 8.0])?; // mean (3, 4)
+    /// assert_eq!(opt.last_grad_norm(), Some(5.0)); // below 10: not clipped
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn last_grad_norm(&self) -> Option<f64> {
         self.last_grad_norm
     }
 
     /// The inner optimizer.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Adam, MultiSteps};
+    /// let opt = MultiSteps::new(Adam::<f32>::new(1e-3)?, 4)?;
+    /// assert_eq!(opt.inner().config().betas, (0.9, 0.999));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn inner(&self) -> &O {
         &self.inner
     }
 
     /// The inner optimizer, writable (stepping it directly bypasses the accumulation).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{MultiSteps, NonFinitePolicy, Optimizer, Sgd};
+    /// let mut opt = MultiSteps::new(Sgd::<f32>::new(0.1)?, 4)?;
+    /// opt.inner_mut().set_non_finite_policy(NonFinitePolicy::SkipStep);
+    /// assert_eq!(opt.non_finite_policy(), NonFinitePolicy::SkipStep); // the policy is the inner one's
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn inner_mut(&mut self) -> &mut O {
         &mut self.inner
     }
 
     /// The inner optimizer, unwrapped; a partly accumulated window is dropped.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{MultiSteps, Optimizer, Sgd};
+    ///
+    /// let mut opt = MultiSteps::new(Sgd::new(0.1)?, 2)?;
+    /// let mut w = array![1.0_f32];
+    /// for _ in 0..3 {
+    ///     opt.step(&mut w, &array![1.0])?; // the third call only accumulates
+    /// }
+    /// let sgd: Sgd<f32> = opt.into_inner(); // that micro-batch is dropped
+    /// assert_eq!(sgd.step_count(), 1);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn into_inner(self) -> O {
         self.inner
     }

@@ -61,26 +61,71 @@ impl Default for AdadeltaConfig {
 
 impl AdadeltaConfig {
     /// Sets the learning rate `lr`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::AdadeltaConfig;
+    /// assert_eq!(AdadeltaConfig::default().lr(0.5).lr, 0.5);
+    /// assert!(AdadeltaConfig::default().lr(-0.5).build::<f32>().is_err()); // checked when building
+    /// ```
     pub fn lr(mut self, lr: f64) -> Self {
         self.lr = lr;
         self
     }
     /// Sets the decay `rho`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::AdadeltaConfig;
+    /// assert_eq!(AdadeltaConfig::default().rho(0.95).rho, 0.95);
+    /// assert!(AdadeltaConfig::default().rho(1.5).build::<f32>().is_err()); // must lie in [0, 1]
+    /// ```
     pub fn rho(mut self, rho: f64) -> Self {
         self.rho = rho;
         self
     }
     /// Sets `eps`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::AdadeltaConfig;
+    /// assert_eq!(AdadeltaConfig::default().eps(1e-7).eps, 1e-7);
+    /// assert!(AdadeltaConfig::default().eps(0.0).build::<f32>().is_err()); // must be > 0
+    /// ```
     pub fn eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self
     }
     /// Sets the coupled (L2) `weight_decay`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::AdadeltaConfig;
+    /// assert_eq!(AdadeltaConfig::default().weight_decay(1e-4).weight_decay, 1e-4);
+    /// assert!(AdadeltaConfig::default().weight_decay(-1e-4).build::<f32>().is_err());
+    /// ```
     pub fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = weight_decay;
         self
     }
     /// Maximises the objective instead of minimising it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{AdadeltaConfig, Optimizer};
+    ///
+    /// let mut opt = AdadeltaConfig::default().maximize(true).build()?;
+    /// let mut w = array![0.0_f64];
+    /// opt.step(&mut w, &array![1.0])?;
+    /// assert!(w[0] > 0.0); // uphill
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn maximize(mut self, maximize: bool) -> Self {
         self.maximize = maximize;
         self
@@ -90,6 +135,17 @@ impl AdadeltaConfig {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if a value is outside the range in the table above.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Adadelta, AdadeltaConfig, Optimizer};
+    ///
+    /// let opt: Adadelta<f32> = AdadeltaConfig::default().rho(0.95).build()?;
+    /// assert_eq!((opt.name(), opt.learning_rate()), ("Adadelta", 1.0));
+    /// assert!(AdadeltaConfig::default().rho(f64::NAN).build::<f32>().is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn build<A: Float>(self) -> Result<Adadelta<A>, Error> {
         Adadelta::with_config(self)
     }

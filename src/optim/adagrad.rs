@@ -63,31 +63,97 @@ impl Default for AdagradConfig {
 
 impl AdagradConfig {
     /// Sets the learning rate `lr`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::AdagradConfig;
+    /// assert_eq!(AdagradConfig::default().lr(0.1).lr, 0.1);
+    /// assert!(AdagradConfig::default().lr(-0.1).build::<f32>().is_err()); // checked when building
+    /// ```
     pub fn lr(mut self, lr: f64) -> Self {
         self.lr = lr;
         self
     }
     /// Sets the learning-rate decay `lr_decay`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{AdagradConfig, Optimizer};
+    ///
+    /// let mut opt = AdagradConfig::default().lr(0.1).lr_decay(1.0).build()?;
+    /// let mut w = array![0.0_f64];
+    /// opt.step(&mut w, &array![1.0])?; // γ₁ = 0.1: a step of about 0.1
+    /// opt.step(&mut w, &array![1.0])?; // γ₂ = 0.1 / 2, divided by √2
+    /// assert!((w[0] - (-0.1 - 0.05 / 2f64.sqrt())).abs() < 1e-9);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn lr_decay(mut self, lr_decay: f64) -> Self {
         self.lr_decay = lr_decay;
         self
     }
     /// Sets the coupled (L2) `weight_decay`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::AdagradConfig;
+    /// assert_eq!(AdagradConfig::default().weight_decay(1e-4).weight_decay, 1e-4);
+    /// assert!(AdagradConfig::default().weight_decay(-1e-4).build::<f32>().is_err());
+    /// ```
     pub fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = weight_decay;
         self
     }
     /// Sets the starting value of the accumulator.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{AdagradConfig, Optimizer};
+    ///
+    /// // The sum starts at 3: the first step divides by √(3 + 1) = 2.
+    /// let mut opt = AdagradConfig::default().lr(0.1).initial_accumulator_value(3.0).build()?;
+    /// let mut w = array![0.0_f64];
+    /// opt.step(&mut w, &array![1.0])?;
+    /// assert!((w[0] + 0.05).abs() < 1e-9);
+    /// assert!(AdagradConfig::default().initial_accumulator_value(-1.0).build::<f64>().is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn initial_accumulator_value(mut self, value: f64) -> Self {
         self.initial_accumulator_value = value;
         self
     }
     /// Sets `eps`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::AdagradConfig;
+    /// assert_eq!(AdagradConfig::default().eps(1e-7).eps, 1e-7);
+    /// assert!(AdagradConfig::default().eps(0.0).build::<f32>().is_err()); // must be > 0
+    /// ```
     pub fn eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self
     }
     /// Maximises the objective instead of minimising it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{AdagradConfig, Optimizer};
+    ///
+    /// let mut opt = AdagradConfig::default().lr(0.1).maximize(true).build()?;
+    /// let mut w = array![0.0_f64];
+    /// opt.step(&mut w, &array![1.0])?;
+    /// assert!((w[0] - 0.1).abs() < 1e-9); // uphill
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn maximize(mut self, maximize: bool) -> Self {
         self.maximize = maximize;
         self
@@ -97,6 +163,17 @@ impl AdagradConfig {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if a value is outside the range in the table above.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Adagrad, AdagradConfig, Optimizer};
+    ///
+    /// let opt: Adagrad<f32> = AdagradConfig::default().lr(0.1).build()?;
+    /// assert_eq!((opt.name(), opt.learning_rate()), ("Adagrad", 0.1));
+    /// assert!(AdagradConfig::default().lr_decay(f64::NAN).build::<f32>().is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn build<A: Float>(self) -> Result<Adagrad<A>, Error> {
         Adagrad::with_config(self)
     }

@@ -71,6 +71,16 @@ impl Default for AdamConfig {
 
 impl AdamConfig {
     /// PyTorch's `AdamW` defaults: decoupled weight decay `1e-2`, the rest as [`Adam`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::AdamConfig;
+    ///
+    /// let config = AdamConfig::adamw();
+    /// assert_eq!((config.weight_decay, config.decoupled_weight_decay), (1e-2, true));
+    /// assert_eq!(config, AdamConfig::default().weight_decay(1e-2).decoupled_weight_decay(true));
+    /// ```
     pub fn adamw() -> Self {
         AdamConfig {
             weight_decay: 1e-2,
@@ -79,36 +89,110 @@ impl AdamConfig {
         }
     }
     /// Sets the learning rate `lr`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::AdamConfig;
+    /// assert_eq!(AdamConfig::default().lr(3e-4).lr, 3e-4);
+    /// assert!(AdamConfig::default().lr(-3e-4).build::<f32>().is_err()); // checked when building
+    /// ```
     pub fn lr(mut self, lr: f64) -> Self {
         self.lr = lr;
         self
     }
     /// Sets `betas = (beta1, beta2)`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::AdamConfig;
+    /// assert_eq!(AdamConfig::default().betas(0.9, 0.98).betas, (0.9, 0.98));
+    /// assert!(AdamConfig::default().betas(0.9, 1.0).build::<f32>().is_err()); // each in [0, 1)
+    /// ```
     pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
         self.betas = (beta1, beta2);
         self
     }
     /// Sets `eps`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::AdamConfig;
+    /// assert_eq!(AdamConfig::default().eps(1e-6).eps, 1e-6);
+    /// assert!(AdamConfig::default().eps(0.0).build::<f32>().is_err()); // must be > 0
+    /// ```
     pub fn eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self
     }
     /// Sets `weight_decay`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::AdamConfig;
+    /// let config = AdamConfig::default().weight_decay(1e-4);
+    /// assert_eq!((config.weight_decay, config.decoupled_weight_decay), (1e-4, false)); // L2
+    /// assert!(AdamConfig::default().weight_decay(-1e-4).build::<f32>().is_err());
+    /// ```
     pub fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = weight_decay;
         self
     }
     /// Chooses decoupled (AdamW) or coupled (L2) weight decay.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{AdamConfig, Optimizer};
+    ///
+    /// let config = AdamConfig::default().lr(0.1).weight_decay(0.01).decoupled_weight_decay(true);
+    /// let mut opt = config.build()?;
+    /// let mut w = array![1.0_f64];
+    /// opt.step(&mut w, &array![0.0])?; // no gradient: only p ← p·(1 − γλ) acts
+    /// assert!((w[0] - 0.999).abs() < 1e-12);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn decoupled_weight_decay(mut self, decoupled: bool) -> Self {
         self.decoupled_weight_decay = decoupled;
         self
     }
     /// Switches AMSGrad on or off.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{AdamConfig, Optimizer};
+    ///
+    /// let mut opt = AdamConfig::default().amsgrad(true).build::<f32>()?;
+    /// let mut w = array![1.0_f32];
+    /// opt.step(&mut w, &array![1.0])?;
+    /// // The running maximum of v is one more state buffer.
+    /// assert!(opt.save_state().tensors[0].buffers.contains_key("max_exp_avg_sq"));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn amsgrad(mut self, amsgrad: bool) -> Self {
         self.amsgrad = amsgrad;
         self
     }
     /// Maximises the objective instead of minimising it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{AdamConfig, Optimizer};
+    ///
+    /// let mut opt = AdamConfig::default().lr(0.1).maximize(true).build()?;
+    /// let mut w = array![0.0_f64];
+    /// opt.step(&mut w, &array![1.0])?;
+    /// assert!((w[0] - 0.1).abs() < 1e-6); // uphill
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn maximize(mut self, maximize: bool) -> Self {
         self.maximize = maximize;
         self
@@ -118,6 +202,19 @@ impl AdamConfig {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if a value is outside the range in the table above.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Adam, AdamConfig, Optimizer};
+    ///
+    /// let opt: Adam<f32> = AdamConfig::adamw().lr(3e-4).build()?;
+    /// // An `Adam` with AdamW's decay; `AdamW::with_config` gives the type and name "AdamW".
+    /// assert_eq!(opt.name(), "Adam");
+    /// assert!(opt.config().decoupled_weight_decay);
+    /// assert!(AdamConfig::default().betas(-0.1, 0.999).build::<f32>().is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn build<A: Float>(self) -> Result<Adam<A>, Error> {
         Adam::with_config(self)
     }

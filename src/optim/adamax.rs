@@ -61,6 +61,8 @@ impl Default for AdamaxConfig {
 impl AdamaxConfig {
     /// Sets the learning rate `lr`.
     ///
+    /// # Example
+    ///
     /// ```
     /// use ndarray_optim::AdamaxConfig;
     /// assert_eq!(AdamaxConfig::default().lr(0.01).lr, 0.01);
@@ -70,6 +72,8 @@ impl AdamaxConfig {
         self
     }
     /// Sets `betas = (beta1, beta2)`.
+    ///
+    /// # Example
     ///
     /// ```
     /// use ndarray_optim::AdamaxConfig;
@@ -81,6 +85,8 @@ impl AdamaxConfig {
     }
     /// Sets `eps`.
     ///
+    /// # Example
+    ///
     /// ```
     /// use ndarray_optim::AdamaxConfig;
     /// assert_eq!(AdamaxConfig::default().eps(1e-6).eps, 1e-6);
@@ -91,6 +97,8 @@ impl AdamaxConfig {
     }
     /// Sets the coupled (L2) `weight_decay`.
     ///
+    /// # Example
+    ///
     /// ```
     /// use ndarray_optim::AdamaxConfig;
     /// assert_eq!(AdamaxConfig::default().weight_decay(0.1).weight_decay, 0.1);
@@ -100,6 +108,8 @@ impl AdamaxConfig {
         self
     }
     /// Maximises the objective instead of minimising it.
+    ///
+    /// # Example
     ///
     /// ```
     /// use ndarray_optim::AdamaxConfig;

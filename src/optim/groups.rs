@@ -46,16 +46,55 @@ impl Default for ParamGroup {
 
 impl ParamGroup {
     /// Sets the learning-rate multiplier.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{ParamGroup, ParamGroups};
+    ///
+    /// let slow = ParamGroup::default().lr_scale(0.1);
+    /// assert_eq!(slow.lr_scale, 0.1);
+    /// // Checked when the groups are made:
+    /// assert!(ParamGroups::new(vec![ParamGroup::default().lr_scale(-1.0)], vec![0]).is_err());
+    /// ```
     pub fn lr_scale(mut self, lr_scale: f64) -> Self {
         self.lr_scale = lr_scale;
         self
     }
     /// Overrides the weight decay.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{ParamGroup, ParamGroups};
+    ///
+    /// assert_eq!(ParamGroup::default().weight_decay, None); // the optimizer's
+    /// assert_eq!(ParamGroup::default().weight_decay(0.0).weight_decay, Some(0.0));
+    /// // Checked when the groups are made:
+    /// let invalid = ParamGroup::default().weight_decay(f64::NAN);
+    /// assert!(ParamGroups::new(vec![invalid], vec![0]).is_err());
+    /// ```
     pub fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = Some(weight_decay);
         self
     }
     /// Overrides LAMB's layer adaptation.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Lamb, Optimizer, ParamGroup, ParamGroups};
+    ///
+    /// // TF-Addons' `exclude_from_layer_adaptation` for the biases (tensor 1).
+    /// let groups = ParamGroups::new(
+    ///     vec![ParamGroup::default(), ParamGroup::default().layer_adaptation(false)],
+    ///     vec![0, 1],
+    /// )?;
+    /// assert_eq!(groups.groups()[1].layer_adaptation, Some(false));
+    /// let mut opt = Lamb::<f32>::new(1e-3)?;
+    /// opt.set_param_groups(Some(groups))?; // a LAMB option: other optimizers refuse it
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn layer_adaptation(mut self, adapt: bool) -> Self {
         self.layer_adaptation = Some(adapt);
         self
@@ -221,11 +260,33 @@ impl ParamGroups {
     }
 
     /// The groups.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{Array1, Array2};
+    /// use ndarray_optim::{ParamGroup, ParamGroups};
+    ///
+    /// let (w, b) = (Array2::<f32>::zeros((3, 3)), Array1::<f32>::zeros(3));
+    /// let groups = ParamGroups::no_decay_for_vectors(&(&w, &b));
+    /// assert_eq!(groups.groups(), [ParamGroup::default(), ParamGroup::default().weight_decay(0.0)]);
+    /// ```
     pub fn groups(&self) -> &[ParamGroup] {
         &self.groups
     }
 
     /// For each tensor position, the index of its group.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{ParamGroup, ParamGroups};
+    ///
+    /// let two = vec![ParamGroup::default(), ParamGroup::default().lr_scale(0.1)];
+    /// let groups = ParamGroups::new(two, vec![1, 0, 1])?;
+    /// assert_eq!(groups.assignment(), &[1, 0, 1]); // tensors 0 and 2 are in group 1
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn assignment(&self) -> &[usize] {
         &self.assignment
     }

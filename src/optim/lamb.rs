@@ -81,51 +81,142 @@ impl Default for LambConfig {
 
 impl LambConfig {
     /// Sets the learning rate `lr`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::LambConfig;
+    /// assert_eq!(LambConfig::default().lr(2e-3).lr, 2e-3);
+    /// assert!(LambConfig::default().lr(-2e-3).build::<f32>().is_err()); // checked when building
+    /// ```
     pub fn lr(mut self, lr: f64) -> Self {
         self.lr = lr;
         self
     }
     /// Sets `betas = (beta1, beta2)`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::LambConfig;
+    /// assert_eq!(LambConfig::default().betas(0.9, 0.98).betas, (0.9, 0.98));
+    /// assert!(LambConfig::default().betas(1.0, 0.999).build::<f32>().is_err()); // each in [0, 1)
+    /// ```
     pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
         self.betas = (beta1, beta2);
         self
     }
     /// Sets `eps`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::LambConfig;
+    /// assert_eq!(LambConfig::default().eps(1e-8).eps, 1e-8);
+    /// assert!(LambConfig::default().eps(0.0).build::<f32>().is_err()); // must be > 0
+    /// ```
     pub fn eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self
     }
     /// Sets `weight_decay`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::LambConfig;
+    /// assert_eq!(LambConfig::default().weight_decay(0.0).weight_decay, 0.0); // default 0.01
+    /// assert!(LambConfig::default().weight_decay(-0.01).build::<f32>().is_err());
+    /// ```
     pub fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = weight_decay;
         self
     }
     /// Switches bias correction on or off.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::LambConfig;
+    /// // torch-optimizer's and gluon-nlp's variant.
+    /// assert!(!LambConfig::default().bias_correction(false).bias_correction);
+    /// ```
     pub fn bias_correction(mut self, bias_correction: bool) -> Self {
         self.bias_correction = bias_correction;
         self
     }
     /// Switches gradient averaging on or off.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::LambConfig;
+    /// // m ← β₁·m + g instead of β₁·m + (1 − β₁)·g.
+    /// assert!(!LambConfig::default().grad_averaging(false).grad_averaging);
+    /// ```
     pub fn grad_averaging(mut self, grad_averaging: bool) -> Self {
         self.grad_averaging = grad_averaging;
         self
     }
     /// Sets the global gradient-norm bound, or turns pre-normalisation off with `None`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::LambConfig;
+    /// assert_eq!(LambConfig::default().max_grad_norm, Some(1.0)); // timm's default
+    /// assert_eq!(LambConfig::default().max_grad_norm(None).max_grad_norm, None); // the paper's
+    /// assert!(LambConfig::default().max_grad_norm(Some(0.0)).build::<f32>().is_err()); // must be > 0
+    /// ```
     pub fn max_grad_norm(mut self, max_grad_norm: Option<f64>) -> Self {
         self.max_grad_norm = max_grad_norm;
         self
     }
     /// Switches trust-ratio clipping (LAMBC) on or off.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::LambConfig;
+    /// // LAMBC: the trust ratio never exceeds 1.
+    /// assert!(LambConfig::default().trust_clip(true).trust_clip);
+    /// ```
     pub fn trust_clip(mut self, trust_clip: bool) -> Self {
         self.trust_clip = trust_clip;
         self
     }
     /// Applies the trust ratio to tensors without weight decay too.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{LambConfig, Optimizer};
+    ///
+    /// // No weight decay: timm applies no trust ratio unless `always_adapt`.
+    /// let config = LambConfig::default().lr(0.01).weight_decay(0.0).max_grad_norm(None);
+    /// let (mut plain, mut adapted) = (array![3.0_f64, 4.0], array![3.0_f64, 4.0]);
+    /// let g = array![1.0, 1.0];
+    /// config.clone().build()?.step(&mut plain, &g)?;
+    /// config.always_adapt(true).build()?.step(&mut adapted, &g)?;
+    /// // ‖p‖/‖u‖ = 5/√2: the adapted step is 3.5 times longer.
+    /// assert!((3.0 - plain[0] - 0.01).abs() < 1e-6);
+    /// assert!((3.0 - adapted[0] - 0.01 * 5.0 / 2f64.sqrt()).abs() < 1e-6);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn always_adapt(mut self, always_adapt: bool) -> Self {
         self.always_adapt = always_adapt;
         self
     }
     /// Chooses decoupled weight decay (outside the trust ratio).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::LambConfig;
+    /// // p ← p − γλp outside the trust ratio instead of λp inside the update.
+    /// assert!(LambConfig::default().decoupled_decay(true).decoupled_decay);
+    /// ```
     pub fn decoupled_decay(mut self, decoupled_decay: bool) -> Self {
         self.decoupled_decay = decoupled_decay;
         self
@@ -135,6 +226,17 @@ impl LambConfig {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if a value is outside the range in the table above.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Lamb, LambConfig, Optimizer};
+    ///
+    /// let opt: Lamb<f32> = LambConfig::default().lr(2e-3).build()?;
+    /// assert_eq!((opt.name(), opt.learning_rate()), ("Lamb", 2e-3));
+    /// assert!(LambConfig::default().max_grad_norm(Some(-1.0)).build::<f32>().is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn build<A: Float>(self) -> Result<Lamb<A>, Error> {
         Lamb::with_config(self)
     }

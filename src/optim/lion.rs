@@ -65,6 +65,8 @@ impl Default for LionConfig {
 impl LionConfig {
     /// Sets the learning rate `lr`.
     ///
+    /// # Example
+    ///
     /// ```
     /// use ndarray_optim::LionConfig;
     /// assert_eq!(LionConfig::default().lr(3e-4).lr, 3e-4);
@@ -74,6 +76,8 @@ impl LionConfig {
         self
     }
     /// Sets `b1`, the interpolation in the update's sign.
+    ///
+    /// # Example
     ///
     /// ```
     /// use ndarray_optim::LionConfig;
@@ -85,6 +89,8 @@ impl LionConfig {
     }
     /// Sets `b2`, the decay of the momentum.
     ///
+    /// # Example
+    ///
     /// ```
     /// use ndarray_optim::LionConfig;
     /// assert_eq!(LionConfig::default().b2(0.98).b2, 0.98);
@@ -95,6 +101,8 @@ impl LionConfig {
     }
     /// Sets the decoupled `weight_decay`.
     ///
+    /// # Example
+    ///
     /// ```
     /// use ndarray_optim::LionConfig;
     /// assert_eq!(LionConfig::default().weight_decay(0.1).weight_decay, 0.1);
@@ -104,6 +112,8 @@ impl LionConfig {
         self
     }
     /// Maximises the objective instead of minimising it.
+    ///
+    /// # Example
     ///
     /// ```
     /// use ndarray_optim::LionConfig;

@@ -103,8 +103,35 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     /// [`ShapeMismatch`](Error::ShapeMismatch) (a gradient's shape differs from its parameter's),
     /// [`StateLengthMismatch`](Error::StateLengthMismatch) and
     /// [`StateShapeMismatch`](Error::StateShapeMismatch) (the tensors differ from those the state
-    /// was created for), [`NonFiniteGradient`](Error::NonFiniteGradient) (NaN or ±inf in a
-    /// gradient, under the default [`NonFinitePolicy::Error`]).
+    /// was created for), [`GroupLengthMismatch`](Error::GroupLengthMismatch) (the
+    /// [`ParamGroups`] assign another number of tensors),
+    /// [`NonFiniteGradient`](Error::NonFiniteGradient) (NaN or ±inf in a gradient, under the
+    /// default [`NonFinitePolicy::Error`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{array, Array1, Array2};
+    /// use ndarray_optim::{Error, Optimizer, Sgd};
+    ///
+    /// let mut opt = Sgd::new(0.5)?;
+    /// // One tensor…
+    /// let mut v = array![1.0_f64, 2.0];
+    /// opt.step(&mut v, &array![1.0, -1.0])?;
+    /// assert_eq!(v, array![0.5, 2.5]);
+    ///
+    /// // …or several of different ranks, in one call (another optimizer: the state is per list).
+    /// let mut opt = Sgd::new(0.5)?;
+    /// let (mut w, mut b) = (Array2::<f64>::ones((2, 2)), Array1::<f64>::zeros(2));
+    /// opt.step(&mut (&mut w, &mut b), &(&Array2::ones((2, 2)), &Array1::ones(2)))?;
+    /// assert_eq!((w[[1, 1]], b[0]), (0.5, -0.5));
+    ///
+    /// // A mismatch is an error, and nothing changes.
+    /// let err = opt.step(&mut (&mut w, &mut b), &(&Array2::ones((2, 2)), &Array1::ones(3)));
+    /// assert!(matches!(err, Err(Error::ShapeMismatch { index: 1, .. })));
+    /// assert_eq!((w[[1, 1]], b[0]), (0.5, -0.5));
+    /// # Ok::<(), Error>(())
+    /// ```
     fn step(
         &mut self,
         params: &mut dyn TensorListMut<A>,
@@ -139,6 +166,16 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     ) -> Result<(), Error>;
 
     /// The learning rate the next step will use.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Adam, Optimizer};
+    ///
+    /// let opt = Adam::<f32>::new(3e-4)?;
+    /// assert_eq!(opt.learning_rate(), 3e-4);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn learning_rate(&self) -> f64;
 
     /// Sets the learning rate for the following steps (what a scheduler does).
@@ -147,10 +184,38 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     ///
     /// [`InvalidHyperparameter`](Error::InvalidHyperparameter) if `lr` is negative or not
     /// finite; the learning rate is then unchanged.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Error, Optimizer, Sgd};
+    ///
+    /// let mut opt = Sgd::<f32>::new(0.1)?;
+    /// opt.set_learning_rate(0.01)?;
+    /// assert_eq!(opt.learning_rate(), 0.01);
+    /// assert!(matches!(
+    ///     opt.set_learning_rate(f64::NAN),
+    ///     Err(Error::InvalidHyperparameter { name: "lr", .. })
+    /// ));
+    /// assert_eq!(opt.learning_rate(), 0.01); // unchanged
+    /// # Ok::<(), Error>(())
+    /// ```
     fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error>;
 
-    /// The momentum-like hyperparameter that cyclic schedules vary: `momentum` for SGD and
-    /// RMSProp, `β₁` for Adam, AdamW and LAMB; `None` for optimizers without one.
+    /// The momentum-like hyperparameter that cyclic schedules vary: `momentum` for SGD (and
+    /// [`Momentum`], [`Nesterov`]) and RMSProp, `β₁` for Adam, AdamW, Adamax, NAdam, RAdam and
+    /// LAMB, `b1` for Lion; `None` for optimizers without one (Adagrad, Adadelta).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Adagrad, Adam, Optimizer, SgdConfig};
+    ///
+    /// assert_eq!(SgdConfig::default().momentum(0.9).build::<f32>()?.momentum(), Some(0.9));
+    /// assert_eq!(Adam::<f32>::new(1e-3)?.momentum(), Some(0.9)); // β₁
+    /// assert_eq!(Adagrad::<f32>::new(1e-2)?.momentum(), None);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn momentum(&self) -> Option<f64>;
 
     /// Sets the hyperparameter returned by [`momentum`](Optimizer::momentum).
@@ -158,10 +223,39 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     /// # Errors
     ///
     /// [`InvalidHyperparameter`](Error::InvalidHyperparameter) if the value is out of range,
-    /// [`Unsupported`](Error::Unsupported) if the optimizer has no momentum.
+    /// [`Unsupported`](Error::Unsupported) if the optimizer has no momentum. The value is then
+    /// unchanged.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Adagrad, Adam, Error, Optimizer};
+    ///
+    /// let mut adam = Adam::<f32>::new(1e-3)?;
+    /// adam.set_momentum(0.95)?;
+    /// assert_eq!(adam.config().betas, (0.95, 0.999));
+    /// assert!(adam.set_momentum(1.0).is_err()); // β₁ must be below 1
+    /// assert_eq!(adam.momentum(), Some(0.95));
+    ///
+    /// let mut adagrad = Adagrad::<f32>::new(1e-2)?;
+    /// assert!(matches!(adagrad.set_momentum(0.9), Err(Error::Unsupported { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     fn set_momentum(&mut self, momentum: f64) -> Result<(), Error>;
 
     /// The parameter groups, if any were set.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Optimizer, ParamGroup, ParamGroups, Sgd};
+    ///
+    /// let mut opt = Sgd::<f32>::new(0.1)?;
+    /// assert!(opt.param_groups().is_none());
+    /// opt.set_param_groups(Some(ParamGroups::new(vec![ParamGroup::default()], vec![0, 0])?))?;
+    /// assert_eq!(opt.param_groups().map(|g| g.assignment().len()), Some(2));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn param_groups(&self) -> Option<&ParamGroups>;
 
     /// Sets (or with `None` removes) [`ParamGroups`]: per-tensor learning-rate multipliers and
@@ -173,34 +267,174 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     /// [`GroupLengthMismatch`](Error::GroupLengthMismatch) if state exists for a different
     /// number of tensors than the groups assign; [`Unsupported`](Error::Unsupported) if a group
     /// overrides something this optimizer does not have (layer adaptation outside LAMB).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Error, Optimizer, ParamGroup, ParamGroups, Sgd};
+    ///
+    /// let (mut w, mut b) = (array![1.0_f64], array![1.0_f64]);
+    /// let mut opt = Sgd::new(0.1)?;
+    /// // b learns ten times slower than w.
+    /// let slow = ParamGroup::default().lr_scale(0.1);
+    /// opt.set_param_groups(Some(ParamGroups::new(vec![ParamGroup::default(), slow], vec![0, 1])?))?;
+    /// opt.step(&mut (&mut w, &mut b), &(&array![1.0], &array![1.0]))?;
+    /// assert!((w[0] - 0.9).abs() < 1e-12 && (b[0] - 0.99).abs() < 1e-12);
+    ///
+    /// // Layer adaptation is a LAMB option.
+    /// let no_adaptation = ParamGroup::default().layer_adaptation(false);
+    /// let lamb_only = ParamGroups::new(vec![no_adaptation], vec![0, 0])?;
+    /// assert!(matches!(opt.set_param_groups(Some(lamb_only)), Err(Error::Unsupported { .. })));
+    /// opt.set_param_groups(None)?; // back to one learning rate for all
+    /// assert!(opt.param_groups().is_none());
+    /// # Ok::<(), Error>(())
+    /// ```
     fn set_param_groups(&mut self, groups: Option<ParamGroups>) -> Result<(), Error>;
 
     /// The number of steps taken since the optimizer was built or its state was reset (steps
     /// skipped under [`NonFinitePolicy::SkipStep`] do not count).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Adam, Optimizer};
+    ///
+    /// let mut w = array![1.0_f32];
+    /// let mut opt = Adam::new(0.1)?;
+    /// assert_eq!(opt.step_count(), 0);
+    /// for _ in 0..3 {
+    ///     opt.step(&mut w, &array![1.0])?;
+    /// }
+    /// assert_eq!(opt.step_count(), 3); // the `t` of Adam's bias corrections
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn step_count(&self) -> u64;
 
     /// What the last successful call to `step` did: applied the update, or skipped it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Optimizer, Sgd, StepOutcome};
+    ///
+    /// let mut w = array![1.0_f32];
+    /// let mut opt = Sgd::new(0.1)?;
+    /// assert_eq!(opt.last_step(), &StepOutcome::NotStarted);
+    /// opt.step(&mut w, &array![1.0])?;
+    /// assert_eq!(opt.last_step(), &StepOutcome::Applied);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn last_step(&self) -> &StepOutcome;
 
     /// How many calls to `step` were skipped under [`NonFinitePolicy::SkipStep`] since the
     /// optimizer was built or its state was reset.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Adam, NonFinitePolicy, Optimizer};
+    ///
+    /// let mut w = array![1.0_f32];
+    /// let mut opt = Adam::new(0.1)?.with_non_finite_policy(NonFinitePolicy::SkipStep);
+    /// opt.step(&mut w, &array![f32::INFINITY])?;
+    /// opt.step(&mut w, &array![1.0])?;
+    /// opt.step(&mut w, &array![f32::NAN])?;
+    /// assert_eq!((opt.skipped_steps(), opt.step_count()), (2, 1));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn skipped_steps(&self) -> u64;
 
     /// Drops all per-tensor state and the step counter: the next step starts afresh, as on a
     /// newly built optimizer with the current hyperparameters.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{array, Array1};
+    /// use ndarray_optim::{Error, Optimizer, Sgd};
+    ///
+    /// let mut opt = Sgd::new(0.1)?;
+    /// opt.step(&mut array![1.0_f32, 2.0], &array![1.0, 1.0])?;
+    /// // The state belongs to a tensor of 2 elements: another shape is refused…
+    /// let mut bigger = Array1::<f32>::zeros(3);
+    /// let g = Array1::<f32>::ones(3);
+    /// assert!(matches!(opt.step(&mut bigger, &g), Err(Error::StateShapeMismatch { .. })));
+    /// // …until the state is dropped on purpose.
+    /// opt.reset_state();
+    /// assert_eq!(opt.step_count(), 0);
+    /// opt.step(&mut bigger, &g)?;
+    /// # Ok::<(), Error>(())
+    /// ```
     fn reset_state(&mut self);
 
     /// What `step` does with NaN or infinite gradients.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Adam, NonFinitePolicy, Optimizer};
+    ///
+    /// let opt = Adam::<f32>::new(1e-3)?;
+    /// assert_eq!(opt.non_finite_policy(), NonFinitePolicy::Error); // the default
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn non_finite_policy(&self) -> NonFinitePolicy;
 
     /// Sets what `step` does with NaN or infinite gradients.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{NonFinitePolicy, Optimizer, Sgd};
+    ///
+    /// let mut opt: Box<dyn Optimizer<f32>> = Box::new(Sgd::new(0.1)?);
+    /// opt.set_non_finite_policy(NonFinitePolicy::SkipStep);
+    /// let mut w = array![1.0_f32];
+    /// opt.step(&mut w, &array![f32::NAN])?; // skipped instead of an error
+    /// assert_eq!((w[0], opt.skipped_steps()), (1.0, 1));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn set_non_finite_policy(&mut self, policy: NonFinitePolicy);
 
-    /// The optimizer's name, as PyTorch's class would print it (`"Adam"`, `"SGD"`, …).
+    /// The optimizer's name, as PyTorch's class would print it (`"Adam"`, `"SGD"`, …;
+    /// [`Momentum`] and [`Nesterov`], which PyTorch spells `SGD(momentum=…)`, are `"Momentum"`
+    /// and `"Nesterov"`). It is recorded in [`OptimizerState::optimizer`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Momentum, Optimizer, RmsProp, Sgd};
+    ///
+    /// assert_eq!(Sgd::<f32>::new(0.1)?.name(), "SGD");
+    /// assert_eq!(Momentum::<f32>::new(0.1, 0.9)?.name(), "Momentum");
+    /// assert_eq!(RmsProp::<f32>::new(0.01)?.name(), "RMSprop");
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn name(&self) -> &'static str;
 
     /// Everything needed to resume: kind, hyperparameters, step counters, parameter groups and
     /// every state buffer (see [`OptimizerState`]; serialisable with the `serde` feature).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Momentum, Optimizer};
+    ///
+    /// let mut w = array![1.0_f64, 2.0];
+    /// let mut opt = Momentum::new(0.1, 0.9)?;
+    /// opt.step(&mut w, &array![1.0, -1.0])?;
+    /// let saved = opt.save_state();
+    /// assert_eq!((saved.optimizer.as_str(), saved.step), ("Momentum", 1));
+    /// // PyTorch's buffer name; after one step the buffer is the gradient itself.
+    /// assert_eq!(saved.tensors[0].buffers["momentum_buffer"], array![1.0, -1.0].into_dyn());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn save_state(&self) -> OptimizerState<A>;
 
     /// Replaces this optimizer's hyperparameters, counters and state with a saved state, so
@@ -215,9 +449,51 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     /// [`InvalidState`](Error::InvalidState) (missing, misshapen or unknown buffers),
     /// [`InvalidHyperparameter`](Error::InvalidHyperparameter) and the parameter-group errors
     /// for a configuration that does not validate.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Adam, Error, Optimizer, Sgd};
+    ///
+    /// let g = array![0.5_f32, -0.5];
+    /// let mut w = array![1.0_f32, 2.0];
+    /// let mut opt = Adam::new(0.1)?;
+    /// opt.step(&mut w, &g)?;
+    /// let saved = opt.save_state();
+    ///
+    /// let mut resumed = Adam::new(0.5)?; // the saved hyperparameters replace these
+    /// resumed.load_state(saved.clone())?;
+    /// assert_eq!((resumed.learning_rate(), resumed.step_count()), (0.1, 1));
+    /// let mut w2 = w.clone();
+    /// opt.step(&mut w, &g)?;
+    /// resumed.step(&mut w2, &g)?;
+    /// assert_eq!(w, w2); // bit for bit
+    ///
+    /// let mut sgd = Sgd::<f32>::new(0.1)?;
+    /// assert!(matches!(sgd.load_state(saved), Err(Error::WrongOptimizer { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     fn load_state(&mut self, state: OptimizerState<A>) -> Result<(), Error>;
 
     /// A boxed clone, so that `Box<dyn Optimizer<A>>` is `Clone`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Adam, Optimizer};
+    ///
+    /// let mut opt: Box<dyn Optimizer<f64>> = Box::new(Adam::new(0.1)?);
+    /// let mut w = array![1.0_f64];
+    /// opt.step(&mut w, &array![1.0])?;
+    /// let mut copy = opt.clone(); // calls clone_box: state and counters included
+    /// let mut w2 = w.clone();
+    /// opt.step(&mut w, &array![1.0])?;
+    /// copy.step(&mut w2, &array![1.0])?;
+    /// assert_eq!((w, copy.step_count()), (w2, 2));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn clone_box(&self) -> Box<dyn Optimizer<A>>;
 }
 
@@ -1019,6 +1295,21 @@ pub(crate) mod check {
     }
 }
 
+/// The constructor call in the generated examples of [`optimizer_type!`]: learning rate 0.1,
+/// and momentum 0.9 for the two optimizers that need one.
+macro_rules! doc_constructor {
+    (Momentum) => {
+        "Momentum::<f32>::new(0.1, 0.9)?"
+    };
+    (Nesterov) => {
+        "Nesterov::<f32>::new(0.1, 0.9)?"
+    };
+    ($name:ident) => {
+        concat!(stringify!($name), "::<f32>::new(0.1)?")
+    };
+}
+pub(crate) use doc_constructor;
+
 /// Defines a public optimizer type around a [`Driver`] and implements [`Optimizer`] for it.
 macro_rules! optimizer_type {
     (
@@ -1033,11 +1324,39 @@ macro_rules! optimizer_type {
 
         impl<A: $crate::Float> $name<A> {
             /// The hyperparameters in use (the learning rate and momentum as last set).
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = concat!("use ndarray_optim::{", stringify!($name), ", ", stringify!($config), ", Optimizer};")]
+            ///
+            #[doc = concat!("let mut opt = ", $crate::optim::doc_constructor!($name), ";")]
+            #[doc = concat!("let config: &", stringify!($config), " = opt.config();")]
+            /// assert_eq!(config.lr, 0.1);
+            /// opt.set_learning_rate(0.05)?; // as a scheduler does
+            /// assert_eq!(opt.config().lr, 0.05);
+            /// # Ok::<(), ndarray_optim::Error>(())
+            /// ```
             pub fn config(&self) -> &$config {
                 &self.driver.config
             }
 
             /// Sets the [`NonFinitePolicy`](crate::NonFinitePolicy), builder style.
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use ndarray::array;
+            #[doc = concat!("use ndarray_optim::{", stringify!($name), ", NonFinitePolicy, Optimizer};")]
+            ///
+            #[doc = concat!("let mut opt = ", $crate::optim::doc_constructor!($name), ".with_non_finite_policy(NonFinitePolicy::SkipStep);")]
+            /// assert_eq!(opt.non_finite_policy(), NonFinitePolicy::SkipStep);
+            /// let mut w = array![1.0_f32, 2.0];
+            /// opt.step(&mut w, &array![f32::NAN, 0.5])?; // skipped, not an error
+            /// assert_eq!(w, array![1.0, 2.0]);
+            /// assert_eq!((opt.step_count(), opt.skipped_steps()), (0, 1));
+            /// # Ok::<(), ndarray_optim::Error>(())
+            /// ```
             pub fn with_non_finite_policy(mut self, policy: $crate::NonFinitePolicy) -> Self {
                 self.driver.set_non_finite_policy(policy);
                 self

@@ -73,6 +73,8 @@ impl Default for NAdamConfig {
 impl NAdamConfig {
     /// Sets the learning rate `lr`.
     ///
+    /// # Example
+    ///
     /// ```
     /// use ndarray_optim::NAdamConfig;
     /// assert_eq!(NAdamConfig::default().lr(0.01).lr, 0.01);
@@ -82,6 +84,8 @@ impl NAdamConfig {
         self
     }
     /// Sets `betas = (beta1, beta2)`.
+    ///
+    /// # Example
     ///
     /// ```
     /// use ndarray_optim::NAdamConfig;
@@ -93,6 +97,8 @@ impl NAdamConfig {
     }
     /// Sets `eps`.
     ///
+    /// # Example
+    ///
     /// ```
     /// use ndarray_optim::NAdamConfig;
     /// assert_eq!(NAdamConfig::default().eps(1e-6).eps, 1e-6);
@@ -102,6 +108,8 @@ impl NAdamConfig {
         self
     }
     /// Sets `weight_decay`.
+    ///
+    /// # Example
     ///
     /// ```
     /// use ndarray_optim::NAdamConfig;
@@ -113,6 +121,8 @@ impl NAdamConfig {
     }
     /// Sets the momentum decay `ψ`.
     ///
+    /// # Example
+    ///
     /// ```
     /// use ndarray_optim::NAdamConfig;
     /// assert_eq!(NAdamConfig::default().momentum_decay(0.01).momentum_decay, 0.01);
@@ -123,6 +133,8 @@ impl NAdamConfig {
     }
     /// Chooses decoupled or coupled (L2) weight decay.
     ///
+    /// # Example
+    ///
     /// ```
     /// use ndarray_optim::NAdamConfig;
     /// assert_eq!(NAdamConfig::default().decoupled_weight_decay(true).decoupled_weight_decay, true);
@@ -132,6 +144,8 @@ impl NAdamConfig {
         self
     }
     /// Maximises the objective instead of minimising it.
+    ///
+    /// # Example
     ///
     /// ```
     /// use ndarray_optim::NAdamConfig;

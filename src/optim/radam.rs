@@ -65,6 +65,8 @@ impl Default for RAdamConfig {
 impl RAdamConfig {
     /// Sets the learning rate `lr`.
     ///
+    /// # Example
+    ///
     /// ```
     /// use ndarray_optim::RAdamConfig;
     /// assert_eq!(RAdamConfig::default().lr(0.01).lr, 0.01);
@@ -74,6 +76,8 @@ impl RAdamConfig {
         self
     }
     /// Sets `betas = (beta1, beta2)`.
+    ///
+    /// # Example
     ///
     /// ```
     /// use ndarray_optim::RAdamConfig;
@@ -85,6 +89,8 @@ impl RAdamConfig {
     }
     /// Sets `eps`.
     ///
+    /// # Example
+    ///
     /// ```
     /// use ndarray_optim::RAdamConfig;
     /// assert_eq!(RAdamConfig::default().eps(1e-6).eps, 1e-6);
@@ -94,6 +100,8 @@ impl RAdamConfig {
         self
     }
     /// Sets `weight_decay`.
+    ///
+    /// # Example
     ///
     /// ```
     /// use ndarray_optim::RAdamConfig;
@@ -105,6 +113,8 @@ impl RAdamConfig {
     }
     /// Chooses decoupled or coupled (L2) weight decay.
     ///
+    /// # Example
+    ///
     /// ```
     /// use ndarray_optim::RAdamConfig;
     /// assert_eq!(RAdamConfig::default().decoupled_weight_decay(true).decoupled_weight_decay, true);
@@ -114,6 +124,8 @@ impl RAdamConfig {
         self
     }
     /// Maximises the objective instead of minimising it.
+    ///
+    /// # Example
     ///
     /// ```
     /// use ndarray_optim::RAdamConfig;

@@ -69,36 +69,104 @@ impl Default for RmsPropConfig {
 
 impl RmsPropConfig {
     /// Sets the learning rate `lr`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::RmsPropConfig;
+    /// assert_eq!(RmsPropConfig::default().lr(1e-3).lr, 1e-3);
+    /// assert!(RmsPropConfig::default().lr(-1e-3).build::<f32>().is_err()); // checked when building
+    /// ```
     pub fn lr(mut self, lr: f64) -> Self {
         self.lr = lr;
         self
     }
     /// Sets the smoothing constant `alpha`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::RmsPropConfig;
+    /// assert_eq!(RmsPropConfig::default().alpha(0.9).alpha, 0.9);
+    /// assert!(RmsPropConfig::default().alpha(1.5).build::<f32>().is_err()); // must lie in [0, 1]
+    /// ```
     pub fn alpha(mut self, alpha: f64) -> Self {
         self.alpha = alpha;
         self
     }
     /// Sets `eps`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::RmsPropConfig;
+    /// assert_eq!(RmsPropConfig::default().eps(1e-6).eps, 1e-6);
+    /// assert!(RmsPropConfig::default().eps(0.0).build::<f32>().is_err()); // must be > 0
+    /// ```
     pub fn eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self
     }
     /// Sets the coupled (L2) `weight_decay`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::RmsPropConfig;
+    /// assert_eq!(RmsPropConfig::default().weight_decay(1e-4).weight_decay, 1e-4);
+    /// assert!(RmsPropConfig::default().weight_decay(-1e-4).build::<f32>().is_err());
+    /// ```
     pub fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = weight_decay;
         self
     }
     /// Sets the momentum factor `momentum`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Optimizer, RmsPropConfig};
+    /// assert_eq!(RmsPropConfig::default().momentum(0.9).build::<f32>()?.momentum(), Some(0.9));
+    /// assert!(RmsPropConfig::default().momentum(-0.9).build::<f32>().is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn momentum(mut self, momentum: f64) -> Self {
         self.momentum = momentum;
         self
     }
     /// Switches the centered variant on or off.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Optimizer, RmsPropConfig};
+    ///
+    /// let mut opt = RmsPropConfig::default().centered(true).build::<f32>()?;
+    /// let mut w = array![1.0_f32];
+    /// opt.step(&mut w, &array![1.0])?;
+    /// // The running mean of the gradients is one more state buffer.
+    /// assert!(opt.save_state().tensors[0].buffers.contains_key("grad_avg"));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn centered(mut self, centered: bool) -> Self {
         self.centered = centered;
         self
     }
     /// Maximises the objective instead of minimising it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Optimizer, RmsPropConfig};
+    ///
+    /// let mut opt = RmsPropConfig::default().maximize(true).build()?;
+    /// let mut w = array![0.0_f64];
+    /// opt.step(&mut w, &array![1.0])?;
+    /// assert!(w[0] > 0.0); // uphill
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn maximize(mut self, maximize: bool) -> Self {
         self.maximize = maximize;
         self
@@ -108,6 +176,17 @@ impl RmsPropConfig {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if a value is outside the range in the table above.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Optimizer, RmsProp, RmsPropConfig};
+    ///
+    /// let opt: RmsProp<f32> = RmsPropConfig::default().lr(1e-3).build()?;
+    /// assert_eq!((opt.name(), opt.learning_rate()), ("RMSprop", 1e-3));
+    /// assert!(RmsPropConfig::default().alpha(-0.1).build::<f32>().is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn build<A: Float>(self) -> Result<RmsProp<A>, Error> {
         RmsProp::with_config(self)
     }

@@ -13,6 +13,22 @@ use crate::float::Float;
 use crate::tensor::TensorList;
 
 /// The version of the saved form this crate writes and reads.
+///
+/// A state of another version is refused by [`Optimizer::load_state`](crate::Optimizer::load_state)
+/// with [`Error::UnsupportedStateFormat`].
+///
+/// # Example
+///
+/// ```
+/// use ndarray_optim::{Adam, Error, Optimizer, STATE_FORMAT_VERSION};
+///
+/// let mut opt = Adam::<f32>::new(1e-3)?;
+/// let mut saved = opt.save_state();
+/// assert_eq!(saved.format_version, STATE_FORMAT_VERSION);
+/// saved.format_version = STATE_FORMAT_VERSION + 1;
+/// assert!(matches!(opt.load_state(saved), Err(Error::UnsupportedStateFormat { .. })));
+/// # Ok::<(), Error>(())
+/// ```
 pub const STATE_FORMAT_VERSION: u32 = 1;
 
 /// The configuration of any optimizer, tagged with its kind: what an [`OptimizerState`] carries.
@@ -120,7 +136,26 @@ pub struct OptimizerState<A> {
     pub extra: BTreeMap<String, u64>,
 }
 
-/// The saved state of one tensor.
+/// The saved state of one tensor: one entry of [`OptimizerState::tensors`].
+///
+/// # Example
+///
+/// ```
+/// use ndarray::{array, Array2};
+/// use ndarray_optim::{NAdam, Optimizer};
+///
+/// let mut w = Array2::<f64>::ones((2, 3));
+/// let mut opt = NAdam::new(2e-3)?;
+/// opt.step(&mut w, &Array2::ones((2, 3)))?;
+/// let saved = opt.save_state().with_tensor_names(&["fc.weight"])?;
+/// let tensor = &saved.tensors[0];
+/// assert_eq!(tensor.name.as_deref(), Some("fc.weight"));
+/// assert_eq!(tensor.shape, [2, 3]);
+/// assert_eq!(tensor.buffers.keys().collect::<Vec<_>>(), ["exp_avg", "exp_avg_sq"]);
+/// assert_eq!(tensor.buffers["exp_avg"].shape(), [2, 3]); // the tensor's shape, row-major
+/// assert!(tensor.scalars.contains_key("mu_product")); // NAdam's scalar state
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
@@ -141,6 +176,23 @@ impl<A: Float> OptimizerState<A> {
     /// # Errors
     ///
     /// [`Error::LengthMismatch`] if there are not as many names as tensors.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Error, Optimizer, Sgd};
+    ///
+    /// let mut opt = Sgd::new(0.1)?;
+    /// opt.step(&mut (&mut array![1.0_f32], &mut array![2.0_f32]), &(&array![1.0], &array![1.0]))?;
+    /// let saved = opt.save_state().with_tensor_names(&["weight", "bias"])?;
+    /// assert_eq!(saved.tensors[1].name.as_deref(), Some("bias"));
+    /// assert!(matches!(
+    ///     opt.save_state().with_tensor_names(&["weight"]),
+    ///     Err(Error::LengthMismatch { .. })
+    /// ));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn with_tensor_names(mut self, names: &[&str]) -> Result<Self, Error> {
         if names.len() != self.tensors.len() {
             return Err(Error::LengthMismatch {
@@ -163,6 +215,27 @@ impl<A: Float> OptimizerState<A> {
     ///
     /// [`Error::StateLengthMismatch`], [`Error::StateShapeMismatch`],
     /// [`Error::TensorNameMismatch`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{array, Array1};
+    /// use ndarray_optim::{Adam, Error, Optimizer};
+    ///
+    /// let mut w = array![1.0_f32, 2.0];
+    /// let mut opt = Adam::new(0.1)?;
+    /// opt.step(&mut w, &array![1.0, 1.0])?;
+    /// let saved = opt.save_state().with_tensor_names(&["w"])?;
+    ///
+    /// saved.verify(&w, Some(&["w"]))?;
+    /// saved.verify(&w, None)?; // shapes only
+    /// assert!(matches!(
+    ///     saved.verify(&Array1::<f32>::zeros(3), None),
+    ///     Err(Error::StateShapeMismatch { .. })
+    /// ));
+    /// assert!(matches!(saved.verify(&w, Some(&["v"])), Err(Error::TensorNameMismatch { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn verify(&self, params: &dyn TensorList<A>, names: Option<&[&str]>) -> Result<(), Error> {
         if self.tensors.is_empty() {
             return Ok(());

@@ -67,31 +67,96 @@ impl Default for SgdConfig {
 
 impl SgdConfig {
     /// Sets the learning rate `lr`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::SgdConfig;
+    /// assert_eq!(SgdConfig::default().lr(0.1).lr, 0.1);
+    /// assert!(SgdConfig::default().lr(-0.1).build::<f32>().is_err()); // checked when building
+    /// ```
     pub fn lr(mut self, lr: f64) -> Self {
         self.lr = lr;
         self
     }
     /// Sets the momentum factor `momentum`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Optimizer, SgdConfig};
+    /// let opt = SgdConfig::default().momentum(0.9).build::<f32>()?;
+    /// assert_eq!(opt.momentum(), Some(0.9));
+    /// assert!(SgdConfig::default().momentum(-0.9).build::<f32>().is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn momentum(mut self, momentum: f64) -> Self {
         self.momentum = momentum;
         self
     }
     /// Sets the momentum `dampening`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::SgdConfig;
+    /// let config = SgdConfig::default().momentum(0.9).dampening(0.1);
+    /// assert_eq!(config.dampening, 0.1);
+    /// assert!(config.dampening(1.5).build::<f32>().is_err()); // must lie in [0, 1]
+    /// ```
     pub fn dampening(mut self, dampening: f64) -> Self {
         self.dampening = dampening;
         self
     }
     /// Sets the coupled (L2) `weight_decay`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Optimizer, SgdConfig};
+    ///
+    /// let mut opt = SgdConfig::default().lr(0.1).weight_decay(0.5).build()?;
+    /// let mut w = array![2.0_f64];
+    /// opt.step(&mut w, &array![0.0])?; // g + λ·p = 1
+    /// assert!((w[0] - 1.9).abs() < 1e-12);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = weight_decay;
         self
     }
     /// Switches Nesterov momentum on or off.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::SgdConfig;
+    /// assert!(SgdConfig::default().momentum(0.9).nesterov(true).build::<f32>()?.config().nesterov);
+    /// // Nesterov momentum needs momentum > 0 and no dampening, as in PyTorch.
+    /// assert!(SgdConfig::default().nesterov(true).build::<f32>().is_err());
+    /// let dampened = SgdConfig::default().momentum(0.9).dampening(0.1);
+    /// assert!(dampened.nesterov(true).build::<f32>().is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn nesterov(mut self, nesterov: bool) -> Self {
         self.nesterov = nesterov;
         self
     }
     /// Maximises the objective instead of minimising it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Optimizer, SgdConfig};
+    ///
+    /// let mut opt = SgdConfig::default().lr(0.1).maximize(true).build()?;
+    /// let mut w = array![0.0_f64];
+    /// opt.step(&mut w, &array![1.0])?; // gradient ascent
+    /// assert_eq!(w[0], 0.1);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn maximize(mut self, maximize: bool) -> Self {
         self.maximize = maximize;
         self
@@ -101,6 +166,17 @@ impl SgdConfig {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if a value is outside the range in the table above.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Optimizer, Sgd, SgdConfig};
+    ///
+    /// let opt: Sgd<f64> = SgdConfig::default().lr(0.1).momentum(0.9).build()?;
+    /// assert_eq!((opt.name(), opt.learning_rate()), ("SGD", 0.1));
+    /// assert!(SgdConfig::default().lr(f64::INFINITY).build::<f64>().is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn build<A: Float>(self) -> Result<Sgd<A>, Error> {
         Sgd::with_config(self)
     }

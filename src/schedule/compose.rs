@@ -59,6 +59,29 @@ impl SequentialLr {
     /// [`Error::NoSchedules`] if `schedules` is empty; [`Error::MilestoneCountMismatch`] unless
     /// there is one milestone fewer than schedules; [`Error::MilestonesOutOfOrder`] if they
     /// decrease; [`Error::InvalidHyperparameter`] for a milestone at 0.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{ConstantLr, ExponentialLr, Schedule, SequentialLr};
+    /// use ndarray_optim::Error;
+    ///
+    /// let schedule = SequentialLr::new(
+    ///     vec![Box::new(ConstantLr::new(0.1, 2)?), Box::new(ExponentialLr::new(0.5)?)],
+    ///     vec![2],
+    /// )?;
+    /// let lrs: Vec<f64> = (0..5).map(|k| schedule.lr(1.0, k)).collect::<Result<_, _>>()?;
+    /// assert_eq!(lrs, [0.1, 0.1, 1.0, 0.5, 0.25]); // the second restarts at its epoch 0 at epoch 2
+    ///
+    /// let two: Vec<Box<dyn Schedule>> = vec![Box::new(ExponentialLr::new(0.5)?); 2];
+    /// assert!(matches!(
+    ///     SequentialLr::new(two.clone(), vec![]),
+    ///     Err(Error::MilestoneCountMismatch { schedules: 2, milestones: 0 })
+    /// ));
+    /// assert!(SequentialLr::new(two, vec![0]).is_err()); // no milestone at 0
+    /// assert!(matches!(SequentialLr::new(vec![], vec![]), Err(Error::NoSchedules { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn new(schedules: Vec<Box<dyn Schedule>>, milestones: Vec<u64>) -> Result<Self, Error> {
         if schedules.is_empty() {
             return Err(Error::NoSchedules {
@@ -165,6 +188,21 @@ impl ChainedScheduler {
     /// # Errors
     ///
     /// [`Error::NoSchedules`] if `schedules` is empty.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{ChainedScheduler, ExponentialLr, Schedule, StepLr};
+    /// use ndarray_optim::Error;
+    ///
+    /// let chained = ChainedScheduler::new(vec![
+    ///     Box::new(ExponentialLr::new(0.9)?),
+    ///     Box::new(StepLr::new(2, 0.5)?),
+    /// ])?;
+    /// assert!((chained.lr(1.0, 2)? - 0.9 * 0.9 * 0.5).abs() < 1e-15); // the factors multiply
+    /// assert!(matches!(ChainedScheduler::new(vec![]), Err(Error::NoSchedules { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn new(schedules: Vec<Box<dyn Schedule>>) -> Result<Self, Error> {
         if schedules.is_empty() {
             return Err(Error::NoSchedules {

@@ -47,6 +47,18 @@ impl CosineAnnealingLr {
     ///
     /// [`Error::InvalidHyperparameter`] if `t_max` is 0 or `eta_min` is not a finite number
     /// `≥ 0`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CosineAnnealingLr, Schedule};
+    ///
+    /// let schedule = CosineAnnealingLr::new(4, 0.0)?;
+    /// assert!((schedule.lr(1.0, 2)? - 0.5).abs() < 1e-15); // half-way down
+    /// assert!(CosineAnnealingLr::new(0, 0.0).is_err()); // T_max ≥ 1
+    /// assert!(CosineAnnealingLr::new(4, -1e-3).is_err()); // eta_min ≥ 0
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn new(t_max: u64, eta_min: f64) -> Result<Self, Error> {
         at_least_one("T_max", t_max)?;
         check::non_negative("eta_min", eta_min)?;
@@ -124,6 +136,19 @@ impl CosineAnnealingWarmRestarts {
     ///
     /// [`Error::InvalidHyperparameter`] if `t_0` or `t_mult` is 0, or `eta_min` is not a finite
     /// number `≥ 0`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CosineAnnealingWarmRestarts, Schedule};
+    ///
+    /// let schedule = CosineAnnealingWarmRestarts::new(3, 1, 0.01)?; // a restart every 3 epochs
+    /// let lrs: Vec<f64> = (0..7).map(|k| schedule.lr(1.0, k)).collect::<Result<_, _>>()?;
+    /// assert_eq!((lrs[0], lrs[3], lrs[6]), (1.0, 1.0, 1.0));
+    /// assert!(lrs[2] < lrs[1] && lrs[1] < lrs[0]);
+    /// assert!(CosineAnnealingWarmRestarts::new(3, 0, 0.0).is_err()); // T_mult ≥ 1
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn new(t_0: u64, t_mult: u64, eta_min: f64) -> Result<Self, Error> {
         at_least_one("T_0", t_0)?;
         at_least_one("T_mult", t_mult)?;

@@ -117,6 +117,19 @@ impl CyclicLr {
     ///
     /// [`Error::InvalidHyperparameter`] if a learning rate is not a finite number `≥ 0` or
     /// `step_size_up` is 0.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CyclicLr, Schedule};
+    ///
+    /// let triangle = CyclicLr::new(0.0, 1.0, 2)?;
+    /// let lrs: Vec<f64> = (0..5).map(|k| triangle.lr(0.0, k)).collect::<Result<_, _>>()?;
+    /// assert_eq!(lrs, [0.0, 0.5, 1.0, 0.5, 0.0]);
+    /// assert!(CyclicLr::new(0.0, 1.0, 0).is_err()); // step_size_up ≥ 1
+    /// assert!(CyclicLr::new(-0.1, 1.0, 2).is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn new(base_lr: f64, max_lr: f64, step_size_up: u64) -> Result<Self, Error> {
         check::non_negative("base_lr", base_lr)?;
         check::non_negative("max_lr", max_lr)?;
@@ -135,6 +148,18 @@ impl CyclicLr {
     }
 
     /// Falls over `step_size_down` batches instead of `step_size_up` (0 makes a sawtooth).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CyclicLr, Schedule};
+    ///
+    /// // Up over 3 batches, down over 1.
+    /// let schedule = CyclicLr::new(0.0, 1.0, 3)?.with_step_size_down(1);
+    /// assert_eq!(schedule.lr(0.0, 3)?, 1.0);
+    /// assert_eq!(schedule.lr(0.0, 4)?, 0.0); // the next cycle starts
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_step_size_down(mut self, step_size_down: u64) -> Self {
         self.step_size_down = Some(step_size_down);
         self
@@ -146,6 +171,17 @@ impl CyclicLr {
     ///
     /// [`Error::InvalidHyperparameter`] if the `gamma` of [`CyclicMode::ExpRange`] is not a
     /// finite number `> 0`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CyclicLr, CyclicMode, Schedule};
+    ///
+    /// let decaying = CyclicLr::new(0.0, 1.0, 2)?.with_mode(CyclicMode::ExpRange { gamma: 0.5 })?;
+    /// assert_eq!(decaying.lr(0.0, 2)?, 0.25); // the peak, scaled by γ^k = 0.5²
+    /// assert!(CyclicLr::new(0.0, 1.0, 2)?.with_mode(CyclicMode::ExpRange { gamma: 0.0 }).is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_mode(mut self, mode: CyclicMode) -> Result<Self, Error> {
         if let CyclicMode::ExpRange { gamma } = mode {
             check::positive("gamma", gamma)?;
@@ -157,6 +193,18 @@ impl CyclicLr {
     /// Uses a custom amplitude scale, called with the cycle number or the iteration (PyTorch's
     /// `scale_fn` and `scale_mode`); the mode is then ignored, as in PyTorch. A scale that makes
     /// the learning rate or momentum negative or NaN is an error at that step.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CyclicLr, ScaleMode, Schedule};
+    ///
+    /// // The amplitude divided by the cycle number.
+    /// let schedule = CyclicLr::new(0.0, 1.0, 2)?.with_scale_fn(|cycle| 1.0 / cycle, ScaleMode::Cycle);
+    /// assert_eq!(schedule.lr(0.0, 2)?, 1.0); // peak of cycle 1
+    /// assert_eq!(schedule.lr(0.0, 6)?, 0.5); // peak of cycle 2
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_scale_fn(
         mut self,
         scale_fn: impl Fn(f64) -> f64 + Send + Sync + 'static,
@@ -167,6 +215,20 @@ impl CyclicLr {
     }
 
     /// Turns momentum cycling on (the default) or off.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CyclicLr, Schedule};
+    /// use ndarray_optim::{Adagrad, Error};
+    ///
+    /// let mut opt = Adagrad::<f32>::new(0.01)?; // no momentum to cycle
+    /// let schedule = CyclicLr::new(1e-3, 1e-2, 100)?;
+    /// assert!(matches!(schedule.clone().attach(&mut opt), Err(Error::Unsupported { .. })));
+    /// let sched = schedule.with_cycle_momentum(false).attach(&mut opt)?;
+    /// assert_eq!(sched.last_momentum(), None);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn with_cycle_momentum(mut self, cycle_momentum: bool) -> Self {
         self.cycle_momentum = cycle_momentum;
         self
@@ -179,6 +241,23 @@ impl CyclicLr {
     ///
     /// [`Error::InvalidHyperparameter`] if either is not a finite number `≥ 0` (the optimizer
     /// may be stricter: Adam's `β₁` must be below 1).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CyclicLr, Schedule};
+    /// use ndarray_optim::{Adam, Optimizer};
+    ///
+    /// let mut opt = Adam::<f32>::new(1e-3)?;
+    /// let schedule = CyclicLr::new(1e-4, 1e-3, 100)?.with_momentum(0.85, 0.95)?;
+    /// schedule.attach(&mut opt)?;
+    /// assert_eq!(opt.momentum(), Some(0.95)); // β₁ at the bottom of the cycle
+    /// // Accepted here, refused by Adam when attaching (β₁ < 1):
+    /// let too_high = CyclicLr::new(1e-4, 1e-3, 100)?.with_momentum(0.9, 1.0)?;
+    /// assert!(too_high.attach(&mut opt).is_err());
+    /// assert!(CyclicLr::new(1e-4, 1e-3, 100)?.with_momentum(-0.1, 0.9).is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_momentum(mut self, base_momentum: f64, max_momentum: f64) -> Result<Self, Error> {
         check::non_negative("base_momentum", base_momentum)?;
         check::non_negative("max_momentum", max_momentum)?;
@@ -353,6 +432,18 @@ impl OneCycleLr {
     ///
     /// [`Error::InvalidHyperparameter`] if `max_lr` is not a finite number `≥ 0` or
     /// `total_steps` is 0.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
+    ///
+    /// let schedule = OneCycleLr::new(0.1, 100)?;
+    /// assert!((schedule.lr(0.0, 0)? - 0.1 / 25.0).abs() < 1e-15); // max_lr / div_factor
+    /// assert_eq!(schedule.lr(0.0, 29)?, 0.1); // the peak, at pct_start·T − 1
+    /// assert!(OneCycleLr::new(0.1, 0).is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn new(max_lr: f64, total_steps: u64) -> Result<Self, Error> {
         check::non_negative("max_lr", max_lr)?;
         at_least_one("total_steps", total_steps)?;
@@ -405,6 +496,18 @@ impl OneCycleLr {
     ///
     /// [`Error::InvalidHyperparameter`] if `pct_start` is not in `[0, 1]`, or if
     /// `pct_start · total_steps = 1` (an empty first phase that PyTorch divides by zero on).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
+    ///
+    /// let schedule = OneCycleLr::new(0.1, 100)?.with_pct_start(0.25)?;
+    /// assert_eq!(schedule.lr(0.0, 24)?, 0.1); // the peak moves to 0.25·100 − 1
+    /// assert!(OneCycleLr::new(0.1, 100)?.with_pct_start(1.5).is_err());
+    /// assert!(OneCycleLr::new(0.1, 10)?.with_pct_start(0.1).is_err()); // an empty first phase
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_pct_start(mut self, pct_start: f64) -> Result<Self, Error> {
         check::unit("pct_start", pct_start)?;
         self.pct_start = pct_start;
@@ -412,12 +515,38 @@ impl OneCycleLr {
     }
 
     /// Sets cosine (default) or linear annealing.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{AnnealStrategy, OneCycleLr, Schedule};
+    ///
+    /// // 10 steps, the peak at step 4: at step 1 a quarter of the way up from 0.04 to 1.
+    /// let cos = OneCycleLr::new(1.0, 10)?.with_pct_start(0.5)?;
+    /// let linear = cos.clone().with_anneal_strategy(AnnealStrategy::Linear);
+    /// assert!((linear.lr(0.0, 1)? - (0.04 + 0.96 * 0.25)).abs() < 1e-12);
+    /// assert!(cos.lr(0.0, 1)? < linear.lr(0.0, 1)?); // the cosine starts slowly
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_anneal_strategy(mut self, anneal: AnnealStrategy) -> Self {
         self.anneal = anneal;
         self
     }
 
     /// Turns momentum cycling on (the default) or off.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
+    /// use ndarray_optim::{Adadelta, Optimizer};
+    ///
+    /// let mut opt = Adadelta::<f32>::new(1.0)?; // no momentum to cycle
+    /// assert!(OneCycleLr::new(1.0, 100)?.attach(&mut opt).is_err());
+    /// OneCycleLr::new(1.0, 100)?.with_cycle_momentum(false).attach(&mut opt)?;
+    /// assert!((opt.learning_rate() - 1.0 / 25.0).abs() < 1e-15);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_cycle_momentum(mut self, cycle_momentum: bool) -> Self {
         self.cycle_momentum = cycle_momentum;
         self
@@ -428,6 +557,18 @@ impl OneCycleLr {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if either is not a finite number `≥ 0`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
+    ///
+    /// let schedule = OneCycleLr::new(1.0, 100)?.with_momentum(0.8, 0.9)?;
+    /// assert_eq!(schedule.momentum(0)?, Some(0.9)); // max_momentum while the lr is low
+    /// assert_eq!(schedule.momentum(29)?, Some(0.8)); // base_momentum at the peak
+    /// assert!(OneCycleLr::new(1.0, 100)?.with_momentum(0.8, f64::INFINITY).is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_momentum(mut self, base_momentum: f64, max_momentum: f64) -> Result<Self, Error> {
         check::non_negative("base_momentum", base_momentum)?;
         check::non_negative("max_momentum", max_momentum)?;
@@ -441,6 +582,17 @@ impl OneCycleLr {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if it is not a finite number `> 0`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
+    ///
+    /// let schedule = OneCycleLr::new(1.0, 100)?.with_div_factor(10.0)?;
+    /// assert!((schedule.lr(0.0, 0)? - 0.1).abs() < 1e-15); // max_lr / div_factor
+    /// assert!(OneCycleLr::new(1.0, 100)?.with_div_factor(0.0).is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_div_factor(mut self, div_factor: f64) -> Result<Self, Error> {
         check::positive("div_factor", div_factor)?;
         self.div_factor = div_factor;
@@ -453,6 +605,17 @@ impl OneCycleLr {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if it is not a finite number `> 0`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
+    ///
+    /// let schedule = OneCycleLr::new(1.0, 100)?.with_final_div_factor(100.0)?;
+    /// assert_eq!(schedule.lr(0.0, 99)?, 1.0 / 25.0 / 100.0); // the last step's learning rate
+    /// assert!(OneCycleLr::new(1.0, 100)?.with_final_div_factor(-1.0).is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_final_div_factor(mut self, final_div_factor: f64) -> Result<Self, Error> {
         check::positive("final_div_factor", final_div_factor)?;
         self.final_div_factor = final_div_factor;
@@ -460,12 +623,33 @@ impl OneCycleLr {
     }
 
     /// Uses three phases (the original paper) instead of two (fastai's, PyTorch's default).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
+    ///
+    /// // Up until step 29, back down to the start at 58, then the final annealing.
+    /// let schedule = OneCycleLr::new(1.0, 100)?.with_three_phase(true);
+    /// assert_eq!(schedule.lr(0.0, 29)?, 1.0);
+    /// assert_eq!(schedule.lr(0.0, 58)?, 1.0 / 25.0);
+    /// assert_eq!(schedule.momentum(80)?, Some(0.95)); // constant in the last phase
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_three_phase(mut self, three_phase: bool) -> Self {
         self.three_phase = three_phase;
         self
     }
 
     /// The total number of steps `T`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::OneCycleLr;
+    /// assert_eq!(OneCycleLr::from_epochs(0.1, 10, 50)?.total_steps(), 500);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn total_steps(&self) -> u64 {
         self.total_steps
     }

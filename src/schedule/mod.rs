@@ -188,11 +188,32 @@ pub use warmup::{Warmup, WarmupDecay};
 pub trait Schedule: Debug + Send + Sync {
     /// The name of the PyTorch class this schedule reproduces (`"StepLR"`, …; `"Warmup"` for
     /// [`Warmup`]), used in errors.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CosineAnnealingLr, Schedule, Warmup};
+    ///
+    /// assert_eq!(CosineAnnealingLr::new(10, 0.0)?.name(), "CosineAnnealingLR");
+    /// assert_eq!(Warmup::cosine(10, 100)?.name(), "Warmup");
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn name(&self) -> &'static str;
 
     /// The base learning rate `B` when attached to an optimizer whose learning rate is
     /// `optimizer_lr`: that learning rate (PyTorch's `initial_lr`), except for the schedules that
     /// set their own bounds ([`CyclicLr`]: its `base_lr`; [`OneCycleLr`]: `max_lr / div_factor`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CyclicLr, OneCycleLr, Schedule, StepLr};
+    ///
+    /// assert_eq!(StepLr::new(10, 0.1)?.base_lr(0.3), 0.3); // the optimizer's
+    /// assert_eq!(CyclicLr::new(0.01, 0.1, 100)?.base_lr(0.3), 0.01); // its own base_lr
+    /// assert_eq!(OneCycleLr::new(0.5, 100)?.base_lr(0.3), 0.5 / 25.0); // max_lr / div_factor
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn base_lr(&self, optimizer_lr: f64) -> f64 {
         optimizer_lr
     }
@@ -205,6 +226,19 @@ pub trait Schedule: Debug + Send + Sync {
     ///
     /// [`Error::InvalidScheduledValue`] if the value is not a finite number `≥ 0`;
     /// [`Error::ScheduleExhausted`] past the end of a finite schedule.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{ExponentialLr, OneCycleLr, Schedule};
+    /// use ndarray_optim::Error;
+    ///
+    /// let schedule = ExponentialLr::new(0.5)?;
+    /// assert_eq!(schedule.lr(0.1, 0)?, 0.1);
+    /// assert_eq!(schedule.lr(0.1, 3)?, 0.1 * 0.125);
+    /// assert!(matches!(OneCycleLr::new(0.1, 10)?.lr(0.0, 11), Err(Error::ScheduleExhausted { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     fn lr(&self, base_lr: f64, epoch: u64) -> Result<f64, Error>;
 
     /// The recursive form that PyTorch's `step()` runs (its `get_lr()`): the learning rate at
@@ -215,6 +249,19 @@ pub trait Schedule: Debug + Send + Sync {
     /// # Errors
     ///
     /// As [`lr`](Schedule::lr).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{Schedule, StepLr};
+    ///
+    /// let schedule = StepLr::new(10, 0.1)?;
+    /// // Epoch 10 multiplies whatever the optimizer holds by γ…
+    /// assert_eq!(schedule.next_lr(1.0, 1.0, 10)?, 0.1);
+    /// assert_eq!(schedule.next_lr(1.0, 0.5, 10)?, 0.05); // …changed from outside, say
+    /// assert_eq!(schedule.next_lr(1.0, 0.5, 11)?, 0.5); // and leaves it alone in between
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn next_lr(&self, base_lr: f64, lr: f64, epoch: u64) -> Result<f64, Error>;
 
     /// The momentum (or `β₁`) at `epoch`, for the schedules that cycle it; `None` for the others.
@@ -223,6 +270,19 @@ pub trait Schedule: Debug + Send + Sync {
     ///
     /// [`Error::ScheduleExhausted`] past the end of a finite schedule, whether or not it cycles
     /// momentum ([`Scheduler::restore`] checks a saved epoch with it).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CyclicLr, Schedule, StepLr};
+    ///
+    /// let cyclic = CyclicLr::new(0.01, 0.1, 4)?; // momentum 0.9 at the bottom, 0.8 at the peak
+    /// assert_eq!(cyclic.momentum(0)?, Some(0.9));
+    /// assert_eq!(cyclic.momentum(4)?, Some(0.8));
+    /// assert_eq!(cyclic.with_cycle_momentum(false).momentum(4)?, None);
+    /// assert_eq!(StepLr::new(10, 0.1)?.momentum(4)?, None);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn momentum(&self, epoch: u64) -> Result<Option<f64>, Error> {
         let _ = epoch;
         Ok(None)
@@ -236,6 +296,18 @@ pub trait Schedule: Debug + Send + Sync {
     /// # Errors
     ///
     /// As [`lr`](Schedule::lr).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{LinearLr, MultiplicativeLr, Schedule};
+    ///
+    /// // Most schedules restart from the base learning rate, whatever the optimizer holds…
+    /// assert_eq!(LinearLr::new(0.5, 1.0, 10)?.restart_lr(1.0, 0.2)?, 0.5);
+    /// // …a MultiplicativeLr carries on from it.
+    /// assert_eq!(MultiplicativeLr::new(|_| 0.5).restart_lr(1.0, 0.2)?, 0.1);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn restart_lr(&self, base_lr: f64, lr: f64) -> Result<f64, Error> {
         let _ = lr;
         self.lr(base_lr, 0)
@@ -249,6 +321,20 @@ pub trait Schedule: Debug + Send + Sync {
     /// # Errors
     ///
     /// As [`lr`](Schedule::lr), and whatever `lr_before` returns.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{ExponentialLr, MultiplicativeLr, Schedule};
+    ///
+    /// let lr_before = || Ok(0.2); // the learning rate just before the milestone
+    /// // The closed form ignores it…
+    /// assert_eq!(ExponentialLr::new(0.5)?.lr_after_restart(1.0, &lr_before, 2)?, 0.25);
+    /// // …a MultiplicativeLr multiplies it by λ(0)·λ(1)·λ(2).
+    /// let halving = MultiplicativeLr::new(|_| 0.5);
+    /// assert_eq!(halving.lr_after_restart(1.0, &lr_before, 2)?, 0.2 * 0.125);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn lr_after_restart(
         &self,
         base_lr: f64,
@@ -260,6 +346,17 @@ pub trait Schedule: Debug + Send + Sync {
     }
 
     /// A boxed clone, so that `Box<dyn Schedule>` is `Clone`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{Schedule, StepLr};
+    ///
+    /// let schedule: Box<dyn Schedule> = Box::new(StepLr::new(10, 0.1)?);
+    /// let copy = schedule.clone(); // calls clone_box
+    /// assert_eq!(copy.lr(1.0, 10)?, schedule.lr(1.0, 10)?);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     fn clone_box(&self) -> Box<dyn Schedule>;
 
     /// Attaches the schedule to an optimizer: records the base learning rate and writes `f(0)`
@@ -502,36 +599,132 @@ impl<S: Schedule> Scheduler<S> {
     /// # Errors
     ///
     /// As [`Schedule::momentum`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
+    /// use ndarray_optim::Sgd;
+    ///
+    /// let mut opt = Sgd::<f32>::new(0.1)?;
+    /// let sched = OneCycleLr::new(1.0, 100)?.attach(&mut opt)?;
+    /// assert_eq!(sched.momentum(0)?, Some(0.95)); // max_momentum at the start
+    /// assert!((sched.momentum(29)?.unwrap() - 0.85).abs() < 1e-12); // base_momentum at the peak
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn momentum(&self, epoch: u64) -> Result<Option<f64>, Error> {
         self.schedule.momentum(epoch)
     }
 
     /// The learning rate written by the last step (or by attaching): PyTorch's `get_last_lr()`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{Schedule, StepLr};
+    /// use ndarray_optim::Sgd;
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut sched = StepLr::new(1, 0.5)?.attach(&mut opt)?;
+    /// assert_eq!(sched.last_lr(), 1.0); // written by attaching
+    /// sched.step(&mut opt)?;
+    /// assert_eq!(sched.last_lr(), 0.5);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn last_lr(&self) -> f64 {
         self.last_lr
     }
 
     /// The momentum written by the last step, for the schedules that cycle it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CyclicLr, Schedule, StepLr};
+    /// use ndarray_optim::{Adam, Optimizer};
+    ///
+    /// let mut opt = Adam::<f32>::new(1e-3)?;
+    /// let mut cyclic = CyclicLr::new(1e-4, 1e-3, 2)?.attach(&mut opt)?;
+    /// cyclic.step(&mut opt)?;
+    /// assert_eq!(cyclic.last_momentum(), opt.momentum()); // half-way: β₁ = 0.85
+    /// assert_eq!(StepLr::new(10, 0.1)?.attach(&mut opt)?.last_momentum(), None);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn last_momentum(&self) -> Option<f64> {
         self.last_momentum
     }
 
     /// The number of steps since attaching: PyTorch's `last_epoch`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{ExponentialLr, Schedule};
+    /// use ndarray_optim::Sgd;
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut sched = ExponentialLr::new(0.9)?.attach(&mut opt)?;
+    /// assert_eq!(sched.last_epoch(), 0);
+    /// for _ in 0..3 {
+    ///     sched.step(&mut opt)?;
+    /// }
+    /// assert_eq!(sched.last_epoch(), 3);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn last_epoch(&self) -> u64 {
         self.last_epoch
     }
 
     /// The base learning rate `B` recorded when attaching (PyTorch's `base_lrs[0]`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{LinearLr, Schedule};
+    /// use ndarray_optim::{Optimizer, Sgd};
+    ///
+    /// let mut opt = Sgd::<f32>::new(0.1)?;
+    /// let sched = LinearLr::new(0.5, 1.0, 5)?.attach(&mut opt)?;
+    /// assert_eq!(opt.learning_rate(), 0.05); // f(0) = B·0.5 …
+    /// assert_eq!(sched.base_lr(), 0.1); // … of the learning rate the optimizer had
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn base_lr(&self) -> f64 {
         self.base_lr
     }
 
     /// The schedule.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
+    /// use ndarray_optim::Sgd;
+    ///
+    /// let mut opt = Sgd::<f32>::new(0.1)?;
+    /// let sched = OneCycleLr::new(1.0, 500)?.attach(&mut opt)?;
+    /// assert_eq!(sched.schedule().total_steps(), 500);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn schedule(&self) -> &S {
         &self.schedule
     }
 
     /// The state to save: epoch, base learning rate, last learning rate and momentum.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{ExponentialLr, Schedule, SchedulerState};
+    /// use ndarray_optim::Sgd;
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut sched = ExponentialLr::new(0.5)?.attach(&mut opt)?;
+    /// sched.step(&mut opt)?;
+    /// let state: SchedulerState = sched.state(); // save it with the checkpoint (serde feature)
+    /// assert_eq!((state.last_epoch, state.base_lr, state.last_lr), (1, 1.0, 0.5));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn state(&self) -> SchedulerState {
         SchedulerState {
             last_epoch: self.last_epoch,

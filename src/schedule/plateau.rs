@@ -147,6 +147,24 @@ impl Default for ReduceLrOnPlateau {
 impl ReduceLrOnPlateau {
     /// PyTorch's defaults: minimise, `factor = 0.1`, `patience = 10`, `threshold = 1e-4`
     /// relative, `cooldown = 0`, `min_lr = 0`, `eps = 1e-8`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
+    /// use ndarray_optim::{Optimizer, Sgd};
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut plateau = ReduceLrOnPlateau::new();
+    /// plateau.step(&mut opt, 2.0)?; // the best so far
+    /// for _ in 0..10 {
+    ///     plateau.step(&mut opt, 2.0)?; // 10 epochs without improvement: patience 10
+    /// }
+    /// assert_eq!(opt.learning_rate(), 1.0);
+    /// plateau.step(&mut opt, 2.0)?; // the 11th
+    /// assert!((opt.learning_rate() - 0.1).abs() < 1e-15); // factor 0.1
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn new() -> Self {
         ReduceLrOnPlateau {
             mode: PlateauMode::Min,
@@ -169,6 +187,20 @@ impl ReduceLrOnPlateau {
 
     /// Minimise (a loss, the default) or maximise (an accuracy) the metric. Resets the best
     /// value to the worst one for the mode (what PyTorch starts from).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{PlateauMode, ReduceLrOnPlateau};
+    /// use ndarray_optim::{Optimizer, Sgd};
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut plateau = ReduceLrOnPlateau::new().with_mode(PlateauMode::Max).with_patience(0);
+    /// plateau.step(&mut opt, 0.80)?; // accuracy
+    /// plateau.step(&mut opt, 0.85)?; // higher: better
+    /// assert_eq!((plateau.best(), opt.learning_rate()), (0.85, 1.0));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_mode(mut self, mode: PlateauMode) -> Self {
         self.mode = mode;
         self.state.best = None;
@@ -180,6 +212,21 @@ impl ReduceLrOnPlateau {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] unless `0 ≤ factor < 1` (PyTorch requires `< 1`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
+    /// use ndarray_optim::{Optimizer, Sgd};
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut plateau = ReduceLrOnPlateau::new().with_factor(0.5)?.with_patience(0);
+    /// plateau.step(&mut opt, 1.0)?;
+    /// plateau.step(&mut opt, 1.0)?; // no improvement
+    /// assert_eq!(opt.learning_rate(), 0.5);
+    /// assert!(ReduceLrOnPlateau::new().with_factor(1.0).is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_factor(mut self, factor: f64) -> Result<Self, Error> {
         check::beta("factor", factor)?;
         self.factor = factor;
@@ -188,6 +235,23 @@ impl ReduceLrOnPlateau {
 
     /// Sets how many epochs without improvement are tolerated (default 10): the learning rate
     /// drops at the `patience + 1`-th.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
+    /// use ndarray_optim::{Optimizer, Sgd};
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut plateau = ReduceLrOnPlateau::new().with_patience(2);
+    /// let lrs: Vec<f64> = [5.0, 5.0, 5.0, 5.0]
+    ///     .into_iter()
+    ///     .map(|loss| plateau.step(&mut opt, loss))
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(lrs[..3], [1.0, 1.0, 1.0]); // two bad epochs are tolerated
+    /// assert!((lrs[3] - 0.1).abs() < 1e-15); // the third is not
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_patience(mut self, patience: u64) -> Self {
         self.patience = patience;
         self
@@ -198,6 +262,22 @@ impl ReduceLrOnPlateau {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if `threshold` is not a finite number `≥ 0`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{ReduceLrOnPlateau, ThresholdMode};
+    /// use ndarray_optim::Sgd;
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// // An improvement must lower the loss by more than 10 %.
+    /// let mut plateau = ReduceLrOnPlateau::new().with_threshold(0.1, ThresholdMode::Rel)?;
+    /// plateau.step(&mut opt, 1.0)?;
+    /// plateau.step(&mut opt, 0.95)?;
+    /// assert_eq!((plateau.best(), plateau.num_bad_epochs()), (1.0, 1));
+    /// assert!(ReduceLrOnPlateau::new().with_threshold(-0.1, ThresholdMode::Abs).is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_threshold(
         mut self,
         threshold: f64,
@@ -211,6 +291,23 @@ impl ReduceLrOnPlateau {
 
     /// Sets the number of epochs to wait after a reduction before counting bad epochs again
     /// (default 0).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
+    /// use ndarray_optim::{Optimizer, Sgd};
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut plateau = ReduceLrOnPlateau::new().with_patience(0).with_cooldown(2);
+    /// let percent: Vec<f64> = [1.0; 5]
+    ///     .into_iter()
+    ///     .map(|loss| Ok((plateau.step(&mut opt, loss)? * 100.0).round()))
+    ///     .collect::<Result<_, ndarray_optim::Error>>()?;
+    /// // Reduced at epoch 2, then two epochs of cooldown before the next reduction.
+    /// assert_eq!(percent, [100.0, 10.0, 10.0, 10.0, 1.0]);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_cooldown(mut self, cooldown: u64) -> Self {
         self.cooldown = cooldown;
         self
@@ -221,6 +318,22 @@ impl ReduceLrOnPlateau {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if `min_lr` is not a finite number `≥ 0`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
+    /// use ndarray_optim::{Optimizer, Sgd};
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut plateau = ReduceLrOnPlateau::new().with_patience(0).with_min_lr(0.05)?;
+    /// for _ in 0..4 {
+    ///     plateau.step(&mut opt, 1.0)?;
+    /// }
+    /// assert_eq!(opt.learning_rate(), 0.05); // 1 → 0.1 → 0.05, and no lower
+    /// assert!(ReduceLrOnPlateau::new().with_min_lr(-0.05).is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_min_lr(mut self, min_lr: f64) -> Result<Self, Error> {
         check::non_negative("min_lr", min_lr)?;
         self.min_lr = min_lr;
@@ -232,6 +345,26 @@ impl ReduceLrOnPlateau {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if `eps` is not a finite number `≥ 0`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
+    /// use ndarray_optim::{Optimizer, Sgd};
+    ///
+    /// // From 1e-8 to 1e-9 is a change of 9e-9, below the default eps 1e-8: not made.
+    /// let mut opt = Sgd::<f32>::new(1e-8)?;
+    /// let mut plateau = ReduceLrOnPlateau::new().with_patience(0);
+    /// plateau.step(&mut opt, 1.0)?;
+    /// plateau.step(&mut opt, 1.0)?;
+    /// assert_eq!(opt.learning_rate(), 1e-8);
+    ///
+    /// let mut plateau = ReduceLrOnPlateau::new().with_patience(0).with_eps(0.0)?;
+    /// plateau.step(&mut opt, 1.0)?;
+    /// plateau.step(&mut opt, 1.0)?;
+    /// assert!((opt.learning_rate() - 1e-9).abs() < 1e-24);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_eps(mut self, eps: f64) -> Result<Self, Error> {
         check::non_negative("eps", eps)?;
         self.eps = eps;
@@ -264,6 +397,23 @@ impl ReduceLrOnPlateau {
     ///
     /// The optimizer's error if it refuses the reduced learning rate (it cannot for this
     /// crate's optimizers); the scheduler is then unchanged.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
+    /// use ndarray_optim::{Optimizer, Sgd};
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut plateau = ReduceLrOnPlateau::new().with_factor(0.5)?.with_patience(1);
+    /// let mut lrs = Vec::new();
+    /// for val_loss in [3.0, 2.0, 2.5, 2.2, 1.0] {
+    ///     // …train an epoch and evaluate, then:
+    ///     lrs.push(plateau.step(&mut opt, val_loss)?);
+    /// }
+    /// assert_eq!(lrs, [1.0, 1.0, 1.0, 0.5, 0.5]); // two epochs above 2.0
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn step<A: Float>(
         &mut self,
         optimizer: &mut dyn Optimizer<A>,
@@ -297,31 +447,124 @@ impl ReduceLrOnPlateau {
     }
 
     /// The best metric so far.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
+    /// use ndarray_optim::Sgd;
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut plateau = ReduceLrOnPlateau::new();
+    /// assert_eq!(plateau.best(), f64::INFINITY); // where PyTorch starts in min mode
+    /// plateau.step(&mut opt, 0.7)?;
+    /// plateau.step(&mut opt, 0.9)?;
+    /// assert_eq!(plateau.best(), 0.7);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn best(&self) -> f64 {
         self.state.best.unwrap_or(self.worst())
     }
 
     /// The number of epochs since the last improvement.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
+    /// use ndarray_optim::Sgd;
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut plateau = ReduceLrOnPlateau::new();
+    /// for loss in [1.0, 1.2, 1.1, f64::NAN] {
+    ///     plateau.step(&mut opt, loss)?;
+    /// }
+    /// assert_eq!(plateau.num_bad_epochs(), 3); // NaN counts as a bad epoch
+    /// plateau.step(&mut opt, 0.5)?;
+    /// assert_eq!(plateau.num_bad_epochs(), 0);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn num_bad_epochs(&self) -> u64 {
         self.state.num_bad_epochs
     }
 
     /// Whether the scheduler is cooling down after a reduction.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
+    /// use ndarray_optim::Sgd;
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut plateau = ReduceLrOnPlateau::new().with_patience(0).with_cooldown(1);
+    /// plateau.step(&mut opt, 1.0)?;
+    /// assert!(!plateau.in_cooldown());
+    /// plateau.step(&mut opt, 1.0)?; // reduced: the cooldown starts
+    /// assert!(plateau.in_cooldown());
+    /// plateau.step(&mut opt, 1.0)?;
+    /// assert!(!plateau.in_cooldown());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn in_cooldown(&self) -> bool {
         self.state.cooldown_counter > 0
     }
 
     /// The number of steps taken.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
+    /// use ndarray_optim::Sgd;
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut plateau = ReduceLrOnPlateau::new();
+    /// assert_eq!(plateau.last_epoch(), 0);
+    /// plateau.step(&mut opt, 1.0)?;
+    /// plateau.step(&mut opt, 1.0)?;
+    /// assert_eq!(plateau.last_epoch(), 2);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn last_epoch(&self) -> u64 {
         self.state.last_epoch
     }
 
     /// The learning rate after the last step (`None` before the first).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
+    /// use ndarray_optim::Sgd;
+    ///
+    /// let mut opt = Sgd::<f32>::new(0.3)?;
+    /// let mut plateau = ReduceLrOnPlateau::new();
+    /// assert_eq!(plateau.last_lr(), None);
+    /// plateau.step(&mut opt, 1.0)?;
+    /// assert_eq!(plateau.last_lr(), Some(0.3));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn last_lr(&self) -> Option<f64> {
         self.state.last_lr
     }
 
     /// The state to save.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{PlateauState, ReduceLrOnPlateau};
+    /// use ndarray_optim::Sgd;
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut plateau = ReduceLrOnPlateau::new().with_patience(0).with_cooldown(3);
+    /// plateau.step(&mut opt, 1.0)?;
+    /// plateau.step(&mut opt, 1.0)?; // reduced
+    /// let state: PlateauState = plateau.state(); // save it with the checkpoint (serde feature)
+    /// assert_eq!((state.last_epoch, state.best, state.cooldown_counter), (2, Some(1.0), 3));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn state(&self) -> PlateauState {
         self.state.clone()
     }

@@ -42,6 +42,22 @@ impl StepLr {
     ///
     /// [`Error::InvalidHyperparameter`] if `step_size` is 0 or `gamma` is not a finite number
     /// `> 0`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{Schedule, StepLr};
+    /// use ndarray_optim::Error;
+    ///
+    /// let schedule = StepLr::new(2, 0.5)?;
+    /// let lrs: Vec<f64> = (0..5).map(|k| schedule.lr(1.0, k)).collect::<Result<_, _>>()?;
+    /// assert_eq!(lrs, [1.0, 1.0, 0.5, 0.5, 0.25]);
+    /// assert!(matches!(
+    ///     StepLr::new(0, 0.5),
+    ///     Err(Error::InvalidHyperparameter { name: "step_size", .. })
+    /// ));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn new(step_size: u64, gamma: f64) -> Result<Self, Error> {
         at_least_one("step_size", step_size)?;
         check::positive("gamma", gamma)?;
@@ -107,6 +123,19 @@ impl MultiStepLr {
     ///
     /// [`Error::MilestonesOutOfOrder`] if a milestone is smaller than the one before it;
     /// [`Error::InvalidHyperparameter`] if `gamma` is not a finite number `> 0`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{MultiStepLr, Schedule};
+    /// use ndarray_optim::Error;
+    ///
+    /// let schedule = MultiStepLr::new(vec![1, 3, 3], 0.5)?; // a repeated milestone counts twice
+    /// let lrs: Vec<f64> = (0..4).map(|k| schedule.lr(1.0, k)).collect::<Result<_, _>>()?;
+    /// assert_eq!(lrs, [1.0, 0.5, 0.5, 0.125]);
+    /// assert!(matches!(MultiStepLr::new(vec![3, 1], 0.5), Err(Error::MilestonesOutOfOrder { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn new(milestones: Vec<u64>, gamma: f64) -> Result<Self, Error> {
         check_milestones("MultiStepLR", &milestones)?;
         check::positive("gamma", gamma)?;
@@ -177,6 +206,18 @@ impl ConstantLr {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if `factor` is not in `(0, 1]` or `total_iters` is 0.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{ConstantLr, Schedule};
+    ///
+    /// let schedule = ConstantLr::new(1.0 / 3.0, 5)?; // PyTorch's defaults
+    /// assert!((schedule.lr(0.3, 4)? - 0.1).abs() < 1e-15);
+    /// assert!((schedule.lr(0.3, 5)? - 0.3).abs() < 1e-15);
+    /// assert!(ConstantLr::new(0.5, 0).is_err()); // total_iters ≥ 1
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn new(factor: f64, total_iters: u64) -> Result<Self, Error> {
         if !(factor > 0.0 && factor <= 1.0) {
             return Err(Error::InvalidHyperparameter {
@@ -259,6 +300,18 @@ impl LinearLr {
     ///
     /// [`Error::InvalidHyperparameter`] if `start_factor` is not in `(0, 1]`, `end_factor` not
     /// in `[0, 1]`, or `total_iters` is 0.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{LinearLr, Schedule};
+    ///
+    /// let decay = LinearLr::new(1.0, 0.5, 4)?; // a linear decay to half
+    /// assert_eq!(decay.lr(1.0, 2)?, 0.75);
+    /// assert_eq!(decay.lr(1.0, 8)?, 0.5);
+    /// assert!(LinearLr::new(0.0, 1.0, 4).is_err()); // start_factor in (0, 1]
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn new(start_factor: f64, end_factor: f64, total_iters: u64) -> Result<Self, Error> {
         if !(start_factor > 0.0 && start_factor <= 1.0) {
             return Err(Error::InvalidHyperparameter {
@@ -334,6 +387,16 @@ impl ExponentialLr {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if `gamma` is not a finite number `> 0`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{ExponentialLr, Schedule};
+    ///
+    /// assert!((ExponentialLr::new(0.9)?.lr(1.0, 2)? - 0.81).abs() < 1e-15);
+    /// assert!(ExponentialLr::new(0.0).is_err()); // γ > 0
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn new(gamma: f64) -> Result<Self, Error> {
         check::positive("gamma", gamma)?;
         Ok(ExponentialLr { gamma })
@@ -395,6 +458,17 @@ impl PolynomialLr {
     ///
     /// [`Error::InvalidHyperparameter`] if `total_iters` is 0 or `power` is not a finite
     /// number `≥ 0`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{PolynomialLr, Schedule};
+    ///
+    /// let linear = PolynomialLr::new(5, 1.0)?; // PyTorch's defaults: a linear decay to 0
+    /// assert!((linear.lr(1.0, 1)? - 0.8).abs() < 1e-15);
+    /// assert!(PolynomialLr::new(5, -1.0).is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn new(total_iters: u64, power: f64) -> Result<Self, Error> {
         at_least_one("total_iters", total_iters)?;
         check::non_negative("power", power)?;
@@ -458,6 +532,27 @@ pub struct LambdaLr {
 
 impl LambdaLr {
     /// `lr_lambda(epoch)` times the base learning rate.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{LambdaLr, Schedule};
+    /// use ndarray_optim::{Optimizer, Sgd};
+    ///
+    /// // A warmup over 10 epochs, then an inverse-square-root decay.
+    /// let schedule = LambdaLr::new(|k| {
+    ///     let k = (k + 1) as f64;
+    ///     if k <= 10.0 { k / 10.0 } else { (10.0 / k).sqrt() }
+    /// });
+    /// let mut opt = Sgd::<f32>::new(0.1)?;
+    /// let mut sched = schedule.attach(&mut opt)?;
+    /// assert!((opt.learning_rate() - 0.01).abs() < 1e-15);
+    /// for _ in 0..9 {
+    ///     sched.step(&mut opt)?;
+    /// }
+    /// assert_eq!(opt.learning_rate(), 0.1);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn new(lr_lambda: impl Fn(u64) -> f64 + Send + Sync + 'static) -> Self {
         LambdaLr {
             lr_lambda: Arc::new(lr_lambda),
@@ -524,6 +619,17 @@ pub struct MultiplicativeLr {
 
 impl MultiplicativeLr {
     /// Multiply the learning rate by `lr_lambda(epoch)` at each step.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{MultiplicativeLr, Schedule};
+    ///
+    /// let schedule = MultiplicativeLr::new(|k| if k % 2 == 0 { 0.5 } else { 1.0 });
+    /// let lrs: Vec<f64> = (0..5).map(|k| schedule.lr(1.0, k)).collect::<Result<_, _>>()?;
+    /// assert_eq!(lrs, [1.0, 1.0, 0.5, 0.5, 0.25]); // λ(0) is not applied: attaching leaves lr
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn new(lr_lambda: impl Fn(u64) -> f64 + Send + Sync + 'static) -> Self {
         MultiplicativeLr {
             lr_lambda: Arc::new(lr_lambda),

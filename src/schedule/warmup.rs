@@ -85,6 +85,18 @@ impl Warmup {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] unless `total_steps > warmup_steps`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{Schedule, Warmup, WarmupDecay};
+    ///
+    /// let schedule = Warmup::new(2, 6, WarmupDecay::Linear)?;
+    /// let lrs: Vec<f64> = (0..8).map(|k| schedule.lr(1.0, k)).collect::<Result<_, _>>()?;
+    /// assert_eq!(lrs, [0.0, 0.5, 1.0, 0.75, 0.5, 0.25, 0.0, 0.0]);
+    /// assert!(Warmup::new(6, 6, WarmupDecay::Linear).is_err()); // total_steps > warmup_steps
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn new(warmup_steps: u64, total_steps: u64, decay: WarmupDecay) -> Result<Self, Error> {
         if total_steps <= warmup_steps {
             return Err(Error::InvalidHyperparameter {
@@ -107,6 +119,19 @@ impl Warmup {
     /// # Errors
     ///
     /// As [`new`](Warmup::new).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{Schedule, Warmup};
+    ///
+    /// let schedule = Warmup::cosine(10, 110)?;
+    /// assert_eq!(schedule.lr(1.0, 5)?, 0.5); // warming up
+    /// assert_eq!(schedule.lr(1.0, 10)?, 1.0); // the peak
+    /// assert!((schedule.lr(1.0, 60)? - 0.5).abs() < 1e-15); // half-way down the cosine
+    /// assert_eq!(schedule.lr(1.0, 500)?, 0.0); // stays at the end
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn cosine(warmup_steps: u64, total_steps: u64) -> Result<Self, Error> {
         Warmup::new(warmup_steps, total_steps, WarmupDecay::Cosine)
     }
@@ -137,6 +162,17 @@ impl Warmup {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if it is not a finite number `≥ 0`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{Schedule, Warmup};
+    ///
+    /// let schedule = Warmup::linear(10, 100)?.with_start_factor(0.1)?;
+    /// assert_eq!(schedule.lr(1.0, 0)?, 0.1); // not 0
+    /// assert!(Warmup::linear(10, 100)?.with_start_factor(-0.1).is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_start_factor(mut self, start_factor: f64) -> Result<Self, Error> {
         check::non_negative("start_factor", start_factor)?;
         self.start_factor = start_factor;
@@ -148,6 +184,18 @@ impl Warmup {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if it is not a finite number `≥ 0`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{Schedule, Warmup};
+    ///
+    /// let schedule = Warmup::cosine(10, 100)?.with_end_factor(0.01)?;
+    /// assert_eq!(schedule.lr(1.0, 100)?, 0.01); // decays to 1 % of the peak
+    /// assert_eq!(schedule.lr(1.0, 1000)?, 0.01); // and stays there
+    /// assert!(Warmup::cosine(10, 100)?.with_end_factor(f64::NAN).is_err());
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
     pub fn with_end_factor(mut self, end_factor: f64) -> Result<Self, Error> {
         check::non_negative("end_factor", end_factor)?;
         self.end_factor = end_factor;
