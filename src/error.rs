@@ -138,6 +138,17 @@ pub enum Error {
         given: String,
     },
 
+    /// Tensor names were given for a different number of tensors
+    /// ([`OptimizerState::with_tensor_names`](crate::OptimizerState::with_tensor_names),
+    /// [`ParamGroups::no_decay_by_name`](crate::ParamGroups::no_decay_by_name)).
+    #[error("{names} names for {tensors} tensors")]
+    NameCountMismatch {
+        /// Number of tensors.
+        tensors: usize,
+        /// Number of names given.
+        names: usize,
+    },
+
     /// A parameter-group assignment names a group that does not exist.
     #[error("{} refers to group {group}, but there are {groups} groups", match tensor {
         Some(t) => format!("tensor {t}"),

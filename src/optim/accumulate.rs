@@ -293,9 +293,10 @@ impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
         self.micro_step
     }
 
-    /// Whether the last call to `step` updated the parameters: `true` after the `k`-th call of
-    /// a window when the inner optimizer applied its update; `false` after a call that only
-    /// accumulated, dropped its micro-batch, or returned an error.
+    /// Whether the last successful call to `step` updated the parameters: `true` after the
+    /// `k`-th call of a window when the inner optimizer applied its update; `false` after a call
+    /// that only accumulated or dropped its micro-batch. A call that returns an error changes
+    /// nothing, this included.
     ///
     /// # Example
     ///

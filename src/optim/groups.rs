@@ -213,7 +213,7 @@ impl ParamGroups {
     ///
     /// # Errors
     ///
-    /// [`Error::LengthMismatch`] if there are not as many names as tensors.
+    /// [`Error::NameCountMismatch`] if there are not as many names as tensors.
     ///
     /// # Example
     ///
@@ -233,9 +233,9 @@ impl ParamGroups {
         no_decay: &[&str],
     ) -> Result<Self, Error> {
         if names.len() != params.len() {
-            return Err(Error::LengthMismatch {
-                params: params.len(),
-                grads: names.len(),
+            return Err(Error::NameCountMismatch {
+                tensors: params.len(),
+                names: names.len(),
             });
         }
         let assignment = names

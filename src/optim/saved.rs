@@ -175,7 +175,7 @@ impl<A: Float> OptimizerState<A> {
     ///
     /// # Errors
     ///
-    /// [`Error::LengthMismatch`] if there are not as many names as tensors.
+    /// [`Error::NameCountMismatch`] if there are not as many names as tensors.
     ///
     /// # Example
     ///
@@ -189,15 +189,15 @@ impl<A: Float> OptimizerState<A> {
     /// assert_eq!(saved.tensors[1].name.as_deref(), Some("bias"));
     /// assert!(matches!(
     ///     opt.save_state().with_tensor_names(&["weight"]),
-    ///     Err(Error::LengthMismatch { .. })
+    ///     Err(Error::NameCountMismatch { tensors: 2, names: 1 })
     /// ));
     /// # Ok::<(), Error>(())
     /// ```
     pub fn with_tensor_names(mut self, names: &[&str]) -> Result<Self, Error> {
         if names.len() != self.tensors.len() {
-            return Err(Error::LengthMismatch {
-                params: self.tensors.len(),
-                grads: names.len(),
+            return Err(Error::NameCountMismatch {
+                tensors: self.tensors.len(),
+                names: names.len(),
             });
         }
         for (tensor, name) in self.tensors.iter_mut().zip(names) {

@@ -443,7 +443,10 @@ optimizer_type! {
     /// p ← p − γ·b
     /// ```
     ///
-    /// It shares [`SgdConfig`] with [`Sgd`]; `momentum` must be positive, `nesterov` is off.
+    /// It shares [`SgdConfig`] with [`Sgd`]; `momentum` must be positive when it is built and
+    /// `nesterov` is off. Later, [`set_momentum`](crate::Optimizer::set_momentum) accepts any
+    /// momentum SGD accepts, 0 included (a momentum schedule may pass through 0; the optimizer is
+    /// then plain SGD until the momentum returns, as PyTorch's SGD would be).
     ///
     /// # Example
     ///

@@ -62,7 +62,7 @@
 //! | [`CosineAnnealingWarmRestarts`] | `CosineAnnealingWarmRestarts` | the same within each cycle `T_i = T_0·T_mult^i` | `T_mult = 1`, `η_min = 0` |
 //! | [`CyclicLr`] | `CyclicLR` | triangle between `base_lr` and `max_lr`, scaled | `step_size_up = 2000`, triangular, momentum `0.8 ↔ 0.9` |
 //! | [`OneCycleLr`] | `OneCycleLR` | `max_lr/div` → `max_lr` → `max_lr/(div·final_div)`, cosine or linear | `pct_start = 0.3`, cos, `div = 25`, `final_div = 1e4`, momentum `0.85 ↔ 0.95` |
-//! | [`ReduceLrOnPlateau`] | `ReduceLROnPlateau` | `max(lr·factor, min_lr)` after `patience` epochs without improvement | min, `factor = 0.1`, `patience = 10`, `threshold = 1e-4` rel, `cooldown = 0`, `min_lr = 0`, `eps = 1e-8` |
+//! | [`ReduceLrOnPlateau`] | `ReduceLROnPlateau` | `max(lr·factor, min_lr)` after more than `patience` epochs without improvement | min, `factor = 0.1`, `patience = 10`, `threshold = 1e-4` rel, `cooldown = 0`, `min_lr = 0`, `eps = 1e-8` |
 //! | [`LambdaLr`] | `LambdaLR` | `B·λ(k)` | none |
 //! | [`MultiplicativeLr`] | `MultiplicativeLR` | `B·∏_{j=1..k} λ(j)` | none |
 //! | [`SequentialLr`] | `SequentialLR` | schedule `i` from milestone `i − 1` on, restarted at its epoch 0 | none |
@@ -86,7 +86,8 @@
 //!
 //! [`CyclicLr`] and [`OneCycleLr`] cycle the momentum inversely to the learning rate, as PyTorch
 //! does, through [`Optimizer::set_momentum`]: the momentum of SGD and RMSProp, `β₁` of Adam,
-//! AdamW and LAMB. With `cycle_momentum` on (the default, as in PyTorch), attaching one to an
+//! AdamW, NAdam, RAdam, Adamax and LAMB, and Lion's `b1` (the interpolation in its update's sign,
+//! the closest analogue; its momentum's own decay `b2` stays fixed). With `cycle_momentum` on (the default, as in PyTorch), attaching one to an
 //! optimizer without momentum (Adagrad, Adadelta) is an [`Error::Unsupported`], as PyTorch raises
 //! a `ValueError`; and, as in PyTorch, it switches momentum on for an SGD built without it.
 //!

@@ -45,7 +45,8 @@ pub enum WarmupDecay {
 /// * Hugging Face `transformers`: [`Warmup::cosine`]`(W, T)` is
 ///   `get_cosine_schedule_with_warmup(opt, W, T)` (with its default `num_cycles = 0.5`) and
 ///   [`Warmup::linear`]`(W, T)` is `get_linear_schedule_with_warmup(opt, W, T)`, to the bit for
-///   `k ≤ T`. Like them it starts at **0 at k = 0** (no update on the first step). Past `T`,
+///   `k ≤ T`. Like them it starts at **0 at k = 0** when `W > 0` (no update on the first step;
+///   with `W = 0` there is no warmup and it starts at `B`). Past `T`,
 ///   HF's cosine climbs back up (its cosine is not clamped); this one stays at `B·e`.
 /// * optax: `warmup_cosine_decay_schedule(init_value = s·B, peak_value = B, warmup_steps = W,
 ///   decay_steps = T, end_value = e·B)` (optax's `decay_steps` includes the warmup, as `T`
