@@ -4,7 +4,7 @@
 use super::ops::{addcmul, decayed, descend, effective_grad};
 use super::pass::Pass;
 use super::saved::StateBuffers;
-use super::{Driver, GroupHyper, Kernel, OptimizerConfig, check, optimizer_type};
+use super::{Driver, GroupHyper, Kernel, check, config_accessors, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
 use crate::tensor::TensorList;
@@ -196,24 +196,7 @@ impl<A: Float> Kernel<A> for AdadeltaConfig {
         check::positive("eps", self.eps)?;
         check::non_negative("weight_decay", self.weight_decay)
     }
-    fn to_config(&self) -> OptimizerConfig {
-        OptimizerConfig::Adadelta(self.clone())
-    }
-    fn from_config(config: OptimizerConfig) -> Option<Self> {
-        match config {
-            OptimizerConfig::Adadelta(config) => Some(config),
-            _ => None,
-        }
-    }
-    fn learning_rate(&self) -> f64 {
-        self.lr
-    }
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    config_accessors!(Adadelta);
     fn momentum(&self) -> Option<f64> {
         None
     }

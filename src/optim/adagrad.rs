@@ -3,7 +3,7 @@
 use super::ops::{addcdiv, effective_grad};
 use super::pass::Pass;
 use super::saved::StateBuffers;
-use super::{Driver, GroupHyper, Kernel, OptimizerConfig, check, optimizer_type};
+use super::{Driver, GroupHyper, Kernel, check, config_accessors, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
 use crate::tensor::TensorList;
@@ -218,24 +218,7 @@ impl<A: Float> Kernel<A> for AdagradConfig {
         check::non_negative("initial_accumulator_value", self.initial_accumulator_value)?;
         check::positive("eps", self.eps)
     }
-    fn to_config(&self) -> OptimizerConfig {
-        OptimizerConfig::Adagrad(self.clone())
-    }
-    fn from_config(config: OptimizerConfig) -> Option<Self> {
-        match config {
-            OptimizerConfig::Adagrad(config) => Some(config),
-            _ => None,
-        }
-    }
-    fn learning_rate(&self) -> f64 {
-        self.lr
-    }
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    config_accessors!(Adagrad);
     fn momentum(&self) -> Option<f64> {
         None
     }

@@ -4,7 +4,7 @@
 use super::ops::{LerpWeight, addcmul, decayed, descend, saturate};
 use super::pass::{self, Pass};
 use super::saved::StateBuffers;
-use super::{Driver, GroupHyper, Kernel, OptimizerConfig, check, optimizer_type};
+use super::{Driver, GroupHyper, Kernel, check, config_accessors, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
 use crate::tensor::TensorList;
@@ -333,24 +333,7 @@ impl<A: Float> Kernel<A> for LambConfig {
         }
         Ok(())
     }
-    fn to_config(&self) -> OptimizerConfig {
-        OptimizerConfig::Lamb(self.clone())
-    }
-    fn from_config(config: OptimizerConfig) -> Option<Self> {
-        match config {
-            OptimizerConfig::Lamb(config) => Some(config),
-            _ => None,
-        }
-    }
-    fn learning_rate(&self) -> f64 {
-        self.lr
-    }
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    config_accessors!(Lamb);
     fn momentum(&self) -> Option<f64> {
         Some(self.betas.0)
     }

@@ -1310,6 +1310,32 @@ macro_rules! doc_constructor {
 }
 pub(crate) use doc_constructor;
 
+/// The [`Kernel`] methods every configuration implements the same way: the saved-form
+/// conversion for its [`OptimizerConfig`] variant, and its `lr` and `weight_decay` fields.
+macro_rules! config_accessors {
+    ($variant:ident) => {
+        fn to_config(&self) -> $crate::OptimizerConfig {
+            $crate::OptimizerConfig::$variant(self.clone())
+        }
+        fn from_config(config: $crate::OptimizerConfig) -> Option<Self> {
+            match config {
+                $crate::OptimizerConfig::$variant(config) => Some(config),
+                _ => None,
+            }
+        }
+        fn learning_rate(&self) -> f64 {
+            self.lr
+        }
+        fn weight_decay(&self) -> f64 {
+            self.weight_decay
+        }
+        fn set_learning_rate(&mut self, lr: f64) {
+            self.lr = lr;
+        }
+    };
+}
+pub(crate) use config_accessors;
+
 /// Defines a public optimizer type around a [`Driver`] and implements [`Optimizer`] for it.
 macro_rules! optimizer_type {
     (
