@@ -10,8 +10,9 @@
 //!   (`scale-in-place`, read and written once, 8 bytes per element): the machine's bandwidth,
 //!   the yardstick for each optimizer's bandwidth bound (bytes it must move / the larger of the
 //!   two bandwidths).
-//! - `step/{f32,f64}/<optimizer>/<n>`: one step over one contiguous tensor of `n` elements, with
-//!   the default non-finite check, and `Adam-unchecked` without it.
+//! - `step/{f32,f64}/<optimizer>/<n>`: one step over one contiguous tensor of `n` elements, for
+//!   every optimizer of `OptimizerKind::ALL` with its defaults (named by `OptimizerKind::name`)
+//!   and the default non-finite check, plus `Adam-unchecked` without the check and `AMSGrad`.
 //! - `model/<optimizer>`: 200 tensors shaped like 25 transformer blocks (~5 M elements), against
 //!   `flat/<optimizer>`, one tensor of the same total size.
 //! - `threads/<optimizer>/<n or model>/<threads>`: the same step in a rayon pool of 1 and 2
@@ -22,42 +23,36 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ndarray::{Array1, ArrayD, Dimension, IxDyn};
-use ndarray_optim::{
-    Adadelta, Adagrad, Adam, AdamConfig, AdamW, Adamax, Float, Lamb, Lion, Momentum, NAdam,
-    Nesterov, NonFinitePolicy, Optimizer, RAdam, RmsProp, Sgd,
-};
+use ndarray_optim::{AdamConfig, Float, NonFinitePolicy, Optimizer, OptimizerKind};
 
 const SIZES: [usize; 4] = [1_000, 100_000, 1_000_000, 10_000_000];
 
-fn optimizers<A: Float>() -> Vec<(&'static str, Box<dyn Optimizer<A>>)> {
-    vec![
-        ("SGD", Box::new(Sgd::new(1e-3).unwrap())),
-        ("Momentum", Box::new(Momentum::new(1e-3, 0.9).unwrap())),
-        ("Nesterov", Box::new(Nesterov::new(1e-3, 0.9).unwrap())),
-        ("Adagrad", Box::new(Adagrad::new(1e-2).unwrap())),
-        ("RMSprop", Box::new(RmsProp::new(1e-2).unwrap())),
-        ("Adadelta", Box::new(Adadelta::new(1.0).unwrap())),
-        ("Adam", Box::new(Adam::new(1e-3).unwrap())),
-        (
-            "Adam-unchecked",
-            Box::new(
-                Adam::new(1e-3)
-                    .unwrap()
-                    .with_non_finite_policy(NonFinitePolicy::Unchecked),
-            ),
-        ),
-        (
-            "AMSGrad",
-            Box::new(AdamConfig::default().amsgrad(true).build().unwrap()),
-        ),
-        ("AdamW", Box::new(AdamW::new(1e-3).unwrap())),
-        ("Lamb", Box::new(Lamb::new(1e-3).unwrap())),
-        ("NAdam", Box::new(NAdam::new(2e-3).unwrap())),
-        ("RAdam", Box::new(RAdam::new(1e-3).unwrap())),
-        ("Adamax", Box::new(Adamax::new(2e-3).unwrap())),
-        ("Lion", Box::new(Lion::new(1e-4).unwrap())),
-    ]
+/// The optimizer of `kind` with its defaults (PyTorch's; momentum 0.9 for Momentum and
+/// Nesterov).
+fn build<A: Float>(kind: OptimizerKind) -> Box<dyn Optimizer<A>> {
+    kind.default_config().build().unwrap()
 }
+
+/// Every optimizer of the crate ([`OptimizerKind::ALL`]) with its defaults, named as
+/// [`OptimizerKind::name`], and after Adam two variants of it: `Adam-unchecked`
+/// ([`NonFinitePolicy::Unchecked`]) and `AMSGrad`.
+fn optimizers<A: Float>() -> Vec<(&'static str, Box<dyn Optimizer<A>>)> {
+    let mut all = Vec::new();
+    for &kind in OptimizerKind::ALL {
+        all.push((kind.name(), build(kind)));
+        if kind == OptimizerKind::Adam {
+            let mut unchecked = build(kind);
+            unchecked.set_non_finite_policy(NonFinitePolicy::Unchecked);
+            all.push(("Adam-unchecked", unchecked));
+            let amsgrad = AdamConfig::default().amsgrad(true).build().unwrap();
+            all.push(("AMSGrad", Box::new(amsgrad)));
+        }
+    }
+    all
+}
+
+/// The optimizers of the model and thread benchmarks.
+const FEW: [OptimizerKind; 3] = [OptimizerKind::Sgd, OptimizerKind::Adam, OptimizerKind::Lamb];
 
 fn data<A: Float>(n: usize, seed: f64) -> Array1<A> {
     Array1::from_shape_fn(n, |i| A::from_f64(((i as f64) * 0.000_37 + seed).sin()))
@@ -147,12 +142,9 @@ fn many_tensors(c: &mut Criterion) {
     let mut group = c.benchmark_group("model");
     configure(&mut group, total);
     group.throughput(Throughput::Elements(total as u64));
-    for name in ["SGD", "Adam", "Lamb"] {
-        let mut opt = optimizers::<f32>()
-            .into_iter()
-            .find(|(m, _)| *m == name)
-            .unwrap()
-            .1;
+    for kind in FEW {
+        let name = kind.name();
+        let mut opt = build::<f32>(kind);
         let mut params: Vec<ArrayD<f32>> = shapes
             .iter()
             .map(|s| {
@@ -169,11 +161,7 @@ fn many_tensors(c: &mut Criterion) {
         group.bench_function(format!("200-tensors/{name}"), |b| {
             b.iter(|| opt.step(black_box(&mut params), black_box(&grads)).unwrap())
         });
-        let mut opt = optimizers::<f32>()
-            .into_iter()
-            .find(|(m, _)| *m == name)
-            .unwrap()
-            .1;
+        let mut opt = build::<f32>(kind);
         let mut flat = data::<f32>(total, 0.0);
         let g = Array1::from_elem(total, 1e-3f32);
         opt.step(&mut flat, &g).unwrap();
@@ -186,7 +174,8 @@ fn many_tensors(c: &mut Criterion) {
 
 fn threads(c: &mut Criterion) {
     let shapes = model_shapes();
-    for name in ["SGD", "Adam", "Lamb"] {
+    for kind in FEW {
+        let name = kind.name();
         let mut group = c.benchmark_group(format!("threads/{name}"));
         configure(&mut group, 1_000_000);
         for threads in [1, 2] {
@@ -196,11 +185,7 @@ fn threads(c: &mut Criterion) {
                 .unwrap();
             for n in [100_000, 1_000_000, 10_000_000] {
                 group.throughput(Throughput::Elements(n as u64));
-                let mut opt = optimizers::<f32>()
-                    .into_iter()
-                    .find(|(m, _)| *m == name)
-                    .unwrap()
-                    .1;
+                let mut opt = build::<f32>(kind);
                 let mut p = data::<f32>(n, 0.0);
                 let g = data::<f32>(n, 1.0).mapv(|x| x * 1e-3);
                 pool.install(|| opt.step(&mut p, &g).unwrap());

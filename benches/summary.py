@@ -25,7 +25,17 @@ BYTES = {
     # then the step (p, m, v; p).
     "Lamb": 44,
 }
-CHECKED = {name: name != "Adam-unchecked" for name in BYTES}
+
+
+def checked(name):
+    return name != "Adam-unchecked"
+
+
+def step_names():
+    """Every optimizer the bench measured: those of `BYTES` in its order, then any other (an
+    optimizer added to the crate after this table was written, printed without a bound)."""
+    found = sorted(p.name[len("step_f32_"):] for p in ROOT.glob("step_f32_*") if p.is_dir())
+    return [name for name in BYTES if name in found] + [n for n in found if n not in BYTES]
 
 
 def median(*parts):
@@ -49,21 +59,27 @@ def main():
     # Bandwidth: the faster of memcpy and the in-place stream at 1e7 (8 bytes per element each).
     n = 10_000_000
     copies = [median("copy", kind, str(n)) for kind in ("memcpy", "scale-in-place")]
+    if not any(copies):
+        sys.exit("no `copy` results at 1e7: run the whole `cargo bench --bench step` first")
     bandwidth = max(8 * n / t for t in copies if t)  # bytes per ns = GB/s
     print(f"Bandwidth (1e7 f32, best of memcpy / in-place stream): {bandwidth:.1f} GB/s\n")
 
     print("| optimizer | 1e3 µs | 1e5 µs | 1e6 µs | 1e7 µs | G elem/s at 1e5 | bytes/elem | % of bound at 1e7 |")
     print("|---|--:|--:|--:|--:|--:|--:|--:|")
-    for name, bytes_ in BYTES.items():
+    for name in step_names():
         times = [median(f"step_f32_{name}", str(size)) for size in SIZES]
         if times[-1] is None:
             continue
-        moved = bytes_ + (4 if CHECKED[name] else 0)
-        bound = moved * n / bandwidth
-        rate = 1e5 / times[1]
+        rate = f"{1e5 / times[1]:.2f}" if times[1] else "–"
         cells = " | ".join(fmt_time(t) for t in times)
-        check = " (+4 check)" if CHECKED[name] else ""
-        print(f"| {name} | {cells} | {rate:.2f} | {bytes_}{check} | {100 * bound / times[-1]:.0f}% |")
+        check = " (+4 check)" if checked(name) else ""
+        bytes_ = BYTES.get(name)
+        if bytes_ is None:  # not in the table yet: no bound
+            print(f"| {name} | {cells} | {rate} | ?{check} | – |")
+            continue
+        moved = bytes_ + (4 if checked(name) else 0)
+        bound = moved * n / bandwidth
+        print(f"| {name} | {cells} | {rate} | {bytes_}{check} | {100 * bound / times[-1]:.0f}% |")
 
     print("\n| f64 / f32 time | 1e3 | 1e5 | 1e6 | 1e7 |")
     print("|---|--:|--:|--:|--:|")

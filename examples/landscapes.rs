@@ -49,11 +49,17 @@
 //! of one shared grid ([`LR_GRID`], quarter decades from `1e-4` to `10`), and keeps the one
 //! that gets below the surface's threshold, and stays below it, in the fewest steps; if none
 //! does, the one whose highest loss over the last tenth of the run is lowest (so a path still
-//! jumping about does not win by a lucky last step). Diverging runs lose. Nothing else is
-//! tuned: momentum is `0.9` for Momentum and Nesterov, the usual choice, and every other
-//! hyperparameter is PyTorch's default (timm's for LAMB, with the two changes given at
-//! [`CONTENDERS`]). The chosen rates are printed with each table and in the legends. Every
-//! run on a surface sees the same noise.
+//! jumping about does not win by a lucky last step). Diverging runs lose. Each table prints
+//! the optimizer's default learning rate beside the chosen one. Nothing else is tuned: every
+//! other hyperparameter is the default of the optimizer's configuration,
+//! [`OptimizerKind::default_config`] (PyTorch's, timm's for LAMB, optax's for Lion; momentum
+//! `0.9` for Momentum and Nesterov, the usual choice), except that weight decay is off for all
+//! (it would move the minimum) and LAMB adapts every tensor (see [`Contender::build`]). The
+//! chosen rates are printed with each table and in the legends. Every run on a surface sees
+//! the same noise.
+//!
+//! The optimizers are those of [`OptimizerKind::ALL`], so one added to the crate appears here
+//! without a change to this program.
 //!
 //! # Font
 //!
@@ -63,6 +69,8 @@
 
 #[path = "common/canvas.rs"]
 mod canvas;
+#[path = "common/palette.rs"]
+mod palette;
 #[path = "../tests/common/surfaces.rs"]
 mod surfaces;
 
@@ -71,9 +79,8 @@ use std::path::{Path, PathBuf};
 
 use canvas::{Canvas, FONT};
 use ndarray::{Array1, array};
-use ndarray_optim::{
-    Adadelta, Adagrad, Adam, Error, Lamb, LambConfig, Momentum, Nesterov, Optimizer, RmsProp, Sgd,
-};
+use ndarray_optim::{Error, Optimizer, OptimizerConfig, OptimizerKind};
+use palette::Style;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use rand::rngs::StdRng;
@@ -91,77 +98,53 @@ const LR_GRID: [f64; 21] = [
 /// A run is called diverged once a parameter's magnitude exceeds this.
 const DIVERGED: f64 = 1e6;
 
-type Build = fn(f64) -> std::result::Result<Box<dyn Optimizer<f64>>, Error>;
-
-/// One optimizer of the comparison: how to build it for a learning rate, and its colour.
+/// One optimizer of the comparison: its kind, its name and its colour.
 struct Contender {
+    kind: OptimizerKind,
     name: &'static str,
-    colour: RGBColor,
-    /// PyTorch's (timm's for LAMB) default learning rate, printed for reference.
+    /// The default learning rate of its configuration (PyTorch's; timm's for LAMB, optax's for
+    /// Lion), printed for reference.
     default_lr: f64,
-    build: Build,
+    style: Style,
 }
 
-/// The eight optimizers. LAMB departs from timm's defaults in two ways, both so that it is LAMB
-/// on the same problem as the others: `weight_decay = 0` (decay would move the minimum), and
-/// `always_adapt = true` (the paper's variant; with timm's default the trust ratio is only used
-/// where there is weight decay, and LAMB would be Adam with gradient clipping).
-const CONTENDERS: [Contender; 8] = [
-    Contender {
-        name: "SGD",
-        colour: RGBColor(214, 39, 40),
-        default_lr: 1e-3,
-        build: |lr| Ok(Box::new(Sgd::new(lr)?)),
-    },
-    Contender {
-        name: "Momentum",
-        colour: RGBColor(31, 119, 180),
-        default_lr: 1e-3,
-        build: |lr| Ok(Box::new(Momentum::new(lr, 0.9)?)),
-    },
-    Contender {
-        name: "Nesterov",
-        colour: RGBColor(23, 190, 207),
-        default_lr: 1e-3,
-        build: |lr| Ok(Box::new(Nesterov::new(lr, 0.9)?)),
-    },
-    Contender {
-        name: "Adagrad",
-        colour: RGBColor(44, 160, 44),
-        default_lr: 1e-2,
-        build: |lr| Ok(Box::new(Adagrad::new(lr)?)),
-    },
-    Contender {
-        name: "RMSProp",
-        colour: RGBColor(255, 127, 14),
-        default_lr: 1e-2,
-        build: |lr| Ok(Box::new(RmsProp::new(lr)?)),
-    },
-    Contender {
-        name: "Adadelta",
-        colour: RGBColor(140, 86, 75),
-        default_lr: 1.0,
-        build: |lr| Ok(Box::new(Adadelta::new(lr)?)),
-    },
-    Contender {
-        name: "Adam",
-        colour: RGBColor(148, 103, 189),
-        default_lr: 1e-3,
-        build: |lr| Ok(Box::new(Adam::new(lr)?)),
-    },
-    Contender {
-        name: "LAMB",
-        colour: RGBColor(227, 119, 194),
-        default_lr: 1e-3,
-        build: |lr| {
-            let config = LambConfig::default()
-                .lr(lr)
-                .weight_decay(0.0)
-                .always_adapt(true);
-            Ok(Box::new(Lamb::with_config(config)?))
-        },
-    },
-];
+impl Contender {
+    fn new(kind: OptimizerKind) -> Contender {
+        Contender {
+            kind,
+            name: kind.name(),
+            default_lr: kind.default_config().learning_rate(),
+            style: palette::style(kind),
+        }
+    }
+
+    /// The optimizer with learning rate `lr`, no weight decay (it would move the minimum), and
+    /// otherwise its defaults, except for LAMB: `always_adapt = true`, the paper's variant. With
+    /// timm's default the trust ratio is only used where there is weight decay, and without
+    /// decay LAMB would be Adam with gradient clipping.
+    fn build(&self, lr: f64) -> std::result::Result<Box<dyn Optimizer<f64>>, Error> {
+        let mut config = self.kind.default_config();
+        config.set_learning_rate(lr);
+        config.set_weight_decay(0.0);
+        if let OptimizerConfig::Lamb(lamb) = &mut config {
+            lamb.always_adapt = true;
+        }
+        config.build()
+    }
+
+    fn colour(&self) -> RGBColor {
+        let (r, g, b) = self.style.colour;
+        RGBColor(r, g, b)
+    }
+}
+
+/// Every optimizer of the crate ([`OptimizerKind::ALL`]), in the registry's order.
+fn contenders() -> Vec<Contender> {
+    OptimizerKind::ALL
+        .iter()
+        .map(|&kind| Contender::new(kind))
+        .collect()
+}
 
 /// A level of the loss that marks getting past an obstacle: below it, a path has left the saddle
 /// point, every local minimum's basin, or the plateau.
@@ -426,7 +409,7 @@ impl Noise {
 /// Runs `contender` with learning rate `lr` on `case`. Every run on a case draws the same
 /// noise sequence (seeded by `seed`), so the optimizers see the same mini-batches.
 fn run(case: &Case, contender: &Contender, lr: f64, seed: u64) -> Result<Run> {
-    let mut opt = (contender.build)(lr)?;
+    let mut opt = contender.build(lr)?;
     let mut noise = Noise(StdRng::seed_from_u64(seed));
     let mut xy: Array1<f64> = array![case.start.0, case.start.1];
     let mut grad = Array1::<f64>::zeros(2);
@@ -502,7 +485,7 @@ fn sci(v: f64) -> String {
 }
 
 /// The case's results as a Markdown table.
-fn print_table(case: &Case, runs: &[Run]) {
+fn print_table(case: &Case, contenders: &[Contender], runs: &[Run]) {
     println!("\n### {}: {}\n", case.name, case.challenge);
     print!(
         "{}, start ({}, {}), {} steps. Threshold: f − f* < {:e}",
@@ -530,7 +513,7 @@ fn print_table(case: &Case, runs: &[Run]) {
         trap_column(format!("escaped the {what}"))
     );
     println!("|---|--:|--:|--:|--:|{}", trap_column("---".to_string()));
-    for (contender, r) in CONTENDERS.iter().zip(runs) {
+    for (contender, r) in contenders.iter().zip(runs) {
         let reached = match r.reached(case.tolerance) {
             Some(s) => s.to_string(),
             None => "did not".to_string(),
@@ -600,8 +583,9 @@ fn main() -> Result<()> {
         "Optimizer paths on 2-D loss surfaces{}.\n\nLearning rates: on each surface, each \
          optimizer's best of {} values from {} to {} (the one that gets below the threshold, and \
          stays there, soonest; failing that, the one with the lowest worst loss over the last \
-         tenth of the run). Momentum and Nesterov use momentum 0.9; everything else is PyTorch's \
-         default (LAMB: timm's, with weight_decay = 0 and always_adapt = true). Noise seed {}.",
+         tenth of the run). No weight decay; everything else is each optimizer's default \
+         (PyTorch's, timm's for LAMB, optax's for Lion; momentum 0.9 for Momentum and Nesterov), \
+         and LAMB with always_adapt = true. Noise seed {}.",
         if opts.fast { " (fast mode)" } else { "" },
         grid.len(),
         grid[0],
@@ -609,15 +593,16 @@ fn main() -> Result<()> {
         opts.seed,
     );
     let cases = cases(opts.fast);
+    let contenders = contenders();
     let mut chosen = Vec::new();
     for case in &cases {
-        let runs = CONTENDERS
+        let runs = contenders
             .iter()
             .map(|c| sweep(case, c, &grid, opts.seed))
             .collect::<Result<Vec<_>>>()?;
-        print_table(case, &runs);
+        print_table(case, &contenders, &runs);
         let file = opts.out.join(format!("{}.png", case.name));
-        plot::draw(&file, case, &runs, opts.fast)?;
+        plot::draw(&file, case, &contenders, &runs, opts.fast)?;
         println!("\nDrawn: {}", file.display());
         chosen.push(runs.iter().map(|r| r.lr).collect::<Vec<_>>());
     }
@@ -625,7 +610,7 @@ fn main() -> Result<()> {
     let names: Vec<&str> = cases.iter().map(|c| c.name).collect();
     println!("| optimizer | {} |", names.join(" | "));
     println!("|---|{}", "--:|".repeat(names.len()));
-    for (i, contender) in CONTENDERS.iter().enumerate() {
+    for (i, contender) in contenders.iter().enumerate() {
         let lrs: Vec<String> = chosen.iter().map(|lrs| lrs[i].to_string()).collect();
         println!("| {} | {} |", contender.name, lrs.join(" | "));
     }
@@ -768,19 +753,70 @@ mod plot {
         pieces
     }
 
+    /// The polyline `points` as two-point segments, drawn one by one (see the paths in
+    /// [`contour_panel`]'s comment): every segment for a solid style; for a dashed one, the pieces of
+    /// 7-pixel dashes with 4-pixel gaps between them, measured along the line as drawn
+    /// (`to_pixels` maps a point to the picture).
+    fn strokes(
+        points: &[(f64, f64)],
+        style: Style,
+        to_pixels: impl Fn(&(f64, f64)) -> (i32, i32),
+    ) -> Vec<[(f64, f64); 2]> {
+        if !style.dashed {
+            return points.windows(2).map(|w| [w[0], w[1]]).collect();
+        }
+        let (dash, gap) = (7.0, 4.0);
+        let at =
+            |a: (f64, f64), b: (f64, f64), t: f64| (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1));
+        let mut out = Vec::new();
+        let (mut drawing, mut left) = (true, dash); // in a dash or a gap, and the pixels left in it
+        for w in points.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            let (pa, pb) = (to_pixels(&a), to_pixels(&b));
+            let length = f64::from(pb.0 - pa.0).hypot(f64::from(pb.1 - pa.1));
+            let mut t = 0.0;
+            loop {
+                let rest = (1.0 - t) * length;
+                if rest <= left {
+                    // The segment ends inside the current dash or gap.
+                    if drawing {
+                        out.push([at(a, b, t), b]);
+                    }
+                    left -= rest;
+                    break;
+                }
+                let next = t + left / length;
+                if drawing {
+                    out.push([at(a, b, t), at(a, b, next)]);
+                }
+                drawing = !drawing;
+                left = if drawing { dash } else { gap };
+                t = next;
+            }
+        }
+        out
+    }
+
     fn inside((x, y): (f64, f64), (x0, x1, y0, y1): (f64, f64, f64, f64)) -> bool {
         (x0..=x1).contains(&x) && (y0..=y1).contains(&y)
     }
 
     const PANEL: u32 = 620;
-    const LEGEND_WIDTH: u32 = 210;
+    const LEGEND_WIDTH: u32 = 240;
     const TITLE_HEIGHT: u32 = 56;
 
-    /// Draws `case` with its `runs` to the PNG file `file`.
-    pub(super) fn draw(file: &Path, case: &Case, runs: &[Run], fast: bool) -> Result<()> {
+    /// Draws `case` with its `runs` (one per contender, in the same order) to the PNG file
+    /// `file`.
+    pub(super) fn draw(
+        file: &Path,
+        case: &Case,
+        contenders: &[Contender],
+        runs: &[Run],
+        fast: bool,
+    ) -> Result<()> {
         let size = (2 * PANEL + LEGEND_WIDTH, PANEL + TITLE_HEIGHT);
         let mut pixels = vec![0; 3 * size.0 as usize * size.1 as usize];
-        render(&mut pixels, size, case, runs, fast)?;
+        render(&mut pixels, size, case, contenders, runs, fast)?;
         canvas::write_png(file, size, &pixels, fast)
     }
 
@@ -788,6 +824,7 @@ mod plot {
         pixels: &mut [u8],
         size: (u32, u32),
         case: &Case,
+        contenders: &[Contender],
         runs: &[Run],
         fast: bool,
     ) -> Result<()> {
@@ -810,9 +847,9 @@ mod plot {
         ))?;
         let (left, rest) = body.split_horizontally(panel);
         let (middle, legend) = rest.split_horizontally(panel);
-        contour_panel(&left, case, runs, if fast { 80 } else { 200 })?;
-        loss_panel(&middle, case, runs)?;
-        legend_panel(&legend, case, runs)?;
+        contour_panel(&left, case, contenders, runs, if fast { 80 } else { 200 })?;
+        loss_panel(&middle, case, contenders, runs)?;
+        legend_panel(&legend, case, contenders, runs)?;
         root.present()?;
         Ok(())
     }
@@ -820,6 +857,7 @@ mod plot {
     fn contour_panel(
         area: &DrawingArea<Canvas<'_>, Shift>,
         case: &Case,
+        contenders: &[Contender],
         runs: &[Run],
         n: usize,
     ) -> Result<()> {
@@ -891,19 +929,22 @@ mod plot {
         // Paths, under their start and end markers, SGD (the baseline) last so it is on top.
         // Segment by segment: plotters joins the segments of a wide polyline with mitres, which
         // shoot far out where a path reverses.
-        for (contender, r) in CONTENDERS.iter().zip(runs).rev() {
+        for (contender, r) in contenders.iter().zip(runs).rev() {
             for piece in visible_pieces(&r.path, case.window) {
-                chart.draw_series(piece.windows(2).map(|w| {
-                    PathElement::new(vec![w[0], w[1]], contender.colour.stroke_width(2))
-                }))?;
+                let strokes = strokes(&piece, contender.style, |p| chart.backend_coord(p));
+                chart.draw_series(
+                    strokes
+                        .into_iter()
+                        .map(|s| PathElement::new(s.to_vec(), contender.colour().stroke_width(2))),
+                )?;
             }
         }
-        for (contender, r) in CONTENDERS.iter().zip(runs).rev() {
+        for (contender, r) in contenders.iter().zip(runs).rev() {
             if let Some(&end) = r.path.last()
                 && inside(end, case.window)
             {
                 chart.draw_series([
-                    Circle::new(end, 5, contender.colour.filled()),
+                    Circle::new(end, 5, contender.colour().filled()),
                     Circle::new(end, 5, BLACK.stroke_width(1)),
                 ])?;
             }
@@ -929,7 +970,12 @@ mod plot {
         Ok(())
     }
 
-    fn loss_panel(area: &DrawingArea<Canvas<'_>, Shift>, case: &Case, runs: &[Run]) -> Result<()> {
+    fn loss_panel(
+        area: &DrawingArea<Canvas<'_>, Shift>,
+        case: &Case,
+        contenders: &[Contender],
+        runs: &[Run],
+    ) -> Result<()> {
         let floor = (case.tolerance * 1e-4).max(1e-14);
         let ceiling = runs
             .iter()
@@ -980,17 +1026,18 @@ mod plot {
         if let Some(trap) = &case.trap {
             guide(trap.level - case.minimum, format!("{} level", trap.what))?;
         }
-        for (contender, r) in CONTENDERS.iter().zip(runs).rev() {
+        for (contender, r) in contenders.iter().zip(runs).rev() {
             let points: Vec<(f64, f64)> = r
                 .gaps
                 .iter()
                 .enumerate()
                 .map(|(k, &g)| (k as f64, g.clamp(floor, ceiling)))
                 .collect();
+            let strokes = strokes(&points, contender.style, |p| chart.backend_coord(p));
             chart.draw_series(
-                points
-                    .windows(2)
-                    .map(|w| PathElement::new(vec![w[0], w[1]], contender.colour.stroke_width(2))),
+                strokes
+                    .into_iter()
+                    .map(|s| PathElement::new(s.to_vec(), contender.colour().stroke_width(2))),
             )?;
         }
         Ok(())
@@ -999,18 +1046,30 @@ mod plot {
     fn legend_panel(
         area: &DrawingArea<Canvas<'_>, Shift>,
         case: &Case,
+        contenders: &[Contender],
         runs: &[Run],
     ) -> Result<()> {
         let font = ("sans-serif", 15).into_font();
         let small = ("sans-serif", 12).into_font().color(&RGBColor(90, 90, 90));
         area.draw(&Text::new("optimizer, lr", (4, 50), font.clone()))?;
-        for (k, (contender, r)) in CONTENDERS.iter().zip(runs).enumerate() {
-            let y = 84 + 58 * k as i32;
-            area.draw(&PathElement::new(
-                vec![(4, y + 8), (34, y + 8)],
-                contender.colour.stroke_width(4),
+        // As many entries as there are optimizers, each of two lines, spread over the height.
+        let (top, bottom) = (84, PANEL as i32 - 40);
+        let pitch = ((bottom - top) / contenders.len().max(1) as i32).clamp(34, 52);
+        for (k, (contender, r)) in contenders.iter().zip(runs).enumerate() {
+            let y = top + pitch * k as i32;
+            let line = contender.colour().stroke_width(4);
+            if contender.style.dashed {
+                for x in [4, 16, 28] {
+                    area.draw(&PathElement::new(vec![(x, y + 8), (x + 8, y + 8)], line))?;
+                }
+            } else {
+                area.draw(&PathElement::new(vec![(4, y + 8), (36, y + 8)], line))?;
+            }
+            area.draw(&Text::new(
+                format!("{}, lr {}", contender.name, r.lr),
+                (44, y),
+                font.clone(),
             ))?;
-            area.draw(&Text::new(contender.name, (42, y), font.clone()))?;
             let status = if r.diverged {
                 "diverged".to_string()
             } else {
@@ -1019,12 +1078,7 @@ mod plot {
                     None => "never stays below threshold".to_string(),
                 }
             };
-            area.draw(&Text::new(
-                format!("lr {}", r.lr),
-                (42, y + 19),
-                small.clone(),
-            ))?;
-            area.draw(&Text::new(status, (42, y + 34), small.clone()))?;
+            area.draw(&Text::new(status, (44, y + 18), small.clone()))?;
         }
         Ok(())
     }

@@ -26,8 +26,8 @@
 use ndarray::{Array1, Array2, Axis};
 use ndarray_optim::schedule::{Schedule, Warmup};
 use ndarray_optim::{
-    AdamConfig, AdamW, Lamb, LambConfig, MultiSteps, Optimizer, ParamGroups, Tensor, TensorList,
-    TensorListMut, TensorMut,
+    AdamWConfig, LambConfig, MultiSteps, Optimizer, ParamGroups, Tensor, TensorList, TensorListMut,
+    TensorMut,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -150,13 +150,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The optimizer: LAMB as for BERT (or AdamW), no weight decay on the biases.
     let inner: Box<dyn Optimizer<f32>> = if use_adamw {
-        Box::new(AdamW::with_config(
-            AdamConfig::adamw().lr(3e-2).weight_decay(0.01),
-        )?)
+        Box::new(
+            AdamWConfig::default()
+                .lr(3e-2)
+                .weight_decay(0.01)
+                .build::<f32>()?,
+        )
     } else {
-        Box::new(Lamb::with_config(
-            LambConfig::default().lr(5e-2).weight_decay(0.01),
-        )?)
+        Box::new(
+            LambConfig::default()
+                .lr(5e-2)
+                .weight_decay(0.01)
+                .build::<f32>()?,
+        )
     };
     let groups = ParamGroups::no_decay_by_name(&model, &NAMES, &[])?;
     println!(

@@ -2,7 +2,7 @@
 //! optimizer of the crate, and compare them.
 //!
 //! ```text
-//! cargo run --release --example train_mlp                           # all 13 optimizers
+//! cargo run --release --example train_mlp                           # every optimizer
 //! cargo run --release --example train_mlp -- --out docs/train_mlp.png
 //! cargo run --release --example train_mlp -- --optimizer adam,lion  # some of them
 //! cargo run --release --example train_mlp -- --lr default           # PyTorch's learning rates
@@ -49,10 +49,14 @@
 //! `1e-4` to `10`) with the same epochs and schedule, and the learning rate with the best
 //! validation accuracy after the last epoch wins (ties: the lower validation loss). One
 //! validation image is 0.35%, so the sweep settles the order of magnitude, and the choice
-//! between neighbours on a plateau is partly chance. Everything else is PyTorch's default
-//! (optax's for Lion, timm's for LAMB), except momentum 0.9 for Momentum and Nesterov
-//! (PyTorch's default is no momentum). The table prints the default learning rate beside
-//! the one used; `--lr default` trains with those instead.
+//! between neighbours on a plateau is partly chance. Everything else is the default of each
+//! optimizer's configuration, [`OptimizerKind::default_config`]: PyTorch's (optax's for Lion,
+//! timm's for LAMB), and momentum 0.9 for Momentum and Nesterov (PyTorch's SGD has no
+//! momentum by default). The table prints the default learning rate beside the one used;
+//! `--lr default` trains with those instead.
+//!
+//! The optimizers are those of [`OptimizerKind::ALL`], so one added to the crate appears here
+//! without a change to this program.
 //!
 //! # The data set
 //!
@@ -72,6 +76,8 @@
 
 #[path = "common/canvas.rs"]
 mod canvas;
+#[path = "common/palette.rs"]
+mod palette;
 
 use std::error::Error as StdError;
 use std::io::IsTerminal;
@@ -82,11 +88,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
 use ndarray_optim::schedule::{Schedule, Warmup};
 use ndarray_optim::{
-    Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, AdamConfig, AdamW, Adamax, AdamaxConfig,
-    Error, Lamb, LambConfig, Lion, LionConfig, Momentum, NAdam, NAdamConfig, Nesterov, Optimizer,
-    ParamGroups, RAdam, RAdamConfig, RmsProp, RmsPropConfig, SgdConfig, Tensor, TensorList,
+    Error, Optimizer, OptimizerConfig, OptimizerKind, ParamGroups, Tensor, TensorList,
     TensorListMut, TensorMut,
 };
+use palette::Style;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -332,172 +337,47 @@ struct Evaluation {
 // The optimizers
 // ---------------------------------------------------------------------------------------------
 
-type Build = fn(f64, f64) -> std::result::Result<Box<dyn Optimizer<f32>>, Error>;
-
-/// One optimizer of the comparison.
+/// One optimizer of the comparison: its kind, with every hyperparameter at its default.
 struct Contender {
+    /// The name printed and accepted by `--optimizer` (any case).
     name: &'static str,
-    /// PyTorch's default learning rate (optax's for Lion, timm's for LAMB), for reference.
+    /// The default configuration: PyTorch's (optax's for Lion, timm's for LAMB).
+    config: OptimizerConfig,
+    /// The default learning rate, for reference.
     default_lr: f64,
-    /// The default weight decay (PyTorch's, optax's for Lion, timm's for LAMB); where it is not
-    /// 0, the biases are put in a group without it.
-    weight_decay: f64,
-    /// Builds the optimizer from a learning rate and a weight decay.
-    build: Build,
-    colour: (u8, u8, u8),
-    /// Drawn dashed, to tell apart curves of similar colours.
-    dashed: bool,
+    /// The default weight decay (`None` for an optimizer without one); where it is not 0, the
+    /// biases are put in a group without it.
+    weight_decay: Option<f64>,
+    style: Style,
 }
 
-/// Every optimizer of the crate. The colours of the first eight are those of the `landscapes`
-/// example; the other five are drawn dashed.
-const CONTENDERS: [Contender; 13] = [
-    Contender {
-        name: "SGD",
-        default_lr: 1e-3,
-        weight_decay: 0.0,
-        build: |lr, wd| {
-            Ok(Box::new(
-                SgdConfig::default().lr(lr).weight_decay(wd).build()?,
-            ))
-        },
-        colour: (214, 39, 40),
-        dashed: false,
-    },
-    Contender {
-        name: "Momentum",
-        default_lr: 1e-3,
-        weight_decay: 0.0,
-        build: |lr, wd| {
-            let config = SgdConfig::default().lr(lr).momentum(0.9).weight_decay(wd);
-            Ok(Box::new(Momentum::with_config(config)?))
-        },
-        colour: (31, 119, 180),
-        dashed: false,
-    },
-    Contender {
-        name: "Nesterov",
-        default_lr: 1e-3,
-        weight_decay: 0.0,
-        build: |lr, wd| {
-            let config = SgdConfig::default().lr(lr).momentum(0.9).weight_decay(wd);
-            Ok(Box::new(Nesterov::with_config(config)?))
-        },
-        colour: (23, 190, 207),
-        dashed: false,
-    },
-    Contender {
-        name: "Adagrad",
-        default_lr: 1e-2,
-        weight_decay: 0.0,
-        build: |lr, wd| {
-            let config = AdagradConfig::default().lr(lr).weight_decay(wd);
-            Ok(Box::new(Adagrad::with_config(config)?))
-        },
-        colour: (44, 160, 44),
-        dashed: false,
-    },
-    Contender {
-        name: "RMSProp",
-        default_lr: 1e-2,
-        weight_decay: 0.0,
-        build: |lr, wd| {
-            let config = RmsPropConfig::default().lr(lr).weight_decay(wd);
-            Ok(Box::new(RmsProp::with_config(config)?))
-        },
-        colour: (255, 127, 14),
-        dashed: false,
-    },
-    Contender {
-        name: "Adadelta",
-        default_lr: 1.0,
-        weight_decay: 0.0,
-        build: |lr, wd| {
-            let config = AdadeltaConfig::default().lr(lr).weight_decay(wd);
-            Ok(Box::new(Adadelta::with_config(config)?))
-        },
-        colour: (140, 86, 75),
-        dashed: false,
-    },
-    Contender {
-        name: "Adam",
-        default_lr: 1e-3,
-        weight_decay: 0.0,
-        build: |lr, wd| {
-            Ok(Box::new(
-                AdamConfig::default().lr(lr).weight_decay(wd).build()?,
-            ))
-        },
-        colour: (148, 103, 189),
-        dashed: false,
-    },
-    Contender {
-        name: "LAMB",
-        default_lr: 1e-3,
-        weight_decay: 1e-2,
-        build: |lr, wd| {
-            let config = LambConfig::default().lr(lr).weight_decay(wd);
-            Ok(Box::new(Lamb::with_config(config)?))
-        },
-        colour: (227, 119, 194),
-        dashed: false,
-    },
-    Contender {
-        name: "AdamW",
-        default_lr: 1e-3,
-        weight_decay: 1e-2,
-        build: |lr, wd| {
-            let config = AdamConfig::adamw().lr(lr).weight_decay(wd);
-            Ok(Box::new(AdamW::with_config(config)?))
-        },
-        colour: (80, 40, 140),
-        dashed: true,
-    },
-    Contender {
-        name: "NAdam",
-        default_lr: 2e-3,
-        weight_decay: 0.0,
-        build: |lr, wd| {
-            let config = NAdamConfig::default().lr(lr).weight_decay(wd);
-            Ok(Box::new(NAdam::with_config(config)?))
-        },
-        colour: (188, 189, 34),
-        dashed: true,
-    },
-    Contender {
-        name: "RAdam",
-        default_lr: 1e-3,
-        weight_decay: 0.0,
-        build: |lr, wd| {
-            let config = RAdamConfig::default().lr(lr).weight_decay(wd);
-            Ok(Box::new(RAdam::with_config(config)?))
-        },
-        colour: (110, 110, 110),
-        dashed: true,
-    },
-    Contender {
-        name: "Adamax",
-        default_lr: 2e-3,
-        weight_decay: 0.0,
-        build: |lr, wd| {
-            let config = AdamaxConfig::default().lr(lr).weight_decay(wd);
-            Ok(Box::new(Adamax::with_config(config)?))
-        },
-        colour: (20, 20, 20),
-        dashed: true,
-    },
-    Contender {
-        name: "Lion",
-        default_lr: 1e-4,
-        weight_decay: 1e-3,
-        build: |lr, wd| {
-            let config = LionConfig::default().lr(lr).weight_decay(wd);
-            Ok(Box::new(Lion::with_config(config)?))
-        },
-        colour: (230, 170, 0),
-        dashed: true,
-    },
-];
+impl Contender {
+    fn new(kind: OptimizerKind) -> Contender {
+        let config = kind.default_config();
+        Contender {
+            name: kind.name(),
+            default_lr: config.learning_rate(),
+            weight_decay: config.weight_decay(),
+            config,
+            style: palette::style(kind),
+        }
+    }
+
+    /// The optimizer with learning rate `lr` and every other hyperparameter at its default.
+    fn build(&self, lr: f64) -> std::result::Result<Box<dyn Optimizer<f32>>, Error> {
+        let mut config = self.config.clone();
+        config.set_learning_rate(lr);
+        config.build()
+    }
+}
+
+/// Every optimizer of the crate, in the registry's order.
+fn contenders() -> Vec<Contender> {
+    OptimizerKind::ALL
+        .iter()
+        .map(|&kind| Contender::new(kind))
+        .collect()
+}
 
 // ---------------------------------------------------------------------------------------------
 // Training
@@ -547,8 +427,8 @@ fn train(
     let mut model = Mlp::new(&LAYERS, &mut StdRng::seed_from_u64(recipe.seed + 1));
     let mut batch_order = StdRng::seed_from_u64(recipe.seed + 2);
 
-    let mut opt = (contender.build)(lr, contender.weight_decay)?;
-    if contender.weight_decay > 0.0 {
+    let mut opt = contender.build(lr)?;
+    if contender.weight_decay.is_some_and(|wd| wd > 0.0) {
         // No weight decay on the biases (tensors of one dimension), as timm and most recipes do.
         opt.set_param_groups(Some(ParamGroups::no_decay_for_vectors(&model)))?;
     }
@@ -623,7 +503,7 @@ fn progress_bar(len: u64, prefix: String) -> Result<ProgressBar> {
 
 struct Options {
     fast: bool,
-    /// Indices into [`CONTENDERS`].
+    /// Indices into [`contenders`].
     chosen: Vec<usize>,
     /// How the learning rates are chosen.
     lr: LrChoice,
@@ -642,10 +522,10 @@ enum LrChoice {
     Fixed(f64),
 }
 
-fn options() -> Result<Options> {
+fn options(contenders: &[Contender]) -> Result<Options> {
     let mut opts = Options {
         fast: std::env::var("TRAIN_MLP_FAST").is_ok_and(|v| !v.is_empty() && v != "0"),
-        chosen: (0..CONTENDERS.len()).collect(),
+        chosen: (0..contenders.len()).collect(),
         lr: LrChoice::Sweep,
         epochs: None,
         batch: 32,
@@ -653,7 +533,7 @@ fn options() -> Result<Options> {
         out: PathBuf::from("target/train_mlp.png"),
     };
     let names = || {
-        CONTENDERS
+        contenders
             .iter()
             .map(|c| c.name.to_lowercase())
             .collect::<Vec<_>>()
@@ -668,7 +548,7 @@ fn options() -> Result<Options> {
                 opts.chosen = value("a name")?
                     .split(',')
                     .map(|name| {
-                        CONTENDERS
+                        contenders
                             .iter()
                             .position(|c| c.name.eq_ignore_ascii_case(name.trim()))
                             .ok_or(format!(
@@ -723,7 +603,8 @@ fn options() -> Result<Options> {
 
 fn main() -> Result<()> {
     let started = Instant::now();
-    let opts = options()?;
+    let all = contenders();
+    let opts = options(&all)?;
     let recipe = Recipe {
         epochs: opts.epochs.unwrap_or(if opts.fast { 2 } else { 30 }),
         batch: opts.batch,
@@ -746,7 +627,7 @@ fn main() -> Result<()> {
         recipe.epochs,
         recipe.seed,
     );
-    let contenders: Vec<&Contender> = opts.chosen.iter().map(|&i| &CONTENDERS[i]).collect();
+    let contenders: Vec<&Contender> = opts.chosen.iter().map(|&i| &all[i]).collect();
     let (lrs, lr_note): (Vec<f64>, &str) = match opts.lr {
         LrChoice::Sweep => {
             let grid: Vec<f64> = if opts.fast {
@@ -851,7 +732,13 @@ fn print_table(runs: &[Run], contenders: &[&Contender]) {
         };
         println!(
             "| {} | {} | {} | {} | {loss} | {test_loss} | {accuracy} | {:.2} s |",
-            run.name, run.lr, contender.default_lr, contender.weight_decay, run.seconds
+            run.name,
+            run.lr,
+            contender.default_lr,
+            contender
+                .weight_decay
+                .map_or_else(|| "–".to_string(), |wd| wd.to_string()),
+            run.seconds
         );
     }
 }
@@ -958,7 +845,7 @@ mod plot {
     }
 
     fn colour(contender: &Contender) -> RGBColor {
-        let (r, g, b) = contender.colour;
+        let (r, g, b) = contender.style.colour;
         RGBColor(r, g, b)
     }
 
@@ -969,7 +856,7 @@ mod plot {
         contender: &Contender,
     ) -> Result<()> {
         let style = colour(contender).stroke_width(2);
-        if contender.dashed {
+        if contender.style.dashed {
             chart.draw_series(DashedLineSeries::new(points, 7, 4, style))?;
         } else {
             chart.draw_series(LineSeries::new(points, style))?;
@@ -1091,10 +978,13 @@ mod plot {
         let small = ("sans-serif", 12).into_font().color(&RGBColor(90, 90, 90));
         area.draw(&Text::new("optimizer, lr", (4, 40), font.clone()))?;
         area.draw(&Text::new("final test accuracy", (4, 58), small.clone()))?;
+        // One entry of two lines per optimizer, spread over the height.
+        let (top, bottom) = (88, PANEL.1 as i32 - 34);
+        let pitch = ((bottom - top) / runs.len().max(1) as i32).clamp(32, 38);
         for (k, (run, contender)) in runs.iter().zip(contenders).enumerate() {
-            let y = 88 + 38 * k as i32;
+            let y = top + pitch * k as i32;
             let line = colour(contender).stroke_width(3);
-            if contender.dashed {
+            if contender.style.dashed {
                 for x in [4, 16, 28] {
                     area.draw(&PathElement::new(vec![(x, y + 8), (x + 8, y + 8)], line))?;
                 }

@@ -46,9 +46,9 @@
 //!   `max_norm` rounded to that dtype; then `clamp(max=1.0)`. Here:
 //!   `coef = min((1 / (‖G‖ + 1e-6)) · max_norm, 1)` in `A`, NaN staying NaN. Every gradient is
 //!   multiplied by `coef` (skipped when `coef` is exactly 1, which changes no bit).
-//! * **Tested against PyTorch 2.15** (`tests/fixtures/generate_clip.py`, `tests/clip.rs`): `f64`
-//!   norms and clipped gradients within `1e-12` relative; `f32` within PyTorch's own `f32`
-//!   accumulation error (PyTorch sums `f32` gradients in `f32`; this crate in `f64`, so the norm
+//! * **Tested against PyTorch 2.15** (`tests/fixtures/generate_clip.py`,
+//!   `tests/suite/clip.rs`): `f64` norms and clipped gradients within `1e-12` relative; `f32`
+//!   within PyTorch's own `f32` accumulation error (PyTorch sums `f32` gradients in `f32`; this crate in `f64`, so the norm
 //!   here is the more accurate one); clipping by value is bit-identical.
 //!
 //! # Deliberate differences from PyTorch
@@ -105,7 +105,7 @@
 
 use crate::error::Error;
 use crate::float::Float;
-use crate::optim::pass::sum_terms;
+use crate::pass::sum_terms;
 use crate::tensor::{Tensor, TensorList, TensorListMut, TensorMut};
 
 /// Clips every gradient element to `[−clip_value, clip_value]`, in place: PyTorch's
@@ -561,16 +561,7 @@ pub(crate) fn check_max_norm(max_norm: f64) -> Result<(), Error> {
 /// Every tensor the list's `len()` promises can be read and written, so that a pass that
 /// changes gradients never stops half-way.
 fn check_list<A>(grads: &mut dyn TensorListMut<A>) -> Result<(), Error> {
-    let n = grads.len();
-    for index in 0..n {
-        if grads.tensor(index).is_none() || grads.tensor_mut(index).is_none() {
-            return Err(Error::LengthMismatch {
-                params: n,
-                grads: index,
-            });
-        }
-    }
-    Ok(())
+    crate::check::list_mut(grads).map(|_| ())
 }
 
 #[cfg(test)]

@@ -97,6 +97,43 @@ pub enum Error {
         value: f64,
     },
 
+    /// A tensor list contradicts itself: the tensor it lends for writing has another shape
+    /// than the one it lends for reading, or a tensor's memory slice does not hold the elements
+    /// its shape says (a hand-written [`TensorList`](crate::TensorList) implementation with a
+    /// bug).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::Error;
+    ///
+    /// let err = Error::InconsistentTensor { index: 2, reason: "a reason" };
+    /// assert_eq!(err.to_string(), "tensor 2 is inconsistent: a reason");
+    /// ```
+    #[error("tensor {index} is inconsistent: {reason}")]
+    InconsistentTensor {
+        /// Position of the tensor in the list.
+        index: usize,
+        /// What disagrees.
+        reason: &'static str,
+    },
+
+    /// A counter would pass its maximum (`u64::MAX` steps): the optimizer cannot continue.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::Error;
+    ///
+    /// let err = Error::CounterOverflow { counter: "step" };
+    /// assert_eq!(err.to_string(), "the step counter is at its maximum");
+    /// ```
+    #[error("the {counter} counter is at its maximum")]
+    CounterOverflow {
+        /// Which counter.
+        counter: &'static str,
+    },
+
     /// A saved state belongs to another kind of optimizer.
     #[error("the saved state is for {found}, not {expected}")]
     WrongOptimizer {

@@ -55,11 +55,30 @@
 //! | very large batches: a step size per layer | [`Lamb`] |
 //! | a batch that does not fit in memory | any of them inside [`MultiSteps`] |
 //!
-//! Every optimizer is built from its configuration ([`AdamConfig`], [`SgdConfig`], …), whose
-//! `Default` is PyTorch's default, or with a short constructor such as [`Adam::new`]`(lr)`.
-//! Invalid hyperparameters are rejected when building: a built optimizer is always valid. Each
-//! type's documentation gives its update as equations. The [`Optimizer`] trait is object safe, so
-//! `Vec<Box<dyn Optimizer<f32>>>` lets a program choose at run time.
+//! Every optimizer is built from its configuration ([`AdamConfig`], [`SgdConfig`], …): a plain
+//! struct with public fields named as PyTorch names them, whose `Default` is PyTorch's default,
+//! with one chained setter per field, named as the field, that never fails
+//! (`AdamConfig::default().lr(3e-4).betas((0.9, 0.98)).build()?`); or with a short constructor
+//! such as [`Adam::new`]`(lr)`. Invalid hyperparameters are rejected by `build`: a built
+//! optimizer is always valid. Each type's documentation gives its update as equations. The
+//! [`Optimizer`] trait is object safe, so `Vec<Box<dyn Optimizer<f32>>>` lets a program choose at
+//! run time; [`OptimizerKind::ALL`] lists every optimizer, and an [`OptimizerConfig`] holds the
+//! configuration of any of them (read from a file, with the `serde` feature) and builds it.
+//!
+//! ```
+//! use ndarray::array;
+//! use ndarray_optim::{Optimizer, OptimizerKind};
+//!
+//! for &kind in OptimizerKind::ALL {
+//!     let mut config = kind.default_config(); // PyTorch's defaults
+//!     config.set_learning_rate(0.01);
+//!     let mut opt = config.build::<f32>()?; // a Box<dyn Optimizer<f32>>
+//!     let mut w = array![1.0_f32, -1.0];
+//!     opt.step(&mut w, &array![1.0, -1.0])?;
+//!     assert!(w[0] < 1.0 && w[1] > -1.0, "{kind}");
+//! }
+//! # Ok::<(), ndarray_optim::Error>(())
+//! ```
 //!
 //! # What `step` accepts
 //!
@@ -178,24 +197,37 @@
 #![deny(unsafe_code)]
 #![deny(clippy::float_cmp)]
 
+mod builder;
+mod check;
 pub mod clip;
+mod driver;
 mod error;
 mod float;
+mod groups;
+mod ops;
 mod optim;
+mod optimizer;
+mod pass;
+mod registry;
 pub mod schedule;
+mod state;
 mod tensor;
+mod wrappers;
 
 pub use clip::{
     clip_grad_norm, clip_grad_norm_per_tensor, clip_grad_value, clip_grads_with_norm, total_norm,
 };
 pub use error::Error;
 pub use float::Float;
-pub use optim::{AccumulationMode, MultiSteps};
-pub use optim::{
-    Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Lamb, LambConfig,
-    Momentum, Nesterov, NonFinitePolicy, Optimizer, OptimizerConfig, OptimizerState, ParamGroup,
-    ParamGroups, RmsProp, RmsPropConfig, STATE_FORMAT_VERSION, Sgd, SgdConfig, StepOutcome,
-    TensorState,
-};
-pub use optim::{Adamax, AdamaxConfig, Lion, LionConfig, NAdam, NAdamConfig, RAdam, RAdamConfig};
+pub use groups::{ParamGroup, ParamGroups};
+pub use optim::*;
+pub use optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
+/// With the `rayon` feature: a tensor with at least this many elements is split into chunks
+/// across threads, and a list of tensors with at least this many elements in all is spread
+/// across threads; below it, handing work to another thread costs more than it saves. The
+/// results are the same bits either way.
+#[cfg(feature = "rayon")]
+pub use pass::parallel::MIN_LEN as PARALLEL_MIN_LEN;
+pub use state::{OptimizerState, STATE_FORMAT_VERSION, TensorState};
 pub use tensor::{Tensor, TensorList, TensorListMut, TensorMut};
+pub use wrappers::{AccumulationMode, MultiSteps};

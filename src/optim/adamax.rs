@@ -1,140 +1,48 @@
 //! Adamax: Adam with the infinity norm in place of the second moment, `torch.optim.Adamax`.
 
-use super::ops::{LerpWeight, addcdiv, decayed, effective_grad, maximum};
-use super::pass::Pass;
-use super::saved::StateBuffers;
-use super::{Driver, GroupHyper, Kernel, check, config_accessors, optimizer_type};
+use crate::builder::config;
+use crate::check;
+use crate::driver::buffers::state;
+use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::tensor::TensorList;
+use crate::ops::{LerpWeight, WeightDecay, addcdiv, decayed, maximum};
+use crate::pass::Pass;
 
-/// Hyperparameters of [`Adamax`]: those of PyTorch's `torch.optim.Adamax`, with its defaults.
-///
-/// | field | default | valid |
-/// |---|---|---|
-/// | `lr` | `2e-3` | `≥ 0` |
-/// | `betas` | `(0.9, 0.999)` | each in `[0, 1)` |
-/// | `eps` | `1e-8` | `> 0` (PyTorch: `≥ 0`; with 0 a zero gradient on the first step gives 0/0 = NaN) |
-/// | `weight_decay` | `0` (coupled L2) | `≥ 0` |
-/// | `maximize` | `false` | |
-///
-/// The learning rate and betas are the paper's (Kingma & Ba, 2015, Algorithm 2); optax's
-/// `adamax` also has `eps = 1e-8` (Keras `1e-7`).
-///
-/// # Example
-///
-/// ```
-/// use ndarray_optim::{Adamax, AdamaxConfig};
-///
-/// let opt: Adamax<f32> = AdamaxConfig::default().lr(1e-2).betas(0.9, 0.99).build()?;
-/// assert_eq!(opt.config().eps, 1e-8);
-/// # Ok::<(), ndarray_optim::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct AdamaxConfig {
-    /// Learning rate `γ`.
-    pub lr: f64,
-    /// Decay rates `(β₁, β₂)` of the first moment and of the infinity norm.
-    pub betas: (f64, f64),
-    /// Term `ε` added to `|g|` inside the maximum (nothing is added to the denominator).
-    pub eps: f64,
-    /// Coupled (L2) weight decay `λ`.
-    pub weight_decay: f64,
-    /// Maximise the objective instead of minimising it.
-    pub maximize: bool,
-}
-
-impl Default for AdamaxConfig {
-    fn default() -> Self {
-        AdamaxConfig {
-            lr: 2e-3,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            weight_decay: 0.0,
-            maximize: false,
-        }
-    }
-}
-
-impl AdamaxConfig {
-    /// Sets the learning rate `lr`.
+config! {
+    /// Hyperparameters of [`Adamax`]: those of PyTorch's `torch.optim.Adamax`, with its defaults.
+    ///
+    /// | field | default | valid |
+    /// |---|---|---|
+    /// | `lr` | `2e-3` | `≥ 0` |
+    /// | `betas` | `(0.9, 0.999)` | each in `[0, 1)` |
+    /// | `eps` | `1e-8` | `> 0` (PyTorch: `≥ 0`; with 0 a zero gradient on the first step gives 0/0 = NaN) |
+    /// | `weight_decay` | `0` (coupled L2) | `≥ 0` |
+    /// | `maximize` | `false` | |
+    ///
+    /// The learning rate and betas are the paper's (Kingma & Ba, 2015, Algorithm 2); optax's
+    /// `adamax` also has `eps = 1e-8` (Keras `1e-7`).
     ///
     /// # Example
     ///
     /// ```
-    /// use ndarray_optim::AdamaxConfig;
-    /// assert_eq!(AdamaxConfig::default().lr(0.01).lr, 0.01);
-    /// ```
-    pub fn lr(mut self, lr: f64) -> Self {
-        self.lr = lr;
-        self
-    }
-    /// Sets `betas = (beta1, beta2)`.
+    /// use ndarray_optim::{Adamax, AdamaxConfig};
     ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::AdamaxConfig;
-    /// assert_eq!(AdamaxConfig::default().betas(0.8, 0.99).betas, (0.8, 0.99));
-    /// ```
-    pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
-        self.betas = (beta1, beta2);
-        self
-    }
-    /// Sets `eps`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::AdamaxConfig;
-    /// assert_eq!(AdamaxConfig::default().eps(1e-6).eps, 1e-6);
-    /// ```
-    pub fn eps(mut self, eps: f64) -> Self {
-        self.eps = eps;
-        self
-    }
-    /// Sets the coupled (L2) `weight_decay`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::AdamaxConfig;
-    /// assert_eq!(AdamaxConfig::default().weight_decay(0.1).weight_decay, 0.1);
-    /// ```
-    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
-        self.weight_decay = weight_decay;
-        self
-    }
-    /// Maximises the objective instead of minimising it.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::AdamaxConfig;
-    /// assert_eq!(AdamaxConfig::default().maximize(true).maximize, true);
-    /// ```
-    pub fn maximize(mut self, maximize: bool) -> Self {
-        self.maximize = maximize;
-        self
-    }
-    /// Builds an [`Adamax`] optimizer.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if a value is outside the range in the table above.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{AdamaxConfig, Optimizer};
-    /// let opt = AdamaxConfig::default().build::<f64>()?;
-    /// assert_eq!(opt.name(), "Adamax");
+    /// let opt: Adamax<f32> = AdamaxConfig::default().lr(1e-2).betas((0.9, 0.99)).build()?;
+    /// assert_eq!(opt.config().eps, 1e-8);
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
-    pub fn build<A: Float>(self) -> Result<Adamax<A>, Error> {
-        Adamax::with_config(self)
+    pub struct AdamaxConfig {
+        /// Learning rate `γ`.
+        lr: f64 = 2e-3,
+        /// Decay rates `(β₁, β₂)` of the first moment and of the infinity norm.
+        betas: (f64, f64) = (0.9, 0.999),
+        /// Term `ε` added to `|g|` inside the maximum (nothing is added to the denominator).
+        eps: f64 = 1e-8,
+        /// Coupled (L2) weight decay `λ`.
+        weight_decay: f64 = 0.0,
+        /// Maximise the objective instead of minimising it.
+        maximize: bool = false,
     }
 }
 
@@ -144,36 +52,21 @@ pub(crate) struct AdamaxScalars<A> {
     beta2: A,
     eps: A,
     neg_clr: A,
-    decay: Option<A>,
-    maximize: bool,
+    decay: WeightDecay<A>,
 }
 
-/// Per-tensor state: the first moment and the exponentially weighted infinity norm.
-#[derive(Clone, Debug)]
-pub(crate) struct AdamaxState<A> {
-    exp_avg: Vec<A>,
-    exp_inf: Vec<A>,
-}
-
-impl<A: Float> StateBuffers<A> for AdamaxState<A> {
-    fn buffers(&self) -> Vec<(&'static str, &Vec<A>)> {
-        vec![("exp_avg", &self.exp_avg), ("exp_inf", &self.exp_inf)]
-    }
-    fn buffers_mut(&mut self) -> Vec<&mut Vec<A>> {
-        vec![&mut self.exp_avg, &mut self.exp_inf]
-    }
-    fn from_buffers(take: &mut dyn FnMut(&'static str) -> Option<Vec<A>>) -> Result<Self, String> {
-        Ok(AdamaxState {
-            exp_avg: take("exp_avg").ok_or("buffer `exp_avg` is missing")?,
-            exp_inf: take("exp_inf").ok_or("buffer `exp_inf` is missing")?,
-        })
+state! {
+    /// Per-tensor state of Adamax.
+    pub(crate) struct AdamaxState for AdamaxConfig {
+        /// The first moment `m`.
+        exp_avg: zeros(),
+        /// The exponentially weighted infinity norm `u`.
+        exp_inf: zeros(),
     }
 }
 
-impl<A: Float> Kernel<A> for AdamaxConfig {
-    type State = AdamaxState<A>;
-    type Global = ();
-    type Scalars = AdamaxScalars<A>;
+impl Hyperparameters for AdamaxConfig {
+    type Kernel = AdamaxConfig;
 
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("lr", self.lr)?;
@@ -182,32 +75,26 @@ impl<A: Float> Kernel<A> for AdamaxConfig {
         check::positive("eps", self.eps)?;
         check::non_negative("weight_decay", self.weight_decay)
     }
-    config_accessors!(Adamax);
-    fn momentum(&self) -> Option<f64> {
-        Some(self.betas.0)
+    fn kernel(&self) -> AdamaxConfig {
+        self.clone()
     }
-    fn set_momentum(&mut self, momentum: f64) {
-        self.betas.0 = momentum;
-    }
-    fn new_state(&self, len: usize) -> AdamaxState<A> {
-        AdamaxState {
-            exp_avg: vec![A::zero(); len],
-            exp_inf: vec![A::zero(); len],
-        }
-    }
+    lr_and_weight_decay!();
+    momentum_is!(betas.0);
+}
 
-    fn global(&self, _grads: &dyn TensorList<A>) {}
+impl<A: Float> Kernel<A> for AdamaxConfig {
+    type State = AdamaxState<A>;
+    type Scalars = AdamaxScalars<A>;
 
-    fn scalars(&self, step: u64, _global: &(), group: GroupHyper) -> AdamaxScalars<A> {
+    fn scalars(&self, step: u64, _sum: f64) -> AdamaxScalars<A> {
         let (beta1, beta2) = self.betas;
-        let clr = group.lr / (1.0 - beta1.powf(step as f64));
+        let clr = self.lr / (1.0 - beta1.powf(step as f64));
         AdamaxScalars {
             exp_avg_weight: LerpWeight::new(1.0 - beta1),
             beta2: A::from_f64(beta2),
             eps: A::from_f64(self.eps),
             neg_clr: A::from_f64(-clr),
-            decay: (group.weight_decay != 0.0).then(|| A::from_f64(group.weight_decay)),
-            maximize: self.maximize,
+            decay: WeightDecay::coupled(self.maximize, self.weight_decay),
         }
     }
 
@@ -218,7 +105,7 @@ impl<A: Float> Kernel<A> for AdamaxConfig {
             &mut state.exp_inf,
             #[inline(always)]
             |p, g, m, u| {
-                let g = effective_grad(*p, g, sc.maximize, sc.decay);
+                let g = sc.decay.apply(p, g);
                 *m = sc.exp_avg_weight.lerp(*m, g);
                 // ε inside the maximum, so u ≥ ε > 0: nothing is added to the denominator.
                 *u = maximum(decayed(*u, sc.beta2), g.abs() + sc.eps);
@@ -259,7 +146,7 @@ optimizer_type! {
     /// assert!((w[0] - 0.99).abs() < 1e-6 && (w[1] - 1.01).abs() < 1e-6);
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
-    Adamax, AdamaxConfig, "Adamax"
+    Adamax, AdamaxConfig, "Adamax::<f32>::new(0.1)?"
 }
 
 impl<A: Float> Adamax<A> {
@@ -278,25 +165,7 @@ impl<A: Float> Adamax<A> {
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     pub fn new(lr: f64) -> Result<Self, Error> {
-        Self::with_config(AdamaxConfig::default().lr(lr))
-    }
-
-    /// Adamax with every hyperparameter given, exactly as PyTorch's `Adamax(**config)`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if a value is out of range (see [`AdamaxConfig`]).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{Adamax, AdamaxConfig};
-    /// assert!(Adamax::<f32>::with_config(AdamaxConfig::default().eps(0.0)).is_err());
-    /// ```
-    pub fn with_config(config: AdamaxConfig) -> Result<Self, Error> {
-        Ok(Adamax {
-            driver: Driver::new(config)?,
-        })
+        AdamaxConfig::default().lr(lr).build()
     }
 }
 
@@ -321,7 +190,7 @@ mod tests {
     #[test]
     fn the_infinity_norm_decays_and_keeps_the_largest_gradient() {
         let mut w = array![0.0_f32];
-        let mut opt = Adamax::with_config(AdamaxConfig::default().betas(0.9, 0.5)).unwrap();
+        let mut opt = AdamaxConfig::default().betas((0.9, 0.5)).build().unwrap();
         opt.step(&mut w, &array![4.0]).unwrap();
         opt.step(&mut w, &array![1.0]).unwrap();
         let state = opt.save_state();
@@ -337,8 +206,8 @@ mod tests {
         };
         assert_eq!(name(AdamaxConfig::default().lr(-1.0)), "lr");
         assert_eq!(name(AdamaxConfig::default().lr(f64::INFINITY)), "lr");
-        assert_eq!(name(AdamaxConfig::default().betas(1.0, 0.999)), "betas[0]");
-        assert_eq!(name(AdamaxConfig::default().betas(0.9, -0.1)), "betas[1]");
+        assert_eq!(name(AdamaxConfig::default().betas((1.0, 0.999))), "betas[0]");
+        assert_eq!(name(AdamaxConfig::default().betas((0.9, -0.1))), "betas[1]");
         assert_eq!(name(AdamaxConfig::default().eps(0.0)), "eps");
         assert_eq!(
             name(AdamaxConfig::default().weight_decay(f64::NAN)),
@@ -346,7 +215,7 @@ mod tests {
         );
         assert!(
             AdamaxConfig::default()
-                .betas(0.0, 0.0)
+                .betas((0.0, 0.0))
                 .build::<f32>()
                 .is_ok()
         );

@@ -1,144 +1,52 @@
 //! Lion: the sign of an interpolated momentum, as optax's `lion` computes it.
 
-use super::ops::descend;
-use super::pass::Pass;
-use super::saved::StateBuffers;
-use super::{Driver, GroupHyper, Kernel, check, config_accessors, optimizer_type};
+use crate::builder::config;
+use crate::check;
+use crate::driver::buffers::state;
+use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::tensor::TensorList;
+use crate::ops::descend;
+use crate::pass::Pass;
 
-/// Hyperparameters of [`Lion`]: those of optax's `lion` (`b1`, `b2`, `weight_decay`), with its
-/// defaults.
-///
-/// | field | default | valid | others |
-/// |---|---|---|---|
-/// | `lr` (optax: `learning_rate`) | `1e-4` (optax has no default) | `≥ 0` | lion-pytorch `1e-4` |
-/// | `b1` | `0.9` (interpolation of the update) | `[0, 1]` | |
-/// | `b2` | `0.99` (decay of the momentum) | `[0, 1]` | |
-/// | `weight_decay` | `1e-3` (decoupled, multiplied by `lr`) | `≥ 0` | lion-pytorch, the paper's code: `0` |
-/// | `maximize` | `false` (not in optax: the update of `−g`) | | |
-///
-/// Every value must also be finite (optax checks nothing). The paper suggests a learning rate
-/// 3–10× smaller than AdamW's and a weight decay 3–10× larger, so that `lr·weight_decay` stays
-/// similar. Per-tensor weight decay (optax's `mask`) is a [`ParamGroup`](crate::ParamGroup)
-/// with `weight_decay(0.0)`. The momentum has the parameters' type (optax's default
-/// `mu_dtype=None`).
-///
-/// # Example
-///
-/// ```
-/// use ndarray_optim::{Lion, LionConfig};
-///
-/// let opt: Lion<f32> = LionConfig::default().lr(3e-4).weight_decay(0.1).build()?;
-/// assert_eq!((opt.config().b1, opt.config().b2), (0.9, 0.99));
-/// # Ok::<(), ndarray_optim::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct LionConfig {
-    /// Learning rate `γ` (optax's `learning_rate`).
-    pub lr: f64,
-    /// Interpolation `β₁` between the momentum and the gradient in the update's sign.
-    pub b1: f64,
-    /// Decay rate `β₂` of the momentum.
-    pub b2: f64,
-    /// Decoupled weight decay `λ`: the update is `γ·(sign(c) + λp)`.
-    pub weight_decay: f64,
-    /// Maximise the objective instead of minimising it (the update of the negated gradient).
-    pub maximize: bool,
-}
-
-impl Default for LionConfig {
-    fn default() -> Self {
-        LionConfig {
-            lr: 1e-4,
-            b1: 0.9,
-            b2: 0.99,
-            weight_decay: 1e-3,
-            maximize: false,
-        }
-    }
-}
-
-impl LionConfig {
-    /// Sets the learning rate `lr`.
+config! {
+    /// Hyperparameters of [`Lion`]: those of optax's `lion` (`b1`, `b2`, `weight_decay`), with its
+    /// defaults.
+    ///
+    /// | field | default | valid | others |
+    /// |---|---|---|---|
+    /// | `lr` (optax: `learning_rate`) | `1e-4` (optax has no default) | `≥ 0` | lion-pytorch `1e-4` |
+    /// | `b1` | `0.9` (interpolation of the update) | `[0, 1]` | |
+    /// | `b2` | `0.99` (decay of the momentum) | `[0, 1]` | |
+    /// | `weight_decay` | `1e-3` (decoupled, multiplied by `lr`) | `≥ 0` | lion-pytorch, the paper's code: `0` |
+    /// | `maximize` | `false` (not in optax: the update of `−g`) | | |
+    ///
+    /// Every value must also be finite (optax checks nothing). The paper suggests a learning rate
+    /// 3–10× smaller than AdamW's and a weight decay 3–10× larger, so that `lr·weight_decay` stays
+    /// similar. Per-tensor weight decay (optax's `mask`) is a [`ParamGroup`](crate::ParamGroup)
+    /// with `weight_decay(0.0)`. The momentum has the parameters' type (optax's default
+    /// `mu_dtype=None`).
     ///
     /// # Example
     ///
     /// ```
-    /// use ndarray_optim::LionConfig;
-    /// assert_eq!(LionConfig::default().lr(3e-4).lr, 3e-4);
-    /// ```
-    pub fn lr(mut self, lr: f64) -> Self {
-        self.lr = lr;
-        self
-    }
-    /// Sets `b1`, the interpolation in the update's sign.
+    /// use ndarray_optim::{Lion, LionConfig};
     ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::LionConfig;
-    /// assert_eq!(LionConfig::default().b1(0.95).b1, 0.95);
-    /// ```
-    pub fn b1(mut self, b1: f64) -> Self {
-        self.b1 = b1;
-        self
-    }
-    /// Sets `b2`, the decay of the momentum.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::LionConfig;
-    /// assert_eq!(LionConfig::default().b2(0.98).b2, 0.98);
-    /// ```
-    pub fn b2(mut self, b2: f64) -> Self {
-        self.b2 = b2;
-        self
-    }
-    /// Sets the decoupled `weight_decay`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::LionConfig;
-    /// assert_eq!(LionConfig::default().weight_decay(0.1).weight_decay, 0.1);
-    /// ```
-    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
-        self.weight_decay = weight_decay;
-        self
-    }
-    /// Maximises the objective instead of minimising it.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::LionConfig;
-    /// assert_eq!(LionConfig::default().maximize(true).maximize, true);
-    /// ```
-    pub fn maximize(mut self, maximize: bool) -> Self {
-        self.maximize = maximize;
-        self
-    }
-    /// Builds a [`Lion`] optimizer.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if a value is outside the range in the table above.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{LionConfig, Optimizer};
-    /// let opt = LionConfig::default().build::<f64>()?;
-    /// assert_eq!(opt.name(), "Lion");
+    /// let opt: Lion<f32> = LionConfig::default().lr(3e-4).weight_decay(0.1).build()?;
+    /// assert_eq!((opt.config().b1, opt.config().b2), (0.9, 0.99));
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
-    pub fn build<A: Float>(self) -> Result<Lion<A>, Error> {
-        Lion::with_config(self)
+    pub struct LionConfig {
+        /// Learning rate `γ` (optax's `learning_rate`).
+        lr: f64 = 1e-4,
+        /// Interpolation `β₁` between the momentum and the gradient in the update's sign.
+        b1: f64 = 0.9,
+        /// Decay rate `β₂` of the momentum.
+        b2: f64 = 0.99,
+        /// Decoupled weight decay `λ`: the update is `γ·(sign(c) + λp)`.
+        weight_decay: f64 = 1e-3,
+        /// Maximise the objective instead of minimising it (the update of the negated gradient).
+        maximize: bool = false,
     }
 }
 
@@ -153,23 +61,11 @@ pub(crate) struct LionScalars<A> {
     maximize: bool,
 }
 
-/// Per-tensor state: the momentum (optax's `mu`).
-#[derive(Clone, Debug)]
-pub(crate) struct LionState<A> {
-    exp_avg: Vec<A>,
-}
-
-impl<A: Float> StateBuffers<A> for LionState<A> {
-    fn buffers(&self) -> Vec<(&'static str, &Vec<A>)> {
-        vec![("exp_avg", &self.exp_avg)]
-    }
-    fn buffers_mut(&mut self) -> Vec<&mut Vec<A>> {
-        vec![&mut self.exp_avg]
-    }
-    fn from_buffers(take: &mut dyn FnMut(&'static str) -> Option<Vec<A>>) -> Result<Self, String> {
-        Ok(LionState {
-            exp_avg: take("exp_avg").ok_or("buffer `exp_avg` is missing")?,
-        })
+state! {
+    /// Per-tensor state of Lion.
+    pub(crate) struct LionState for LionConfig {
+        /// The momentum `m`.
+        exp_avg: zeros(),
     }
 }
 
@@ -185,10 +81,8 @@ fn sign<A: Float>(x: A) -> A {
     }
 }
 
-impl<A: Float> Kernel<A> for LionConfig {
-    type State = LionState<A>;
-    type Global = ();
-    type Scalars = LionScalars<A>;
+impl Hyperparameters for LionConfig {
+    type Kernel = LionConfig;
 
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("lr", self.lr)?;
@@ -196,29 +90,25 @@ impl<A: Float> Kernel<A> for LionConfig {
         check::unit("b2", self.b2)?;
         check::non_negative("weight_decay", self.weight_decay)
     }
-    config_accessors!(Lion);
-    fn momentum(&self) -> Option<f64> {
-        Some(self.b1)
+    fn kernel(&self) -> LionConfig {
+        self.clone()
     }
-    fn set_momentum(&mut self, momentum: f64) {
-        self.b1 = momentum;
-    }
-    fn new_state(&self, len: usize) -> LionState<A> {
-        LionState {
-            exp_avg: vec![A::zero(); len],
-        }
-    }
+    lr_and_weight_decay!();
+    momentum_is!(b1);
+}
 
-    fn global(&self, _grads: &dyn TensorList<A>) {}
+impl<A: Float> Kernel<A> for LionConfig {
+    type State = LionState<A>;
+    type Scalars = LionScalars<A>;
 
-    fn scalars(&self, _step: u64, _global: &(), group: GroupHyper) -> LionScalars<A> {
+    fn scalars(&self, _step: u64, _sum: f64) -> LionScalars<A> {
         LionScalars {
             b1: A::from_f64(self.b1),
             one_minus_b1: A::from_f64(1.0 - self.b1),
             b2: A::from_f64(self.b2),
             one_minus_b2: A::from_f64(1.0 - self.b2),
-            decay: (group.weight_decay != 0.0).then(|| A::from_f64(group.weight_decay)),
-            neg_lr: A::from_f64(-group.lr),
+            decay: (self.weight_decay != 0.0).then(|| A::from_f64(self.weight_decay)),
+            neg_lr: A::from_f64(-self.lr),
             maximize: self.maximize,
         }
     }
@@ -281,16 +171,16 @@ optimizer_type! {
     ///
     /// ```
     /// use ndarray::array;
-    /// use ndarray_optim::{Lion, LionConfig, Optimizer};
+    /// use ndarray_optim::{LionConfig, Optimizer};
     ///
     /// let mut w = array![1.0_f64, 1.0, 1.0];
-    /// let mut opt = Lion::with_config(LionConfig::default().lr(0.1).weight_decay(0.0))?;
+    /// let mut opt = LionConfig::default().lr(0.1).weight_decay(0.0).build()?;
     /// opt.step(&mut w, &array![100.0, -1e-6, 0.0])?;
     /// // ±γ whatever the gradient's size; nothing where it is zero.
     /// assert_eq!(w, array![0.9, 1.1, 1.0]);
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
-    Lion, LionConfig, "Lion"
+    Lion, LionConfig, "Lion::<f32>::new(0.1)?"
 }
 
 impl<A: Float> Lion<A> {
@@ -310,25 +200,7 @@ impl<A: Float> Lion<A> {
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     pub fn new(lr: f64) -> Result<Self, Error> {
-        Self::with_config(LionConfig::default().lr(lr))
-    }
-
-    /// Lion with every hyperparameter given, as optax's `lion(**config)`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if a value is out of range (see [`LionConfig`]).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{Lion, LionConfig};
-    /// assert!(Lion::<f32>::with_config(LionConfig::default().b2(1.5)).is_err());
-    /// ```
-    pub fn with_config(config: LionConfig) -> Result<Self, Error> {
-        Ok(Lion {
-            driver: Driver::new(config)?,
-        })
+        LionConfig::default().lr(lr).build()
     }
 }
 
@@ -354,7 +226,7 @@ mod tests {
         let run = |b2: f64| {
             let mut w = array![0.0_f64];
             let config = LionConfig::default().lr(1.0).b2(b2).weight_decay(0.0);
-            let mut opt = Lion::with_config(config).unwrap();
+            let mut opt = config.build().unwrap();
             opt.step(&mut w, &array![1.0]).unwrap();
             opt.step(&mut w, &array![-0.5]).unwrap();
             w[0]
@@ -367,7 +239,7 @@ mod tests {
     #[test]
     fn weight_decay_is_decoupled_and_scaled_by_lr() {
         let mut w = array![2.0_f64];
-        let mut opt = Lion::with_config(LionConfig::default().lr(0.1).weight_decay(0.5)).unwrap();
+        let mut opt = LionConfig::default().lr(0.1).weight_decay(0.5).build().unwrap();
         opt.step(&mut w, &array![0.0]).unwrap(); // sign(0) = 0: only the decay acts
         assert_eq!(w[0], 2.0 - 0.1 * (0.5 * 2.0));
     }

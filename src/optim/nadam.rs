@@ -1,176 +1,58 @@
 //! NAdam: Adam with Nesterov momentum and a warming momentum schedule, `torch.optim.NAdam`.
 
-use super::ops::{LerpWeight, addcdiv, addcmul, decayed};
-use super::pass::Pass;
-use super::saved::StateBuffers;
-use super::{Driver, GroupHyper, Kernel, check, config_accessors, optimizer_type};
+use crate::builder::config;
+use crate::check;
+use crate::driver::buffers::state;
+use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::tensor::TensorList;
+use crate::ops::{LerpWeight, WeightDecay, addcdiv, addcmul, decayed};
+use crate::pass::Pass;
 
-/// Hyperparameters of [`NAdam`]: those of PyTorch's `torch.optim.NAdam`, with its defaults.
-///
-/// | field | default | valid |
-/// |---|---|---|
-/// | `lr` | `2e-3` | `≥ 0` |
-/// | `betas` | `(0.9, 0.999)` | each in `[0, 1)` |
-/// | `eps` | `1e-8` | `> 0` (PyTorch: `≥ 0`; with 0 a zero gradient gives 0/0 = NaN) |
-/// | `weight_decay` | `0` | `≥ 0` |
-/// | `momentum_decay` | `4e-3` (`ψ`) | `≥ 0` |
-/// | `decoupled_weight_decay` | `false` (L2 into the gradient) | (`true`: `p ← p·(1 − γλ)`, "NAdamW") |
-/// | `maximize` | `false` | |
-///
-/// Every value must also be finite. Note that optax's `nadam` (`adam(nesterov=True)`) is a
-/// different algorithm: it has no momentum schedule (`ψ`) and bias-corrects `m` with `1 − β₁ᵗ`.
-///
-/// # Example
-///
-/// ```
-/// use ndarray_optim::{NAdam, NAdamConfig};
-///
-/// let opt: NAdam<f32> = NAdamConfig::default()
-///     .lr(1e-3)
-///     .weight_decay(1e-2)
-///     .decoupled_weight_decay(true)
-///     .build()?;
-/// assert_eq!(opt.config().momentum_decay, 4e-3);
-/// # Ok::<(), ndarray_optim::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct NAdamConfig {
-    /// Learning rate `γ`.
-    pub lr: f64,
-    /// Decay rates `(β₁, β₂)` of the first and second moment estimates.
-    pub betas: (f64, f64),
-    /// Term `ε` added to the denominator, after the square root of the bias-corrected `v`.
-    pub eps: f64,
-    /// Weight decay `λ`: coupled (L2) or decoupled, see `decoupled_weight_decay`.
-    pub weight_decay: f64,
-    /// Momentum decay `ψ` of the momentum schedule `μₜ = β₁·(1 − ½·0.96^(tψ))`.
-    pub momentum_decay: f64,
-    /// Decoupled weight decay: `p ← p·(1 − γλ)` instead of `g ← g + λp`.
-    pub decoupled_weight_decay: bool,
-    /// Maximise the objective instead of minimising it.
-    pub maximize: bool,
-}
-
-impl Default for NAdamConfig {
-    fn default() -> Self {
-        NAdamConfig {
-            lr: 2e-3,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            weight_decay: 0.0,
-            momentum_decay: 4e-3,
-            decoupled_weight_decay: false,
-            maximize: false,
-        }
-    }
-}
-
-impl NAdamConfig {
-    /// Sets the learning rate `lr`.
+config! {
+    /// Hyperparameters of [`NAdam`]: those of PyTorch's `torch.optim.NAdam`, with its defaults.
+    ///
+    /// | field | default | valid |
+    /// |---|---|---|
+    /// | `lr` | `2e-3` | `≥ 0` |
+    /// | `betas` | `(0.9, 0.999)` | each in `[0, 1)` |
+    /// | `eps` | `1e-8` | `> 0` (PyTorch: `≥ 0`; with 0 a zero gradient gives 0/0 = NaN) |
+    /// | `weight_decay` | `0` | `≥ 0` |
+    /// | `momentum_decay` | `4e-3` (`ψ`) | `≥ 0` |
+    /// | `decoupled_weight_decay` | `false` (L2 into the gradient) | (`true`: `p ← p·(1 − γλ)`, "NAdamW") |
+    /// | `maximize` | `false` | |
+    ///
+    /// Every value must also be finite. Note that optax's `nadam` (`adam(nesterov=True)`) is a
+    /// different algorithm: it has no momentum schedule (`ψ`) and bias-corrects `m` with `1 − β₁ᵗ`.
     ///
     /// # Example
     ///
     /// ```
-    /// use ndarray_optim::NAdamConfig;
-    /// assert_eq!(NAdamConfig::default().lr(0.01).lr, 0.01);
-    /// ```
-    pub fn lr(mut self, lr: f64) -> Self {
-        self.lr = lr;
-        self
-    }
-    /// Sets `betas = (beta1, beta2)`.
+    /// use ndarray_optim::{NAdam, NAdamConfig};
     ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::NAdamConfig;
-    /// assert_eq!(NAdamConfig::default().betas(0.8, 0.99).betas, (0.8, 0.99));
-    /// ```
-    pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
-        self.betas = (beta1, beta2);
-        self
-    }
-    /// Sets `eps`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::NAdamConfig;
-    /// assert_eq!(NAdamConfig::default().eps(1e-6).eps, 1e-6);
-    /// ```
-    pub fn eps(mut self, eps: f64) -> Self {
-        self.eps = eps;
-        self
-    }
-    /// Sets `weight_decay`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::NAdamConfig;
-    /// assert_eq!(NAdamConfig::default().weight_decay(0.1).weight_decay, 0.1);
-    /// ```
-    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
-        self.weight_decay = weight_decay;
-        self
-    }
-    /// Sets the momentum decay `ψ`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::NAdamConfig;
-    /// assert_eq!(NAdamConfig::default().momentum_decay(0.01).momentum_decay, 0.01);
-    /// ```
-    pub fn momentum_decay(mut self, momentum_decay: f64) -> Self {
-        self.momentum_decay = momentum_decay;
-        self
-    }
-    /// Chooses decoupled or coupled (L2) weight decay.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::NAdamConfig;
-    /// assert_eq!(NAdamConfig::default().decoupled_weight_decay(true).decoupled_weight_decay, true);
-    /// ```
-    pub fn decoupled_weight_decay(mut self, decoupled: bool) -> Self {
-        self.decoupled_weight_decay = decoupled;
-        self
-    }
-    /// Maximises the objective instead of minimising it.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::NAdamConfig;
-    /// assert_eq!(NAdamConfig::default().maximize(true).maximize, true);
-    /// ```
-    pub fn maximize(mut self, maximize: bool) -> Self {
-        self.maximize = maximize;
-        self
-    }
-    /// Builds a [`NAdam`] optimizer.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if a value is outside the range in the table above.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{NAdamConfig, Optimizer};
-    /// let opt = NAdamConfig::default().build::<f64>()?;
-    /// assert_eq!(opt.name(), "NAdam");
+    /// let opt: NAdam<f32> = NAdamConfig::default()
+    ///     .lr(1e-3)
+    ///     .weight_decay(1e-2)
+    ///     .decoupled_weight_decay(true)
+    ///     .build()?;
+    /// assert_eq!(opt.config().momentum_decay, 4e-3);
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
-    pub fn build<A: Float>(self) -> Result<NAdam<A>, Error> {
-        NAdam::with_config(self)
+    pub struct NAdamConfig {
+        /// Learning rate `γ`.
+        lr: f64 = 2e-3,
+        /// Decay rates `(β₁, β₂)` of the first and second moment estimates.
+        betas: (f64, f64) = (0.9, 0.999),
+        /// Term `ε` added to the denominator, after the square root of the bias-corrected `v`.
+        eps: f64 = 1e-8,
+        /// Weight decay `λ`: coupled (L2) or decoupled, see `decoupled_weight_decay`.
+        weight_decay: f64 = 0.0,
+        /// Momentum decay `ψ` of the momentum schedule `μₜ = β₁·(1 − ½·0.96^(tψ))`.
+        momentum_decay: f64 = 4e-3,
+        /// Decoupled weight decay: `p ← p·(1 − γλ)` instead of `g ← g + λp`.
+        decoupled_weight_decay: bool = false,
+        /// Maximise the objective instead of minimising it.
+        maximize: bool = false,
     }
 }
 
@@ -179,67 +61,34 @@ fn momentum_at(beta1: f64, momentum_decay: f64, t: f64) -> f64 {
     beta1 * (1.0 - 0.5 * 0.96_f64.powf(t * momentum_decay))
 }
 
+#[derive(Clone, Copy)]
 pub(crate) struct NAdamScalars<A> {
     exp_avg_weight: LerpWeight<A>,
     beta2: A,
     one_minus_beta2: A,
     bias_correction2: A,
     eps: A,
-    coupled_decay: Option<A>,
-    decoupled_factor: Option<A>,
-    maximize: bool,
+    decay: WeightDecay<A>,
     /// The group's learning rate, for the step sizes that depend on the tensor's `mu_product`.
     lr: f64,
     mu: f64,
     mu_next: f64,
 }
 
-/// Per-tensor state: the moment estimates and PyTorch's `mu_product`, `Π μₖ` over the steps
-/// taken, kept in `f32` as PyTorch keeps it (see [`NAdam`], "State").
-#[derive(Clone, Debug)]
-pub(crate) struct NAdamState<A> {
-    exp_avg: Vec<A>,
-    exp_avg_sq: Vec<A>,
-    mu_product: f32,
-}
-
-impl<A: Float> StateBuffers<A> for NAdamState<A> {
-    fn buffers(&self) -> Vec<(&'static str, &Vec<A>)> {
-        vec![("exp_avg", &self.exp_avg), ("exp_avg_sq", &self.exp_avg_sq)]
-    }
-    fn buffers_mut(&mut self) -> Vec<&mut Vec<A>> {
-        vec![&mut self.exp_avg, &mut self.exp_avg_sq]
-    }
-    fn from_buffers(take: &mut dyn FnMut(&'static str) -> Option<Vec<A>>) -> Result<Self, String> {
-        Ok(NAdamState {
-            exp_avg: take("exp_avg").ok_or("buffer `exp_avg` is missing")?,
-            exp_avg_sq: take("exp_avg_sq").ok_or("buffer `exp_avg_sq` is missing")?,
-            mu_product: 1.0, // replaced by `restore_scalars`
-        })
-    }
-    fn scalars(&self) -> Vec<(&'static str, f64)> {
-        vec![("mu_product", f64::from(self.mu_product))]
-    }
-    fn restore_scalars(
-        &mut self,
-        take: &mut dyn FnMut(&'static str) -> Option<f64>,
-    ) -> Result<(), String> {
-        let value = take("mu_product").ok_or("scalar `mu_product` is missing")?;
-        // An `f32` product of factors in [0, 1): exactly representable, in [0, 1].
-        if !(0.0..=1.0).contains(&value) || f64::from(value as f32).to_bits() != value.to_bits() {
-            return Err(format!(
-                "`mu_product` = {value} is not a product NAdam can hold"
-            ));
-        }
-        self.mu_product = value as f32;
-        Ok(())
+state! {
+    /// Per-tensor state of NAdam.
+    pub(crate) struct NAdamState for NAdamConfig {
+        /// The first moment `m`.
+        exp_avg: zeros(),
+        /// The second moment `v`.
+        exp_avg_sq: zeros(),
+        /// The product of the momentum coefficients `μ₁⋯μₜ`, in `f32` as PyTorch keeps it.
+        mu_product: scalar(1.0, 0.0..=1.0),
     }
 }
 
-impl<A: Float> Kernel<A> for NAdamConfig {
-    type State = NAdamState<A>;
-    type Global = ();
-    type Scalars = NAdamScalars<A>;
+impl Hyperparameters for NAdamConfig {
+    type Kernel = NAdamConfig;
 
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("lr", self.lr)?;
@@ -249,39 +98,33 @@ impl<A: Float> Kernel<A> for NAdamConfig {
         check::non_negative("weight_decay", self.weight_decay)?;
         check::non_negative("momentum_decay", self.momentum_decay)
     }
-    config_accessors!(NAdam);
-    fn momentum(&self) -> Option<f64> {
-        Some(self.betas.0)
+    fn kernel(&self) -> NAdamConfig {
+        self.clone()
     }
-    fn set_momentum(&mut self, momentum: f64) {
-        self.betas.0 = momentum;
-    }
-    fn new_state(&self, len: usize) -> NAdamState<A> {
-        NAdamState {
-            exp_avg: vec![A::zero(); len],
-            exp_avg_sq: vec![A::zero(); len],
-            mu_product: 1.0,
-        }
-    }
+    lr_and_weight_decay!();
+    momentum_is!(betas.0);
+}
 
-    fn global(&self, _grads: &dyn TensorList<A>) {}
+impl<A: Float> Kernel<A> for NAdamConfig {
+    type State = NAdamState<A>;
+    type Scalars = NAdamScalars<A>;
 
-    fn scalars(&self, step: u64, _global: &(), group: GroupHyper) -> NAdamScalars<A> {
+    fn scalars(&self, step: u64, _sum: f64) -> NAdamScalars<A> {
         let (beta1, beta2) = self.betas;
         let t = step as f64;
-        let decay = group.weight_decay != 0.0;
         NAdamScalars {
             exp_avg_weight: LerpWeight::new(1.0 - beta1),
             beta2: A::from_f64(beta2),
             one_minus_beta2: A::from_f64(1.0 - beta2),
             bias_correction2: A::from_f64(1.0 - beta2.powf(t)),
             eps: A::from_f64(self.eps),
-            coupled_decay: (decay && !self.decoupled_weight_decay)
-                .then(|| A::from_f64(group.weight_decay)),
-            decoupled_factor: (decay && self.decoupled_weight_decay)
-                .then(|| A::from_f64(1.0 - group.lr * group.weight_decay)),
-            maximize: self.maximize,
-            lr: group.lr,
+            decay: WeightDecay::new(
+                self.maximize,
+                self.weight_decay,
+                self.decoupled_weight_decay,
+                self.lr,
+            ),
+            lr: self.lr,
             mu: momentum_at(beta1, self.momentum_decay, t),
             mu_next: momentum_at(beta1, self.momentum_decay, t + 1.0),
         }
@@ -300,9 +143,7 @@ impl<A: Float> Kernel<A> for NAdamConfig {
             one_minus_beta2,
             bias_correction2,
             eps,
-            coupled_decay,
-            decoupled_factor,
-            maximize,
+            decay,
             ..
         } = *sc;
         pass.zip2(
@@ -310,13 +151,7 @@ impl<A: Float> Kernel<A> for NAdamConfig {
             &mut state.exp_avg_sq,
             #[inline(always)]
             |p, g, m, v| {
-                let mut g = if maximize { -g } else { g };
-                if let Some(factor) = decoupled_factor {
-                    *p = *p * factor; // on the old parameter, before the moments
-                }
-                if let Some(wd) = coupled_decay {
-                    g = p.mul_add(wd, g);
-                }
+                let g = decay.apply(p, g);
                 *m = lerp_weight.lerp(*m, g);
                 *v = addcmul(decayed(*v, beta2), one_minus_beta2, g, g);
                 // √(v / bc₂): the division comes before the square root, unlike Adam.
@@ -379,7 +214,7 @@ optimizer_type! {
     /// assert!((w[0] - 0.99).abs() < 1e-3 && (w[1] - 1.01).abs() < 1e-3);
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
-    NAdam, NAdamConfig, "NAdam"
+    NAdam, NAdamConfig, "NAdam::<f32>::new(0.1)?"
 }
 
 impl<A: Float> NAdam<A> {
@@ -398,25 +233,7 @@ impl<A: Float> NAdam<A> {
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     pub fn new(lr: f64) -> Result<Self, Error> {
-        Self::with_config(NAdamConfig::default().lr(lr))
-    }
-
-    /// NAdam with every hyperparameter given, exactly as PyTorch's `NAdam(**config)`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if a value is out of range (see [`NAdamConfig`]).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{NAdam, NAdamConfig};
-    /// assert!(NAdam::<f32>::with_config(NAdamConfig::default().momentum_decay(-1.0)).is_err());
-    /// ```
-    pub fn with_config(config: NAdamConfig) -> Result<Self, Error> {
-        Ok(NAdam {
-            driver: Driver::new(config)?,
-        })
+        NAdamConfig::default().lr(lr).build()
     }
 }
 
@@ -517,8 +334,8 @@ mod tests {
             other => panic!("expected an invalid hyperparameter, got {other:?}"),
         };
         assert_eq!(name(NAdamConfig::default().lr(-1.0)), "lr");
-        assert_eq!(name(NAdamConfig::default().betas(1.0, 0.999)), "betas[0]");
-        assert_eq!(name(NAdamConfig::default().betas(0.9, 1.0)), "betas[1]");
+        assert_eq!(name(NAdamConfig::default().betas((1.0, 0.999))), "betas[0]");
+        assert_eq!(name(NAdamConfig::default().betas((0.9, 1.0))), "betas[1]");
         assert_eq!(name(NAdamConfig::default().eps(-1e-8)), "eps");
         assert_eq!(
             name(NAdamConfig::default().weight_decay(-0.1)),

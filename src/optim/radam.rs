@@ -1,156 +1,51 @@
 //! RAdam: Adam with the variance of its adaptive step rectified, `torch.optim.RAdam`.
 
-use super::ops::{LerpWeight, addcmul, decayed};
-use super::pass::Pass;
-use super::saved::StateBuffers;
-use super::{Driver, GroupHyper, Kernel, check, config_accessors, optimizer_type};
+use crate::builder::config;
+use crate::check;
+use crate::driver::buffers::state;
+use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::tensor::TensorList;
+use crate::ops::{LerpWeight, WeightDecay, addcmul, decayed};
+use crate::pass::Pass;
 
-/// Hyperparameters of [`RAdam`]: those of PyTorch's `torch.optim.RAdam`, with its defaults.
-///
-/// | field | default | valid |
-/// |---|---|---|
-/// | `lr` | `1e-3` | `≥ 0` |
-/// | `betas` | `(0.9, 0.999)` | each in `[0, 1)` |
-/// | `eps` | `1e-8` | `> 0` (PyTorch: `≥ 0`; with 0 a zero gradient gives 1/0 · 0 = NaN) |
-/// | `weight_decay` | `0` | `≥ 0` |
-/// | `decoupled_weight_decay` | `false` (L2 into the gradient) | (`true`: `p ← p·(1 − γλ)`, "RAdamW") |
-/// | `maximize` | `false` | |
-///
-/// Every value must also be finite. The rectification threshold is PyTorch's `ρₜ > 5` (the
-/// paper's Algorithm 2 says 4; optax's `radam` has `threshold = 5` too).
-///
-/// # Example
-///
-/// ```
-/// use ndarray_optim::{RAdam, RAdamConfig};
-///
-/// let opt: RAdam<f32> = RAdamConfig::default().lr(1e-3).weight_decay(1e-2).build()?;
-/// assert!(!opt.config().decoupled_weight_decay);
-/// # Ok::<(), ndarray_optim::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct RAdamConfig {
-    /// Learning rate `γ`.
-    pub lr: f64,
-    /// Decay rates `(β₁, β₂)` of the first and second moment estimates.
-    pub betas: (f64, f64),
-    /// Term `ε` added to `√v` before bias correction.
-    pub eps: f64,
-    /// Weight decay `λ`: coupled (L2) or decoupled, see `decoupled_weight_decay`.
-    pub weight_decay: f64,
-    /// Decoupled weight decay: `p ← p·(1 − γλ)` instead of `g ← g + λp`.
-    pub decoupled_weight_decay: bool,
-    /// Maximise the objective instead of minimising it.
-    pub maximize: bool,
-}
-
-impl Default for RAdamConfig {
-    fn default() -> Self {
-        RAdamConfig {
-            lr: 1e-3,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            weight_decay: 0.0,
-            decoupled_weight_decay: false,
-            maximize: false,
-        }
-    }
-}
-
-impl RAdamConfig {
-    /// Sets the learning rate `lr`.
+config! {
+    /// Hyperparameters of [`RAdam`]: those of PyTorch's `torch.optim.RAdam`, with its defaults.
+    ///
+    /// | field | default | valid |
+    /// |---|---|---|
+    /// | `lr` | `1e-3` | `≥ 0` |
+    /// | `betas` | `(0.9, 0.999)` | each in `[0, 1)` |
+    /// | `eps` | `1e-8` | `> 0` (PyTorch: `≥ 0`; with 0 a zero gradient gives 1/0 · 0 = NaN) |
+    /// | `weight_decay` | `0` | `≥ 0` |
+    /// | `decoupled_weight_decay` | `false` (L2 into the gradient) | (`true`: `p ← p·(1 − γλ)`, "RAdamW") |
+    /// | `maximize` | `false` | |
+    ///
+    /// Every value must also be finite. The rectification threshold is PyTorch's `ρₜ > 5` (the
+    /// paper's Algorithm 2 says 4; optax's `radam` has `threshold = 5` too).
     ///
     /// # Example
     ///
     /// ```
-    /// use ndarray_optim::RAdamConfig;
-    /// assert_eq!(RAdamConfig::default().lr(0.01).lr, 0.01);
-    /// ```
-    pub fn lr(mut self, lr: f64) -> Self {
-        self.lr = lr;
-        self
-    }
-    /// Sets `betas = (beta1, beta2)`.
+    /// use ndarray_optim::{RAdam, RAdamConfig};
     ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::RAdamConfig;
-    /// assert_eq!(RAdamConfig::default().betas(0.8, 0.99).betas, (0.8, 0.99));
-    /// ```
-    pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
-        self.betas = (beta1, beta2);
-        self
-    }
-    /// Sets `eps`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::RAdamConfig;
-    /// assert_eq!(RAdamConfig::default().eps(1e-6).eps, 1e-6);
-    /// ```
-    pub fn eps(mut self, eps: f64) -> Self {
-        self.eps = eps;
-        self
-    }
-    /// Sets `weight_decay`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::RAdamConfig;
-    /// assert_eq!(RAdamConfig::default().weight_decay(0.1).weight_decay, 0.1);
-    /// ```
-    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
-        self.weight_decay = weight_decay;
-        self
-    }
-    /// Chooses decoupled or coupled (L2) weight decay.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::RAdamConfig;
-    /// assert_eq!(RAdamConfig::default().decoupled_weight_decay(true).decoupled_weight_decay, true);
-    /// ```
-    pub fn decoupled_weight_decay(mut self, decoupled: bool) -> Self {
-        self.decoupled_weight_decay = decoupled;
-        self
-    }
-    /// Maximises the objective instead of minimising it.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::RAdamConfig;
-    /// assert_eq!(RAdamConfig::default().maximize(true).maximize, true);
-    /// ```
-    pub fn maximize(mut self, maximize: bool) -> Self {
-        self.maximize = maximize;
-        self
-    }
-    /// Builds a [`RAdam`] optimizer.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if a value is outside the range in the table above.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{RAdamConfig, Optimizer};
-    /// let opt = RAdamConfig::default().build::<f64>()?;
-    /// assert_eq!(opt.name(), "RAdam");
+    /// let opt: RAdam<f32> = RAdamConfig::default().lr(1e-3).weight_decay(1e-2).build()?;
+    /// assert!(!opt.config().decoupled_weight_decay);
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
-    pub fn build<A: Float>(self) -> Result<RAdam<A>, Error> {
-        RAdam::with_config(self)
+    pub struct RAdamConfig {
+        /// Learning rate `γ`.
+        lr: f64 = 1e-3,
+        /// Decay rates `(β₁, β₂)` of the first and second moment estimates.
+        betas: (f64, f64) = (0.9, 0.999),
+        /// Term `ε` added to `√v` before bias correction.
+        eps: f64 = 1e-8,
+        /// Weight decay `λ`: coupled (L2) or decoupled, see `decoupled_weight_decay`.
+        weight_decay: f64 = 0.0,
+        /// Decoupled weight decay: `p ← p·(1 − γλ)` instead of `g ← g + λp`.
+        decoupled_weight_decay: bool = false,
+        /// Maximise the objective instead of minimising it.
+        maximize: bool = false,
     }
 }
 
@@ -172,30 +67,16 @@ pub(crate) struct RAdamScalars<A> {
     bias_correction1: A,
     lr: A,
     rectified: Option<Rectified<A>>,
-    coupled_decay: Option<A>,
-    decoupled_factor: Option<A>,
-    maximize: bool,
+    decay: WeightDecay<A>,
 }
 
-/// Per-tensor state: the moment estimates.
-#[derive(Clone, Debug)]
-pub(crate) struct RAdamState<A> {
-    exp_avg: Vec<A>,
-    exp_avg_sq: Vec<A>,
-}
-
-impl<A: Float> StateBuffers<A> for RAdamState<A> {
-    fn buffers(&self) -> Vec<(&'static str, &Vec<A>)> {
-        vec![("exp_avg", &self.exp_avg), ("exp_avg_sq", &self.exp_avg_sq)]
-    }
-    fn buffers_mut(&mut self) -> Vec<&mut Vec<A>> {
-        vec![&mut self.exp_avg, &mut self.exp_avg_sq]
-    }
-    fn from_buffers(take: &mut dyn FnMut(&'static str) -> Option<Vec<A>>) -> Result<Self, String> {
-        Ok(RAdamState {
-            exp_avg: take("exp_avg").ok_or("buffer `exp_avg` is missing")?,
-            exp_avg_sq: take("exp_avg_sq").ok_or("buffer `exp_avg_sq` is missing")?,
-        })
+state! {
+    /// Per-tensor state of RAdam.
+    pub(crate) struct RAdamState for RAdamConfig {
+        /// The first moment `m`.
+        exp_avg: zeros(),
+        /// The second moment `v`.
+        exp_avg_sq: zeros(),
     }
 }
 
@@ -210,10 +91,8 @@ impl RAdamConfig {
     }
 }
 
-impl<A: Float> Kernel<A> for RAdamConfig {
-    type State = RAdamState<A>;
-    type Global = ();
-    type Scalars = RAdamScalars<A>;
+impl Hyperparameters for RAdamConfig {
+    type Kernel = RAdamConfig;
 
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("lr", self.lr)?;
@@ -222,23 +101,18 @@ impl<A: Float> Kernel<A> for RAdamConfig {
         check::positive("eps", self.eps)?;
         check::non_negative("weight_decay", self.weight_decay)
     }
-    config_accessors!(RAdam);
-    fn momentum(&self) -> Option<f64> {
-        Some(self.betas.0)
+    fn kernel(&self) -> RAdamConfig {
+        self.clone()
     }
-    fn set_momentum(&mut self, momentum: f64) {
-        self.betas.0 = momentum;
-    }
-    fn new_state(&self, len: usize) -> RAdamState<A> {
-        RAdamState {
-            exp_avg: vec![A::zero(); len],
-            exp_avg_sq: vec![A::zero(); len],
-        }
-    }
+    lr_and_weight_decay!();
+    momentum_is!(betas.0);
+}
 
-    fn global(&self, _grads: &dyn TensorList<A>) {}
+impl<A: Float> Kernel<A> for RAdamConfig {
+    type State = RAdamState<A>;
+    type Scalars = RAdamScalars<A>;
 
-    fn scalars(&self, step: u64, _global: &(), group: GroupHyper) -> RAdamScalars<A> {
+    fn scalars(&self, step: u64, _sum: f64) -> RAdamScalars<A> {
         let (beta1, beta2) = self.betas;
         let t = step as f64;
         let bias_correction2 = 1.0 - beta2.powf(t);
@@ -253,19 +127,19 @@ impl<A: Float> Kernel<A> for RAdamConfig {
                 eps: A::from_f64(self.eps),
             }
         });
-        let decay = group.weight_decay != 0.0;
         RAdamScalars {
             exp_avg_weight: LerpWeight::new(1.0 - beta1),
             beta2: A::from_f64(beta2),
             one_minus_beta2: A::from_f64(1.0 - beta2),
             bias_correction1: A::from_f64(1.0 - beta1.powf(t)),
-            lr: A::from_f64(group.lr),
+            lr: A::from_f64(self.lr),
             rectified,
-            coupled_decay: (decay && !self.decoupled_weight_decay)
-                .then(|| A::from_f64(group.weight_decay)),
-            decoupled_factor: (decay && self.decoupled_weight_decay)
-                .then(|| A::from_f64(1.0 - group.lr * group.weight_decay)),
-            maximize: self.maximize,
+            decay: WeightDecay::new(
+                self.maximize,
+                self.weight_decay,
+                self.decoupled_weight_decay,
+                self.lr,
+            ),
         }
     }
 
@@ -276,13 +150,7 @@ impl<A: Float> Kernel<A> for RAdamConfig {
             &mut state.exp_avg_sq,
             #[inline(always)]
             |p, g, m, v| {
-                let mut g = if sc.maximize { -g } else { g };
-                if let Some(factor) = sc.decoupled_factor {
-                    *p = *p * factor; // on the old parameter, before the moments
-                }
-                if let Some(wd) = sc.coupled_decay {
-                    g = p.mul_add(wd, g);
-                }
+                let g = sc.decay.apply(p, g);
                 *m = sc.exp_avg_weight.lerp(*m, g);
                 *v = addcmul(decayed(*v, sc.beta2), sc.one_minus_beta2, g, g);
                 let m_hat = *m / sc.bias_correction1;
@@ -338,7 +206,7 @@ optimizer_type! {
     /// assert!((w[0] - 0.0).abs() < 1e-12);
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
-    RAdam, RAdamConfig, "RAdam"
+    RAdam, RAdamConfig, "RAdam::<f32>::new(0.1)?"
 }
 
 impl<A: Float> RAdam<A> {
@@ -357,25 +225,7 @@ impl<A: Float> RAdam<A> {
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     pub fn new(lr: f64) -> Result<Self, Error> {
-        Self::with_config(RAdamConfig::default().lr(lr))
-    }
-
-    /// RAdam with every hyperparameter given, exactly as PyTorch's `RAdam(**config)`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if a value is out of range (see [`RAdamConfig`]).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{RAdam, RAdamConfig};
-    /// assert!(RAdam::<f32>::with_config(RAdamConfig::default().betas(0.9, 1.0)).is_err());
-    /// ```
-    pub fn with_config(config: RAdamConfig) -> Result<Self, Error> {
-        Ok(RAdam {
-            driver: Driver::new(config)?,
-        })
+        RAdamConfig::default().lr(lr).build()
     }
 }
 
@@ -416,8 +266,8 @@ mod tests {
             other => panic!("expected an invalid hyperparameter, got {other:?}"),
         };
         assert_eq!(name(RAdamConfig::default().lr(f64::NAN)), "lr");
-        assert_eq!(name(RAdamConfig::default().betas(-0.1, 0.999)), "betas[0]");
-        assert_eq!(name(RAdamConfig::default().betas(0.9, 1.0)), "betas[1]");
+        assert_eq!(name(RAdamConfig::default().betas((-0.1, 0.999))), "betas[0]");
+        assert_eq!(name(RAdamConfig::default().betas((0.9, 1.0))), "betas[1]");
         assert_eq!(name(RAdamConfig::default().eps(0.0)), "eps");
         assert_eq!(
             name(RAdamConfig::default().weight_decay(-1.0)),
@@ -425,7 +275,7 @@ mod tests {
         );
         assert!(
             RAdamConfig::default()
-                .betas(0.0, 0.0)
+                .betas((0.0, 0.0))
                 .build::<f64>()
                 .is_ok()
         );

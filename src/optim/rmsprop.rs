@@ -1,194 +1,55 @@
 //! RMSProp: steps divided by a running root-mean-square of the gradients, `torch.optim.RMSprop`.
 
-use super::ops::{LerpWeight, addcdiv, addcmul, decayed, descend, effective_grad};
-use super::pass::Pass;
-use super::saved::StateBuffers;
-use super::{Driver, GroupHyper, Kernel, check, config_accessors, optimizer_type};
+use crate::builder::config;
+use crate::check;
+use crate::driver::buffers::state;
+use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::tensor::TensorList;
+use crate::ops::{LerpWeight, WeightDecay, addcdiv, addcmul, decayed, descend};
+use crate::pass::Pass;
 
-/// Hyperparameters of [`RmsProp`]: those of PyTorch's `torch.optim.RMSprop`, with its defaults.
-///
-/// | field | default | valid |
-/// |---|---|---|
-/// | `lr` | `1e-2` | `≥ 0` |
-/// | `alpha` | `0.99` | `[0, 1]` |
-/// | `eps` | `1e-8` | `> 0` (PyTorch: `≥ 0`; with 0 a zero gradient gives 0/0 = NaN) |
-/// | `weight_decay` | `0` (coupled L2) | `≥ 0` |
-/// | `momentum` | `0` | `≥ 0` |
-/// | `centered` | `false` | |
-/// | `maximize` | `false` | |
-///
-/// PyTorch only requires `alpha ≥ 0`; here it must also be at most 1. Note the defaults differ
-/// from Keras and optax (`alpha`/`rho` = 0.9) and that PyTorch adds `eps` outside the square
-/// root (TensorFlow inside).
-///
-/// # Example
-///
-/// ```
-/// use ndarray_optim::{RmsProp, RmsPropConfig};
-///
-/// let opt: RmsProp<f32> = RmsPropConfig::default().lr(1e-3).momentum(0.9).centered(true).build()?;
-/// assert!(opt.config().centered);
-/// # Ok::<(), ndarray_optim::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct RmsPropConfig {
-    /// Learning rate `γ`.
-    pub lr: f64,
-    /// Smoothing constant `α` of the running average of squared gradients.
-    pub alpha: f64,
-    /// Term `ε` added to the denominator, outside the square root.
-    pub eps: f64,
-    /// Coupled (L2) weight decay `λ`.
-    pub weight_decay: f64,
-    /// Momentum factor `μ`.
-    pub momentum: f64,
-    /// Divide by an estimate of the gradient's variance rather than its second moment.
-    pub centered: bool,
-    /// Maximise the objective instead of minimising it.
-    pub maximize: bool,
-}
-
-impl Default for RmsPropConfig {
-    fn default() -> Self {
-        RmsPropConfig {
-            lr: 1e-2,
-            alpha: 0.99,
-            eps: 1e-8,
-            weight_decay: 0.0,
-            momentum: 0.0,
-            centered: false,
-            maximize: false,
-        }
-    }
-}
-
-impl RmsPropConfig {
-    /// Sets the learning rate `lr`.
+config! {
+    /// Hyperparameters of [`RmsProp`]: those of PyTorch's `torch.optim.RMSprop`, with its defaults.
+    ///
+    /// | field | default | valid |
+    /// |---|---|---|
+    /// | `lr` | `1e-2` | `≥ 0` |
+    /// | `alpha` | `0.99` | `[0, 1]` |
+    /// | `eps` | `1e-8` | `> 0` (PyTorch: `≥ 0`; with 0 a zero gradient gives 0/0 = NaN) |
+    /// | `weight_decay` | `0` (coupled L2) | `≥ 0` |
+    /// | `momentum` | `0` | `≥ 0` |
+    /// | `centered` | `false` | |
+    /// | `maximize` | `false` | |
+    ///
+    /// PyTorch only requires `alpha ≥ 0`; here it must also be at most 1. Note the defaults differ
+    /// from Keras and optax (`alpha`/`rho` = 0.9) and that PyTorch adds `eps` outside the square
+    /// root (TensorFlow inside).
     ///
     /// # Example
     ///
     /// ```
-    /// use ndarray_optim::RmsPropConfig;
-    /// assert_eq!(RmsPropConfig::default().lr(1e-3).lr, 1e-3);
-    /// assert!(RmsPropConfig::default().lr(-1e-3).build::<f32>().is_err()); // checked when building
-    /// ```
-    pub fn lr(mut self, lr: f64) -> Self {
-        self.lr = lr;
-        self
-    }
-    /// Sets the smoothing constant `alpha`.
+    /// use ndarray_optim::{RmsProp, RmsPropConfig};
     ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::RmsPropConfig;
-    /// assert_eq!(RmsPropConfig::default().alpha(0.9).alpha, 0.9);
-    /// assert!(RmsPropConfig::default().alpha(1.5).build::<f32>().is_err()); // must lie in [0, 1]
-    /// ```
-    pub fn alpha(mut self, alpha: f64) -> Self {
-        self.alpha = alpha;
-        self
-    }
-    /// Sets `eps`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::RmsPropConfig;
-    /// assert_eq!(RmsPropConfig::default().eps(1e-6).eps, 1e-6);
-    /// assert!(RmsPropConfig::default().eps(0.0).build::<f32>().is_err()); // must be > 0
-    /// ```
-    pub fn eps(mut self, eps: f64) -> Self {
-        self.eps = eps;
-        self
-    }
-    /// Sets the coupled (L2) `weight_decay`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::RmsPropConfig;
-    /// assert_eq!(RmsPropConfig::default().weight_decay(1e-4).weight_decay, 1e-4);
-    /// assert!(RmsPropConfig::default().weight_decay(-1e-4).build::<f32>().is_err());
-    /// ```
-    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
-        self.weight_decay = weight_decay;
-        self
-    }
-    /// Sets the momentum factor `momentum`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{Optimizer, RmsPropConfig};
-    /// assert_eq!(RmsPropConfig::default().momentum(0.9).build::<f32>()?.momentum(), Some(0.9));
-    /// assert!(RmsPropConfig::default().momentum(-0.9).build::<f32>().is_err());
+    /// let opt: RmsProp<f32> = RmsPropConfig::default().lr(1e-3).momentum(0.9).centered(true).build()?;
+    /// assert!(opt.config().centered);
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
-    pub fn momentum(mut self, momentum: f64) -> Self {
-        self.momentum = momentum;
-        self
-    }
-    /// Switches the centered variant on or off.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray::array;
-    /// use ndarray_optim::{Optimizer, RmsPropConfig};
-    ///
-    /// let mut opt = RmsPropConfig::default().centered(true).build::<f32>()?;
-    /// let mut w = array![1.0_f32];
-    /// opt.step(&mut w, &array![1.0])?;
-    /// // The running mean of the gradients is one more state buffer.
-    /// assert!(opt.save_state().tensors[0].buffers.contains_key("grad_avg"));
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn centered(mut self, centered: bool) -> Self {
-        self.centered = centered;
-        self
-    }
-    /// Maximises the objective instead of minimising it.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray::array;
-    /// use ndarray_optim::{Optimizer, RmsPropConfig};
-    ///
-    /// let mut opt = RmsPropConfig::default().maximize(true).build()?;
-    /// let mut w = array![0.0_f64];
-    /// opt.step(&mut w, &array![1.0])?;
-    /// assert!(w[0] > 0.0); // uphill
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn maximize(mut self, maximize: bool) -> Self {
-        self.maximize = maximize;
-        self
-    }
-    /// Builds an [`RmsProp`] optimizer.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if a value is outside the range in the table above.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{Optimizer, RmsProp, RmsPropConfig};
-    ///
-    /// let opt: RmsProp<f32> = RmsPropConfig::default().lr(1e-3).build()?;
-    /// assert_eq!((opt.name(), opt.learning_rate()), ("RMSprop", 1e-3));
-    /// assert!(RmsPropConfig::default().alpha(-0.1).build::<f32>().is_err());
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn build<A: Float>(self) -> Result<RmsProp<A>, Error> {
-        RmsProp::with_config(self)
+    pub struct RmsPropConfig {
+        /// Learning rate `γ`.
+        lr: f64 = 1e-2,
+        /// Smoothing constant `α` of the running average of squared gradients.
+        alpha: f64 = 0.99,
+        /// Term `ε` added to the denominator, outside the square root.
+        eps: f64 = 1e-8,
+        /// Coupled (L2) weight decay `λ`.
+        weight_decay: f64 = 0.0,
+        /// Momentum factor `μ`.
+        momentum: f64 = 0.0,
+        /// Divide by an estimate of the gradient's variance rather than its second moment.
+        centered: bool = false,
+        /// Maximise the objective instead of minimising it.
+        maximize: bool = false,
     }
 }
 
@@ -200,45 +61,25 @@ pub(crate) struct RmsPropScalars<A> {
     grad_avg_weight: LerpWeight<A>,
     eps: A,
     momentum: A,
-    decay: Option<A>,
-    maximize: bool,
+    decay: WeightDecay<A>,
 }
 
-/// Per-tensor state: the running average of squared gradients, of gradients (centered only)
-/// and the momentum buffer (created when momentum is first non-zero, as zeros).
-#[derive(Clone, Debug)]
-pub(crate) struct RmsPropState<A> {
-    square_avg: Vec<A>,
-    grad_avg: Option<Vec<A>>,
-    momentum_buffer: Option<Vec<A>>,
-}
-
-impl<A: Float> StateBuffers<A> for RmsPropState<A> {
-    fn buffers(&self) -> Vec<(&'static str, &Vec<A>)> {
-        let mut out = vec![("square_avg", &self.square_avg)];
-        out.extend(self.grad_avg.iter().map(|b| ("grad_avg", b)));
-        out.extend(self.momentum_buffer.iter().map(|b| ("momentum_buffer", b)));
-        out
-    }
-    fn buffers_mut(&mut self) -> Vec<&mut Vec<A>> {
-        let mut out = vec![&mut self.square_avg];
-        out.extend(self.grad_avg.iter_mut());
-        out.extend(self.momentum_buffer.iter_mut());
-        out
-    }
-    fn from_buffers(take: &mut dyn FnMut(&'static str) -> Option<Vec<A>>) -> Result<Self, String> {
-        Ok(RmsPropState {
-            square_avg: take("square_avg").ok_or("buffer `square_avg` is missing")?,
-            grad_avg: take("grad_avg"),
-            momentum_buffer: take("momentum_buffer"),
-        })
+state! {
+    /// Per-tensor state of RMSProp.
+    pub(crate) struct RmsPropState for RmsPropConfig {
+        /// The running average of squared gradients `v`.
+        square_avg: zeros(),
+        /// The running average of gradients (centered RMSProp).
+        grad_avg: when(|k| k.centered),
+        /// The momentum buffer, created when momentum is first positive.
+        momentum_buffer: lazy(),
     }
 }
 
 impl<A: Float> RmsPropScalars<A> {
     #[inline(always)]
-    fn grad_and_square_avg(&self, p: A, g: A, v: &mut A) -> A {
-        let g = effective_grad(p, g, self.maximize, self.decay);
+    fn grad_and_square_avg(&self, p: &mut A, g: A, v: &mut A) -> A {
+        let g = self.decay.apply(p, g);
         *v = addcmul(decayed(*v, self.alpha), self.one_minus_alpha, g, g);
         g
     }
@@ -270,10 +111,8 @@ impl<A: Float> RmsPropScalars<A> {
     }
 }
 
-impl<A: Float> Kernel<A> for RmsPropConfig {
-    type State = RmsPropState<A>;
-    type Global = ();
-    type Scalars = RmsPropScalars<A>;
+impl Hyperparameters for RmsPropConfig {
+    type Kernel = RmsPropConfig;
 
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("lr", self.lr)?;
@@ -282,33 +121,26 @@ impl<A: Float> Kernel<A> for RmsPropConfig {
         check::non_negative("weight_decay", self.weight_decay)?;
         check::non_negative("momentum", self.momentum)
     }
-    config_accessors!(RmsProp);
-    fn momentum(&self) -> Option<f64> {
-        Some(self.momentum)
+    fn kernel(&self) -> RmsPropConfig {
+        self.clone()
     }
-    fn set_momentum(&mut self, momentum: f64) {
-        self.momentum = momentum;
-    }
-    fn new_state(&self, len: usize) -> RmsPropState<A> {
-        RmsPropState {
-            square_avg: vec![A::zero(); len],
-            grad_avg: self.centered.then(|| vec![A::zero(); len]),
-            momentum_buffer: (self.momentum > 0.0).then(|| vec![A::zero(); len]),
-        }
-    }
+    lr_and_weight_decay!();
+    momentum_is!(momentum);
+}
 
-    fn global(&self, _grads: &dyn TensorList<A>) {}
+impl<A: Float> Kernel<A> for RmsPropConfig {
+    type State = RmsPropState<A>;
+    type Scalars = RmsPropScalars<A>;
 
-    fn scalars(&self, _step: u64, _global: &(), group: GroupHyper) -> RmsPropScalars<A> {
+    fn scalars(&self, _step: u64, _sum: f64) -> RmsPropScalars<A> {
         RmsPropScalars {
-            neg_lr: A::from_f64(-group.lr),
+            neg_lr: A::from_f64(-self.lr),
             alpha: A::from_f64(self.alpha),
             one_minus_alpha: A::from_f64(1.0 - self.alpha),
             grad_avg_weight: LerpWeight::new(1.0 - self.alpha),
             eps: A::from_f64(self.eps),
             momentum: A::from_f64(self.momentum),
-            decay: (group.weight_decay != 0.0).then(|| A::from_f64(group.weight_decay)),
-            maximize: self.maximize,
+            decay: WeightDecay::coupled(self.maximize, self.weight_decay),
         }
     }
 
@@ -329,7 +161,7 @@ impl<A: Float> Kernel<A> for RmsPropConfig {
                 square_avg,
                 #[inline(always)]
                 |p, g, v| {
-                    let g = sc.grad_and_square_avg(*p, g, v);
+                    let g = sc.grad_and_square_avg(p, g, v);
                     sc.apply(p, g, v.sqrt() + sc.eps);
                 },
             ),
@@ -338,7 +170,7 @@ impl<A: Float> Kernel<A> for RmsPropConfig {
                 buf,
                 #[inline(always)]
                 |p, g, v, buf| {
-                    let g = sc.grad_and_square_avg(*p, g, v);
+                    let g = sc.grad_and_square_avg(p, g, v);
                     sc.apply_with_momentum(p, g, v.sqrt() + sc.eps, buf);
                 },
             ),
@@ -347,7 +179,7 @@ impl<A: Float> Kernel<A> for RmsPropConfig {
                 grad_avg,
                 #[inline(always)]
                 |p, g, v, ga| {
-                    let g = sc.grad_and_square_avg(*p, g, v);
+                    let g = sc.grad_and_square_avg(p, g, v);
                     let avg = sc.centered_denominator(g, *v, ga);
                     sc.apply(p, g, avg);
                 },
@@ -358,7 +190,7 @@ impl<A: Float> Kernel<A> for RmsPropConfig {
                 buf,
                 #[inline(always)]
                 |p, g, v, ga, buf| {
-                    let g = sc.grad_and_square_avg(*p, g, v);
+                    let g = sc.grad_and_square_avg(p, g, v);
                     let avg = sc.centered_denominator(g, *v, ga);
                     sc.apply_with_momentum(p, g, avg, buf);
                 },
@@ -402,7 +234,7 @@ optimizer_type! {
     /// assert!((w[0] - 0.9).abs() < 1e-6);
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
-    RmsProp, RmsPropConfig, "RMSprop"
+    RmsProp, RmsPropConfig, "RmsProp::<f32>::new(0.1)?"
 }
 
 impl<A: Float> RmsProp<A> {
@@ -420,24 +252,6 @@ impl<A: Float> RmsProp<A> {
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     pub fn new(lr: f64) -> Result<Self, Error> {
-        Self::with_config(RmsPropConfig::default().lr(lr))
-    }
-
-    /// RMSProp with every hyperparameter given.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if a value is out of range (see [`RmsPropConfig`]).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{RmsProp, RmsPropConfig};
-    /// assert!(RmsProp::<f32>::with_config(RmsPropConfig::default().alpha(f64::NAN)).is_err());
-    /// ```
-    pub fn with_config(config: RmsPropConfig) -> Result<Self, Error> {
-        Ok(RmsProp {
-            driver: Driver::new(config)?,
-        })
+        RmsPropConfig::default().lr(lr).build()
     }
 }

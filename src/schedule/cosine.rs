@@ -3,8 +3,8 @@
 use std::f64::consts::PI;
 
 use super::{Schedule, at_least_one, checked};
+use crate::check;
 use crate::error::Error;
-use crate::optim::check;
 
 /// Cosine annealing from the base learning rate down to `eta_min` over `T_max` epochs:
 /// PyTorch's `torch.optim.lr_scheduler.CosineAnnealingLR` (SGDR without restarts).

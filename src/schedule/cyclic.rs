@@ -6,8 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{Schedule, at_least_one, checked};
+use crate::check;
 use crate::error::Error;
-use crate::optim::check;
 
 /// The amplitude policy of a [`CyclicLr`] (PyTorch's `mode`).
 ///
@@ -77,7 +77,8 @@ type ScaleFn = Arc<dyn Fn(f64) -> f64 + Send + Sync>;
 /// optimizer's own learning rate is ignored (`B = base_lr`).
 ///
 /// **Momentum.** With `cycle_momentum` (the default) every step also sets the optimizer's
-/// momentum (SGD, RMSProp) or `β₁` (Adam, AdamW, LAMB), inversely to the learning rate:
+/// momentum (SGD, Momentum, Nesterov, RMSProp) or `β₁` (Adam and its variants, LAMB; Lion's
+/// `b1`), inversely to the learning rate:
 /// attaching to an optimizer without one is an [`Error::Unsupported`], as in PyTorch; turn it
 /// off with [`with_cycle_momentum`](CyclicLr::with_cycle_momentum).
 ///

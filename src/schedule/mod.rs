@@ -85,11 +85,15 @@
 //! # Momentum
 //!
 //! [`CyclicLr`] and [`OneCycleLr`] cycle the momentum inversely to the learning rate, as PyTorch
-//! does, through [`Optimizer::set_momentum`]: the momentum of SGD and RMSProp, `β₁` of Adam,
-//! AdamW, NAdam, RAdam, Adamax and LAMB, and Lion's `b1` (the interpolation in its update's sign,
-//! the closest analogue; its momentum's own decay `b2` stays fixed). With `cycle_momentum` on (the default, as in PyTorch), attaching one to an
-//! optimizer without momentum (Adagrad, Adadelta) is an [`Error::Unsupported`], as PyTorch raises
-//! a `ValueError`; and, as in PyTorch, it switches momentum on for an SGD built without it.
+//! does, through [`Optimizer::set_momentum`]: the momentum of SGD, Momentum, Nesterov and
+//! RMSProp, `β₁` of Adam, AdamW, NAdam, RAdam, Adamax and LAMB, and Lion's `b1` (the
+//! interpolation in its update's sign, the closest analogue; its momentum's own decay `b2` stays
+//! fixed). With `cycle_momentum` on (the default, as in PyTorch), attaching one to an optimizer
+//! without momentum (Adagrad, Adadelta) is an [`Error::Unsupported`], as PyTorch raises a
+//! `ValueError`; and, as in PyTorch, it switches momentum on for an [`Sgd`](crate::Sgd) built
+//! without it. [`Momentum`](crate::Momentum) and [`Nesterov`](crate::Nesterov) keep their
+//! momentum above 0: a schedule that would set it to 0 is refused at that step (use `Sgd`, whose
+//! momentum may reach 0).
 //!
 //! # Saving and resuming
 //!
@@ -138,7 +142,7 @@ use std::fmt::Debug;
 
 use crate::error::Error;
 use crate::float::Float;
-use crate::optim::Optimizer;
+use crate::optimizer::Optimizer;
 
 mod compose;
 mod cosine;

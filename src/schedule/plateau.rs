@@ -1,8 +1,9 @@
 //! Reduce the learning rate when a metric stops improving.
 
+use crate::check;
 use crate::error::Error;
 use crate::float::Float;
-use crate::optim::{Optimizer, check};
+use crate::optimizer::Optimizer;
 
 /// Whether a [`ReduceLrOnPlateau`] wants its metric to go down (a loss) or up (an accuracy).
 ///

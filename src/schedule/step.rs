@@ -5,8 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{Schedule, at_least_one, check_milestones, checked};
+use crate::check;
 use crate::error::Error;
-use crate::optim::check;
 
 /// Multiplies the learning rate by `γ` every `step_size` epochs: PyTorch's
 /// `torch.optim.lr_scheduler.StepLR`.

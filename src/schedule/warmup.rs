@@ -3,8 +3,8 @@
 use std::f64::consts::PI;
 
 use super::{Schedule, checked};
+use crate::check;
 use crate::error::Error;
-use crate::optim::check;
 
 /// What a [`Warmup`] does after the warmup.
 ///

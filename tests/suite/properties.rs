@@ -3,264 +3,24 @@
 //! hyperparameters anywhere in their valid ranges, for every optimizer.
 //!
 //! Bounded so that `cargo test` stays fast: a few dozen cases per property, a few steps each.
-//! `PROPTEST_CASES=1000 cargo test --release --test properties` searches harder.
+//! `PROPTEST_CASES=1000 cargo test --release --test suite properties` searches harder.
 
 use ndarray::{ArrayD, ArrayViewMutD, IxDyn, ShapeBuilder, SliceInfoElem};
 #[cfg(feature = "serde")]
 use ndarray_optim::OptimizerState;
 use ndarray_optim::{
-    AdadeltaConfig, AdagradConfig, Adam, AdamConfig, AdamW, AdamaxConfig, Error, Float, LambConfig,
-    LionConfig, Momentum, NAdamConfig, Nesterov, NonFinitePolicy, Optimizer, RAdamConfig,
-    RmsPropConfig, SgdConfig,
+    AdamConfig, Error, Float, NonFinitePolicy, Optimizer, OptimizerConfig, SgdConfig,
 };
 use proptest::prelude::*;
 
-/// An optimizer kind with hyperparameters, buildable at either precision.
-#[derive(Clone, Debug)]
-enum Recipe {
-    Sgd(SgdConfig),
-    Momentum(SgdConfig),
-    Nesterov(SgdConfig),
-    Adagrad(AdagradConfig),
-    RmsProp(RmsPropConfig),
-    Adadelta(AdadeltaConfig),
-    Adam(AdamConfig),
-    AdamW(AdamConfig),
-    Lamb(LambConfig),
-    NAdam(NAdamConfig),
-    RAdam(RAdamConfig),
-    Adamax(AdamaxConfig),
-    Lion(LionConfig),
-}
+use crate::common::registry::strategies::{any_config, any_typical_config};
 
-impl Recipe {
-    fn build<A: Float>(&self) -> Box<dyn Optimizer<A>> {
-        match self.clone() {
-            Recipe::Sgd(c) => Box::new(c.build::<A>().unwrap()),
-            Recipe::Momentum(c) => Box::new(Momentum::<A>::with_config(c).unwrap()),
-            Recipe::Nesterov(c) => Box::new(Nesterov::<A>::with_config(c).unwrap()),
-            Recipe::Adagrad(c) => Box::new(c.build::<A>().unwrap()),
-            Recipe::RmsProp(c) => Box::new(c.build::<A>().unwrap()),
-            Recipe::Adadelta(c) => Box::new(c.build::<A>().unwrap()),
-            Recipe::Adam(c) => Box::new(Adam::<A>::with_config(c).unwrap()),
-            Recipe::AdamW(c) => Box::new(AdamW::<A>::with_config(c).unwrap()),
-            Recipe::Lamb(c) => Box::new(c.build::<A>().unwrap()),
-            Recipe::NAdam(c) => Box::new(c.build::<A>().unwrap()),
-            Recipe::RAdam(c) => Box::new(c.build::<A>().unwrap()),
-            Recipe::Adamax(c) => Box::new(c.build::<A>().unwrap()),
-            Recipe::Lion(c) => Box::new(c.build::<A>().unwrap()),
-        }
-    }
-}
-
-fn unit() -> impl Strategy<Value = f64> + Clone {
-    prop_oneof![Just(0.0), Just(1.0), 0.0..=1.0]
-}
-fn beta() -> impl Strategy<Value = f64> + Clone {
-    prop_oneof![Just(0.0), Just(0.999_999), 0.0..1.0]
-}
-fn lr() -> impl Strategy<Value = f64> + Clone {
-    prop_oneof![Just(0.0), 1e-6..1.0, 1.0..10.0]
-}
-fn eps() -> impl Strategy<Value = f64> + Clone {
-    prop_oneof![Just(1e-30), 1e-12..1e-3, Just(1.0)]
-}
-fn decay() -> impl Strategy<Value = f64> + Clone {
-    prop_oneof![Just(0.0), 0.0..1.0]
-}
-
-/// Any valid configuration of any optimizer.
-fn recipe() -> impl Strategy<Value = Recipe> {
-    let sgd = (
-        lr(),
-        prop_oneof![Just(0.0), 0.0..2.0],
-        unit(),
-        decay(),
-        any::<bool>(),
-    );
-    prop_oneof![
-        sgd.prop_map(|(lr, momentum, dampening, wd, max)| Recipe::Sgd(
-            SgdConfig::default()
-                .lr(lr)
-                .momentum(momentum)
-                .dampening(dampening)
-                .weight_decay(wd)
-                .maximize(max)
-        )),
-        (lr(), 1e-3..1.5, unit(), decay()).prop_map(|(lr, momentum, dampening, wd)| {
-            Recipe::Momentum(
-                SgdConfig::default()
-                    .lr(lr)
-                    .momentum(momentum)
-                    .dampening(dampening)
-                    .weight_decay(wd),
-            )
-        }),
-        (lr(), 1e-3..1.0, decay(), any::<bool>()).prop_map(|(lr, momentum, wd, max)| {
-            Recipe::Nesterov(
-                SgdConfig::default()
-                    .lr(lr)
-                    .momentum(momentum)
-                    .weight_decay(wd)
-                    .maximize(max),
-            )
-        }),
-        (
-            lr(),
-            decay(),
-            decay(),
-            prop_oneof![Just(0.0), 0.0..1.0],
-            eps(),
-            any::<bool>()
-        )
-            .prop_map(|(lr, lr_decay, wd, init, eps, max)| Recipe::Adagrad(
-                AdagradConfig::default()
-                    .lr(lr)
-                    .lr_decay(lr_decay)
-                    .weight_decay(wd)
-                    .initial_accumulator_value(init)
-                    .eps(eps)
-                    .maximize(max)
-            )),
-        (
-            lr(),
-            unit(),
-            eps(),
-            decay(),
-            prop_oneof![Just(0.0), 0.0..1.0],
-            any::<bool>(),
-            any::<bool>()
-        )
-            .prop_map(
-                |(lr, alpha, eps, wd, momentum, centered, max)| Recipe::RmsProp(
-                    RmsPropConfig::default()
-                        .lr(lr)
-                        .alpha(alpha)
-                        .eps(eps)
-                        .weight_decay(wd)
-                        .momentum(momentum)
-                        .centered(centered)
-                        .maximize(max)
-                )
-            ),
-        (lr(), unit(), eps(), decay(), any::<bool>()).prop_map(|(lr, rho, eps, wd, max)| {
-            Recipe::Adadelta(
-                AdadeltaConfig::default()
-                    .lr(lr)
-                    .rho(rho)
-                    .eps(eps)
-                    .weight_decay(wd)
-                    .maximize(max),
-            )
-        }),
-        (
-            lr(),
-            beta(),
-            beta(),
-            eps(),
-            decay(),
-            any::<bool>(),
-            any::<bool>(),
-            any::<bool>()
-        )
-            .prop_map(|(lr, b1, b2, eps, wd, ams, max, decoupled)| {
-                let c = AdamConfig::default()
-                    .lr(lr)
-                    .betas(b1, b2)
-                    .eps(eps)
-                    .weight_decay(wd)
-                    .amsgrad(ams)
-                    .maximize(max)
-                    .decoupled_weight_decay(decoupled);
-                if decoupled {
-                    Recipe::AdamW(c)
-                } else {
-                    Recipe::Adam(c)
-                }
-            }),
-        (
-            (lr(), beta(), beta(), eps(), decay()),
-            (
-                any::<bool>(),
-                any::<bool>(),
-                prop_oneof![Just(None), (1e-3..10.0).prop_map(Some)]
-            ),
-            (any::<bool>(), any::<bool>(), any::<bool>()),
-        )
-            .prop_map(
-                |((lr, b1, b2, eps, wd), (bc, avg, clip), (tc, adapt, dec))| Recipe::Lamb(
-                    LambConfig::default()
-                        .lr(lr)
-                        .betas(b1, b2)
-                        .eps(eps)
-                        .weight_decay(wd)
-                        .bias_correction(bc)
-                        .grad_averaging(avg)
-                        .max_grad_norm(clip)
-                        .trust_clip(tc)
-                        .always_adapt(adapt)
-                        .decoupled_decay(dec)
-                )
-            ),
-        (
-            lr(),
-            beta(),
-            beta(),
-            eps(),
-            decay(),
-            (0.0..0.1),
-            any::<bool>(),
-            any::<bool>()
-        )
-            .prop_map(|(lr, b1, b2, eps, wd, psi, max, dec)| Recipe::NAdam(
-                NAdamConfig::default()
-                    .lr(lr)
-                    .betas(b1, b2)
-                    .eps(eps)
-                    .weight_decay(wd)
-                    .momentum_decay(psi)
-                    .maximize(max)
-                    .decoupled_weight_decay(dec)
-            )),
-        (
-            lr(),
-            beta(),
-            beta(),
-            eps(),
-            decay(),
-            any::<bool>(),
-            any::<bool>()
-        )
-            .prop_map(|(lr, b1, b2, eps, wd, max, dec)| Recipe::RAdam(
-                RAdamConfig::default()
-                    .lr(lr)
-                    .betas(b1, b2)
-                    .eps(eps)
-                    .weight_decay(wd)
-                    .maximize(max)
-                    .decoupled_weight_decay(dec)
-            )),
-        (lr(), beta(), beta(), eps(), decay(), any::<bool>()).prop_map(
-            |(lr, b1, b2, eps, wd, max)| Recipe::Adamax(
-                AdamaxConfig::default()
-                    .lr(lr)
-                    .betas(b1, b2)
-                    .eps(eps)
-                    .weight_decay(wd)
-                    .maximize(max)
-            )
-        ),
-        (lr(), unit(), unit(), decay(), any::<bool>()).prop_map(|(lr, b1, b2, wd, max)| {
-            Recipe::Lion(
-                LionConfig::default()
-                    .lr(lr)
-                    .b1(b1)
-                    .b2(b2)
-                    .weight_decay(wd)
-                    .maximize(max),
-            )
-        }),
-    ]
+/// An optimizer built from a configuration, at either precision.
+fn build<A: Float>(config: &OptimizerConfig) -> Box<dyn Optimizer<A>> {
+    config
+        .clone()
+        .build()
+        .expect("the strategies make valid configurations")
 }
 
 /// How a tensor is handed to the optimizer.
@@ -414,11 +174,11 @@ impl<A: Float> Stored<A> {
 /// Runs the problem with every tensor in its layout; returns the final values (logical order).
 /// Panics if a step whose parameters and gradients are all finite writes a NaN.
 fn run<A: Float>(
-    recipe: &Recipe,
+    config: &OptimizerConfig,
     problem: &Problem,
     layouts: &[Layout],
 ) -> Result<Vec<Vec<A>>, Error> {
-    let mut opt = recipe.build::<A>();
+    let mut opt = build::<A>(config);
     let mut stored: Vec<Stored<A>> = problem
         .shapes
         .iter()
@@ -440,7 +200,7 @@ fn run<A: Float>(
         // division by a tiny eps); a NaN written from finite parameters and gradients never.
         assert!(
             !finite || views.iter().all(|v| v.iter().all(|x| !x.is_nan())),
-            "NaN from finite input: {recipe:?}"
+            "NaN from finite input: {config:?}"
         );
     }
     Ok(stored
@@ -463,7 +223,7 @@ proptest! {
     /// C order, Fortran order, strided views and reversed views all give the bit-identical
     /// result of owned C-order arrays, and no finite input makes a NaN.
     #[test]
-    fn layouts_agree_and_no_nan_from_finite_input(recipe in recipe(), problem in problem(extreme())) {
+    fn layouts_agree_and_no_nan_from_finite_input(recipe in any_config(), problem in problem(extreme())) {
         let c_order = vec![Layout::COrder; problem.shapes.len()];
         for_both_precisions(&recipe, &problem, &c_order)?;
     }
@@ -471,8 +231,8 @@ proptest! {
     /// Gradients that do not fit (wrong count, wrong shape, non-finite) are refused and change
     /// neither the parameters nor the state.
     #[test]
-    fn invalid_input_changes_nothing(recipe in recipe(), problem in problem(moderate()), which in 0usize..4, at in any::<prop::sample::Index>()) {
-        let mut opt = recipe.build::<f64>();
+    fn invalid_input_changes_nothing(recipe in any_config(), problem in problem(moderate()), which in 0usize..4, at in any::<prop::sample::Index>()) {
+        let mut opt = build::<f64>(&recipe);
         let mut params: Vec<ArrayD<f64>> = problem.shapes.iter().zip(&problem.init).map(|(s, v)| array(s, v)).collect();
         let grads: Vec<ArrayD<f64>> = problem.shapes.iter().zip(&problem.grads[0]).map(|(s, g)| array(s, g)).collect();
         opt.step(&mut params, &grads).unwrap();
@@ -507,7 +267,7 @@ proptest! {
 
     /// f32 follows f64 to f32 precision over a few steps (moderate gradients; see below).
     #[test]
-    fn f32_follows_f64(recipe in typical_recipe(), problem in problem(moderate())) {
+    fn f32_follows_f64(recipe in any_typical_config(), problem in problem(moderate())) {
         let c_order = vec![Layout::COrder; problem.shapes.len()];
         let single = run::<f32>(&recipe, &problem, &c_order).unwrap();
         let double = run::<f64>(&recipe, &problem, &c_order).unwrap();
@@ -543,10 +303,10 @@ fn cases() -> u32 {
 #[cfg(feature = "serde")]
 fn try_load(state: OptimizerState<f32>) {
     for recipe in [
-        Recipe::Adam(AdamConfig::default()),
-        Recipe::Sgd(SgdConfig::default().momentum(0.9)),
+        OptimizerConfig::from(AdamConfig::default()),
+        SgdConfig::default().momentum(0.9).into(),
     ] {
-        let mut opt = recipe.build::<f32>();
+        let mut opt = build::<f32>(&recipe);
         if opt.load_state(state.clone()).is_ok() {
             let mut w = ArrayD::<f32>::zeros(IxDyn(&[2]));
             let _ = opt.step(&mut w, &ArrayD::<f32>::ones(IxDyn(&[2])));
@@ -556,17 +316,17 @@ fn try_load(state: OptimizerState<f32>) {
 
 /// Every layout at both precisions matches owned C order bit for bit; no NaN appears.
 fn for_both_precisions(
-    recipe: &Recipe,
+    config: &OptimizerConfig,
     problem: &Problem,
     c_order: &[Layout],
 ) -> Result<(), TestCaseError> {
     fn one<A: Float>(
-        recipe: &Recipe,
+        config: &OptimizerConfig,
         problem: &Problem,
         c_order: &[Layout],
     ) -> Result<(), TestCaseError> {
-        let reference = run::<A>(recipe, problem, c_order).unwrap();
-        let mixed = run::<A>(recipe, problem, &problem.layouts).unwrap();
+        let reference = run::<A>(config, problem, c_order).unwrap();
+        let mixed = run::<A>(config, problem, &problem.layouts).unwrap();
         prop_assert_eq!(
             bits(&mixed),
             bits(&reference),
@@ -575,49 +335,8 @@ fn for_both_precisions(
         );
         Ok(())
     }
-    one::<f32>(recipe, problem, c_order)?;
-    one::<f64>(recipe, problem, c_order)
-}
-
-/// Configurations where a few steps are well conditioned: f32 rounding (1e-7 relative) can only
-/// grow to a few 1e-6. Excluded on purpose: `eps` far below the gradients' scale with nearly
-/// constant gradients (centered RMSProp's `v − ḡ²`, Adam with β₂ = 0) and momentum ≥ 1, where
-/// rounding differences are amplified without bound. Those are covered for NaN and layouts above.
-fn typical_recipe() -> impl Strategy<Value = Recipe> {
-    let lr = 1e-4..0.1;
-    prop_oneof![
-        (lr.clone(), 0.0..0.95, 0.0..0.1).prop_map(|(lr, m, wd)| Recipe::Sgd(
-            SgdConfig::default().lr(lr).momentum(m).weight_decay(wd)
-        )),
-        (lr.clone(), 0.1..0.95)
-            .prop_map(|(lr, m)| Recipe::Nesterov(SgdConfig::default().lr(lr).momentum(m))),
-        (lr.clone(), 1e-3..0.1)
-            .prop_map(|(lr, eps)| Recipe::Adagrad(AdagradConfig::default().lr(lr).eps(eps))),
-        (lr.clone(), 0.5..0.999, 1e-3..0.1, any::<bool>()).prop_map(|(lr, a, eps, m)| {
-            Recipe::RmsProp(
-                RmsPropConfig::default()
-                    .lr(lr)
-                    .alpha(a)
-                    .eps(eps)
-                    .momentum(if m { 0.9 } else { 0.0 }),
-            )
-        }),
-        (0.1..1.0, 0.5..0.99).prop_map(|(lr, rho)| Recipe::Adadelta(
-            AdadeltaConfig::default().lr(lr).rho(rho).eps(1e-3)
-        )),
-        (lr.clone(), 0.5..0.95, 0.9..0.9999, any::<bool>()).prop_map(|(lr, b1, b2, ams)| {
-            Recipe::Adam(
-                AdamConfig::default()
-                    .lr(lr)
-                    .betas(b1, b2)
-                    .eps(1e-3)
-                    .amsgrad(ams),
-            )
-        }),
-        (lr, 0.5..0.95).prop_map(|(lr, b1)| Recipe::Lamb(
-            LambConfig::default().lr(lr).betas(b1, 0.999).eps(1e-3)
-        )),
-    ]
+    one::<f32>(config, problem, c_order)?;
+    one::<f64>(config, problem, c_order)
 }
 
 #[test]
@@ -627,7 +346,7 @@ fn every_policy_round_trips_through_the_trait_object() {
         NonFinitePolicy::SkipStep,
         NonFinitePolicy::Unchecked,
     ] {
-        let mut opt = Recipe::Adam(AdamConfig::default()).build::<f32>();
+        let mut opt = build::<f32>(&AdamConfig::default().into());
         opt.set_non_finite_policy(policy);
         assert_eq!(opt.non_finite_policy(), policy);
     }

@@ -3,7 +3,7 @@
 //! gradient norm are summed in a fixed order of whole blocks.
 #![cfg(feature = "rayon")]
 
-mod common;
+use crate::common;
 
 use ndarray::{Array1, Array2, Array3, ShapeBuilder};
 use ndarray_optim::{Float, Optimizer};
@@ -15,6 +15,21 @@ struct Model<A> {
     long: Array1<A>,
     small: Array1<A>,
     cube: Array3<A>,
+}
+
+/// The premise of these tests: the model has tensors on both sides of the threshold, and in all
+/// more elements than it, so every parallel path is taken.
+#[test]
+fn the_model_straddles_the_parallel_threshold() {
+    let m = model::<f32>(0.0);
+    assert!(m.long.len() >= ndarray_optim::PARALLEL_MIN_LEN);
+    assert!(m.big.len() < ndarray_optim::PARALLEL_MIN_LEN);
+    assert!(m.small.len() < ndarray_optim::PARALLEL_MIN_LEN);
+    let rest = m.big.len() + m.f_order.len() + m.small.len() + m.cube.len();
+    assert!(
+        rest < ndarray_optim::PARALLEL_MIN_LEN,
+        "the small tensors alone stay serial"
+    );
 }
 
 fn model<A: Float>(seed: f64) -> Model<A> {

@@ -5,45 +5,13 @@
 //! four dimensions are left out: ndarray keeps their shapes on the heap and copies them in its
 //! own contiguity checks, in the optimizers' `step` as here.)
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use super::allocations;
 
 use ndarray::{Array0, Array1, Array2, Array3, ShapeBuilder, arr0, s};
 use ndarray_optim::{
     Adam, Float, Lamb, Momentum, MultiSteps, Optimizer, Sgd, clip_grad_norm,
     clip_grad_norm_per_tensor, clip_grad_value, clip_grads_with_norm, total_norm,
 };
-
-struct Counting;
-
-thread_local! {
-    static COUNT: Cell<Option<usize>> = const { Cell::new(None) };
-}
-
-// SAFETY: delegates to the system allocator; only counts on the side.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = COUNT.try_with(|c| c.set(c.get().map(|n| n + 1)));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = COUNT.try_with(|c| c.set(c.get().map(|n| n + 1)));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Allocations made by `f` on this thread.
-fn allocations(f: impl FnOnce()) -> usize {
-    COUNT.with(|c| c.set(Some(0)));
-    f();
-    COUNT.with(|c| c.replace(None)).unwrap_or(0)
-}
 
 /// Tensors of several ranks and layouts, and a gradient for each.
 struct Model<A> {

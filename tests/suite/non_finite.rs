@@ -1,7 +1,7 @@
 //! The non-finite policies: `Error` (default) rejects, `SkipStep` skips without a trace in the
 //! parameters, the moments or the step counter, `Unchecked` lets values through as PyTorch does.
 
-mod common;
+use crate::common;
 
 use ndarray::{Array1, Array2};
 use ndarray_optim::{Error, NonFinitePolicy, Optimizer, StepOutcome};

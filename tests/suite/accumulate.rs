@@ -2,35 +2,16 @@
 //! of all their examples; every check happens before anything changes; counters, delegation,
 //! layouts, clipping of the accumulated gradient, and save/resume mid-window.
 
+use crate::common;
 use ndarray::{Array1, Array2, ArrayD, ShapeBuilder, array, s};
 use ndarray_optim::{
-    AccumulationMode, Adadelta, Adagrad, Adam, AdamConfig, AdamW, Error, Float, Lamb, Momentum,
-    MultiSteps, Nesterov, NonFinitePolicy, Optimizer, OptimizerState, ParamGroup, ParamGroups,
-    RmsProp, RmsPropConfig, Sgd, StepOutcome, clip_grad_norm,
+    AccumulationMode, Adam, Error, Float, Momentum, MultiSteps, NonFinitePolicy, Optimizer,
+    OptimizerState, ParamGroup, ParamGroups, Sgd, StepOutcome, clip_grad_norm,
 };
 
-/// One of each optimizer, with options that make every state buffer matter.
+/// Every optimizer of the registry, with each of its main options.
 fn optimizers<A: Float>() -> Vec<Box<dyn Optimizer<A>>> {
-    vec![
-        Box::new(Sgd::new(0.05).unwrap()),
-        Box::new(Momentum::new(0.02, 0.9).unwrap()),
-        Box::new(Nesterov::new(0.02, 0.9).unwrap()),
-        Box::new(Adagrad::new(0.1).unwrap()),
-        Box::new(
-            RmsProp::with_config(
-                RmsPropConfig::default()
-                    .lr(0.01)
-                    .centered(true)
-                    .momentum(0.5),
-            )
-            .unwrap(),
-        ),
-        Box::new(Adadelta::new(1.0).unwrap()),
-        Box::new(Adam::new(0.01).unwrap()),
-        Box::new(Adam::with_config(AdamConfig::default().lr(0.01).amsgrad(true)).unwrap()),
-        Box::new(AdamW::new(0.01).unwrap()),
-        Box::new(Lamb::new(0.01).unwrap()),
-    ]
+    common::zoo()
 }
 
 /// Linear least squares `L = Σⱼ ‖xⱼ·W + b − yⱼ‖²` over `N` examples (`d = 3` inputs, 2 outputs):
@@ -389,13 +370,9 @@ fn skip_step_drops_the_micro_batch() {
 
 #[test]
 fn unchecked_lets_nan_through_as_pytorch_does() {
-    let mut opt = MultiSteps::new(
-        Sgd::new(0.1)
-            .unwrap()
-            .with_non_finite_policy(NonFinitePolicy::Unchecked),
-        2,
-    )
-    .unwrap();
+    let mut sgd = Sgd::new(0.1).unwrap();
+    sgd.set_non_finite_policy(NonFinitePolicy::Unchecked);
+    let mut opt = MultiSteps::new(sgd, 2).unwrap();
     let mut w = array![1.0_f64, 1.0];
     opt.step(&mut w, &array![f64::NAN, 1.0]).unwrap();
     assert_eq!(w, array![1.0, 1.0]);

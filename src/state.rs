@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, ShapeBuilder};
+use ndarray::ArrayD;
 
-use super::{AdadeltaConfig, AdagradConfig, AdamConfig, LambConfig, RmsPropConfig, SgdConfig};
-use super::{AdamaxConfig, LionConfig, NAdamConfig, RAdamConfig};
-use super::{NonFinitePolicy, ParamGroups};
 use crate::error::Error;
 use crate::float::Float;
+use crate::groups::ParamGroups;
+use crate::optimizer::NonFinitePolicy;
+use crate::registry::{OptimizerConfig, OptimizerKind};
 use crate::tensor::TensorList;
 
 /// The version of the saved form this crate writes and reads.
@@ -29,47 +29,7 @@ use crate::tensor::TensorList;
 /// assert!(matches!(opt.load_state(saved), Err(Error::UnsupportedStateFormat { .. })));
 /// # Ok::<(), Error>(())
 /// ```
-pub const STATE_FORMAT_VERSION: u32 = 1;
-
-/// The configuration of any optimizer, tagged with its kind: what an [`OptimizerState`] carries.
-///
-/// # Example
-///
-/// ```
-/// use ndarray_optim::{Adam, Optimizer, OptimizerConfig};
-///
-/// let opt = Adam::<f32>::new(3e-4)?;
-/// match opt.save_state().config {
-///     OptimizerConfig::Adam(config) => assert_eq!(config.lr, 3e-4),
-///     other => panic!("{other:?}"),
-/// }
-/// # Ok::<(), ndarray_optim::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub enum OptimizerConfig {
-    /// [`Sgd`](crate::Sgd), [`Momentum`](crate::Momentum) and [`Nesterov`](crate::Nesterov).
-    Sgd(SgdConfig),
-    /// [`Adagrad`](crate::Adagrad).
-    Adagrad(AdagradConfig),
-    /// [`RmsProp`](crate::RmsProp).
-    RmsProp(RmsPropConfig),
-    /// [`Adadelta`](crate::Adadelta).
-    Adadelta(AdadeltaConfig),
-    /// [`Adam`](crate::Adam) and [`AdamW`](crate::AdamW).
-    Adam(AdamConfig),
-    /// [`Lamb`](crate::Lamb).
-    Lamb(LambConfig),
-    /// [`Adamax`](crate::Adamax).
-    Adamax(AdamaxConfig),
-    /// [`NAdam`](crate::NAdam).
-    NAdam(NAdamConfig),
-    /// [`RAdam`](crate::RAdam).
-    RAdam(RAdamConfig),
-    /// [`Lion`](crate::Lion).
-    Lion(LionConfig),
-}
+pub const STATE_FORMAT_VERSION: u32 = 2;
 
 /// Everything an optimizer knows: what it is, its hyperparameters, its step counters and, per
 /// tensor, its state buffers. Taken with [`Optimizer::save_state`](crate::Optimizer::save_state)
@@ -118,9 +78,8 @@ pub enum OptimizerConfig {
 pub struct OptimizerState<A> {
     /// [`STATE_FORMAT_VERSION`] when written.
     pub format_version: u32,
-    /// The optimizer's [`name`](crate::Optimizer::name): `"Adam"`, `"AdamW"`, `"SGD"`, ….
-    pub optimizer: String,
-    /// The hyperparameters, learning rate and momentum as last set.
+    /// The kind of optimizer and its hyperparameters (learning rate and momentum as last set):
+    /// the kind is the variant, so it cannot disagree with the hyperparameters.
     pub config: OptimizerConfig,
     /// Steps taken.
     pub step: u64,
@@ -171,6 +130,22 @@ pub struct TensorState<A> {
 }
 
 impl<A: Float> OptimizerState<A> {
+    /// Which optimizer this state belongs to (the tag of [`config`](Self::config)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Momentum, Optimizer, OptimizerKind};
+    ///
+    /// let saved = Momentum::<f32>::new(0.1, 0.9)?.save_state();
+    /// assert_eq!(saved.kind(), OptimizerKind::Momentum);
+    /// assert_eq!(saved.kind().name(), "Momentum");
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn kind(&self) -> OptimizerKind {
+        self.config.kind()
+    }
+
     /// Names the tensors, `names[i]` for position `i`, so that loading can check them.
     ///
     /// # Errors
@@ -280,72 +255,4 @@ impl<A: Float> OptimizerState<A> {
         }
         Ok(())
     }
-}
-
-/// How a kernel's per-tensor state is saved and rebuilt.
-pub(crate) trait StateBuffers<A>: Sized {
-    /// The buffers that exist, by name, in the state's memory layout.
-    fn buffers(&self) -> Vec<(&'static str, &Vec<A>)>;
-    /// The same buffers, writable (to change their layout).
-    fn buffers_mut(&mut self) -> Vec<&mut Vec<A>>;
-    /// Rebuilds the state; `take(name)` hands over a saved buffer (row-major, of the tensor's
-    /// length) if there is one.
-    fn from_buffers(take: &mut dyn FnMut(&'static str) -> Option<Vec<A>>) -> Result<Self, String>;
-    /// Scalar state by name (most optimizers have none).
-    fn scalars(&self) -> Vec<(&'static str, f64)> {
-        Vec::new()
-    }
-    /// Restores the scalar state; `take(name)` hands over a saved scalar if there is one.
-    fn restore_scalars(
-        &mut self,
-        take: &mut dyn FnMut(&'static str) -> Option<f64>,
-    ) -> Result<(), String> {
-        let _ = take;
-        Ok(())
-    }
-}
-
-/// A buffer in a given layout copied out in logical order.
-pub(crate) fn to_logical<A: Float>(shape: &[usize], strides: &[usize], buffer: &[A]) -> ArrayD<A> {
-    ArrayViewD::from_shape(IxDyn(shape).strides(IxDyn(strides)), buffer)
-        .map(|view| view.to_owned())
-        .unwrap_or_else(|_| ArrayD::zeros(IxDyn(shape)))
-}
-
-/// A buffer rearranged from one layout (`from` strides) to another (`to` strides).
-pub(crate) fn relayout<A: Float>(
-    shape: &[usize],
-    from: &[usize],
-    to: &[usize],
-    buffer: &mut Vec<A>,
-) {
-    let mut out = vec![A::zero(); buffer.len()];
-    let source = ArrayViewD::from_shape(IxDyn(shape).strides(IxDyn(from)), buffer.as_slice());
-    let target = ArrayViewMutD::from_shape(IxDyn(shape).strides(IxDyn(to)), out.as_mut_slice());
-    if let (Ok(source), Ok(mut target)) = (source, target) {
-        target.assign(&source);
-        *buffer = out;
-    }
-}
-
-/// Takes the saved buffers of one tensor, checking each has the tensor's shape.
-pub(crate) fn take_buffers<A: Float>(
-    index: usize,
-    saved: TensorState<A>,
-) -> Result<BTreeMap<String, Vec<A>>, Error> {
-    let mut out = BTreeMap::new();
-    for (name, array) in saved.buffers {
-        if array.shape() != saved.shape.as_slice() {
-            return Err(Error::InvalidState {
-                tensor: Some(index),
-                reason: format!(
-                    "buffer `{name}` has shape {:?}, the tensor {:?}",
-                    array.shape(),
-                    saved.shape
-                ),
-            });
-        }
-        out.insert(name, array.iter().copied().collect());
-    }
-    Ok(out)
 }

@@ -4,27 +4,37 @@
 //!
 //! f64: within 1e-10 absolute of PyTorch after every one of the 50 steps.
 //! f32: within `1e-6 + 1e-5·|expected|` after every step (PyTorch's CPU `sqrt` is not correctly
-//! rounded, so bit-equality is impossible; see the numerics reference §1.5).
-//! Optimizers without a square root (Adamax, Lion) are bit-identical, in both precisions.
+//! rounded, so bit-equality is impossible; see `docs/numerics.md`).
+//! Optimizers without a square root (SGD, Momentum, Nesterov, Adamax, Lion, Rprop) are
+//! bit-identical, in both precisions.
 
-mod common;
+use crate::common;
 
-use ndarray_optim::{Float, Optimizer};
+use std::collections::BTreeSet;
+
+use ndarray_optim::{Float, Optimizer, OptimizerKind};
 
 /// Runs every case of a fixture (or, if `only` is not empty, the cases of those optimizers),
-/// prints the largest error of each and fails if any value is outside the tolerance.
-fn run<A: Float>(tag: &str, only: &[&str], tolerance: impl Fn(f64, f64) -> bool) {
+/// prints the largest error of each and fails if any value is outside the tolerance. Returns
+/// the kinds it ran.
+fn run<A: Float>(
+    tag: &str,
+    only: &[OptimizerKind],
+    tolerance: impl Fn(f64, f64) -> bool,
+) -> BTreeSet<OptimizerKind> {
     let fixture = common::load(tag);
-    assert!(fixture.cases.len() >= 71, "fixture {tag} has too few cases");
+    assert!(fixture.cases.len() >= 75, "fixture {tag} has too few cases");
     let mut failures = Vec::new();
-    let mut kinds = std::collections::BTreeSet::new();
+    let mut kinds = BTreeSet::new();
     for case in &fixture.cases {
-        if !only.is_empty() && !only.contains(&case.optimizer.as_str()) {
+        let kind = case.config.kind();
+        if !only.is_empty() && !only.contains(&kind) {
             continue;
         }
-        let mut opt: Box<dyn Optimizer<A>> = common::build(&case.optimizer, &case.kwargs);
+        let mut opt: Box<dyn Optimizer<A>> = case.config.clone().build().unwrap();
+        assert_eq!(opt.name(), kind.name(), "{}", case.name);
         opt.set_param_groups(case.groups.clone()).unwrap();
-        kinds.insert(opt.name());
+        kinds.insert(kind);
         let mut params = common::arrays::<A>(&fixture.shapes, &fixture.initial);
         let mut worst = (0.0f64, 0usize);
         let mut failed = false;
@@ -71,35 +81,51 @@ fn run<A: Float>(tag: &str, only: &[&str], tolerance: impl Fn(f64, f64) -> bool)
         failures.len(),
         failures.join("\n")
     );
-    let expected = [
-        "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Lamb", "Lion", "Momentum", "NAdam",
-        "Nesterov", "RAdam", "RMSprop", "SGD",
-    ];
-    let kinds: Vec<_> = kinds.into_iter().collect();
-    if only.is_empty() {
-        assert_eq!(kinds, expected);
-    } else {
-        assert_eq!(kinds, only);
-    }
+    kinds
+}
+
+/// Every kind of the registry has fixture cases, in both precisions: a new optimizer without
+/// reference numbers fails here.
+fn assert_every_kind(tag: &str, kinds: &BTreeSet<OptimizerKind>) {
+    let missing: Vec<_> = OptimizerKind::ALL
+        .iter()
+        .filter(|kind| !kinds.contains(kind))
+        .map(|kind| kind.name())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{tag}: no fixture cases for {missing:?} (tests/fixtures/generate_optim.py)"
+    );
 }
 
 #[test]
 fn f64_trajectories_match_pytorch_within_1e_10() {
-    run::<f64>("f64", &[], |got, want| (got - want).abs() <= 1e-10);
+    let kinds = run::<f64>("f64", &[], |got, want| (got - want).abs() <= 1e-10);
+    assert_every_kind("f64", &kinds);
 }
 
 #[test]
 fn f32_trajectories_match_pytorch_within_rtol_1e_5() {
-    run::<f32>("f32", &[], |got, want| {
+    let kinds = run::<f32>("f32", &[], |got, want| {
         (got - want).abs() <= 1e-6 + 1e-5 * want.abs()
     });
+    assert_every_kind("f32", &kinds);
 }
 
 /// No square root, so nothing PyTorch or XLA rounds differently: every value of every step is
 /// the reference's, bit for bit (FMA exactly where PyTorch's kernels and XLA's fusion put one).
 #[test]
-fn adamax_and_lion_are_bit_identical() {
+fn optimizers_without_a_square_root_are_bit_identical() {
+    use OptimizerKind as K;
     let same = |got: f64, want: f64| got.to_bits() == want.to_bits();
-    run::<f64>("f64", &["Adamax", "Lion"], same);
-    run::<f32>("f32", &["Adamax", "Lion"], same);
+    let only = [
+        K::Sgd,
+        K::Momentum,
+        K::Nesterov,
+        K::Adamax,
+        K::Lion,
+        K::Rprop,
+    ];
+    assert_eq!(run::<f64>("f64", &only, same).len(), only.len());
+    assert_eq!(run::<f32>("f32", &only, same).len(), only.len());
 }

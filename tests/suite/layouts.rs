@@ -2,7 +2,7 @@
 //! or Fortran order, views into a larger buffer, strided views, negative strides, dynamic
 //! dimensions, `Vec`s, tuples of mixed ranks, and optimizers behind `Box<dyn Optimizer>`.
 
-mod common;
+use crate::common;
 
 use ndarray::{
     Array1, Array2, Array3, ArrayD, ArrayViewMut1, ArrayViewMut2, Axis, IxDyn, ShapeBuilder, s,

@@ -3,12 +3,14 @@
 
 use ndarray::{ArrayD, Dimension, IxDyn, ShapeBuilder, Zip};
 
-use super::saved::TensorState;
-use super::{NonFinitePolicy, Optimizer, OptimizerState, ParamGroups, StepOutcome};
-use super::{pass, tensor_pair};
+use crate::check;
 use crate::clip::{self, Norm};
 use crate::error::Error;
 use crate::float::Float;
+use crate::groups::ParamGroups;
+use crate::optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
+use crate::pass;
+use crate::state::{OptimizerState, TensorState};
 use crate::tensor::{Tensor, TensorList, TensorListMut};
 
 /// How [`MultiSteps`] combines the `k` micro-batch gradients of one optimizer step.
@@ -57,7 +59,7 @@ pub enum AccumulationMode {
 /// The mean is `(acc + g_k) / k`, one division per element, as Keras computes it. The sum is
 /// added in call order, so with micro-batches of one example each, `MultiSteps` gives the
 /// inner optimizer exactly the gradient `(s₁ + … + s_k) / k` of the batch of `k` examples summed
-/// in order: the same bits (see `tests/accumulate.rs`).
+/// in order: the same bits (see `tests/suite/accumulate.rs`).
 ///
 /// `MultiSteps` is itself an [`Optimizer`], so it goes wherever an optimizer goes (boxed, into a
 /// scheduler). The hyperparameters are the inner optimizer's: `learning_rate`,
@@ -395,13 +397,7 @@ impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
         grads: &dyn TensorList<A>,
         policy: NonFinitePolicy,
     ) -> Result<Option<StepOutcome>, Error> {
-        let n = params.len();
-        if grads.len() != n {
-            return Err(Error::LengthMismatch {
-                params: n,
-                grads: grads.len(),
-            });
-        }
+        let n = check::read_inputs(params, grads)?;
         if let Some(groups) = self.inner.param_groups()
             && groups.assignment().len() != n
         {
@@ -419,26 +415,14 @@ impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
             });
         }
         for index in 0..n {
-            let (Some(p), Some(g)) = (params.tensor(index), grads.tensor(index)) else {
-                return Err(Error::LengthMismatch {
-                    params: n,
-                    grads: grads.len(),
-                });
-            };
-            if p.shape() != g.shape() {
-                return Err(Error::ShapeMismatch {
-                    index,
-                    param: p.shape().to_vec(),
-                    grad: g.shape().to_vec(),
-                });
-            }
+            let shape = params.tensor(index).map_or(&[][..], |p| p.shape());
             if let Some(buffer) = self.buffers.as_ref().and_then(|b| b.get(index))
-                && buffer.shape() != p.shape()
+                && buffer.shape() != shape
             {
                 return Err(Error::StateShapeMismatch {
                     index,
                     expected: buffer.shape().to_vec(),
-                    found: p.shape().to_vec(),
+                    found: shape.to_vec(),
                 });
             }
         }
@@ -457,19 +441,7 @@ impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
                 _ => pass::first_non_finite(g),
             };
             if let Some((element, value)) = found {
-                let value = value.widen();
-                return match policy {
-                    NonFinitePolicy::SkipStep => Ok(Some(StepOutcome::Skipped {
-                        index,
-                        element,
-                        value,
-                    })),
-                    _ => Err(Error::NonFiniteGradient {
-                        index,
-                        element,
-                        value,
-                    }),
-                };
+                return policy.on_non_finite(index, element, value.widen());
             }
         }
         Ok(None)
@@ -530,9 +502,7 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
             // refuse is refused now, before the window changes.
             self.inner.check_step(&*params, grads)?;
         }
-        for index in 0..params.len() {
-            tensor_pair(params, grads, index)?;
-        }
+        check::step_inputs(params, grads)?;
         self.last_call_stepped = false;
         let buffers = match &mut self.buffers {
             Some(buffers) => buffers,

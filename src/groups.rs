@@ -1,6 +1,6 @@
 //! Parameter groups: different hyperparameters for different tensors in one optimizer.
 
-use super::check;
+use crate::check;
 use crate::error::Error;
 use crate::tensor::TensorList;
 

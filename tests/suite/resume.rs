@@ -5,7 +5,7 @@
 //! Needs the `serde` feature (on for this repository's tests through the self dev-dependency).
 #![cfg(feature = "serde")]
 
-mod common;
+use crate::common;
 
 use ndarray::{Array1, Array2, ShapeBuilder};
 use ndarray_optim::{
@@ -87,11 +87,7 @@ fn resumes_bit_for_bit<A: Float + Serialize + DeserializeOwned>() {
             drop(first);
 
             let restored = round_trip(format, &saved);
-            assert_eq!(
-                restored, saved,
-                "{format} round trip of {}",
-                saved.optimizer
-            );
+            assert_eq!(restored, saved, "{format} round trip of {}", saved.kind());
             // A fresh optimizer of the same kind with other settings: everything comes from the file.
             let mut second = common::zoo::<A>().remove(index);
             second.set_learning_rate(123.0).unwrap();
@@ -240,6 +236,7 @@ fn corrupted_bytes_are_an_error_never_a_panic() {
         assert!(postcard::from_bytes::<OptimizerState<f32>>(&bytes[..cut]).is_err());
     }
     for (i, data) in [&bytes, &json].into_iter().enumerate() {
+        let (mut reached, mut refused) = (0, 0);
         for flip in (0..data.len()).step_by(3) {
             let mut corrupted = data.clone();
             corrupted[flip] ^= 0x5a;
@@ -250,15 +247,30 @@ fn corrupted_bytes_are_an_error_never_a_panic() {
             };
             // What parses must still load cleanly or be refused with an error, never panic.
             if let Some(state) = parsed {
+                reached += 1;
                 let mut fresh = Adam::<f32>::new(0.1).unwrap();
                 if fresh.load_state(state).is_ok() {
                     let _ = fresh.step(
                         &mut (&mut p.0.clone(), &mut p.1.clone()),
                         &(&grads::<f32>(0).0, &grads::<f32>(0).1),
                     );
+                } else {
+                    refused += 1;
                 }
             }
         }
+        // The corruption must reach `load_state` (bytes in the buffers and counters parse) and
+        // `load_state` must refuse some of it (bad shapes, names, hyperparameters), or this test
+        // tests nothing.
+        let format = ["postcard", "JSON"][i];
+        assert!(
+            reached > 10,
+            "{format}: only {reached} corrupted inputs parsed"
+        );
+        assert!(
+            refused > 0,
+            "{format}: load_state refused none of {reached}"
+        );
     }
 }
 

@@ -35,7 +35,7 @@ pub(crate) mod parallel {
 
     /// Tensors smaller than this are updated on the calling thread: below it, handing work to
     /// another thread costs more than it saves (measured with `benches/step.rs`, rayon group).
-    pub(crate) const MIN_LEN: usize = 1 << 16;
+    pub const MIN_LEN: usize = 1 << 16;
 
     /// Whether a tensor of `len` elements is worth splitting.
     pub(crate) fn split(len: usize) -> bool {

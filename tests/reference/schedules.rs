@@ -286,7 +286,7 @@ fn optimizer(spec: &Value) -> Box<dyn Optimizer<f64>> {
             Box::new(
                 AdamConfig::default()
                     .lr(kw_f(kw, "lr", 1e-3))
-                    .betas(betas.0, betas.1)
+                    .betas((betas.0, betas.1))
                     .build::<f64>()
                     .unwrap(),
             )

@@ -1,20 +1,52 @@
 //! PyTorch's element-wise tensor operations, rounding for rounding.
 //!
 //! Each function reproduces what one `torch` CPU kernel computes for one element (see
-//! `shared/reference/pytorch-numerics.md` §1.5): where PyTorch fuses a multiply and an add into
-//! one FMA, so do we (`mul_add`), and where it rounds twice, so do we. Scalars arrive already
-//! rounded to `A` from `f64`.
+//! `docs/numerics.md`): where PyTorch fuses a multiply and an add into one FMA, so do we
+//! (`mul_add`), and where it rounds twice, so do we. Scalars arrive already rounded to `A` from
+//! `f64`.
 
 use crate::float::Float;
 
-/// The gradient as the update sees it: negated under `maximize`, then coupled (L2) weight decay
-/// `g + wd·p` as `fma(p, wd, g)`, in PyTorch's order.
-#[inline(always)]
-pub(crate) fn effective_grad<A: Float>(p: A, g: A, maximize: bool, decay: Option<A>) -> A {
-    let g = if maximize { -g } else { g };
-    match decay {
-        Some(wd) => p.mul_add(wd, g),
-        None => g,
+/// What PyTorch's optimizers do to the gradient and the parameter before anything else, decided
+/// once per step: `g ← −g` under `maximize`, then either L2 decay into the gradient,
+/// `g ← g + λ·p` as `fma(p, λ, g)` (coupled, PyTorch's default), or AdamW's decoupled decay of
+/// the parameter itself, `p ← p·(1 − γλ)` on the old parameter (Adam, NAdam and RAdam with
+/// `decoupled_weight_decay`, and AdamW).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WeightDecay<A> {
+    maximize: bool,
+    coupled: Option<A>,
+    decoupled_factor: Option<A>,
+}
+
+impl<A: Float> WeightDecay<A> {
+    /// `maximize`, and weight decay `weight_decay` in the given form; `lr` is the learning rate
+    /// the decoupled form multiplies it by.
+    pub(crate) fn new(maximize: bool, weight_decay: f64, decoupled: bool, lr: f64) -> Self {
+        let decay = weight_decay != 0.0;
+        WeightDecay {
+            maximize,
+            coupled: (decay && !decoupled).then(|| A::from_f64(weight_decay)),
+            decoupled_factor: (decay && decoupled).then(|| A::from_f64(1.0 - lr * weight_decay)),
+        }
+    }
+
+    /// `maximize` and coupled (L2) decay only: SGD, Adagrad, RMSProp, Adadelta, Adamax.
+    pub(crate) fn coupled(maximize: bool, weight_decay: f64) -> Self {
+        Self::new(maximize, weight_decay, false, 0.0)
+    }
+
+    /// The gradient the update sees; decays `p` itself in the decoupled form.
+    #[inline(always)]
+    pub(crate) fn apply(self, p: &mut A, g: A) -> A {
+        let g = if self.maximize { -g } else { g };
+        if let Some(factor) = self.decoupled_factor {
+            *p = *p * factor; // on the old parameter, before the moments
+        }
+        match self.coupled {
+            Some(wd) => p.mul_add(wd, g),
+            None => g,
+        }
     }
 }
 
@@ -134,8 +166,13 @@ mod tests {
     }
 
     #[test]
-    fn effective_grad_negates_before_decay() {
-        assert_eq!(effective_grad(2.0, 1.0, true, Some(0.5)), 0.0);
-        assert_eq!(effective_grad(2.0, 1.0, false, None), 1.0);
+    fn weight_decay_negates_before_decaying() {
+        let mut p = 2.0;
+        assert_eq!(WeightDecay::coupled(true, 0.5).apply(&mut p, 1.0), 0.0);
+        assert_eq!(WeightDecay::coupled(false, 0.0).apply(&mut p, 1.0), 1.0);
+        assert_eq!(p, 2.0);
+        let decoupled = WeightDecay::new(false, 0.5, true, 0.1);
+        assert_eq!(decoupled.apply(&mut p, 1.0), 1.0);
+        assert_eq!(p, 2.0 * (1.0 - 0.1 * 0.5));
     }
 }

@@ -1,0 +1,729 @@
+//! The bookkeeping every tensor-wise optimizer shares, written once: checking the inputs,
+//! resolving the hyperparameters of each parameter group, creating per-tensor state on the
+//! first step, counting steps, saving and loading, and choosing how each tensor is walked.
+//!
+//! An optimizer file provides two things (see `ARCHITECTURE.md`):
+//!
+//! * its public configuration, implementing [`Hyperparameters`]: PyTorch's hyperparameters and
+//!   every rule they obey ([`Hyperparameters::validate`]), and the [`Kernel`] they run;
+//! * the kernel, implementing [`Kernel`]: the per-tensor state (declared with
+//!   [`state!`](buffers::state)), the scalars of one step computed once in `f64`, and the fused
+//!   update of one tensor.
+//!
+//! [`Driver`] does the rest, and [`optimizer_type!`] makes the public type.
+//!
+//! # What the driver guarantees
+//!
+//! * **Validate, then mutate.** Every check (counts, shapes, lists that lie, state that belongs
+//!   to other tensors, non-finite gradients) runs before anything changes; on `Err` every
+//!   parameter and every piece of state is as it was.
+//! * **One door for hyperparameters.** Building, `set_learning_rate`, `set_momentum`,
+//!   `set_param_groups` and `load_state` all go through [`Driver::install`], which validates
+//!   the configuration and every group's resolved configuration before anything is replaced.
+//! * **Lazy state in the parameter's memory order**, created on a tensor's first step and moved
+//!   (once) when a contiguous parameter arrives in another order than the state's.
+//! * **No allocation after the first step** (the per-group scalars live in reused scratch).
+//! * **Save/load** of every buffer and scalar, checked against what the configuration uses.
+
+pub(crate) mod buffers;
+
+use std::fmt::Debug;
+
+use crate::check;
+use crate::error::Error;
+use crate::float::Float;
+use crate::groups::{ParamGroup, ParamGroups};
+use crate::optimizer::{NonFinitePolicy, StepOutcome};
+use crate::pass::{self, Pass};
+use crate::registry::Registered;
+use crate::state::{OptimizerState, STATE_FORMAT_VERSION};
+use crate::tensor::{Tensor, TensorList, TensorListMut, TensorMut};
+use buffers::{Slot, State};
+
+/// A public configuration: one optimizer's hyperparameters under PyTorch's names, the rules they
+/// obey, and the kernel they run.
+pub(crate) trait Hyperparameters:
+    Registered + Clone + Debug + PartialEq + Send + Sync
+{
+    /// What the driver runs; often the configuration itself.
+    type Kernel: Clone + Debug + Send + Sync + 'static;
+
+    /// Every rule of this type, the variant's own included (`Nesterov`: momentum `> 0`).
+    fn validate(&self) -> Result<(), Error>;
+    /// The kernel for these (valid) hyperparameters.
+    fn kernel(&self) -> Self::Kernel;
+    fn learning_rate(&self) -> f64;
+    fn set_learning_rate(&mut self, lr: f64);
+    /// The weight decay; `None` for an optimizer without one.
+    fn weight_decay(&self) -> Option<f64>;
+    /// Sets it; only called when [`weight_decay`](Self::weight_decay) is `Some`.
+    fn set_weight_decay(&mut self, weight_decay: f64);
+    /// The momentum-like hyperparameter cyclic schedules vary; `None` if there is none.
+    fn momentum(&self) -> Option<f64> {
+        None
+    }
+    /// Sets it; only called when [`momentum`](Self::momentum) is `Some`.
+    fn set_momentum(&mut self, _momentum: f64) {}
+
+    /// The kernel of one parameter group: these hyperparameters with the group's learning-rate
+    /// multiplier and weight decay, validated as a whole.
+    fn group_kernel(&self, group: &ParamGroup) -> Result<Self::Kernel, Error> {
+        if group.layer_adaptation.is_some() {
+            return Err(Error::Unsupported {
+                optimizer: Self::KIND.name(),
+                what: "layer adaptation (a LAMB option)",
+            });
+        }
+        Ok(self.for_group(group)?.kernel())
+    }
+
+    /// These hyperparameters as one group sees them (its `lr_scale` and `weight_decay`),
+    /// validated.
+    fn for_group(&self, group: &ParamGroup) -> Result<Self, Error> {
+        let mut config = self.clone();
+        let lr = self.learning_rate() * group.lr_scale;
+        check::non_negative("lr", lr)?; // the product of two valid values can overflow
+        config.set_learning_rate(lr);
+        match (group.weight_decay, self.weight_decay()) {
+            (Some(weight_decay), Some(_)) => config.set_weight_decay(weight_decay),
+            // "No weight decay" is true of an optimizer without one (the usual no-decay group of
+            // biases and norms applies to every optimizer); any other decay is not.
+            (Some(weight_decay), None) if weight_decay != 0.0 => {
+                return Err(Error::Unsupported {
+                    optimizer: Self::KIND.name(),
+                    what: "weight decay",
+                });
+            }
+            _ => {}
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// The per-tensor update of one optimizer, for element type `A`.
+pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
+    /// The state kept per tensor (declared with [`state!`](buffers::state)).
+    type State: State<A, Kernel = Self>;
+    /// The scalars of one step for one group, computed once in `f64` and rounded once to `A`.
+    type Scalars: Send + Sync;
+
+    /// Whether a step first needs one sum over every gradient, before any tensor is updated
+    /// (LAMB's global gradient norm). The sum is taken tensor by tensor, in list order.
+    fn reduces(&self) -> bool {
+        false
+    }
+    /// One tensor's term of that sum.
+    fn reduce(&self, _grad: &dyn Tensor<A>) -> f64 {
+        0.0
+    }
+    /// The scalars of step number `step` (1 on the first step); `sum` is the sum over all
+    /// tensors when [`reduces`](Self::reduces), else 0.
+    fn scalars(&self, step: u64, sum: f64) -> Self::Scalars;
+    /// Updates one tensor and its state.
+    fn update(&self, scalars: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut Self::State);
+}
+
+/// The kernel type a configuration runs.
+type KernelOf<C> = <C as Hyperparameters>::Kernel;
+/// Its per-tensor state for elements `A`.
+type StateOf<A, C> = <KernelOf<C> as Kernel<A>>::State;
+/// Its per-step scalars for elements `A`.
+type ScalarsOf<A, C> = <KernelOf<C> as Kernel<A>>::Scalars;
+
+/// Updates the tensor at an index with its gradient and state slot.
+#[cfg(feature = "rayon")]
+type UpdateOne<'a, A, S> =
+    dyn Fn(usize, &mut dyn TensorMut<A>, &dyn Tensor<A>, &mut Slot<S>) + Sync + 'a;
+
+/// The bookkeeping shared by every tensor-wise optimizer (see the [module docs](self)).
+pub(crate) struct Driver<A: Float, C: Hyperparameters>
+where
+    C::Kernel: Kernel<A>,
+{
+    config: C,
+    groups: Option<ParamGroups>,
+    /// One kernel per group (one in all without groups), resolved from `config` and `groups` by
+    /// [`Driver::install`] whenever either changes.
+    kernels: Vec<C::Kernel>,
+    step: u64,
+    skipped: u64,
+    slots: Vec<Slot<StateOf<A, C>>>,
+    non_finite: NonFinitePolicy,
+    last: StepOutcome,
+    /// Where [`Driver::install`] resolves new kernels before they replace `kernels`.
+    staging: Scratch<C::Kernel>,
+    /// One entry per group, refilled every step.
+    scalars: Scratch<ScalarsOf<A, C>>,
+}
+
+// Written out because a derive would demand `Clone`/`Debug` of the per-step scalars too.
+impl<A: Float, C: Hyperparameters> Clone for Driver<A, C>
+where
+    C::Kernel: Kernel<A>,
+{
+    fn clone(&self) -> Self {
+        Driver {
+            config: self.config.clone(),
+            groups: self.groups.clone(),
+            kernels: self.kernels.clone(),
+            step: self.step,
+            skipped: self.skipped,
+            slots: self.slots.clone(),
+            non_finite: self.non_finite,
+            last: self.last.clone(),
+            staging: self.staging.clone(),
+            scalars: self.scalars.clone(),
+        }
+    }
+}
+
+impl<A: Float, C: Hyperparameters> Debug for Driver<A, C>
+where
+    C::Kernel: Kernel<A>,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("config", &self.config)
+            .field("groups", &self.groups)
+            .field("step", &self.step)
+            .field("skipped", &self.skipped)
+            .field("slots", &self.slots)
+            .field("non_finite", &self.non_finite)
+            .field("last", &self.last)
+            .finish()
+    }
+}
+
+impl<A: Float, C: Hyperparameters> Driver<A, C>
+where
+    C::Kernel: Kernel<A>,
+{
+    pub(crate) fn new(config: C) -> Result<Self, Error> {
+        let mut driver = Driver {
+            config: config.clone(),
+            groups: None,
+            kernels: Vec::new(),
+            step: 0,
+            skipped: 0,
+            slots: Vec::new(),
+            non_finite: NonFinitePolicy::default(),
+            last: StepOutcome::NotStarted,
+            staging: Scratch(Vec::new()),
+            scalars: Scratch(Vec::new()),
+        };
+        driver.install(config, None)?;
+        Ok(driver)
+    }
+
+    pub(crate) fn config(&self) -> &C {
+        &self.config
+    }
+
+    /// The one door through which hyperparameters change: validates `config` and the resolved
+    /// configuration of every group (`groups`: `Some` to replace them, `None` to keep them), and
+    /// only then replaces them and their kernels. Reuses the kernels' storage, so a scheduler's
+    /// per-step call does not allocate.
+    fn install(&mut self, config: C, groups: Option<Option<ParamGroups>>) -> Result<(), Error> {
+        config.validate()?;
+        let staging = &mut self.staging.0;
+        staging.clear();
+        match groups.as_ref().map_or(self.groups.as_ref(), Option::as_ref) {
+            None => staging.push(config.kernel()),
+            Some(groups) => {
+                for group in groups.groups() {
+                    staging.push(config.group_kernel(group)?);
+                }
+            }
+        }
+        std::mem::swap(&mut self.kernels, staging);
+        self.config = config;
+        if let Some(groups) = groups {
+            self.groups = groups;
+        }
+        Ok(())
+    }
+
+    /// The kernel of the tensor at `index`.
+    fn kernel_of(&self, index: usize) -> &C::Kernel {
+        let group = self.groups.as_ref().map_or(0, |g| g.assignment()[index]);
+        &self.kernels[group]
+    }
+
+    /// Every check `step` makes that needs only read access, before anything changes.
+    /// `Ok(Some(outcome))` means: skip this step.
+    pub(crate) fn validate(
+        &self,
+        params: &dyn TensorList<A>,
+        grads: &dyn TensorList<A>,
+    ) -> Result<Option<StepOutcome>, Error> {
+        let n = check::read_inputs(params, grads)?;
+        if let Some(groups) = &self.groups
+            && groups.assignment().len() != n
+        {
+            return Err(Error::GroupLengthMismatch {
+                assigned: groups.assignment().len(),
+                found: n,
+            });
+        }
+        if !self.slots.is_empty() {
+            if self.slots.len() != n {
+                return Err(Error::StateLengthMismatch {
+                    expected: self.slots.len(),
+                    found: n,
+                });
+            }
+            for (index, slot) in self.slots.iter().enumerate() {
+                let shape = params.tensor(index).map_or(&[][..], |p| p.shape());
+                if slot.shape != shape {
+                    return Err(Error::StateShapeMismatch {
+                        index,
+                        expected: slot.shape.clone(),
+                        found: shape.to_vec(),
+                    });
+                }
+            }
+        }
+        if self.step == u64::MAX {
+            return Err(Error::CounterOverflow { counter: "step" });
+        }
+        if self.non_finite == NonFinitePolicy::Unchecked {
+            return Ok(None);
+        }
+        for index in 0..n {
+            let Some(g) = grads.tensor(index) else {
+                continue; // counted above
+            };
+            if let Some((element, value)) = pass::first_non_finite(g) {
+                return self.non_finite.on_non_finite(index, element, value.widen());
+            }
+        }
+        Ok(None)
+    }
+
+    pub(crate) fn step(
+        &mut self,
+        params: &mut dyn TensorListMut<A>,
+        grads: &dyn TensorList<A>,
+    ) -> Result<(), Error> {
+        if let Some(skipped) = self.validate(&*params, grads)? {
+            self.last = skipped;
+            self.skipped = self.skipped.saturating_add(1);
+            return Ok(());
+        }
+        let n = check::step_inputs(params, grads)?;
+        // Nothing has changed so far; from here on nothing can fail.
+        if self.slots.is_empty() {
+            self.slots.reserve_exact(n);
+            for index in 0..n {
+                let p = params.tensor(index).expect("checked by step_inputs");
+                let state = State::new(self.kernel_of(index), p.shape().iter().product());
+                self.slots.push(Slot {
+                    shape: p.shape().to_vec(),
+                    strides: pass::state_strides(p.shape(), p.strides()),
+                    state,
+                });
+            }
+        }
+        // A state loaded from a file is in row-major order; the first time a contiguous
+        // parameter in another order arrives, its state moves to that order (once).
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            let p = params.tensor(index).expect("checked by step_inputs");
+            if !pass::same_order(&slot.shape, p.strides(), &slot.strides)
+                && p.strides().iter().all(|&s| s >= 0)
+                && p.as_slice_memory_order().is_some()
+            {
+                slot.relayout(pass::state_strides(p.shape(), p.strides()));
+            }
+        }
+        self.step += 1; // below u64::MAX: checked by `validate`
+        let sum = if self.kernels[0].reduces() {
+            (0..n)
+                .filter_map(|index| grads.tensor(index).map(|g| (index, g)))
+                .fold(0.0, |sum, (index, g)| sum + self.kernel_of(index).reduce(g))
+        } else {
+            0.0
+        };
+        let scalars = &mut self.scalars.0;
+        scalars.clear();
+        scalars.extend(self.kernels.iter().map(|k| k.scalars(self.step, sum)));
+        let (kernels, groups) = (&self.kernels, self.groups.as_ref());
+        let update = |index: usize,
+                      p: &mut dyn TensorMut<A>,
+                      g: &dyn Tensor<A>,
+                      slot: &mut Slot<StateOf<A, C>>| {
+            if slot.shape.contains(&0) {
+                return; // no elements, nothing to update
+            }
+            let group = groups.map_or(0, |groups| groups.assignment()[index]);
+            let mut pass = Pass::new(p, g, &slot.strides);
+            kernels[group].update(&scalars[group], &mut pass, &mut slot.state);
+        };
+        #[cfg(feature = "rayon")]
+        if Self::parallel_over_tensors(&mut self.slots, params, grads, &update) {
+            self.last = StepOutcome::Applied;
+            return Ok(());
+        }
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            let (Some(p), Some(g)) = (params.tensor_mut(index), grads.tensor(index)) else {
+                unreachable!("checked by step_inputs");
+            };
+            update(index, p, g, slot);
+        }
+        self.last = StepOutcome::Applied;
+        Ok(())
+    }
+
+    /// With the `rayon` feature: updates the tensors on several threads when there are at least
+    /// two and enough elements in all, and the list can lend all its tensors at once (with the
+    /// shapes it reported). Returns whether it did; if not, nothing was touched.
+    #[cfg(feature = "rayon")]
+    fn parallel_over_tensors(
+        slots: &mut [Slot<StateOf<A, C>>],
+        params: &mut dyn TensorListMut<A>,
+        grads: &dyn TensorList<A>,
+        update: &UpdateOne<'_, A, StateOf<A, C>>,
+    ) -> bool {
+        use rayon::prelude::*;
+        let total: usize = slots
+            .iter()
+            .map(|s| s.shape.iter().product::<usize>())
+            .sum();
+        if slots.len() < 2 || !pass::parallel::split(total) {
+            return false;
+        }
+        let mut ps = Vec::with_capacity(slots.len());
+        let gs: Option<Vec<&dyn Tensor<A>>> = (0..slots.len()).map(|i| grads.tensor(i)).collect();
+        let (true, Some(gs)) = (params.tensors_mut(&mut ps), gs) else {
+            return false;
+        };
+        // A list whose `tensors_mut` disagrees with `tensor_mut` (another order, another count)
+        // is walked one tensor at a time instead.
+        if ps.len() != slots.len()
+            || ps
+                .iter()
+                .zip(slots.iter())
+                .any(|(p, s)| p.shape() != s.shape.as_slice())
+        {
+            return false;
+        }
+        ps.into_par_iter()
+            .zip(gs)
+            .zip(slots.par_iter_mut())
+            .enumerate()
+            .for_each(|(index, ((p, g), slot))| update(index, p, g, slot));
+        true
+    }
+
+    pub(crate) fn learning_rate(&self) -> f64 {
+        self.config.learning_rate()
+    }
+
+    pub(crate) fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
+        check::non_negative("lr", lr)?;
+        let mut config = self.config.clone();
+        config.set_learning_rate(lr);
+        self.install(config, None)
+    }
+
+    pub(crate) fn momentum(&self) -> Option<f64> {
+        self.config.momentum()
+    }
+
+    pub(crate) fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
+        if self.config.momentum().is_none() {
+            return Err(Error::Unsupported {
+                optimizer: C::KIND.name(),
+                what: "a momentum hyperparameter",
+            });
+        }
+        let mut config = self.config.clone();
+        config.set_momentum(momentum);
+        self.install(config, None)
+    }
+
+    pub(crate) fn param_groups(&self) -> Option<&ParamGroups> {
+        self.groups.as_ref()
+    }
+
+    pub(crate) fn set_param_groups(&mut self, groups: Option<ParamGroups>) -> Result<(), Error> {
+        if let Some(groups) = &groups {
+            groups.validate()?;
+            if !self.slots.is_empty() && groups.assignment().len() != self.slots.len() {
+                return Err(Error::GroupLengthMismatch {
+                    assigned: groups.assignment().len(),
+                    found: self.slots.len(),
+                });
+            }
+        }
+        self.install(self.config.clone(), Some(groups))
+    }
+
+    pub(crate) fn step_count(&self) -> u64 {
+        self.step
+    }
+
+    pub(crate) fn last_step(&self) -> &StepOutcome {
+        &self.last
+    }
+
+    pub(crate) fn skipped_steps(&self) -> u64 {
+        self.skipped
+    }
+
+    pub(crate) fn reset_state(&mut self) {
+        self.slots.clear();
+        self.step = 0;
+        self.last = StepOutcome::NotStarted;
+        self.skipped = 0;
+    }
+
+    pub(crate) fn non_finite_policy(&self) -> NonFinitePolicy {
+        self.non_finite
+    }
+
+    pub(crate) fn set_non_finite_policy(&mut self, policy: NonFinitePolicy) {
+        self.non_finite = policy;
+    }
+
+    pub(crate) fn save_state(&self) -> OptimizerState<A> {
+        OptimizerState {
+            format_version: STATE_FORMAT_VERSION,
+            config: self.config.clone().into_config(),
+            step: self.step,
+            skipped_steps: self.skipped,
+            non_finite_policy: self.non_finite,
+            param_groups: self.groups.clone(),
+            tensors: self.slots.iter().map(Slot::save).collect(),
+            extra: Default::default(),
+        }
+    }
+
+    /// Replaces everything with a saved state, after checking all of it exactly as building,
+    /// `set_param_groups` and the first step would.
+    pub(crate) fn load_state(&mut self, state: OptimizerState<A>) -> Result<(), Error> {
+        if state.format_version != STATE_FORMAT_VERSION {
+            return Err(Error::UnsupportedStateFormat {
+                version: state.format_version,
+                supported: STATE_FORMAT_VERSION,
+            });
+        }
+        let found = state.config.kind();
+        let Some(config) = C::from_config(state.config) else {
+            return Err(Error::WrongOptimizer {
+                expected: C::KIND.name(),
+                found: found.name().to_string(),
+            });
+        };
+        let invalid = |reason: String| Error::InvalidState {
+            tensor: None,
+            reason,
+        };
+        if !state.extra.is_empty() {
+            return Err(invalid(format!(
+                "unexpected counters {:?}",
+                state.extra.keys().collect::<Vec<_>>()
+            )));
+        }
+        if state.step == u64::MAX {
+            return Err(invalid("the step counter is at its maximum".to_string()));
+        }
+        if let Some(groups) = &state.param_groups {
+            groups.validate()?;
+            if !state.tensors.is_empty() && groups.assignment().len() != state.tensors.len() {
+                return Err(Error::GroupLengthMismatch {
+                    assigned: groups.assignment().len(),
+                    found: state.tensors.len(),
+                });
+            }
+        }
+        // Resolve into a scratch driver first: `self` stays untouched until all of it passed.
+        let mut resolved = Driver::<A, C>::new(config.clone())?;
+        resolved.install(config, Some(state.param_groups))?;
+        let mut slots = Vec::with_capacity(state.tensors.len());
+        for (index, saved) in state.tensors.into_iter().enumerate() {
+            let kernel = resolved.kernel_of(index);
+            slots.push(Slot::restore(index, saved, kernel, C::KIND.name())?);
+        }
+        self.config = resolved.config;
+        self.groups = resolved.groups;
+        self.kernels = resolved.kernels;
+        self.step = state.step;
+        self.skipped = state.skipped_steps;
+        self.non_finite = state.non_finite_policy;
+        self.slots = slots;
+        self.last = StepOutcome::NotStarted;
+        Ok(())
+    }
+}
+
+/// Working space reused from step to step so that `step` does not allocate; not state, so a
+/// clone starts with an empty one.
+pub(crate) struct Scratch<T>(pub(crate) Vec<T>);
+
+impl<T> Clone for Scratch<T> {
+    fn clone(&self) -> Self {
+        Scratch(Vec::new())
+    }
+}
+
+impl<T> Debug for Scratch<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scratch")
+    }
+}
+
+/// Defines a public optimizer type around a [`Driver`], implements
+/// [`Optimizer`](crate::Optimizer) for it, and gives its configuration a `build` method.
+macro_rules! optimizer_type {
+    (
+        $(#[$meta:meta])*
+        $name:ident, $config:ident, $constructor:literal
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug)]
+        pub struct $name<A: $crate::Float = f32> {
+            driver: $crate::driver::Driver<A, $config>,
+        }
+
+        impl<A: $crate::Float> $name<A> {
+            /// The hyperparameters in use (the learning rate and momentum as last set).
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = concat!("use ndarray_optim::{", stringify!($name), ", ", stringify!($config), ", Optimizer};")]
+            ///
+            #[doc = concat!("let mut opt = ", $constructor, ";")]
+            #[doc = concat!("let config: &", stringify!($config), " = opt.config();")]
+            /// assert_eq!(config.lr, 0.1);
+            /// opt.set_learning_rate(0.05)?; // as a scheduler does
+            /// assert_eq!(opt.config().lr, 0.05);
+            /// # Ok::<(), ndarray_optim::Error>(())
+            /// ```
+            pub fn config(&self) -> &$config {
+                self.driver.config()
+            }
+        }
+
+        impl $config {
+            #[doc = concat!("Builds a [`", stringify!($name), "`] with these hyperparameters.")]
+            ///
+            /// # Errors
+            ///
+            /// [`Error::InvalidHyperparameter`](crate::Error::InvalidHyperparameter) naming the
+            /// first value outside its valid range (see the table above).
+            pub fn build<A: $crate::Float>(self) -> Result<$name<A>, $crate::Error> {
+                Ok($name {
+                    driver: $crate::driver::Driver::new(self)?,
+                })
+            }
+        }
+
+        impl<A: $crate::Float> $crate::Optimizer<A> for $name<A> {
+            fn step(
+                &mut self,
+                params: &mut dyn $crate::TensorListMut<A>,
+                grads: &dyn $crate::TensorList<A>,
+            ) -> Result<(), $crate::Error> {
+                self.driver.step(params, grads)
+            }
+            fn check_step(
+                &self,
+                params: &dyn $crate::TensorList<A>,
+                grads: &dyn $crate::TensorList<A>,
+            ) -> Result<(), $crate::Error> {
+                self.driver.validate(params, grads).map(|_| ())
+            }
+            fn learning_rate(&self) -> f64 {
+                self.driver.learning_rate()
+            }
+            fn set_learning_rate(&mut self, lr: f64) -> Result<(), $crate::Error> {
+                self.driver.set_learning_rate(lr)
+            }
+            fn momentum(&self) -> Option<f64> {
+                self.driver.momentum()
+            }
+            fn set_momentum(&mut self, momentum: f64) -> Result<(), $crate::Error> {
+                self.driver.set_momentum(momentum)
+            }
+            fn param_groups(&self) -> Option<&$crate::ParamGroups> {
+                self.driver.param_groups()
+            }
+            fn set_param_groups(
+                &mut self,
+                groups: Option<$crate::ParamGroups>,
+            ) -> Result<(), $crate::Error> {
+                self.driver.set_param_groups(groups)
+            }
+            fn step_count(&self) -> u64 {
+                self.driver.step_count()
+            }
+            fn last_step(&self) -> &$crate::StepOutcome {
+                self.driver.last_step()
+            }
+            fn skipped_steps(&self) -> u64 {
+                self.driver.skipped_steps()
+            }
+            fn reset_state(&mut self) {
+                self.driver.reset_state()
+            }
+            fn non_finite_policy(&self) -> $crate::NonFinitePolicy {
+                self.driver.non_finite_policy()
+            }
+            fn set_non_finite_policy(&mut self, policy: $crate::NonFinitePolicy) {
+                self.driver.set_non_finite_policy(policy)
+            }
+            fn name(&self) -> &'static str {
+                <$config as $crate::registry::Registered>::KIND.name()
+            }
+            fn save_state(&self) -> $crate::OptimizerState<A> {
+                self.driver.save_state()
+            }
+            fn load_state(
+                &mut self,
+                state: $crate::OptimizerState<A>,
+            ) -> Result<(), $crate::Error> {
+                self.driver.load_state(state)
+            }
+            fn clone_box(&self) -> Box<dyn $crate::Optimizer<A>> {
+                Box::new(self.clone())
+            }
+        }
+    };
+}
+pub(crate) use optimizer_type;
+
+/// The momentum accessors of [`Hyperparameters`] for a configuration whose momentum-like
+/// hyperparameter is the given field (`momentum`, `betas.0`, `b1`).
+macro_rules! momentum_is {
+    ($($field:tt)+) => {
+        fn momentum(&self) -> Option<f64> {
+            Some(self.$($field)+)
+        }
+        fn set_momentum(&mut self, momentum: f64) {
+            self.$($field)+ = momentum;
+        }
+    };
+}
+pub(crate) use momentum_is;
+
+/// The accessors of [`Hyperparameters`] every configuration with fields `lr` and
+/// `weight_decay` writes the same way.
+macro_rules! lr_and_weight_decay {
+    () => {
+        fn learning_rate(&self) -> f64 {
+            self.lr
+        }
+        fn set_learning_rate(&mut self, lr: f64) {
+            self.lr = lr;
+        }
+        fn weight_decay(&self) -> Option<f64> {
+            Some(self.weight_decay)
+        }
+        fn set_weight_decay(&mut self, weight_decay: f64) {
+            self.weight_decay = weight_decay;
+        }
+    };
+}
+pub(crate) use lr_and_weight_decay;

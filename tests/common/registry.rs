@@ -1,0 +1,649 @@
+//! The test registry: for every optimizer of the crate's registry ([`OptimizerKind::ALL`]), the
+//! configurations the behavioural tests run over (its main options) and the learning rates it
+//! converges with on the test surfaces. Every table-driven test iterates [`specs`], which fails
+//! naming any kind that has no entry here, so a new optimizer cannot be left out of the tests.
+
+use ndarray_optim::*;
+
+/// What the tests need to know about one optimizer.
+pub struct Spec {
+    pub kind: OptimizerKind,
+    /// Its main options, with learning rates suited to small problems.
+    pub variants: Vec<OptimizerConfig>,
+    /// How it is run on the convergence surfaces.
+    pub converge: Converge,
+}
+
+/// The convergence test of one optimizer: its default configuration with weight decay off (it
+/// would move the minimum) and these learning rates.
+pub struct Converge {
+    pub quadratic_lr: f64,
+    pub rosenbrock_lr: f64,
+    pub steps: usize,
+    /// Required final loss gap, as a fraction of the initial gap, on (quadratic, Rosenbrock).
+    pub fractions: (f64, f64),
+}
+
+/// The usual thresholds of [`Converge::fractions`].
+const FRACTIONS: (f64, f64) = (1e-4, 1e-3);
+
+impl Converge {
+    /// The configuration for one surface.
+    pub fn config(&self, kind: OptimizerKind, rosenbrock: bool) -> OptimizerConfig {
+        let mut config = kind.default_config();
+        config.set_learning_rate(if rosenbrock {
+            self.rosenbrock_lr
+        } else {
+            self.quadratic_lr
+        });
+        config.set_weight_decay(0.0);
+        config
+    }
+}
+
+fn converge(quadratic_lr: f64, rosenbrock_lr: f64, steps: usize) -> Converge {
+    Converge {
+        quadratic_lr,
+        rosenbrock_lr,
+        steps,
+        fractions: FRACTIONS,
+    }
+}
+
+/// The entry of one kind; `None` for a kind not described here yet.
+pub fn spec(kind: OptimizerKind) -> Option<Spec> {
+    use OptimizerKind as K;
+    let (variants, converge): (Vec<OptimizerConfig>, Converge) = match kind {
+        K::Sgd => (
+            vec![
+                SgdConfig::default().lr(0.05).into(),
+                SgdConfig::default()
+                    .lr(0.05)
+                    .weight_decay(0.01)
+                    .maximize(true)
+                    .into(),
+                SgdConfig::default()
+                    .lr(0.02)
+                    .momentum(0.9)
+                    .nesterov(true)
+                    .into(),
+            ],
+            converge(0.1, 1e-3, 5000),
+        ),
+        K::Momentum => (
+            vec![
+                MomentumConfig::default().lr(0.02).into(),
+                MomentumConfig::default()
+                    .lr(0.02)
+                    .dampening(0.1)
+                    .weight_decay(1e-3)
+                    .into(),
+            ],
+            converge(0.05, 1e-3, 3000),
+        ),
+        K::Nesterov => (
+            vec![
+                NesterovConfig::default().lr(0.02).into(),
+                NesterovConfig::default()
+                    .lr(0.02)
+                    .momentum(0.5)
+                    .weight_decay(1e-3)
+                    .maximize(true)
+                    .into(),
+            ],
+            converge(0.05, 1e-3, 3000),
+        ),
+        K::Adagrad => (
+            vec![
+                AdagradConfig::default().lr(0.1).into(),
+                AdagradConfig::default()
+                    .lr(0.1)
+                    .lr_decay(0.01)
+                    .initial_accumulator_value(0.1)
+                    .weight_decay(0.01)
+                    .into(),
+            ],
+            converge(0.5, 0.25, 5000),
+        ),
+        K::RmsProp => (
+            vec![
+                RmsPropConfig::default().lr(0.01).into(),
+                RmsPropConfig::default()
+                    .lr(0.01)
+                    .centered(true)
+                    .momentum(0.5)
+                    .weight_decay(0.01)
+                    .into(),
+            ],
+            converge(0.01, 1e-3, 5000),
+        ),
+        // Adadelta keeps PyTorch's defaults: its steps start near √ε and grow slowly, hence its
+        // longer run and looser thresholds.
+        K::Adadelta => (
+            vec![
+                AdadeltaConfig::default().lr(1.0).into(),
+                AdadeltaConfig::default()
+                    .lr(0.5)
+                    .rho(0.95)
+                    .weight_decay(0.01)
+                    .maximize(true)
+                    .into(),
+            ],
+            Converge {
+                fractions: (1e-2, 5e-2),
+                ..converge(1.0, 1.0, 20000)
+            },
+        ),
+        K::Adam => (
+            vec![
+                AdamConfig::default().lr(0.01).into(),
+                AdamConfig::default()
+                    .lr(0.01)
+                    .amsgrad(true)
+                    .weight_decay(0.01)
+                    .into(),
+                AdamConfig::default()
+                    .lr(0.01)
+                    .weight_decay(0.01)
+                    .decoupled_weight_decay(true)
+                    .maximize(true)
+                    .into(),
+            ],
+            converge(0.05, 5e-3, 5000),
+        ),
+        K::AdamW => (
+            vec![
+                AdamWConfig::default().lr(0.01).into(),
+                AdamWConfig::default().lr(0.01).amsgrad(true).into(),
+            ],
+            converge(0.05, 5e-3, 5000),
+        ),
+        K::NAdam => (
+            vec![
+                NAdamConfig::default().lr(0.01).into(),
+                NAdamConfig::default()
+                    .lr(0.01)
+                    .momentum_decay(0.01)
+                    .weight_decay(0.01)
+                    .decoupled_weight_decay(true)
+                    .into(),
+            ],
+            converge(0.05, 5e-3, 5000),
+        ),
+        // RAdam's first five steps are un-adapted momentum SGD (`γ·m̂`), so its learning rate must
+        // also suit SGD there (Rosenbrock's gradient at the start is about 200), and its first
+        // rectified steps are small, hence its longer run.
+        K::RAdam => (
+            vec![
+                RAdamConfig::default().lr(0.01).into(),
+                RAdamConfig::default()
+                    .lr(0.01)
+                    .betas((0.9, 0.9))
+                    .weight_decay(0.01)
+                    .maximize(true)
+                    .into(),
+            ],
+            converge(0.05, 5e-3, 8000),
+        ),
+        K::Adamax => (
+            vec![
+                AdamaxConfig::default().lr(0.01).into(),
+                AdamaxConfig::default().lr(0.01).weight_decay(0.01).into(),
+            ],
+            converge(0.05, 5e-3, 5000),
+        ),
+        // Lion's steps are ±lr per coordinate whatever the gradient's size: a small learning
+        // rate, as its authors advise.
+        K::Lion => (
+            vec![
+                LionConfig::default().lr(1e-3).into(),
+                LionConfig::default()
+                    .lr(1e-3)
+                    .b1(0.95)
+                    .b2(0.98)
+                    .weight_decay(0.1)
+                    .into(),
+            ],
+            converge(1e-3, 1e-3, 5000),
+        ),
+        K::Lamb => (
+            vec![
+                LambConfig::default().lr(0.01).into(),
+                LambConfig::default()
+                    .lr(0.01)
+                    .always_adapt(true)
+                    .weight_decay(0.0)
+                    .max_grad_norm(None)
+                    .trust_clip(true)
+                    .into(),
+            ],
+            converge(0.02, 2e-3, 5000),
+        ),
+        // Rprop takes full-batch steps of ±Δ whatever the gradient's size: it needs no tuned
+        // learning rate, only an initial step size near the scale of the problem.
+        K::Rprop => (
+            vec![
+                RpropConfig::default().lr(0.01).into(),
+                RpropConfig::default()
+                    .lr(0.05)
+                    .etas((0.3, 1.5))
+                    .step_sizes((1e-4, 0.5))
+                    .maximize(true)
+                    .into(),
+            ],
+            converge(0.1, 0.01, 2000),
+        ),
+        _ => return None,
+    };
+    Some(Spec {
+        kind,
+        variants,
+        converge,
+    })
+}
+
+/// Every kind's entry, in the registry's order.
+///
+/// # Panics
+///
+/// If a kind of [`OptimizerKind::ALL`] has no entry in [`spec`], naming it.
+pub fn specs() -> Vec<Spec> {
+    let missing: Vec<_> = OptimizerKind::ALL
+        .iter()
+        .filter(|&&kind| spec(kind).is_none())
+        .map(|kind| kind.name())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no test spec for {missing:?}: add it to tests/common/registry.rs"
+    );
+    OptimizerKind::ALL
+        .iter()
+        .filter_map(|&kind| spec(kind))
+        .collect()
+}
+
+/// One of every optimizer and its main options: the table the behavioural tests run over.
+pub fn zoo<A: Float>() -> Vec<Box<dyn Optimizer<A>>> {
+    specs()
+        .into_iter()
+        .flat_map(|spec| spec.variants)
+        .map(|config| {
+            config
+                .build()
+                .expect("the test registry's configurations are valid")
+        })
+        .collect()
+}
+
+/// Random valid configurations, for the property tests (`tests/suite/properties.rs`).
+pub mod strategies {
+    use ndarray_optim::*;
+    use proptest::prelude::*;
+
+    pub type Configs = BoxedStrategy<OptimizerConfig>;
+
+    fn unit() -> impl Strategy<Value = f64> + Clone {
+        prop_oneof![Just(0.0), Just(1.0), 0.0..=1.0]
+    }
+    fn beta() -> impl Strategy<Value = f64> + Clone {
+        prop_oneof![Just(0.0), Just(0.999_999), 0.0..1.0]
+    }
+    fn lr() -> impl Strategy<Value = f64> + Clone {
+        prop_oneof![Just(0.0), 1e-6..1.0, 1.0..10.0]
+    }
+    fn eps() -> impl Strategy<Value = f64> + Clone {
+        prop_oneof![Just(1e-30), 1e-12..1e-3, Just(1.0)]
+    }
+    fn decay() -> impl Strategy<Value = f64> + Clone {
+        prop_oneof![Just(0.0), 0.0..1.0]
+    }
+    /// The learning rates of [`typical`] configurations.
+    fn typical_lr() -> std::ops::Range<f64> {
+        1e-4..0.1
+    }
+
+    /// Any valid configuration of `kind`, anywhere in the valid ranges (the edges included).
+    pub fn arbitrary(kind: OptimizerKind) -> Option<Configs> {
+        use OptimizerKind as K;
+        let configs = match kind {
+            K::Sgd => (
+                lr(),
+                prop_oneof![Just(0.0), 0.0..2.0],
+                unit(),
+                decay(),
+                any::<bool>(),
+            )
+                .prop_map(|(lr, momentum, dampening, wd, max)| {
+                    SgdConfig::default()
+                        .lr(lr)
+                        .momentum(momentum)
+                        .dampening(dampening)
+                        .weight_decay(wd)
+                        .maximize(max)
+                        .into()
+                })
+                .boxed(),
+            K::Momentum => (lr(), 1e-3..1.5, unit(), decay(), any::<bool>())
+                .prop_map(|(lr, momentum, dampening, wd, max)| {
+                    MomentumConfig::default()
+                        .lr(lr)
+                        .momentum(momentum)
+                        .dampening(dampening)
+                        .weight_decay(wd)
+                        .maximize(max)
+                        .into()
+                })
+                .boxed(),
+            K::Nesterov => (lr(), 1e-3..1.0, decay(), any::<bool>())
+                .prop_map(|(lr, momentum, wd, max)| {
+                    NesterovConfig::default()
+                        .lr(lr)
+                        .momentum(momentum)
+                        .weight_decay(wd)
+                        .maximize(max)
+                        .into()
+                })
+                .boxed(),
+            K::Adagrad => (
+                lr(),
+                decay(),
+                decay(),
+                prop_oneof![Just(0.0), 0.0..1.0],
+                eps(),
+                any::<bool>(),
+            )
+                .prop_map(|(lr, lr_decay, wd, init, eps, max)| {
+                    AdagradConfig::default()
+                        .lr(lr)
+                        .lr_decay(lr_decay)
+                        .weight_decay(wd)
+                        .initial_accumulator_value(init)
+                        .eps(eps)
+                        .maximize(max)
+                        .into()
+                })
+                .boxed(),
+            K::RmsProp => (
+                lr(),
+                unit(),
+                eps(),
+                decay(),
+                prop_oneof![Just(0.0), 0.0..1.0],
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(lr, alpha, eps, wd, momentum, centered, max)| {
+                    RmsPropConfig::default()
+                        .lr(lr)
+                        .alpha(alpha)
+                        .eps(eps)
+                        .weight_decay(wd)
+                        .momentum(momentum)
+                        .centered(centered)
+                        .maximize(max)
+                        .into()
+                })
+                .boxed(),
+            K::Adadelta => (lr(), unit(), eps(), decay(), any::<bool>())
+                .prop_map(|(lr, rho, eps, wd, max)| {
+                    AdadeltaConfig::default()
+                        .lr(lr)
+                        .rho(rho)
+                        .eps(eps)
+                        .weight_decay(wd)
+                        .maximize(max)
+                        .into()
+                })
+                .boxed(),
+            K::Adam => (
+                lr(),
+                beta(),
+                beta(),
+                eps(),
+                decay(),
+                any::<bool>(),
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(lr, b1, b2, eps, wd, ams, max, decoupled)| {
+                    AdamConfig::default()
+                        .lr(lr)
+                        .betas((b1, b2))
+                        .eps(eps)
+                        .weight_decay(wd)
+                        .amsgrad(ams)
+                        .maximize(max)
+                        .decoupled_weight_decay(decoupled)
+                        .into()
+                })
+                .boxed(),
+            K::AdamW => (
+                lr(),
+                beta(),
+                beta(),
+                eps(),
+                decay(),
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(lr, b1, b2, eps, wd, ams, max)| {
+                    AdamWConfig::default()
+                        .lr(lr)
+                        .betas((b1, b2))
+                        .eps(eps)
+                        .weight_decay(wd)
+                        .amsgrad(ams)
+                        .maximize(max)
+                        .into()
+                })
+                .boxed(),
+            K::Lamb => (
+                (lr(), beta(), beta(), eps(), decay()),
+                (
+                    any::<bool>(),
+                    any::<bool>(),
+                    prop_oneof![Just(None), (1e-3..10.0).prop_map(Some)],
+                ),
+                (any::<bool>(), any::<bool>(), any::<bool>()),
+            )
+                .prop_map(
+                    |((lr, b1, b2, eps, wd), (bc, avg, clip), (tc, adapt, dec))| {
+                        LambConfig::default()
+                            .lr(lr)
+                            .betas((b1, b2))
+                            .eps(eps)
+                            .weight_decay(wd)
+                            .bias_correction(bc)
+                            .grad_averaging(avg)
+                            .max_grad_norm(clip)
+                            .trust_clip(tc)
+                            .always_adapt(adapt)
+                            .decoupled_decay(dec)
+                            .into()
+                    },
+                )
+                .boxed(),
+            K::NAdam => (
+                lr(),
+                beta(),
+                beta(),
+                eps(),
+                decay(),
+                0.0..0.1,
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(lr, b1, b2, eps, wd, psi, max, dec)| {
+                    NAdamConfig::default()
+                        .lr(lr)
+                        .betas((b1, b2))
+                        .eps(eps)
+                        .weight_decay(wd)
+                        .momentum_decay(psi)
+                        .maximize(max)
+                        .decoupled_weight_decay(dec)
+                        .into()
+                })
+                .boxed(),
+            K::RAdam => (
+                lr(),
+                beta(),
+                beta(),
+                eps(),
+                decay(),
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(lr, b1, b2, eps, wd, max, dec)| {
+                    RAdamConfig::default()
+                        .lr(lr)
+                        .betas((b1, b2))
+                        .eps(eps)
+                        .weight_decay(wd)
+                        .maximize(max)
+                        .decoupled_weight_decay(dec)
+                        .into()
+                })
+                .boxed(),
+            K::Adamax => (lr(), beta(), beta(), eps(), decay(), any::<bool>())
+                .prop_map(|(lr, b1, b2, eps, wd, max)| {
+                    AdamaxConfig::default()
+                        .lr(lr)
+                        .betas((b1, b2))
+                        .eps(eps)
+                        .weight_decay(wd)
+                        .maximize(max)
+                        .into()
+                })
+                .boxed(),
+            K::Lion => (lr(), unit(), unit(), decay(), any::<bool>())
+                .prop_map(|(lr, b1, b2, wd, max)| {
+                    LionConfig::default()
+                        .lr(lr)
+                        .b1(b1)
+                        .b2(b2)
+                        .weight_decay(wd)
+                        .maximize(max)
+                        .into()
+                })
+                .boxed(),
+            K::Rprop => (
+                lr(),
+                (1e-3..1.0).prop_filter("etaminus < 1", |e| *e < 1.0),
+                1.0001..3.0,
+                (prop_oneof![Just(0.0), 1e-8..1e-3], 1e-3..100.0),
+                any::<bool>(),
+            )
+                .prop_map(|(lr, minus, plus, (min, max), max_)| {
+                    RpropConfig::default()
+                        .lr(lr)
+                        .etas((minus, plus))
+                        .step_sizes((min, max))
+                        .maximize(max_)
+                        .into()
+                })
+                .boxed(),
+            _ => return None,
+        };
+        Some(configs)
+    }
+
+    /// Configurations of `kind` where a few steps are well conditioned: f32 rounding (1e-7
+    /// relative) can only grow to a few 1e-6. Excluded on purpose: `eps` far below the
+    /// gradients' scale with nearly constant gradients (centered RMSProp's `v − ḡ²`, Adam with
+    /// β₂ = 0) and momentum ≥ 1, where rounding differences are amplified without bound. Those
+    /// are covered for NaN and layouts by [`arbitrary`]. `None` where the kind has none.
+    pub fn typical(kind: OptimizerKind) -> Option<Configs> {
+        use OptimizerKind as K;
+        let configs = match kind {
+            K::Sgd => (typical_lr(), 0.0..0.95, 0.0..0.1)
+                .prop_map(|(lr, m, wd)| {
+                    SgdConfig::default()
+                        .lr(lr)
+                        .momentum(m)
+                        .weight_decay(wd)
+                        .into()
+                })
+                .boxed(),
+            K::Momentum => (typical_lr(), 0.1..0.95)
+                .prop_map(|(lr, m)| MomentumConfig::default().lr(lr).momentum(m).into())
+                .boxed(),
+            K::Nesterov => (typical_lr(), 0.1..0.95)
+                .prop_map(|(lr, m)| NesterovConfig::default().lr(lr).momentum(m).into())
+                .boxed(),
+            K::Adagrad => (typical_lr(), 1e-3..0.1)
+                .prop_map(|(lr, eps)| AdagradConfig::default().lr(lr).eps(eps).into())
+                .boxed(),
+            K::RmsProp => (typical_lr(), 0.5..0.999, 1e-3..0.1, any::<bool>())
+                .prop_map(|(lr, a, eps, m)| {
+                    RmsPropConfig::default()
+                        .lr(lr)
+                        .alpha(a)
+                        .eps(eps)
+                        .momentum(if m { 0.9 } else { 0.0 })
+                        .into()
+                })
+                .boxed(),
+            K::Adadelta => (0.1..1.0, 0.5..0.99)
+                .prop_map(|(lr, rho)| AdadeltaConfig::default().lr(lr).rho(rho).eps(1e-3).into())
+                .boxed(),
+            K::Adam => (typical_lr(), 0.5..0.95, 0.9..0.9999, any::<bool>())
+                .prop_map(|(lr, b1, b2, ams)| {
+                    AdamConfig::default()
+                        .lr(lr)
+                        .betas((b1, b2))
+                        .eps(1e-3)
+                        .amsgrad(ams)
+                        .into()
+                })
+                .boxed(),
+            K::AdamW => (typical_lr(), 0.5..0.95, 0.9..0.9999)
+                .prop_map(|(lr, b1, b2)| {
+                    AdamWConfig::default()
+                        .lr(lr)
+                        .betas((b1, b2))
+                        .eps(1e-3)
+                        .into()
+                })
+                .boxed(),
+            K::Lamb => (typical_lr(), 0.5..0.95)
+                .prop_map(|(lr, b1)| {
+                    LambConfig::default()
+                        .lr(lr)
+                        .betas((b1, 0.999))
+                        .eps(1e-3)
+                        .into()
+                })
+                .boxed(),
+            _ => return None,
+        };
+        Some(configs)
+    }
+
+    /// Any valid configuration of any optimizer of the registry.
+    ///
+    /// # Panics
+    ///
+    /// If a kind has no [`arbitrary`] strategy, naming it.
+    pub fn any_config() -> Configs {
+        let all: Vec<Configs> = OptimizerKind::ALL
+            .iter()
+            .map(|&kind| {
+                arbitrary(kind).unwrap_or_else(|| {
+                    panic!("no arbitrary configurations for {kind}: add them to tests/common/registry.rs")
+                })
+            })
+            .collect();
+        proptest::strategy::Union::new(all).boxed()
+    }
+
+    /// A well-conditioned configuration of any kind that has [`typical`] ones.
+    pub fn any_typical_config() -> Configs {
+        let all: Vec<Configs> = OptimizerKind::ALL
+            .iter()
+            .filter_map(|&kind| typical(kind))
+            .collect();
+        proptest::strategy::Union::new(all).boxed()
+    }
+}

@@ -1,0 +1,11 @@
+//! Against the references, in one binary: trajectories, clipped gradients and learning rates
+//! recorded from PyTorch 2.15 (timm for LAMB, optax for Lion) by the scripts in
+//! `tests/fixtures/`. Kept apart from `tests/suite` because the fixtures (megabytes) are not in
+//! the published package.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod clip;
+mod parity;
+mod schedules;

@@ -1,0 +1,18 @@
+//! The integration tests, in one binary (one link on a small machine instead of one per file).
+//! Two stay binaries of their own: `tests/no_alloc` installs a counting global allocator, and
+//! `tests/reference` reads the PyTorch fixtures, which are not in the published package.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod accumulate;
+mod bad_input;
+mod convergence;
+mod invariants;
+mod layouts;
+mod non_finite;
+mod parallel;
+mod properties;
+mod registry;
+mod resume;
+mod traits;
