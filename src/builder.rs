@@ -9,7 +9,10 @@
 //! of fields, so each field's documentation is written once and shows on both.
 
 /// Defines a configuration struct: its fields (with their docs and defaults), `Default`, and a
-/// setter per field carrying the field's doc.
+/// setter per field carrying the field's doc. With the `serde` feature every field is written
+/// through `crate::exact` (floats bit for bit in every format): a field's type must implement
+/// `exact::Exact` (floats, integers, `bool`, `Option`, pairs, `Vec` do; an enum without floats
+/// gets `crate::exact::plain!(Enum)`).
 ///
 /// ```text
 /// config! {
@@ -40,6 +43,7 @@ macro_rules! config {
         pub struct $name {
             $(
                 $(#[doc = $doc])*
+                #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
                 $(#[cfg_attr(feature = "serde", serde($($serde)*))])*
                 pub $field: $ty,
             )*

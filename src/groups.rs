@@ -26,8 +26,10 @@ use crate::tensor::TensorList;
 #[non_exhaustive]
 pub struct ParamGroup {
     /// Multiplier of the optimizer's learning rate for this group (default 1).
+    #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub lr_scale: f64,
     /// Weight decay for this group, replacing the optimizer's (default: `None`, keep it).
+    #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub weight_decay: Option<f64>,
     /// LAMB only: apply the trust ratio to this group (`Some(true)`), or not (`Some(false)`, as
     /// TF-Addons' `exclude_from_layer_adaptation`); `None` keeps LAMB's own rule.

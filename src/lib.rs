@@ -202,6 +202,8 @@ mod check;
 pub mod clip;
 mod driver;
 mod error;
+#[cfg(feature = "serde")]
+mod exact;
 mod float;
 mod groups;
 mod ops;

@@ -74,10 +74,14 @@ pub const STATE_FORMAT_VERSION: u32 = 2;
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(bound = "A: Float"))]
 #[non_exhaustive]
 pub struct OptimizerState<A> {
     /// [`STATE_FORMAT_VERSION`] when written.
     pub format_version: u32,
+    /// The element type of the parameters and buffers, `"f32"` or `"f64"` ([`Float::NAME`]):
+    /// a state read from a file into another precision is refused, not silently rounded.
+    pub element_type: String,
     /// The kind of optimizer and its hyperparameters (learning rate and momentum as last set):
     /// the kind is the variant, so it cannot disagree with the hyperparameters.
     pub config: OptimizerConfig,
@@ -117,6 +121,7 @@ pub struct OptimizerState<A> {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(bound = "A: Float"))]
 #[non_exhaustive]
 pub struct TensorState<A> {
     /// The tensor's name, when the user gave names.
@@ -124,8 +129,10 @@ pub struct TensorState<A> {
     /// The tensor's shape.
     pub shape: Vec<usize>,
     /// The state buffers by PyTorch's names, each of the tensor's shape, in logical order.
+    #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub buffers: BTreeMap<String, ArrayD<A>>,
     /// Per-tensor scalar state by PyTorch's names (NAdam's `mu_product`), as exact `f64`.
+    #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub scalars: BTreeMap<String, f64>,
 }
 
