@@ -236,3 +236,18 @@ fn lists_that_contradict_themselves_are_errors() {
     }
     assert_eq!(w[0], Array1::<f64>::zeros(4));
 }
+
+/// `max_norm = ∞` means no clipping, also when a gradient is infinite: the finite gradients
+/// stay as they are (PyTorch's `∞ / ∞` would make them NaN).
+#[test]
+fn clipping_to_an_infinite_norm_changes_nothing() {
+    let mut g = (array![1.0_f64, f64::INFINITY], array![-2.0_f64]);
+    let norm = clip_grad_norm(&mut (&mut g.0, &mut g.1), f64::INFINITY, 2.0, false).unwrap();
+    assert_eq!(norm, f64::INFINITY);
+    assert_eq!(g.0[0], 1.0);
+    assert_eq!(g.1[0], -2.0);
+    clip_grad_norm_per_tensor(&mut (&mut g.0, &mut g.1), f64::INFINITY, 2.0, false).unwrap();
+    assert_eq!((g.0[0], g.1[0]), (1.0, -2.0));
+    clip_grads_with_norm(&mut (&mut g.0, &mut g.1), f64::INFINITY, f64::INFINITY).unwrap();
+    assert_eq!((g.0[0], g.1[0]), (1.0, -2.0));
+}
