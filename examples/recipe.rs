@@ -178,7 +178,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut opt = MultiSteps::new(inner, ACCUMULATE)?.with_clip_grad_norm(1.0, 2.0)?;
     opt.set_param_groups(Some(groups))?;
     // Linear warmup over 30 updates, then cosine decay to 0 at the last update.
-    let mut sched = Warmup::cosine(WARMUP, UPDATES as u64)?.attach(&mut opt)?;
+    let mut sched = Warmup::cosine(WARMUP, UPDATES as u64).attach(&mut opt)?;
 
     let initial = model.loss_and_gradients(&test_x, &test_y).0;
     println!(

@@ -104,7 +104,7 @@
 //! use ndarray_optim::{AdamW, Optimizer};
 //!
 //! let mut opt = AdamW::<f32>::new(1e-3)?;
-//! let mut sched = Warmup::cosine(100, 1000)?.attach(&mut opt)?; // 100 warmup steps, then cosine
+//! let mut sched = Warmup::cosine(100, 1000).attach(&mut opt)?; // 100 warmup steps, then cosine
 //! assert_eq!(opt.learning_rate(), 0.0); // epoch 0 of a warmup from 0
 //! sched.step(&mut opt)?;
 //! assert!((opt.learning_rate() - 1e-5).abs() < 1e-12);
