@@ -123,7 +123,8 @@
 //! [`clip`] has PyTorch's `clip_grad_norm_` (any p-norm, returning the norm) and
 //! `clip_grad_value_` with the same numbers, plus per-tensor clipping. [`MultiSteps`] accumulates
 //! gradients over `k` micro-batches and steps once with their mean: `k` micro-batches train like
-//! one large batch.
+//! one large batch ([`MultiStepsConfig`] sets the sum instead of the mean, and clipping of the
+//! accumulated gradient).
 //!
 //! # Saving and resuming
 //!
@@ -230,4 +231,4 @@ pub use optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
 pub use pass::parallel::MIN_LEN as PARALLEL_MIN_LEN;
 pub use state::{OptimizerState, STATE_FORMAT_VERSION, TensorState};
 pub use tensor::{Tensor, TensorList, TensorListMut, TensorMut};
-pub use wrappers::{AccumulationMode, MultiSteps};
+pub use wrappers::{AccumulationMode, MultiSteps, MultiStepsConfig};

@@ -446,11 +446,12 @@ fn make_adam<A: Float>() -> Box<dyn Optimizer<A>> {
     Box::new(Adam::<A>::new(0.1).unwrap())
 }
 
-/// Configurations made with `config!` (schedules, `ReduceLrOnPlateauConfig`)
+/// Configurations made with `config!` (schedules, `MultiStepsConfig`, `ReduceLrOnPlateauConfig`)
 /// go through serde unchanged; a missing field takes its default, a missing required field or
 /// an unknown one is an error, and nothing is checked before the configuration is used.
 #[test]
 fn configurations_round_trip_and_fill_defaults() {
+    use ndarray_optim::MultiStepsConfig;
     use ndarray_optim::schedule::{
         AnnealStrategy, ConstantLr, CosineAnnealingWarmRestarts, MultiStepLr, OneCycleLr,
         PlateauMode, ReduceLrOnPlateauConfig, Schedule, StepLr, Warmup, WarmupDecay,
@@ -470,6 +471,11 @@ fn configurations_round_trip_and_fill_defaults() {
     );
     round_trip(Warmup::linear(5, 50).end_factor(0.1));
     round_trip(
+        MultiStepsConfig::default()
+            .every_k(4)
+            .max_grad_norm(Some(1.0)),
+    );
+    round_trip(
         ReduceLrOnPlateauConfig::default()
             .mode(PlateauMode::Max)
             .patience(2),
@@ -484,9 +490,12 @@ fn configurations_round_trip_and_fill_defaults() {
     let one_cycle: OneCycleLr =
         serde_json::from_str(r#"{"max_lr": 0.1, "total_steps": 100, "pct_start": 0.25}"#).unwrap();
     assert_eq!(one_cycle, OneCycleLr::new(0.1, 100).pct_start(0.25));
+    let accumulate: MultiStepsConfig = serde_json::from_str(r#"{"every_k": 8}"#).unwrap();
+    assert_eq!(accumulate, MultiStepsConfig::default().every_k(8));
 
     assert!(serde_json::from_str::<StepLr>(r#"{"gamma": 0.5}"#).is_err()); // step_size required
     assert!(serde_json::from_str::<StepLr>(r#"{"step_size": 3, "lr": 0.1}"#).is_err());
+    assert!(serde_json::from_str::<MultiStepsConfig>(r#"{"k": 8}"#).is_err());
     // Read as given, refused when used.
     let invalid: StepLr = serde_json::from_str(r#"{"step_size": 0}"#).unwrap();
     assert!(invalid.validate().is_err());
