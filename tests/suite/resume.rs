@@ -83,7 +83,7 @@ fn resumes_bit_for_bit<A: Float + Serialize + DeserializeOwned>() {
             let mut first = prepared::<A>(index);
             let mut p = params::<A>();
             train(first.as_mut(), &mut p, 0..6);
-            let saved = first.save_state().with_tensor_names(&["w", "b"]).unwrap();
+            let saved = first.save_state().named(&["w", "b"]).unwrap();
             drop(first);
 
             let restored = round_trip(format, &saved);
@@ -128,7 +128,7 @@ fn mismatches_are_typed_errors_and_change_nothing() {
     let mut adam = Adam::<f64>::new(0.1).unwrap();
     let mut p = params::<f64>();
     train(&mut adam, &mut p, 0..2);
-    let saved = adam.save_state().with_tensor_names(&["w", "b"]).unwrap();
+    let saved = adam.save_state().named(&["w", "b"]).unwrap();
 
     // Another kind of optimizer.
     let mut sgd = Sgd::<f64>::new(0.1).unwrap();
