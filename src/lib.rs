@@ -60,10 +60,13 @@
 //! with one chained setter per field, named as the field, that never fails
 //! (`AdamConfig::default().lr(3e-4).betas((0.9, 0.98)).build()?`); or with a short constructor
 //! such as [`Adam::new`]`(lr)`. Invalid hyperparameters are rejected by `build`: a built
-//! optimizer is always valid. Each type's documentation gives its update as equations. The
-//! [`Optimizer`] trait is object safe, so `Vec<Box<dyn Optimizer<f32>>>` lets a program choose at
-//! run time; [`OptimizerKind::ALL`] lists every optimizer, and an [`OptimizerConfig`] holds the
-//! configuration of any of them (read from a file, with the `serde` feature) and builds it.
+//! optimizer is always valid. Schedules ([`schedule`]), [`MultiStepsConfig`] and
+//! [`ParamGroup`] are configured the same way (the arguments PyTorch requires go to `new`), and
+//! checked by the call that puts them to work (`attach`, `build`, [`ParamGroups::new`]). Each
+//! type's documentation gives its update as equations. The [`Optimizer`] trait is object safe,
+//! so `Vec<Box<dyn Optimizer<f32>>>` lets a program choose at run time; [`OptimizerKind::ALL`]
+//! lists every optimizer, and an [`OptimizerConfig`] holds the configuration of any of them
+//! (read from a file, with the `serde` feature) and builds it.
 //!
 //! ```
 //! use ndarray::array;
