@@ -55,7 +55,7 @@ config! {
     /// |---|---|---|
     /// | `every_k` | `1` (no accumulation) | `≥ 1` |
     /// | `mode` | [`AccumulationMode::Mean`] | |
-    /// | `max_grad_norm` | `None` (no clipping) | `≥ 0` |
+    /// | `max_grad_norm` | `None` (no clipping) | `≥ 0` (`+∞` allowed) |
     /// | `norm_type` | `2` | `> 0` or `+∞` |
     ///
     /// With `max_grad_norm`, the accumulated gradient `ĝ` is clipped by its global norm before
@@ -117,7 +117,13 @@ impl MultiStepsConfig {
             });
         }
         if let Some(max_norm) = self.max_grad_norm {
-            clip::check_max_norm(max_norm)?;
+            // clip_grad_norm's rule, under this field's name.
+            check::require(
+                max_norm >= 0.0,
+                "max_grad_norm",
+                max_norm,
+                "must be >= 0 (+inf allowed)",
+            )?;
         }
         Norm::new(self.norm_type).map(|_| ())
     }

@@ -496,8 +496,8 @@ fn counters_and_delegation() {
         other => panic!("{name}: {other:?}"),
     };
     invalid(config().every_k(0), "every_k");
-    invalid(config().max_grad_norm(Some(-1.0)), "max_norm");
-    invalid(config().max_grad_norm(Some(f64::NAN)), "max_norm");
+    invalid(config().max_grad_norm(Some(-1.0)), "max_grad_norm");
+    invalid(config().max_grad_norm(Some(f64::NAN)), "max_grad_norm");
     invalid(
         config().max_grad_norm(Some(1.0)).norm_type(0.0),
         "norm_type",
