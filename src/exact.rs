@@ -116,12 +116,12 @@ exact_float!(f32, serialize_f32, deserialize_f32);
 /// Types without floats, written as serde writes them.
 macro_rules! plain {
     ($($t:ty),*) => {$(
-        impl Exact for $t {
-            fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                Serialize::serialize(self, serializer)
+        impl $crate::exact::Exact for $t {
+            fn write<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serde::Serialize::serialize(self, serializer)
             }
-            fn read<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                <$t as Deserialize>::deserialize(deserializer)
+            fn read<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                <$t as serde::Deserialize>::deserialize(deserializer)
             }
         }
     )*};

@@ -61,10 +61,13 @@
 //! with one chained setter per field, named as the field, that never fails
 //! (`AdamConfig::default().lr(3e-4).betas((0.9, 0.98)).build()?`); or with a short constructor
 //! such as [`Adam::new`]`(lr)`. Invalid hyperparameters are rejected by `build`: a built
-//! optimizer is always valid. Each type's documentation gives its update as equations. The
-//! [`Optimizer`] trait is object safe, so `Vec<Box<dyn Optimizer<f32>>>` lets a program choose at
-//! run time; [`OptimizerKind::ALL`] lists every optimizer, and an [`OptimizerConfig`] holds the
-//! configuration of any of them (read from a file, with the `serde` feature) and builds it.
+//! optimizer is always valid. Schedules ([`schedule`]), [`MultiStepsConfig`] and
+//! [`ParamGroup`] are configured the same way (the arguments PyTorch requires go to `new`), and
+//! checked by the call that puts them to work (`attach`, `build`, [`ParamGroups::new`]). Each
+//! type's documentation gives its update as equations. The [`Optimizer`] trait is object safe,
+//! so `Vec<Box<dyn Optimizer<f32>>>` lets a program choose at run time; [`OptimizerKind::ALL`]
+//! lists every optimizer, and an [`OptimizerConfig`] holds the configuration of any of them
+//! (read from a file, with the `serde` feature) and builds it.
 //!
 //! ```
 //! use ndarray::array;
@@ -105,7 +108,7 @@
 //! use ndarray_optim::{AdamW, Optimizer};
 //!
 //! let mut opt = AdamW::<f32>::new(1e-3)?;
-//! let mut sched = Warmup::cosine(100, 1000)?.attach(&mut opt)?; // 100 warmup steps, then cosine
+//! let mut sched = Warmup::cosine(100, 1000).attach(&mut opt)?; // 100 warmup steps, then cosine
 //! assert_eq!(opt.learning_rate(), 0.0); // epoch 0 of a warmup from 0
 //! sched.step(&mut opt)?;
 //! assert!((opt.learning_rate() - 1e-5).abs() < 1e-12);
@@ -124,7 +127,8 @@
 //! [`clip`] has PyTorch's `clip_grad_norm_` (any p-norm, returning the norm) and
 //! `clip_grad_value_` with the same numbers, plus per-tensor clipping. [`MultiSteps`] accumulates
 //! gradients over `k` micro-batches and steps once with their mean: `k` micro-batches train like
-//! one large batch.
+//! one large batch ([`MultiStepsConfig`] sets the sum instead of the mean, and clipping of the
+//! accumulated gradient).
 //!
 //! # Saving and resuming
 //!
@@ -234,4 +238,4 @@ pub use optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
 pub use pass::parallel::MIN_LEN as PARALLEL_MIN_LEN;
 pub use state::{OptimizerState, STATE_FORMAT_VERSION, TensorState};
 pub use tensor::{Tensor, TensorList, TensorListMut, TensorMut};
-pub use wrappers::{AccumulationMode, MultiSteps};
+pub use wrappers::{AccumulationMode, MultiSteps, MultiStepsConfig};
