@@ -134,6 +134,31 @@ pub enum Error {
         counter: &'static str,
     },
 
+    /// A saved scheduler state belongs to another schedule.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CosineAnnealingLr, Schedule, StepLr};
+    /// use ndarray_optim::{Error, Sgd};
+    ///
+    /// let mut opt = Sgd::<f32>::new(0.1)?;
+    /// let saved = StepLr::new(2).attach(&mut opt)?.state();
+    /// let mut cosine = CosineAnnealingLr::new(10).attach(&mut opt)?;
+    /// assert!(matches!(
+    ///     cosine.restore(saved, &mut opt),
+    ///     Err(Error::WrongSchedule { expected: "CosineAnnealingLR", .. })
+    /// ));
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[error("the saved scheduler state is for {found}, not {expected}")]
+    WrongSchedule {
+        /// The schedule restoring the state.
+        expected: &'static str,
+        /// The schedule that saved it.
+        found: String,
+    },
+
     /// A saved state belongs to another kind of optimizer.
     #[error("the saved state is for {found}, not {expected}")]
     WrongOptimizer {

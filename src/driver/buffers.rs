@@ -238,10 +238,11 @@ impl<S> Slot<S> {
             reason,
         };
         let shape = saved.shape.clone();
+        // Every axis counted as at least 1 (as strides are), within what ndarray can address.
         if shape
             .iter()
-            .try_fold(1usize, |n, &d| n.checked_mul(d))
-            .is_none()
+            .try_fold(1usize, |n, &d| n.checked_mul(d.max(1)))
+            .is_none_or(|n| n > isize::MAX as usize)
         {
             return Err(invalid(format!("shape {shape:?} has too many elements")));
         }

@@ -123,6 +123,7 @@ impl Schedule for SequentialLr {
         "SequentialLR"
     }
     fn validate(&self) -> Result<(), Error> {
+        let _depth = Nesting::enter("SequentialLR")?;
         if self.schedules.is_empty() {
             return Err(Error::NoSchedules {
                 schedule: "SequentialLR",
@@ -146,14 +147,45 @@ impl Schedule for SequentialLr {
     }
     fn lr(&self, base_lr: f64, epoch: u64) -> Result<f64, Error> {
         self.validate()?;
-        match self.segment(epoch) {
-            (schedule, local, None) => schedule.lr(base_lr, local),
-            (schedule, local, Some(start)) => {
-                // Milestones are ≥ 1, so the epoch before the restart exists.
-                let before = || self.lr(base_lr, start - 1);
-                schedule.lr_after_restart(base_lr, &before, local)
+        // A restart may need the learning rate just before it (the end of the previous
+        // segment), which may need the one before that, and so on. Walk back while the
+        // segments ask for it (each is tried with a `lr_before` that only records the request),
+        // then forward with the values known: loops, not a recursion, so that many milestones
+        // cannot overflow the stack, and a segment is only evaluated if a later one needs it.
+        let index = self.milestones.partition_point(|&m| m <= epoch);
+        let local = |k: usize| {
+            let start = if k == 0 { 0 } else { self.milestones[k - 1] };
+            let end = if k == index {
+                epoch
+            } else {
+                self.milestones[k] - 1 // milestones are ≥ 1 and increasing
+            };
+            end - start
+        };
+        let mut first = index;
+        let mut lr = loop {
+            if first == 0 {
+                break self.schedules[0].lr(base_lr, local(0))?;
             }
+            let asked = std::cell::Cell::new(false);
+            let probe = || {
+                asked.set(true);
+                Err(Error::NoSchedules {
+                    schedule: "SequentialLR",
+                })
+            };
+            let tried = self.schedules[first].lr_after_restart(base_lr, &probe, local(first));
+            match tried {
+                _ if asked.get() => first -= 1,
+                Ok(lr) => break lr,
+                Err(e) => return Err(e),
+            }
+        };
+        for k in first + 1..=index {
+            let before = lr;
+            lr = self.schedules[k].lr_after_restart(base_lr, &|| Ok(before), local(k))?;
         }
+        Ok(lr)
     }
     fn next_lr(&self, base_lr: f64, lr: f64, epoch: u64) -> Result<f64, Error> {
         self.validate()?;
@@ -241,6 +273,7 @@ impl Schedule for ChainedScheduler {
         "ChainedScheduler"
     }
     fn validate(&self) -> Result<(), Error> {
+        let _depth = Nesting::enter("ChainedScheduler")?;
         if self.schedules.is_empty() {
             return Err(Error::NoSchedules {
                 schedule: "ChainedScheduler",
@@ -272,5 +305,42 @@ impl Schedule for ChainedScheduler {
     }
     fn clone_box(&self) -> Box<dyn Schedule> {
         Box::new(self.clone())
+    }
+}
+
+/// How deep compositions may nest (a `SequentialLr` of `ChainedScheduler`s of …): far beyond
+/// any real schedule, and shallow enough that validating and evaluating, which recurse through
+/// the nesting, cannot overflow the stack.
+const MAX_NESTING: usize = 64;
+
+thread_local! {
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One level of composition being validated; refuses to go deeper than [`MAX_NESTING`].
+struct Nesting;
+
+impl Nesting {
+    fn enter(schedule: &'static str) -> Result<Nesting, Error> {
+        let depth = DEPTH.with(|d| d.get());
+        if depth >= MAX_NESTING {
+            return Err(Error::InvalidHyperparameter {
+                name: "schedules",
+                value: depth as f64,
+                requirement: if schedule == "SequentialLR" {
+                    "SequentialLR: compositions may nest at most 64 deep"
+                } else {
+                    "ChainedScheduler: compositions may nest at most 64 deep"
+                },
+            });
+        }
+        DEPTH.with(|d| d.set(depth + 1));
+        Ok(Nesting)
+    }
+}
+
+impl Drop for Nesting {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get() - 1));
     }
 }

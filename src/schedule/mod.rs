@@ -541,13 +541,19 @@ pub struct Scheduler<S = Box<dyn Schedule>> {
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SchedulerState {
+    /// The schedule's [`name`](Schedule::name) (`"StepLR"`, …): a state is restored only into
+    /// a scheduler of the same schedule.
+    pub schedule: String,
     /// The number of steps taken since attaching (PyTorch's `last_epoch`).
     pub last_epoch: u64,
     /// The base learning rate `B` (PyTorch's `base_lrs[0]`).
+    #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub base_lr: f64,
     /// The learning rate written by the last step (PyTorch's `get_last_lr()[0]`).
+    #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub last_lr: f64,
     /// The momentum written by the last step, for the schedules that cycle it.
+    #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub last_momentum: Option<f64>,
 }
 
@@ -791,6 +797,7 @@ impl<S: Schedule> Scheduler<S> {
     /// ```
     pub fn state(&self) -> SchedulerState {
         SchedulerState {
+            schedule: self.schedule.name().to_string(),
             last_epoch: self.last_epoch,
             base_lr: self.base_lr,
             last_lr: self.last_lr,
@@ -836,6 +843,12 @@ impl<S: Schedule> Scheduler<S> {
         optimizer: &mut dyn Optimizer<A>,
     ) -> Result<(), Error> {
         self.schedule.validate()?;
+        if state.schedule != self.schedule.name() {
+            return Err(Error::WrongSchedule {
+                expected: self.schedule.name(),
+                found: state.schedule,
+            });
+        }
         check_state_value("base_lr", state.base_lr)?;
         check_state_value("last_lr", state.last_lr)?;
         // Fails for an epoch past the end of the schedule (a OneCycleLr has one), in O(1) where

@@ -254,12 +254,14 @@ pub struct PlateauState {
     pub last_epoch: u64,
     /// The best metric so far; `None` before the first metric (PyTorch starts from `+∞` in min
     /// mode, `−∞` in max mode, which [`ReduceLrOnPlateau::best`] reports).
+    #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub best: Option<f64>,
     /// Epochs since the last improvement (reset by a reduction and during cooldown).
     pub num_bad_epochs: u64,
     /// Epochs of cooldown left.
     pub cooldown_counter: u64,
     /// The learning rate after the last step (`None` before the first).
+    #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub last_lr: Option<f64>,
 }
 

@@ -511,7 +511,7 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
         if let Some(skipped) = self.validate(&*params, grads, self.inner.non_finite_policy())? {
             self.last_call_stepped = false;
             self.last = skipped;
-            self.dropped += 1;
+            self.dropped = self.dropped.saturating_add(1);
             return Ok(());
         }
         let fresh = self.micro_step == 0;
@@ -583,7 +583,17 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
         self.inner.param_groups()
     }
 
+    /// Sets the inner optimizer's groups; refused when they assign another number of tensors
+    /// than the window being accumulated holds.
     fn set_param_groups(&mut self, groups: Option<ParamGroups>) -> Result<(), Error> {
+        if let (Some(groups), Some(buffers)) = (&groups, &self.buffers)
+            && groups.assignment().len() != buffers.len()
+        {
+            return Err(Error::GroupLengthMismatch {
+                assigned: groups.assignment().len(),
+                found: buffers.len(),
+            });
+        }
         self.inner.set_param_groups(groups)
     }
 
@@ -601,7 +611,7 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
     /// Micro-batches dropped under [`NonFinitePolicy::SkipStep`], plus steps the inner
     /// optimizer skipped itself.
     fn skipped_steps(&self) -> u64 {
-        self.dropped + self.inner.skipped_steps()
+        self.dropped.saturating_add(self.inner.skipped_steps())
     }
 
     /// Resets the inner optimizer and drops the buffers and the current window.
@@ -754,6 +764,26 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
             }
         }
         if !merged {
+            // The entries past the inner optimizer's tensors hold only the window.
+            if let Some((index, extra)) = state
+                .tensors
+                .iter()
+                .enumerate()
+                .skip(inner_tensors)
+                .find(|(_, t)| !t.buffers.is_empty() || !t.scalars.is_empty())
+            {
+                return Err(Error::InvalidState {
+                    tensor: Some(index),
+                    reason: format!(
+                        "unexpected {:?} beside the accumulated gradient",
+                        extra
+                            .buffers
+                            .keys()
+                            .chain(extra.scalars.keys())
+                            .collect::<Vec<_>>()
+                    ),
+                });
+            }
             state.tensors.truncate(inner_tensors);
         }
         self.inner.load_state(state)?;

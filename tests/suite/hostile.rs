@@ -251,3 +251,124 @@ fn clipping_to_an_infinite_norm_changes_nothing() {
     clip_grads_with_norm(&mut (&mut g.0, &mut g.1), f64::INFINITY, f64::INFINITY).unwrap();
     assert_eq!((g.0[0], g.1[0]), (1.0, -2.0));
 }
+
+/// Many milestones are evaluated in a loop, not a recursion (no stack overflow in the pure
+/// form), and compositions nested absurdly deep are refused.
+#[test]
+fn deep_compositions_neither_overflow_nor_panic() {
+    use ndarray_optim::schedule::{ChainedScheduler, MultiplicativeLr, Schedule, SequentialLr};
+    let n = 20_000;
+    let schedules: Vec<Box<dyn Schedule>> = (0..n)
+        .map(|_| Box::new(MultiplicativeLr::new(|_| 0.999_f64)) as Box<dyn Schedule>)
+        .collect();
+    let milestones: Vec<u64> = (1..n as u64).map(|k| 2 * k).collect();
+    let deep = SequentialLr::new(schedules, milestones);
+    let lr = deep.lr(1.0, 2 * n as u64 - 1).unwrap();
+    assert!(lr.is_finite() && lr > 0.0 && lr < 1.0, "{lr}");
+
+    let mut nested: Box<dyn Schedule> = Box::new(MultiplicativeLr::new(|_| 0.5));
+    for _ in 0..200 {
+        nested = Box::new(ChainedScheduler::new(vec![nested]));
+    }
+    assert!(matches!(
+        nested.lr(1.0, 3),
+        Err(Error::InvalidHyperparameter {
+            name: "schedules",
+            ..
+        })
+    ));
+}
+
+/// A scheduler state records its schedule: restoring it into another schedule is refused, and
+/// a plateau state whose best metric is infinite survives JSON.
+#[test]
+fn scheduler_states_know_their_schedule() {
+    use ndarray_optim::schedule::{CosineAnnealingLr, ReduceLrOnPlateauConfig, Schedule, StepLr};
+    let mut opt = Sgd::<f64>::new(0.1).unwrap();
+    let step = StepLr::new(3).attach(&mut opt).unwrap();
+    let mut cosine = CosineAnnealingLr::new(10).attach(&mut opt).unwrap();
+    let before = cosine.state();
+    assert!(matches!(
+        cosine.restore(step.state(), &mut opt),
+        Err(Error::WrongSchedule {
+            expected: "CosineAnnealingLR",
+            ..
+        })
+    ));
+    assert_eq!(cosine.state(), before);
+    #[cfg(feature = "serde")]
+    {
+        let mut plateau = ReduceLrOnPlateauConfig::default().build().unwrap();
+        plateau.step(&mut opt, f64::NEG_INFINITY).unwrap(); // better than any metric
+        let state = plateau.state();
+        assert_eq!(state.best, Some(f64::NEG_INFINITY));
+        let json = serde_json::to_string(&state).unwrap();
+        let back: ndarray_optim::schedule::PlateauState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, state);
+    }
+}
+
+/// `MultiSteps`: counters saturate, a mid-window state cannot smuggle buffers past the inner
+/// optimizer's tensors, and groups must fit the window being accumulated.
+#[test]
+fn accumulation_windows_are_checked() {
+    let (mut w, mut b) = (array![1.0_f64, 2.0], array![0.5_f64]);
+    let (gw, gb) = (array![0.1_f64, -0.2], array![0.3_f64]);
+    let mut acc = MultiSteps::new(Adam::<f64>::new(0.1).unwrap(), 3).unwrap();
+    acc.step(&mut (&mut w, &mut b), &(&gw, &gb)).unwrap(); // mid-window, no inner state yet
+
+    // Groups for another number of tensors than the window holds.
+    let one = ParamGroups::new(vec![ParamGroup::default()], vec![0]).unwrap();
+    assert!(matches!(
+        acc.set_param_groups(Some(one)),
+        Err(Error::GroupLengthMismatch {
+            assigned: 1,
+            found: 2
+        })
+    ));
+
+    let mut saved = acc.save_state();
+    assert_eq!(saved.tensors.len(), 2); // the window only: the inner optimizer has no state
+    saved.tensors[1]
+        .buffers
+        .insert("exp_avg".to_string(), ArrayD::zeros(IxDyn(&[1])));
+    let mut fresh = MultiSteps::new(Adam::<f64>::new(0.1).unwrap(), 3).unwrap();
+    assert!(matches!(
+        fresh.load_state(saved),
+        Err(Error::InvalidState {
+            tensor: Some(1),
+            ..
+        })
+    ));
+
+    let mut counted = acc.save_state();
+    counted
+        .extra
+        .insert("multi_steps.skipped".to_string(), u64::MAX);
+    fresh.load_state(counted).unwrap();
+    fresh.set_non_finite_policy(NonFinitePolicy::SkipStep);
+    fresh
+        .step(&mut (&mut w, &mut b), &(&array![f64::NAN, 0.0], &gb))
+        .unwrap();
+    assert_eq!(fresh.skipped_steps(), u64::MAX);
+}
+
+/// A saved shape with an axis of zero length beside huge ones is refused, not a multiplication
+/// that overflows.
+#[test]
+fn absurd_empty_shapes_are_refused() {
+    for kind in OptimizerKind::ALL {
+        let mut opt = kind.default_config().build::<f32>().unwrap();
+        let mut w = ArrayD::<f32>::zeros(IxDyn(&[0, 3]));
+        opt.step(&mut w, &ArrayD::zeros(IxDyn(&[0, 3]))).unwrap();
+        let mut state = opt.save_state();
+        state.tensors[0].shape = vec![0, usize::MAX, 2];
+        for buffer in state.tensors[0].buffers.values_mut() {
+            *buffer = ArrayD::zeros(IxDyn(&[0, 3]));
+        }
+        assert!(
+            matches!(opt.load_state(state), Err(Error::InvalidState { .. })),
+            "{kind}"
+        );
+    }
+}
