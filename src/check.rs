@@ -102,6 +102,7 @@ pub(crate) fn step_inputs<A>(
     for index in 0..n {
         // The gradient has the readable parameter's shape (checked above).
         let read = grads.tensor(index).map_or(&[][..], |g| g.shape());
+        let read_at = params.tensor(index).map(address);
         let Some(p) = params.tensor_mut(index) else {
             return Err(Error::LengthMismatch {
                 params: n,
@@ -114,8 +115,23 @@ pub(crate) fn step_inputs<A>(
                 reason: "the list lends a writable tensor of another shape than the readable one",
             });
         }
+        if read_at != Some(address(&*p)) {
+            return Err(Error::InconsistentTensor {
+                index,
+                reason: "the list lends another tensor for writing than for reading",
+            });
+        }
     }
     Ok(n)
+}
+
+/// Where a tensor's elements are: two views of one tensor give the same address, whichever
+/// method lent them.
+pub(crate) fn address<A>(t: &dyn Tensor<A>) -> usize {
+    match t.as_slice_memory_order() {
+        Some(slice) => slice.as_ptr() as usize,
+        None => t.view_dyn().as_ptr() as usize,
+    }
 }
 
 /// [`step_inputs`] for read-only access (what `check_step` can see).

@@ -153,6 +153,9 @@ where
     last: StepOutcome,
     /// Where [`Driver::install`] resolves new kernels before they replace `kernels`.
     staging: Scratch<C::Kernel>,
+    /// Where each tensor's elements are, to check a list's `tensors_mut` against `tensor`.
+    #[cfg(feature = "rayon")]
+    addresses: Scratch<usize>,
     /// One entry per group, refilled every step.
     scalars: Scratch<ScalarsOf<A, C>>,
 }
@@ -173,6 +176,8 @@ where
             non_finite: self.non_finite,
             last: self.last.clone(),
             staging: self.staging.clone(),
+            #[cfg(feature = "rayon")]
+            addresses: self.addresses.clone(),
             scalars: self.scalars.clone(),
         }
     }
@@ -210,6 +215,8 @@ where
             non_finite: NonFinitePolicy::default(),
             last: StepOutcome::NotStarted,
             staging: Scratch(Vec::new()),
+            #[cfg(feature = "rayon")]
+            addresses: Scratch(Vec::new()),
             scalars: Scratch(Vec::new()),
         };
         driver.install(config, None)?;
@@ -312,6 +319,8 @@ where
             return Ok(());
         }
         let n = check::step_inputs(params, grads)?;
+        #[cfg(feature = "rayon")]
+        self.check_tensors_mut(params, grads, n)?;
         // Nothing has changed so far; from here on nothing can fail.
         if self.slots.is_empty() {
             self.slots.reserve_exact(n);
@@ -360,7 +369,7 @@ where
             kernels[group].update(&scalars[group], &mut pass, &mut slot.state);
         };
         #[cfg(feature = "rayon")]
-        if Self::parallel_over_tensors(&mut self.slots, params, grads, &update) {
+        if Self::parallel_over_tensors(&mut self.slots, &self.addresses.0, params, grads, &update) {
             self.last = StepOutcome::Applied;
             return Ok(());
         }
@@ -380,30 +389,27 @@ where
     #[cfg(feature = "rayon")]
     fn parallel_over_tensors(
         slots: &mut [Slot<StateOf<A, C>>],
+        addresses: &[usize],
         params: &mut dyn TensorListMut<A>,
         grads: &dyn TensorList<A>,
         update: &UpdateOne<'_, A, StateOf<A, C>>,
     ) -> bool {
         use rayon::prelude::*;
-        let total: usize = slots
-            .iter()
-            .map(|s| s.shape.iter().product::<usize>())
-            .sum();
-        if slots.len() < 2 || !pass::parallel::split(total) {
-            return false;
+        if addresses.len() != slots.len() {
+            return false; // not worth splitting (see `check_tensors_mut`)
         }
         let mut ps = Vec::with_capacity(slots.len());
         let gs: Option<Vec<&dyn Tensor<A>>> = (0..slots.len()).map(|i| grads.tensor(i)).collect();
         let (true, Some(gs)) = (params.tensors_mut(&mut ps), gs) else {
             return false;
         };
-        // A list whose `tensors_mut` disagrees with `tensor_mut` (another order, another count)
-        // is walked one tensor at a time instead.
+        // Checked before anything changed; a list that lends something else the second time
+        // is walked one tensor at a time, through the lending already checked.
         if ps.len() != slots.len()
             || ps
                 .iter()
-                .zip(slots.iter())
-                .any(|(p, s)| p.shape() != s.shape.as_slice())
+                .zip(addresses)
+                .any(|(p, &at)| check::address(&**p) != at)
         {
             return false;
         }
@@ -413,6 +419,51 @@ where
             .enumerate()
             .for_each(|(index, ((p, g), slot))| update(index, p, g, slot));
         true
+    }
+
+    /// With the `rayon` feature, before anything changes: when the step will spread the tensors
+    /// across threads, the list's `tensors_mut` must lend the same tensors as `tensor_mut`, in
+    /// the same order (a hand-written list that does not would update tensors with each other's
+    /// gradients and state). Records where each tensor is, for the parallel step to check again.
+    #[cfg(feature = "rayon")]
+    fn check_tensors_mut(
+        &mut self,
+        params: &mut dyn TensorListMut<A>,
+        grads: &dyn TensorList<A>,
+        n: usize,
+    ) -> Result<(), Error> {
+        let addresses = &mut self.addresses.0;
+        addresses.clear();
+        let total: usize = (0..n)
+            .filter_map(|i| grads.tensor(i))
+            .map(|g| g.shape().iter().product::<usize>())
+            .sum();
+        if n < 2 || !pass::parallel::split(total) {
+            return Ok(());
+        }
+        addresses.extend((0..n).filter_map(|i| params.tensor(i).map(check::address)));
+        let mut ps = Vec::with_capacity(n);
+        if !params.tensors_mut(&mut ps) {
+            addresses.clear(); // the list cannot lend them all at once: one at a time
+            return Ok(());
+        }
+        if ps.len() != n {
+            return Err(Error::InconsistentTensor {
+                index: ps.len().min(n),
+                reason: "`tensors_mut` lends another number of tensors than the list has",
+            });
+        }
+        match ps
+            .iter()
+            .zip(addresses.iter())
+            .position(|(p, &at)| check::address(&**p) != at)
+        {
+            Some(index) => Err(Error::InconsistentTensor {
+                index,
+                reason: "`tensors_mut` lends another tensor at this position than `tensor_mut`",
+            }),
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn learning_rate(&self) -> f64 {

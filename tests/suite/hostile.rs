@@ -372,3 +372,85 @@ fn absurd_empty_shapes_are_refused() {
         );
     }
 }
+
+/// A list whose writable tensor is another tensor of the same shape than its readable one, or
+/// (with `rayon`) whose `tensors_mut` lends the tensors in another order: typed errors before
+/// anything changes, not gradients applied to the wrong tensors.
+#[test]
+fn lists_that_lend_the_wrong_tensor_are_errors() {
+    struct Swapped {
+        a: Array1<f64>,
+        b: Array1<f64>,
+    }
+    impl TensorList<f64> for Swapped {
+        fn len(&self) -> usize {
+            2
+        }
+        fn tensor(&self, index: usize) -> Option<&dyn Tensor<f64>> {
+            [&self.a as &dyn Tensor<f64>, &self.b].get(index).copied()
+        }
+    }
+    impl TensorListMut<f64> for Swapped {
+        fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<f64>> {
+            match index {
+                0 => Some(&mut self.b), // the wrong one
+                1 => Some(&mut self.a),
+                _ => None,
+            }
+        }
+    }
+    let mut liar = Swapped {
+        a: Array1::zeros(3),
+        b: Array1::ones(3),
+    };
+    let mut opt = Sgd::<f64>::new(0.1).unwrap();
+    let g = vec![Array1::<f64>::ones(3), Array1::zeros(3)];
+    assert!(matches!(
+        opt.step(&mut liar, &g),
+        Err(Error::InconsistentTensor { index: 0, .. })
+    ));
+    assert_eq!((liar.a.sum(), liar.b.sum()), (0.0, 3.0));
+
+    #[cfg(feature = "rayon")]
+    {
+        /// `tensor_mut` is right, `tensors_mut` lends them reversed.
+        struct Reversed(Vec<Array1<f64>>);
+        impl TensorList<f64> for Reversed {
+            fn len(&self) -> usize {
+                self.0.len()
+            }
+            fn tensor(&self, index: usize) -> Option<&dyn Tensor<f64>> {
+                self.0.get(index).map(|t| t as &dyn Tensor<f64>)
+            }
+        }
+        impl TensorListMut<f64> for Reversed {
+            fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<f64>> {
+                self.0.get_mut(index).map(|t| t as &mut dyn TensorMut<f64>)
+            }
+            fn tensors_mut<'a>(&'a mut self, out: &mut Vec<&'a mut dyn TensorMut<f64>>) -> bool {
+                out.extend(
+                    self.0
+                        .iter_mut()
+                        .rev()
+                        .map(|t| t as &mut dyn TensorMut<f64>),
+                );
+                true
+            }
+        }
+        let n = PARALLEL_MIN_LEN;
+        let mut liar = Reversed(vec![Array1::zeros(n), Array1::ones(n)]);
+        let g = vec![Array1::<f64>::ones(n), Array1::zeros(n)];
+        let mut opt = Sgd::<f64>::new(0.1).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let result = pool.install(|| opt.step(&mut liar, &g));
+        assert!(
+            matches!(result, Err(Error::InconsistentTensor { index: 0, .. })),
+            "{result:?}"
+        );
+        assert_eq!((liar.0[0].sum(), liar.0[1].sum()), (0.0, n as f64));
+        assert_eq!(opt.step_count(), 0);
+    }
+}
