@@ -219,6 +219,27 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// Something that exists only once an optimizer has taken a step was asked for before its
+    /// first step (or after [`reset_state`](crate::Optimizer::reset_state)): ASGD's averaged
+    /// iterate, an averaged model that has averaged nothing yet.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::Array1;
+    /// use ndarray_optim::{Asgd, Error};
+    ///
+    /// let opt = Asgd::<f32>::new(0.01)?;
+    /// let mut out = Array1::<f32>::zeros(3);
+    /// assert!(matches!(opt.averaged_into(&mut out), Err(Error::NotStarted { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[error("there is no {what} before the first step")]
+    NotStarted {
+        /// What was asked for.
+        what: &'static str,
+    },
+
     /// A gradient norm is NaN or infinite and clipping was told to refuse it
     /// (`error_if_nonfinite`, as in PyTorch's `clip_grad_norm_`); see [`crate::clip`].
     #[error("the {norm_type}-norm of {} is {norm}, so it cannot be clipped", match tensor {

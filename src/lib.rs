@@ -53,6 +53,8 @@
 //! | rare huge gradients | [`Adamax`] |
 //! | memory: one state buffer instead of two, steps of fixed size | [`Lion`] |
 //! | very large batches: a step size per layer | [`Lamb`] |
+//! | full-batch problems where the gradient's size misleads: steps from its sign alone | [`Rprop`] |
+//! | the last SGD iterate bounces around the minimum: evaluate the average of the iterates | [`Asgd`] |
 //! | a batch that does not fit in memory | any of them inside [`MultiSteps`] |
 //!
 //! Every optimizer is built from its configuration ([`AdamConfig`], [`SgdConfig`], …): a plain
@@ -157,7 +159,7 @@
 //! multiply-adds are fused exactly where PyTorch's CPU kernels fuse them. The test suite replays
 //! trajectories recorded from PyTorch 2.15 (`foreach=False`, its CPU default), timm 1.0.31 and
 //! optax 0.2.8: `f64` within `1e-10`, `f32` within PyTorch's own `sqrt` rounding. SGD, Momentum,
-//! Nesterov, Adamax and Lion are bit-identical in both precisions.
+//! Nesterov, Adamax, Lion, Rprop and ASGD are bit-identical in both precisions.
 //!
 //! Where PyTorch writes NaN into a parameter from finite inputs, this crate does not, and nowhere
 //! else does it differ: a running average that overflowed to `∞` is forgotten by a decay factor of

@@ -9,7 +9,7 @@
 //! | `fill(\|k\| value)` | `Vec<A>` | on the first step, every element `value` | hold it |
 //! | `when(\|k\| flag)` | `Option<Vec<A>>` | on the first step if the kernel's `flag` is on, zeros | hold it exactly when `flag` is on |
 //! | `lazy()` | `Option<Vec<A>>` | by the kernel, when it first needs it | hold it or not |
-//! | `scalar(init, range)` | `f32` | `init` | hold it, an `f32` value within `range` |
+//! | `scalar(\|k\| init, range)` | `f32` | `init` (an `f32`, from the kernel) | hold it, an `f32` value within `range` |
 //!
 //! From that one list come the struct, its creation, and the saving, checking and rebuilding of
 //! the state ([`TensorState`]); the driver moves every buffer to the parameter's memory order.
@@ -137,7 +137,10 @@ macro_rules! state {
         flag($k).then(|| vec![A::zero(); $len])
     }};
     (@new lazy (), $k:ident, $len:ident) => { None };
-    (@new scalar ($init:expr, $range:expr), $k:ident, $len:ident) => { $init };
+    (@new scalar ($init:expr, $range:expr), $k:ident, $len:ident) => {{
+        let init: fn(&Self::Kernel) -> f32 = $init;
+        init($k)
+    }};
 
     (@each zeros, $n:expr, $b:expr, $f:ident) => { $f($n, $b) };
     (@each fill, $n:expr, $b:expr, $f:ident) => { $f($n, $b) };

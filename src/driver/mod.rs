@@ -29,6 +29,8 @@ pub(crate) mod buffers;
 
 use std::fmt::Debug;
 
+use ndarray::ShapeBuilder;
+
 use crate::check;
 use crate::error::Error;
 use crate::float::Float;
@@ -413,6 +415,48 @@ where
             .enumerate()
             .for_each(|(index, ((p, g), slot))| update(index, p, g, slot));
         true
+    }
+
+    /// Copies one parameter-shaped state buffer of every tensor (`buffer` picks it from a
+    /// tensor's state) into `out`, in `out`'s own memory layout, after checking that `out` holds
+    /// the tensors the state belongs to. `what` names the buffer in [`Error::NotStarted`].
+    pub(crate) fn copy_state_into(
+        &self,
+        out: &mut dyn TensorListMut<A>,
+        what: &'static str,
+        buffer: impl Fn(&StateOf<A, C>) -> &[A],
+    ) -> Result<(), Error> {
+        if self.slots.is_empty() {
+            return Err(Error::NotStarted { what });
+        }
+        let n = check::list_mut(out)?;
+        if n != self.slots.len() {
+            return Err(Error::StateLengthMismatch {
+                expected: self.slots.len(),
+                found: n,
+            });
+        }
+        for (index, slot) in self.slots.iter().enumerate() {
+            let shape = out.tensor(index).map_or(&[][..], |t| t.shape());
+            if slot.shape != shape {
+                return Err(Error::StateShapeMismatch {
+                    index,
+                    expected: slot.shape.clone(),
+                    found: shape.to_vec(),
+                });
+            }
+        }
+        for (index, slot) in self.slots.iter().enumerate() {
+            let source = ndarray::ArrayViewD::from_shape(
+                ndarray::IxDyn(&slot.shape).strides(ndarray::IxDyn(&slot.strides)),
+                buffer(&slot.state),
+            )
+            .expect("a state buffer holds its tensor's elements");
+            if let Some(t) = out.tensor_mut(index) {
+                t.view_dyn_mut().assign(&source);
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn learning_rate(&self) -> f64 {

@@ -39,4 +39,6 @@ crate::registry::optimizers! {
     lamb::Lamb(LambConfig) "Lamb";
     /// Rprop: `torch.optim.Rprop`.
     rprop::Rprop(RpropConfig) "Rprop";
+    /// ASGD: `torch.optim.ASGD`.
+    asgd::Asgd(AsgdConfig) "ASGD";
 }

@@ -233,6 +233,21 @@ pub fn spec(kind: OptimizerKind) -> Option<Spec> {
             ],
             converge(0.1, 0.01, 2000),
         ),
+        // ASGD is SGD with a decaying step size (and an average the surfaces do not look at).
+        K::Asgd => (
+            vec![
+                AsgdConfig::default().lr(0.05).into(),
+                AsgdConfig::default()
+                    .lr(0.05)
+                    .lambd(0.01)
+                    .alpha(0.6)
+                    .t0(2.0)
+                    .weight_decay(0.01)
+                    .maximize(true)
+                    .into(),
+            ],
+            converge(0.1, 1e-3, 5000),
+        ),
         _ => return None,
     };
     Some(Spec {
@@ -544,6 +559,25 @@ pub mod strategies {
                         .into()
                 })
                 .boxed(),
+            K::Asgd => (
+                lr(),
+                decay(),
+                prop_oneof![Just(0.0), Just(0.75), 0.0..2.0],
+                prop_oneof![Just(0.0), Just(1e6), -10.0..10.0],
+                decay(),
+                any::<bool>(),
+            )
+                .prop_map(|(lr, lambd, alpha, t0, wd, max)| {
+                    AsgdConfig::default()
+                        .lr(lr)
+                        .lambd(lambd)
+                        .alpha(alpha)
+                        .t0(t0)
+                        .weight_decay(wd)
+                        .maximize(max)
+                        .into()
+                })
+                .boxed(),
             _ => return None,
         };
         Some(configs)
@@ -606,6 +640,9 @@ pub mod strategies {
                         .eps(1e-3)
                         .into()
                 })
+                .boxed(),
+            K::Asgd => (typical_lr(), 0.0..0.1, 0.0..10.0)
+                .prop_map(|(lr, lambd, t0)| AsgdConfig::default().lr(lr).lambd(lambd).t0(t0).into())
                 .boxed(),
             K::Lamb => (typical_lr(), 0.5..0.95)
                 .prop_map(|(lr, b1)| {
