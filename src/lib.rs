@@ -52,6 +52,7 @@
 //! | Adam's erratic first steps, without a warmup schedule | [`RAdam`] |
 //! | rare huge gradients | [`Adamax`] |
 //! | memory: one state buffer instead of two, steps of fixed size | [`Lion`] |
+//! | memory: a matrix's second moment as row and column statistics, no first moment | [`Adafactor`] |
 //! | very large batches: a step size per layer | [`Lamb`] |
 //! | full-batch problems where the gradient's size misleads: steps from its sign alone | [`Rprop`] |
 //! | the last SGD iterate bounces around the minimum: evaluate the average of the iterates | [`Asgd`] |

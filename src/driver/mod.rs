@@ -319,7 +319,7 @@ where
             self.slots.reserve_exact(n);
             for index in 0..n {
                 let p = params.tensor(index).expect("checked by step_inputs");
-                let state = State::new(self.kernel_of(index), p.shape().iter().product());
+                let state = State::new(self.kernel_of(index), p.shape());
                 self.slots.push(Slot {
                     shape: p.shape().to_vec(),
                     strides: pass::state_strides(p.shape(), p.strides()),

@@ -41,4 +41,6 @@ crate::registry::optimizers! {
     rprop::Rprop(RpropConfig) "Rprop";
     /// ASGD: `torch.optim.ASGD`.
     asgd::Asgd(AsgdConfig) "ASGD";
+    /// Adafactor: `torch.optim.Adafactor`.
+    adafactor::Adafactor(AdafactorConfig) "Adafactor";
 }

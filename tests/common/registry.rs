@@ -248,6 +248,21 @@ pub fn spec(kind: OptimizerKind) -> Option<Spec> {
             ],
             converge(0.1, 1e-3, 5000),
         ),
+        // Adafactor's steps are relative to the parameter's RMS, with ρ = min(γ, 1/√t).
+        K::Adafactor => (
+            vec![
+                AdafactorConfig::default().lr(0.01).into(),
+                AdafactorConfig::default()
+                    .lr(0.02)
+                    .beta2_decay(-0.5)
+                    .eps((Some(1e-20), 1e-2))
+                    .d(2.0)
+                    .weight_decay(0.01)
+                    .maximize(true)
+                    .into(),
+            ],
+            converge(0.05, 0.01, 5000),
+        ),
         _ => return None,
     };
     Some(Spec {
@@ -573,6 +588,26 @@ pub mod strategies {
                         .lambd(lambd)
                         .alpha(alpha)
                         .t0(t0)
+                        .weight_decay(wd)
+                        .maximize(max)
+                        .into()
+                })
+                .boxed(),
+            K::Adafactor => (
+                lr(),
+                prop_oneof![Just(0.0), Just(-0.8), -2.0..0.0],
+                prop_oneof![Just(None), eps().prop_map(Some)],
+                prop_oneof![Just(0.0), 1e-6..1e-2],
+                prop_oneof![Just(1.0), 1.0..4.0],
+                decay(),
+                any::<bool>(),
+            )
+                .prop_map(|(lr, c, eps1, eps2, d, wd, max)| {
+                    AdafactorConfig::default()
+                        .lr(lr)
+                        .beta2_decay(c)
+                        .eps((eps1, eps2))
+                        .d(d)
                         .weight_decay(wd)
                         .maximize(max)
                         .into()
