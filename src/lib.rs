@@ -53,6 +53,7 @@
 //! | rare huge gradients | [`Adamax`] |
 //! | memory: one state buffer instead of two, steps of fixed size | [`Lion`] |
 //! | memory: a matrix's second moment as row and column statistics, no first moment | [`Adafactor`] |
+//! | weight matrices whose updates are dominated by a few directions: orthogonalised momentum | [`Muon`] (matrices only) |
 //! | very large batches: a step size per layer | [`Lamb`] |
 //! | full-batch problems where the gradient's size misleads: steps from its sign alone | [`Rprop`] |
 //! | the last SGD iterate bounces around the minimum: evaluate the average of the iterates | [`Asgd`] |
@@ -76,9 +77,9 @@
 //!     let mut config = kind.default_config(); // PyTorch's defaults
 //!     config.set_learning_rate(0.01);
 //!     let mut opt = config.build::<f32>()?; // a Box<dyn Optimizer<f32>>
-//!     let mut w = array![1.0_f32, -1.0];
-//!     opt.step(&mut w, &array![1.0, -1.0])?;
-//!     assert!(w[0] < 1.0 && w[1] > -1.0, "{kind}");
+//!     let mut w = array![[1.0_f32, -1.0]]; // a 1 × 2 matrix: Muon takes matrices only
+//!     opt.step(&mut w, &array![[1.0, -1.0]])?;
+//!     assert!(w[[0, 0]] < 1.0 && w[[0, 1]] > -1.0, "{kind}");
 //! }
 //! # Ok::<(), ndarray_optim::Error>(())
 //! ```

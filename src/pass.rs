@@ -560,7 +560,7 @@ pub(crate) fn first_non_finite<A: Float>(t: &dyn Tensor<A>) -> Option<(Vec<usize
 /// compiled inside the `#[target_feature]` function; otherwise it keeps the baseline codegen, where
 /// `mul_add` is a libm call and the loop does not vectorise.
 #[inline(always)]
-fn with_simd<R>(body: impl FnOnce() -> R) -> R {
+pub(crate) fn with_simd<R>(body: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f")

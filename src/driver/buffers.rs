@@ -10,6 +10,7 @@
 //! | `when(\|k\| flag)` | `Option<Vec<A>>` | on the first step if the kernel's `flag` is on, zeros | hold it exactly when `flag` is on |
 //! | `lazy()` | `Option<Vec<A>>` | by the kernel, when it first needs it | hold it or not |
 //! | `scalar(\|k\| init, range)` | `f32` | `init` (an `f32`, from the kernel) | hold it, an `f32` value within `range` |
+//! | `scratch(\|k, shape\| len)` | `Vec<A>` | on the first step, `len` zeros: working space of the kernel, neither saved nor loaded (made anew) | nothing |
 //! | `shaped(\|k, shape\| Option<shape>)` | `Option<Aux<A>>` | on the first step, zeros of the shape the closure gives for the parameter's shape, if any | hold it exactly when the closure gives a shape, with that shape |
 //!
 //! From that one list come the struct, its creation, and the saving, checking and rebuilding of
@@ -164,6 +165,7 @@ macro_rules! state {
     (@type lazy, $a:ident) => { Option<Vec<$a>> };
     (@type scalar, $a:ident) => { f32 };
     (@type shaped, $a:ident) => { Option<$crate::driver::buffers::Aux<$a>> };
+    (@type scratch, $a:ident) => { Vec<$a> };
 
     (@new zeros (), $k:ident, $len:ident, $shape:ident) => { vec![A::zero(); $len] };
     (@new fill ($value:expr), $k:ident, $len:ident, $shape:ident) => {{
@@ -179,6 +181,10 @@ macro_rules! state {
         let init: fn(&Self::Kernel) -> f32 = $init;
         init($k)
     }};
+    (@new scratch ($of:expr), $k:ident, $len:ident, $shape:ident) => {{
+        let of: fn(&Self::Kernel, &[usize]) -> usize = $of;
+        vec![A::zero(); of($k, $shape)]
+    }};
     (@new shaped ($of:expr), $k:ident, $len:ident, $shape:ident) => {{
         let of: fn(&Self::Kernel, &[usize]) -> Option<Vec<usize>> = $of;
         of($k, $shape).map(|shape| $crate::driver::buffers::Aux {
@@ -192,6 +198,7 @@ macro_rules! state {
     (@each when, $n:expr, $b:expr, $f:ident) => { if let Some(b) = $b { $f($n, None, b) } };
     (@each lazy, $n:expr, $b:expr, $f:ident) => { if let Some(b) = $b { $f($n, None, b) } };
     (@each scalar, $n:expr, $b:expr, $f:ident) => {};
+    (@each scratch, $n:expr, $b:expr, $f:ident) => {};
     (@each shaped, $n:expr, $b:expr, $f:ident) => {
         if let Some(b) = $b { $f($n, Some(&b.shape), &b.data) }
     };
@@ -201,6 +208,7 @@ macro_rules! state {
     (@each_mut when, $b:expr, $f:ident) => { if let Some(b) = $b { $f(b) } };
     (@each_mut lazy, $b:expr, $f:ident) => { if let Some(b) = $b { $f(b) } };
     (@each_mut scalar, $b:expr, $f:ident) => {};
+    (@each_mut scratch, $b:expr, $f:ident) => {};
     (@each_mut shaped, $b:expr, $f:ident) => {};
 
     (@scalar scalar, $n:expr, $v:expr, $f:ident) => { $f($n, f64::from($v)) };
@@ -233,6 +241,10 @@ macro_rules! state {
     (@restore lazy (), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {
         $crate::driver::buffers::take_param_shaped($n, $shape, $b)?
     };
+    (@restore scratch ($of:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {{
+        let of: fn(&Self::Kernel, &[usize]) -> usize = $of;
+        vec![A::zero(); of($k, $shape)]
+    }};
     (@restore shaped ($of:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {{
         let of: fn(&Self::Kernel, &[usize]) -> Option<Vec<usize>> = $of;
         match (of($k, $shape), $b.remove($n)) {

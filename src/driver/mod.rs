@@ -119,6 +119,11 @@ pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
     fn reduce(&self, _grad: &dyn Tensor<A>) -> f64 {
         0.0
     }
+    /// Whether this kernel can update a tensor of `shape` at position `index` (Muon: matrices
+    /// only); checked for every tensor before a step changes anything.
+    fn check_shape(&self, _index: usize, _shape: &[usize]) -> Result<(), Error> {
+        Ok(())
+    }
     /// The scalars of step number `step` (1 on the first step); `sum` is the sum over all
     /// tensors when [`reduces`](Self::reduces), else 0.
     fn scalars(&self, step: u64, sum: f64) -> Self::Scalars;
@@ -267,6 +272,10 @@ where
                 assigned: groups.assignment().len(),
                 found: n,
             });
+        }
+        for index in 0..n {
+            let shape = params.tensor(index).map_or(&[][..], |p| p.shape());
+            self.kernel_of(index).check_shape(index, shape)?;
         }
         if !self.slots.is_empty() {
             if self.slots.len() != n {

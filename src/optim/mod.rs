@@ -43,4 +43,8 @@ crate::registry::optimizers! {
     asgd::Asgd(AsgdConfig) "ASGD";
     /// Adafactor: `torch.optim.Adafactor`.
     adafactor::Adafactor(AdafactorConfig) "Adafactor";
+    /// Muon: `torch.optim.Muon`.
+    muon::Muon(MuonConfig) "Muon";
 }
+
+pub use muon::{AdjustLr, NewtonSchulzPrecision};

@@ -12,6 +12,16 @@ pub struct Spec {
     pub variants: Vec<OptimizerConfig>,
     /// How it is run on the convergence surfaces.
     pub converge: Converge,
+    /// It updates matrices (rank 2) only (Muon): the generic tests give it 2-D tensors (a
+    /// vector becomes a `1 × n` matrix) where they give the others tensors of several ranks.
+    pub matrices_only: bool,
+}
+
+/// Whether the optimizer of this name updates matrices only (see [`Spec::matrices_only`]).
+pub fn matrices_only(name: &str) -> bool {
+    OptimizerKind::from_name(name)
+        .and_then(spec)
+        .is_some_and(|spec| spec.matrices_only)
 }
 
 /// The convergence test of one optimizer: its default configuration with weight decay off (it
@@ -263,12 +273,34 @@ pub fn spec(kind: OptimizerKind) -> Option<Spec> {
             ],
             converge(0.05, 0.01, 5000),
         ),
+        // Muon's steps are orthogonalised (for a 1 × 2 matrix: normalised) momentum, of size
+        // about γ whatever the gradient's: a small learning rate.
+        K::Muon => (
+            vec![
+                MuonConfig::default().lr(0.02).into(),
+                MuonConfig::default()
+                    .lr(0.02)
+                    .momentum(0.9)
+                    .nesterov(false)
+                    .weight_decay(0.0)
+                    .adjust_lr_fn(AdjustLr::MatchRmsAdamw)
+                    .into(),
+                MuonConfig::default()
+                    .lr(0.02)
+                    .ns_precision(NewtonSchulzPrecision::Native)
+                    .ns_steps(3)
+                    .adjust_lr_fn(AdjustLr::SpectralUnclamped)
+                    .into(),
+            ],
+            converge(2e-3, 1e-3, 5000),
+        ),
         _ => return None,
     };
     Some(Spec {
         kind,
         variants,
         converge,
+        matrices_only: kind == K::Muon,
     })
 }
 
@@ -293,10 +325,28 @@ pub fn specs() -> Vec<Spec> {
         .collect()
 }
 
-/// One of every optimizer and its main options: the table the behavioural tests run over.
+/// One of every optimizer that takes tensors of any rank, with its main options: the table the
+/// behavioural tests run over, on tensors of several ranks. The optimizers that take matrices
+/// only are in [`zoo_of_matrices`], which `tests/suite/matrices_only.rs` runs the same
+/// invariants over with 2-D tensors.
 pub fn zoo<A: Float>() -> Vec<Box<dyn Optimizer<A>>> {
     specs()
         .into_iter()
+        .filter(|spec| !spec.matrices_only)
+        .flat_map(|spec| spec.variants)
+        .map(|config| {
+            config
+                .build()
+                .expect("the test registry's configurations are valid")
+        })
+        .collect()
+}
+
+/// The optimizers that take matrices only (Muon), with their main options.
+pub fn zoo_of_matrices<A: Float>() -> Vec<Box<dyn Optimizer<A>>> {
+    specs()
+        .into_iter()
+        .filter(|spec| spec.matrices_only)
         .flat_map(|spec| spec.variants)
         .map(|config| {
             config
@@ -613,6 +663,36 @@ pub mod strategies {
                         .into()
                 })
                 .boxed(),
+            K::Muon => (
+                (lr(), decay(), prop_oneof![Just(0.0), Just(0.95), 0.0..1.5]),
+                (any::<bool>(), eps(), 0usize..8),
+                (
+                    prop_oneof![
+                        Just(AdjustLr::Original),
+                        Just(AdjustLr::MatchRmsAdamw),
+                        Just(AdjustLr::SpectralUnclamped)
+                    ],
+                    prop_oneof![
+                        Just(NewtonSchulzPrecision::Bf16),
+                        Just(NewtonSchulzPrecision::Native)
+                    ],
+                ),
+            )
+                .prop_map(
+                    |((lr, wd, m), (nesterov, eps, steps), (adjust, precision))| {
+                        MuonConfig::default()
+                            .lr(lr)
+                            .weight_decay(wd)
+                            .momentum(m)
+                            .nesterov(nesterov)
+                            .eps(eps)
+                            .ns_steps(steps)
+                            .adjust_lr_fn(adjust)
+                            .ns_precision(precision)
+                            .into()
+                    },
+                )
+                .boxed(),
             _ => return None,
         };
         Some(configs)
@@ -693,7 +773,9 @@ pub mod strategies {
         Some(configs)
     }
 
-    /// Any valid configuration of any optimizer of the registry.
+    /// Any valid configuration of any optimizer of the registry that takes tensors of any
+    /// rank (the property tests' random shapes have ranks 0 to 3); [`any_matrix_config`] has
+    /// the others.
     ///
     /// # Panics
     ///
@@ -701,11 +783,22 @@ pub mod strategies {
     pub fn any_config() -> Configs {
         let all: Vec<Configs> = OptimizerKind::ALL
             .iter()
+            .filter(|kind| !super::matrices_only(kind.name()))
             .map(|&kind| {
                 arbitrary(kind).unwrap_or_else(|| {
                     panic!("no arbitrary configurations for {kind}: add them to tests/common/registry.rs")
                 })
             })
+            .collect();
+        proptest::strategy::Union::new(all).boxed()
+    }
+
+    /// Any valid configuration of an optimizer that takes matrices only.
+    pub fn any_matrix_config() -> Configs {
+        let all: Vec<Configs> = OptimizerKind::ALL
+            .iter()
+            .filter(|kind| super::matrices_only(kind.name()))
+            .map(|&kind| arbitrary(kind).expect("every kind has arbitrary configurations"))
             .collect();
         proptest::strategy::Union::new(all).boxed()
     }

@@ -44,10 +44,63 @@ fn check<A: Float>() {
     }
 }
 
+/// The same for the optimizers of matrices (Muon), on matrices: C order, Fortran order, a
+/// `1 × n` row and a strided view.
+fn check_matrices<A: Float>() {
+    let one = A::from_f64(1.0);
+    for mut opt in common::registry::zoo_of_matrices::<A>() {
+        let mut w = Array2::from_shape_fn((16, 9), |(i, j)| A::from_f64((i * 9 + j) as f64 * 0.01));
+        let mut b = Array2::from_elem((1, 9), one);
+        let mut c = Array2::from_elem((6, 4).f(), one);
+        let mut wide = Array2::from_elem((8, 12), one);
+        let gw = Array2::from_elem((16, 9), A::from_f64(0.5));
+        let gb = Array2::from_elem((1, 9), A::from_f64(-0.5));
+        let gc = Array2::from_elem((6, 4), A::from_f64(0.25));
+        let gs = Array2::from_elem((8, 6), A::from_f64(0.1));
+        let mut step = |opt: &mut Box<dyn Optimizer<A>>| {
+            let mut strided = wide.slice_mut(s![.., ..;2]);
+            opt.step(
+                &mut (&mut w, &mut b, &mut c, &mut strided),
+                &(&gw, &gb, &gc, &gs),
+            )
+            .unwrap();
+        };
+        assert!(allocations(|| step(&mut opt)) > 0);
+        for _ in 0..5 {
+            let n = allocations(|| step(&mut opt));
+            assert_eq!(n, 0, "{}: {n} allocations in a later step", opt.name());
+        }
+    }
+}
+
 #[test]
 fn no_allocation_after_the_first_step() {
     check::<f32>();
     check::<f64>();
+    check_matrices::<f32>();
+    check_matrices::<f64>();
+}
+
+/// Muon's first step allocates its momentum buffer (saved) and the Newton–Schulz iteration's
+/// working space (not saved: `X` and the next `X`, `r × c` each, and two `r × r` matrices for
+/// `r = min(rows, cols)`), and nothing else.
+#[test]
+fn muon_allocates_its_buffer_and_working_space_only() {
+    for mut opt in common::registry::zoo_of_matrices::<f32>() {
+        let (rows, cols) = (300, 120);
+        let mut w = Array2::<f32>::ones((rows, cols));
+        let g = Array2::<f32>::ones((rows, cols));
+        let bytes = bytes_allocated(|| opt.step(&mut w, &g).unwrap());
+        let saved = state_bytes(&opt.save_state());
+        assert_eq!(saved, rows * cols * 4);
+        let work = (2 * rows * cols + 2 * cols * cols) * 4;
+        assert!(
+            bytes >= saved + work && bytes <= saved + work + 4096,
+            "{}: {bytes} bytes, the state and working space need {}",
+            opt.name(),
+            saved + work
+        );
+    }
 }
 
 /// The first step allocates the state and (almost) nothing else: the buffers its saved state

@@ -20,7 +20,7 @@ use ndarray_optim::{Float, Optimizer, OptimizerKind};
 fn run<A: Float>(
     tag: &str,
     select: impl Fn(OptimizerKind) -> bool,
-    tolerance: impl Fn(f64, f64) -> bool,
+    tolerance: impl Fn(usize, f64, f64) -> bool,
 ) -> BTreeSet<OptimizerKind> {
     let fixture = common::load(tag);
     assert!(fixture.cases.len() >= 75, "fixture {tag} has too few cases");
@@ -45,7 +45,7 @@ fn run<A: Float>(
             }
             let grads = common::arrays::<A>(&problem.shapes, &problem.grads[step]);
             opt.step(&mut params, &grads).unwrap();
-            for (tensor, expected) in params.iter().zip(&case.params[step]) {
+            for (index, (tensor, expected)) in params.iter().zip(&case.params[step]).enumerate() {
                 for (&got, &want) in tensor.iter().zip(expected) {
                     // The file holds the shortest decimal of each value: read it back as `A`.
                     let (got, want) = (got.widen(), A::from_f64(want).widen());
@@ -53,9 +53,9 @@ fn run<A: Float>(
                     if err > worst.0 {
                         worst = (err, step);
                     }
-                    if !tolerance(got, want) {
+                    if !tolerance(index, got, want) {
                         failures.push(format!(
-                            "{tag} {}: step {}: got {got:e}, PyTorch {want:e}",
+                            "{tag} {}: step {}, tensor {index}: got {got:e}, PyTorch {want:e}",
                             case.name,
                             step + 1
                         ));
@@ -98,7 +98,7 @@ fn run<A: Float>(
                             } else {
                                 A::from_f64(want).widen()
                             };
-                            if !tolerance(got, want) {
+                            if !tolerance(index, got, want) {
                                 failures.push(format!(
                                     "{tag} {}: final `{name}` of tensor {index}: got {got:e}, \
                                      PyTorch {want:e}",
@@ -143,7 +143,7 @@ fn assert_every_kind(tag: &str, kinds: &BTreeSet<OptimizerKind>) {
 
 /// The kinds with a test of their own below, whose reference arithmetic cannot be reproduced
 /// to the common tolerances.
-const OWN_TOLERANCE: &[OptimizerKind] = &[];
+const OWN_TOLERANCE: &[OptimizerKind] = &[OptimizerKind::Muon];
 
 fn common_tolerance(kind: OptimizerKind) -> bool {
     !OWN_TOLERANCE.contains(&kind)
@@ -151,7 +151,7 @@ fn common_tolerance(kind: OptimizerKind) -> bool {
 
 #[test]
 fn f64_trajectories_match_pytorch_within_1e_10() {
-    let mut kinds = run::<f64>("f64", common_tolerance, |got, want| {
+    let mut kinds = run::<f64>("f64", common_tolerance, |_, got, want| {
         (got - want).abs() <= 1e-10
     });
     kinds.extend(OWN_TOLERANCE);
@@ -160,7 +160,7 @@ fn f64_trajectories_match_pytorch_within_1e_10() {
 
 #[test]
 fn f32_trajectories_match_pytorch_within_rtol_1e_5() {
-    let mut kinds = run::<f32>("f32", common_tolerance, |got, want| {
+    let mut kinds = run::<f32>("f32", common_tolerance, |_, got, want| {
         (got - want).abs() <= 1e-6 + 1e-5 * want.abs()
     });
     kinds.extend(OWN_TOLERANCE);
@@ -172,7 +172,7 @@ fn f32_trajectories_match_pytorch_within_rtol_1e_5() {
 #[test]
 fn optimizers_without_a_square_root_are_bit_identical() {
     use OptimizerKind as K;
-    let same = |got: f64, want: f64| got.to_bits() == want.to_bits();
+    let same = |_, got: f64, want: f64| got.to_bits() == want.to_bits();
     let only = [
         K::Sgd,
         K::Momentum,
@@ -195,11 +195,35 @@ fn optimizers_without_a_square_root_are_bit_identical() {
 #[test]
 fn adafactor_is_within_4_ulp_of_pytorch() {
     let only = |kind| kind == OptimizerKind::Adafactor;
-    let ulps =
-        |eps: f64| move |got: f64, want: f64| (got - want).abs() <= 4.0 * eps * want.abs().max(1.0);
+    let ulps = |eps: f64| {
+        move |_, got: f64, want: f64| (got - want).abs() <= 4.0 * eps * want.abs().max(1.0)
+    };
     assert_eq!(
         run::<f32>("f32", only, ulps(f64::from(f32::EPSILON))).len(),
         1
     );
     assert_eq!(run::<f64>("f64", only, ulps(f64::EPSILON)).len(), 1);
+}
+
+/// Muon's Newton–Schulz iteration runs in `bfloat16` in PyTorch, its products accumulated in
+/// `f32` by the BLAS. With `NewtonSchulzPrecision::Bf16` (the default) every operation is
+/// rounded to `bfloat16` as PyTorch rounds it and each product is summed in index order, which
+/// is PyTorch's order for the fixture's three small matrices (at most 6 × 6): those are
+/// bit-identical at every step, in both precisions. For the 32 × 16 matrix PyTorch's BLAS sums
+/// in blocks, so now and then one element of the `bfloat16` update rounds the other way (one
+/// `bfloat16` ulp, 2⁻⁸ relative) and the trajectories drift apart by about that much: within
+/// `2e-3·max(1, |x|)` over 50 steps (measured: see the printed errors).
+#[test]
+fn muon_matches_pytorch_bit_for_bit_on_small_matrices() {
+    let only = |kind| kind == OptimizerKind::Muon;
+    // Tensors 0 to 2 of the `matrices` problem are the small ones.
+    let close = |index: usize, got: f64, want: f64| {
+        if index < 3 {
+            got.to_bits() == want.to_bits()
+        } else {
+            (got - want).abs() <= 2e-3 * want.abs().max(1.0)
+        }
+    };
+    assert_eq!(run::<f32>("f32", only, close).len(), 1);
+    assert_eq!(run::<f64>("f64", only, close).len(), 1);
 }

@@ -10,6 +10,7 @@ mod bad_input;
 mod convergence;
 mod invariants;
 mod layouts;
+mod matrices_only;
 mod non_finite;
 mod parallel;
 mod properties;
