@@ -5,8 +5,11 @@
 //! f64: within 1e-10 absolute of PyTorch after every one of the 50 steps.
 //! f32: within `1e-6 + 1e-5·|expected|` after every step (PyTorch's CPU `sqrt` is not correctly
 //! rounded, so bit-equality is impossible; see `docs/numerics.md`).
-//! Optimizers without a square root (SGD, Momentum, Nesterov, Adamax, Lion, Rprop) are
-//! bit-identical, in both precisions.
+//! Optimizers without a square root (SGD, Momentum, Nesterov, Adamax, Lion, Rprop, ASGD) are
+//! bit-identical, in both precisions; ASGD's final `ax`, `eta` and `mu` too. Adafactor (within
+//! 4 ulp) and Muon (bit-identical on small matrices) have tests of their own below, with their
+//! reasons. Cases may run on tensors of their own (`problem`), and the final state of some
+//! optimizers is compared too (`final_state`).
 
 use crate::common;
 
