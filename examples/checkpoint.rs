@@ -80,7 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (mut w, mut b) = (Array2::<f32>::zeros((3, 2)), Array1::<f32>::zeros(2));
         let mut opt = new_optimizer(&w, &b)?;
         train(&mut opt, &mut w, &mut b, 0..STOP_AT)?;
-        let optimizer = opt.save_state().with_tensor_names(&["w", "b"])?;
+        let optimizer = opt.save_state().named(&["w", "b"])?;
         let checkpoint = Checkpoint {
             step: STOP_AT,
             w,

@@ -26,8 +26,8 @@
 use ndarray::{Array1, Array2, Axis};
 use ndarray_optim::schedule::{Schedule, Warmup};
 use ndarray_optim::{
-    AdamWConfig, LambConfig, MultiSteps, Optimizer, ParamGroups, Tensor, TensorList, TensorListMut,
-    TensorMut,
+    AdamWConfig, LambConfig, MultiStepsConfig, Optimizer, ParamGroups, Tensor, TensorList,
+    TensorListMut, TensorMut,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -175,10 +175,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect::<Vec<_>>()
     );
     // Accumulate 4 micro-batches, clip the accumulated gradient's global L2 norm at 1.0, step.
-    let mut opt = MultiSteps::new(inner, ACCUMULATE)?.with_clip_grad_norm(1.0, 2.0)?;
+    let mut opt = MultiStepsConfig::default()
+        .every_k(ACCUMULATE)
+        .max_grad_norm(Some(1.0)) // the L2 norm: norm_type 2, the default
+        .build(inner)?;
     opt.set_param_groups(Some(groups))?;
     // Linear warmup over 30 updates, then cosine decay to 0 at the last update.
-    let mut sched = Warmup::cosine(WARMUP, UPDATES as u64)?.attach(&mut opt)?;
+    let mut sched = Warmup::cosine(WARMUP, UPDATES as u64).attach(&mut opt)?;
 
     let initial = model.loss_and_gradients(&test_x, &test_y).0;
     println!(

@@ -31,7 +31,8 @@ use std::path::PathBuf;
 use ndarray_optim::schedule::{
     AnnealStrategy, ChainedScheduler, ConstantLr, CosineAnnealingLr, CosineAnnealingWarmRestarts,
     CyclicLr, CyclicMode, ExponentialLr, LambdaLr, LinearLr, MultiStepLr, MultiplicativeLr,
-    OneCycleLr, PolynomialLr, ReduceLrOnPlateau, Schedule, Scheduler, SequentialLr, StepLr, Warmup,
+    OneCycleLr, PolynomialLr, ReduceLrOnPlateauConfig, Schedule, Scheduler, SequentialLr, StepLr,
+    Warmup,
 };
 use ndarray_optim::{Error, Optimizer, SgdConfig};
 use plot::{Axis, Curve, Panel};
@@ -150,42 +151,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         column(
             "StepLR",
             format!("StepLR: ×0.1 every {step_size}"),
-            StepLr::new(step_size, 0.1)?,
+            StepLr::new(step_size).gamma(0.1),
         )?,
         column(
             "MultiStep",
             format!("MultiStepLR: ×0.1 at {milestones:?}"),
-            MultiStepLr::new(milestones, 0.1)?,
+            MultiStepLr::new(milestones).gamma(0.1),
         )?,
         column(
             "ConstantLR",
             "ConstantLR: ×1/3 for 5".into(),
-            ConstantLr::new(1.0 / 3.0, 5)?,
+            ConstantLr::default(), // PyTorch's: factor 1/3, total_iters 5
         )?,
         column(
             "LinearLR",
             format!("LinearLR: ×1/3 → ×1 over {ramp}"),
-            LinearLr::new(1.0 / 3.0, 1.0, ramp)?,
+            LinearLr::default().total_iters(ramp),
         )?,
         column(
             "Exponential",
             "ExponentialLR: γ 0.95".into(),
-            ExponentialLr::new(0.95)?,
+            ExponentialLr::new(0.95),
         )?,
         column(
             "Polynomial",
             format!("PolynomialLR: power 2 over {n}"),
-            PolynomialLr::new(n, 2.0)?,
+            PolynomialLr::default().total_iters(n).power(2.0),
         )?,
         column(
             "Cosine",
             format!("CosineAnnealingLR: T_max {n}"),
-            CosineAnnealingLr::new(n, 1e-3)?,
+            CosineAnnealingLr::new(n).eta_min(1e-3),
         )?,
         column(
             "WarmRestart",
             format!("CosineAnnealingWarmRestarts: T_0 {t_0}, T_mult 2"),
-            CosineAnnealingWarmRestarts::new(t_0, 2, 1e-3)?,
+            CosineAnnealingWarmRestarts::new(t_0)
+                .t_mult(2)
+                .eta_min(1e-3),
         )?,
         column(
             "Lambda",
@@ -201,36 +204,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     print_table("Per-epoch schedules", &mut per_epoch, steps, every)?;
 
     let half_cycle = (n / 8).max(1);
-    let cyclic = || CyclicLr::new(0.01, 0.1, half_cycle);
+    let cyclic = || CyclicLr::new(0.01, 0.1).step_size_up(half_cycle);
     let mut per_batch = vec![
         column(
             "Cyclic",
             format!("triangular, 0.01 ↔ 0.1, up {half_cycle}"),
-            cyclic()?,
+            cyclic(),
         )?,
         column(
             "Cyclic2",
             "triangular2".into(),
-            cyclic()?.with_mode(CyclicMode::Triangular2)?,
+            cyclic().mode(CyclicMode::Triangular2),
         )?,
         column(
             "CyclicExp",
             "exp_range γ 0.99, momentum not cycled".into(),
-            cyclic()?
-                .with_mode(CyclicMode::ExpRange { gamma: 0.99 })?
-                .with_cycle_momentum(false),
+            cyclic()
+                .mode(CyclicMode::ExpRange)
+                .gamma(0.99)
+                .cycle_momentum(false),
         )?,
         column(
             "OneCycle",
             format!("cos, 2 phases, max 0.1, {n} steps"),
-            OneCycleLr::new(0.1, n)?,
+            OneCycleLr::new(0.1, n),
         )?,
         column(
             "OneCycle3",
             "linear, 3 phases".into(),
-            OneCycleLr::new(0.1, n)?
-                .with_three_phase(true)
-                .with_anneal_strategy(AnnealStrategy::Linear),
+            OneCycleLr::new(0.1, n)
+                .three_phase(true)
+                .anneal_strategy(AnnealStrategy::Linear),
         )?,
     ];
     print_table(
@@ -247,31 +251,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("SequentialLR: LinearLR ×0.1 → ×1, then cosine at {warmup}"),
             SequentialLr::new(
                 vec![
-                    Box::new(LinearLr::new(0.1, 1.0, warmup)?),
-                    Box::new(CosineAnnealingLr::new((n - warmup).max(1), 0.0)?),
+                    Box::new(LinearLr::default().start_factor(0.1).total_iters(warmup)),
+                    Box::new(CosineAnnealingLr::new((n - warmup).max(1))),
                 ],
                 vec![warmup],
-            )?,
+            ),
         )?,
         column(
             "Chained",
             "ChainedScheduler: ConstantLR ×0.1 for 5, ExponentialLR γ 0.97".into(),
             ChainedScheduler::new(vec![
-                Box::new(ConstantLr::new(0.1, 5)?),
-                Box::new(ExponentialLr::new(0.97)?),
-            ])?,
+                Box::new(ConstantLr::default().factor(0.1)),
+                Box::new(ExponentialLr::new(0.97)),
+            ]),
         )?,
         column(
             "WarmupCos",
             format!("Warmup::cosine({warmup}, {})", n + 1),
-            Warmup::cosine(warmup, n + 1)?,
+            Warmup::cosine(warmup, n + 1),
         )?,
         column(
             "WarmupLin",
             format!("Warmup::linear({warmup}, {}), ×0.01 → ×1 → ×0.1", n + 1),
-            Warmup::linear(warmup, n + 1)?
-                .with_start_factor(0.01)?
-                .with_end_factor(0.1)?,
+            Warmup::linear(warmup, n + 1)
+                .start_factor(0.01)
+                .end_factor(0.1),
         )?,
     ];
     print_table("Compositions and warmups", &mut composed, steps, every)?;
@@ -442,11 +446,12 @@ fn plateau(steps: u64, every: u64) -> Result<PlateauRun, Error> {
     println!("\n{heading}\n");
     println!("{:>5} {:>WIDTH$} {:>WIDTH$}", "k", "val loss", "lr");
     let mut optimizer = sgd()?;
-    let mut plateau = ReduceLrOnPlateau::new()
-        .with_patience(PATIENCE)
-        .with_factor(FACTOR)?
-        .with_cooldown(COOLDOWN)
-        .with_min_lr(MIN_LR)?;
+    let mut plateau = ReduceLrOnPlateauConfig::default()
+        .patience(PATIENCE)
+        .factor(FACTOR)
+        .cooldown(COOLDOWN)
+        .min_lr(MIN_LR)
+        .build()?;
     let mut run = PlateauRun {
         heading,
         loss: Vec::new(),

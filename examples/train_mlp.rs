@@ -438,7 +438,7 @@ fn train(
     let total_steps = (recipe.epochs * batches_per_epoch) as u64;
     let warmup_steps = (total_steps as f64 * WARMUP_FRACTION).ceil() as u64;
     // Attaching sets the learning rate for the first step: 0, the start of the warmup.
-    let mut schedule = Warmup::cosine(warmup_steps, total_steps)?.attach(&mut opt)?;
+    let mut schedule = Warmup::cosine(warmup_steps, total_steps).attach(&mut opt)?;
 
     let mut run = Run {
         name: contender.name,

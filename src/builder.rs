@@ -2,37 +2,82 @@
 //!
 //! Everything a user configures (an optimizer's hyperparameters, a schedule, a wrapper) is a
 //! plain struct with public fields named as PyTorch names them, a `Default` that is PyTorch's
-//! default, and one chained setter per field, named exactly as the field, that never fails.
-//! Validation happens once, in the call that turns the configuration into a working object
-//! (`build`, `attach`, `new`), which returns a `Result`; a working object's own `set_*` methods
-//! validate too. [`config!`] generates the struct, its `Default` and its setters from one list
-//! of fields, so each field's documentation is written once and shows on both.
+//! default where PyTorch has one, and one chained setter per field, named exactly as the field,
+//! that never fails. Arguments PyTorch requires (a schedule's `step_size`, `T_max`, …) are the
+//! arguments of the type's `new`, which never fails either. Validation happens once, in the call
+//! that turns the configuration into a working object (`build`, `attach`, `Scheduler::new`),
+//! which returns a `Result`; a working object's own `set_*` methods validate too and change
+//! nothing on `Err`. No method is called `with_*`.
+//!
+//! [`config!`] generates the struct, its `Default` (or, when some fields are required, a private
+//! `from_required` for the type's `new` to call) and its setters from one list of fields, so
+//! each field's documentation and default are written once and show on both the field and its
+//! setter. Types holding closures or boxed trait objects (`LambdaLr`, `CyclicLr`,
+//! `SequentialLr`, …) cannot derive `Clone + Debug + PartialEq` and write the same setters by
+//! hand.
 
-/// Defines a configuration struct: its fields (with their docs and defaults), `Default`, and a
-/// setter per field carrying the field's doc.
+/// Defines a configuration struct: its fields (with their docs and defaults), a setter per field
+/// carrying the field's doc, and either `Default` (every field has a default) or a private
+/// `from_required` taking the fields without one, in order (the type's `new` calls it).
+///
+/// With the `serde` feature every field is written through `crate::exact` (floats bit for bit
+/// in every format): a field's type must implement `exact::Exact` (floats, integers, `bool`,
+/// `String`, `Option`, pairs and `Vec` of those do; an enum without floats gets
+/// `crate::exact::plain!(Enum)`).
 ///
 /// ```text
 /// config! {
 ///     /// Doc of the struct.
+///     #[derive(Copy)]                         // optional: more derives
 ///     pub struct XConfig {
+///         /// A required field: no default, an argument of `from_required`.
+///         step_size: u64,
 ///         /// Doc of the field (shown on the setter too).
 ///         #[serde(alias = "learning_rate")]   // optional, passed to the field only
 ///         lr: f64 = 1e-3,
 ///     }
 /// }
 /// ```
+///
+/// With the `serde` feature the struct is `Serialize + Deserialize` with unknown fields denied;
+/// a missing field takes its default, a missing required field is an error.
 macro_rules! config {
     (
         $(#[$meta:meta])*
-        pub struct $name:ident {
-            $(
-                $(#[doc = $doc:literal])*
-                $(#[serde($($serde:tt)*)])*
-                $field:ident : $ty:ty = $default:expr
-            ),* $(,)?
-        }
+        pub struct $name:ident { $($fields:tt)* }
     ) => {
-        $(#[$meta])*
+        $crate::builder::config!(@split [$(#[$meta])*] $name [] [] $($fields)*);
+    };
+
+    // A field with a default.
+    (@split $meta:tt $name:ident [$($req:tt)*] [$($opt:tt)*]
+        $(#[doc = $doc:literal])*
+        $(#[serde($($serde:tt)*)])*
+        $field:ident : $ty:ty = $default:expr
+        $(, $($rest:tt)*)?
+    ) => {
+        $crate::builder::config!(@split $meta $name [$($req)*]
+            [$($opt)* { [$($doc)*] [$([$($serde)*])*] $field [$ty] [$default] }]
+            $($($rest)*)?);
+    };
+
+    // A required field.
+    (@split $meta:tt $name:ident [$($req:tt)*] [$($opt:tt)*]
+        $(#[doc = $doc:literal])*
+        $field:ident : $ty:ty
+        $(, $($rest:tt)*)?
+    ) => {
+        $crate::builder::config!(@split $meta $name
+            [$($req)* { [$($doc)*] $field [$ty] }]
+            [$($opt)*]
+            $($($rest)*)?);
+    };
+
+    // Every field has a default: `Default`.
+    (@split [$($meta:tt)*] $name:ident []
+        [$({ [$($doc:literal)*] [$([$($serde:tt)*])*] $field:ident [$ty:ty] [$default:expr] })*]
+    ) => {
+        $($meta)*
         #[derive(Clone, Debug, PartialEq)]
         #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
@@ -40,6 +85,7 @@ macro_rules! config {
         pub struct $name {
             $(
                 $(#[doc = $doc])*
+                #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
                 $(#[cfg_attr(feature = "serde", serde($($serde)*))])*
                 pub $field: $ty,
             )*
@@ -53,6 +99,80 @@ macro_rules! config {
             }
         }
 
+        $crate::builder::config!(@setters $name $({ [$($doc)*] $field [$ty] })*);
+    };
+
+    // Some fields are required: `from_required`, for the type's own `new`.
+    (@split [$($meta:tt)*] $name:ident
+        [$({ [$($rdoc:literal)*] $rfield:ident [$rty:ty] })+]
+        [$({ [$($doc:literal)*] [$([$($serde:tt)*])*] $field:ident [$ty:ty] [$default:expr] })*]
+    ) => {
+        $($meta)*
+        #[derive(Clone, Debug, PartialEq)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+        #[non_exhaustive]
+        pub struct $name {
+            $(
+                $(#[doc = $rdoc])*
+                #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
+                pub $rfield: $rty,
+            )+
+            $(
+                $(#[doc = $doc])*
+                #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
+                $(#[cfg_attr(feature = "serde", serde($($serde)*))])*
+                pub $field: $ty,
+            )*
+        }
+
+        // Deserialised through a private twin whose defaulted fields may be missing: the
+        // required fields must be there, the others take their defaults.
+        #[cfg(feature = "serde")]
+        const _: () = {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Given {
+                $(
+                    #[serde(with = "crate::exact")]
+                    $rfield: $rty,
+                )+
+                $(
+                    #[serde(default, with = "crate::exact")]
+                    $(#[serde($($serde)*)])*
+                    $field: Option<$ty>,
+                )*
+            }
+
+            impl<'de> serde::Deserialize<'de> for $name {
+                fn deserialize<D>(deserializer: D) -> Result<Self, D::Error>
+                where
+                    D: serde::Deserializer<'de>,
+                {
+                    let given = Given::deserialize(deserializer)?;
+                    Ok($name {
+                        $($rfield: given.$rfield,)+
+                        $($field: given.$field.unwrap_or_else(|| $default),)*
+                    })
+                }
+            }
+        };
+
+        impl $name {
+            /// The required fields as given, every other field at its default.
+            fn from_required($($rfield: $rty),+) -> Self {
+                $name {
+                    $($rfield,)+
+                    $($field: $default,)*
+                }
+            }
+        }
+
+        $crate::builder::config!(@setters $name
+            $({ [$($rdoc)*] $rfield [$rty] })+
+            $({ [$($doc)*] $field [$ty] })*);
+    };
+
+    (@setters $name:ident $({ [$($doc:literal)*] $field:ident [$ty:ty] })*) => {
         impl $name {
             $(
                 #[doc = concat!("Sets `", stringify!($field), "`:")]

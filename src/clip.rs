@@ -62,6 +62,8 @@
 //! * **`max_norm` and `clip_value` must be `≥ 0`** (`+∞` allowed: no clipping). PyTorch accepts
 //!   negative values: a negative `max_norm` flips the sign of every gradient, a negative
 //!   `clip_value` sets every gradient to it.
+//! * **`max_norm = +∞` never changes a gradient.** PyTorch computes `∞ / (‖G‖ + 1e-6)`, which is
+//!   NaN when the norm is infinite, and multiplies every gradient, finite ones included, by it.
 //! * **The ∞-norm of a tensor with no elements is 0** (the maximum of no absolute values, and the
 //!   limit of its p-norms). PyTorch raises "cannot compute the infinity norm on an empty tensor".
 //! * **`f32` sums do not overflow or underflow early.** PyTorch accumulates `Σ|g|ᵖ` of `f32`
@@ -514,6 +516,9 @@ impl Norm {
 /// `reciprocal(total_norm + 1e-6) * max_norm` (two roundings, not one division), followed by
 /// `clamp(max=1.0)`, which keeps a NaN.
 fn clip_coefficient<A: Float>(max_norm: f64, norm: A) -> A {
+    if max_norm == f64::INFINITY {
+        return A::one(); // no clipping, even when the norm is infinite or NaN (PyTorch: ∞/∞)
+    }
     let coef = (A::one() / (norm + A::from_f64(1e-6))) * A::from_f64(max_norm);
     if coef > A::one() { A::one() } else { coef }
 }

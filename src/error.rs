@@ -176,7 +176,7 @@ pub enum Error {
     },
 
     /// Tensor names were given for a different number of tensors
-    /// ([`OptimizerState::with_tensor_names`](crate::OptimizerState::with_tensor_names),
+    /// ([`OptimizerState::named`](crate::OptimizerState::named),
     /// [`ParamGroups::no_decay_by_name`](crate::ParamGroups::no_decay_by_name)).
     #[error("{names} names for {tensors} tensors")]
     NameCountMismatch {

@@ -38,6 +38,16 @@ pub trait Float:
     /// assert_eq!(<f64 as Float>::from_f64(0.1), 0.1); // exact
     /// ```
     fn from_f64(x: f64) -> Self;
+    /// The type's name, `"f32"` or `"f64"`: what a saved state records.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::Float;
+    ///
+    /// assert_eq!(<f32 as Float>::NAME, "f32");
+    /// ```
+    const NAME: &'static str;
     /// Widens this value to `f64` (exact).
     ///
     /// # Example
@@ -49,9 +59,32 @@ pub trait Float:
     /// assert_ne!(0.1_f32.widen(), 0.1); // …which is not 0.1
     /// ```
     fn widen(self) -> f64;
+
+    /// Writes the value exactly in any serde format (see the crate's saved-state docs).
+    #[cfg(feature = "serde")]
+    #[doc(hidden)]
+    fn serialize_exact<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
+
+    /// Reads a value written by [`serialize_exact`](Float::serialize_exact) (or a plain number).
+    #[cfg(feature = "serde")]
+    #[doc(hidden)]
+    fn deserialize_exact<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error>;
 }
 
 impl Float for f32 {
+    const NAME: &'static str = "f32";
+    #[cfg(feature = "serde")]
+    fn serialize_exact<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        crate::exact::Exact::write(self, serializer)
+    }
+    #[cfg(feature = "serde")]
+    fn deserialize_exact<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        crate::exact::Exact::read(deserializer)
+    }
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
         x as f32
@@ -63,6 +96,17 @@ impl Float for f32 {
 }
 
 impl Float for f64 {
+    const NAME: &'static str = "f64";
+    #[cfg(feature = "serde")]
+    fn serialize_exact<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        crate::exact::Exact::write(self, serializer)
+    }
+    #[cfg(feature = "serde")]
+    fn deserialize_exact<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        crate::exact::Exact::read(deserializer)
+    }
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
         x

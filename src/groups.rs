@@ -11,23 +11,33 @@ use crate::tensor::TensorList;
 /// every group with it and keeps their ratios: a group with `lr_scale = 0.1` always learns ten
 /// times slower. Everything not overridden comes from the optimizer's configuration.
 ///
+/// A configuration like any other of the crate: public fields, a chained setter per field
+/// (each override's setter takes the value itself: `weight_decay(0.0)` sets `Some(0.0)`), and
+/// the values are checked where the groups are made ([`ParamGroups::new`],
+/// [`ParamGroups::set_group`]).
+///
 /// # Example
 ///
 /// ```
-/// use ndarray_optim::ParamGroup;
+/// use ndarray_optim::{ParamGroup, ParamGroups};
 ///
 /// let no_decay = ParamGroup::default().weight_decay(0.0);
-/// let slow = ParamGroup::default().lr_scale(0.1);
 /// assert_eq!(no_decay.weight_decay, Some(0.0));
-/// assert_eq!(slow.lr_scale, 0.1);
+/// assert_eq!(ParamGroup::default().weight_decay, None); // the optimizer's
+/// // Checked when the groups are made:
+/// let slow = ParamGroup::default().lr_scale(-0.1);
+/// assert!(ParamGroups::new(vec![slow], vec![0]).is_err());
+/// assert!(ParamGroups::new(vec![ParamGroup::default().weight_decay(f64::NAN)], vec![0]).is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct ParamGroup {
     /// Multiplier of the optimizer's learning rate for this group (default 1).
+    #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub lr_scale: f64,
     /// Weight decay for this group, replacing the optimizer's (default: `None`, keep it).
+    #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub weight_decay: Option<f64>,
     /// LAMB only: apply the trust ratio to this group (`Some(true)`), or not (`Some(false)`, as
     /// TF-Addons' `exclude_from_layer_adaptation`); `None` keeps LAMB's own rule.
@@ -45,40 +55,20 @@ impl Default for ParamGroup {
 }
 
 impl ParamGroup {
-    /// Sets the learning-rate multiplier.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{ParamGroup, ParamGroups};
-    ///
-    /// let slow = ParamGroup::default().lr_scale(0.1);
-    /// assert_eq!(slow.lr_scale, 0.1);
-    /// // Checked when the groups are made:
-    /// assert!(ParamGroups::new(vec![ParamGroup::default().lr_scale(-1.0)], vec![0]).is_err());
-    /// ```
+    /// Sets `lr_scale`: the multiplier of the optimizer's learning rate for this group.
+    #[must_use]
     pub fn lr_scale(mut self, lr_scale: f64) -> Self {
         self.lr_scale = lr_scale;
         self
     }
-    /// Overrides the weight decay.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{ParamGroup, ParamGroups};
-    ///
-    /// assert_eq!(ParamGroup::default().weight_decay, None); // the optimizer's
-    /// assert_eq!(ParamGroup::default().weight_decay(0.0).weight_decay, Some(0.0));
-    /// // Checked when the groups are made:
-    /// let invalid = ParamGroup::default().weight_decay(f64::NAN);
-    /// assert!(ParamGroups::new(vec![invalid], vec![0]).is_err());
-    /// ```
+    /// Sets `weight_decay` to `Some(weight_decay)`: this group's weight decay, replacing the
+    /// optimizer's.
+    #[must_use]
     pub fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = Some(weight_decay);
         self
     }
-    /// Overrides LAMB's layer adaptation.
+    /// Sets `layer_adaptation` to `Some(adapt)`: LAMB's layer adaptation for this group.
     ///
     /// # Example
     ///
@@ -95,6 +85,7 @@ impl ParamGroup {
     /// opt.set_param_groups(Some(groups))?; // a LAMB option: other optimizers refuse it
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
+    #[must_use]
     pub fn layer_adaptation(mut self, adapt: bool) -> Self {
         self.layer_adaptation = Some(adapt);
         self
@@ -291,7 +282,7 @@ impl ParamGroups {
         &self.assignment
     }
 
-    /// A copy with group `index` replaced.
+    /// Replaces group `index`, after checking the new group; on `Err` nothing changes.
     ///
     /// # Errors
     ///
@@ -302,29 +293,35 @@ impl ParamGroups {
     ///
     /// ```
     /// use ndarray::{Array1, Array2};
-    /// use ndarray_optim::{ParamGroup, ParamGroups};
+    /// use ndarray_optim::{Error, ParamGroup, ParamGroups};
     ///
     /// let (w, b) = (Array2::<f32>::zeros((4, 2)), Array1::<f32>::zeros(2));
     /// // No decay and a ten times smaller learning rate on the biases.
-    /// let groups = ParamGroups::no_decay_for_vectors(&(&w, &b))
-    ///     .with_group(1, ParamGroup::default().weight_decay(0.0).lr_scale(0.1))?;
+    /// let mut groups = ParamGroups::no_decay_for_vectors(&(&w, &b));
+    /// groups.set_group(1, ParamGroup::default().weight_decay(0.0).lr_scale(0.1))?;
     /// assert_eq!(groups.groups()[1].lr_scale, 0.1);
-    /// # Ok::<(), ndarray_optim::Error>(())
+    /// assert!(matches!(
+    ///     groups.set_group(2, ParamGroup::default()),
+    ///     Err(Error::UnknownGroup { group: 2, groups: 2, .. })
+    /// ));
+    /// assert!(groups.set_group(1, ParamGroup::default().lr_scale(-1.0)).is_err());
+    /// assert_eq!(groups.groups()[1].lr_scale, 0.1); // unchanged
+    /// # Ok::<(), Error>(())
     /// ```
-    pub fn with_group(mut self, index: usize, group: ParamGroup) -> Result<Self, Error> {
+    pub fn set_group(&mut self, index: usize, group: ParamGroup) -> Result<(), Error> {
         group.validate()?;
         let groups = self.groups.len();
         match self.groups.get_mut(index) {
-            Some(slot) => *slot = group,
-            None => {
-                return Err(Error::UnknownGroup {
-                    tensor: None,
-                    group: index,
-                    groups,
-                });
+            Some(slot) => {
+                *slot = group;
+                Ok(())
             }
+            None => Err(Error::UnknownGroup {
+                tensor: None,
+                group: index,
+                groups,
+            }),
         }
-        Ok(self)
     }
 
     /// Checks values and indices again (after deserialisation, say).

@@ -55,7 +55,7 @@
 //! | memory: a matrix's second moment as row and column statistics, no first moment | [`Adafactor`] |
 //! | weight matrices whose updates are dominated by a few directions: orthogonalised momentum | [`Muon`] (matrices only) |
 //! | very large batches: a step size per layer | [`Lamb`] |
-//! | full-batch problems where the gradient's size misleads: steps from its sign alone | [`Rprop`] |
+//! | full-batch problems where the gradient's size means nothing: steps from its sign | [`Rprop`] |
 //! | the last SGD iterate bounces around the minimum: evaluate the average of the iterates | [`Asgd`] |
 //! | a batch that does not fit in memory | any of them inside [`MultiSteps`] |
 //!
@@ -64,10 +64,13 @@
 //! with one chained setter per field, named as the field, that never fails
 //! (`AdamConfig::default().lr(3e-4).betas((0.9, 0.98)).build()?`); or with a short constructor
 //! such as [`Adam::new`]`(lr)`. Invalid hyperparameters are rejected by `build`: a built
-//! optimizer is always valid. Each type's documentation gives its update as equations. The
-//! [`Optimizer`] trait is object safe, so `Vec<Box<dyn Optimizer<f32>>>` lets a program choose at
-//! run time; [`OptimizerKind::ALL`] lists every optimizer, and an [`OptimizerConfig`] holds the
-//! configuration of any of them (read from a file, with the `serde` feature) and builds it.
+//! optimizer is always valid. Schedules ([`schedule`]), [`MultiStepsConfig`] and
+//! [`ParamGroup`] are configured the same way (the arguments PyTorch requires go to `new`), and
+//! checked by the call that puts them to work (`attach`, `build`, [`ParamGroups::new`]). Each
+//! type's documentation gives its update as equations. The [`Optimizer`] trait is object safe,
+//! so `Vec<Box<dyn Optimizer<f32>>>` lets a program choose at run time; [`OptimizerKind::ALL`]
+//! lists every optimizer, and an [`OptimizerConfig`] holds the configuration of any of them
+//! (read from a file, with the `serde` feature) and builds it.
 //!
 //! ```
 //! use ndarray::array;
@@ -108,7 +111,7 @@
 //! use ndarray_optim::{AdamW, Optimizer};
 //!
 //! let mut opt = AdamW::<f32>::new(1e-3)?;
-//! let mut sched = Warmup::cosine(100, 1000)?.attach(&mut opt)?; // 100 warmup steps, then cosine
+//! let mut sched = Warmup::cosine(100, 1000).attach(&mut opt)?; // 100 warmup steps, then cosine
 //! assert_eq!(opt.learning_rate(), 0.0); // epoch 0 of a warmup from 0
 //! sched.step(&mut opt)?;
 //! assert!((opt.learning_rate() - 1e-5).abs() < 1e-12);
@@ -127,7 +130,8 @@
 //! [`clip`] has PyTorch's `clip_grad_norm_` (any p-norm, returning the norm) and
 //! `clip_grad_value_` with the same numbers, plus per-tensor clipping. [`MultiSteps`] accumulates
 //! gradients over `k` micro-batches and steps once with their mean: `k` micro-batches train like
-//! one large batch.
+//! one large batch ([`MultiStepsConfig`] sets the sum instead of the mean, and clipping of the
+//! accumulated gradient).
 //!
 //! # Saving and resuming
 //!
@@ -165,6 +169,7 @@
 //! norms in `f64` in a fixed order (PyTorch: in `f32`, in an order that depends on the CPU), and
 //! is within 4 ulp. Muon runs its Newton–Schulz iteration in `bfloat16` as PyTorch does, and is
 //! bit-identical on small matrices (PyTorch's BLAS sums large products in another order).
+//! The repository's `docs/numerics.md` has the conventions and every difference in detail.
 //!
 //! Where PyTorch writes NaN into a parameter from finite inputs, this crate does not, and nowhere
 //! else does it differ: a running average that overflowed to `∞` is forgotten by a decay factor of
@@ -209,6 +214,8 @@ mod check;
 pub mod clip;
 mod driver;
 mod error;
+#[cfg(feature = "serde")]
+mod exact;
 mod float;
 mod groups;
 mod ops;
@@ -237,4 +244,4 @@ pub use optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
 pub use pass::parallel::MIN_LEN as PARALLEL_MIN_LEN;
 pub use state::{OptimizerState, STATE_FORMAT_VERSION, TensorState};
 pub use tensor::{Tensor, TensorList, TensorListMut, TensorMut};
-pub use wrappers::{AccumulationMode, MultiSteps};
+pub use wrappers::{AccumulationMode, MultiSteps, MultiStepsConfig};

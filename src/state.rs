@@ -38,7 +38,7 @@ pub const STATE_FORMAT_VERSION: u32 = 2;
 ///
 /// It records what it belongs to, so that a mismatch is an error and never a silent re-mapping:
 /// the optimizer's kind, the format version, each tensor's shape and, optionally, each tensor's
-/// name ([`with_tensor_names`](OptimizerState::with_tensor_names),
+/// name ([`named`](OptimizerState::named),
 /// [`verify`](OptimizerState::verify)). Buffers are `ndarray` arrays in each tensor's logical
 /// (row-major) order, whatever the memory layout of the parameters, and carry PyTorch's names
 /// (`exp_avg`, `exp_avg_sq`, `momentum_buffer`, `sum`, …).
@@ -58,7 +58,7 @@ pub const STATE_FORMAT_VERSION: u32 = 2;
 /// let mut opt = Adam::new(0.1)?;
 /// opt.step(&mut w, &g)?;
 ///
-/// let saved = opt.save_state().with_tensor_names(&["w"])?;
+/// let saved = opt.save_state().named(&["w"])?;
 /// assert_eq!(saved.step, 1);
 /// assert_eq!(saved.tensors[0].shape, vec![2]);
 /// assert!(saved.tensors[0].buffers.contains_key("exp_avg"));
@@ -74,10 +74,14 @@ pub const STATE_FORMAT_VERSION: u32 = 2;
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(bound = "A: Float"))]
 #[non_exhaustive]
 pub struct OptimizerState<A> {
     /// [`STATE_FORMAT_VERSION`] when written.
     pub format_version: u32,
+    /// The element type of the parameters and buffers, `"f32"` or `"f64"` ([`Float::NAME`]):
+    /// a state read from a file into another precision is refused, not silently rounded.
+    pub element_type: String,
     /// The kind of optimizer and its hyperparameters (learning rate and momentum as last set):
     /// the kind is the variant, so it cannot disagree with the hyperparameters.
     pub config: OptimizerConfig,
@@ -106,7 +110,7 @@ pub struct OptimizerState<A> {
 /// let mut w = Array2::<f64>::ones((2, 3));
 /// let mut opt = NAdam::new(2e-3)?;
 /// opt.step(&mut w, &Array2::ones((2, 3)))?;
-/// let saved = opt.save_state().with_tensor_names(&["fc.weight"])?;
+/// let saved = opt.save_state().named(&["fc.weight"])?;
 /// let tensor = &saved.tensors[0];
 /// assert_eq!(tensor.name.as_deref(), Some("fc.weight"));
 /// assert_eq!(tensor.shape, [2, 3]);
@@ -117,6 +121,7 @@ pub struct OptimizerState<A> {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(bound = "A: Float"))]
 #[non_exhaustive]
 pub struct TensorState<A> {
     /// The tensor's name, when the user gave names.
@@ -124,8 +129,10 @@ pub struct TensorState<A> {
     /// The tensor's shape.
     pub shape: Vec<usize>,
     /// The state buffers by PyTorch's names, each of the tensor's shape, in logical order.
+    #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub buffers: BTreeMap<String, ArrayD<A>>,
     /// Per-tensor scalar state by PyTorch's names (NAdam's `mu_product`), as exact `f64`.
+    #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub scalars: BTreeMap<String, f64>,
 }
 
@@ -160,15 +167,15 @@ impl<A: Float> OptimizerState<A> {
     ///
     /// let mut opt = Sgd::new(0.1)?;
     /// opt.step(&mut (&mut array![1.0_f32], &mut array![2.0_f32]), &(&array![1.0], &array![1.0]))?;
-    /// let saved = opt.save_state().with_tensor_names(&["weight", "bias"])?;
+    /// let saved = opt.save_state().named(&["weight", "bias"])?;
     /// assert_eq!(saved.tensors[1].name.as_deref(), Some("bias"));
     /// assert!(matches!(
-    ///     opt.save_state().with_tensor_names(&["weight"]),
+    ///     opt.save_state().named(&["weight"]),
     ///     Err(Error::NameCountMismatch { tensors: 2, names: 1 })
     /// ));
     /// # Ok::<(), Error>(())
     /// ```
-    pub fn with_tensor_names(mut self, names: &[&str]) -> Result<Self, Error> {
+    pub fn named(mut self, names: &[&str]) -> Result<Self, Error> {
         if names.len() != self.tensors.len() {
             return Err(Error::NameCountMismatch {
                 tensors: self.tensors.len(),
@@ -200,7 +207,7 @@ impl<A: Float> OptimizerState<A> {
     /// let mut w = array![1.0_f32, 2.0];
     /// let mut opt = Adam::new(0.1)?;
     /// opt.step(&mut w, &array![1.0, 1.0])?;
-    /// let saved = opt.save_state().with_tensor_names(&["w"])?;
+    /// let saved = opt.save_state().named(&["w"])?;
     ///
     /// saved.verify(&w, Some(&["w"]))?;
     /// saved.verify(&w, None)?; // shapes only

@@ -542,6 +542,7 @@ where
     pub(crate) fn save_state(&self) -> OptimizerState<A> {
         OptimizerState {
             format_version: STATE_FORMAT_VERSION,
+            element_type: A::NAME.to_string(),
             config: self.config.clone().into_config(),
             step: self.step,
             skipped_steps: self.skipped,
@@ -559,6 +560,16 @@ where
             return Err(Error::UnsupportedStateFormat {
                 version: state.format_version,
                 supported: STATE_FORMAT_VERSION,
+            });
+        }
+        if state.element_type != A::NAME {
+            return Err(Error::InvalidState {
+                tensor: None,
+                reason: format!(
+                    "saved with {} elements, loaded into an optimizer of {}",
+                    state.element_type,
+                    A::NAME
+                ),
             });
         }
         let found = state.config.kind();

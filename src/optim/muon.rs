@@ -27,6 +27,9 @@ pub enum AdjustLr {
     SpectralUnclamped,
 }
 
+#[cfg(feature = "serde")]
+crate::exact::plain!(AdjustLr, NewtonSchulzPrecision);
+
 impl AdjustLr {
     fn ratio(self, a: usize, b: usize) -> f64 {
         let (a, b) = (a as f64, b as f64);

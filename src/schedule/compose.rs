@@ -17,8 +17,10 @@ use crate::error::Error;
 /// f(k) = schedule_i.f(k − m_i)      for m_i ≤ k < m_{i+1}
 /// ```
 ///
-/// Needs one milestone fewer than schedules, milestones that do not decrease, and no
-/// milestone at 0.
+/// | field | default | valid |
+/// |---|---|---|
+/// | `schedules` (PyTorch's `schedulers`) | required ([`new`](SequentialLr::new)) | at least one, each valid |
+/// | `milestones` | required | one fewer than schedules, not decreasing, none at 0 |
 ///
 /// # Example
 ///
@@ -28,10 +30,11 @@ use crate::error::Error;
 /// use ndarray_optim::schedule::{CosineAnnealingLr, LinearLr, Schedule, SequentialLr};
 /// use ndarray_optim::{Optimizer, Sgd};
 ///
+/// let warmup = LinearLr::default().start_factor(0.1).total_iters(5);
 /// let schedule = SequentialLr::new(
-///     vec![Box::new(LinearLr::new(0.1, 1.0, 5)?), Box::new(CosineAnnealingLr::new(20, 0.0)?)],
+///     vec![Box::new(warmup), Box::new(CosineAnnealingLr::new(20))],
 ///     vec![5],
-/// )?;
+/// );
 /// let mut opt = Sgd::<f32>::new(0.1)?;
 /// let mut sched = schedule.attach(&mut opt)?;
 /// assert!((opt.learning_rate() - 0.01).abs() < 1e-15); // warmup starts at 0.1·B
@@ -45,67 +48,65 @@ use crate::error::Error;
 /// assert!(opt.learning_rate() < 1e-15); // and ends at 0
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
+///
+/// Checked when attached or evaluated, the schedules inside included:
+///
+/// ```
+/// use ndarray_optim::schedule::{ConstantLr, ExponentialLr, Schedule, SequentialLr, StepLr};
+/// use ndarray_optim::Error;
+///
+/// let two = || -> Vec<Box<dyn Schedule>> {
+///     let constant = ConstantLr::default().factor(0.1).total_iters(2);
+///     vec![Box::new(constant), Box::new(ExponentialLr::new(0.5))]
+/// };
+/// let schedule = SequentialLr::new(two(), vec![2]);
+/// let lrs: Vec<f64> = (0..5).map(|k| schedule.lr(1.0, k)).collect::<Result<_, _>>()?;
+/// assert_eq!(lrs, [0.1, 0.1, 1.0, 0.5, 0.25]); // the second restarts at its epoch 0 at epoch 2
+///
+/// assert!(matches!(
+///     SequentialLr::new(two(), vec![]).validate(),
+///     Err(Error::MilestoneCountMismatch { schedules: 2, milestones: 0 })
+/// ));
+/// assert!(SequentialLr::new(two(), vec![0]).validate().is_err()); // no milestone at 0
+/// assert!(matches!(SequentialLr::new(vec![], vec![]).validate(), Err(Error::NoSchedules { .. })));
+/// let invalid_inside = SequentialLr::new(vec![Box::new(StepLr::new(0))], vec![]);
+/// assert!(matches!(
+///     invalid_inside.lr(1.0, 0),
+///     Err(Error::InvalidHyperparameter { name: "step_size", .. })
+/// ));
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct SequentialLr {
-    schedules: Vec<Box<dyn Schedule>>,
-    milestones: Vec<u64>,
+    /// The schedules, in the order they take over (PyTorch's `schedulers`).
+    pub schedules: Vec<Box<dyn Schedule>>,
+    /// The epochs at which the next schedule takes over: `milestones[i − 1]` for
+    /// `schedules[i]`.
+    pub milestones: Vec<u64>,
 }
 
 impl SequentialLr {
     /// `schedules[i]` takes over at `milestones[i − 1]`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NoSchedules`] if `schedules` is empty; [`Error::MilestoneCountMismatch`] unless
-    /// there is one milestone fewer than schedules; [`Error::MilestonesOutOfOrder`] if they
-    /// decrease; [`Error::InvalidHyperparameter`] for a milestone at 0.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{ConstantLr, ExponentialLr, Schedule, SequentialLr};
-    /// use ndarray_optim::Error;
-    ///
-    /// let schedule = SequentialLr::new(
-    ///     vec![Box::new(ConstantLr::new(0.1, 2)?), Box::new(ExponentialLr::new(0.5)?)],
-    ///     vec![2],
-    /// )?;
-    /// let lrs: Vec<f64> = (0..5).map(|k| schedule.lr(1.0, k)).collect::<Result<_, _>>()?;
-    /// assert_eq!(lrs, [0.1, 0.1, 1.0, 0.5, 0.25]); // the second restarts at its epoch 0 at epoch 2
-    ///
-    /// let two: Vec<Box<dyn Schedule>> = vec![Box::new(ExponentialLr::new(0.5)?); 2];
-    /// assert!(matches!(
-    ///     SequentialLr::new(two.clone(), vec![]),
-    ///     Err(Error::MilestoneCountMismatch { schedules: 2, milestones: 0 })
-    /// ));
-    /// assert!(SequentialLr::new(two, vec![0]).is_err()); // no milestone at 0
-    /// assert!(matches!(SequentialLr::new(vec![], vec![]), Err(Error::NoSchedules { .. })));
-    /// # Ok::<(), Error>(())
-    /// ```
-    pub fn new(schedules: Vec<Box<dyn Schedule>>, milestones: Vec<u64>) -> Result<Self, Error> {
-        if schedules.is_empty() {
-            return Err(Error::NoSchedules {
-                schedule: "SequentialLR",
-            });
-        }
-        if milestones.len() + 1 != schedules.len() {
-            return Err(Error::MilestoneCountMismatch {
-                schedules: schedules.len(),
-                milestones: milestones.len(),
-            });
-        }
-        super::check_milestones("SequentialLR", &milestones)?;
-        if milestones.first() == Some(&0) {
-            return Err(Error::InvalidHyperparameter {
-                name: "milestones",
-                value: 0.0,
-                requirement: "must be >= 1",
-            });
-        }
-        Ok(SequentialLr {
+    pub fn new(schedules: Vec<Box<dyn Schedule>>, milestones: Vec<u64>) -> Self {
+        SequentialLr {
             schedules,
             milestones,
-        })
+        }
+    }
+
+    /// Sets `schedules`: the schedules, in the order they take over.
+    #[must_use]
+    pub fn schedules(mut self, schedules: Vec<Box<dyn Schedule>>) -> Self {
+        self.schedules = schedules;
+        self
+    }
+
+    /// Sets `milestones`: the epochs at which the next schedule takes over.
+    #[must_use]
+    pub fn milestones(mut self, milestones: Vec<u64>) -> Self {
+        self.milestones = milestones;
+        self
     }
 
     /// The current schedule at `epoch`, its own epoch, and the milestone it started at.
@@ -121,7 +122,30 @@ impl Schedule for SequentialLr {
     fn name(&self) -> &'static str {
         "SequentialLR"
     }
+    fn validate(&self) -> Result<(), Error> {
+        if self.schedules.is_empty() {
+            return Err(Error::NoSchedules {
+                schedule: "SequentialLR",
+            });
+        }
+        if self.milestones.len() + 1 != self.schedules.len() {
+            return Err(Error::MilestoneCountMismatch {
+                schedules: self.schedules.len(),
+                milestones: self.milestones.len(),
+            });
+        }
+        super::check_milestones("SequentialLR", &self.milestones)?;
+        if self.milestones.first() == Some(&0) {
+            return Err(Error::InvalidHyperparameter {
+                name: "milestones",
+                value: 0.0,
+                requirement: "must be >= 1",
+            });
+        }
+        self.schedules.iter().try_for_each(|s| s.validate())
+    }
     fn lr(&self, base_lr: f64, epoch: u64) -> Result<f64, Error> {
+        self.validate()?;
         match self.segment(epoch) {
             (schedule, local, None) => schedule.lr(base_lr, local),
             (schedule, local, Some(start)) => {
@@ -132,6 +156,7 @@ impl Schedule for SequentialLr {
         }
     }
     fn next_lr(&self, base_lr: f64, lr: f64, epoch: u64) -> Result<f64, Error> {
+        self.validate()?;
         match self.segment(epoch) {
             // PyTorch's constructor resets the learning rate to the base first.
             (schedule, 0, None) => schedule.next_lr(base_lr, base_lr, 0),
@@ -140,6 +165,7 @@ impl Schedule for SequentialLr {
         }
     }
     fn momentum(&self, epoch: u64) -> Result<Option<f64>, Error> {
+        self.validate()?;
         let (schedule, local, _) = self.segment(epoch);
         schedule.momentum(local)
     }
@@ -153,7 +179,8 @@ impl Schedule for SequentialLr {
 ///
 /// Each step runs every schedule's recursive step in turn, each on the learning rate the
 /// previous one left, so multiplicative schedules multiply:
-/// `ConstantLr(0.1, 2)` chained with `ExponentialLr(0.9)` gives `B·(0.1 if k < 2 else 1)·0.9^k`.
+/// `ConstantLR(factor = 0.1, total_iters = 2)` chained with `ExponentialLR(0.9)` gives
+/// `B·(0.1 if k < 2 else 1)·0.9^k`.
 /// An absolute schedule ([`LambdaLr`](super::LambdaLr), [`CyclicLr`](super::CyclicLr), …)
 /// overrides what came before it. Attaching runs every schedule's attaching step in order, as
 /// PyTorch does when it builds the schedulers one by one. For the schedules that cycle
@@ -168,48 +195,44 @@ impl Schedule for SequentialLr {
 /// ```
 /// use ndarray_optim::schedule::{ChainedScheduler, ConstantLr, ExponentialLr, Schedule};
 ///
+/// use ndarray_optim::Error;
+///
 /// let chained = ChainedScheduler::new(vec![
-///     Box::new(ConstantLr::new(0.1, 2)?),
-///     Box::new(ExponentialLr::new(0.9)?),
-/// ])?;
+///     Box::new(ConstantLr::default().factor(0.1).total_iters(2)),
+///     Box::new(ExponentialLr::new(0.9)),
+/// ]);
 /// assert_eq!(chained.lr(1.0, 0)?, 0.1);
 /// assert!((chained.lr(1.0, 1)? - 0.09).abs() < 1e-15);
 /// assert!((chained.lr(1.0, 2)? - 0.81).abs() < 1e-15);
-/// # Ok::<(), ndarray_optim::Error>(())
+/// assert!(matches!(ChainedScheduler::new(vec![]).validate(), Err(Error::NoSchedules { .. })));
+/// # Ok::<(), Error>(())
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ChainedScheduler {
-    schedules: Vec<Box<dyn Schedule>>,
+    /// The schedules, applied in this order at every step (PyTorch's `schedulers`); at least
+    /// one, each valid.
+    pub schedules: Vec<Box<dyn Schedule>>,
 }
 
 impl ChainedScheduler {
-    /// Chain `schedules`, applied in this order at every step.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NoSchedules`] if `schedules` is empty.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{ChainedScheduler, ExponentialLr, Schedule, StepLr};
-    /// use ndarray_optim::Error;
-    ///
-    /// let chained = ChainedScheduler::new(vec![
-    ///     Box::new(ExponentialLr::new(0.9)?),
-    ///     Box::new(StepLr::new(2, 0.5)?),
-    /// ])?;
-    /// assert!((chained.lr(1.0, 2)? - 0.9 * 0.9 * 0.5).abs() < 1e-15); // the factors multiply
-    /// assert!(matches!(ChainedScheduler::new(vec![]), Err(Error::NoSchedules { .. })));
-    /// # Ok::<(), Error>(())
-    /// ```
-    pub fn new(schedules: Vec<Box<dyn Schedule>>) -> Result<Self, Error> {
-        if schedules.is_empty() {
-            return Err(Error::NoSchedules {
-                schedule: "ChainedScheduler",
-            });
-        }
-        Ok(ChainedScheduler { schedules })
+    /// Chains `schedules`, applied in this order at every step.
+    pub fn new(schedules: Vec<Box<dyn Schedule>>) -> Self {
+        ChainedScheduler { schedules }
+    }
+
+    /// Sets `schedules`: the schedules, applied in this order at every step.
+    #[must_use]
+    pub fn schedules(mut self, schedules: Vec<Box<dyn Schedule>>) -> Self {
+        self.schedules = schedules;
+        self
+    }
+
+    /// Every schedule's recursive step at `epoch`, in turn (checked by the caller).
+    fn chain(&self, base_lr: f64, lr: f64, epoch: u64) -> Result<f64, Error> {
+        self.schedules
+            .iter()
+            .try_fold(lr, |lr, schedule| schedule.next_lr(base_lr, lr, epoch))
     }
 }
 
@@ -217,19 +240,28 @@ impl Schedule for ChainedScheduler {
     fn name(&self) -> &'static str {
         "ChainedScheduler"
     }
+    fn validate(&self) -> Result<(), Error> {
+        if self.schedules.is_empty() {
+            return Err(Error::NoSchedules {
+                schedule: "ChainedScheduler",
+            });
+        }
+        self.schedules.iter().try_for_each(|s| s.validate())
+    }
     fn lr(&self, base_lr: f64, epoch: u64) -> Result<f64, Error> {
-        let mut lr = self.next_lr(base_lr, base_lr, 0)?;
+        self.validate()?;
+        let mut lr = self.chain(base_lr, base_lr, 0)?;
         for k in 1..=epoch {
-            lr = self.next_lr(base_lr, lr, k)?;
+            lr = self.chain(base_lr, lr, k)?;
         }
         Ok(lr)
     }
     fn next_lr(&self, base_lr: f64, lr: f64, epoch: u64) -> Result<f64, Error> {
-        self.schedules
-            .iter()
-            .try_fold(lr, |lr, schedule| schedule.next_lr(base_lr, lr, epoch))
+        self.validate()?;
+        self.chain(base_lr, lr, epoch)
     }
     fn momentum(&self, epoch: u64) -> Result<Option<f64>, Error> {
+        self.validate()?;
         let mut momentum = None;
         for schedule in &self.schedules {
             if let Some(m) = schedule.momentum(epoch)? {

@@ -3,66 +3,60 @@
 use std::f64::consts::PI;
 
 use super::{Schedule, at_least_one, checked};
+use crate::builder::config;
 use crate::check;
 use crate::error::Error;
 
-/// Cosine annealing from the base learning rate down to `eta_min` over `T_max` epochs:
-/// PyTorch's `torch.optim.lr_scheduler.CosineAnnealingLR` (SGDR without restarts).
-///
-/// ```text
-/// f(k) = η_min + (B − η_min) · (1 + cos(π·k / T_max)) / 2
-/// step: lr ← (1 + cos(π·k/T_max)) / (1 + cos(π·(k−1)/T_max)) · (lr − η_min) + η_min
-///       lr ← lr + (B − η_min)·(1 − cos(π/T_max))/2    when (k − 1 − T_max) mod 2·T_max = 0
-/// ```
-///
-/// PyTorch's default is `η_min = 0`; `T_max ≥ 1`, `η_min ≥ 0`.
-///
-/// **Past `T_max` the schedule does not stop at `η_min`**: as in PyTorch, both forms follow
-/// the cosine back up towards `B`, with period `2·T_max` (`f(2·T_max) = B`). Stop stepping at
-/// `T_max`, or use [`CosineAnnealingWarmRestarts`] for restarts or [`Warmup`](super::Warmup)
-/// for a schedule that stays at its end value.
-///
-/// # Example
-///
-/// ```
-/// use ndarray_optim::schedule::{CosineAnnealingLr, Schedule};
-///
-/// let schedule = CosineAnnealingLr::new(10, 0.001)?;
-/// assert_eq!(schedule.lr(0.1, 0)?, 0.1);
-/// assert!((schedule.lr(0.1, 5)? - 0.0505).abs() < 1e-15);
-/// assert!((schedule.lr(0.1, 10)? - 0.001).abs() < 1e-15);
-/// assert!((schedule.lr(0.1, 20)? - 0.1).abs() < 1e-15); // past T_max: back up
-/// # Ok::<(), ndarray_optim::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CosineAnnealingLr {
-    t_max: u64,
-    eta_min: f64,
-}
-
-impl CosineAnnealingLr {
-    /// Anneal to `eta_min` over `t_max` epochs.
+config! {
+    /// Cosine annealing from the base learning rate down to `eta_min` over `T_max` epochs:
+    /// PyTorch's `torch.optim.lr_scheduler.CosineAnnealingLR` (SGDR without restarts).
     ///
-    /// # Errors
+    /// ```text
+    /// f(k) = η_min + (B − η_min) · (1 + cos(π·k / T_max)) / 2
+    /// step: lr ← (1 + cos(π·k/T_max)) / (1 + cos(π·(k−1)/T_max)) · (lr − η_min) + η_min
+    ///       lr ← lr + (B − η_min)·(1 − cos(π/T_max))/2    when (k − 1 − T_max) mod 2·T_max = 0
+    /// ```
     ///
-    /// [`Error::InvalidHyperparameter`] if `t_max` is 0 or `eta_min` is not a finite number
-    /// `≥ 0`.
+    /// | field | default | valid |
+    /// |---|---|---|
+    /// | `t_max` (PyTorch's `T_max`) | required ([`new`](CosineAnnealingLr::new)) | `≥ 1` |
+    /// | `eta_min` | `0` | `≥ 0` |
+    ///
+    /// **Past `T_max` the schedule does not stop at `η_min`**: as in PyTorch, both forms follow
+    /// the cosine back up towards `B`, with period `2·T_max` (`f(2·T_max) = B`). Stop stepping
+    /// at `T_max`, or use [`CosineAnnealingWarmRestarts`] for restarts or
+    /// [`Warmup`](super::Warmup) for a schedule that stays at its end value.
     ///
     /// # Example
     ///
     /// ```
     /// use ndarray_optim::schedule::{CosineAnnealingLr, Schedule};
+    /// use ndarray_optim::Error;
     ///
-    /// let schedule = CosineAnnealingLr::new(4, 0.0)?;
-    /// assert!((schedule.lr(1.0, 2)? - 0.5).abs() < 1e-15); // half-way down
-    /// assert!(CosineAnnealingLr::new(0, 0.0).is_err()); // T_max ≥ 1
-    /// assert!(CosineAnnealingLr::new(4, -1e-3).is_err()); // eta_min ≥ 0
-    /// # Ok::<(), ndarray_optim::Error>(())
+    /// let schedule = CosineAnnealingLr::new(10).eta_min(0.001);
+    /// assert_eq!(schedule.lr(0.1, 0)?, 0.1);
+    /// assert!((schedule.lr(0.1, 5)? - 0.0505).abs() < 1e-15);
+    /// assert!((schedule.lr(0.1, 10)? - 0.001).abs() < 1e-15);
+    /// assert!((schedule.lr(0.1, 20)? - 0.1).abs() < 1e-15); // past T_max: back up
+    /// assert!(matches!(
+    ///     CosineAnnealingLr::new(0).validate(),
+    ///     Err(Error::InvalidHyperparameter { name: "T_max", .. })
+    /// ));
+    /// # Ok::<(), Error>(())
     /// ```
-    pub fn new(t_max: u64, eta_min: f64) -> Result<Self, Error> {
-        at_least_one("T_max", t_max)?;
-        check::non_negative("eta_min", eta_min)?;
-        Ok(CosineAnnealingLr { t_max, eta_min })
+    #[derive(Copy)]
+    pub struct CosineAnnealingLr {
+        /// The number of epochs from `B` down to `eta_min` (PyTorch's `T_max`).
+        t_max: u64,
+        /// The learning rate at the bottom of the cosine, `η_min`.
+        eta_min: f64 = 0.0,
+    }
+}
+
+impl CosineAnnealingLr {
+    /// Anneals over `t_max` epochs to PyTorch's default `eta_min = 0`.
+    pub fn new(t_max: u64) -> Self {
+        CosineAnnealingLr::from_required(t_max)
     }
 }
 
@@ -70,12 +64,18 @@ impl Schedule for CosineAnnealingLr {
     fn name(&self) -> &'static str {
         "CosineAnnealingLR"
     }
+    fn validate(&self) -> Result<(), Error> {
+        at_least_one("T_max", self.t_max)?;
+        check::non_negative("eta_min", self.eta_min)
+    }
     fn lr(&self, base_lr: f64, epoch: u64) -> Result<f64, Error> {
+        self.validate()?;
         let (t, eta) = (self.t_max as f64, self.eta_min);
         let value = eta + (base_lr - eta) * (1.0 + (PI * epoch as f64 / t).cos()) / 2.0;
         checked(self.name(), epoch, "lr", value)
     }
     fn next_lr(&self, base_lr: f64, lr: f64, epoch: u64) -> Result<f64, Error> {
+        self.validate()?;
         let (t, eta) = (self.t_max as f64, self.eta_min);
         let period = 2 * i128::from(self.t_max);
         let value = if epoch == 0 {
@@ -94,70 +94,55 @@ impl Schedule for CosineAnnealingLr {
     }
 }
 
-/// Cosine annealing with warm restarts (SGDR): PyTorch's
-/// `torch.optim.lr_scheduler.CosineAnnealingWarmRestarts`.
-///
-/// ```text
-/// f(k) = η_min + (B − η_min) · (1 + cos(π·T_cur / T_i)) / 2
-/// ```
-///
-/// where the `i`-th cycle lasts `T_i = T_0·T_mult^i` epochs and `T_cur` counts the epochs since
-/// the last restart (the learning rate jumps back to `B` at each restart). PyTorch's defaults:
-/// `T_mult = 1`, `η_min = 0`; `T_0 ≥ 1`, `T_mult ≥ 1`, `η_min ≥ 0`.
-///
-/// PyTorch also steps it per batch with fractional epochs (`scheduler.step(epoch + i / iters)`):
-/// that is [`lr_at`](CosineAnnealingWarmRestarts::lr_at).
-///
-/// # Example
-///
-/// ```
-/// use ndarray_optim::schedule::{CosineAnnealingWarmRestarts, Schedule};
-///
-/// let schedule = CosineAnnealingWarmRestarts::new(5, 2, 0.0)?; // cycles of 5, 10, 20, … epochs
-/// assert_eq!(schedule.lr(0.1, 0)?, 0.1);
-/// assert_eq!(schedule.lr(0.1, 5)?, 0.1); // restart
-/// assert!((schedule.lr(0.1, 10)? - 0.05).abs() < 1e-15); // half-way through the 10-epoch cycle
-/// assert_eq!(schedule.lr(0.1, 15)?, 0.1); // restart
-/// assert!(CosineAnnealingWarmRestarts::new(0, 1, 0.0).is_err());
-/// # Ok::<(), ndarray_optim::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CosineAnnealingWarmRestarts {
-    t_0: u64,
-    t_mult: u64,
-    eta_min: f64,
-}
-
-impl CosineAnnealingWarmRestarts {
-    /// Restart after `t_0` epochs, then after cycles `t_mult` times longer each, annealing to
-    /// `eta_min`.
+config! {
+    /// Cosine annealing with warm restarts (SGDR): PyTorch's
+    /// `torch.optim.lr_scheduler.CosineAnnealingWarmRestarts`.
     ///
-    /// # Errors
+    /// ```text
+    /// f(k) = η_min + (B − η_min) · (1 + cos(π·T_cur / T_i)) / 2
+    /// ```
     ///
-    /// [`Error::InvalidHyperparameter`] if `t_0` or `t_mult` is 0, or `eta_min` is not a finite
-    /// number `≥ 0`.
+    /// where the `i`-th cycle lasts `T_i = T_0·T_mult^i` epochs and `T_cur` counts the epochs
+    /// since the last restart (the learning rate jumps back to `B` at each restart).
+    ///
+    /// | field | default | valid |
+    /// |---|---|---|
+    /// | `t_0` (PyTorch's `T_0`) | required ([`new`](CosineAnnealingWarmRestarts::new)) | `≥ 1` |
+    /// | `t_mult` (`T_mult`) | `1` | `≥ 1` |
+    /// | `eta_min` | `0` | `≥ 0` |
+    ///
+    /// PyTorch also steps it per batch with fractional epochs
+    /// (`scheduler.step(epoch + i / iters)`): that is
+    /// [`lr_at`](CosineAnnealingWarmRestarts::lr_at).
     ///
     /// # Example
     ///
     /// ```
     /// use ndarray_optim::schedule::{CosineAnnealingWarmRestarts, Schedule};
     ///
-    /// let schedule = CosineAnnealingWarmRestarts::new(3, 1, 0.01)?; // a restart every 3 epochs
-    /// let lrs: Vec<f64> = (0..7).map(|k| schedule.lr(1.0, k)).collect::<Result<_, _>>()?;
-    /// assert_eq!((lrs[0], lrs[3], lrs[6]), (1.0, 1.0, 1.0));
-    /// assert!(lrs[2] < lrs[1] && lrs[1] < lrs[0]);
-    /// assert!(CosineAnnealingWarmRestarts::new(3, 0, 0.0).is_err()); // T_mult ≥ 1
+    /// let schedule = CosineAnnealingWarmRestarts::new(5).t_mult(2); // cycles of 5, 10, 20, …
+    /// assert_eq!(schedule.lr(0.1, 0)?, 0.1);
+    /// assert_eq!(schedule.lr(0.1, 5)?, 0.1); // restart
+    /// assert!((schedule.lr(0.1, 10)? - 0.05).abs() < 1e-15); // half-way through the 10-epoch cycle
+    /// assert_eq!(schedule.lr(0.1, 15)?, 0.1); // restart
+    /// assert!(CosineAnnealingWarmRestarts::new(5).t_mult(0).validate().is_err());
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
-    pub fn new(t_0: u64, t_mult: u64, eta_min: f64) -> Result<Self, Error> {
-        at_least_one("T_0", t_0)?;
-        at_least_one("T_mult", t_mult)?;
-        check::non_negative("eta_min", eta_min)?;
-        Ok(CosineAnnealingWarmRestarts {
-            t_0,
-            t_mult,
-            eta_min,
-        })
+    #[derive(Copy)]
+    pub struct CosineAnnealingWarmRestarts {
+        /// The length of the first cycle, in epochs (PyTorch's `T_0`).
+        t_0: u64,
+        /// The factor each cycle is longer than the one before (PyTorch's `T_mult`).
+        t_mult: u64 = 1,
+        /// The learning rate at the end of each cycle, `η_min`.
+        eta_min: f64 = 0.0,
+    }
+}
+
+impl CosineAnnealingWarmRestarts {
+    /// Restarts every `t_0` epochs (PyTorch's defaults `T_mult = 1`, `eta_min = 0`).
+    pub fn new(t_0: u64) -> Self {
+        CosineAnnealingWarmRestarts::from_required(t_0)
     }
 
     /// `(T_cur, T_i)` at an integer epoch: what `step()` reaches by counting.
@@ -197,14 +182,14 @@ impl CosineAnnealingWarmRestarts {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] if `epoch` is negative or not finite (PyTorch raises a
-    /// `ValueError`).
+    /// `ValueError`), or as [`validate`](Schedule::validate).
     ///
     /// # Example
     ///
     /// ```
     /// use ndarray_optim::schedule::CosineAnnealingWarmRestarts;
     ///
-    /// let schedule = CosineAnnealingWarmRestarts::new(10, 1, 0.0)?;
+    /// let schedule = CosineAnnealingWarmRestarts::new(10);
     /// let batches = 4;
     /// for epoch in 0..20u32 {
     ///     for batch in 0..batches {
@@ -216,6 +201,7 @@ impl CosineAnnealingWarmRestarts {
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     pub fn lr_at(&self, base_lr: f64, epoch: f64) -> Result<f64, Error> {
+        self.validate()?;
         if !(epoch.is_finite() && epoch >= 0.0) {
             return Err(Error::InvalidHyperparameter {
                 name: "epoch",
@@ -262,7 +248,13 @@ impl Schedule for CosineAnnealingWarmRestarts {
     fn name(&self) -> &'static str {
         "CosineAnnealingWarmRestarts"
     }
+    fn validate(&self) -> Result<(), Error> {
+        at_least_one("T_0", self.t_0)?;
+        at_least_one("T_mult", self.t_mult)?;
+        check::non_negative("eta_min", self.eta_min)
+    }
     fn lr(&self, base_lr: f64, epoch: u64) -> Result<f64, Error> {
+        self.validate()?;
         let (t_cur, t_i) = self.cycle(epoch);
         checked(
             self.name(),

@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{Schedule, at_least_one, checked};
+use crate::builder::config;
 use crate::check;
 use crate::error::Error;
 
@@ -16,23 +17,23 @@ use crate::error::Error;
 /// ```
 /// use ndarray_optim::schedule::{CyclicLr, CyclicMode, Schedule};
 ///
-/// let halving = CyclicLr::new(0.0, 1.0, 2)?.with_mode(CyclicMode::Triangular2)?;
+/// let halving = CyclicLr::new(0.0, 1.0).step_size_up(2).mode(CyclicMode::Triangular2);
 /// assert_eq!(halving.lr(0.0, 2)?, 1.0); // peak of cycle 1
 /// assert_eq!(halving.lr(0.0, 6)?, 0.5); // peak of cycle 2: half the amplitude
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum CyclicMode {
     /// A triangle without amplitude scaling (PyTorch's default, `"triangular"`).
+    #[default]
     Triangular,
     /// The amplitude halves every cycle: `scale = 1 / 2^(cycle − 1)` (`"triangular2"`).
     Triangular2,
-    /// The amplitude decays by `γ` every iteration: `scale = γ^k` (`"exp_range"`).
-    ExpRange {
-        /// The decay per iteration `γ > 0` (PyTorch's `gamma`, default 1).
-        gamma: f64,
-    },
+    /// The amplitude decays by [`gamma`](CyclicLr::gamma) every iteration: `scale = γ^k`
+    /// (`"exp_range"`).
+    ExpRange,
 }
 
 /// What a custom scale function of a [`CyclicLr`] is given (PyTorch's `scale_mode`).
@@ -43,21 +44,26 @@ pub enum CyclicMode {
 /// use ndarray_optim::schedule::{CyclicLr, ScaleMode, Schedule};
 ///
 /// // The amplitude halves every 10 iterations.
-/// let schedule =
-///     CyclicLr::new(0.0, 1.0, 5)?.with_scale_fn(|k| 0.5f64.powf(k / 10.0), ScaleMode::Iterations);
+/// let schedule = CyclicLr::new(0.0, 1.0)
+///     .step_size_up(5)
+///     .scale_fn(|k| 0.5f64.powf(k / 10.0))
+///     .scale_mode(ScaleMode::Iterations);
 /// assert_eq!(schedule.lr(0.0, 5)?, 0.5f64.powf(0.5));
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ScaleMode {
     /// The cycle number, from 1 (PyTorch's default, `"cycle"`).
+    #[default]
     Cycle,
     /// The iteration `k` (`"iterations"`).
     Iterations,
 }
 
-/// A custom amplitude scale of a [`CyclicLr`].
-type ScaleFn = Arc<dyn Fn(f64) -> f64 + Send + Sync>;
+/// A custom amplitude scale of a [`CyclicLr`] (PyTorch's `scale_fn`), called with the cycle
+/// number or the iteration.
+pub type ScaleFn = Arc<dyn Fn(f64) -> f64 + Send + Sync>;
 
 /// Cyclical learning rates (Smith, 2017): the learning rate goes up and down between
 /// `base_lr` and `max_lr`, once per batch; PyTorch's `torch.optim.lr_scheduler.CyclicLR`.
@@ -69,202 +75,184 @@ type ScaleFn = Arc<dyn Fn(f64) -> f64 + Send + Sync>;
 /// s     = x / r  if x ≤ r,  else (x − 1)/(r − 1)             r = up/(up + down)
 /// lr       = base_lr      + (max_lr − base_lr) · s · scale
 /// momentum = max_momentum − (max_momentum − base_momentum) · s · scale
-/// scale: triangular 1,  triangular2 1/2^(cycle − 1),  exp_range γ^k,  or a custom function
+/// scale: triangular 1,  triangular2 1/2^(cycle − 1),  exp_range γ^k,  or scale_fn
 /// ```
 ///
-/// PyTorch's defaults: `step_size_up = 2000`, `step_size_down = step_size_up`, triangular,
-/// `cycle_momentum = true`, `base_momentum = 0.8`, `max_momentum = 0.9`. Absolute: the
-/// optimizer's own learning rate is ignored (`B = base_lr`).
+/// | field | default | valid |
+/// |---|---|---|
+/// | `base_lr` | required ([`new`](CyclicLr::new)) | `≥ 0` |
+/// | `max_lr` | required | `≥ 0` |
+/// | `step_size_up` | `2000` | `≥ 1` |
+/// | `step_size_down` | `None` (= `step_size_up`) | `≥ 0` (0 makes a sawtooth) |
+/// | `mode` | [`CyclicMode::Triangular`] | |
+/// | `gamma` | `1` | `> 0` (used by [`CyclicMode::ExpRange`]) |
+/// | `scale_fn` | `None` | replaces `mode` when set, as in PyTorch |
+/// | `scale_mode` | [`ScaleMode::Cycle`] | what `scale_fn` is given |
+/// | `cycle_momentum` | `true` | |
+/// | `base_momentum` | `0.8` | `≥ 0` (the optimizer may be stricter: Adam's `β₁ < 1`) |
+/// | `max_momentum` | `0.9` | `≥ 0` |
+///
+/// Absolute: the optimizer's own learning rate is ignored (`B = base_lr`). A `scale_fn` that
+/// makes the learning rate or momentum negative or NaN is an error at that step.
 ///
 /// **Momentum.** With `cycle_momentum` (the default) every step also sets the optimizer's
 /// momentum (SGD, Momentum, Nesterov, RMSProp) or `β₁` (Adam and its variants, LAMB; Lion's
-/// `b1`), inversely to the learning rate:
-/// attaching to an optimizer without one is an [`Error::Unsupported`], as in PyTorch; turn it
-/// off with [`with_cycle_momentum`](CyclicLr::with_cycle_momentum).
+/// `b1`), inversely to the learning rate: `max_momentum` at the bottom of a cycle,
+/// `base_momentum` at its peak. Attaching to an optimizer without one is an
+/// [`Error::Unsupported`], as in PyTorch; turn it off with `cycle_momentum(false)`.
 ///
 /// # Example
 ///
 /// ```
-/// use ndarray_optim::schedule::{CyclicLr, Schedule};
-/// use ndarray_optim::{Momentum, Optimizer};
+/// use ndarray_optim::schedule::{CyclicLr, CyclicMode, Schedule};
+/// use ndarray_optim::{Adagrad, Error, Momentum, Optimizer};
 ///
 /// let mut opt = Momentum::<f32>::new(0.5, 0.9)?;
-/// let mut sched = CyclicLr::new(0.01, 0.1, 4)?.attach(&mut opt)?;
+/// let mut sched = CyclicLr::new(0.01, 0.1).step_size_up(4).attach(&mut opt)?;
 /// assert_eq!((opt.learning_rate(), opt.momentum()), (0.01, Some(0.9)));
 /// for _ in 0..4 {
 ///     sched.step(&mut opt)?; // once per batch
 /// }
 /// assert_eq!((opt.learning_rate(), opt.momentum()), (0.1, Some(0.8))); // the peak
-/// # Ok::<(), ndarray_optim::Error>(())
+///
+/// // Up over 3 batches, down over 1; no momentum to cycle on Adagrad.
+/// let sawtooth = CyclicLr::new(0.0, 1.0).step_size_up(3).step_size_down(Some(1));
+/// assert_eq!((sawtooth.lr(0.0, 3)?, sawtooth.lr(0.0, 4)?), (1.0, 0.0));
+/// let mut adagrad = Adagrad::<f32>::new(0.01)?;
+/// assert!(matches!(sawtooth.clone().attach(&mut adagrad), Err(Error::Unsupported { .. })));
+/// sawtooth.cycle_momentum(false).attach(&mut adagrad)?;
+///
+/// // Checked when attached: an exp_range γ must be > 0.
+/// let bad = CyclicLr::new(0.0, 1.0).mode(CyclicMode::ExpRange).gamma(0.0);
+/// assert!(matches!(
+///     bad.attach(&mut opt),
+///     Err(Error::InvalidHyperparameter { name: "gamma", .. })
+/// ));
+/// # Ok::<(), Error>(())
 /// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct CyclicLr {
-    base_lr: f64,
-    max_lr: f64,
-    step_size_up: u64,
-    step_size_down: Option<u64>,
-    mode: CyclicMode,
-    scale_fn: Option<(ScaleFn, ScaleMode)>,
-    cycle_momentum: bool,
-    base_momentum: f64,
-    max_momentum: f64,
+    /// The learning rate at the bottom of each cycle (also the base learning rate `B`).
+    pub base_lr: f64,
+    /// The learning rate at the peak of each cycle, before scaling.
+    pub max_lr: f64,
+    /// The number of batches from the bottom to the peak.
+    pub step_size_up: u64,
+    /// The number of batches from the peak back to the bottom; `None` is `step_size_up`.
+    pub step_size_down: Option<u64>,
+    /// The amplitude policy, unless `scale_fn` is set.
+    pub mode: CyclicMode,
+    /// The decay per iteration `γ` of [`CyclicMode::ExpRange`].
+    pub gamma: f64,
+    /// A custom amplitude scale, replacing `mode`.
+    pub scale_fn: Option<ScaleFn>,
+    /// What `scale_fn` is called with: the cycle number or the iteration.
+    pub scale_mode: ScaleMode,
+    /// Whether each step also sets the optimizer's momentum (or `β₁`).
+    pub cycle_momentum: bool,
+    /// The momentum at the peak of each cycle.
+    pub base_momentum: f64,
+    /// The momentum at the bottom of each cycle.
+    pub max_momentum: f64,
 }
 
 impl CyclicLr {
-    /// Cycle between `base_lr` and `max_lr`, rising over `step_size_up` batches and falling
-    /// over as many; triangular, momentum cycled between 0.8 and 0.9.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if a learning rate is not a finite number `≥ 0` or
-    /// `step_size_up` is 0.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{CyclicLr, Schedule};
-    ///
-    /// let triangle = CyclicLr::new(0.0, 1.0, 2)?;
-    /// let lrs: Vec<f64> = (0..5).map(|k| triangle.lr(0.0, k)).collect::<Result<_, _>>()?;
-    /// assert_eq!(lrs, [0.0, 0.5, 1.0, 0.5, 0.0]);
-    /// assert!(CyclicLr::new(0.0, 1.0, 0).is_err()); // step_size_up ≥ 1
-    /// assert!(CyclicLr::new(-0.1, 1.0, 2).is_err());
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn new(base_lr: f64, max_lr: f64, step_size_up: u64) -> Result<Self, Error> {
-        check::non_negative("base_lr", base_lr)?;
-        check::non_negative("max_lr", max_lr)?;
-        at_least_one("step_size_up", step_size_up)?;
-        Ok(CyclicLr {
+    /// Cycles between `base_lr` and `max_lr` with PyTorch's defaults: up over 2000 batches and
+    /// down over as many, triangular, momentum cycled between 0.8 and 0.9.
+    pub fn new(base_lr: f64, max_lr: f64) -> Self {
+        CyclicLr {
             base_lr,
             max_lr,
-            step_size_up,
+            step_size_up: 2000,
             step_size_down: None,
             mode: CyclicMode::Triangular,
+            gamma: 1.0,
             scale_fn: None,
+            scale_mode: ScaleMode::Cycle,
             cycle_momentum: true,
             base_momentum: 0.8,
             max_momentum: 0.9,
-        })
-    }
-
-    /// Falls over `step_size_down` batches instead of `step_size_up` (0 makes a sawtooth).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{CyclicLr, Schedule};
-    ///
-    /// // Up over 3 batches, down over 1.
-    /// let schedule = CyclicLr::new(0.0, 1.0, 3)?.with_step_size_down(1);
-    /// assert_eq!(schedule.lr(0.0, 3)?, 1.0);
-    /// assert_eq!(schedule.lr(0.0, 4)?, 0.0); // the next cycle starts
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_step_size_down(mut self, step_size_down: u64) -> Self {
-        self.step_size_down = Some(step_size_down);
-        self
-    }
-
-    /// Sets the amplitude policy.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if the `gamma` of [`CyclicMode::ExpRange`] is not a
-    /// finite number `> 0`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{CyclicLr, CyclicMode, Schedule};
-    ///
-    /// let decaying = CyclicLr::new(0.0, 1.0, 2)?.with_mode(CyclicMode::ExpRange { gamma: 0.5 })?;
-    /// assert_eq!(decaying.lr(0.0, 2)?, 0.25); // the peak, scaled by γ^k = 0.5²
-    /// assert!(CyclicLr::new(0.0, 1.0, 2)?.with_mode(CyclicMode::ExpRange { gamma: 0.0 }).is_err());
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_mode(mut self, mode: CyclicMode) -> Result<Self, Error> {
-        if let CyclicMode::ExpRange { gamma } = mode {
-            check::positive("gamma", gamma)?;
         }
-        self.mode = mode;
-        Ok(self)
     }
 
-    /// Uses a custom amplitude scale, called with the cycle number or the iteration (PyTorch's
-    /// `scale_fn` and `scale_mode`); the mode is then ignored, as in PyTorch. A scale that makes
-    /// the learning rate or momentum negative or NaN is an error at that step.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{CyclicLr, ScaleMode, Schedule};
-    ///
-    /// // The amplitude divided by the cycle number.
-    /// let schedule = CyclicLr::new(0.0, 1.0, 2)?.with_scale_fn(|cycle| 1.0 / cycle, ScaleMode::Cycle);
-    /// assert_eq!(schedule.lr(0.0, 2)?, 1.0); // peak of cycle 1
-    /// assert_eq!(schedule.lr(0.0, 6)?, 0.5); // peak of cycle 2
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_scale_fn(
-        mut self,
-        scale_fn: impl Fn(f64) -> f64 + Send + Sync + 'static,
-        scale_mode: ScaleMode,
-    ) -> Self {
-        self.scale_fn = Some((Arc::new(scale_fn), scale_mode));
+    /// Sets `base_lr`: the learning rate at the bottom of each cycle.
+    #[must_use]
+    pub fn base_lr(mut self, base_lr: f64) -> Self {
+        self.base_lr = base_lr;
         self
     }
 
-    /// Turns momentum cycling on (the default) or off.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{CyclicLr, Schedule};
-    /// use ndarray_optim::{Adagrad, Error};
-    ///
-    /// let mut opt = Adagrad::<f32>::new(0.01)?; // no momentum to cycle
-    /// let schedule = CyclicLr::new(1e-3, 1e-2, 100)?;
-    /// assert!(matches!(schedule.clone().attach(&mut opt), Err(Error::Unsupported { .. })));
-    /// let sched = schedule.with_cycle_momentum(false).attach(&mut opt)?;
-    /// assert_eq!(sched.last_momentum(), None);
-    /// # Ok::<(), Error>(())
-    /// ```
-    pub fn with_cycle_momentum(mut self, cycle_momentum: bool) -> Self {
+    /// Sets `max_lr`: the learning rate at the peak of each cycle, before scaling.
+    #[must_use]
+    pub fn max_lr(mut self, max_lr: f64) -> Self {
+        self.max_lr = max_lr;
+        self
+    }
+
+    /// Sets `step_size_up`: the number of batches from the bottom to the peak.
+    #[must_use]
+    pub fn step_size_up(mut self, step_size_up: u64) -> Self {
+        self.step_size_up = step_size_up;
+        self
+    }
+
+    /// Sets `step_size_down`: the number of batches from the peak back to the bottom (`None`:
+    /// `step_size_up`).
+    #[must_use]
+    pub fn step_size_down(mut self, step_size_down: Option<u64>) -> Self {
+        self.step_size_down = step_size_down;
+        self
+    }
+
+    /// Sets `mode`: the amplitude policy, unless `scale_fn` is set.
+    #[must_use]
+    pub fn mode(mut self, mode: CyclicMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets `gamma`: the decay per iteration `γ` of [`CyclicMode::ExpRange`].
+    #[must_use]
+    pub fn gamma(mut self, gamma: f64) -> Self {
+        self.gamma = gamma;
+        self
+    }
+
+    /// Sets `scale_fn`: a custom amplitude scale, replacing `mode` (PyTorch's `scale_fn`),
+    /// called with what `scale_mode` says.
+    #[must_use]
+    pub fn scale_fn(mut self, scale_fn: impl Fn(f64) -> f64 + Send + Sync + 'static) -> Self {
+        self.scale_fn = Some(Arc::new(scale_fn));
+        self
+    }
+
+    /// Sets `scale_mode`: what `scale_fn` is called with, the cycle number or the iteration.
+    #[must_use]
+    pub fn scale_mode(mut self, scale_mode: ScaleMode) -> Self {
+        self.scale_mode = scale_mode;
+        self
+    }
+
+    /// Sets `cycle_momentum`: whether each step also sets the optimizer's momentum.
+    #[must_use]
+    pub fn cycle_momentum(mut self, cycle_momentum: bool) -> Self {
         self.cycle_momentum = cycle_momentum;
         self
     }
 
-    /// Sets the momentum bounds (defaults 0.8 and 0.9): `max_momentum` at the bottom of a cycle,
-    /// `base_momentum` at its peak.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if either is not a finite number `≥ 0` (the optimizer
-    /// may be stricter: Adam's `β₁` must be below 1).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{CyclicLr, Schedule};
-    /// use ndarray_optim::{Adam, Optimizer};
-    ///
-    /// let mut opt = Adam::<f32>::new(1e-3)?;
-    /// let schedule = CyclicLr::new(1e-4, 1e-3, 100)?.with_momentum(0.85, 0.95)?;
-    /// schedule.attach(&mut opt)?;
-    /// assert_eq!(opt.momentum(), Some(0.95)); // β₁ at the bottom of the cycle
-    /// // Accepted here, refused by Adam when attaching (β₁ < 1):
-    /// let too_high = CyclicLr::new(1e-4, 1e-3, 100)?.with_momentum(0.9, 1.0)?;
-    /// assert!(too_high.attach(&mut opt).is_err());
-    /// assert!(CyclicLr::new(1e-4, 1e-3, 100)?.with_momentum(-0.1, 0.9).is_err());
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_momentum(mut self, base_momentum: f64, max_momentum: f64) -> Result<Self, Error> {
-        check::non_negative("base_momentum", base_momentum)?;
-        check::non_negative("max_momentum", max_momentum)?;
+    /// Sets `base_momentum`: the momentum at the peak of each cycle.
+    #[must_use]
+    pub fn base_momentum(mut self, base_momentum: f64) -> Self {
         self.base_momentum = base_momentum;
+        self
+    }
+
+    /// Sets `max_momentum`: the momentum at the bottom of each cycle.
+    #[must_use]
+    pub fn max_momentum(mut self, max_momentum: f64) -> Self {
         self.max_momentum = max_momentum;
-        Ok(self)
+        self
     }
 
     /// The position in the cycle `s ∈ [0, 1]` and the amplitude scale at batch `k`.
@@ -281,13 +269,13 @@ impl CyclicLr {
         } else {
             (x - 1.0) / (ratio - 1.0)
         };
-        let scale = match &self.scale_fn {
-            Some((f, ScaleMode::Cycle)) => f(cycle),
-            Some((f, ScaleMode::Iterations)) => f(k),
-            None => match self.mode {
+        let scale = match (&self.scale_fn, self.scale_mode) {
+            (Some(f), ScaleMode::Cycle) => f(cycle),
+            (Some(f), ScaleMode::Iterations) => f(k),
+            (None, _) => match self.mode {
                 CyclicMode::Triangular => 1.0,
                 CyclicMode::Triangular2 => 1.0 / 2.0f64.powf(cycle - 1.0),
-                CyclicMode::ExpRange { gamma } => gamma.powf(k),
+                CyclicMode::ExpRange => self.gamma.powf(k),
             },
         };
         (s, scale)
@@ -302,7 +290,9 @@ impl fmt::Debug for CyclicLr {
             .field("step_size_up", &self.step_size_up)
             .field("step_size_down", &self.step_size_down)
             .field("mode", &self.mode)
-            .field("scale_fn", &self.scale_fn.as_ref().map(|(_, m)| m))
+            .field("gamma", &self.gamma)
+            .field("scale_fn", &self.scale_fn.as_ref().map(|_| "<closure>"))
+            .field("scale_mode", &self.scale_mode)
             .field("cycle_momentum", &self.cycle_momentum)
             .field("base_momentum", &self.base_momentum)
             .field("max_momentum", &self.max_momentum)
@@ -314,10 +304,19 @@ impl Schedule for CyclicLr {
     fn name(&self) -> &'static str {
         "CyclicLR"
     }
-    fn base_lr(&self, _optimizer_lr: f64) -> f64 {
+    fn validate(&self) -> Result<(), Error> {
+        check::non_negative("base_lr", self.base_lr)?;
+        check::non_negative("max_lr", self.max_lr)?;
+        at_least_one("step_size_up", self.step_size_up)?;
+        check::positive("gamma", self.gamma)?;
+        check::non_negative("base_momentum", self.base_momentum)?;
+        check::non_negative("max_momentum", self.max_momentum)
+    }
+    fn initial_lr(&self, _optimizer_lr: f64) -> f64 {
         self.base_lr
     }
     fn lr(&self, _base_lr: f64, epoch: u64) -> Result<f64, Error> {
+        self.validate()?;
         let (s, scale) = self.position(epoch);
         let value = self.base_lr + (self.max_lr - self.base_lr) * s * scale;
         checked(self.name(), epoch, "lr", value)
@@ -326,6 +325,7 @@ impl Schedule for CyclicLr {
         self.lr(base_lr, epoch)
     }
     fn momentum(&self, epoch: u64) -> Result<Option<f64>, Error> {
+        self.validate()?;
         if !self.cycle_momentum {
             return Ok(None);
         }
@@ -345,19 +345,25 @@ impl Schedule for CyclicLr {
 /// ```
 /// use ndarray_optim::schedule::{AnnealStrategy, OneCycleLr, Schedule};
 ///
-/// let linear = OneCycleLr::new(1.0, 42)?
-///     .with_pct_start(0.5)? // the first phase ends at step 0.5·42 − 1 = 20
-///     .with_anneal_strategy(AnnealStrategy::Linear);
-/// assert!((linear.lr(0.0, 10)? - 0.52).abs() < 1e-15); // half-way up from 1/25 to 1
+/// // 10 steps, the peak at step 4: at step 1 a quarter of the way up from 0.04 to 1.
+/// let cos = OneCycleLr::new(1.0, 10).pct_start(0.5);
+/// let linear = cos.clone().anneal_strategy(AnnealStrategy::Linear);
+/// assert!((linear.lr(0.0, 1)? - (0.04 + 0.96 * 0.25)).abs() < 1e-12);
+/// assert!(cos.lr(0.0, 1)? < linear.lr(0.0, 1)?); // the cosine starts slowly
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum AnnealStrategy {
     /// `end + (start − end)/2 · (1 + cos(π·pct))` (PyTorch's default, `"cos"`).
+    #[default]
     Cos,
     /// `start + (end − start)·pct` (`"linear"`).
     Linear,
 }
+
+#[cfg(feature = "serde")]
+crate::exact::plain!(AnnealStrategy);
 
 impl AnnealStrategy {
     fn anneal(self, start: f64, end: f64, pct: f64) -> f64 {
@@ -368,314 +374,170 @@ impl AnnealStrategy {
     }
 }
 
-/// The 1cycle policy (Smith & Topin, 2017): one warmup to `max_lr` and one long annealing
-/// far below the start, once per batch over a fixed number of steps; PyTorch's
-/// `torch.optim.lr_scheduler.OneCycleLR`.
-///
-/// With `T` the total number of steps, `p = pct_start`, `lr₀ = max_lr/div_factor` and
-/// `lr_min = lr₀/final_div_factor`, the phases end at steps:
-///
-/// ```text
-/// two phases (default):   p·T − 1: lr₀ → max_lr (momentum max → base);
-///                         T − 1:   max_lr → lr_min (momentum base → max)
-/// three_phase:            p·T − 1: lr₀ → max_lr;  2p·T − 2: max_lr → lr₀;  T − 1: lr₀ → lr_min
-///                         (momentum max → base → max, then constant)
-/// within a phase from step a to step b:  value = anneal(start, end, (k − a)/(b − a))
-/// ```
-///
-/// PyTorch's defaults: `pct_start = 0.3`, cosine annealing, `cycle_momentum = true`,
-/// `base_momentum = 0.85`, `max_momentum = 0.95`, `div_factor = 25`, `final_div_factor = 1e4`,
-/// two phases. Absolute: the optimizer's learning rate is ignored (`B = max_lr/div_factor`).
-///
-/// **The end.** Steps `0..=T` are allowed, as in PyTorch: `f(T − 1) = lr_min`, and the step to
-/// `T` (after the last optimizer step of the usual loop) extrapolates the last phase. Stepping
-/// past `T` is an [`Error::ScheduleExhausted`]. With linear annealing PyTorch extrapolates to
-/// a negative learning rate at `T`; here it is 0.
-///
-/// **Momentum**: as [`CyclicLr`].
-///
-/// # Example
-///
-/// ```
-/// use ndarray_optim::schedule::{OneCycleLr, Schedule};
-/// use ndarray_optim::{Adam, Error, Optimizer};
-///
-/// let steps = 100;
-/// let mut opt = Adam::<f32>::new(1.0)?; // its lr is ignored
-/// let mut sched = OneCycleLr::new(0.01, steps)?.attach(&mut opt)?;
-/// assert!((opt.learning_rate() - 0.01 / 25.0).abs() < 1e-15); // max_lr / div_factor
-/// assert_eq!(opt.momentum(), Some(0.95));
-/// for _batch in 0..steps {
-///     // opt.step(...) on the batch, then:
-///     sched.step(&mut opt)?;
-/// }
-/// assert!(matches!(sched.step(&mut opt), Err(Error::ScheduleExhausted { step: 101, .. })));
-/// # Ok::<(), ndarray_optim::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct OneCycleLr {
-    max_lr: f64,
-    total_steps: u64,
-    pct_start: f64,
-    anneal: AnnealStrategy,
-    cycle_momentum: bool,
-    base_momentum: f64,
-    max_momentum: f64,
-    div_factor: f64,
-    final_div_factor: f64,
-    three_phase: bool,
-}
-
-impl OneCycleLr {
-    /// One cycle peaking at `max_lr` over `total_steps` batches, with PyTorch's other defaults.
+config! {
+    /// The 1cycle policy (Smith & Topin, 2017): one warmup to `max_lr` and one long annealing
+    /// far below the start, once per batch over a fixed number of steps; PyTorch's
+    /// `torch.optim.lr_scheduler.OneCycleLR`.
     ///
-    /// # Errors
+    /// With `T` the total number of steps, `p = pct_start`, `lr₀ = max_lr/div_factor` and
+    /// `lr_min = lr₀/final_div_factor`, the phases end at steps:
     ///
-    /// [`Error::InvalidHyperparameter`] if `max_lr` is not a finite number `≥ 0` or
-    /// `total_steps` is 0.
+    /// ```text
+    /// two phases (default):   p·T − 1: lr₀ → max_lr (momentum max → base);
+    ///                         T − 1:   max_lr → lr_min (momentum base → max)
+    /// three_phase:            p·T − 1: lr₀ → max_lr;  2p·T − 2: max_lr → lr₀;  T − 1: lr₀ → lr_min
+    ///                         (momentum max → base → max, then constant)
+    /// within a phase from step a to step b:  value = anneal(start, end, (k − a)/(b − a))
+    /// ```
+    ///
+    /// | field | default | valid |
+    /// |---|---|---|
+    /// | `max_lr` | required ([`new`](OneCycleLr::new), [`from_epochs`](OneCycleLr::from_epochs)) | `≥ 0` |
+    /// | `total_steps` | given to [`new`](OneCycleLr::new) | `≥ 1` |
+    /// | `epochs`, `steps_per_epoch` | given to [`from_epochs`](OneCycleLr::from_epochs) | each `≥ 1`, used when `total_steps` is `None` |
+    /// | `pct_start` | `0.3` | `[0, 1]`, and `pct_start·T ≠ 1` (an empty first phase) |
+    /// | `anneal_strategy` | [`AnnealStrategy::Cos`] | |
+    /// | `cycle_momentum` | `true` | |
+    /// | `base_momentum` | `0.85` | `≥ 0` |
+    /// | `max_momentum` | `0.95` | `≥ 0` |
+    /// | `div_factor` | `25` | `> 0` |
+    /// | `final_div_factor` | `1e4` | `> 0` |
+    /// | `three_phase` | `false` (fastai's two phases) | `true`: the paper's three |
+    ///
+    /// Absolute: the optimizer's learning rate is ignored (`B = max_lr/div_factor`).
+    ///
+    /// **The end.** Steps `0..=T` are allowed, as in PyTorch: `f(T − 1) = lr_min`, and the step
+    /// to `T` (after the last optimizer step of the usual loop) extrapolates the last phase.
+    /// Stepping past `T` is an [`Error::ScheduleExhausted`]. With linear annealing PyTorch
+    /// extrapolates to a negative learning rate at `T`; here it is 0.
+    ///
+    /// **Momentum**: as [`CyclicLr`].
     ///
     /// # Example
     ///
     /// ```
     /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
+    /// use ndarray_optim::{Adam, Error, Optimizer};
     ///
-    /// let schedule = OneCycleLr::new(0.1, 100)?;
-    /// assert!((schedule.lr(0.0, 0)? - 0.1 / 25.0).abs() < 1e-15); // max_lr / div_factor
-    /// assert_eq!(schedule.lr(0.0, 29)?, 0.1); // the peak, at pct_start·T − 1
-    /// assert!(OneCycleLr::new(0.1, 0).is_err());
-    /// # Ok::<(), ndarray_optim::Error>(())
+    /// let steps = 100;
+    /// let mut opt = Adam::<f32>::new(1.0)?; // its lr is ignored
+    /// let mut sched = OneCycleLr::new(0.01, steps).attach(&mut opt)?;
+    /// assert!((opt.learning_rate() - 0.01 / 25.0).abs() < 1e-15); // max_lr / div_factor
+    /// assert_eq!(opt.momentum(), Some(0.95));
+    /// assert_eq!(sched.lr(29)?, 0.01); // the peak, at pct_start·T − 1
+    /// for _batch in 0..steps {
+    ///     // opt.step(...) on the batch, then:
+    ///     sched.step(&mut opt)?;
+    /// }
+    /// assert!(matches!(sched.step(&mut opt), Err(Error::ScheduleExhausted { step: 101, .. })));
+    ///
+    /// // Up until step 29, back down to the start at 58, then the final annealing.
+    /// let three = OneCycleLr::new(1.0, 100).three_phase(true).final_div_factor(100.0);
+    /// assert_eq!(three.lr(0.0, 29)?, 1.0);
+    /// assert_eq!(three.lr(0.0, 58)?, 1.0 / 25.0);
+    /// assert_eq!(three.lr(0.0, 99)?, 1.0 / 25.0 / 100.0);
+    /// assert_eq!(three.momentum(80)?, Some(0.95)); // constant in the last phase
+    ///
+    /// // Checked when attached or evaluated: 0.1·10 = 1 leaves the first phase empty.
+    /// assert!(matches!(
+    ///     OneCycleLr::new(0.1, 10).pct_start(0.1).validate(),
+    ///     Err(Error::InvalidHyperparameter { name: "pct_start", .. })
+    /// ));
+    /// # Ok::<(), Error>(())
     /// ```
-    pub fn new(max_lr: f64, total_steps: u64) -> Result<Self, Error> {
-        check::non_negative("max_lr", max_lr)?;
-        at_least_one("total_steps", total_steps)?;
-        let schedule = OneCycleLr {
-            max_lr,
-            total_steps,
-            pct_start: 0.3,
-            anneal: AnnealStrategy::Cos,
-            cycle_momentum: true,
-            base_momentum: 0.85,
-            max_momentum: 0.95,
-            div_factor: 25.0,
-            final_div_factor: 1e4,
-            three_phase: false,
-        };
-        schedule.check_first_phase()
+    pub struct OneCycleLr {
+        /// The learning rate at the peak of the cycle.
+        max_lr: f64,
+        /// The number of steps of the cycle `T`; `None`: `epochs · steps_per_epoch`.
+        total_steps: Option<u64> = None,
+        /// The number of epochs, with `steps_per_epoch`, when `total_steps` is `None`.
+        epochs: Option<u64> = None,
+        /// The number of steps per epoch, with `epochs`, when `total_steps` is `None`.
+        steps_per_epoch: Option<u64> = None,
+        /// The fraction of the cycle spent increasing the learning rate.
+        pct_start: f64 = 0.3,
+        /// Cosine or linear annealing within each phase.
+        anneal_strategy: AnnealStrategy = AnnealStrategy::Cos,
+        /// Whether each step also sets the optimizer's momentum (or `β₁`), inversely to the
+        /// learning rate.
+        cycle_momentum: bool = true,
+        /// The momentum at the peak of the learning rate.
+        base_momentum: f64 = 0.85,
+        /// The momentum while the learning rate is lowest.
+        max_momentum: f64 = 0.95,
+        /// The cycle starts at `max_lr / div_factor`.
+        div_factor: f64 = 25.0,
+        /// The cycle ends at `max_lr / (div_factor · final_div_factor)`.
+        final_div_factor: f64 = 1e4,
+        /// Three phases (the original paper) instead of two (fastai's, PyTorch's default).
+        three_phase: bool = false,
+    }
+}
+
+impl OneCycleLr {
+    /// One cycle peaking at `max_lr` over `total_steps` batches, with PyTorch's other defaults.
+    pub fn new(max_lr: f64, total_steps: u64) -> Self {
+        OneCycleLr::from_required(max_lr).total_steps(Some(total_steps))
     }
 
     /// One cycle over `epochs · steps_per_epoch` batches (PyTorch's other way of giving the
     /// length).
     ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if either count is 0, their product overflows, or
-    /// `max_lr` is not a finite number `≥ 0`.
-    ///
     /// # Example
     ///
     /// ```
     /// use ndarray_optim::schedule::OneCycleLr;
-    /// assert_eq!(OneCycleLr::from_epochs(0.1, 10, 50)?, OneCycleLr::new(0.1, 500)?);
+    ///
+    /// assert_eq!(OneCycleLr::from_epochs(0.1, 10, 50).total()?, 500);
+    /// assert!(OneCycleLr::from_epochs(0.1, u64::MAX, 2).total().is_err()); // overflows
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
-    pub fn from_epochs(max_lr: f64, epochs: u64, steps_per_epoch: u64) -> Result<Self, Error> {
-        at_least_one("epochs", epochs)?;
-        at_least_one("steps_per_epoch", steps_per_epoch)?;
-        let total = epochs
-            .checked_mul(steps_per_epoch)
-            .ok_or(Error::InvalidHyperparameter {
-                name: "steps_per_epoch",
-                value: steps_per_epoch as f64,
-                requirement: "epochs * steps_per_epoch must fit in a u64",
-            })?;
-        OneCycleLr::new(max_lr, total)
+    pub fn from_epochs(max_lr: f64, epochs: u64, steps_per_epoch: u64) -> Self {
+        OneCycleLr::from_required(max_lr)
+            .epochs(Some(epochs))
+            .steps_per_epoch(Some(steps_per_epoch))
     }
 
-    /// Sets the fraction of the cycle spent increasing the learning rate (default 0.3).
+    /// The number of steps `T` of the cycle: `total_steps`, or else
+    /// `epochs · steps_per_epoch`, as PyTorch computes it.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidHyperparameter`] if `pct_start` is not in `[0, 1]`, or if
-    /// `pct_start · total_steps = 1` (an empty first phase that PyTorch divides by zero on).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
-    ///
-    /// let schedule = OneCycleLr::new(0.1, 100)?.with_pct_start(0.25)?;
-    /// assert_eq!(schedule.lr(0.0, 24)?, 0.1); // the peak moves to 0.25·100 − 1
-    /// assert!(OneCycleLr::new(0.1, 100)?.with_pct_start(1.5).is_err());
-    /// assert!(OneCycleLr::new(0.1, 10)?.with_pct_start(0.1).is_err()); // an empty first phase
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_pct_start(mut self, pct_start: f64) -> Result<Self, Error> {
-        check::unit("pct_start", pct_start)?;
-        self.pct_start = pct_start;
-        self.check_first_phase()
-    }
-
-    /// Sets cosine (default) or linear annealing.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{AnnealStrategy, OneCycleLr, Schedule};
-    ///
-    /// // 10 steps, the peak at step 4: at step 1 a quarter of the way up from 0.04 to 1.
-    /// let cos = OneCycleLr::new(1.0, 10)?.with_pct_start(0.5)?;
-    /// let linear = cos.clone().with_anneal_strategy(AnnealStrategy::Linear);
-    /// assert!((linear.lr(0.0, 1)? - (0.04 + 0.96 * 0.25)).abs() < 1e-12);
-    /// assert!(cos.lr(0.0, 1)? < linear.lr(0.0, 1)?); // the cosine starts slowly
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_anneal_strategy(mut self, anneal: AnnealStrategy) -> Self {
-        self.anneal = anneal;
-        self
-    }
-
-    /// Turns momentum cycling on (the default) or off.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
-    /// use ndarray_optim::{Adadelta, Optimizer};
-    ///
-    /// let mut opt = Adadelta::<f32>::new(1.0)?; // no momentum to cycle
-    /// assert!(OneCycleLr::new(1.0, 100)?.attach(&mut opt).is_err());
-    /// OneCycleLr::new(1.0, 100)?.with_cycle_momentum(false).attach(&mut opt)?;
-    /// assert!((opt.learning_rate() - 1.0 / 25.0).abs() < 1e-15);
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_cycle_momentum(mut self, cycle_momentum: bool) -> Self {
-        self.cycle_momentum = cycle_momentum;
-        self
-    }
-
-    /// Sets the momentum bounds (defaults 0.85 and 0.95).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if either is not a finite number `≥ 0`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
-    ///
-    /// let schedule = OneCycleLr::new(1.0, 100)?.with_momentum(0.8, 0.9)?;
-    /// assert_eq!(schedule.momentum(0)?, Some(0.9)); // max_momentum while the lr is low
-    /// assert_eq!(schedule.momentum(29)?, Some(0.8)); // base_momentum at the peak
-    /// assert!(OneCycleLr::new(1.0, 100)?.with_momentum(0.8, f64::INFINITY).is_err());
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_momentum(mut self, base_momentum: f64, max_momentum: f64) -> Result<Self, Error> {
-        check::non_negative("base_momentum", base_momentum)?;
-        check::non_negative("max_momentum", max_momentum)?;
-        self.base_momentum = base_momentum;
-        self.max_momentum = max_momentum;
-        Ok(self)
-    }
-
-    /// Sets `div_factor` (default 25): the cycle starts at `max_lr / div_factor`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if it is not a finite number `> 0`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
-    ///
-    /// let schedule = OneCycleLr::new(1.0, 100)?.with_div_factor(10.0)?;
-    /// assert!((schedule.lr(0.0, 0)? - 0.1).abs() < 1e-15); // max_lr / div_factor
-    /// assert!(OneCycleLr::new(1.0, 100)?.with_div_factor(0.0).is_err());
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_div_factor(mut self, div_factor: f64) -> Result<Self, Error> {
-        check::positive("div_factor", div_factor)?;
-        self.div_factor = div_factor;
-        Ok(self)
-    }
-
-    /// Sets `final_div_factor` (default 1e4): the cycle ends at
-    /// `max_lr / (div_factor · final_div_factor)`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if it is not a finite number `> 0`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
-    ///
-    /// let schedule = OneCycleLr::new(1.0, 100)?.with_final_div_factor(100.0)?;
-    /// assert_eq!(schedule.lr(0.0, 99)?, 1.0 / 25.0 / 100.0); // the last step's learning rate
-    /// assert!(OneCycleLr::new(1.0, 100)?.with_final_div_factor(-1.0).is_err());
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_final_div_factor(mut self, final_div_factor: f64) -> Result<Self, Error> {
-        check::positive("final_div_factor", final_div_factor)?;
-        self.final_div_factor = final_div_factor;
-        Ok(self)
-    }
-
-    /// Uses three phases (the original paper) instead of two (fastai's, PyTorch's default).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
-    ///
-    /// // Up until step 29, back down to the start at 58, then the final annealing.
-    /// let schedule = OneCycleLr::new(1.0, 100)?.with_three_phase(true);
-    /// assert_eq!(schedule.lr(0.0, 29)?, 1.0);
-    /// assert_eq!(schedule.lr(0.0, 58)?, 1.0 / 25.0);
-    /// assert_eq!(schedule.momentum(80)?, Some(0.95)); // constant in the last phase
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_three_phase(mut self, three_phase: bool) -> Self {
-        self.three_phase = three_phase;
-        self
-    }
-
-    /// The total number of steps `T`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::OneCycleLr;
-    /// assert_eq!(OneCycleLr::from_epochs(0.1, 10, 50)?.total_steps(), 500);
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn total_steps(&self) -> u64 {
-        self.total_steps
-    }
-
-    fn check_first_phase(self) -> Result<Self, Error> {
-        if self.pct_start * self.total_steps as f64 - 1.0 == 0.0 {
-            return Err(Error::InvalidHyperparameter {
-                name: "pct_start",
-                value: self.pct_start,
-                requirement: "pct_start * total_steps must not be 1 (an empty first phase)",
-            });
+    /// [`Error::InvalidHyperparameter`] if the number given is 0, if neither `total_steps` nor
+    /// both `epochs` and `steps_per_epoch` are given, or if their product overflows.
+    pub fn total(&self) -> Result<u64, Error> {
+        match (self.total_steps, self.epochs, self.steps_per_epoch) {
+            (Some(total), _, _) => at_least_one("total_steps", total).map(|()| total),
+            (None, Some(epochs), Some(steps_per_epoch)) => {
+                at_least_one("epochs", epochs)?;
+                at_least_one("steps_per_epoch", steps_per_epoch)?;
+                epochs
+                    .checked_mul(steps_per_epoch)
+                    .ok_or(Error::InvalidHyperparameter {
+                        name: "steps_per_epoch",
+                        value: steps_per_epoch as f64,
+                        requirement: "epochs * steps_per_epoch must fit in a u64",
+                    })
+            }
+            (None, _, _) => Err(Error::InvalidHyperparameter {
+                name: "total_steps",
+                value: f64::NAN,
+                requirement: "must be given, or epochs and steps_per_epoch both",
+            }),
         }
-        Ok(self)
     }
 
     /// The learning rate and momentum at step `k`, before the checks.
     fn at(&self, epoch: u64) -> Result<(f64, f64), Error> {
-        if epoch > self.total_steps {
+        let total_steps = self.total()?;
+        if epoch > total_steps {
             return Err(Error::ScheduleExhausted {
                 schedule: "OneCycleLR",
                 step: epoch,
-                total_steps: self.total_steps,
+                total_steps,
             });
         }
-        let t = self.total_steps as f64;
+        let t = total_steps as f64;
         let p = self.pct_start;
         let initial_lr = self.max_lr / self.div_factor;
         let min_lr = initial_lr / self.final_div_factor;
@@ -701,8 +563,8 @@ impl OneCycleLr {
         let (end, lr_start, lr_end, m_start, m_end) = phases[i];
         let pct = (k - start) / (end - start);
         Ok((
-            self.anneal.anneal(lr_start, lr_end, pct),
-            self.anneal.anneal(m_start, m_end, pct),
+            self.anneal_strategy.anneal(lr_start, lr_end, pct),
+            self.anneal_strategy.anneal(m_start, m_end, pct),
         ))
     }
 }
@@ -711,10 +573,26 @@ impl Schedule for OneCycleLr {
     fn name(&self) -> &'static str {
         "OneCycleLR"
     }
-    fn base_lr(&self, _optimizer_lr: f64) -> f64 {
+    fn validate(&self) -> Result<(), Error> {
+        check::non_negative("max_lr", self.max_lr)?;
+        let total_steps = self.total()?;
+        check::unit("pct_start", self.pct_start)?;
+        check::require(
+            self.pct_start * total_steps as f64 - 1.0 != 0.0,
+            "pct_start",
+            self.pct_start,
+            "pct_start * total_steps must not be 1 (an empty first phase)",
+        )?;
+        check::non_negative("base_momentum", self.base_momentum)?;
+        check::non_negative("max_momentum", self.max_momentum)?;
+        check::positive("div_factor", self.div_factor)?;
+        check::positive("final_div_factor", self.final_div_factor)
+    }
+    fn initial_lr(&self, _optimizer_lr: f64) -> f64 {
         self.max_lr / self.div_factor
     }
     fn lr(&self, _base_lr: f64, epoch: u64) -> Result<f64, Error> {
+        self.validate()?;
         let (lr, _) = self.at(epoch)?;
         // Only linear annealing at step T extrapolates below 0 (PyTorch writes it as it is).
         let lr = if lr < 0.0 { 0.0 } else { lr };
@@ -724,6 +602,7 @@ impl Schedule for OneCycleLr {
         self.lr(base_lr, epoch)
     }
     fn momentum(&self, epoch: u64) -> Result<Option<f64>, Error> {
+        self.validate()?;
         let (_, momentum) = self.at(epoch)?;
         Ok(self.cycle_momentum.then_some(momentum))
     }

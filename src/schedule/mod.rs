@@ -17,7 +17,7 @@
 //!
 //! let mut w = array![1.0_f32, -1.0];
 //! let mut opt = Sgd::new(0.1)?;
-//! let mut sched = CosineAnnealingLr::new(50, 1e-4)?.attach(&mut opt)?;
+//! let mut sched = CosineAnnealingLr::new(50).eta_min(1e-4).attach(&mut opt)?;
 //! for epoch in 0..50 {
 //!     // The lr this epoch trains with: the pure form agrees with the steps to rounding.
 //!     assert!((opt.learning_rate() - sched.lr(epoch)?).abs() < 1e-15);
@@ -30,6 +30,18 @@
 //! assert!((opt.learning_rate() - 1e-4).abs() < 1e-15); // eta_min at epoch T_max
 //! # Ok::<(), ndarray_optim::Error>(())
 //! ```
+//!
+//! # Configuring a schedule
+//!
+//! A schedule is a plain configuration, as an optimizer's is: public fields with PyTorch's
+//! argument names, the arguments PyTorch requires given to `new` (`StepLr::new(step_size)`,
+//! `CosineAnnealingLr::new(t_max)`, `CyclicLr::new(base_lr, max_lr)`, …; `Default` when there
+//! are none, as for [`ConstantLr`], [`LinearLr`] and [`PolynomialLr`]), PyTorch's defaults for
+//! the rest, and one chained setter per field, named as the field:
+//! `OneCycleLr::new(0.1, 1000).pct_start(0.25).three_phase(true)`. Neither `new` nor the
+//! setters fail; [`Schedule::validate`] checks the values, and runs before anything changes.
+//! [`ReduceLrOnPlateau`], which is driven by a metric and holds its own state, is made from a
+//! [`ReduceLrOnPlateauConfig`] by its `build`.
 //!
 //! # Epoch 0
 //!
@@ -50,24 +62,24 @@
 //!
 //! `B` is the base learning rate (the optimizer's learning rate when attached), `k` the epoch.
 //!
-//! | Rust | PyTorch | `f(k)` | defaults |
+//! | Rust | PyTorch | `f(k)` | defaults of the other arguments |
 //! |---|---|---|---|
-//! | [`StepLr`] | `StepLR` | `B·γ^⌊k/step_size⌋` | `γ = 0.1` |
-//! | [`MultiStepLr`] | `MultiStepLR` | `B·γ^(number of milestones ≤ k)` | `γ = 0.1` |
-//! | [`ConstantLr`] | `ConstantLR` | `B·factor` for `k < total_iters`, then `B` | `factor = 1/3`, `total_iters = 5` |
-//! | [`LinearLr`] | `LinearLR` | `B·(s + (e − s)·min(k, n)/n)` | `s = 1/3`, `e = 1`, `n = 5` |
-//! | [`ExponentialLr`] | `ExponentialLR` | `B·γ^k` | none |
-//! | [`PolynomialLr`] | `PolynomialLR` | `B·(1 − min(k, n)/n)^power` | `n = 5`, `power = 1` |
-//! | [`CosineAnnealingLr`] | `CosineAnnealingLR` | `η_min + (B − η_min)·(1 + cos(πk/T_max))/2`, periodic past `T_max` | `η_min = 0` |
-//! | [`CosineAnnealingWarmRestarts`] | `CosineAnnealingWarmRestarts` | the same within each cycle `T_i = T_0·T_mult^i` | `T_mult = 1`, `η_min = 0` |
-//! | [`CyclicLr`] | `CyclicLR` | triangle between `base_lr` and `max_lr`, scaled | `step_size_up = 2000`, triangular, momentum `0.8 ↔ 0.9` |
-//! | [`OneCycleLr`] | `OneCycleLR` | `max_lr/div` → `max_lr` → `max_lr/(div·final_div)`, cosine or linear | `pct_start = 0.3`, cos, `div = 25`, `final_div = 1e4`, momentum `0.85 ↔ 0.95` |
-//! | [`ReduceLrOnPlateau`] | `ReduceLROnPlateau` | `max(lr·factor, min_lr)` after more than `patience` epochs without improvement | min, `factor = 0.1`, `patience = 10`, `threshold = 1e-4` rel, `cooldown = 0`, `min_lr = 0`, `eps = 1e-8` |
-//! | [`LambdaLr`] | `LambdaLR` | `B·λ(k)` | none |
-//! | [`MultiplicativeLr`] | `MultiplicativeLR` | `B·∏_{j=1..k} λ(j)` | none |
-//! | [`SequentialLr`] | `SequentialLR` | schedule `i` from milestone `i − 1` on, restarted at its epoch 0 | none |
-//! | [`ChainedScheduler`] | `ChainedScheduler` | every schedule's step applied in turn | none |
-//! | [`Warmup`] | (optax `warmup_cosine_decay_schedule`, HF `get_{cosine,linear}_schedule_with_warmup`) | `B·(s + (1 − s)·k/W)`, then cosine or linear from `B` to `B·e` at `T` | `s = 0`, `e = 0` |
+//! | [`StepLr`]`::new(step_size)` | `StepLR` | `B·γ^⌊k/step_size⌋` | `γ = 0.1` |
+//! | [`MultiStepLr`]`::new(milestones)` | `MultiStepLR` | `B·γ^(number of milestones ≤ k)` | `γ = 0.1` |
+//! | [`ConstantLr`]`::default()` | `ConstantLR` | `B·factor` for `k < total_iters`, then `B` | `factor = 1/3`, `total_iters = 5` |
+//! | [`LinearLr`]`::default()` | `LinearLR` | `B·(s + (e − s)·min(k, n)/n)` | `s = 1/3`, `e = 1`, `n = 5` |
+//! | [`ExponentialLr`]`::new(gamma)` | `ExponentialLR` | `B·γ^k` | none |
+//! | [`PolynomialLr`]`::default()` | `PolynomialLR` | `B·(1 − min(k, n)/n)^power` | `n = 5`, `power = 1` |
+//! | [`CosineAnnealingLr`]`::new(t_max)` | `CosineAnnealingLR` | `η_min + (B − η_min)·(1 + cos(πk/T_max))/2`, periodic past `T_max` | `η_min = 0` |
+//! | [`CosineAnnealingWarmRestarts`]`::new(t_0)` | `CosineAnnealingWarmRestarts` | the same within each cycle `T_i = T_0·T_mult^i` | `T_mult = 1`, `η_min = 0` |
+//! | [`CyclicLr`]`::new(base_lr, max_lr)` | `CyclicLR` | triangle between `base_lr` and `max_lr`, scaled | `step_size_up = 2000`, triangular, momentum `0.8 ↔ 0.9` |
+//! | [`OneCycleLr`]`::new(max_lr, total_steps)` | `OneCycleLR` | `max_lr/div` → `max_lr` → `max_lr/(div·final_div)`, cosine or linear | `pct_start = 0.3`, cos, `div = 25`, `final_div = 1e4`, momentum `0.85 ↔ 0.95` |
+//! | [`ReduceLrOnPlateauConfig`]`::default().build()` | `ReduceLROnPlateau` | `max(lr·factor, min_lr)` after more than `patience` epochs without improvement | min, `factor = 0.1`, `patience = 10`, `threshold = 1e-4` rel, `cooldown = 0`, `min_lr = 0`, `eps = 1e-8` |
+//! | [`LambdaLr`]`::new(lr_lambda)` | `LambdaLR` | `B·λ(k)` | none |
+//! | [`MultiplicativeLr`]`::new(lr_lambda)` | `MultiplicativeLR` | `B·∏_{j=1..k} λ(j)` | none |
+//! | [`SequentialLr`]`::new(schedules, milestones)` | `SequentialLR` | schedule `i` from milestone `i − 1` on, restarted at its epoch 0 | none |
+//! | [`ChainedScheduler`]`::new(schedules)` | `ChainedScheduler` | every schedule's step applied in turn | none |
+//! | [`Warmup`]`::cosine(W, T)`, `::linear(W, T)` | (optax `warmup_cosine_decay_schedule`, HF `get_{cosine,linear}_schedule_with_warmup`) | `B·(s + (1 − s)·k/W)`, then cosine or linear from `B` to `B·e` at `T` | `s = 0`, `e = 0` |
 //!
 //! # The recursive form PyTorch runs
 //!
@@ -106,12 +118,13 @@
 //!
 //! # Errors
 //!
-//! Invalid arguments are rejected when a schedule is built ([`Error::InvalidHyperparameter`],
-//! [`Error::MilestonesOutOfOrder`], [`Error::MilestoneCountMismatch`], [`Error::NoSchedules`]).
-//! A step is checked before anything changes: a [`OneCycleLr`] stepped past its total steps
-//! ([`Error::ScheduleExhausted`]), a learning rate or momentum that is not a finite number `≥ 0`
-//! (a closure returning NaN, an overflowing growth: [`Error::InvalidScheduledValue`]), or an
-//! optimizer refusing the new momentum. On `Err`, neither the scheduler nor the optimizer has
+//! Invalid arguments are rejected by [`Schedule::validate`] ([`Error::InvalidHyperparameter`],
+//! [`Error::MilestonesOutOfOrder`], [`Error::MilestoneCountMismatch`], [`Error::NoSchedules`]),
+//! which attaching and restoring run before they change anything and every pure form runs
+//! before it computes. A step is checked before anything changes: a [`OneCycleLr`] stepped past
+//! its total steps ([`Error::ScheduleExhausted`]), a learning rate or momentum that is not a
+//! finite number `≥ 0` (a closure returning NaN, an overflowing growth:
+//! [`Error::InvalidScheduledValue`]), or an optimizer refusing the new momentum. On `Err`, neither the scheduler nor the optimizer has
 //! changed; the optimizer never holds a NaN or negative learning rate.
 //!
 //! # Differences from PyTorch
@@ -122,7 +135,7 @@
 //! * `OneCycleLR` with linear annealing extrapolates to a negative learning rate at its last
 //!   allowed step (`k = total_steps`, after the last optimizer step of the usual loop): here it
 //!   is 0.
-//! * Some arguments PyTorch accepts are errors when building, those with which it divides by
+//! * Some arguments PyTorch accepts are errors here, those with which it divides by
 //!   zero, never restores the learning rate, or makes it negative: `ConstantLR` with
 //!   `factor = 0`, `total_iters = 0` in `ConstantLR`, `LinearLR` and `PolynomialLR`,
 //!   `T_max = 0`, `step_size = 0`, `step_size_up = 0`, `γ ≤ 0`, a negative `power`, `eta_min`
@@ -153,11 +166,13 @@ mod warmup;
 
 pub use compose::{ChainedScheduler, SequentialLr};
 pub use cosine::{CosineAnnealingLr, CosineAnnealingWarmRestarts};
-pub use cyclic::{AnnealStrategy, CyclicLr, CyclicMode, OneCycleLr, ScaleMode};
-pub use plateau::{PlateauMode, PlateauState, ReduceLrOnPlateau, ThresholdMode};
+pub use cyclic::{AnnealStrategy, CyclicLr, CyclicMode, OneCycleLr, ScaleFn, ScaleMode};
+pub use plateau::{
+    PlateauMode, PlateauState, ReduceLrOnPlateau, ReduceLrOnPlateauConfig, ThresholdMode,
+};
 pub use step::{
-    ConstantLr, ExponentialLr, LambdaLr, LinearLr, MultiStepLr, MultiplicativeLr, PolynomialLr,
-    StepLr,
+    ConstantLr, ExponentialLr, LambdaLr, LinearLr, LrLambda, MultiStepLr, MultiplicativeLr,
+    PolynomialLr, StepLr,
 };
 pub use warmup::{Warmup, WarmupDecay};
 
@@ -176,7 +191,7 @@ pub use warmup::{Warmup, WarmupDecay};
 /// use ndarray_optim::schedule::{Schedule, StepLr};
 /// use ndarray_optim::{Optimizer, Sgd};
 ///
-/// let schedule = StepLr::new(10, 0.5)?;
+/// let schedule = StepLr::new(10).gamma(0.5);
 /// // The pure form: epoch → learning rate, from a base learning rate.
 /// assert_eq!(schedule.lr(0.1, 9)?, 0.1);
 /// assert_eq!(schedule.lr(0.1, 10)?, 0.05);
@@ -199,27 +214,61 @@ pub trait Schedule: Debug + Send + Sync {
     /// ```
     /// use ndarray_optim::schedule::{CosineAnnealingLr, Schedule, Warmup};
     ///
-    /// assert_eq!(CosineAnnealingLr::new(10, 0.0)?.name(), "CosineAnnealingLR");
-    /// assert_eq!(Warmup::cosine(10, 100)?.name(), "Warmup");
-    /// # Ok::<(), ndarray_optim::Error>(())
+    /// assert_eq!(CosineAnnealingLr::new(10).name(), "CosineAnnealingLR");
+    /// assert_eq!(Warmup::cosine(10, 100).name(), "Warmup");
     /// ```
     fn name(&self) -> &'static str;
 
-    /// The base learning rate `B` when attached to an optimizer whose learning rate is
-    /// `optimizer_lr`: that learning rate (PyTorch's `initial_lr`), except for the schedules that
-    /// set their own bounds ([`CyclicLr`]: its `base_lr`; [`OneCycleLr`]: `max_lr / div_factor`).
+    /// Checks every argument of the schedule (the table in each schedule's docs; for
+    /// [`SequentialLr`] and [`ChainedScheduler`], the schedules inside too). A schedule's setters
+    /// never fail: this is where a value out of range is reported, before anything else
+    /// happens. [`Scheduler::new`] ([`attach`](Schedule::attach)) and [`Scheduler::restore`] run
+    /// it before they change anything, and each pure form ([`lr`](Schedule::lr),
+    /// [`next_lr`](Schedule::next_lr), [`momentum`](Schedule::momentum), …) before it computes.
+    ///
+    /// A schedule of your own with nothing to check returns `Ok(())`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] naming the first argument out of range (PyTorch's name:
+    /// `"step_size"`, `"T_max"`, …); [`Error::MilestonesOutOfOrder`],
+    /// [`Error::MilestoneCountMismatch`] and [`Error::NoSchedules`] for milestones and
+    /// compositions.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CosineAnnealingLr, Schedule};
+    /// use ndarray_optim::{Error, Optimizer, Sgd};
+    ///
+    /// let schedule = CosineAnnealingLr::new(10).eta_min(-1e-3); // the setter accepts it…
+    /// assert!(matches!(
+    ///     schedule.validate(),
+    ///     Err(Error::InvalidHyperparameter { name: "eta_min", .. })
+    /// ));
+    /// let mut opt = Sgd::<f32>::new(0.1)?;
+    /// assert!(schedule.attach(&mut opt).is_err()); // …attaching refuses it
+    /// assert_eq!(opt.learning_rate(), 0.1); // and changes nothing
+    /// assert!(schedule.lr(0.1, 3).is_err()); // so does the pure form
+    /// # Ok::<(), Error>(())
+    /// ```
+    fn validate(&self) -> Result<(), Error>;
+
+    /// The base learning rate `B` (PyTorch's `initial_lr`) when attached to an optimizer whose
+    /// learning rate is `optimizer_lr`: that learning rate, except for the schedules that set
+    /// their own bounds ([`CyclicLr`]: its `base_lr`; [`OneCycleLr`]: `max_lr / div_factor`).
+    /// Called after [`validate`](Schedule::validate).
     ///
     /// # Example
     ///
     /// ```
     /// use ndarray_optim::schedule::{CyclicLr, OneCycleLr, Schedule, StepLr};
     ///
-    /// assert_eq!(StepLr::new(10, 0.1)?.base_lr(0.3), 0.3); // the optimizer's
-    /// assert_eq!(CyclicLr::new(0.01, 0.1, 100)?.base_lr(0.3), 0.01); // its own base_lr
-    /// assert_eq!(OneCycleLr::new(0.5, 100)?.base_lr(0.3), 0.5 / 25.0); // max_lr / div_factor
-    /// # Ok::<(), ndarray_optim::Error>(())
+    /// assert_eq!(StepLr::new(10).initial_lr(0.3), 0.3); // the optimizer's
+    /// assert_eq!(CyclicLr::new(0.01, 0.1).initial_lr(0.3), 0.01); // its own base_lr
+    /// assert_eq!(OneCycleLr::new(0.5, 100).initial_lr(0.3), 0.5 / 25.0); // max_lr / div_factor
     /// ```
-    fn base_lr(&self, optimizer_lr: f64) -> f64 {
+    fn initial_lr(&self, optimizer_lr: f64) -> f64 {
         optimizer_lr
     }
 
@@ -229,8 +278,8 @@ pub trait Schedule: Debug + Send + Sync {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidScheduledValue`] if the value is not a finite number `≥ 0`;
-    /// [`Error::ScheduleExhausted`] past the end of a finite schedule.
+    /// As [`validate`](Schedule::validate); [`Error::InvalidScheduledValue`] if the value is not
+    /// a finite number `≥ 0`; [`Error::ScheduleExhausted`] past the end of a finite schedule.
     ///
     /// # Example
     ///
@@ -238,10 +287,10 @@ pub trait Schedule: Debug + Send + Sync {
     /// use ndarray_optim::schedule::{ExponentialLr, OneCycleLr, Schedule};
     /// use ndarray_optim::Error;
     ///
-    /// let schedule = ExponentialLr::new(0.5)?;
+    /// let schedule = ExponentialLr::new(0.5);
     /// assert_eq!(schedule.lr(0.1, 0)?, 0.1);
     /// assert_eq!(schedule.lr(0.1, 3)?, 0.1 * 0.125);
-    /// assert!(matches!(OneCycleLr::new(0.1, 10)?.lr(0.0, 11), Err(Error::ScheduleExhausted { .. })));
+    /// assert!(matches!(OneCycleLr::new(0.1, 10).lr(0.0, 11), Err(Error::ScheduleExhausted { .. })));
     /// # Ok::<(), Error>(())
     /// ```
     fn lr(&self, base_lr: f64, epoch: u64) -> Result<f64, Error>;
@@ -260,7 +309,7 @@ pub trait Schedule: Debug + Send + Sync {
     /// ```
     /// use ndarray_optim::schedule::{Schedule, StepLr};
     ///
-    /// let schedule = StepLr::new(10, 0.1)?;
+    /// let schedule = StepLr::new(10);
     /// // Epoch 10 multiplies whatever the optimizer holds by γ…
     /// assert_eq!(schedule.next_lr(1.0, 1.0, 10)?, 0.1);
     /// assert_eq!(schedule.next_lr(1.0, 0.5, 10)?, 0.05); // …changed from outside, say
@@ -273,24 +322,26 @@ pub trait Schedule: Debug + Send + Sync {
     ///
     /// # Errors
     ///
-    /// [`Error::ScheduleExhausted`] past the end of a finite schedule, whether or not it cycles
-    /// momentum ([`Scheduler::restore`] checks a saved epoch with it).
+    /// As [`validate`](Schedule::validate); [`Error::ScheduleExhausted`] past the end of a
+    /// finite schedule, whether or not it cycles momentum ([`Scheduler::restore`] checks a saved
+    /// epoch with it).
     ///
     /// # Example
     ///
     /// ```
     /// use ndarray_optim::schedule::{CyclicLr, Schedule, StepLr};
     ///
-    /// let cyclic = CyclicLr::new(0.01, 0.1, 4)?; // momentum 0.9 at the bottom, 0.8 at the peak
+    /// // Momentum 0.9 at the bottom, 0.8 at the peak.
+    /// let cyclic = CyclicLr::new(0.01, 0.1).step_size_up(4);
     /// assert_eq!(cyclic.momentum(0)?, Some(0.9));
     /// assert_eq!(cyclic.momentum(4)?, Some(0.8));
-    /// assert_eq!(cyclic.with_cycle_momentum(false).momentum(4)?, None);
-    /// assert_eq!(StepLr::new(10, 0.1)?.momentum(4)?, None);
+    /// assert_eq!(cyclic.cycle_momentum(false).momentum(4)?, None);
+    /// assert_eq!(StepLr::new(10).momentum(4)?, None);
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     fn momentum(&self, epoch: u64) -> Result<Option<f64>, Error> {
         let _ = epoch;
-        Ok(None)
+        self.validate().map(|()| None)
     }
 
     /// The learning rate when a [`SequentialLr`] makes this schedule current at one of its
@@ -308,7 +359,8 @@ pub trait Schedule: Debug + Send + Sync {
     /// use ndarray_optim::schedule::{LinearLr, MultiplicativeLr, Schedule};
     ///
     /// // Most schedules restart from the base learning rate, whatever the optimizer holds…
-    /// assert_eq!(LinearLr::new(0.5, 1.0, 10)?.restart_lr(1.0, 0.2)?, 0.5);
+    /// let warmup = LinearLr::default().start_factor(0.5).total_iters(10);
+    /// assert_eq!(warmup.restart_lr(1.0, 0.2)?, 0.5);
     /// // …a MultiplicativeLr carries on from it.
     /// assert_eq!(MultiplicativeLr::new(|_| 0.5).restart_lr(1.0, 0.2)?, 0.1);
     /// # Ok::<(), ndarray_optim::Error>(())
@@ -334,7 +386,7 @@ pub trait Schedule: Debug + Send + Sync {
     ///
     /// let lr_before = || Ok(0.2); // the learning rate just before the milestone
     /// // The closed form ignores it…
-    /// assert_eq!(ExponentialLr::new(0.5)?.lr_after_restart(1.0, &lr_before, 2)?, 0.25);
+    /// assert_eq!(ExponentialLr::new(0.5).lr_after_restart(1.0, &lr_before, 2)?, 0.25);
     /// // …a MultiplicativeLr multiplies it by λ(0)·λ(1)·λ(2).
     /// let halving = MultiplicativeLr::new(|_| 0.5);
     /// assert_eq!(halving.lr_after_restart(1.0, &lr_before, 2)?, 0.2 * 0.125);
@@ -357,7 +409,7 @@ pub trait Schedule: Debug + Send + Sync {
     /// ```
     /// use ndarray_optim::schedule::{Schedule, StepLr};
     ///
-    /// let schedule: Box<dyn Schedule> = Box::new(StepLr::new(10, 0.1)?);
+    /// let schedule: Box<dyn Schedule> = Box::new(StepLr::new(10));
     /// let copy = schedule.clone(); // calls clone_box
     /// assert_eq!(copy.lr(1.0, 10)?, schedule.lr(1.0, 10)?);
     /// # Ok::<(), ndarray_optim::Error>(())
@@ -379,8 +431,9 @@ pub trait Schedule: Debug + Send + Sync {
     /// use ndarray_optim::{Adam, Optimizer};
     ///
     /// let mut opt = Adam::<f32>::new(1e-3)?;
-    /// let sched = LinearLr::new(0.1, 1.0, 10)?.attach(&mut opt)?; // linear warmup
-    /// assert_eq!(opt.learning_rate(), 1e-3 * 0.1); // lowered before the first optimizer step
+    /// let warmup = LinearLr::default().start_factor(0.1).total_iters(10);
+    /// let sched = warmup.attach(&mut opt)?; // lowers the lr before the first optimizer step
+    /// assert_eq!(opt.learning_rate(), 1e-3 * 0.1);
     /// assert_eq!((sched.base_lr(), sched.last_epoch()), (1e-3, 0));
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
@@ -404,8 +457,11 @@ impl Schedule for Box<dyn Schedule> {
     fn name(&self) -> &'static str {
         (**self).name()
     }
-    fn base_lr(&self, optimizer_lr: f64) -> f64 {
-        (**self).base_lr(optimizer_lr)
+    fn validate(&self) -> Result<(), Error> {
+        (**self).validate()
+    }
+    fn initial_lr(&self, optimizer_lr: f64) -> f64 {
+        (**self).initial_lr(optimizer_lr)
     }
     fn lr(&self, base_lr: f64, epoch: u64) -> Result<f64, Error> {
         (**self).lr(base_lr, epoch)
@@ -447,7 +503,7 @@ impl Schedule for Box<dyn Schedule> {
 /// use ndarray_optim::{Optimizer, Sgd};
 ///
 /// let mut opt: Box<dyn Optimizer<f32>> = Box::new(Sgd::new(1.0)?);
-/// let schedule: Box<dyn Schedule> = Box::new(ExponentialLr::new(0.5)?); // chosen at run time
+/// let schedule: Box<dyn Schedule> = Box::new(ExponentialLr::new(0.5)); // chosen at run time
 /// let mut sched: Scheduler = Scheduler::new(schedule, &mut opt)?;
 /// assert_eq!(sched.step(&mut opt)?, 0.5);
 /// assert_eq!(sched.step(&mut opt)?, 0.25);
@@ -474,7 +530,7 @@ pub struct Scheduler<S = Box<dyn Schedule>> {
 /// use ndarray_optim::{Optimizer, Sgd};
 ///
 /// let mut opt = Sgd::<f32>::new(0.1)?;
-/// let mut sched = StepLr::new(2, 0.5)?.attach(&mut opt)?;
+/// let mut sched = StepLr::new(2).gamma(0.5).attach(&mut opt)?;
 /// sched.step(&mut opt)?;
 /// sched.step(&mut opt)?;
 /// let state = sched.state();
@@ -496,12 +552,14 @@ pub struct SchedulerState {
 }
 
 impl<S: Schedule> Scheduler<S> {
-    /// Attaches `schedule` to `optimizer`, as PyTorch's scheduler constructors do: records the
-    /// base learning rate (the optimizer's, see [`Schedule::base_lr`]) and writes `f(0)` into the
-    /// optimizer, together with the momentum for the schedules that cycle it.
+    /// Attaches `schedule` to `optimizer`, as PyTorch's scheduler constructors do: checks the
+    /// schedule ([`Schedule::validate`]), records the base learning rate (the optimizer's, see
+    /// [`Schedule::initial_lr`]) and writes `f(0)` into the optimizer, together with the
+    /// momentum for the schedules that cycle it.
     ///
     /// # Errors
     ///
+    /// As [`Schedule::validate`];
     /// [`Error::Unsupported`] if the schedule cycles momentum and the optimizer has none;
     /// [`Error::InvalidHyperparameter`] if the optimizer refuses the momentum (Adam's `β₁ ≥ 1`);
     /// [`Error::InvalidScheduledValue`] if `f(0)` is not a finite number `≥ 0`. The optimizer is
@@ -514,13 +572,14 @@ impl<S: Schedule> Scheduler<S> {
     /// use ndarray_optim::{Optimizer, Sgd};
     ///
     /// let mut opt = Sgd::<f64>::new(0.3)?;
-    /// let sched = Scheduler::new(ConstantLr::new(0.5, 4)?, &mut opt)?;
+    /// let sched = Scheduler::new(ConstantLr::default().factor(0.5), &mut opt)?;
     /// assert_eq!((opt.learning_rate(), sched.last_lr()), (0.15, 0.15));
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     pub fn new<A: Float>(schedule: S, optimizer: &mut dyn Optimizer<A>) -> Result<Self, Error> {
+        schedule.validate()?;
         let current = optimizer.learning_rate();
-        let base_lr = schedule.base_lr(current);
+        let base_lr = schedule.initial_lr(current);
         let lr = schedule.next_lr(base_lr, current, 0)?;
         let momentum = checked_momentum(&schedule, 0)?;
         apply(optimizer, lr, momentum)?;
@@ -551,7 +610,7 @@ impl<S: Schedule> Scheduler<S> {
     /// use ndarray_optim::{Optimizer, Sgd};
     ///
     /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut sched = MultiStepLr::new(vec![2, 4], 0.1)?.attach(&mut opt)?;
+    /// let mut sched = MultiStepLr::new(vec![2, 4]).attach(&mut opt)?;
     /// let lrs: Vec<f64> = (0..5).map(|_| sched.step(&mut opt)).collect::<Result<_, _>>()?;
     /// assert_eq!(lrs, [1.0, 0.1, 0.1, 0.1 * 0.1, 0.1 * 0.1]);
     /// # Ok::<(), ndarray_optim::Error>(())
@@ -590,7 +649,7 @@ impl<S: Schedule> Scheduler<S> {
     /// use ndarray_optim::{Optimizer, Sgd};
     ///
     /// let mut opt = Sgd::<f32>::new(0.1)?;
-    /// let sched = PolynomialLr::new(4, 1.0)?.attach(&mut opt)?;
+    /// let sched = PolynomialLr::default().total_iters(4).attach(&mut opt)?;
     /// opt.set_learning_rate(sched.lr(2)?)?; // resume at epoch 2: only the epoch is needed
     /// assert_eq!(opt.learning_rate(), 0.05);
     /// # Ok::<(), ndarray_optim::Error>(())
@@ -612,7 +671,7 @@ impl<S: Schedule> Scheduler<S> {
     /// use ndarray_optim::Sgd;
     ///
     /// let mut opt = Sgd::<f32>::new(0.1)?;
-    /// let sched = OneCycleLr::new(1.0, 100)?.attach(&mut opt)?;
+    /// let sched = OneCycleLr::new(1.0, 100).attach(&mut opt)?;
     /// assert_eq!(sched.momentum(0)?, Some(0.95)); // max_momentum at the start
     /// assert!((sched.momentum(29)?.unwrap() - 0.85).abs() < 1e-12); // base_momentum at the peak
     /// # Ok::<(), ndarray_optim::Error>(())
@@ -630,7 +689,7 @@ impl<S: Schedule> Scheduler<S> {
     /// use ndarray_optim::Sgd;
     ///
     /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut sched = StepLr::new(1, 0.5)?.attach(&mut opt)?;
+    /// let mut sched = StepLr::new(1).gamma(0.5).attach(&mut opt)?;
     /// assert_eq!(sched.last_lr(), 1.0); // written by attaching
     /// sched.step(&mut opt)?;
     /// assert_eq!(sched.last_lr(), 0.5);
@@ -649,10 +708,10 @@ impl<S: Schedule> Scheduler<S> {
     /// use ndarray_optim::{Adam, Optimizer};
     ///
     /// let mut opt = Adam::<f32>::new(1e-3)?;
-    /// let mut cyclic = CyclicLr::new(1e-4, 1e-3, 2)?.attach(&mut opt)?;
+    /// let mut cyclic = CyclicLr::new(1e-4, 1e-3).step_size_up(2).attach(&mut opt)?;
     /// cyclic.step(&mut opt)?;
     /// assert_eq!(cyclic.last_momentum(), opt.momentum()); // half-way: β₁ = 0.85
-    /// assert_eq!(StepLr::new(10, 0.1)?.attach(&mut opt)?.last_momentum(), None);
+    /// assert_eq!(StepLr::new(10).attach(&mut opt)?.last_momentum(), None);
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     pub fn last_momentum(&self) -> Option<f64> {
@@ -668,7 +727,7 @@ impl<S: Schedule> Scheduler<S> {
     /// use ndarray_optim::Sgd;
     ///
     /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut sched = ExponentialLr::new(0.9)?.attach(&mut opt)?;
+    /// let mut sched = ExponentialLr::new(0.9).attach(&mut opt)?;
     /// assert_eq!(sched.last_epoch(), 0);
     /// for _ in 0..3 {
     ///     sched.step(&mut opt)?;
@@ -689,7 +748,7 @@ impl<S: Schedule> Scheduler<S> {
     /// use ndarray_optim::{Optimizer, Sgd};
     ///
     /// let mut opt = Sgd::<f32>::new(0.1)?;
-    /// let sched = LinearLr::new(0.5, 1.0, 5)?.attach(&mut opt)?;
+    /// let sched = LinearLr::default().start_factor(0.5).attach(&mut opt)?;
     /// assert_eq!(opt.learning_rate(), 0.05); // f(0) = B·0.5 …
     /// assert_eq!(sched.base_lr(), 0.1); // … of the learning rate the optimizer had
     /// # Ok::<(), ndarray_optim::Error>(())
@@ -707,8 +766,8 @@ impl<S: Schedule> Scheduler<S> {
     /// use ndarray_optim::Sgd;
     ///
     /// let mut opt = Sgd::<f32>::new(0.1)?;
-    /// let sched = OneCycleLr::new(1.0, 500)?.attach(&mut opt)?;
-    /// assert_eq!(sched.schedule().total_steps(), 500);
+    /// let sched = OneCycleLr::from_epochs(1.0, 10, 50).attach(&mut opt)?;
+    /// assert_eq!(sched.schedule().total()?, 500);
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     pub fn schedule(&self) -> &S {
@@ -724,7 +783,7 @@ impl<S: Schedule> Scheduler<S> {
     /// use ndarray_optim::Sgd;
     ///
     /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut sched = ExponentialLr::new(0.5)?.attach(&mut opt)?;
+    /// let mut sched = ExponentialLr::new(0.5).attach(&mut opt)?;
     /// sched.step(&mut opt)?;
     /// let state: SchedulerState = sched.state(); // save it with the checkpoint (serde feature)
     /// assert_eq!((state.last_epoch, state.base_lr, state.last_lr), (1, 1.0, 0.5));
@@ -744,6 +803,7 @@ impl<S: Schedule> Scheduler<S> {
     ///
     /// # Errors
     ///
+    /// As [`Schedule::validate`];
     /// [`Error::InvalidHyperparameter`] if a learning rate or the momentum in the state is not a
     /// finite number `≥ 0`, or if the state has a momentum and the schedule cycles none (or the
     /// other way round); [`Error::ScheduleExhausted`] if the epoch is past the end of the
@@ -755,7 +815,7 @@ impl<S: Schedule> Scheduler<S> {
     /// use ndarray_optim::schedule::{CosineAnnealingLr, Schedule};
     /// use ndarray_optim::{Optimizer, Sgd};
     ///
-    /// let schedule = CosineAnnealingLr::new(20, 0.0)?;
+    /// let schedule = CosineAnnealingLr::new(20);
     /// let mut opt = Sgd::<f32>::new(0.1)?;
     /// let mut sched = schedule.clone().attach(&mut opt)?;
     /// for _ in 0..7 {
@@ -775,6 +835,7 @@ impl<S: Schedule> Scheduler<S> {
         state: SchedulerState,
         optimizer: &mut dyn Optimizer<A>,
     ) -> Result<(), Error> {
+        self.schedule.validate()?;
         check_state_value("base_lr", state.base_lr)?;
         check_state_value("last_lr", state.last_lr)?;
         // Fails for an epoch past the end of the schedule (a OneCycleLr has one), in O(1) where

@@ -1,5 +1,6 @@
 //! Reduce the learning rate when a metric stops improving.
 
+use crate::builder::config;
 use crate::check;
 use crate::error::Error;
 use crate::float::Float;
@@ -10,10 +11,17 @@ use crate::optimizer::Optimizer;
 /// # Example
 ///
 /// ```
-/// use ndarray_optim::schedule::{PlateauMode, ReduceLrOnPlateau};
+/// use ndarray_optim::schedule::{PlateauMode, ReduceLrOnPlateauConfig};
+/// use ndarray_optim::{Optimizer, Sgd};
 ///
-/// let on_accuracy = ReduceLrOnPlateau::new().with_mode(PlateauMode::Max);
-/// assert_eq!(on_accuracy.best(), f64::NEG_INFINITY);
+/// let mut opt = Sgd::<f32>::new(1.0)?;
+/// let config = ReduceLrOnPlateauConfig::default().mode(PlateauMode::Max).patience(0);
+/// let mut plateau = config.build()?;
+/// assert_eq!(plateau.best(), f64::NEG_INFINITY); // where PyTorch starts in max mode
+/// plateau.step(&mut opt, 0.80)?; // accuracy
+/// plateau.step(&mut opt, 0.85)?; // higher: better
+/// assert_eq!((plateau.best(), opt.learning_rate()), (0.85, 1.0));
+/// # Ok::<(), ndarray_optim::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -25,17 +33,23 @@ pub enum PlateauMode {
     Max,
 }
 
+#[cfg(feature = "serde")]
+crate::exact::plain!(PlateauMode);
+
 /// How a [`ReduceLrOnPlateau`] measures a significant improvement over the best value.
 ///
 /// # Example
 ///
 /// ```
-/// use ndarray_optim::schedule::{ReduceLrOnPlateau, ThresholdMode};
+/// use ndarray_optim::schedule::{ReduceLrOnPlateauConfig, ThresholdMode};
 /// use ndarray_optim::{Optimizer, Sgd};
 ///
 /// // An improvement counts when the loss falls by more than 0.01 in absolute terms.
-/// let mut plateau =
-///     ReduceLrOnPlateau::new().with_threshold(0.01, ThresholdMode::Abs)?.with_patience(0);
+/// let mut plateau = ReduceLrOnPlateauConfig::default()
+///     .threshold(0.01)
+///     .threshold_mode(ThresholdMode::Abs)
+///     .patience(0)
+///     .build()?;
 /// let mut opt = Sgd::<f32>::new(1.0)?;
 /// plateau.step(&mut opt, 1.0)?;
 /// plateau.step(&mut opt, 0.995)?; // lower, but by less than 0.01: a bad epoch
@@ -54,8 +68,118 @@ pub enum ThresholdMode {
     Abs,
 }
 
+#[cfg(feature = "serde")]
+crate::exact::plain!(ThresholdMode);
+
+config! {
+    /// The configuration of a [`ReduceLrOnPlateau`]: the arguments of PyTorch's
+    /// `torch.optim.lr_scheduler.ReduceLROnPlateau`, with its defaults; [`build`] checks them
+    /// and makes the scheduler.
+    ///
+    /// | field | default | valid |
+    /// |---|---|---|
+    /// | `mode` | [`PlateauMode::Min`] | |
+    /// | `factor` | `0.1` | `[0, 1)` |
+    /// | `patience` | `10` | |
+    /// | `threshold` | `1e-4` | `≥ 0` |
+    /// | `threshold_mode` | [`ThresholdMode::Rel`] | |
+    /// | `cooldown` | `0` | |
+    /// | `min_lr` | `0` | `≥ 0` |
+    /// | `eps` | `1e-8` | `≥ 0` |
+    ///
+    /// [`build`]: ReduceLrOnPlateauConfig::build
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::ReduceLrOnPlateauConfig;
+    /// use ndarray_optim::{Error, Optimizer, Sgd};
+    ///
+    /// let mut opt = Sgd::<f32>::new(1.0)?;
+    /// let mut plateau = ReduceLrOnPlateauConfig::default()
+    ///     .patience(0)
+    ///     .cooldown(2)
+    ///     .min_lr(0.005)
+    ///     .build()?;
+    /// let percent: Vec<f64> = [1.0; 8]
+    ///     .into_iter()
+    ///     .map(|loss| Ok((plateau.step(&mut opt, loss)? * 1000.0).round() / 10.0))
+    ///     .collect::<Result<_, Error>>()?;
+    /// // Reduced at epoch 2, then two epochs of cooldown before the next reduction, and no
+    /// // lower than min_lr.
+    /// assert_eq!(percent, [100.0, 10.0, 10.0, 10.0, 1.0, 1.0, 1.0, 0.5]);
+    ///
+    /// // From 1e-8 to 1e-9 is a change of 9e-9, below the default eps 1e-8: not made.
+    /// let mut tiny = Sgd::<f32>::new(1e-8)?;
+    /// let mut plateau = ReduceLrOnPlateauConfig::default().patience(0).build()?;
+    /// plateau.step(&mut tiny, 1.0)?;
+    /// plateau.step(&mut tiny, 1.0)?;
+    /// assert_eq!(tiny.learning_rate(), 1e-8);
+    ///
+    /// assert!(matches!(
+    ///     ReduceLrOnPlateauConfig::default().factor(1.0).build(),
+    ///     Err(Error::InvalidHyperparameter { name: "factor", .. })
+    /// ));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub struct ReduceLrOnPlateauConfig {
+        /// Whether the metric should go down (a loss) or up (an accuracy).
+        mode: PlateauMode = PlateauMode::Min,
+        /// The factor the learning rate is multiplied by at a reduction.
+        factor: f64 = 0.1,
+        /// How many epochs without improvement are tolerated: the learning rate drops at the
+        /// `patience + 1`-th.
+        patience: u64 = 10,
+        /// What counts as an improvement over the best value, see `threshold_mode`.
+        threshold: f64 = 1e-4,
+        /// Whether `threshold` is relative to the best value or absolute.
+        threshold_mode: ThresholdMode = ThresholdMode::Rel,
+        /// The number of epochs to wait after a reduction before counting bad epochs again.
+        cooldown: u64 = 0,
+        /// The floor of the learning rate.
+        min_lr: f64 = 0.0,
+        /// The smallest change of the learning rate worth making.
+        eps: f64 = 1e-8,
+    }
+}
+
+impl ReduceLrOnPlateauConfig {
+    /// Checks every field against its range (see the table above).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] naming the first value outside its range.
+    pub fn validate(&self) -> Result<(), Error> {
+        check::beta("factor", self.factor)?;
+        check::non_negative("threshold", self.threshold)?;
+        check::non_negative("min_lr", self.min_lr)?;
+        check::non_negative("eps", self.eps)
+    }
+
+    /// Checks the configuration and makes the scheduler, with no epoch seen yet.
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](ReduceLrOnPlateauConfig::validate).
+    pub fn build(self) -> Result<ReduceLrOnPlateau, Error> {
+        self.validate()?;
+        Ok(ReduceLrOnPlateau {
+            config: self,
+            state: PlateauState {
+                last_epoch: 0,
+                best: None,
+                num_bad_epochs: 0,
+                cooldown_counter: 0,
+                last_lr: None,
+            },
+        })
+    }
+}
+
 /// Reduces the learning rate when a metric has stopped improving: PyTorch's
-/// `torch.optim.lr_scheduler.ReduceLROnPlateau`.
+/// `torch.optim.lr_scheduler.ReduceLROnPlateau`, made from a [`ReduceLrOnPlateauConfig`] by
+/// its [`build`](ReduceLrOnPlateauConfig::build) (or with PyTorch's defaults by
+/// [`default`](ReduceLrOnPlateau::default)).
 ///
 /// Each [`step`](ReduceLrOnPlateau::step) takes the epoch's metric and does:
 ///
@@ -67,11 +191,9 @@ pub enum ThresholdMode {
 ///     cooldown_counter ← cooldown, bad ← 0
 /// ```
 ///
-/// PyTorch's defaults (those of [`new`](ReduceLrOnPlateau::new)): mode min, `factor = 0.1`,
-/// `patience = 10`, `threshold = 1e-4` relative, `cooldown = 0`, `min_lr = 0`, `eps = 1e-8`.
 /// A NaN metric is never better than the best, so it counts as a bad epoch, as in PyTorch.
 ///
-/// It reads and writes the optimizer's learning rate and touches nothing when attached (there is
+/// It reads and writes the optimizer's learning rate and touches nothing when built (there is
 /// no `attach`: PyTorch's constructor does not change the learning rate either). It is not a
 /// [`Schedule`](super::Schedule): it cannot go into a [`SequentialLr`](super::SequentialLr) or
 /// a [`ChainedScheduler`](super::ChainedScheduler) (PyTorch refuses that too), but it can step
@@ -80,28 +202,30 @@ pub enum ThresholdMode {
 /// # Example
 ///
 /// ```
-/// use ndarray_optim::schedule::ReduceLrOnPlateau;
+/// use ndarray_optim::schedule::{ReduceLrOnPlateau, ReduceLrOnPlateauConfig};
 /// use ndarray_optim::{Optimizer, Sgd};
 ///
 /// let mut opt = Sgd::<f32>::new(1.0)?;
-/// let mut plateau = ReduceLrOnPlateau::new().with_factor(0.5)?.with_patience(2);
+/// let mut plateau = ReduceLrOnPlateauConfig::default().factor(0.5).patience(2).build()?;
 /// for val_loss in [10.0, 9.0, 9.0, 9.0, 9.0] {
 ///     // train an epoch, compute the validation loss, then:
 ///     plateau.step(&mut opt, val_loss)?;
 /// }
 /// assert_eq!(opt.learning_rate(), 0.5); // three epochs without improvement > patience 2
+///
+/// let mut opt = Sgd::<f32>::new(1.0)?;
+/// let mut defaults = ReduceLrOnPlateau::default(); // PyTorch's: patience 10, factor 0.1
+/// for _ in 0..11 {
+///     defaults.step(&mut opt, 2.0)?; // the best, then 10 epochs without improvement
+/// }
+/// assert_eq!(opt.learning_rate(), 1.0);
+/// defaults.step(&mut opt, 2.0)?; // the 11th
+/// assert!((opt.learning_rate() - 0.1).abs() < 1e-15);
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReduceLrOnPlateau {
-    mode: PlateauMode,
-    factor: f64,
-    patience: u64,
-    threshold: f64,
-    threshold_mode: ThresholdMode,
-    cooldown: u64,
-    min_lr: f64,
-    eps: f64,
+    config: ReduceLrOnPlateauConfig,
     state: PlateauState,
 }
 
@@ -115,7 +239,7 @@ pub struct ReduceLrOnPlateau {
 /// use ndarray_optim::{Optimizer, Sgd};
 ///
 /// let mut opt = Sgd::<f32>::new(0.1)?;
-/// let mut plateau = ReduceLrOnPlateau::new();
+/// let mut plateau = ReduceLrOnPlateau::default();
 /// plateau.step(&mut opt, 3.0)?;
 /// plateau.step(&mut opt, 3.5)?;
 /// let state = plateau.state();
@@ -139,43 +263,11 @@ pub struct PlateauState {
     pub last_lr: Option<f64>,
 }
 
+/// PyTorch's defaults (those of [`ReduceLrOnPlateauConfig::default`]).
 impl Default for ReduceLrOnPlateau {
     fn default() -> Self {
-        ReduceLrOnPlateau::new()
-    }
-}
-
-impl ReduceLrOnPlateau {
-    /// PyTorch's defaults: minimise, `factor = 0.1`, `patience = 10`, `threshold = 1e-4`
-    /// relative, `cooldown = 0`, `min_lr = 0`, `eps = 1e-8`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
-    /// use ndarray_optim::{Optimizer, Sgd};
-    ///
-    /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut plateau = ReduceLrOnPlateau::new();
-    /// plateau.step(&mut opt, 2.0)?; // the best so far
-    /// for _ in 0..10 {
-    ///     plateau.step(&mut opt, 2.0)?; // 10 epochs without improvement: patience 10
-    /// }
-    /// assert_eq!(opt.learning_rate(), 1.0);
-    /// plateau.step(&mut opt, 2.0)?; // the 11th
-    /// assert!((opt.learning_rate() - 0.1).abs() < 1e-15); // factor 0.1
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn new() -> Self {
         ReduceLrOnPlateau {
-            mode: PlateauMode::Min,
-            factor: 0.1,
-            patience: 10,
-            threshold: 1e-4,
-            threshold_mode: ThresholdMode::Rel,
-            cooldown: 0,
-            min_lr: 0.0,
-            eps: 1e-8,
+            config: ReduceLrOnPlateauConfig::default(),
             state: PlateauState {
                 last_epoch: 0,
                 best: None,
@@ -185,196 +277,17 @@ impl ReduceLrOnPlateau {
             },
         }
     }
+}
 
-    /// Minimise (a loss, the default) or maximise (an accuracy) the metric. Resets the best
-    /// value to the worst one for the mode (what PyTorch starts from).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{PlateauMode, ReduceLrOnPlateau};
-    /// use ndarray_optim::{Optimizer, Sgd};
-    ///
-    /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut plateau = ReduceLrOnPlateau::new().with_mode(PlateauMode::Max).with_patience(0);
-    /// plateau.step(&mut opt, 0.80)?; // accuracy
-    /// plateau.step(&mut opt, 0.85)?; // higher: better
-    /// assert_eq!((plateau.best(), opt.learning_rate()), (0.85, 1.0));
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_mode(mut self, mode: PlateauMode) -> Self {
-        self.mode = mode;
-        self.state.best = None;
-        self
-    }
-
-    /// Sets the factor the learning rate is multiplied by (default 0.1).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] unless `0 ≤ factor < 1` (PyTorch requires `< 1`).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
-    /// use ndarray_optim::{Optimizer, Sgd};
-    ///
-    /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut plateau = ReduceLrOnPlateau::new().with_factor(0.5)?.with_patience(0);
-    /// plateau.step(&mut opt, 1.0)?;
-    /// plateau.step(&mut opt, 1.0)?; // no improvement
-    /// assert_eq!(opt.learning_rate(), 0.5);
-    /// assert!(ReduceLrOnPlateau::new().with_factor(1.0).is_err());
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_factor(mut self, factor: f64) -> Result<Self, Error> {
-        check::beta("factor", factor)?;
-        self.factor = factor;
-        Ok(self)
-    }
-
-    /// Sets how many epochs without improvement are tolerated (default 10): the learning rate
-    /// drops at the `patience + 1`-th.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
-    /// use ndarray_optim::{Optimizer, Sgd};
-    ///
-    /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut plateau = ReduceLrOnPlateau::new().with_patience(2);
-    /// let lrs: Vec<f64> = [5.0, 5.0, 5.0, 5.0]
-    ///     .into_iter()
-    ///     .map(|loss| plateau.step(&mut opt, loss))
-    ///     .collect::<Result<_, _>>()?;
-    /// assert_eq!(lrs[..3], [1.0, 1.0, 1.0]); // two bad epochs are tolerated
-    /// assert!((lrs[3] - 0.1).abs() < 1e-15); // the third is not
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_patience(mut self, patience: u64) -> Self {
-        self.patience = patience;
-        self
-    }
-
-    /// Sets what counts as an improvement (default `1e-4`, relative).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if `threshold` is not a finite number `≥ 0`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::{ReduceLrOnPlateau, ThresholdMode};
-    /// use ndarray_optim::Sgd;
-    ///
-    /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// // An improvement must lower the loss by more than 10 %.
-    /// let mut plateau = ReduceLrOnPlateau::new().with_threshold(0.1, ThresholdMode::Rel)?;
-    /// plateau.step(&mut opt, 1.0)?;
-    /// plateau.step(&mut opt, 0.95)?;
-    /// assert_eq!((plateau.best(), plateau.num_bad_epochs()), (1.0, 1));
-    /// assert!(ReduceLrOnPlateau::new().with_threshold(-0.1, ThresholdMode::Abs).is_err());
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_threshold(
-        mut self,
-        threshold: f64,
-        threshold_mode: ThresholdMode,
-    ) -> Result<Self, Error> {
-        check::non_negative("threshold", threshold)?;
-        self.threshold = threshold;
-        self.threshold_mode = threshold_mode;
-        Ok(self)
-    }
-
-    /// Sets the number of epochs to wait after a reduction before counting bad epochs again
-    /// (default 0).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
-    /// use ndarray_optim::{Optimizer, Sgd};
-    ///
-    /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut plateau = ReduceLrOnPlateau::new().with_patience(0).with_cooldown(2);
-    /// let percent: Vec<f64> = [1.0; 5]
-    ///     .into_iter()
-    ///     .map(|loss| Ok((plateau.step(&mut opt, loss)? * 100.0).round()))
-    ///     .collect::<Result<_, ndarray_optim::Error>>()?;
-    /// // Reduced at epoch 2, then two epochs of cooldown before the next reduction.
-    /// assert_eq!(percent, [100.0, 10.0, 10.0, 10.0, 1.0]);
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_cooldown(mut self, cooldown: u64) -> Self {
-        self.cooldown = cooldown;
-        self
-    }
-
-    /// Sets the floor of the learning rate (default 0).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if `min_lr` is not a finite number `≥ 0`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
-    /// use ndarray_optim::{Optimizer, Sgd};
-    ///
-    /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut plateau = ReduceLrOnPlateau::new().with_patience(0).with_min_lr(0.05)?;
-    /// for _ in 0..4 {
-    ///     plateau.step(&mut opt, 1.0)?;
-    /// }
-    /// assert_eq!(opt.learning_rate(), 0.05); // 1 → 0.1 → 0.05, and no lower
-    /// assert!(ReduceLrOnPlateau::new().with_min_lr(-0.05).is_err());
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_min_lr(mut self, min_lr: f64) -> Result<Self, Error> {
-        check::non_negative("min_lr", min_lr)?;
-        self.min_lr = min_lr;
-        Ok(self)
-    }
-
-    /// Sets the smallest change of the learning rate worth making (default `1e-8`).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHyperparameter`] if `eps` is not a finite number `≥ 0`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
-    /// use ndarray_optim::{Optimizer, Sgd};
-    ///
-    /// // From 1e-8 to 1e-9 is a change of 9e-9, below the default eps 1e-8: not made.
-    /// let mut opt = Sgd::<f32>::new(1e-8)?;
-    /// let mut plateau = ReduceLrOnPlateau::new().with_patience(0);
-    /// plateau.step(&mut opt, 1.0)?;
-    /// plateau.step(&mut opt, 1.0)?;
-    /// assert_eq!(opt.learning_rate(), 1e-8);
-    ///
-    /// let mut plateau = ReduceLrOnPlateau::new().with_patience(0).with_eps(0.0)?;
-    /// plateau.step(&mut opt, 1.0)?;
-    /// plateau.step(&mut opt, 1.0)?;
-    /// assert!((opt.learning_rate() - 1e-9).abs() < 1e-24);
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_eps(mut self, eps: f64) -> Result<Self, Error> {
-        check::non_negative("eps", eps)?;
-        self.eps = eps;
-        Ok(self)
+impl ReduceLrOnPlateau {
+    /// The configuration it was built with.
+    pub fn config(&self) -> &ReduceLrOnPlateauConfig {
+        &self.config
     }
 
     /// The worst value of the mode, where PyTorch's `best` starts.
     fn worst(&self) -> f64 {
-        match self.mode {
+        match self.config.mode {
             PlateauMode::Min => f64::INFINITY,
             PlateauMode::Max => f64::NEG_INFINITY,
         }
@@ -382,11 +295,12 @@ impl ReduceLrOnPlateau {
 
     /// Whether `metric` improves on `best` by the threshold (PyTorch's `_is_better`).
     fn is_better(&self, metric: f64, best: f64) -> bool {
-        match (self.mode, self.threshold_mode) {
-            (PlateauMode::Min, ThresholdMode::Rel) => metric < best * (1.0 - self.threshold),
-            (PlateauMode::Min, ThresholdMode::Abs) => metric < best - self.threshold,
-            (PlateauMode::Max, ThresholdMode::Rel) => metric > best * (self.threshold + 1.0),
-            (PlateauMode::Max, ThresholdMode::Abs) => metric > best + self.threshold,
+        let threshold = self.config.threshold;
+        match (self.config.mode, self.config.threshold_mode) {
+            (PlateauMode::Min, ThresholdMode::Rel) => metric < best * (1.0 - threshold),
+            (PlateauMode::Min, ThresholdMode::Abs) => metric < best - threshold,
+            (PlateauMode::Max, ThresholdMode::Rel) => metric > best * (threshold + 1.0),
+            (PlateauMode::Max, ThresholdMode::Abs) => metric > best + threshold,
         }
     }
 
@@ -402,11 +316,11 @@ impl ReduceLrOnPlateau {
     /// # Example
     ///
     /// ```
-    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
+    /// use ndarray_optim::schedule::ReduceLrOnPlateauConfig;
     /// use ndarray_optim::{Optimizer, Sgd};
     ///
     /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut plateau = ReduceLrOnPlateau::new().with_factor(0.5)?.with_patience(1);
+    /// let mut plateau = ReduceLrOnPlateauConfig::default().factor(0.5).patience(1).build()?;
     /// let mut lrs = Vec::new();
     /// for val_loss in [3.0, 2.0, 2.5, 2.2, 1.0] {
     ///     // …train an epoch and evaluate, then:
@@ -433,13 +347,14 @@ impl ReduceLrOnPlateau {
             next.num_bad_epochs = 0; // bad epochs are ignored during cooldown
         }
         let mut lr = optimizer.learning_rate();
-        if next.num_bad_epochs > self.patience {
-            let reduced = (lr * self.factor).max(self.min_lr);
-            if lr - reduced > self.eps {
+        let config = &self.config;
+        if next.num_bad_epochs > config.patience {
+            let reduced = (lr * config.factor).max(config.min_lr);
+            if lr - reduced > config.eps {
                 optimizer.set_learning_rate(reduced)?;
                 lr = reduced;
             }
-            next.cooldown_counter = self.cooldown;
+            next.cooldown_counter = config.cooldown;
             next.num_bad_epochs = 0;
         }
         next.last_lr = Some(lr);
@@ -456,7 +371,7 @@ impl ReduceLrOnPlateau {
     /// use ndarray_optim::Sgd;
     ///
     /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut plateau = ReduceLrOnPlateau::new();
+    /// let mut plateau = ReduceLrOnPlateau::default();
     /// assert_eq!(plateau.best(), f64::INFINITY); // where PyTorch starts in min mode
     /// plateau.step(&mut opt, 0.7)?;
     /// plateau.step(&mut opt, 0.9)?;
@@ -476,7 +391,7 @@ impl ReduceLrOnPlateau {
     /// use ndarray_optim::Sgd;
     ///
     /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut plateau = ReduceLrOnPlateau::new();
+    /// let mut plateau = ReduceLrOnPlateau::default();
     /// for loss in [1.0, 1.2, 1.1, f64::NAN] {
     ///     plateau.step(&mut opt, loss)?;
     /// }
@@ -494,11 +409,11 @@ impl ReduceLrOnPlateau {
     /// # Example
     ///
     /// ```
-    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
+    /// use ndarray_optim::schedule::ReduceLrOnPlateauConfig;
     /// use ndarray_optim::Sgd;
     ///
     /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut plateau = ReduceLrOnPlateau::new().with_patience(0).with_cooldown(1);
+    /// let mut plateau = ReduceLrOnPlateauConfig::default().patience(0).cooldown(1).build()?;
     /// plateau.step(&mut opt, 1.0)?;
     /// assert!(!plateau.in_cooldown());
     /// plateau.step(&mut opt, 1.0)?; // reduced: the cooldown starts
@@ -520,7 +435,7 @@ impl ReduceLrOnPlateau {
     /// use ndarray_optim::Sgd;
     ///
     /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut plateau = ReduceLrOnPlateau::new();
+    /// let mut plateau = ReduceLrOnPlateau::default();
     /// assert_eq!(plateau.last_epoch(), 0);
     /// plateau.step(&mut opt, 1.0)?;
     /// plateau.step(&mut opt, 1.0)?;
@@ -540,7 +455,7 @@ impl ReduceLrOnPlateau {
     /// use ndarray_optim::Sgd;
     ///
     /// let mut opt = Sgd::<f32>::new(0.3)?;
-    /// let mut plateau = ReduceLrOnPlateau::new();
+    /// let mut plateau = ReduceLrOnPlateau::default();
     /// assert_eq!(plateau.last_lr(), None);
     /// plateau.step(&mut opt, 1.0)?;
     /// assert_eq!(plateau.last_lr(), Some(0.3));
@@ -555,11 +470,11 @@ impl ReduceLrOnPlateau {
     /// # Example
     ///
     /// ```
-    /// use ndarray_optim::schedule::{PlateauState, ReduceLrOnPlateau};
+    /// use ndarray_optim::schedule::{PlateauState, ReduceLrOnPlateauConfig};
     /// use ndarray_optim::Sgd;
     ///
     /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut plateau = ReduceLrOnPlateau::new().with_patience(0).with_cooldown(3);
+    /// let mut plateau = ReduceLrOnPlateauConfig::default().patience(0).cooldown(3).build()?;
     /// plateau.step(&mut opt, 1.0)?;
     /// plateau.step(&mut opt, 1.0)?; // reduced
     /// let state: PlateauState = plateau.state(); // save it with the checkpoint (serde feature)
@@ -582,19 +497,19 @@ impl ReduceLrOnPlateau {
     /// # Example
     ///
     /// ```
-    /// use ndarray_optim::schedule::ReduceLrOnPlateau;
+    /// use ndarray_optim::schedule::ReduceLrOnPlateauConfig;
     /// use ndarray_optim::{Optimizer, Sgd};
     ///
-    /// let build = || ReduceLrOnPlateau::new().with_patience(1);
+    /// let config = ReduceLrOnPlateauConfig::default().patience(1);
     /// let mut opt = Sgd::<f32>::new(1.0)?;
-    /// let mut plateau = build();
+    /// let mut plateau = config.clone().build()?;
     /// for loss in [3.0, 3.0, 3.0] {
     ///     plateau.step(&mut opt, loss)?;
     /// }
     /// let saved = plateau.state();
     ///
     /// let mut opt2 = Sgd::<f32>::new(1.0)?;
-    /// let mut resumed = build();
+    /// let mut resumed = config.build()?;
     /// resumed.restore(saved, &mut opt2)?;
     /// assert_eq!(opt2.learning_rate(), opt.learning_rate());
     /// assert_eq!(resumed.step(&mut opt2, 2.0)?, plateau.step(&mut opt, 2.0)?);

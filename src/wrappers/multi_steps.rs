@@ -3,6 +3,7 @@
 
 use ndarray::{ArrayD, Dimension, IxDyn, ShapeBuilder, Zip};
 
+use crate::builder::config;
 use crate::check;
 use crate::clip::{self, Norm};
 use crate::error::Error;
@@ -19,9 +20,12 @@ use crate::tensor::{Tensor, TensorList, TensorListMut};
 ///
 /// ```
 /// use ndarray::array;
-/// use ndarray_optim::{AccumulationMode, MultiSteps, Optimizer, Sgd};
+/// use ndarray_optim::{AccumulationMode, MultiStepsConfig, Optimizer, Sgd};
 ///
-/// let mut opt = MultiSteps::new(Sgd::new(1.0)?, 2)?.with_mode(AccumulationMode::Sum);
+/// let mut opt = MultiStepsConfig::default()
+///     .every_k(2)
+///     .mode(AccumulationMode::Sum)
+///     .build(Sgd::new(1.0)?)?;
 /// let mut w = array![0.0_f64];
 /// opt.step(&mut w, &array![1.0])?;
 /// opt.step(&mut w, &array![2.0])?;
@@ -29,6 +33,7 @@ use crate::tensor::{Tensor, TensorList, TensorListMut};
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum AccumulationMode {
     /// The inner optimizer sees `(g₁ + … + g_k) / k`: the gradient of the mean loss over all `k`
@@ -39,6 +44,111 @@ pub enum AccumulationMode {
     /// The inner optimizer sees `g₁ + … + g_k`: for losses that are sums, or micro-batch losses
     /// already divided by `k` (PyTorch's usual `(loss / k).backward()` recipe).
     Sum,
+}
+
+#[cfg(feature = "serde")]
+crate::exact::plain!(AccumulationMode);
+
+config! {
+    /// The configuration of a [`MultiSteps`]: how many micro-batches make one step, how their
+    /// gradients are combined, and the optional clipping of the result; made into a
+    /// `MultiSteps` around an optimizer by [`build`](MultiStepsConfig::build).
+    ///
+    /// | field | default | valid |
+    /// |---|---|---|
+    /// | `every_k` | `1` (no accumulation) | `≥ 1` |
+    /// | `mode` | [`AccumulationMode::Mean`] | |
+    /// | `max_grad_norm` | `None` (no clipping) | `≥ 0` (`+∞` allowed) |
+    /// | `norm_type` | `2` | `> 0` or `+∞` |
+    ///
+    /// With `max_grad_norm`, the accumulated gradient `ĝ` is clipped by its global norm before
+    /// each inner step, exactly as
+    /// [`clip_grad_norm`](crate::clip_grad_norm)`(ĝ, max_grad_norm, norm_type, false)`: clipping
+    /// after accumulating, as Hugging Face's `Trainer` and optax's
+    /// `MultiSteps(chain(clip_by_global_norm(…), …))` do (clipping each micro-batch instead gives
+    /// a different update). The norm before clipping is kept for logging:
+    /// [`last_grad_norm`](MultiSteps::last_grad_norm).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Error, MultiStepsConfig, Optimizer, Sgd};
+    ///
+    /// let config = MultiStepsConfig::default().every_k(2).max_grad_norm(Some(1.0));
+    /// let mut opt = config.build(Sgd::new(1.0)?)?;
+    /// let mut w = array![0.0_f64, 0.0];
+    /// opt.step(&mut w, &array![6.0, 0.0])?;
+    /// opt.step(&mut w, &array![0.0, 8.0])?; // mean (3, 4): norm 5, clipped to ≈ 1
+    /// assert_eq!(opt.last_grad_norm(), Some(5.0));
+    /// assert!((w[0] + 0.6).abs() < 1e-6 && (w[1] + 0.8).abs() < 1e-6);
+    ///
+    /// // Checked when built:
+    /// assert!(matches!(
+    ///     MultiStepsConfig::default().every_k(0).build(Sgd::<f32>::new(0.1)?),
+    ///     Err(Error::InvalidHyperparameter { name: "every_k", .. })
+    /// ));
+    /// assert!(MultiStepsConfig::default().norm_type(0.0).build(Sgd::<f32>::new(0.1)?).is_err());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub struct MultiStepsConfig {
+        /// The number of calls (micro-batches) per step of the inner optimizer, `k`.
+        every_k: usize = 1,
+        /// How the `k` micro-batch gradients are combined.
+        mode: AccumulationMode = AccumulationMode::Mean,
+        /// Clip the accumulated gradient to this global norm before each inner step (`None`: no
+        /// clipping).
+        max_grad_norm: Option<f64> = None,
+        /// The `p` of the norm `max_grad_norm` bounds (`f64::INFINITY` for the largest
+        /// magnitude).
+        norm_type: f64 = 2.0,
+    }
+}
+
+impl MultiStepsConfig {
+    /// Checks every field against its range (see the table above).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] naming the first value outside its range.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.every_k == 0 {
+            return Err(Error::InvalidHyperparameter {
+                name: "every_k",
+                value: 0.0,
+                requirement: "must be >= 1",
+            });
+        }
+        if let Some(max_norm) = self.max_grad_norm {
+            // clip_grad_norm's rule, under this field's name.
+            check::require(
+                max_norm >= 0.0,
+                "max_grad_norm",
+                max_norm,
+                "must be >= 0 (+inf allowed)",
+            )?;
+        }
+        Norm::new(self.norm_type).map(|_| ())
+    }
+
+    /// Checks the configuration and wraps `inner`, with an empty window.
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](MultiStepsConfig::validate).
+    pub fn build<A: Float, O: Optimizer<A>>(self, inner: O) -> Result<MultiSteps<A, O>, Error> {
+        self.validate()?;
+        Ok(MultiSteps {
+            inner,
+            config: self,
+            buffers: None,
+            micro_step: 0,
+            last_call_stepped: false,
+            last: StepOutcome::NotStarted,
+            dropped: 0,
+            last_grad_norm: None,
+        })
+    }
 }
 
 /// Gradient accumulation: an optimizer that steps its inner optimizer once every `k` calls, with
@@ -52,7 +162,7 @@ pub enum AccumulationMode {
 ///     acc ← acc + gₜ      (t > 1)
 /// at t = k:
 ///     ĝ = acc / k         (AccumulationMode::Mean, the default)   or   ĝ = acc   (Sum)
-///     ĝ ← ĝ · min(max_norm / (‖ĝ‖ₚ + 1e-6), 1)   (only with with_clip_grad_norm)
+///     ĝ ← ĝ · min(max_grad_norm / (‖ĝ‖ₚ + 1e-6), 1)   (only with max_grad_norm)
 ///     inner.step(params, ĝ); the next call starts a new window
 /// ```
 ///
@@ -61,6 +171,7 @@ pub enum AccumulationMode {
 /// inner optimizer exactly the gradient `(s₁ + … + s_k) / k` of the batch of `k` examples summed
 /// in order: the same bits (see `tests/suite/accumulate.rs`).
 ///
+/// Made by [`MultiStepsConfig::build`], or [`MultiSteps::new`] for `every_k` alone.
 /// `MultiSteps` is itself an [`Optimizer`], so it goes wherever an optimizer goes (boxed, into a
 /// scheduler). The hyperparameters are the inner optimizer's: `learning_rate`,
 /// `set_learning_rate`, `momentum`, `set_momentum`, `param_groups`, `set_param_groups`,
@@ -121,9 +232,8 @@ pub enum AccumulationMode {
 #[derive(Clone, Debug)]
 pub struct MultiSteps<A: Float, O: Optimizer<A>> {
     inner: O,
-    every_k: usize,
-    mode: AccumulationMode,
-    clip: Option<ClipNorm>,
+    /// Validated.
+    config: MultiStepsConfig,
     /// `acc` per tensor, created on the first call; stale when `micro_step == 0`.
     buffers: Option<Vec<ArrayD<A>>>,
     /// Micro-batches in the current window.
@@ -135,13 +245,6 @@ pub struct MultiSteps<A: Float, O: Optimizer<A>> {
     last_grad_norm: Option<f64>,
 }
 
-/// Global-norm clipping of the accumulated gradient.
-#[derive(Clone, Copy, Debug)]
-struct ClipNorm {
-    max_norm: f64,
-    norm_type: f64,
-}
-
 /// Names in a saved [`OptimizerState`] (optax's names for the same things).
 const ACC_GRADS: &str = "acc_grads";
 const KEY_EVERY_K: &str = "multi_steps.every_k";
@@ -151,125 +254,40 @@ const KEY_INNER_TENSORS: &str = "multi_steps.inner_tensors";
 
 impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
     /// Wraps `inner` so that it steps once every `every_k` calls, with the mean of the
-    /// gradients of those calls ([`AccumulationMode::Mean`]).
+    /// gradients of those calls: `MultiStepsConfig::default().every_k(every_k).build(inner)`.
     ///
     /// # Errors
     ///
     /// [`InvalidHyperparameter`](Error::InvalidHyperparameter) if `every_k` is 0.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{Error, MultiSteps, Sgd};
-    ///
-    /// let opt = MultiSteps::new(Sgd::<f32>::new(0.1)?, 8)?;
-    /// assert_eq!(opt.every_k(), 8);
-    /// assert!(matches!(
-    ///     MultiSteps::new(Sgd::<f32>::new(0.1)?, 0),
-    ///     Err(Error::InvalidHyperparameter { name: "every_k", .. })
-    /// ));
-    /// # Ok::<(), Error>(())
-    /// ```
     pub fn new(inner: O, every_k: usize) -> Result<Self, Error> {
-        if every_k == 0 {
-            return Err(Error::InvalidHyperparameter {
-                name: "every_k",
-                value: 0.0,
-                requirement: "must be >= 1",
-            });
-        }
-        Ok(MultiSteps {
-            inner,
-            every_k,
-            mode: AccumulationMode::default(),
-            clip: None,
-            buffers: None,
-            micro_step: 0,
-            last_call_stepped: false,
-            last: StepOutcome::NotStarted,
-            dropped: 0,
-            last_grad_norm: None,
-        })
+        MultiStepsConfig::default().every_k(every_k).build(inner)
     }
 
-    /// Sets how the micro-batch gradients are combined, builder style.
+    /// The configuration it was built with.
     ///
     /// # Example
     ///
     /// ```
     /// use ndarray_optim::{AccumulationMode, MultiSteps, Sgd};
     ///
-    /// let opt = MultiSteps::new(Sgd::<f64>::new(0.1)?, 4)?.with_mode(AccumulationMode::Sum);
-    /// assert_eq!(opt.mode(), AccumulationMode::Sum);
+    /// let opt = MultiSteps::new(Sgd::<f32>::new(0.1)?, 8)?;
+    /// assert_eq!(opt.config().every_k, 8);
+    /// assert_eq!(opt.config().mode, AccumulationMode::Mean); // the default
+    /// assert_eq!(opt.config().max_grad_norm, None);
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
-    pub fn with_mode(mut self, mode: AccumulationMode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    /// Clips the accumulated gradient `ĝ` by its global norm before each inner step, exactly as
-    /// [`clip_grad_norm`](crate::clip_grad_norm)`(ĝ, max_norm, norm_type, false)`: clipping
-    /// after accumulating, as Hugging Face's `Trainer` and optax's
-    /// `MultiSteps(chain(clip_by_global_norm(…), …))` do (clipping each micro-batch instead
-    /// gives a different update). The norm before clipping is kept for logging:
-    /// [`last_grad_norm`](MultiSteps::last_grad_norm).
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidHyperparameter`](Error::InvalidHyperparameter) if `max_norm` is negative or NaN
-    /// or `norm_type` is not `> 0` or `+∞`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray::array;
-    /// use ndarray_optim::{MultiSteps, Optimizer, Sgd};
-    ///
-    /// let mut opt = MultiSteps::new(Sgd::new(1.0)?, 2)?.with_clip_grad_norm(1.0, 2.0)?;
-    /// let mut w = array![0.0_f64, 0.0];
-    /// opt.step(&mut w, &array![6.0, 0.0])?;
-    /// opt.step(&mut w, &array![0.0, 8.0])?; // mean (3, 4): norm 5, clipped to ≈ 1
-    /// assert_eq!(opt.last_grad_norm(), Some(5.0));
-    /// assert!((w[0] + 0.6).abs() < 1e-6 && (w[1] + 0.8).abs() < 1e-6);
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
-    pub fn with_clip_grad_norm(mut self, max_norm: f64, norm_type: f64) -> Result<Self, Error> {
-        clip::check_max_norm(max_norm)?;
-        Norm::new(norm_type)?;
-        self.clip = Some(ClipNorm {
-            max_norm,
-            norm_type,
-        });
-        Ok(self)
+    pub fn config(&self) -> &MultiStepsConfig {
+        &self.config
     }
 
     /// The number of calls per inner step, `k`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{MultiSteps, Sgd};
-    /// let opt = MultiSteps::new(Sgd::<f32>::new(0.1)?, 4)?;
-    /// assert_eq!(opt.every_k(), 4);
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
     pub fn every_k(&self) -> usize {
-        self.every_k
+        self.config.every_k
     }
 
     /// How the micro-batch gradients are combined.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{AccumulationMode, MultiSteps, Sgd};
-    /// let opt = MultiSteps::new(Sgd::<f32>::new(0.1)?, 4)?;
-    /// assert_eq!(opt.mode(), AccumulationMode::Mean); // the default
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
     pub fn mode(&self) -> AccumulationMode {
-        self.mode
+        self.config.mode
     }
 
     /// How many micro-batches the current window holds (`0 ≤ micro_step < k`): the next call
@@ -319,15 +337,16 @@ impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
     }
 
     /// The global norm of the accumulated gradient before clipping, at the last inner step,
-    /// when [`with_clip_grad_norm`](MultiSteps::with_clip_grad_norm) is set.
+    /// when [`max_grad_norm`](MultiStepsConfig::max_grad_norm) is set.
     ///
     /// # Example
     ///
     /// ```
     /// use ndarray::array;
-    /// use ndarray_optim::{MultiSteps, Optimizer, Sgd};
+    /// use ndarray_optim::{MultiStepsConfig, Optimizer, Sgd};
     ///
-    /// let mut opt = MultiSteps::new(Sgd::new(0.1)?, 2)?.with_clip_grad_norm(10.0, 2.0)?;
+    /// let config = MultiStepsConfig::default().every_k(2).max_grad_norm(Some(10.0));
+    /// let mut opt = config.build(Sgd::new(0.1)?)?;
     /// let mut w = array![0.0_f64, 0.0];
     /// opt.step(&mut w, &array![3.0, 0.0])?;
     /// assert_eq!(opt.last_grad_norm(), None); // no inner step yet
@@ -469,7 +488,7 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
         grads: &dyn TensorList<A>,
     ) -> Result<(), Error> {
         self.validate(params, grads, self.inner.non_finite_policy())?;
-        if self.micro_step + 1 == self.every_k {
+        if self.micro_step + 1 == self.config.every_k {
             self.inner.check_step(params, grads)?;
         }
         Ok(())
@@ -496,7 +515,7 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
             return Ok(());
         }
         let fresh = self.micro_step == 0;
-        let boundary = self.micro_step + 1 == self.every_k;
+        let boundary = self.micro_step + 1 == self.config.every_k;
         if boundary {
             // The inner step will see tensors of the gradients' shapes: whatever it would
             // refuse is refused now, before the window changes.
@@ -508,8 +527,8 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
             Some(buffers) => buffers,
             none => none.insert(Self::new_buffers(&*params)),
         };
-        let k = A::from_f64(self.every_k as f64);
-        let divide = boundary && self.mode == AccumulationMode::Mean;
+        let k = A::from_f64(self.config.every_k as f64);
+        let divide = boundary && self.config.mode == AccumulationMode::Mean;
         for (index, buffer) in buffers.iter_mut().enumerate() {
             if let Some(g) = grads.tensor(index) {
                 match (fresh, divide) {
@@ -524,21 +543,17 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
             self.micro_step += 1;
             self.last = StepOutcome::Accumulated {
                 micro_step: self.micro_step,
-                every_k: self.every_k,
+                every_k: self.config.every_k,
             };
             return Ok(());
         }
         // The window is consumed whatever the inner step does.
         self.micro_step = 0;
-        if let Some(ClipNorm {
-            max_norm,
-            norm_type,
-        }) = self.clip
-        {
+        if let Some(max_norm) = self.config.max_grad_norm {
             self.last_grad_norm = Some(clip::clip_grad_norm(
                 &mut *buffers,
                 max_norm,
-                norm_type,
+                self.config.norm_type,
                 false,
             )?);
         }
@@ -641,7 +656,7 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
             }
         }
         for (key, value) in [
-            (KEY_EVERY_K, self.every_k as u64),
+            (KEY_EVERY_K, self.config.every_k as u64),
             (KEY_MINI_STEP, self.micro_step as u64),
             (KEY_DROPPED, self.dropped),
             (KEY_INNER_TENSORS, inner_tensors as u64),
@@ -661,7 +676,7 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
     /// or misshapen `acc_grads`; any error of the inner optimizer's `load_state`.
     fn load_state(&mut self, mut state: OptimizerState<A>) -> Result<(), Error> {
         let mut counter = |key: &str| state.extra.remove(key);
-        let (every_k, mini_step, dropped, inner_tensors) = (
+        let (every_k_saved, mini_step, dropped, inner_tensors) = (
             counter(KEY_EVERY_K),
             counter(KEY_MINI_STEP).unwrap_or(0),
             counter(KEY_DROPPED).unwrap_or(0),
@@ -671,18 +686,17 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
             tensor: None,
             reason,
         };
-        if let Some(saved) = every_k
-            && saved != self.every_k as u64
+        let every_k = self.config.every_k;
+        if let Some(saved) = every_k_saved
+            && saved != every_k as u64
         {
             return Err(invalid(format!(
-                "saved with every_k = {saved}, loaded into every_k = {}",
-                self.every_k
+                "saved with every_k = {saved}, loaded into every_k = {every_k}"
             )));
         }
-        if mini_step >= self.every_k as u64 {
+        if mini_step >= every_k as u64 {
             return Err(invalid(format!(
-                "mini_step {mini_step} is not below every_k = {}",
-                self.every_k
+                "mini_step {mini_step} is not below every_k = {every_k}"
             )));
         }
         let total = state.tensors.len();
@@ -755,9 +769,7 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
     fn clone_box(&self) -> Box<dyn Optimizer<A>> {
         Box::new(MultiSteps {
             inner: self.inner.clone_box(),
-            every_k: self.every_k,
-            mode: self.mode,
-            clip: self.clip,
+            config: self.config.clone(),
             buffers: self.buffers.clone(),
             micro_step: self.micro_step,
             last_call_stepped: self.last_call_stepped,

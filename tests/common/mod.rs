@@ -6,7 +6,10 @@ pub mod registry;
 pub mod surfaces;
 
 use ndarray::{ArrayD, IxDyn};
-use ndarray_optim::{Float, OptimizerConfig, ParamGroup, ParamGroups};
+#[cfg(feature = "serde")]
+use ndarray_optim::ParamGroup;
+use ndarray_optim::{Float, OptimizerConfig, ParamGroups};
+#[cfg(feature = "serde")]
 use serde_json::Value;
 
 #[allow(unused_imports)]
@@ -61,6 +64,7 @@ pub struct Case {
     pub final_state: Option<Vec<std::collections::BTreeMap<String, StateEntry>>>,
 }
 
+#[cfg(feature = "serde")] // the published package tests without it
 fn floats(v: &Value) -> Vec<f64> {
     v.as_array()
         .expect("array")
@@ -69,10 +73,12 @@ fn floats(v: &Value) -> Vec<f64> {
         .collect()
 }
 
+#[cfg(feature = "serde")] // the published package tests without it
 fn tensors(v: &Value) -> Vec<Vec<f64>> {
     v.as_array().expect("array").iter().map(floats).collect()
 }
 
+#[cfg(feature = "serde")] // the published package tests without it
 pub fn load(tag: &str) -> Fixture {
     let path = format!(
         "{}/tests/fixtures/optim_{tag}.json",
@@ -141,6 +147,7 @@ pub fn load(tag: &str) -> Fixture {
     }
 }
 
+#[cfg(feature = "serde")] // the published package tests without it
 /// The fixture's extra groups as our [`ParamGroups`]: PyTorch's group lr is base × `lr_scale`,
 /// timm's per-group `always_adapt` is our `layer_adaptation`.
 fn param_groups(groups: &[Value], tensors: usize) -> ParamGroups {

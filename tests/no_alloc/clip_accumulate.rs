@@ -9,7 +9,7 @@ use super::allocations;
 
 use ndarray::{Array0, Array1, Array2, Array3, ShapeBuilder, arr0, s};
 use ndarray_optim::{
-    Adam, Float, Lamb, Momentum, MultiSteps, Optimizer, Sgd, clip_grad_norm,
+    Adam, Float, Lamb, Momentum, MultiSteps, MultiStepsConfig, Optimizer, Sgd, clip_grad_norm,
     clip_grad_norm_per_tensor, clip_grad_value, clip_grads_with_norm, total_norm,
 };
 
@@ -63,10 +63,12 @@ fn accumulation<A: Float>() {
     for inner in inners {
         let name = inner.name();
         for clip in [false, true] {
-            let mut opt = MultiSteps::new(inner.clone_box(), 3).unwrap();
-            if clip {
-                opt = opt.with_clip_grad_norm(1.0, 2.0).unwrap();
-            }
+            let max_grad_norm = clip.then_some(1.0);
+            let mut opt = MultiStepsConfig::default()
+                .every_k(3)
+                .max_grad_norm(max_grad_norm)
+                .build(inner.clone_box())
+                .unwrap();
             let mut p = Model::<A>::new(1.0);
             let g = Model::<A>::new(0.5);
             let gs = g.wide.slice(s![.., ..;2]);

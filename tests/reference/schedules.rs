@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use ndarray_optim::schedule::{
     AnnealStrategy, ChainedScheduler, ConstantLr, CosineAnnealingLr, CosineAnnealingWarmRestarts,
     CyclicLr, CyclicMode, ExponentialLr, LambdaLr, LinearLr, MultiStepLr, MultiplicativeLr,
-    OneCycleLr, PlateauMode, PlateauState, PolynomialLr, ReduceLrOnPlateau, ScaleMode, Schedule,
-    Scheduler, SchedulerState, SequentialLr, StepLr, ThresholdMode, Warmup,
+    OneCycleLr, PlateauMode, PlateauState, PolynomialLr, ReduceLrOnPlateau,
+    ReduceLrOnPlateauConfig, ScaleMode, Schedule, Scheduler, SchedulerState, SequentialLr, StepLr,
+    ThresholdMode, Warmup,
 };
 use ndarray_optim::{Adadelta, Adagrad, Adam, AdamConfig, Error, Optimizer, Sgd, SgdConfig};
 use serde_json::{Map, Value};
@@ -94,10 +95,6 @@ fn kw_s<'a>(kwargs: &'a Map<String, Value>, key: &str, default: &'a str) -> &'a 
     kwargs.get(key).map_or(default, |v| v.as_str().expect(key))
 }
 
-fn kw_b(kwargs: &Map<String, Value>, key: &str, default: bool) -> bool {
-    kwargs.get(key).map_or(default, |v| v.as_bool().expect(key))
-}
-
 fn milestones(kwargs: &Map<String, Value>) -> Vec<u64> {
     kwargs["milestones"]
         .as_array()
@@ -108,102 +105,144 @@ fn milestones(kwargs: &Map<String, Value>) -> Vec<u64> {
 }
 
 /// Our schedule for a PyTorch class name and its keyword arguments, with PyTorch's defaults for
-/// the arguments not given.
+/// the arguments not given (the crate's own: each optional argument is set only when the
+/// fixture gives it).
 fn build(spec: &Value) -> Box<dyn Schedule> {
     let kind = spec["type"].as_str().expect("type");
     let kw = spec["kwargs"].as_object().expect("kwargs");
-    let third = 1.0 / 3.0;
+    let f = |key: &str| kw.get(key).map(|v| v.as_f64().expect(key));
+    let u = |key: &str| kw.get(key).map(|v| v.as_u64().expect(key));
+    let b = |key: &str| kw.get(key).map(|v| v.as_bool().expect(key));
     match kind {
         "StepLR" => {
-            Box::new(StepLr::new(kw_u(kw, "step_size", 0), kw_f(kw, "gamma", 0.1)).unwrap())
+            let mut s = StepLr::new(kw_u(kw, "step_size", 0));
+            if let Some(gamma) = f("gamma") {
+                s = s.gamma(gamma);
+            }
+            Box::new(s)
         }
         "MultiStepLR" => {
-            Box::new(MultiStepLr::new(milestones(kw), kw_f(kw, "gamma", 0.1)).unwrap())
+            let mut s = MultiStepLr::new(milestones(kw));
+            if let Some(gamma) = f("gamma") {
+                s = s.gamma(gamma);
+            }
+            Box::new(s)
         }
-        "ConstantLR" => Box::new(
-            ConstantLr::new(kw_f(kw, "factor", third), kw_u(kw, "total_iters", 5)).unwrap(),
-        ),
-        "LinearLR" => Box::new(
-            LinearLr::new(
-                kw_f(kw, "start_factor", third),
-                kw_f(kw, "end_factor", 1.0),
-                kw_u(kw, "total_iters", 5),
-            )
-            .unwrap(),
-        ),
-        "ExponentialLR" => Box::new(ExponentialLr::new(kw_f(kw, "gamma", f64::NAN)).unwrap()),
+        "ConstantLR" => {
+            let mut s = ConstantLr::default();
+            if let Some(factor) = f("factor") {
+                s = s.factor(factor);
+            }
+            if let Some(total_iters) = u("total_iters") {
+                s = s.total_iters(total_iters);
+            }
+            Box::new(s)
+        }
+        "LinearLR" => {
+            let mut s = LinearLr::default();
+            if let Some(start_factor) = f("start_factor") {
+                s = s.start_factor(start_factor);
+            }
+            if let Some(end_factor) = f("end_factor") {
+                s = s.end_factor(end_factor);
+            }
+            if let Some(total_iters) = u("total_iters") {
+                s = s.total_iters(total_iters);
+            }
+            Box::new(s)
+        }
+        "ExponentialLR" => Box::new(ExponentialLr::new(kw_f(kw, "gamma", f64::NAN))),
         "PolynomialLR" => {
-            Box::new(PolynomialLr::new(kw_u(kw, "total_iters", 5), kw_f(kw, "power", 1.0)).unwrap())
+            let mut s = PolynomialLr::default();
+            if let Some(total_iters) = u("total_iters") {
+                s = s.total_iters(total_iters);
+            }
+            if let Some(power) = f("power") {
+                s = s.power(power);
+            }
+            Box::new(s)
         }
-        "CosineAnnealingLR" => Box::new(
-            CosineAnnealingLr::new(kw_u(kw, "T_max", 0), kw_f(kw, "eta_min", 0.0)).unwrap(),
-        ),
+        "CosineAnnealingLR" => {
+            let mut s = CosineAnnealingLr::new(kw_u(kw, "T_max", 0));
+            if let Some(eta_min) = f("eta_min") {
+                s = s.eta_min(eta_min);
+            }
+            Box::new(s)
+        }
         "CosineAnnealingWarmRestarts" => Box::new(warm_restarts(kw)),
         "CyclicLR" => {
-            let mut s = CyclicLr::new(
-                kw_f(kw, "base_lr", f64::NAN),
-                kw_f(kw, "max_lr", f64::NAN),
-                kw_u(kw, "step_size_up", 2000),
-            )
-            .unwrap()
-            .with_cycle_momentum(kw_b(kw, "cycle_momentum", true))
-            .with_momentum(
-                kw_f(kw, "base_momentum", 0.8),
-                kw_f(kw, "max_momentum", 0.9),
-            )
-            .unwrap();
-            if let Some(down) = kw.get("step_size_down") {
-                s = s.with_step_size_down(down.as_u64().unwrap());
+            let mut s = CyclicLr::new(kw_f(kw, "base_lr", f64::NAN), kw_f(kw, "max_lr", f64::NAN));
+            if let Some(up) = u("step_size_up") {
+                s = s.step_size_up(up);
             }
-            let mode = match kw_s(kw, "mode", "triangular") {
+            if let Some(down) = u("step_size_down") {
+                s = s.step_size_down(Some(down));
+            }
+            if let Some(cycle) = b("cycle_momentum") {
+                s = s.cycle_momentum(cycle);
+            }
+            if let Some(m) = f("base_momentum") {
+                s = s.base_momentum(m);
+            }
+            if let Some(m) = f("max_momentum") {
+                s = s.max_momentum(m);
+            }
+            if let Some(gamma) = f("gamma") {
+                s = s.gamma(gamma);
+            }
+            s = s.mode(match kw_s(kw, "mode", "triangular") {
                 "triangular" => CyclicMode::Triangular,
                 "triangular2" => CyclicMode::Triangular2,
-                "exp_range" => CyclicMode::ExpRange {
-                    gamma: kw_f(kw, "gamma", 1.0),
-                },
+                "exp_range" => CyclicMode::ExpRange,
                 other => panic!("mode {other}"),
-            };
-            s = s.with_mode(mode).unwrap();
+            });
             if let Some(name) = kw.get("scale_fn") {
-                let scale_mode = match kw_s(kw, "scale_mode", "cycle") {
+                s = s.scale_fn(scale_fn(name.as_str().unwrap()));
+                s = s.scale_mode(match kw_s(kw, "scale_mode", "cycle") {
                     "cycle" => ScaleMode::Cycle,
                     _ => ScaleMode::Iterations,
-                };
-                s = s.with_scale_fn(scale_fn(name.as_str().unwrap()), scale_mode);
+                });
             }
             Box::new(s)
         }
         "OneCycleLR" => {
             let max_lr = kw_f(kw, "max_lr", f64::NAN);
-            let s = match kw.get("total_steps") {
-                Some(t) => OneCycleLr::new(max_lr, t.as_u64().unwrap()).unwrap(),
+            let mut s = match u("total_steps") {
+                Some(t) => OneCycleLr::new(max_lr, t),
                 None => OneCycleLr::from_epochs(
                     max_lr,
                     kw_u(kw, "epochs", 0),
                     kw_u(kw, "steps_per_epoch", 0),
-                )
-                .unwrap(),
+                ),
             };
-            let anneal = match kw_s(kw, "anneal_strategy", "cos") {
-                "cos" => AnnealStrategy::Cos,
-                _ => AnnealStrategy::Linear,
-            };
-            Box::new(
-                s.with_pct_start(kw_f(kw, "pct_start", 0.3))
-                    .unwrap()
-                    .with_anneal_strategy(anneal)
-                    .with_cycle_momentum(kw_b(kw, "cycle_momentum", true))
-                    .with_momentum(
-                        kw_f(kw, "base_momentum", 0.85),
-                        kw_f(kw, "max_momentum", 0.95),
-                    )
-                    .unwrap()
-                    .with_div_factor(kw_f(kw, "div_factor", 25.0))
-                    .unwrap()
-                    .with_final_div_factor(kw_f(kw, "final_div_factor", 1e4))
-                    .unwrap()
-                    .with_three_phase(kw_b(kw, "three_phase", false)),
-            )
+            if let Some(pct_start) = f("pct_start") {
+                s = s.pct_start(pct_start);
+            }
+            if kw.contains_key("anneal_strategy") {
+                s = s.anneal_strategy(match kw_s(kw, "anneal_strategy", "cos") {
+                    "cos" => AnnealStrategy::Cos,
+                    _ => AnnealStrategy::Linear,
+                });
+            }
+            if let Some(cycle) = b("cycle_momentum") {
+                s = s.cycle_momentum(cycle);
+            }
+            if let Some(m) = f("base_momentum") {
+                s = s.base_momentum(m);
+            }
+            if let Some(m) = f("max_momentum") {
+                s = s.max_momentum(m);
+            }
+            if let Some(div) = f("div_factor") {
+                s = s.div_factor(div);
+            }
+            if let Some(div) = f("final_div_factor") {
+                s = s.final_div_factor(div);
+            }
+            if let Some(three) = b("three_phase") {
+                s = s.three_phase(three);
+            }
+            Box::new(s)
         }
         "LambdaLR" => Box::new(LambdaLr::new(lambda(kw_s(kw, "lr_lambda", "")))),
         "MultiplicativeLR" => Box::new(MultiplicativeLr::new(lambda(kw_s(kw, "lr_lambda", "")))),
@@ -214,7 +253,7 @@ fn build(spec: &Value) -> Box<dyn Schedule> {
                 .iter()
                 .map(build)
                 .collect();
-            Box::new(SequentialLr::new(children, milestones(kw)).unwrap())
+            Box::new(SequentialLr::new(children, milestones(kw)))
         }
         "ChainedScheduler" => {
             let children = kw["schedulers"]
@@ -223,49 +262,59 @@ fn build(spec: &Value) -> Box<dyn Schedule> {
                 .iter()
                 .map(build)
                 .collect();
-            Box::new(ChainedScheduler::new(children).unwrap())
+            Box::new(ChainedScheduler::new(children))
         }
-        "HFCosine" => {
-            Box::new(Warmup::cosine(kw_u(kw, "warmup", 0), kw_u(kw, "total", 0)).unwrap())
-        }
-        "HFLinear" => {
-            Box::new(Warmup::linear(kw_u(kw, "warmup", 0), kw_u(kw, "total", 0)).unwrap())
-        }
+        "HFCosine" => Box::new(Warmup::cosine(kw_u(kw, "warmup", 0), kw_u(kw, "total", 0))),
+        "HFLinear" => Box::new(Warmup::linear(kw_u(kw, "warmup", 0), kw_u(kw, "total", 0))),
         other => panic!("scheduler {other} is not mapped"),
     }
 }
 
 fn warm_restarts(kw: &Map<String, Value>) -> CosineAnnealingWarmRestarts {
-    CosineAnnealingWarmRestarts::new(
-        kw_u(kw, "T_0", 0),
-        kw_u(kw, "T_mult", 1),
-        kw_f(kw, "eta_min", 0.0),
-    )
-    .unwrap()
+    let mut s = CosineAnnealingWarmRestarts::new(kw_u(kw, "T_0", 0));
+    if kw.contains_key("T_mult") {
+        s = s.t_mult(kw_u(kw, "T_mult", 1));
+    }
+    if kw.contains_key("eta_min") {
+        s = s.eta_min(kw_f(kw, "eta_min", 0.0));
+    }
+    s
 }
 
 fn plateau(spec: &Value) -> ReduceLrOnPlateau {
     let kw = spec["kwargs"].as_object().expect("kwargs");
-    let mode = match kw_s(kw, "mode", "min") {
-        "min" => PlateauMode::Min,
-        _ => PlateauMode::Max,
-    };
-    let threshold_mode = match kw_s(kw, "threshold_mode", "rel") {
-        "rel" => ThresholdMode::Rel,
-        _ => ThresholdMode::Abs,
-    };
-    ReduceLrOnPlateau::new()
-        .with_mode(mode)
-        .with_factor(kw_f(kw, "factor", 0.1))
-        .unwrap()
-        .with_patience(kw_u(kw, "patience", 10))
-        .with_threshold(kw_f(kw, "threshold", 1e-4), threshold_mode)
-        .unwrap()
-        .with_cooldown(kw_u(kw, "cooldown", 0))
-        .with_min_lr(kw_f(kw, "min_lr", 0.0))
-        .unwrap()
-        .with_eps(kw_f(kw, "eps", 1e-8))
-        .unwrap()
+    let mut config = ReduceLrOnPlateauConfig::default();
+    if kw.contains_key("mode") {
+        config = config.mode(match kw_s(kw, "mode", "min") {
+            "min" => PlateauMode::Min,
+            _ => PlateauMode::Max,
+        });
+    }
+    if kw.contains_key("threshold_mode") {
+        config = config.threshold_mode(match kw_s(kw, "threshold_mode", "rel") {
+            "rel" => ThresholdMode::Rel,
+            _ => ThresholdMode::Abs,
+        });
+    }
+    if kw.contains_key("factor") {
+        config = config.factor(kw_f(kw, "factor", 0.1));
+    }
+    if kw.contains_key("patience") {
+        config = config.patience(kw_u(kw, "patience", 10));
+    }
+    if kw.contains_key("threshold") {
+        config = config.threshold(kw_f(kw, "threshold", 1e-4));
+    }
+    if kw.contains_key("cooldown") {
+        config = config.cooldown(kw_u(kw, "cooldown", 0));
+    }
+    if kw.contains_key("min_lr") {
+        config = config.min_lr(kw_f(kw, "min_lr", 0.0));
+    }
+    if kw.contains_key("eps") {
+        config = config.eps(kw_f(kw, "eps", 1e-8));
+    }
+    config.build().unwrap()
 }
 
 fn optimizer(spec: &Value) -> Box<dyn Optimizer<f64>> {
@@ -600,7 +649,7 @@ fn restored_plateau_continues_exactly() {
 #[test]
 fn restore_rejects_invalid_states_and_changes_nothing() {
     let mut opt = Sgd::<f64>::new(0.1).unwrap();
-    let mut sched = StepLr::new(2, 0.5).unwrap().attach(&mut opt).unwrap();
+    let mut sched = StepLr::new(2).gamma(0.5).attach(&mut opt).unwrap();
     sched.step(&mut opt).unwrap();
     let good = sched.state();
     let bad_states: Vec<SchedulerState> = vec![
@@ -634,7 +683,7 @@ fn restore_rejects_invalid_states_and_changes_nothing() {
     // A OneCycleLR state past its end, and one without its momentum.
     let mut opt = Sgd::<f64>::new(0.1).unwrap();
     let mut one = Adam::<f64>::new(1e-3).unwrap();
-    let mut cycle = OneCycleLr::new(0.1, 10).unwrap().attach(&mut one).unwrap();
+    let mut cycle = OneCycleLr::new(0.1, 10).attach(&mut one).unwrap();
     let good = cycle.state();
     let late = SchedulerState {
         last_epoch: 11,
@@ -664,7 +713,7 @@ fn restore_rejects_invalid_states_and_changes_nothing() {
     assert_eq!(cycle.state(), good);
 
     // Checking the epoch takes O(1), even for a schedule whose pure form replays every step.
-    let chained = ChainedScheduler::new(vec![Box::new(ExponentialLr::new(0.9).unwrap())]).unwrap();
+    let chained = ChainedScheduler::new(vec![Box::new(ExponentialLr::new(0.9))]);
     let mut fresh = Sgd::<f64>::new(0.1).unwrap();
     let mut sched = chained.attach(&mut fresh).unwrap();
     let far = SchedulerState {
@@ -679,7 +728,7 @@ fn restore_rejects_invalid_states_and_changes_nothing() {
     ));
 
     // ReduceLrOnPlateau.
-    let mut plateau = ReduceLrOnPlateau::new();
+    let mut plateau = ReduceLrOnPlateau::default();
     plateau.step(&mut opt, 1.0).unwrap();
     let good = plateau.state();
     let nan_best = PlateauState {
@@ -699,95 +748,133 @@ fn restore_rejects_invalid_states_and_changes_nothing() {
 // ---------------------------------------------------------------------------------------------
 // Bad input: typed errors when building, never a panic
 
-/// Every constructor argument the schedules reject.
+/// Every argument the schedules reject: `validate` names it, and attaching (or building)
+/// refuses it before anything changes.
 #[test]
 fn invalid_arguments_are_typed_errors() {
-    fn invalid(result: Result<impl std::fmt::Debug, Error>, name: &str) {
-        match result {
+    fn invalid(schedule: impl Schedule + Clone, name: &str) {
+        match schedule.validate() {
+            Err(Error::InvalidHyperparameter { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("{name}: expected InvalidHyperparameter, got {other:?}"),
+        }
+        // The same error from attaching, the pure forms and restoring; nothing changes.
+        let mut opt = SgdConfig::default()
+            .lr(0.1)
+            .momentum(0.9)
+            .build::<f64>()
+            .unwrap();
+        let err = schedule.clone().attach(&mut opt).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidHyperparameter { name: n, .. } if n == name),
+            "{name}: {err:?}"
+        );
+        assert_eq!((opt.learning_rate(), opt.momentum()), (0.1, Some(0.9)));
+        assert!(schedule.lr(0.1, 3).is_err(), "{name}");
+        assert!(schedule.next_lr(0.1, 0.1, 3).is_err(), "{name}");
+        assert!(schedule.momentum(3).is_err(), "{name}");
+    }
+    fn invalid_plateau(config: ReduceLrOnPlateauConfig, name: &str) {
+        match config.build() {
             Err(Error::InvalidHyperparameter { name: n, .. }) => assert_eq!(n, name),
             other => panic!("{name}: expected InvalidHyperparameter, got {other:?}"),
         }
     }
     let nan = f64::NAN;
-    invalid(StepLr::new(0, 0.1), "step_size");
-    invalid(StepLr::new(5, 0.0), "gamma");
-    invalid(StepLr::new(5, -0.5), "gamma");
-    invalid(StepLr::new(5, nan), "gamma");
-    invalid(MultiStepLr::new(vec![1, 2], 0.0), "gamma");
-    invalid(ConstantLr::new(0.0, 5), "factor");
-    invalid(ConstantLr::new(1.5, 5), "factor");
-    invalid(ConstantLr::new(nan, 5), "factor");
-    invalid(ConstantLr::new(0.5, 0), "total_iters");
-    invalid(LinearLr::new(0.0, 1.0, 5), "start_factor");
-    invalid(LinearLr::new(1.2, 1.0, 5), "start_factor");
-    invalid(LinearLr::new(0.5, -0.1, 5), "end_factor");
-    invalid(LinearLr::new(0.5, 1.5, 5), "end_factor");
-    invalid(LinearLr::new(0.5, 1.0, 0), "total_iters");
+    invalid(StepLr::new(0), "step_size");
+    invalid(StepLr::new(5).gamma(0.0), "gamma");
+    invalid(StepLr::new(5).gamma(-0.5), "gamma");
+    invalid(StepLr::new(5).gamma(nan), "gamma");
+    invalid(MultiStepLr::new(vec![1, 2]).gamma(0.0), "gamma");
+    let constant = ConstantLr::default;
+    invalid(constant().factor(0.0), "factor");
+    invalid(constant().factor(1.5), "factor");
+    invalid(constant().factor(nan), "factor");
+    invalid(constant().factor(0.5).total_iters(0), "total_iters");
+    let linear = LinearLr::default;
+    invalid(linear().start_factor(0.0), "start_factor");
+    invalid(linear().start_factor(1.2), "start_factor");
+    invalid(linear().start_factor(0.5).end_factor(-0.1), "end_factor");
+    invalid(linear().start_factor(0.5).end_factor(1.5), "end_factor");
+    invalid(linear().start_factor(0.5).total_iters(0), "total_iters");
     invalid(ExponentialLr::new(0.0), "gamma");
     invalid(ExponentialLr::new(-0.9), "gamma");
     invalid(ExponentialLr::new(f64::INFINITY), "gamma");
-    invalid(PolynomialLr::new(0, 1.0), "total_iters");
-    invalid(PolynomialLr::new(5, -1.0), "power");
-    invalid(CosineAnnealingLr::new(0, 0.0), "T_max");
-    invalid(CosineAnnealingLr::new(10, -1e-4), "eta_min");
-    invalid(CosineAnnealingLr::new(10, nan), "eta_min");
-    invalid(CosineAnnealingWarmRestarts::new(0, 1, 0.0), "T_0");
-    invalid(CosineAnnealingWarmRestarts::new(5, 0, 0.0), "T_mult");
-    invalid(CosineAnnealingWarmRestarts::new(5, 1, -0.1), "eta_min");
-    let restarts = CosineAnnealingWarmRestarts::new(5, 2, 0.0).unwrap();
-    invalid(restarts.lr_at(0.1, -0.5), "epoch");
-    invalid(restarts.lr_at(0.1, nan), "epoch");
-    invalid(CyclicLr::new(-0.1, 0.1, 5), "base_lr");
-    invalid(CyclicLr::new(0.01, nan, 5), "max_lr");
-    invalid(CyclicLr::new(0.01, 0.1, 0), "step_size_up");
-    let cyclic = || CyclicLr::new(0.01, 0.1, 5).unwrap();
-    invalid(
-        cyclic().with_mode(CyclicMode::ExpRange { gamma: 0.0 }),
-        "gamma",
-    );
-    invalid(
-        cyclic().with_mode(CyclicMode::ExpRange { gamma: nan }),
-        "gamma",
-    );
-    invalid(cyclic().with_momentum(-0.1, 0.9), "base_momentum");
-    invalid(cyclic().with_momentum(0.8, f64::INFINITY), "max_momentum");
+    invalid(PolynomialLr::default().total_iters(0), "total_iters");
+    invalid(PolynomialLr::default().power(-1.0), "power");
+    invalid(CosineAnnealingLr::new(0), "T_max");
+    invalid(CosineAnnealingLr::new(10).eta_min(-1e-4), "eta_min");
+    invalid(CosineAnnealingLr::new(10).eta_min(nan), "eta_min");
+    invalid(CosineAnnealingWarmRestarts::new(0), "T_0");
+    invalid(CosineAnnealingWarmRestarts::new(5).t_mult(0), "T_mult");
+    invalid(CosineAnnealingWarmRestarts::new(5).eta_min(-0.1), "eta_min");
+    let restarts = CosineAnnealingWarmRestarts::new(5).t_mult(2);
+    assert!(matches!(
+        restarts.lr_at(0.1, -0.5),
+        Err(Error::InvalidHyperparameter { name: "epoch", .. })
+    ));
+    assert!(matches!(
+        restarts.lr_at(0.1, nan),
+        Err(Error::InvalidHyperparameter { name: "epoch", .. })
+    ));
+    assert!(matches!(
+        CosineAnnealingWarmRestarts::new(0).lr_at(0.1, 1.5),
+        Err(Error::InvalidHyperparameter { name: "T_0", .. })
+    ));
+    let cyclic = || CyclicLr::new(0.01, 0.1).step_size_up(5);
+    invalid(CyclicLr::new(-0.1, 0.1), "base_lr");
+    invalid(CyclicLr::new(0.01, nan), "max_lr");
+    invalid(cyclic().step_size_up(0), "step_size_up");
+    invalid(cyclic().mode(CyclicMode::ExpRange).gamma(0.0), "gamma");
+    invalid(cyclic().mode(CyclicMode::ExpRange).gamma(nan), "gamma");
+    invalid(cyclic().base_momentum(-0.1), "base_momentum");
+    invalid(cyclic().max_momentum(f64::INFINITY), "max_momentum");
     invalid(OneCycleLr::new(-0.1, 10), "max_lr");
     invalid(OneCycleLr::new(0.1, 0), "total_steps");
     invalid(OneCycleLr::from_epochs(0.1, 0, 10), "epochs");
     invalid(OneCycleLr::from_epochs(0.1, 10, 0), "steps_per_epoch");
     invalid(OneCycleLr::from_epochs(0.1, u64::MAX, 2), "steps_per_epoch");
-    let one_cycle = || OneCycleLr::new(0.1, 100).unwrap();
-    invalid(one_cycle().with_pct_start(-0.1), "pct_start");
-    invalid(one_cycle().with_pct_start(1.1), "pct_start");
-    invalid(one_cycle().with_pct_start(nan), "pct_start");
-    invalid(one_cycle().with_pct_start(0.01), "pct_start"); // 0.01·100 = 1: an empty phase
-    invalid(one_cycle().with_div_factor(0.0), "div_factor");
-    invalid(one_cycle().with_final_div_factor(-1.0), "final_div_factor");
-    invalid(one_cycle().with_momentum(0.85, -0.95), "max_momentum");
-    invalid(ReduceLrOnPlateau::new().with_factor(1.0), "factor");
-    invalid(ReduceLrOnPlateau::new().with_factor(-0.1), "factor");
-    invalid(
-        ReduceLrOnPlateau::new().with_threshold(-1e-4, ThresholdMode::Rel),
+    invalid(OneCycleLr::new(0.1, 10).total_steps(None), "total_steps"); // no length at all
+    let one_cycle = || OneCycleLr::new(0.1, 100);
+    invalid(one_cycle().pct_start(-0.1), "pct_start");
+    invalid(one_cycle().pct_start(1.1), "pct_start");
+    invalid(one_cycle().pct_start(nan), "pct_start");
+    invalid(one_cycle().pct_start(0.01), "pct_start"); // 0.01·100 = 1: an empty phase
+    invalid(one_cycle().div_factor(0.0), "div_factor");
+    invalid(one_cycle().final_div_factor(-1.0), "final_div_factor");
+    invalid(one_cycle().max_momentum(-0.95), "max_momentum");
+    let plateau = ReduceLrOnPlateauConfig::default;
+    invalid_plateau(plateau().factor(1.0), "factor");
+    invalid_plateau(plateau().factor(-0.1), "factor");
+    invalid_plateau(
+        plateau()
+            .threshold(-1e-4)
+            .threshold_mode(ThresholdMode::Rel),
         "threshold",
     );
-    invalid(ReduceLrOnPlateau::new().with_min_lr(-1.0), "min_lr");
-    invalid(ReduceLrOnPlateau::new().with_eps(nan), "eps");
+    invalid_plateau(plateau().min_lr(-1.0), "min_lr");
+    invalid_plateau(plateau().eps(nan), "eps");
     invalid(Warmup::cosine(10, 10), "total_steps");
     invalid(Warmup::linear(10, 5), "total_steps");
+    invalid(Warmup::cosine(10, 100).start_factor(-0.1), "start_factor");
+    invalid(Warmup::cosine(10, 100).end_factor(nan), "end_factor");
+    // Inside a composition: the composition is refused, with the inner schedule's error.
     invalid(
-        Warmup::cosine(10, 100).unwrap().with_start_factor(-0.1),
-        "start_factor",
+        SequentialLr::new(vec![Box::new(StepLr::new(0))], vec![]),
+        "step_size",
     );
     invalid(
-        Warmup::cosine(10, 100).unwrap().with_end_factor(nan),
-        "end_factor",
+        ChainedScheduler::new(vec![
+            Box::new(ExponentialLr::new(0.9)),
+            Box::new(StepLr::new(0)),
+        ]),
+        "step_size",
     );
 }
 
 #[test]
 fn milestones_and_compositions_are_checked() {
     assert!(matches!(
-        MultiStepLr::new(vec![10, 30, 20], 0.1),
+        MultiStepLr::new(vec![10, 30, 20]).validate(),
         Err(Error::MilestonesOutOfOrder {
             index: 2,
             milestone: 20,
@@ -795,23 +882,23 @@ fn milestones_and_compositions_are_checked() {
             ..
         })
     ));
-    assert!(MultiStepLr::new(vec![], 0.1).is_ok()); // no milestone: constant
-    assert!(MultiStepLr::new(vec![5, 5], 0.1).is_ok()); // repeated: applies twice, as PyTorch
+    assert!(MultiStepLr::new(vec![]).validate().is_ok()); // no milestone: constant
+    assert!(MultiStepLr::new(vec![5, 5]).validate().is_ok()); // repeated: applies twice, as PyTorch
     let two = || -> Vec<Box<dyn Schedule>> {
         vec![
-            Box::new(LinearLr::new(0.1, 1.0, 5).unwrap()),
-            Box::new(ExponentialLr::new(0.9).unwrap()),
+            Box::new(LinearLr::default().start_factor(0.1)),
+            Box::new(ExponentialLr::new(0.9)),
         ]
     };
     assert!(matches!(
-        SequentialLr::new(two(), vec![]),
+        SequentialLr::new(two(), vec![]).validate(),
         Err(Error::MilestoneCountMismatch {
             schedules: 2,
             milestones: 0
         })
     ));
     assert!(matches!(
-        SequentialLr::new(two(), vec![5, 10]),
+        SequentialLr::new(two(), vec![5, 10]).validate(),
         Err(Error::MilestoneCountMismatch {
             schedules: 2,
             milestones: 2
@@ -819,32 +906,43 @@ fn milestones_and_compositions_are_checked() {
     ));
     let three = || {
         let mut s = two();
-        s.push(Box::new(StepLr::new(2, 0.5).unwrap()));
+        s.push(Box::new(StepLr::new(2).gamma(0.5)));
         s
     };
     assert!(matches!(
-        SequentialLr::new(three(), vec![10, 5]),
+        SequentialLr::new(three(), vec![10, 5]).validate(),
         Err(Error::MilestonesOutOfOrder { index: 1, .. })
     ));
     assert!(matches!(
-        SequentialLr::new(two(), vec![0]),
+        SequentialLr::new(two(), vec![0]).validate(),
         Err(Error::InvalidHyperparameter {
             name: "milestones",
             ..
         })
     ));
     assert!(matches!(
-        SequentialLr::new(vec![], vec![]),
+        SequentialLr::new(vec![], vec![]).validate(),
         Err(Error::NoSchedules {
             schedule: "SequentialLR"
         })
     ));
     assert!(matches!(
-        ChainedScheduler::new(vec![]),
+        ChainedScheduler::new(vec![]).validate(),
         Err(Error::NoSchedules {
             schedule: "ChainedScheduler"
         })
     ));
+    // Attaching runs the same checks and leaves the optimizer alone.
+    let mut opt = Sgd::<f64>::new(0.1).unwrap();
+    assert!(matches!(
+        MultiStepLr::new(vec![3, 1]).attach(&mut opt),
+        Err(Error::MilestonesOutOfOrder { .. })
+    ));
+    assert!(matches!(
+        SequentialLr::new(two(), vec![]).attach(&mut opt),
+        Err(Error::MilestoneCountMismatch { .. })
+    ));
+    assert_eq!(opt.learning_rate(), 0.1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -897,16 +995,18 @@ fn values_an_optimizer_cannot_hold_are_errors() {
     fails_at_step(lambda_infinite, 5, &mut sgd());
     let multiplicative = MultiplicativeLr::new(|k| if k == 2 { -1.0 } else { 0.9 });
     fails_at_step(multiplicative, 1, &mut sgd());
-    let overflow = ExponentialLr::new(1e200).unwrap(); // 0.1 → 1e199 → ∞
+    let overflow = ExponentialLr::new(1e200); // 0.1 → 1e199 → ∞
     let err = fails_at_step(overflow, 1, &mut sgd());
     assert!(matches!(err, Error::InvalidScheduledValue { value, .. } if value.is_infinite()));
-    let nan_scale = CyclicLr::new(0.01, 0.1, 2)
-        .unwrap()
-        .with_scale_fn(|x| if x > 1.0 { f64::NAN } else { 1.0 }, ScaleMode::Cycle);
+    let nan_scale = CyclicLr::new(0.01, 0.1)
+        .step_size_up(2)
+        .scale_fn(|x| if x > 1.0 { f64::NAN } else { 1.0 })
+        .scale_mode(ScaleMode::Cycle);
     fails_at_step(nan_scale, 3, &mut sgd()); // cycle 2 starts at k = 4
-    let negative_momentum = CyclicLr::new(0.01, 0.1, 2)
-        .unwrap()
-        .with_scale_fn(|k| k, ScaleMode::Iterations); // amplitude grows: momentum < 0
+    let negative_momentum = CyclicLr::new(0.01, 0.1)
+        .step_size_up(2)
+        .scale_fn(|k| k)
+        .scale_mode(ScaleMode::Iterations); // amplitude grows: momentum < 0
     let err = fails_at_step(negative_momentum, 9, &mut sgd());
     assert!(matches!(
         err,
@@ -915,7 +1015,7 @@ fn values_an_optimizer_cannot_hold_are_errors() {
             ..
         }
     ));
-    let err = fails_at_step(OneCycleLr::new(0.1, 5).unwrap(), 5, &mut sgd());
+    let err = fails_at_step(OneCycleLr::new(0.1, 5), 5, &mut sgd());
     assert!(matches!(
         err,
         Error::ScheduleExhausted {
@@ -925,16 +1025,10 @@ fn values_an_optimizer_cannot_hold_are_errors() {
         }
     ));
     // OneCycle with pct_start = 1 has an empty last phase: PyTorch divides by zero at step T.
-    let full_warmup = OneCycleLr::new(0.1, 10)
-        .unwrap()
-        .with_pct_start(1.0)
-        .unwrap();
+    let full_warmup = OneCycleLr::new(0.1, 10).pct_start(1.0);
     fails_at_step(full_warmup, 9, &mut sgd());
     // Adam refuses β₁ ≥ 1: the step fails, the learning rate is not written either.
-    let beta_one = CyclicLr::new(0.01, 0.1, 2)
-        .unwrap()
-        .with_momentum(0.8, 1.0)
-        .unwrap();
+    let beta_one = CyclicLr::new(0.01, 0.1).step_size_up(2).max_momentum(1.0);
     let mut adam = Adam::<f64>::new(0.5).unwrap();
     assert!(matches!(
         beta_one.attach(&mut adam),
@@ -949,39 +1043,37 @@ fn values_an_optimizer_cannot_hold_are_errors() {
 #[test]
 fn momentum_cycling_needs_a_momentum() {
     let mut adagrad = Adagrad::<f32>::new(0.5).unwrap();
-    let err = CyclicLr::new(0.01, 0.1, 5)
-        .unwrap()
+    let err = CyclicLr::new(0.01, 0.1)
+        .step_size_up(5)
         .attach(&mut adagrad)
         .unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
     assert_eq!(adagrad.learning_rate(), 0.5);
     let mut adadelta = Adadelta::<f32>::new(1.0).unwrap();
-    let err = OneCycleLr::new(0.1, 100)
-        .unwrap()
-        .attach(&mut adadelta)
-        .unwrap_err();
+    let err = OneCycleLr::new(0.1, 100).attach(&mut adadelta).unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }));
     assert_eq!(adadelta.learning_rate(), 1.0);
     // Without momentum cycling they work on any optimizer.
-    let cyclic = CyclicLr::new(0.01, 0.1, 5)
-        .unwrap()
-        .with_cycle_momentum(false);
+    let cyclic = CyclicLr::new(0.01, 0.1)
+        .step_size_up(5)
+        .cycle_momentum(false);
     let mut sched = cyclic.attach(&mut adagrad).unwrap();
     sched.step(&mut adagrad).unwrap();
     assert!((adagrad.learning_rate() - 0.028).abs() < 1e-15);
     // And, as in PyTorch, they switch momentum on for an SGD without it.
     let mut sgd = Sgd::<f32>::new(0.1).unwrap();
     assert_eq!(sgd.momentum(), Some(0.0));
-    let _ = OneCycleLr::new(0.1, 100).unwrap().attach(&mut sgd).unwrap();
+    let _ = OneCycleLr::new(0.1, 100).attach(&mut sgd).unwrap();
     assert_eq!(sgd.momentum(), Some(0.95));
 }
 
 #[test]
 fn nan_metric_counts_as_a_bad_epoch() {
     let mut opt = Sgd::<f64>::new(1.0).unwrap();
-    let mut plateau = ReduceLrOnPlateau::new()
-        .with_patience(1)
-        .with_factor(0.5)
+    let mut plateau = ReduceLrOnPlateauConfig::default()
+        .patience(1)
+        .factor(0.5)
+        .build()
         .unwrap();
     plateau.step(&mut opt, 2.0).unwrap();
     plateau.step(&mut opt, f64::NAN).unwrap();
@@ -999,20 +1091,22 @@ fn recursion_picks_up_outside_changes_like_pytorch() {
     // PyTorch's StepLR multiplies the optimizer's current learning rate, so a change made by
     // hand (or by another scheduler) carries on; the pure form ignores it.
     let mut opt = Sgd::<f64>::new(1.0).unwrap();
-    let mut sched = StepLr::new(2, 0.5).unwrap().attach(&mut opt).unwrap();
+    let mut sched = StepLr::new(2).gamma(0.5).attach(&mut opt).unwrap();
     sched.step(&mut opt).unwrap();
     opt.set_learning_rate(0.3).unwrap();
     assert_eq!(sched.step(&mut opt).unwrap(), 0.15);
     assert_eq!(sched.lr(2).unwrap(), 0.5);
     // A warmup and a plateau scheduler on one optimizer, as PyTorch users combine them.
     let mut opt = Sgd::<f64>::new(1.0).unwrap();
-    let mut warmup = LinearLr::new(0.5, 1.0, 2)
-        .unwrap()
+    let mut warmup = LinearLr::default()
+        .start_factor(0.5)
+        .total_iters(2)
         .attach(&mut opt)
         .unwrap();
-    let mut plateau = ReduceLrOnPlateau::new()
-        .with_patience(0)
-        .with_factor(0.5)
+    let mut plateau = ReduceLrOnPlateauConfig::default()
+        .patience(0)
+        .factor(0.5)
+        .build()
         .unwrap();
     warmup.step(&mut opt).unwrap();
     warmup.step(&mut opt).unwrap();
@@ -1030,7 +1124,7 @@ fn boxed_optimizers_and_schedules() {
         Box::new(Sgd::new(0.1).unwrap()),
         Box::new(Adam::new(0.1).unwrap()),
     ];
-    let schedule: Box<dyn Schedule> = Box::new(Warmup::linear(2, 6).unwrap());
+    let schedule: Box<dyn Schedule> = Box::new(Warmup::linear(2, 6));
     let mut scheds: Vec<Scheduler> = opts
         .iter_mut()
         .map(|opt| schedule.clone().attach(opt).unwrap())
@@ -1046,13 +1140,12 @@ fn boxed_optimizers_and_schedules() {
 fn sequential_restarts_each_schedule_at_its_milestone() {
     let schedule = SequentialLr::new(
         vec![
-            Box::new(ConstantLr::new(0.5, 100).unwrap()),
-            Box::new(StepLr::new(2, 0.1).unwrap()),
+            Box::new(ConstantLr::default().factor(0.5).total_iters(100)),
+            Box::new(StepLr::new(2).gamma(0.1)),
             Box::new(LambdaLr::new(|k| 1.0 / (k as f64 + 1.0))),
         ],
         vec![3, 7],
-    )
-    .unwrap();
+    );
     let mut opt = Sgd::<f64>::new(1.0).unwrap();
     let mut sched = schedule.clone().attach(&mut opt).unwrap();
     let mut lrs = vec![opt.learning_rate()];
@@ -1068,7 +1161,7 @@ fn sequential_restarts_each_schedule_at_its_milestone() {
 
 #[test]
 fn cosine_past_t_max_is_periodic() {
-    let schedule = CosineAnnealingLr::new(10, 0.0).unwrap();
+    let schedule = CosineAnnealingLr::new(10);
     for k in 0..=20u64 {
         let a = schedule.lr(1.0, k).unwrap();
         let b = schedule.lr(1.0, k + 20).unwrap();
@@ -1081,7 +1174,9 @@ fn cosine_past_t_max_is_periodic() {
 #[test]
 fn warm_restarts_integer_and_fractional_forms_agree() {
     for (t_0, t_mult) in [(5, 1), (4, 2), (3, 3)] {
-        let schedule = CosineAnnealingWarmRestarts::new(t_0, t_mult, 0.01).unwrap();
+        let schedule = CosineAnnealingWarmRestarts::new(t_0)
+            .t_mult(t_mult)
+            .eta_min(0.01);
         for k in 0..100u64 {
             let a = schedule.lr(0.1, k).unwrap();
             let b = schedule.lr_at(0.1, k as f64).unwrap();

@@ -5,8 +5,8 @@
 use crate::common;
 use ndarray::{Array1, Array2, ArrayD, ShapeBuilder, array, s};
 use ndarray_optim::{
-    AccumulationMode, Adam, Error, Float, Momentum, MultiSteps, NonFinitePolicy, Optimizer,
-    OptimizerState, ParamGroup, ParamGroups, Sgd, StepOutcome, clip_grad_norm,
+    AccumulationMode, Adam, Error, Float, Momentum, MultiSteps, MultiStepsConfig, NonFinitePolicy,
+    Optimizer, OptimizerState, ParamGroup, ParamGroups, Sgd, StepOutcome, clip_grad_norm,
 };
 
 /// Every optimizer of the registry, with each of its main options.
@@ -97,7 +97,11 @@ fn one_example_micro_batches_equal_one_batch<A: Float>() {
         for reference in optimizers::<A>() {
             let name = reference.name();
             let mut big = reference.clone_box();
-            let mut acc = MultiSteps::new(reference, N).unwrap().with_mode(mode);
+            let mut acc = MultiStepsConfig::default()
+                .every_k(N)
+                .mode(mode)
+                .build(reference)
+                .unwrap();
             let (mut p_big, mut p_acc) = (Problem::<A>::params(), Problem::<A>::params());
             let divisor = if mode == AccumulationMode::Mean { N } else { 1 };
             for step in 0..STEPS {
@@ -485,18 +489,20 @@ fn counters_and_delegation() {
     assert_eq!((opt.micro_step(), opt.step_count()), (0, 0));
     assert_eq!(opt.last_step(), &StepOutcome::NotStarted);
     assert!(MultiSteps::new(Sgd::<f32>::new(0.1).unwrap(), 0).is_err());
-    assert!(
-        MultiSteps::new(Sgd::<f32>::new(0.1).unwrap(), 2)
-            .unwrap()
-            .with_clip_grad_norm(-1.0, 2.0)
-            .is_err()
+    let sgd = || Sgd::<f32>::new(0.1).unwrap();
+    let config = || MultiStepsConfig::default().every_k(2);
+    let invalid = |config: MultiStepsConfig, name: &str| match config.build(sgd()) {
+        Err(Error::InvalidHyperparameter { name: n, .. }) => assert_eq!(n, name),
+        other => panic!("{name}: {other:?}"),
+    };
+    invalid(config().every_k(0), "every_k");
+    invalid(config().max_grad_norm(Some(-1.0)), "max_grad_norm");
+    invalid(config().max_grad_norm(Some(f64::NAN)), "max_grad_norm");
+    invalid(
+        config().max_grad_norm(Some(1.0)).norm_type(0.0),
+        "norm_type",
     );
-    assert!(
-        MultiSteps::new(Sgd::<f32>::new(0.1).unwrap(), 2)
-            .unwrap()
-            .with_clip_grad_norm(1.0, 0.0)
-            .is_err()
-    );
+    invalid(config().norm_type(f64::NAN), "norm_type");
 }
 
 #[test]
@@ -567,9 +573,11 @@ fn boxed_and_cloned() {
 fn clipping_the_accumulated_gradient() {
     // MultiSteps with clipping = the inner optimizer stepped with clip_grad_norm(mean).
     for norm_type in [1.0, 2.0, f64::INFINITY] {
-        let mut opt = MultiSteps::new(Adam::<f64>::new(0.1).unwrap(), 3)
-            .unwrap()
-            .with_clip_grad_norm(0.5, norm_type)
+        let mut opt = MultiStepsConfig::default()
+            .every_k(3)
+            .max_grad_norm(Some(0.5))
+            .norm_type(norm_type)
+            .build(Adam::<f64>::new(0.1).unwrap())
             .unwrap();
         let mut manual = Adam::<f64>::new(0.1).unwrap();
         let (mut a, mut b) = (Problem::<f64>::params(), Problem::<f64>::params());

@@ -45,10 +45,10 @@ fn momentum_keeps_a_positive_momentum_on_every_path() {
 fn a_momentum_schedule_cannot_take_momentum_below_its_rules() {
     // A cycle between momentum 0 and 0.9: fine for SGD, refused for Nesterov when it reaches 0.
     let schedule = || {
-        CyclicLr::new(0.01, 0.1, 2)
-            .unwrap()
-            .with_momentum(0.0, 0.9)
-            .unwrap()
+        CyclicLr::new(0.01, 0.1)
+            .step_size_up(2)
+            .base_momentum(0.0)
+            .max_momentum(0.9)
     };
     let mut sgd = SgdConfig::default().momentum(0.9).build::<f64>().unwrap();
     let mut on_sgd = schedule().attach(&mut sgd).unwrap();

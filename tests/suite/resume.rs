@@ -83,7 +83,7 @@ fn resumes_bit_for_bit<A: Float + Serialize + DeserializeOwned>() {
             let mut first = prepared::<A>(index);
             let mut p = params::<A>();
             train(first.as_mut(), &mut p, 0..6);
-            let saved = first.save_state().with_tensor_names(&["w", "b"]).unwrap();
+            let saved = first.save_state().named(&["w", "b"]).unwrap();
             drop(first);
 
             let restored = round_trip(format, &saved);
@@ -128,7 +128,7 @@ fn mismatches_are_typed_errors_and_change_nothing() {
     let mut adam = Adam::<f64>::new(0.1).unwrap();
     let mut p = params::<f64>();
     train(&mut adam, &mut p, 0..2);
-    let saved = adam.save_state().with_tensor_names(&["w", "b"]).unwrap();
+    let saved = adam.save_state().named(&["w", "b"]).unwrap();
 
     // Another kind of optimizer.
     let mut sgd = Sgd::<f64>::new(0.1).unwrap();
@@ -294,44 +294,38 @@ fn schedulers_resume<A: Float + Serialize + DeserializeOwned>() {
     use ndarray_optim::schedule::{
         ChainedScheduler, ConstantLr, CosineAnnealingLr, CosineAnnealingWarmRestarts, CyclicLr,
         ExponentialLr, LambdaLr, LinearLr, MultiStepLr, MultiplicativeLr, OneCycleLr, PolynomialLr,
-        ReduceLrOnPlateau, Schedule, SchedulerState, SequentialLr, StepLr, Warmup,
+        ReduceLrOnPlateauConfig, Schedule, SchedulerState, SequentialLr, StepLr, Warmup,
     };
     use ndarray_optim::{AdamConfig, SgdConfig};
 
     let schedules: Vec<Box<dyn Fn() -> Box<dyn Schedule>>> = vec![
-        Box::new(|| Box::new(StepLr::new(3, 0.5).unwrap())),
-        Box::new(|| Box::new(MultiStepLr::new(vec![2, 5, 7], 0.3).unwrap())),
-        Box::new(|| Box::new(ConstantLr::new(0.25, 4).unwrap())),
-        Box::new(|| Box::new(LinearLr::new(0.1, 1.0, 6).unwrap())),
-        Box::new(|| Box::new(ExponentialLr::new(0.9).unwrap())),
-        Box::new(|| Box::new(PolynomialLr::new(8, 2.0).unwrap())),
-        Box::new(|| Box::new(CosineAnnealingLr::new(5, 1e-3).unwrap())),
-        Box::new(|| Box::new(CosineAnnealingWarmRestarts::new(3, 2, 1e-4).unwrap())),
-        Box::new(|| Box::new(CyclicLr::new(1e-3, 0.1, 3).unwrap())),
-        Box::new(|| Box::new(OneCycleLr::new(0.2, 20).unwrap())),
+        Box::new(|| Box::new(StepLr::new(3).gamma(0.5))),
+        Box::new(|| Box::new(MultiStepLr::new(vec![2, 5, 7]).gamma(0.3))),
+        Box::new(|| Box::new(ConstantLr::default().factor(0.25).total_iters(4))),
+        Box::new(|| Box::new(LinearLr::default().start_factor(0.1).total_iters(6))),
+        Box::new(|| Box::new(ExponentialLr::new(0.9))),
+        Box::new(|| Box::new(PolynomialLr::default().total_iters(8).power(2.0))),
+        Box::new(|| Box::new(CosineAnnealingLr::new(5).eta_min(1e-3))),
+        Box::new(|| Box::new(CosineAnnealingWarmRestarts::new(3).t_mult(2).eta_min(1e-4))),
+        Box::new(|| Box::new(CyclicLr::new(1e-3, 0.1).step_size_up(3))),
+        Box::new(|| Box::new(OneCycleLr::new(0.2, 20))),
         Box::new(|| Box::new(LambdaLr::new(|k| 1.0 / (1.0 + k as f64)))),
         Box::new(|| Box::new(MultiplicativeLr::new(|_| 0.95))),
-        Box::new(|| Box::new(Warmup::cosine(4, 15).unwrap())),
+        Box::new(|| Box::new(Warmup::cosine(4, 15))),
         Box::new(|| {
-            Box::new(
-                SequentialLr::new(
-                    vec![
-                        Box::new(LinearLr::new(0.1, 1.0, 4).unwrap()),
-                        Box::new(CosineAnnealingLr::new(10, 0.0).unwrap()),
-                    ],
-                    vec![4],
-                )
-                .unwrap(),
-            )
+            Box::new(SequentialLr::new(
+                vec![
+                    Box::new(LinearLr::default().start_factor(0.1).total_iters(4)),
+                    Box::new(CosineAnnealingLr::new(10)),
+                ],
+                vec![4],
+            ))
         }),
         Box::new(|| {
-            Box::new(
-                ChainedScheduler::new(vec![
-                    Box::new(ConstantLr::new(0.5, 3).unwrap()),
-                    Box::new(ExponentialLr::new(0.9).unwrap()),
-                ])
-                .unwrap(),
-            )
+            Box::new(ChainedScheduler::new(vec![
+                Box::new(ConstantLr::default().factor(0.5).total_iters(3)),
+                Box::new(ExponentialLr::new(0.9)),
+            ]))
         }),
     ];
     type MakeOptimizer<A> = fn() -> Box<dyn Optimizer<A>>;
@@ -409,7 +403,13 @@ fn schedulers_resume<A: Float + Serialize + DeserializeOwned>() {
     // ReduceLROnPlateau, with its metric.
     for format in ["json", "postcard"] {
         let metrics = [5.0, 4.0, 4.0, 4.0, 4.0, 3.9, 3.9, 3.9, 3.9, 3.9, 3.0, 3.0];
-        let build = || ReduceLrOnPlateau::new().with_patience(1).with_cooldown(1);
+        let build = || {
+            ReduceLrOnPlateauConfig::default()
+                .patience(1)
+                .cooldown(1)
+                .build()
+                .unwrap()
+        };
         let mut opt = make_adam::<A>();
         let mut plateau = build();
         let mut lrs = Vec::new();
@@ -444,6 +444,61 @@ fn schedulers_resume<A: Float + Serialize + DeserializeOwned>() {
 
 fn make_adam<A: Float>() -> Box<dyn Optimizer<A>> {
     Box::new(Adam::<A>::new(0.1).unwrap())
+}
+
+/// Configurations made with `config!` (schedules, `MultiStepsConfig`, `ReduceLrOnPlateauConfig`)
+/// go through serde unchanged; a missing field takes its default, a missing required field or
+/// an unknown one is an error, and nothing is checked before the configuration is used.
+#[test]
+fn configurations_round_trip_and_fill_defaults() {
+    use ndarray_optim::MultiStepsConfig;
+    use ndarray_optim::schedule::{
+        AnnealStrategy, ConstantLr, CosineAnnealingWarmRestarts, MultiStepLr, OneCycleLr,
+        PlateauMode, ReduceLrOnPlateauConfig, Schedule, StepLr, Warmup, WarmupDecay,
+    };
+    fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: T) {
+        let json = serde_json::to_string(&value).unwrap();
+        assert_eq!(serde_json::from_str::<T>(&json).unwrap(), value, "{json}");
+    }
+    round_trip(StepLr::new(3).gamma(0.5));
+    round_trip(MultiStepLr::new(vec![2, 5]));
+    round_trip(ConstantLr::default().factor(0.25));
+    round_trip(CosineAnnealingWarmRestarts::new(4).t_mult(2));
+    round_trip(
+        OneCycleLr::from_epochs(0.1, 3, 7)
+            .anneal_strategy(AnnealStrategy::Linear)
+            .three_phase(true),
+    );
+    round_trip(Warmup::linear(5, 50).end_factor(0.1));
+    round_trip(
+        MultiStepsConfig::default()
+            .every_k(4)
+            .max_grad_norm(Some(1.0)),
+    );
+    round_trip(
+        ReduceLrOnPlateauConfig::default()
+            .mode(PlateauMode::Max)
+            .patience(2),
+    );
+
+    let step: StepLr = serde_json::from_str(r#"{"step_size": 30}"#).unwrap();
+    assert_eq!(step, StepLr::new(30)); // gamma: PyTorch's 0.1
+    let warmup: Warmup =
+        serde_json::from_str(r#"{"warmup_steps": 2, "total_steps": 9, "decay": "Linear"}"#)
+            .unwrap();
+    assert_eq!(warmup, Warmup::new(2, 9, WarmupDecay::Linear));
+    let one_cycle: OneCycleLr =
+        serde_json::from_str(r#"{"max_lr": 0.1, "total_steps": 100, "pct_start": 0.25}"#).unwrap();
+    assert_eq!(one_cycle, OneCycleLr::new(0.1, 100).pct_start(0.25));
+    let accumulate: MultiStepsConfig = serde_json::from_str(r#"{"every_k": 8}"#).unwrap();
+    assert_eq!(accumulate, MultiStepsConfig::default().every_k(8));
+
+    assert!(serde_json::from_str::<StepLr>(r#"{"gamma": 0.5}"#).is_err()); // step_size required
+    assert!(serde_json::from_str::<StepLr>(r#"{"step_size": 3, "lr": 0.1}"#).is_err());
+    assert!(serde_json::from_str::<MultiStepsConfig>(r#"{"k": 8}"#).is_err());
+    // Read as given, refused when used.
+    let invalid: StepLr = serde_json::from_str(r#"{"step_size": 0}"#).unwrap();
+    assert!(invalid.validate().is_err());
 }
 
 #[test]

@@ -1,0 +1,256 @@
+//! What a hostile (or unlucky) user can hand the crate: saved states with counters at their
+//! limits, values JSON cannot hold, states of another precision, tensor lists that contradict
+//! themselves. Each must be a typed error that changes nothing, or a valid continuation.
+
+use ndarray::{Array1, Array2, ArrayD, IxDyn, array};
+use ndarray_optim::*;
+
+/// serde_json's float parser without its `float_roundtrip` feature (the default): the digits
+/// as an integer, then one multiplication or division by a power of ten from a table (repeated
+/// beyond 10³⁰⁸), which is not correctly rounded in general.
+#[cfg(feature = "serde")]
+fn parse_like_default_serde_json(text: &str) -> f64 {
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap()),
+        None => (text, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}");
+    let significand: u64 = digits.parse().unwrap();
+    let mut exponent = exponent - frac.len() as i32;
+    let mut f = significand as f64;
+    loop {
+        if exponent.unsigned_abs() <= 308 {
+            let pow = 10f64.powi(exponent.abs());
+            if exponent >= 0 {
+                f *= pow;
+            } else {
+                f /= pow;
+            }
+            break;
+        }
+        if f == 0.0 {
+            break;
+        }
+        f /= 1e308;
+        exponent += 308;
+    }
+    if negative { -f } else { f }
+}
+
+/// Every number in a JSON value, as its text.
+#[cfg(feature = "serde")]
+fn numbers(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Number(n) => out.push(n.to_string()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| numbers(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| numbers(v, out)),
+        _ => {}
+    }
+}
+
+/// A saved state holding values JSON cannot write as numbers (∞, NaN), values whose shortest
+/// decimal has 17 digits, and values whose exponents need more than one power of ten, round
+/// trips through JSON bit for bit; and every number the JSON holds is one that serde_json's
+/// default (inexact) parser reads exactly, so it does not depend on `float_roundtrip`.
+#[cfg(feature = "serde")]
+#[test]
+fn json_checkpoints_round_trip_bit_for_bit_without_float_roundtrip() {
+    fn check<A: Float + serde::Serialize + serde::de::DeserializeOwned>(hard: &[f64]) {
+        let mut opt = AdamConfig::default()
+            .lr(0.1 + 0.2) // 0.30000000000000004: 17 digits
+            .amsgrad(true)
+            .build::<A>()
+            .unwrap();
+        let mut w = ArrayD::<A>::zeros(IxDyn(&[hard.len()]));
+        let g = ArrayD::from_shape_fn(IxDyn(&[hard.len()]), |i| A::from_f64(i[0] as f64 - 2.5));
+        opt.step(&mut w, &g).unwrap();
+        let mut saved = opt.save_state();
+        let v = saved.tensors[0].buffers.get_mut("exp_avg_sq").unwrap();
+        for (x, &h) in v.iter_mut().zip(hard) {
+            *x = A::from_f64(h);
+        }
+        let json = serde_json::to_string(&saved).unwrap();
+        let back: OptimizerState<A> = serde_json::from_str(&json).unwrap();
+        let bits = |s: &OptimizerState<A>| -> Vec<u64> {
+            s.tensors[0]
+                .buffers
+                .values()
+                .flat_map(|b| b.iter().map(|x| x.widen().to_bits()))
+                .collect()
+        };
+        assert_eq!(bits(&back), bits(&saved), "{}: buffers", A::NAME);
+        assert_eq!(back.config, saved.config, "{}: configuration", A::NAME);
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let mut all = Vec::new();
+        numbers(&value, &mut all);
+        for text in all {
+            if text.contains(['.', 'e', 'E']) {
+                let exact: f64 = text.parse().unwrap();
+                let naive = parse_like_default_serde_json(&text);
+                assert_eq!(
+                    naive.to_bits(),
+                    exact.to_bits(),
+                    "{text} is not read exactly"
+                );
+            }
+        }
+    }
+    // The emulation reproduces the failure it guards against: plain numbers would not do.
+    for text in ["1e-30", "0.0009699999999999999"] {
+        let exact: f64 = text.parse().unwrap();
+        assert_ne!(
+            parse_like_default_serde_json(text).to_bits(),
+            exact.to_bits()
+        );
+    }
+    let hard = [
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        0.1 + 0.2,
+        1e-300,
+        5e-324,
+        -0.0,
+        1.7976931348623157e308,
+        3.0,
+    ];
+    check::<f64>(&hard);
+    check::<f32>(&hard);
+}
+
+/// A state saved from `f64` parameters and read from a file into an `f32` optimizer would be
+/// rounded without notice: the saved form records its element type and loading checks it.
+#[cfg(feature = "serde")]
+#[test]
+fn a_state_of_another_precision_is_refused() {
+    let mut opt = Adam::<f64>::new(0.1).unwrap();
+    opt.step(&mut array![1.0, 2.0], &array![0.5, 0.5]).unwrap();
+    let json = serde_json::to_string(&opt.save_state()).unwrap();
+    let as_f32: OptimizerState<f32> = serde_json::from_str(&json).unwrap();
+    assert_eq!(as_f32.element_type, "f64");
+    let mut single = Adam::<f32>::new(0.1).unwrap();
+    assert!(matches!(
+        single.load_state(as_f32),
+        Err(Error::InvalidState { tensor: None, .. })
+    ));
+    assert_eq!(single.step_count(), 0);
+}
+
+/// The step counter cannot wrap: a state at the last count is refused on load, and an optimizer
+/// that reached it refuses to step, changing nothing.
+#[test]
+fn counters_never_overflow() {
+    for kind in OptimizerKind::ALL {
+        let mut opt = kind.default_config().build::<f64>().unwrap();
+        let mut w = array![[1.0, 2.0]]; // a 1 × 2 matrix: every kind takes it (Muon: only that)
+        opt.step(&mut w, &array![[0.5, -0.5]]).unwrap();
+        let mut state = opt.save_state();
+        state.step = u64::MAX;
+        assert!(
+            matches!(
+                opt.load_state(state.clone()),
+                Err(Error::InvalidState { .. })
+            ),
+            "{kind}"
+        );
+        state.step = u64::MAX - 1;
+        opt.load_state(state).unwrap();
+        opt.step(&mut w, &array![[0.5, -0.5]]).unwrap(); // the last step there is
+        let before = w.clone();
+        assert!(matches!(
+            opt.step(&mut w, &array![[0.5, -0.5]]),
+            Err(Error::CounterOverflow { counter: "step" })
+        ));
+        assert_eq!(w, before, "{kind}");
+        assert_eq!(opt.step_count(), u64::MAX);
+    }
+}
+
+/// A hand-written tensor list whose writable tensor has another shape than its readable one, or
+/// whose memory slice is shorter than its shape: typed errors before anything changes, never a
+/// panic inside the element loop.
+#[test]
+fn lists_that_contradict_themselves_are_errors() {
+    // Matrices (1 × n), which every kind takes, Muon included.
+    struct TwoFaced {
+        read: Array2<f64>,
+        write: Array2<f64>,
+    }
+    impl TensorList<f64> for TwoFaced {
+        fn len(&self) -> usize {
+            1
+        }
+        fn tensor(&self, index: usize) -> Option<&dyn Tensor<f64>> {
+            (index == 0).then_some(&self.read as &dyn Tensor<f64>)
+        }
+    }
+    impl TensorListMut<f64> for TwoFaced {
+        fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<f64>> {
+            (index == 0).then_some(&mut self.write as &mut dyn TensorMut<f64>)
+        }
+    }
+    for kind in OptimizerKind::ALL {
+        let mut opt = kind.default_config().build::<f64>().unwrap();
+        let mut liar = TwoFaced {
+            read: Array2::zeros((1, 3)),
+            write: Array2::ones((1, 5)),
+        };
+        let err = opt
+            .step(&mut liar, &Array2::<f64>::ones((1, 3)))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InconsistentTensor { index: 0, .. }),
+            "{kind}: {err:?}"
+        );
+        assert_eq!(liar.write, Array2::<f64>::ones((1, 5)));
+        assert_eq!(opt.step_count(), 0);
+    }
+
+    /// A tensor whose memory slice is shorter than its shape.
+    struct Short(Vec<f64>);
+    impl Tensor<f64> for Short {
+        fn shape(&self) -> &[usize] {
+            &[4]
+        }
+        fn strides(&self) -> &[isize] {
+            &[1]
+        }
+        fn as_slice_memory_order(&self) -> Option<&[f64]> {
+            Some(&self.0)
+        }
+        fn view_dyn(&self) -> ndarray::ArrayViewD<'_, f64> {
+            ndarray::ArrayViewD::from_shape(IxDyn(&[self.0.len()]), &self.0).unwrap()
+        }
+    }
+    let short = [Short(vec![1.0, 2.0])]; // a list of one
+    let mut w = [Array1::<f64>::zeros(4)];
+    for kind in OptimizerKind::ALL {
+        let mut opt = kind.default_config().build::<f64>().unwrap();
+        let err = opt.step(&mut w, &short).unwrap_err();
+        assert!(
+            matches!(err, Error::InconsistentTensor { index: 0, .. }),
+            "{kind}: {err:?}"
+        );
+    }
+    assert_eq!(w[0], Array1::<f64>::zeros(4));
+}
+
+/// `max_norm = ∞` means no clipping, also when a gradient is infinite: the finite gradients
+/// stay as they are (PyTorch's `∞ / ∞` would make them NaN).
+#[test]
+fn clipping_to_an_infinite_norm_changes_nothing() {
+    let mut g = (array![1.0_f64, f64::INFINITY], array![-2.0_f64]);
+    let norm = clip_grad_norm(&mut (&mut g.0, &mut g.1), f64::INFINITY, 2.0, false).unwrap();
+    assert_eq!(norm, f64::INFINITY);
+    assert_eq!(g.0[0], 1.0);
+    assert_eq!(g.1[0], -2.0);
+    clip_grad_norm_per_tensor(&mut (&mut g.0, &mut g.1), f64::INFINITY, 2.0, false).unwrap();
+    assert_eq!((g.0[0], g.1[0]), (1.0, -2.0));
+    clip_grads_with_norm(&mut (&mut g.0, &mut g.1), f64::INFINITY, f64::INFINITY).unwrap();
+    assert_eq!((g.0[0], g.1[0]), (1.0, -2.0));
+}
