@@ -78,7 +78,7 @@ use std::error::Error as StdError;
 use std::path::{Path, PathBuf};
 
 use canvas::{Canvas, FONT};
-use ndarray::{Array1, array};
+use ndarray::{Array1, Axis, array};
 use ndarray_optim::{Error, Optimizer, OptimizerConfig, OptimizerKind};
 use palette::Style;
 use plotters::coord::Shift;
@@ -428,9 +428,14 @@ fn run(case: &Case, contender: &Contender, lr: f64, seed: u64) -> Result<Run> {
         grad[0] = gx + case.noise * nx;
         grad[1] = gy + case.noise * ny;
         // A non-finite gradient is an error under the default policy: the run has diverged.
-        if opt.step(&mut xy, &grad).is_err()
-            || xy.iter().any(|v| !v.is_finite() || v.abs() >= DIVERGED)
-        {
+        // Muon takes matrices only: the point is a 1 × 2 matrix for it.
+        let stepped = if contender.kind == OptimizerKind::Muon {
+            let mut row = xy.view_mut().insert_axis(Axis(0));
+            opt.step(&mut row, &grad.view().insert_axis(Axis(0)))
+        } else {
+            opt.step(&mut xy, &grad)
+        };
+        if stepped.is_err() || xy.iter().any(|v| !v.is_finite() || v.abs() >= DIVERGED) {
             diverged = true;
             break;
         }

@@ -371,10 +371,12 @@ impl Contender {
     }
 }
 
-/// Every optimizer of the crate, in the registry's order.
+/// Every optimizer of the crate, in the registry's order, but Muon: it takes matrices only, and
+/// this MLP's biases would need a second optimizer (as Muon's users pair it with AdamW).
 fn contenders() -> Vec<Contender> {
     OptimizerKind::ALL
         .iter()
+        .filter(|&&kind| kind != OptimizerKind::Muon)
         .map(|&kind| Contender::new(kind))
         .collect()
 }

@@ -244,6 +244,61 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// A tensor's rank is one the optimizer does not update: Muon orthogonalises matrices and
+    /// takes tensors of rank 2 only. As PyTorch's documentation advises, give vectors (biases,
+    /// norm scales), scalars, embeddings and the output layer to another optimizer (AdamW), for
+    /// example a second optimizer over those tensors.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{Array1, Array2};
+    /// use ndarray_optim::{Error, Muon, Optimizer};
+    ///
+    /// let mut opt = Muon::<f32>::new(0.02)?;
+    /// let (mut w, mut b) = (Array2::<f32>::ones((4, 3)), Array1::<f32>::ones(3));
+    /// let (gw, gb) = (Array2::<f32>::ones((4, 3)), Array1::<f32>::ones(3));
+    /// let err = opt.step(&mut (&mut w, &mut b), &(&gw, &gb)).unwrap_err();
+    /// assert!(matches!(err, Error::UnsupportedRank { index: 1, rank: 1, .. }));
+    /// assert_eq!(w, Array2::<f32>::ones((4, 3))); // nothing changed
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[error(
+        "tensor {index} has rank {rank}, but {optimizer} updates {supported} only: give vectors, \
+         scalars and embeddings to another optimizer (AdamW)"
+    )]
+    UnsupportedRank {
+        /// The optimizer's name.
+        optimizer: &'static str,
+        /// Position of the tensor in the list.
+        index: usize,
+        /// Its rank.
+        rank: usize,
+        /// What the optimizer takes (`"matrices (rank 2)"`).
+        supported: &'static str,
+    },
+
+    /// Something that exists only once an optimizer has taken a step was asked for before its
+    /// first step (or after [`reset_state`](crate::Optimizer::reset_state)): ASGD's averaged
+    /// iterate, an averaged model that has averaged nothing yet.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::Array1;
+    /// use ndarray_optim::{Asgd, Error};
+    ///
+    /// let opt = Asgd::<f32>::new(0.01)?;
+    /// let mut out = Array1::<f32>::zeros(3);
+    /// assert!(matches!(opt.averaged_into(&mut out), Err(Error::NotStarted { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[error("there is no {what} before the first step")]
+    NotStarted {
+        /// What was asked for.
+        what: &'static str,
+    },
+
     /// A gradient norm is NaN or infinite and clipping was told to refuse it
     /// (`error_if_nonfinite`, as in PyTorch's `clip_grad_norm_`); see [`crate::clip`].
     #[error("the {norm_type}-norm of {} is {norm}, so it cannot be clipped", match tensor {

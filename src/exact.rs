@@ -167,6 +167,16 @@ impl<T: Exact, U: Exact> Exact for (T, U) {
     }
 }
 
+impl<T: Exact, U: Exact, V: Exact> Exact for (T, U, V) {
+    fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (Ref(&self.0), Ref(&self.1), Ref(&self.2)).serialize(serializer)
+    }
+    fn read<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (a, b, c) = <(Own<T>, Own<U>, Own<V>)>::deserialize(deserializer)?;
+        Ok((a.0, b.0, c.0))
+    }
+}
+
 impl<T: Exact> Exact for Vec<T> {
     fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(self.len()))?;

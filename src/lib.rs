@@ -52,8 +52,11 @@
 //! | Adam's erratic first steps, without a warmup schedule | [`RAdam`] |
 //! | rare huge gradients | [`Adamax`] |
 //! | memory: one state buffer instead of two, steps of fixed size | [`Lion`] |
+//! | memory: a matrix's second moment as row and column statistics, no first moment | [`Adafactor`] |
+//! | weight matrices whose updates are dominated by a few directions: orthogonalised momentum | [`Muon`] (matrices only) |
 //! | very large batches: a step size per layer | [`Lamb`] |
 //! | full-batch problems where the gradient's size means nothing: steps from its sign | [`Rprop`] |
+//! | the last SGD iterate bounces around the minimum: evaluate the average of the iterates | [`Asgd`] |
 //! | a batch that does not fit in memory | any of them inside [`MultiSteps`] |
 //!
 //! Every optimizer is built from its configuration ([`AdamConfig`], [`SgdConfig`], …): a plain
@@ -77,9 +80,9 @@
 //!     let mut config = kind.default_config(); // PyTorch's defaults
 //!     config.set_learning_rate(0.01);
 //!     let mut opt = config.build::<f32>()?; // a Box<dyn Optimizer<f32>>
-//!     let mut w = array![1.0_f32, -1.0];
-//!     opt.step(&mut w, &array![1.0, -1.0])?;
-//!     assert!(w[0] < 1.0 && w[1] > -1.0, "{kind}");
+//!     let mut w = array![[1.0_f32, -1.0]]; // a 1 × 2 matrix: Muon takes matrices only
+//!     opt.step(&mut w, &array![[1.0, -1.0]])?;
+//!     assert!(w[[0, 0]] < 1.0 && w[[0, 1]] > -1.0, "{kind}");
 //! }
 //! # Ok::<(), ndarray_optim::Error>(())
 //! ```
@@ -162,8 +165,11 @@
 //! multiply-adds are fused exactly where PyTorch's CPU kernels fuse them. The test suite replays
 //! trajectories recorded from PyTorch 2.15 (`foreach=False`, its CPU default), timm 1.0.31 and
 //! optax 0.2.8: `f64` within `1e-10`, `f32` within PyTorch's own `sqrt` rounding. SGD, Momentum,
-//! Nesterov, Adamax, Lion and Rprop are bit-identical in both precisions. The repository's
-//! `docs/numerics.md` has the conventions and every difference in detail.
+//! Nesterov, Adamax, Lion, Rprop and ASGD are bit-identical in both precisions. Adafactor sums its
+//! norms in `f64` in a fixed order (PyTorch: in `f32`, in an order that depends on the CPU), and
+//! is within 4 ulp. Muon runs its Newton–Schulz iteration in `bfloat16` as PyTorch does, and is
+//! bit-identical on small matrices (PyTorch's BLAS sums large products in another order).
+//! The repository's `docs/numerics.md` has the conventions and every difference in detail.
 //!
 //! Where PyTorch writes NaN into a parameter from finite inputs, this crate does not, and nowhere
 //! else does it differ: a running average that overflowed to `∞` is forgotten by a decay factor of

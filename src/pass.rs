@@ -294,6 +294,63 @@ impl<'a, A: Float> Pass<'a, A> {
         self.sum_squares_logical(s0, s1, terms)
     }
 
+    /// The parameter, read-only (before or between element loops).
+    pub(crate) fn param(&self) -> &dyn Tensor<A> {
+        &*self.param
+    }
+
+    /// `Σ term(p, g)` over the elements in the tensor's logical (row-major) order, with the
+    /// fixed blocking of [`OrderedSum`]: the same bits for every memory layout. `term` sees the
+    /// elements in that order, so it may keep counters of its own (the row and column of
+    /// the element).
+    pub(crate) fn sum_logical(&self, mut term: impl FnMut(A, A) -> f64) -> f64 {
+        let mut sum = OrderedSum::default();
+        let (p, g) = (self.param.view_dyn(), self.grad.view_dyn());
+        match (p.as_slice(), g.as_slice()) {
+            (Some(p), Some(g)) => {
+                let g = &g[..p.len()];
+                for i in 0..p.len() {
+                    sum.add(term(p[i], g[i]));
+                }
+            }
+            _ => p
+                .iter()
+                .zip(g.iter())
+                .for_each(|(&p, &g)| sum.add(term(p, g))),
+        }
+        sum.finish()
+    }
+
+    /// Applies `f(p, g)` to every element in the tensor's logical (row-major) order, whatever
+    /// the memory layout: for updates that depend on an element's position (its row and column,
+    /// counted by `f` itself). A plain slice loop when both tensors are row-major contiguous.
+    pub(crate) fn for_each_logical(&mut self, mut f: impl FnMut(&mut A, A)) {
+        let g = self.grad.view_dyn();
+        let mut p = self.param.view_dyn_mut();
+        if let (Some(p), Some(g)) = (p.as_slice_mut(), g.as_slice()) {
+            let g = &g[..p.len()];
+            for i in 0..p.len() {
+                f(&mut p[i], g[i]);
+            }
+            return;
+        }
+        p.iter_mut().zip(g.iter()).for_each(|(p, &g)| f(p, g));
+    }
+
+    /// For every lane of the gradient along `axis` (all elements that differ only in that
+    /// index), in the row-major order of the other axes, `Σ term(g)` over the lane in index
+    /// order, in `f64`, passed to `f`: per-row and per-column sums.
+    pub(crate) fn grad_lane_sums(
+        &self,
+        axis: usize,
+        term: impl Fn(A) -> f64,
+        mut f: impl FnMut(f64),
+    ) {
+        for lane in self.grad.view_dyn().lanes(ndarray::Axis(axis)) {
+            f(lane.iter().fold(0.0, |sum, &g| sum + term(g)));
+        }
+    }
+
     /// Whether the state buffers are laid out in row-major order (C order).
     fn is_row_major(&self) -> bool {
         let mut expected = 1;
@@ -503,7 +560,7 @@ pub(crate) fn first_non_finite<A: Float>(t: &dyn Tensor<A>) -> Option<(Vec<usize
 /// compiled inside the `#[target_feature]` function; otherwise it keeps the baseline codegen, where
 /// `mul_add` is a libm call and the loop does not vectorise.
 #[inline(always)]
-fn with_simd<R>(body: impl FnOnce() -> R) -> R {
+pub(crate) fn with_simd<R>(body: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f")

@@ -42,10 +42,11 @@ macro_rules! optimizers {
         /// use ndarray_optim::{Optimizer, OptimizerKind};
         ///
         /// for &kind in OptimizerKind::ALL {
-        ///     // Each with its reference's default hyperparameters.
+        ///     // Each with its reference's default hyperparameters, on a 1 × 1 matrix (Muon
+        ///     // takes matrices only).
         ///     let mut opt = kind.default_config().build::<f64>()?;
         ///     assert_eq!(opt.name(), kind.name());
-        ///     opt.step(&mut array![1.0], &array![0.5])?;
+        ///     opt.step(&mut array![[1.0]], &array![[0.5]])?;
         /// }
         /// # Ok::<(), ndarray_optim::Error>(())
         /// ```

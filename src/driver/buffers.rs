@@ -9,10 +9,15 @@
 //! | `fill(\|k\| value)` | `Vec<A>` | on the first step, every element `value` | hold it |
 //! | `when(\|k\| flag)` | `Option<Vec<A>>` | on the first step if the kernel's `flag` is on, zeros | hold it exactly when `flag` is on |
 //! | `lazy()` | `Option<Vec<A>>` | by the kernel, when it first needs it | hold it or not |
-//! | `scalar(init, range)` | `f32` | `init` | hold it, an `f32` value within `range` |
+//! | `scalar(\|k\| init, range)` | `f32` | `init` (an `f32`, from the kernel) | hold it, an `f32` value within `range` |
+//! | `scratch(\|k, shape\| len)` | `Vec<A>` | on the first step, `len` zeros: working space of the kernel, neither saved nor loaded (made anew) | nothing |
+//! | `shaped(\|k, shape\| Option<shape>)` | `Option<Aux<A>>` | on the first step, zeros of the shape the closure gives for the parameter's shape, if any | hold it exactly when the closure gives a shape, with that shape |
 //!
 //! From that one list come the struct, its creation, and the saving, checking and rebuilding of
-//! the state ([`TensorState`]); the driver moves every buffer to the parameter's memory order.
+//! the state ([`TensorState`]); the driver moves every buffer of the parameter's shape to the
+//! parameter's memory order. A `shaped` buffer (Adafactor's row and column statistics, whose
+//! shapes are not the parameter's) stays in row-major order, is saved with its own shape and is
+//! checked against the shape the closure gives on load.
 //! A buffer cannot be forgotten in one of those places, and a saved state that contradicts the
 //! configuration (`amsgrad` on without `max_exp_avg_sq`, or the reverse) is refused on load.
 
@@ -28,21 +33,52 @@ use crate::state::TensorState;
 pub(crate) trait State<A>: Clone + std::fmt::Debug + Send + Sync + Sized {
     /// The kernel whose configuration decides which buffers exist.
     type Kernel;
-    /// State for a new tensor of `len` elements.
-    fn new(kernel: &Self::Kernel, len: usize) -> Self;
-    /// Every buffer that exists, by name.
-    fn each(&self, f: &mut dyn FnMut(&'static str, &[A]));
-    /// Every buffer that exists, writable (to change its memory order).
+    /// State for a new tensor of this shape.
+    fn new(kernel: &Self::Kernel, shape: &[usize]) -> Self;
+    /// Every buffer that exists, by name; with `Some(shape)` for a buffer of its own shape
+    /// (row-major), `None` for one of the parameter's shape (in the parameter's order).
+    fn each(&self, f: &mut EachBuffer<'_, A>);
+    /// Every buffer of the parameter's shape, writable (to change its memory order).
     fn each_mut(&mut self, f: &mut dyn FnMut(&mut Vec<A>));
     /// Every scalar, by name, as an exact `f64`.
     fn scalars(&self, f: &mut dyn FnMut(&'static str, f64));
-    /// Rebuilds the state from saved buffers (row-major, of the tensor's length) and scalars,
-    /// taking out of the maps what it uses. Errors say which entry is wrong.
+    /// Rebuilds the state of a tensor of `shape` from saved buffers (row-major) and scalars,
+    /// taking out of the maps what it uses; checks each buffer's shape. Errors say which entry
+    /// is wrong.
     fn restore(
         kernel: &Self::Kernel,
-        buffers: &mut BTreeMap<String, Vec<A>>,
+        shape: &[usize],
+        buffers: &mut BTreeMap<String, ArrayD<A>>,
         scalars: &mut BTreeMap<String, f64>,
     ) -> Result<Self, String>;
+}
+
+/// What [`State::each`] calls for each buffer: its name, its own shape (`None`: the
+/// parameter's, in the parameter's order) and its elements.
+pub(crate) type EachBuffer<'a, A> = dyn FnMut(&'static str, Option<&[usize]>, &[A]) + 'a;
+
+/// A state buffer whose shape is not the parameter's, kept row-major (a `shaped` entry of
+/// [`state!`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Aux<A> {
+    pub(crate) shape: Vec<usize>,
+    pub(crate) data: Vec<A>,
+}
+
+/// A saved buffer of a parameter's shape, checked, in logical order.
+pub(crate) fn take_param_shaped<A: Float>(
+    name: &str,
+    shape: &[usize],
+    buffers: &mut BTreeMap<String, ArrayD<A>>,
+) -> Result<Option<Vec<A>>, String> {
+    match buffers.remove(name) {
+        None => Ok(None),
+        Some(array) if array.shape() == shape => Ok(Some(array.iter().copied().collect())),
+        Some(array) => Err(format!(
+            "buffer `{name}` has shape {:?}, the tensor {shape:?}",
+            array.shape()
+        )),
+    }
 }
 
 /// Declares a kernel's per-tensor state (see the [module docs](self)).
@@ -85,14 +121,15 @@ macro_rules! state {
             type Kernel = $kernel;
 
             #[allow(unused_variables)]
-            fn new(kernel: &$kernel, len: usize) -> Self {
+            fn new(kernel: &$kernel, shape: &[usize]) -> Self {
+                let len: usize = shape.iter().product();
                 $name {
-                    $($field: $crate::driver::buffers::state!(@new $how ($($args)*), kernel, len),)*
+                    $($field: $crate::driver::buffers::state!(@new $how ($($args)*), kernel, len, shape),)*
                 }
             }
 
             #[allow(unused_variables)]
-            fn each(&self, f: &mut dyn FnMut(&'static str, &[A])) {
+            fn each(&self, f: &mut $crate::driver::buffers::EachBuffer<'_, A>) {
                 $($crate::driver::buffers::state!(@each $how, stringify!($field), &self.$field, f);)*
             }
 
@@ -109,12 +146,13 @@ macro_rules! state {
             #[allow(unused_variables)]
             fn restore(
                 kernel: &$kernel,
-                buffers: &mut std::collections::BTreeMap<String, Vec<A>>,
+                shape: &[usize],
+                buffers: &mut std::collections::BTreeMap<String, ndarray::ArrayD<A>>,
                 scalars: &mut std::collections::BTreeMap<String, f64>,
             ) -> Result<Self, String> {
                 Ok($name {
                     $($field: $crate::driver::buffers::state!(
-                        @restore $how ($($args)*), stringify!($field), kernel, buffers, scalars
+                        @restore $how ($($args)*), stringify!($field), kernel, shape, buffers, scalars
                     ),)*
                 })
             }
@@ -126,43 +164,67 @@ macro_rules! state {
     (@type when, $a:ident) => { Option<Vec<$a>> };
     (@type lazy, $a:ident) => { Option<Vec<$a>> };
     (@type scalar, $a:ident) => { f32 };
+    (@type shaped, $a:ident) => { Option<$crate::driver::buffers::Aux<$a>> };
+    (@type scratch, $a:ident) => { Vec<$a> };
 
-    (@new zeros (), $k:ident, $len:ident) => { vec![A::zero(); $len] };
-    (@new fill ($value:expr), $k:ident, $len:ident) => {{
+    (@new zeros (), $k:ident, $len:ident, $shape:ident) => { vec![A::zero(); $len] };
+    (@new fill ($value:expr), $k:ident, $len:ident, $shape:ident) => {{
         let value: fn(&Self::Kernel) -> f64 = $value;
         vec![A::from_f64(value($k)); $len]
     }};
-    (@new when ($flag:expr), $k:ident, $len:ident) => {{
+    (@new when ($flag:expr), $k:ident, $len:ident, $shape:ident) => {{
         let flag: fn(&Self::Kernel) -> bool = $flag;
         flag($k).then(|| vec![A::zero(); $len])
     }};
-    (@new lazy (), $k:ident, $len:ident) => { None };
-    (@new scalar ($init:expr, $range:expr), $k:ident, $len:ident) => { $init };
+    (@new lazy (), $k:ident, $len:ident, $shape:ident) => { None };
+    (@new scalar ($init:expr, $range:expr), $k:ident, $len:ident, $shape:ident) => {{
+        let init: fn(&Self::Kernel) -> f32 = $init;
+        init($k)
+    }};
+    (@new scratch ($of:expr), $k:ident, $len:ident, $shape:ident) => {{
+        let of: fn(&Self::Kernel, &[usize]) -> usize = $of;
+        vec![A::zero(); of($k, $shape)]
+    }};
+    (@new shaped ($of:expr), $k:ident, $len:ident, $shape:ident) => {{
+        let of: fn(&Self::Kernel, &[usize]) -> Option<Vec<usize>> = $of;
+        of($k, $shape).map(|shape| $crate::driver::buffers::Aux {
+            data: vec![A::zero(); shape.iter().product()],
+            shape,
+        })
+    }};
 
-    (@each zeros, $n:expr, $b:expr, $f:ident) => { $f($n, $b) };
-    (@each fill, $n:expr, $b:expr, $f:ident) => { $f($n, $b) };
-    (@each when, $n:expr, $b:expr, $f:ident) => { if let Some(b) = $b { $f($n, b) } };
-    (@each lazy, $n:expr, $b:expr, $f:ident) => { if let Some(b) = $b { $f($n, b) } };
+    (@each zeros, $n:expr, $b:expr, $f:ident) => { $f($n, None, $b) };
+    (@each fill, $n:expr, $b:expr, $f:ident) => { $f($n, None, $b) };
+    (@each when, $n:expr, $b:expr, $f:ident) => { if let Some(b) = $b { $f($n, None, b) } };
+    (@each lazy, $n:expr, $b:expr, $f:ident) => { if let Some(b) = $b { $f($n, None, b) } };
     (@each scalar, $n:expr, $b:expr, $f:ident) => {};
+    (@each scratch, $n:expr, $b:expr, $f:ident) => {};
+    (@each shaped, $n:expr, $b:expr, $f:ident) => {
+        if let Some(b) = $b { $f($n, Some(&b.shape), &b.data) }
+    };
 
     (@each_mut zeros, $b:expr, $f:ident) => { $f($b) };
     (@each_mut fill, $b:expr, $f:ident) => { $f($b) };
     (@each_mut when, $b:expr, $f:ident) => { if let Some(b) = $b { $f(b) } };
     (@each_mut lazy, $b:expr, $f:ident) => { if let Some(b) = $b { $f(b) } };
     (@each_mut scalar, $b:expr, $f:ident) => {};
+    (@each_mut scratch, $b:expr, $f:ident) => {};
+    (@each_mut shaped, $b:expr, $f:ident) => {};
 
     (@scalar scalar, $n:expr, $v:expr, $f:ident) => { $f($n, f64::from($v)) };
     (@scalar $how:ident, $n:expr, $v:expr, $f:ident) => {};
 
-    (@restore zeros (), $n:expr, $k:ident, $b:ident, $s:ident) => {
-        $b.remove($n).ok_or_else(|| format!("buffer `{}` is missing", $n))?
+    (@restore zeros (), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {
+        $crate::driver::buffers::take_param_shaped($n, $shape, $b)?
+            .ok_or_else(|| format!("buffer `{}` is missing", $n))?
     };
-    (@restore fill ($value:expr), $n:expr, $k:ident, $b:ident, $s:ident) => {
-        $b.remove($n).ok_or_else(|| format!("buffer `{}` is missing", $n))?
+    (@restore fill ($value:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {
+        $crate::driver::buffers::take_param_shaped($n, $shape, $b)?
+            .ok_or_else(|| format!("buffer `{}` is missing", $n))?
     };
-    (@restore when ($flag:expr), $n:expr, $k:ident, $b:ident, $s:ident) => {{
+    (@restore when ($flag:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {{
         let flag: fn(&Self::Kernel) -> bool = $flag;
-        match (flag($k), $b.remove($n)) {
+        match (flag($k), $crate::driver::buffers::take_param_shaped($n, $shape, $b)?) {
             (true, Some(buffer)) => Some(buffer),
             (false, None) => None,
             (true, None) => {
@@ -176,8 +238,42 @@ macro_rules! state {
             }
         }
     }};
-    (@restore lazy (), $n:expr, $k:ident, $b:ident, $s:ident) => { $b.remove($n) };
-    (@restore scalar ($init:expr, $range:expr), $n:expr, $k:ident, $b:ident, $s:ident) => {{
+    (@restore lazy (), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {
+        $crate::driver::buffers::take_param_shaped($n, $shape, $b)?
+    };
+    (@restore scratch ($of:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {{
+        let of: fn(&Self::Kernel, &[usize]) -> usize = $of;
+        vec![A::zero(); of($k, $shape)]
+    }};
+    (@restore shaped ($of:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {{
+        let of: fn(&Self::Kernel, &[usize]) -> Option<Vec<usize>> = $of;
+        match (of($k, $shape), $b.remove($n)) {
+            (None, None) => None,
+            (Some(expected), Some(array)) if array.shape() == expected.as_slice() => {
+                Some($crate::driver::buffers::Aux {
+                    data: array.iter().copied().collect(),
+                    shape: expected,
+                })
+            }
+            (Some(expected), Some(array)) => {
+                return Err(format!(
+                    "buffer `{}` has shape {:?}, not {:?} as for a tensor of shape {:?}",
+                    $n,
+                    array.shape(),
+                    expected,
+                    $shape
+                ));
+            }
+            (Some(_), None) => return Err(format!("buffer `{}` is missing", $n)),
+            (None, Some(_)) => {
+                return Err(format!(
+                    "buffer `{}` is saved but a tensor of shape {:?} does not use it",
+                    $n, $shape
+                ));
+            }
+        }
+    }};
+    (@restore scalar ($init:expr, $range:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {{
         let value = $s.remove($n).ok_or_else(|| format!("scalar `{}` is missing", $n))?;
         // Saved as the exact `f64` of an `f32`: anything else was not written by this crate.
         if f64::from(value as f32).to_bits() != value.to_bits() || !($range).contains(&value) {
@@ -204,11 +300,13 @@ impl<S> Slot<S> {
         S: State<A>,
     {
         let mut buffers = BTreeMap::new();
-        self.state.each(&mut |name, buffer| {
-            buffers.insert(
-                name.to_string(),
-                to_logical(&self.shape, &self.strides, buffer),
-            );
+        self.state.each(&mut |name, own_shape, buffer| {
+            let array = match own_shape {
+                None => to_logical(&self.shape, &self.strides, buffer),
+                Some(shape) => ArrayD::from_shape_vec(IxDyn(shape), buffer.to_vec())
+                    .unwrap_or_else(|_| ArrayD::zeros(IxDyn(shape))),
+            };
+            buffers.insert(name.to_string(), array);
         });
         let mut scalars = BTreeMap::new();
         self.state.scalars(&mut |name, value| {
@@ -246,9 +344,9 @@ impl<S> Slot<S> {
         {
             return Err(invalid(format!("shape {shape:?} has too many elements")));
         }
-        let mut scalars = saved.scalars.clone();
-        let mut buffers = take_buffers(index, saved)?;
-        let state = S::restore(kernel, &mut buffers, &mut scalars).map_err(invalid)?;
+        let mut scalars = saved.scalars;
+        let mut buffers = saved.buffers;
+        let state = S::restore(kernel, &shape, &mut buffers, &mut scalars).map_err(invalid)?;
         if let Some(name) = buffers.keys().next() {
             return Err(invalid(format!("unknown buffer `{name}` for {what}")));
         }
@@ -291,26 +389,4 @@ fn relayout<A: Float>(shape: &[usize], from: &[usize], to: &[usize], buffer: &mu
         target.assign(&source);
         *buffer = out;
     }
-}
-
-/// Takes the saved buffers of one tensor, checking each has the tensor's shape.
-fn take_buffers<A: Float>(
-    index: usize,
-    saved: TensorState<A>,
-) -> Result<BTreeMap<String, Vec<A>>, Error> {
-    let mut out = BTreeMap::new();
-    for (name, array) in saved.buffers {
-        if array.shape() != saved.shape.as_slice() {
-            return Err(Error::InvalidState {
-                tensor: Some(index),
-                reason: format!(
-                    "buffer `{name}` has shape {:?}, the tensor {:?}",
-                    array.shape(),
-                    saved.shape
-                ),
-            });
-        }
-        out.insert(name, array.iter().copied().collect());
-    }
-    Ok(out)
 }

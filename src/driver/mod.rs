@@ -29,6 +29,8 @@ pub(crate) mod buffers;
 
 use std::fmt::Debug;
 
+use ndarray::ShapeBuilder;
+
 use crate::check;
 use crate::error::Error;
 use crate::float::Float;
@@ -116,6 +118,11 @@ pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
     /// One tensor's term of that sum.
     fn reduce(&self, _grad: &dyn Tensor<A>) -> f64 {
         0.0
+    }
+    /// Whether this kernel can update a tensor of `shape` at position `index` (Muon: matrices
+    /// only); checked for every tensor before a step changes anything.
+    fn check_shape(&self, _index: usize, _shape: &[usize]) -> Result<(), Error> {
+        Ok(())
     }
     /// The scalars of step number `step` (1 on the first step); `sum` is the sum over all
     /// tensors when [`reduces`](Self::reduces), else 0.
@@ -273,6 +280,10 @@ where
                 found: n,
             });
         }
+        for index in 0..n {
+            let shape = params.tensor(index).map_or(&[][..], |p| p.shape());
+            self.kernel_of(index).check_shape(index, shape)?;
+        }
         if !self.slots.is_empty() {
             if self.slots.len() != n {
                 return Err(Error::StateLengthMismatch {
@@ -326,7 +337,7 @@ where
             self.slots.reserve_exact(n);
             for index in 0..n {
                 let p = params.tensor(index).expect("checked by step_inputs");
-                let state = State::new(self.kernel_of(index), p.shape().iter().product());
+                let state = State::new(self.kernel_of(index), p.shape());
                 self.slots.push(Slot {
                     shape: p.shape().to_vec(),
                     strides: pass::state_strides(p.shape(), p.strides()),
@@ -464,6 +475,48 @@ where
             }),
             None => Ok(()),
         }
+    }
+
+    /// Copies one parameter-shaped state buffer of every tensor (`buffer` picks it from a
+    /// tensor's state) into `out`, in `out`'s own memory layout, after checking that `out` holds
+    /// the tensors the state belongs to. `what` names the buffer in [`Error::NotStarted`].
+    pub(crate) fn copy_state_into(
+        &self,
+        out: &mut dyn TensorListMut<A>,
+        what: &'static str,
+        buffer: impl Fn(&StateOf<A, C>) -> &[A],
+    ) -> Result<(), Error> {
+        if self.slots.is_empty() {
+            return Err(Error::NotStarted { what });
+        }
+        let n = check::list_mut(out)?;
+        if n != self.slots.len() {
+            return Err(Error::StateLengthMismatch {
+                expected: self.slots.len(),
+                found: n,
+            });
+        }
+        for (index, slot) in self.slots.iter().enumerate() {
+            let shape = out.tensor(index).map_or(&[][..], |t| t.shape());
+            if slot.shape != shape {
+                return Err(Error::StateShapeMismatch {
+                    index,
+                    expected: slot.shape.clone(),
+                    found: shape.to_vec(),
+                });
+            }
+        }
+        for (index, slot) in self.slots.iter().enumerate() {
+            let source = ndarray::ArrayViewD::from_shape(
+                ndarray::IxDyn(&slot.shape).strides(ndarray::IxDyn(&slot.strides)),
+                buffer(&slot.state),
+            )
+            .expect("a state buffer holds its tensor's elements");
+            if let Some(t) = out.tensor_mut(index) {
+                t.view_dyn_mut().assign(&source);
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn learning_rate(&self) -> f64 {

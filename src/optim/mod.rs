@@ -39,4 +39,12 @@ crate::registry::optimizers! {
     lamb::Lamb(LambConfig) "Lamb";
     /// Rprop: `torch.optim.Rprop`.
     rprop::Rprop(RpropConfig) "Rprop";
+    /// ASGD: `torch.optim.ASGD`.
+    asgd::Asgd(AsgdConfig) "ASGD";
+    /// Adafactor: `torch.optim.Adafactor`.
+    adafactor::Adafactor(AdafactorConfig) "Adafactor";
+    /// Muon: `torch.optim.Muon`.
+    muon::Muon(MuonConfig) "Muon";
 }
+
+pub use muon::{AdjustLr, NewtonSchulzPrecision};

@@ -83,7 +83,7 @@ state! {
         /// The second moment `v`.
         exp_avg_sq: zeros(),
         /// The product of the momentum coefficients `μ₁⋯μₜ`, in `f32` as PyTorch keeps it.
-        mu_product: scalar(1.0, 0.0..=1.0),
+        mu_product: scalar(|_| 1.0, 0.0..=1.0),
     }
 }
 

@@ -18,12 +18,33 @@ pub use registry::{specs, zoo};
 /// One recorded trajectory file (`tests/fixtures/optim_{f32,f64}.json`).
 pub struct Fixture {
     pub steps: usize,
+    /// The inputs most cases run on.
+    pub shared: Problem,
+    /// Other inputs, by name, for the cases that name one (tensors of other shapes).
+    pub problems: std::collections::BTreeMap<String, Problem>,
+    pub cases: Vec<Case>,
+}
+
+/// Tensors, their initial values and the gradients of every step.
+pub struct Problem {
     pub shapes: Vec<Vec<usize>>,
     pub initial: Vec<Vec<f64>>,
     /// `grads[step][tensor]`, flattened row-major.
     pub grads: Vec<Vec<Vec<f64>>>,
-    pub cases: Vec<Case>,
 }
+
+impl Fixture {
+    /// The inputs of a case.
+    pub fn problem(&self, case: &Case) -> &Problem {
+        match &case.problem {
+            None => &self.shared,
+            Some(name) => &self.problems[name],
+        }
+    }
+}
+
+/// One recorded state entry of one tensor: its shape and its values, row-major.
+pub type StateEntry = (Vec<usize>, Vec<f64>);
 
 pub struct Case {
     pub name: String,
@@ -36,6 +57,11 @@ pub struct Case {
     pub groups: Option<ParamGroups>,
     /// `params[step][tensor]` after each step, flattened row-major.
     pub params: Vec<Vec<Vec<f64>>>,
+    /// The problem it runs on, when not the shared one.
+    pub problem: Option<String>,
+    /// The reference's state after the last step, per tensor, by PyTorch's names (the
+    /// optimizers of the generator's `RECORD_STATE`).
+    pub final_state: Option<Vec<std::collections::BTreeMap<String, StateEntry>>>,
 }
 
 #[cfg(feature = "serde")] // the published package tests without it
@@ -60,9 +86,16 @@ pub fn load(tag: &str) -> Fixture {
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let doc: Value = serde_json::from_str(&text).expect("valid JSON");
-    let shapes: Vec<Vec<usize>> =
-        serde_json::from_value(doc["shapes"].clone()).expect("shapes are lists of sizes");
-    let tensor_count = shapes.len();
+    let problem = |p: &Value| Problem {
+        shapes: serde_json::from_value(p["shapes"].clone()).expect("shapes are lists of sizes"),
+        initial: tensors(&p["initial_params"]),
+        grads: p["grads"].as_array().unwrap().iter().map(tensors).collect(),
+    };
+    let shared = problem(&doc);
+    let problems: std::collections::BTreeMap<String, Problem> = doc["problems"]
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), problem(v))).collect())
+        .unwrap_or_default();
     let cases = doc["cases"]
         .as_array()
         .unwrap()
@@ -71,7 +104,23 @@ pub fn load(tag: &str) -> Fixture {
             let name = c["name"].as_str().unwrap().to_string();
             let config = serde_json::from_value(c["ours"].clone())
                 .unwrap_or_else(|e| panic!("case {name}: `ours` is not an OptimizerConfig: {e}"));
+            let problem_name = c["problem"].as_str().map(str::to_string);
+            let tensor_count = problem_name
+                .as_ref()
+                .map_or(&shared, |p| &problems[p])
+                .shapes
+                .len();
             Case {
+                problem: problem_name,
+                final_state: c["final_state"].as_array().map(|tensors| {
+                    tensors
+                        .iter()
+                        .map(|entries| {
+                            serde_json::from_value(entries.clone())
+                                .expect("final_state entries are [shape, values]")
+                        })
+                        .collect()
+                }),
                 reference: c["optimizer"].as_str().unwrap().to_string(),
                 config,
                 lr_schedule: c["lr_schedule"]
@@ -92,14 +141,8 @@ pub fn load(tag: &str) -> Fixture {
         .collect();
     Fixture {
         steps: doc["steps"].as_u64().unwrap() as usize,
-        shapes,
-        initial: tensors(&doc["initial_params"]),
-        grads: doc["grads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(tensors)
-            .collect(),
+        shared,
+        problems,
         cases,
     }
 }

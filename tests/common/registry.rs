@@ -12,6 +12,16 @@ pub struct Spec {
     pub variants: Vec<OptimizerConfig>,
     /// How it is run on the convergence surfaces.
     pub converge: Converge,
+    /// It updates matrices (rank 2) only (Muon): the generic tests give it 2-D tensors (a
+    /// vector becomes a `1 × n` matrix) where they give the others tensors of several ranks.
+    pub matrices_only: bool,
+}
+
+/// Whether the optimizer of this name updates matrices only (see [`Spec::matrices_only`]).
+pub fn matrices_only(name: &str) -> bool {
+    OptimizerKind::from_name(name)
+        .and_then(spec)
+        .is_some_and(|spec| spec.matrices_only)
 }
 
 /// The convergence test of one optimizer: its default configuration with weight decay off (it
@@ -233,12 +243,64 @@ pub fn spec(kind: OptimizerKind) -> Option<Spec> {
             ],
             converge(0.1, 0.01, 2000),
         ),
+        // ASGD is SGD with a decaying step size (and an average the surfaces do not look at).
+        K::Asgd => (
+            vec![
+                AsgdConfig::default().lr(0.05).into(),
+                AsgdConfig::default()
+                    .lr(0.05)
+                    .lambd(0.01)
+                    .alpha(0.6)
+                    .t0(2.0)
+                    .weight_decay(0.01)
+                    .maximize(true)
+                    .into(),
+            ],
+            converge(0.1, 1e-3, 5000),
+        ),
+        // Adafactor's steps are relative to the parameter's RMS, with ρ = min(γ, 1/√t).
+        K::Adafactor => (
+            vec![
+                AdafactorConfig::default().lr(0.01).into(),
+                AdafactorConfig::default()
+                    .lr(0.02)
+                    .beta2_decay(-0.5)
+                    .eps((Some(1e-20), 1e-2))
+                    .d(2.0)
+                    .weight_decay(0.01)
+                    .maximize(true)
+                    .into(),
+            ],
+            converge(0.05, 0.01, 5000),
+        ),
+        // Muon's steps are orthogonalised (for a 1 × 2 matrix: normalised) momentum, of size
+        // about γ whatever the gradient's: a small learning rate.
+        K::Muon => (
+            vec![
+                MuonConfig::default().lr(0.02).into(),
+                MuonConfig::default()
+                    .lr(0.02)
+                    .momentum(0.9)
+                    .nesterov(false)
+                    .weight_decay(0.0)
+                    .adjust_lr_fn(AdjustLr::MatchRmsAdamw)
+                    .into(),
+                MuonConfig::default()
+                    .lr(0.02)
+                    .ns_precision(NewtonSchulzPrecision::Native)
+                    .ns_steps(3)
+                    .adjust_lr_fn(AdjustLr::SpectralUnclamped)
+                    .into(),
+            ],
+            converge(2e-3, 1e-3, 5000),
+        ),
         _ => return None,
     };
     Some(Spec {
         kind,
         variants,
         converge,
+        matrices_only: kind == K::Muon,
     })
 }
 
@@ -263,10 +325,28 @@ pub fn specs() -> Vec<Spec> {
         .collect()
 }
 
-/// One of every optimizer and its main options: the table the behavioural tests run over.
+/// One of every optimizer that takes tensors of any rank, with its main options: the table the
+/// behavioural tests run over, on tensors of several ranks. The optimizers that take matrices
+/// only are in [`zoo_of_matrices`], which `tests/suite/matrices_only.rs` runs the same
+/// invariants over with 2-D tensors.
 pub fn zoo<A: Float>() -> Vec<Box<dyn Optimizer<A>>> {
     specs()
         .into_iter()
+        .filter(|spec| !spec.matrices_only)
+        .flat_map(|spec| spec.variants)
+        .map(|config| {
+            config
+                .build()
+                .expect("the test registry's configurations are valid")
+        })
+        .collect()
+}
+
+/// The optimizers that take matrices only (Muon), with their main options.
+pub fn zoo_of_matrices<A: Float>() -> Vec<Box<dyn Optimizer<A>>> {
+    specs()
+        .into_iter()
+        .filter(|spec| spec.matrices_only)
         .flat_map(|spec| spec.variants)
         .map(|config| {
             config
@@ -544,6 +624,75 @@ pub mod strategies {
                         .into()
                 })
                 .boxed(),
+            K::Asgd => (
+                lr(),
+                decay(),
+                prop_oneof![Just(0.0), Just(0.75), 0.0..2.0],
+                prop_oneof![Just(0.0), Just(1e6), -10.0..10.0],
+                decay(),
+                any::<bool>(),
+            )
+                .prop_map(|(lr, lambd, alpha, t0, wd, max)| {
+                    AsgdConfig::default()
+                        .lr(lr)
+                        .lambd(lambd)
+                        .alpha(alpha)
+                        .t0(t0)
+                        .weight_decay(wd)
+                        .maximize(max)
+                        .into()
+                })
+                .boxed(),
+            K::Adafactor => (
+                lr(),
+                prop_oneof![Just(0.0), Just(-0.8), -2.0..0.0],
+                prop_oneof![Just(None), eps().prop_map(Some)],
+                prop_oneof![Just(0.0), 1e-6..1e-2],
+                prop_oneof![Just(1.0), 1.0..4.0],
+                decay(),
+                any::<bool>(),
+            )
+                .prop_map(|(lr, c, eps1, eps2, d, wd, max)| {
+                    AdafactorConfig::default()
+                        .lr(lr)
+                        .beta2_decay(c)
+                        .eps((eps1, eps2))
+                        .d(d)
+                        .weight_decay(wd)
+                        .maximize(max)
+                        .into()
+                })
+                .boxed(),
+            K::Muon => (
+                (lr(), decay(), prop_oneof![Just(0.0), Just(0.95), 0.0..1.5]),
+                (any::<bool>(), eps(), 0usize..8),
+                (
+                    prop_oneof![
+                        Just(AdjustLr::Original),
+                        Just(AdjustLr::MatchRmsAdamw),
+                        Just(AdjustLr::SpectralUnclamped)
+                    ],
+                    prop_oneof![
+                        Just(NewtonSchulzPrecision::Bf16),
+                        Just(NewtonSchulzPrecision::Native)
+                    ],
+                ),
+            )
+                .prop_map(
+                    |((lr, wd, m), (nesterov, eps, steps), (adjust, precision))| {
+                        MuonConfig::default()
+                            .lr(lr)
+                            .weight_decay(wd)
+                            .momentum(m)
+                            .nesterov(nesterov)
+                            .eps(eps)
+                            .ns_steps(steps)
+                            .adjust_lr_fn(adjust)
+                            .ns_precision(precision)
+                            .into()
+                    },
+                )
+                .boxed(),
             _ => return None,
         };
         Some(configs)
@@ -607,6 +756,9 @@ pub mod strategies {
                         .into()
                 })
                 .boxed(),
+            K::Asgd => (typical_lr(), 0.0..0.1, 0.0..10.0)
+                .prop_map(|(lr, lambd, t0)| AsgdConfig::default().lr(lr).lambd(lambd).t0(t0).into())
+                .boxed(),
             K::Lamb => (typical_lr(), 0.5..0.95)
                 .prop_map(|(lr, b1)| {
                     LambConfig::default()
@@ -621,7 +773,9 @@ pub mod strategies {
         Some(configs)
     }
 
-    /// Any valid configuration of any optimizer of the registry.
+    /// Any valid configuration of any optimizer of the registry that takes tensors of any
+    /// rank (the property tests' random shapes have ranks 0 to 3); [`any_matrix_config`] has
+    /// the others.
     ///
     /// # Panics
     ///
@@ -629,11 +783,22 @@ pub mod strategies {
     pub fn any_config() -> Configs {
         let all: Vec<Configs> = OptimizerKind::ALL
             .iter()
+            .filter(|kind| !super::matrices_only(kind.name()))
             .map(|&kind| {
                 arbitrary(kind).unwrap_or_else(|| {
                     panic!("no arbitrary configurations for {kind}: add them to tests/common/registry.rs")
                 })
             })
+            .collect();
+        proptest::strategy::Union::new(all).boxed()
+    }
+
+    /// Any valid configuration of an optimizer that takes matrices only.
+    pub fn any_matrix_config() -> Configs {
+        let all: Vec<Configs> = OptimizerKind::ALL
+            .iter()
+            .filter(|kind| super::matrices_only(kind.name()))
+            .map(|&kind| arbitrary(kind).expect("every kind has arbitrary configurations"))
             .collect();
         proptest::strategy::Union::new(all).boxed()
     }

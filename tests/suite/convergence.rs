@@ -11,17 +11,25 @@ use ndarray::{Array1, array};
 use ndarray_optim::{Float, Optimizer};
 use surfaces::{Quadratic, Rosenbrock, Surface};
 
+/// The point is a vector `[x, y]`, or a `1 × 2` matrix for an optimizer of matrices (Muon).
 fn run<A: Float>(
     surface: &dyn Surface,
     start: (f64, f64),
     opt: &mut dyn Optimizer<A>,
     steps: usize,
 ) -> f64 {
+    let matrix = common::registry::matrices_only(opt.name());
     let mut xy: Array1<A> = array![A::from_f64(start.0), A::from_f64(start.1)];
     for _ in 0..steps {
         let (gx, gy) = surface.gradient(xy[0].widen(), xy[1].widen());
-        opt.step(&mut xy, &array![A::from_f64(gx), A::from_f64(gy)])
-            .unwrap();
+        let g = array![A::from_f64(gx), A::from_f64(gy)];
+        if matrix {
+            let mut row = xy.view_mut().insert_axis(ndarray::Axis(0));
+            opt.step(&mut row, &g.view().insert_axis(ndarray::Axis(0)))
+                .unwrap();
+        } else {
+            opt.step(&mut xy, &g).unwrap();
+        }
     }
     surface.value(xy[0].widen(), xy[1].widen())
 }

@@ -2,7 +2,7 @@
 //! limits, values JSON cannot hold, states of another precision, tensor lists that contradict
 //! themselves. Each must be a typed error that changes nothing, or a valid continuation.
 
-use ndarray::{Array1, ArrayD, IxDyn, array};
+use ndarray::{Array1, Array2, ArrayD, IxDyn, array};
 use ndarray_optim::*;
 
 /// serde_json's float parser without its `float_roundtrip` feature (the default): the digits
@@ -147,8 +147,8 @@ fn a_state_of_another_precision_is_refused() {
 fn counters_never_overflow() {
     for kind in OptimizerKind::ALL {
         let mut opt = kind.default_config().build::<f64>().unwrap();
-        let mut w = array![1.0, 2.0];
-        opt.step(&mut w, &array![0.5, -0.5]).unwrap();
+        let mut w = array![[1.0, 2.0]]; // a 1 × 2 matrix: every kind takes it (Muon: only that)
+        opt.step(&mut w, &array![[0.5, -0.5]]).unwrap();
         let mut state = opt.save_state();
         state.step = u64::MAX;
         assert!(
@@ -160,10 +160,10 @@ fn counters_never_overflow() {
         );
         state.step = u64::MAX - 1;
         opt.load_state(state).unwrap();
-        opt.step(&mut w, &array![0.5, -0.5]).unwrap(); // the last step there is
+        opt.step(&mut w, &array![[0.5, -0.5]]).unwrap(); // the last step there is
         let before = w.clone();
         assert!(matches!(
-            opt.step(&mut w, &array![0.5, -0.5]),
+            opt.step(&mut w, &array![[0.5, -0.5]]),
             Err(Error::CounterOverflow { counter: "step" })
         ));
         assert_eq!(w, before, "{kind}");
@@ -176,9 +176,10 @@ fn counters_never_overflow() {
 /// panic inside the element loop.
 #[test]
 fn lists_that_contradict_themselves_are_errors() {
+    // Matrices (1 × n), which every kind takes, Muon included.
     struct TwoFaced {
-        read: Array1<f64>,
-        write: Array1<f64>,
+        read: Array2<f64>,
+        write: Array2<f64>,
     }
     impl TensorList<f64> for TwoFaced {
         fn len(&self) -> usize {
@@ -196,15 +197,17 @@ fn lists_that_contradict_themselves_are_errors() {
     for kind in OptimizerKind::ALL {
         let mut opt = kind.default_config().build::<f64>().unwrap();
         let mut liar = TwoFaced {
-            read: Array1::zeros(3),
-            write: Array1::ones(5),
+            read: Array2::zeros((1, 3)),
+            write: Array2::ones((1, 5)),
         };
-        let err = opt.step(&mut liar, &Array1::<f64>::ones(3)).unwrap_err();
+        let err = opt
+            .step(&mut liar, &Array2::<f64>::ones((1, 3)))
+            .unwrap_err();
         assert!(
             matches!(err, Error::InconsistentTensor { index: 0, .. }),
             "{kind}: {err:?}"
         );
-        assert_eq!(liar.write, Array1::<f64>::ones(5));
+        assert_eq!(liar.write, Array2::<f64>::ones((1, 5)));
         assert_eq!(opt.step_count(), 0);
     }
 

@@ -2,13 +2,14 @@
 //! schedule), `set_param_groups` and `load_state` apply the same validation, and a saved state
 //! cannot contradict the configuration it is loaded with.
 
-use ndarray::{Array1, array};
+use ndarray::array;
 use ndarray_optim::schedule::{CyclicLr, Schedule};
 use ndarray_optim::*;
 
+/// One step on a `1 × 2` matrix, which every optimizer takes (Muon takes matrices only).
 fn stepped(mut opt: Box<dyn Optimizer<f64>>) -> Box<dyn Optimizer<f64>> {
-    let mut w = array![1.0, -2.0];
-    opt.step(&mut w, &array![0.5, 0.25]).unwrap();
+    let mut w = array![[1.0, -2.0]];
+    opt.step(&mut w, &array![[0.5, 0.25]]).unwrap();
     opt
 }
 
@@ -216,6 +217,6 @@ fn a_step_counter_at_its_maximum_is_refused_on_load() {
         adam.load_state(state),
         Err(Error::InvalidState { tensor: None, .. })
     ));
-    let mut w = Array1::<f64>::ones(2);
-    adam.step(&mut w, &Array1::ones(2)).unwrap();
+    let mut w = ndarray::Array2::<f64>::ones((1, 2));
+    adam.step(&mut w, &ndarray::Array2::ones((1, 2))).unwrap();
 }

@@ -11,6 +11,7 @@ mod convergence;
 mod hostile;
 mod invariants;
 mod layouts;
+mod matrices_only;
 mod non_finite;
 mod parallel;
 mod properties;
