@@ -109,7 +109,7 @@
 //!
 //! | [`Rule`] | suggests |
 //! |---|---|
-//! | [`Valley`](Rule::Valley) (fastai's default) | the longest strictly decreasing run of the loss (fastai's O(n²) longest decreasing subsequence), from its start `s` to its end `e`: the point `s + ⌊(e − s)/3⌋ + ⌊(e − s)/6⌋`, about half-way down the valley |
+//! | [`Valley`](Rule::Valley) (fastai's default) | the longest strictly decreasing run of the loss (fastai's O(n²) longest decreasing subsequence), ending at `e`, with `s` one before its first point (fastai's bookkeeping): the point `s + ⌊(e − s)/3⌋ + ⌊(e − s)/6⌋`, about half-way down the valley (a run that starts at the first point can give −1: Python's last point, kept as fastai has it) |
 //! | [`Slide`](Rule::Slide) | from the right, slide a window of 15 points left while the slope of the loss (`np.gradient`, per point) at its two ends differs by more than 0.005; the window's left end |
 //! | [`Minimum`](Rule::Minimum) | the learning rate of the lowest loss, divided by 10 |
 //! | [`Steep`](Rule::Steep) | the steepest fall: the left point of the most negative forward difference `Δloss / Δln(lr)` |
