@@ -657,3 +657,23 @@ proptest! {
         }
     }
 }
+
+/// The settings read and write with serde, under fastai's and Lightning's keyword names.
+#[cfg(feature = "serde")]
+#[test]
+fn settings_round_trip_through_serde() {
+    let config = LrFinderConfig::lightning().end_lr(10.0);
+    let text = serde_json::to_string(&config).unwrap();
+    let back: LrFinderConfig = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, config);
+    let lightning: LrFinderConfig = serde_json::from_str(
+        r#"{"min_lr": 1e-6, "max_lr": 1.0, "num_training": 50, "convention": "Lightning"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        (lightning.start_lr, lightning.end_lr, lightning.num_it),
+        (1e-6, 1.0, 50)
+    );
+    assert_eq!(lightning.convention, Convention::Lightning);
+    assert!(serde_json::from_str::<LrFinderConfig>(r#"{"stop_div": true}"#).is_err());
+}
