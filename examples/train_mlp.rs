@@ -6,11 +6,13 @@
 //! cargo run --release --example train_mlp -- --out docs/train_mlp.png
 //! cargo run --release --example train_mlp -- --optimizer adam,lion  # some of them
 //! cargo run --release --example train_mlp -- --lr default           # PyTorch's learning rates
+//! cargo run --release --example train_mlp -- --optimizer adamw --find-lr  # the finder's
 //! cargo run --example train_mlp -- --fast                           # a few seconds, for CI
 //! ```
 //!
-//! Options: `--optimizer NAMES` (comma-separated, any case; default all), `--lr sweep|default|LR`
-//! (how the learning rates are chosen, see below; default `sweep`), `--epochs N` (default 30),
+//! Options: `--optimizer NAMES` (comma-separated, any case; default all),
+//! `--lr sweep|default|find|LR` (how the learning rates are chosen, see below; default `sweep`;
+//! `--find-lr` is `--lr find`), `--epochs N` (default 30),
 //! `--batch N` (default 32), `--seed N` (default 42), `--out FILE` (default
 //! `target/train_mlp.png`), `--fast` (or `TRAIN_MLP_FAST=1`: 2 epochs on a fifth of the
 //! training set, 3 learning rates in the sweep; a smoke test for CI, not a result). The output
@@ -23,7 +25,8 @@
 //!   `[0, 1]` and split by a seeded shuffle into 1,438 training and 359 test images.
 //! * **Model**: a multilayer perceptron `64 → 128 → 64 → 10` with ReLU between layers and a
 //!   softmax cross-entropy loss, initialised as PyTorch's `nn.Linear` (uniform in `±1/√fan_in`).
-//!   The forward and backward passes are written out below with `ndarray`. The model is a plain
+//!   The forward and backward passes are written out with `ndarray` in
+//!   `examples/common/mlp.rs` (shared with `lr_finder`). The model is a plain
 //!   struct that implements [`TensorListMut`], so `opt.step(&mut model, &grads)` updates all six
 //!   tensors in one call.
 //! * **Training**: mini-batches of 32, reshuffled every epoch by a seeded generator. Every
@@ -55,6 +58,14 @@
 //! momentum by default). The table prints the default learning rate beside the one used;
 //! `--lr default` trains with those instead.
 //!
+//! `--lr find` (or `--find-lr`) asks the crate's learning-rate finder instead
+//! ([`ndarray_optim::finder`], fastai's `lr_find`): for each optimizer, a range test of 100
+//! batches on the training set from the same initial weights, the learning rate growing from
+//! `1e-7` to `10`, then fastai's `valley` suggestion (rounded to three significant digits) as
+//! the peak of the warmup-cosine schedule. It costs 100 batches per optimizer instead of the
+//! sweep's 11 trainings, and prints every rule's suggestion; `examples/lr_finder.rs` draws the
+//! curve.
+//!
 //! The optimizers are those of [`OptimizerKind::ALL`], so one added to the crate appears here
 //! without a change to this program.
 //!
@@ -76,262 +87,32 @@
 
 #[path = "common/canvas.rs"]
 mod canvas;
+#[path = "common/mlp.rs"]
+mod mlp;
 #[path = "common/palette.rs"]
 mod palette;
 
-use std::error::Error as StdError;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
-use ndarray_optim::schedule::{Schedule, Warmup};
-use ndarray_optim::{
-    Error, Optimizer, OptimizerConfig, OptimizerKind, ParamGroups, Tensor, TensorList,
-    TensorListMut, TensorMut,
+use indicatif::ProgressBar;
+use mlp::{
+    Dataset, Evaluation, LAYERS, Mlp, Result, TEST_FRACTION, cross_entropy, find_lr, progress_bar,
 };
+use ndarray::Axis;
+use ndarray_optim::finder::{LrFinder, Rule, Stop};
+use ndarray_optim::schedule::{Schedule, Warmup};
+use ndarray_optim::{Error, Optimizer, OptimizerConfig, OptimizerKind, ParamGroups};
 use palette::Style;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
-
-type Result<T> = std::result::Result<T, Box<dyn StdError>>;
-
-/// The data set, compiled in: see the module docs.
-const DIGITS_CSV: &str = include_str!("data/digits.csv");
-
-/// The number of classes: the digits 0–9.
-const CLASSES: usize = 10;
-
-/// Layer widths: 64 pixels in, two hidden layers, one score per class out.
-const LAYERS: [usize; 4] = [64, 128, 64, CLASSES];
-
-/// The fraction of the images held out for testing.
-const TEST_FRACTION: f64 = 0.2;
 
 /// The fraction of the training steps spent warming up.
 const WARMUP_FRACTION: f64 = 0.1;
 
 /// The learning rates the sweep tries: half decades, `1e-4` to `10`.
 const LR_GRID: [f64; 11] = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0];
-
-// ---------------------------------------------------------------------------------------------
-// The data
-// ---------------------------------------------------------------------------------------------
-
-/// Images and their labels.
-struct Dataset {
-    /// One image per row, 64 pixels in `[0, 1]`.
-    images: Array2<f32>,
-    /// The digit each image shows, 0–9.
-    labels: Vec<usize>,
-}
-
-impl Dataset {
-    /// Parses `examples/data/digits.csv`: a header, then `label,pixels` with one base-17 digit
-    /// per pixel.
-    fn digits() -> Result<Dataset> {
-        let rows: Vec<&str> = DIGITS_CSV.lines().skip(1).collect();
-        let mut images = Array2::<f32>::zeros((rows.len(), LAYERS[0]));
-        let mut labels = Vec::with_capacity(rows.len());
-        for (row, line) in rows.iter().enumerate() {
-            let (label, pixels) = line.split_once(',').ok_or("digits.csv: no comma")?;
-            let label: usize = label.parse()?;
-            if label >= CLASSES || pixels.len() != LAYERS[0] {
-                return Err(
-                    format!("digits.csv line {}: not a digit and 64 pixels", row + 2).into(),
-                );
-            }
-            labels.push(label);
-            for (column, c) in pixels.chars().enumerate() {
-                let count = c.to_digit(17).ok_or("digits.csv: not a base-17 digit")?;
-                images[[row, column]] = count as f32 / 16.0;
-            }
-        }
-        Ok(Dataset { images, labels })
-    }
-
-    fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    /// The images at `indices`, in that order.
-    fn subset(&self, indices: &[usize]) -> Dataset {
-        Dataset {
-            images: self.images.select(Axis(0), indices),
-            labels: indices.iter().map(|&i| self.labels[i]).collect(),
-        }
-    }
-
-    /// A seeded random split: `(the rest, a fraction held out)`.
-    fn split(&self, held_out: f64, seed: u64) -> (Dataset, Dataset) {
-        let mut order: Vec<usize> = (0..self.len()).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(seed));
-        let n_held_out = (self.len() as f64 * held_out).round() as usize;
-        let (held, rest) = order.split_at(n_held_out);
-        (self.subset(rest), self.subset(held))
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The model
-// ---------------------------------------------------------------------------------------------
-
-/// A fully connected layer, `y = x·W + b`, for a batch `x` with one example per row.
-struct Linear {
-    /// `(inputs, outputs)`.
-    weight: Array2<f32>,
-    /// `(outputs)`.
-    bias: Array1<f32>,
-}
-
-/// A multilayer perceptron: linear layers with a ReLU between each two. The gradients have the
-/// same shapes as the parameters, so they are an `Mlp` too.
-struct Mlp {
-    layers: Vec<Linear>,
-}
-
-/// What the forward pass keeps for the backward pass.
-struct Trace {
-    /// `inputs[l]`: what layer `l` received (the images, then each hidden layer's ReLU output).
-    inputs: Vec<Array2<f32>>,
-    /// The last layer's output, one row of 10 class scores per example.
-    logits: Array2<f32>,
-}
-
-impl Mlp {
-    /// PyTorch's `nn.Linear` initialisation: weights and biases uniform in `±1/√fan_in`.
-    fn new(widths: &[usize], rng: &mut StdRng) -> Mlp {
-        let layers = widths
-            .windows(2)
-            .map(|pair| {
-                let (fan_in, fan_out) = (pair[0], pair[1]);
-                let bound = 1.0 / (fan_in as f32).sqrt();
-                Linear {
-                    weight: Array2::from_shape_fn((fan_in, fan_out), |_| {
-                        rng.random_range(-bound..bound)
-                    }),
-                    bias: Array1::from_shape_fn(fan_out, |_| rng.random_range(-bound..bound)),
-                }
-            })
-            .collect();
-        Mlp { layers }
-    }
-
-    /// The forward pass over a batch of images, one per row.
-    fn forward(&self, images: ArrayView2<f32>) -> Trace {
-        let mut inputs = Vec::with_capacity(self.layers.len());
-        let mut activation = images.to_owned();
-        for (l, layer) in self.layers.iter().enumerate() {
-            let output = activation.dot(&layer.weight) + &layer.bias;
-            inputs.push(activation);
-            activation = if l + 1 < self.layers.len() {
-                output.mapv_into(|z| z.max(0.0)) // ReLU
-            } else {
-                output // the logits: softmax is part of the loss
-            };
-        }
-        Trace {
-            inputs,
-            logits: activation,
-        }
-    }
-
-    /// The backward pass: the gradients of the loss with respect to every weight and bias,
-    /// given `d_logits`, the gradient with respect to the logits (from [`cross_entropy`]).
-    fn backward(&self, trace: &Trace, d_logits: Array2<f32>) -> Mlp {
-        let mut grads = Vec::with_capacity(self.layers.len());
-        // `delta`: the gradient with respect to the current layer's output `x·W + b`.
-        let mut delta = d_logits;
-        for (l, layer) in self.layers.iter().enumerate().rev() {
-            let input = &trace.inputs[l];
-            grads.push(Linear {
-                weight: input.t().dot(&delta), // ∂L/∂W = xᵀ·δ
-                bias: delta.sum_axis(Axis(0)), // ∂L/∂b = Σ over the batch of δ
-            });
-            if l > 0 {
-                // Back through the layer (∂L/∂x = δ·Wᵀ), then through the ReLU before it, which
-                // passes the gradient only where it let the signal through (its output > 0).
-                delta = delta.dot(&layer.weight.t());
-                Zip::from(&mut delta).and(input).for_each(|d, &x| {
-                    if x <= 0.0 {
-                        *d = 0.0;
-                    }
-                });
-            }
-        }
-        grads.reverse();
-        Mlp { layers: grads }
-    }
-
-    /// Mean loss and accuracy over a whole data set, in one batch.
-    fn evaluate(&self, data: &Dataset) -> Evaluation {
-        let trace = self.forward(data.images.view());
-        let (loss, correct, _) = cross_entropy(&trace.logits, &data.labels);
-        Evaluation {
-            loss,
-            accuracy: correct as f64 / data.len() as f64,
-        }
-    }
-}
-
-/// The model's tensors in a fixed order, `weight₀, bias₀, weight₁, bias₁, …`: what lets
-/// `Optimizer::step` take the model (and its gradients) directly. The optimizer keeps its state
-/// per position, so the order must not change between steps.
-impl TensorList<f32> for Mlp {
-    fn len(&self) -> usize {
-        2 * self.layers.len()
-    }
-    fn tensor(&self, index: usize) -> Option<&dyn Tensor<f32>> {
-        let layer = self.layers.get(index / 2)?;
-        match index % 2 {
-            0 => Some(&layer.weight),
-            _ => Some(&layer.bias),
-        }
-    }
-}
-
-impl TensorListMut<f32> for Mlp {
-    fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<f32>> {
-        let layer = self.layers.get_mut(index / 2)?;
-        match index % 2 {
-            0 => Some(&mut layer.weight),
-            _ => Some(&mut layer.bias),
-        }
-    }
-}
-
-/// Softmax cross-entropy, averaged over the batch: returns the mean loss, the number of rows
-/// whose highest score is the right class, and the gradient of the mean loss with respect to
-/// the logits, `(softmax(z) − onehot(label)) / batch`.
-fn cross_entropy(logits: &Array2<f32>, labels: &[usize]) -> (f64, usize, Array2<f32>) {
-    let batch = labels.len() as f32;
-    let mut grad = logits.clone();
-    let mut loss = 0.0_f64;
-    let mut correct = 0;
-    for (mut row, &label) in grad.rows_mut().into_iter().zip(labels) {
-        // Subtracting the largest score first keeps exp() from overflowing.
-        let max = row.fold(f32::NEG_INFINITY, |m, &z| m.max(z));
-        let predicted = row.iter().position(|&z| z == max).unwrap_or(usize::MAX);
-        correct += usize::from(predicted == label);
-        let label_score = row[label] - max;
-        row.mapv_inplace(|z| (z - max).exp());
-        let sum = row.sum();
-        // −log softmax(z)[label] = log Σ exp(z − max) − (z[label] − max)
-        loss += f64::from(sum.ln()) - f64::from(label_score);
-        row.mapv_inplace(|e| e / sum / batch);
-        row[label] -= 1.0 / batch;
-    }
-    (loss / f64::from(batch), correct, grad)
-}
-
-/// Loss and accuracy of the model on one data set.
-#[derive(Clone, Copy)]
-struct Evaluation {
-    loss: f64,
-    accuracy: f64,
-}
 
 // ---------------------------------------------------------------------------------------------
 // The optimizers
@@ -484,21 +265,6 @@ fn train(
     Ok(run)
 }
 
-/// A progress bar of `len` steps on standard error, drawn only when that is a terminal: piped
-/// or in CI, it stays silent and the program prints its plain lines only.
-fn progress_bar(len: u64, prefix: String) -> Result<ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return Ok(ProgressBar::with_draw_target(
-            Some(len),
-            ProgressDrawTarget::hidden(),
-        ));
-    }
-    let style = ProgressStyle::with_template("{prefix:>14} [{bar:30}] {percent:>3}% {msg}")?;
-    Ok(ProgressBar::new(len)
-        .with_prefix(prefix)
-        .with_style(style.progress_chars("=> ")))
-}
-
 // ---------------------------------------------------------------------------------------------
 // The program
 // ---------------------------------------------------------------------------------------------
@@ -520,6 +286,8 @@ enum LrChoice {
     Sweep,
     /// Each optimizer's default.
     Default,
+    /// Each optimizer's suggestion from the learning-rate finder.
+    Find,
     /// The same for every optimizer.
     Fixed(f64),
 }
@@ -562,26 +330,30 @@ fn options(contenders: &[Contender]) -> Result<Options> {
                     .collect::<std::result::Result<_, _>>()?;
             }
             "--lr" => {
-                opts.lr = match value("a number, `default` or `sweep`")?.as_str() {
+                opts.lr = match value("a number, `default`, `sweep` or `find`")?.as_str() {
                     "sweep" => LrChoice::Sweep,
                     "default" => LrChoice::Default,
+                    "find" => LrChoice::Find,
                     lr => LrChoice::Fixed(lr.parse()?),
                 };
             }
+            "--find-lr" => opts.lr = LrChoice::Find,
             "--epochs" => opts.epochs = Some(value("a number")?.parse()?),
             "--batch" => opts.batch = value("a number")?.parse()?,
             "--seed" => opts.seed = value("a number")?.parse()?,
             "--out" => opts.out = value("a file name")?.into(),
             "-h" | "--help" => {
                 println!(
-                    "usage: train_mlp [--optimizer NAMES] [--lr sweep|default|LR] [--epochs N]\n\
-                     \x20                [--batch N] [--seed N] [--out FILE] [--fast]\n\
+                    "usage: train_mlp [--optimizer NAMES] [--lr sweep|default|find|LR] [--find-lr]\n\
+                     \x20                [--epochs N] [--batch N] [--seed N] [--out FILE] [--fast]\n\
                      --optimizer NAMES  comma-separated, any of: {}\n\
                      \x20                  (default: all)\n\
                      --lr sweep         each optimizer's best of a sweep on a validation split\n\
                      \x20                  (the default)\n\
                      --lr default       each optimizer's default learning rate (PyTorch's;\n\
                      \x20                  optax's for Lion, timm's for LAMB)\n\
+                     --lr find          each optimizer's suggestion of the learning-rate finder\n\
+                     \x20                  (fastai's range test and valley rule; also --find-lr)\n\
                      --lr LR            this learning rate for every optimizer\n\
                      --epochs N         default 30 (2 with --fast)\n\
                      --batch N          mini-batch size, default 32\n\
@@ -646,6 +418,10 @@ fn main() -> Result<()> {
         LrChoice::Default => (
             contenders.iter().map(|c| c.default_lr).collect(),
             "learning rates: PyTorch's defaults",
+        ),
+        LrChoice::Find => (
+            find_lrs(&contenders, &recipe, &train_set)?,
+            "learning rates: the finder's suggestion (fastai's valley)",
         ),
         LrChoice::Fixed(lr) => (
             vec![lr; contenders.len()],
@@ -743,6 +519,77 @@ fn print_table(runs: &[Run], contenders: &[&Contender]) {
             run.seconds
         );
     }
+}
+
+/// The learning-rate finder for every optimizer: fastai's range test (`1e-7` to `10` in 100
+/// batches) from the initial weights of the training run, with the optimizer and weight decay
+/// it trains with, then fastai's `valley` suggestion, rounded to three significant digits.
+/// Prints every rule's suggestion. An optimizer without a suggestion keeps its default.
+fn find_lrs(contenders: &[&Contender], recipe: &Recipe, train_set: &Dataset) -> Result<Vec<f64>> {
+    let finder = LrFinder::new();
+    let c = finder.config();
+    println!(
+        "\n## Learning-rate finder\n\nfastai's range test on the training set, from the initial \
+         weights: the learning rate from {:e} to {} over {} batches of {}, the loss smoothed \
+         (debiased moving average, β = {}), stopped at {}× the best loss. The training uses \
+         `valley`.\n",
+        c.start_lr,
+        c.end_lr,
+        c.num_it,
+        recipe.batch,
+        c.beta,
+        c.early_stop_threshold.unwrap_or(f64::INFINITY),
+    );
+    println!("| optimizer | valley | slide | minimum/10 | steep | steps | stop |");
+    println!("|---|--:|--:|--:|--:|--:|---|");
+    let mut chosen = Vec::with_capacity(contenders.len());
+    for contender in contenders {
+        let mut model = Mlp::new(&LAYERS, &mut StdRng::seed_from_u64(recipe.seed + 1));
+        let mut opt = contender.build(contender.default_lr)?;
+        if contender.weight_decay.is_some_and(|wd| wd > 0.0) {
+            opt.set_param_groups(Some(ParamGroups::no_decay_for_vectors(&model)))?;
+        }
+        let bar = progress_bar(c.num_it as u64, format!("finder {}", contender.name))?;
+        let found = find_lr(
+            &finder,
+            &mut model,
+            &mut *opt,
+            train_set,
+            recipe.batch,
+            recipe.seed + 2,
+            &bar,
+        )?;
+        bar.finish_and_clear();
+        let cell = |rule| {
+            found
+                .suggest(rule)
+                .map_or_else(|| "–".to_string(), |s| format!("{:.2e}", s.lr))
+        };
+        let stop = match &found.stop {
+            Stop::Completed => "completed".to_string(),
+            Stop::Diverged { .. } => "diverged".to_string(),
+            Stop::NonFiniteLoss { .. } => "NaN loss".to_string(),
+            Stop::NonFiniteGradient { .. } => "NaN gradient".to_string(),
+            other => format!("{other:?}"),
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {stop} |",
+            contender.name,
+            cell(Rule::Valley),
+            cell(Rule::Slide),
+            cell(Rule::Minimum),
+            cell(Rule::Steep),
+            found.lrs.len(),
+        );
+        chosen.push(match found.suggestion {
+            Some(valley) => format!("{:.2e}", valley.lr).parse()?,
+            None => contender.default_lr,
+        });
+    }
+    for (contender, lr) in contenders.iter().zip(&chosen) {
+        println!("{}: the finder suggests lr {lr} (valley)", contender.name);
+    }
+    Ok(chosen)
 }
 
 /// The learning-rate sweep: every optimizer with every rate of `grid`, trained on 80% of the

@@ -5,12 +5,13 @@
 //! recipe ports unchanged: the same names, the same defaults, the same results to the last bit or
 //! within PyTorch's own rounding. It adds what training needs around the update rule: learning-rate
 //! [schedules](schedule), parameter groups, gradient [clipping](clip) and accumulation, saving and
-//! resuming, and a policy for NaN gradients.
+//! resuming, a policy for NaN gradients, and a learning-rate [finder].
 //!
 //! # Contents
 //!
 //! [Quick start](#quick-start) · [Choosing an optimizer](#choosing-an-optimizer) ·
 //! [What `step` accepts](#what-step-accepts) · [Schedules](#schedules) ·
+//! [Finding a learning rate](#finding-a-learning-rate) ·
 //! [Parameter groups](#parameter-groups) · [Clipping and accumulation](#clipping-and-accumulation) ·
 //! [Saving and resuming](#saving-and-resuming) · [Non-finite gradients](#non-finite-gradients) ·
 //! [Errors](#errors) · [Numerics](#numerics) · [Performance](#performance) ·
@@ -118,6 +119,33 @@
 //! # Ok::<(), ndarray_optim::Error>(())
 //! ```
 //!
+//! # Finding a learning rate
+//!
+//! [`finder`] runs Leslie Smith's range test as fastai's `lr_find` and Lightning's
+//! `Tuner.lr_find` do: a sweep of the learning rate from `1e-7` to `10` on your own training
+//! closure, the debiased moving average of the loss, an early stop when it diverges, and
+//! fastai's suggestion rules (`valley`, `slide`, `minimum`, `steep`) and Lightning's, with their
+//! numbers. The parameters and the optimizer are put back bit for bit afterwards.
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use ndarray::array;
+//! use ndarray_optim::finder::LrFinder;
+//! use ndarray_optim::{AdamW, Optimizer};
+//!
+//! let (mut w, mut grad) = (array![2.0_f32, -1.0], array![0.0_f32, 0.0]);
+//! let mut opt = AdamW::new(1e-3)?;
+//! let found = LrFinder::new().run(&mut opt, &mut w, &mut grad, |w, grad| {
+//!     grad.assign(&(w * 2.0)); // loss |w|²
+//!     Ok::<f64, Infallible>(f64::from(w.dot(w)))
+//! })?;
+//! if let Some(valley) = found.suggestion {
+//!     opt.set_learning_rate(valley.lr)?;
+//! }
+//! assert_eq!(w, array![2.0, -1.0]); // untouched
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Parameter groups
 //!
 //! [`ParamGroups`] give tensors their own learning-rate multiplier and weight decay, as PyTorch's
@@ -216,6 +244,7 @@ mod driver;
 mod error;
 #[cfg(feature = "serde")]
 mod exact;
+pub mod finder;
 mod float;
 mod groups;
 mod ops;

@@ -1,7 +1,7 @@
 //! Pictures for the examples: a plotters bitmap backend that draws its text with the bundled
-//! DejaVu Sans, and a PNG writer. Shared by `landscapes` and `train_mlp`, each of which includes
-//! it with `#[path = "common/canvas.rs"] mod canvas;` (a directory under `examples/` without a
-//! `main.rs` is not an example of its own).
+//! DejaVu Sans, and a PNG writer. Shared by `landscapes`, `schedules`, `train_mlp` and
+//! `lr_finder`, each of which includes it with `#[path = "common/canvas.rs"] mod canvas;` (a
+//! directory under `examples/` without a `main.rs` is not an example of its own).
 //!
 //! The font is embedded from `assets/fonts/DejaVuSans.ttf` (Bitstream Vera licence, see
 //! `assets/fonts/LICENSE-DejaVu.txt`), so the examples need no system fonts.

@@ -7,5 +7,6 @@
 mod common;
 
 mod clip;
+mod finder;
 mod parity;
 mod schedules;

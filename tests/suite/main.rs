@@ -8,6 +8,7 @@ mod common;
 mod accumulate;
 mod bad_input;
 mod convergence;
+mod finder;
 mod hostile;
 mod invariants;
 mod layouts;
