@@ -606,8 +606,6 @@ config! {
 #[cfg(feature = "serde")]
 mod exact_enums {
     use super::{Convention, Rule, SweepMode};
-    use crate::exact::Exact;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     crate::exact::plain!(SweepMode, Convention, Rule);
 }
