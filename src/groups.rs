@@ -2,99 +2,135 @@
 
 use crate::check;
 use crate::error::Error;
+use crate::registry::OptimizerConfig;
 use crate::tensor::TensorList;
 
-/// The hyperparameters one group of tensors overrides, as in a PyTorch parameter group.
+/// The hyperparameters of one group of tensors, as a PyTorch parameter group holds them.
 ///
-/// The learning rate of a group is a *multiple* of the optimizer's learning rate (`lr_scale`, as
-/// timm's parameter groups do), so a scheduler that sets the optimizer's learning rate moves
-/// every group with it and keeps their ratios: a group with `lr_scale = 0.1` always learns ten
-/// times slower. Everything not overridden comes from the optimizer's configuration.
+/// A group starts from the optimizer's configuration and overrides what it sets:
 ///
-/// A configuration like any other of the crate: public fields, a chained setter per field
-/// (each override's setter takes the value itself: `weight_decay(0.0)` sets `Some(0.0)`), and
-/// the values are checked where the groups are made ([`ParamGroups::new`],
-/// [`ParamGroups::set_group`]).
+/// * [`hyperparameters`](ParamGroup::hyperparameters): a whole configuration of the optimizer's
+///   kind for this group, any hyperparameter at all (betas, eps, momentum, `amsgrad`, …), as a
+///   PyTorch group dict does;
+/// * [`lr`](ParamGroup::lr): the group's own learning rate, absolute (PyTorch's group `"lr"`);
+/// * [`lr_scale`](ParamGroup::lr_scale): otherwise, a multiple of the learning rate the group
+///   starts from (timm's convention; 1 by default), so that setting the optimizer's learning
+///   rate moves such groups with it;
+/// * [`weight_decay`](ParamGroup::weight_decay), [`momentum`](ParamGroup::momentum) and LAMB's
+///   [`layer_adaptation`](ParamGroup::layer_adaptation) on their own.
+///
+/// Schedulers set each group's learning rate (and momentum) through
+/// [`Optimizer::set_group_learning_rate`](crate::Optimizer::set_group_learning_rate), which
+/// writes `lr` (and `momentum`). A configuration like any other of the crate: public fields, a
+/// chained setter per field (each override's setter takes the value itself:
+/// `weight_decay(0.0)` sets `Some(0.0)`), checked where the groups are made
+/// ([`ParamGroups::new`]) and, against the optimizer, where they are given to it.
 ///
 /// # Example
 ///
 /// ```
-/// use ndarray_optim::{ParamGroup, ParamGroups};
+/// use ndarray_optim::{AdamWConfig, Optimizer, ParamGroup, ParamGroups};
 ///
-/// let no_decay = ParamGroup::default().weight_decay(0.0);
-/// assert_eq!(no_decay.weight_decay, Some(0.0));
-/// assert_eq!(ParamGroup::default().weight_decay, None); // the optimizer's
-/// // Checked when the groups are made:
-/// let slow = ParamGroup::default().lr_scale(-0.1);
-/// assert!(ParamGroups::new(vec![slow], vec![0]).is_err());
-/// assert!(ParamGroups::new(vec![ParamGroup::default().weight_decay(f64::NAN)], vec![0]).is_err());
+/// // PyTorch: AdamW([{'params': backbone, 'lr': 1e-5, 'betas': (0.9, 0.98)}, {'params': head}],
+/// //                lr=1e-3, weight_decay=0.05)
+/// let base = AdamWConfig::default().lr(1e-3).weight_decay(0.05);
+/// let backbone = ParamGroup::default().hyperparameters(base.clone().lr(1e-5).betas((0.9, 0.98)));
+/// let groups = ParamGroups::new(vec![backbone, ParamGroup::default()], vec![0, 0, 1])?;
+/// let mut opt = base.build::<f32>()?;
+/// opt.set_param_groups(Some(groups))?;
+/// assert_eq!(opt.group_learning_rate(0), Some(1e-5));
+/// assert_eq!(opt.group_learning_rate(1), Some(1e-3));
+///
+/// assert!(ParamGroups::new(vec![ParamGroup::default().lr_scale(-0.1)], vec![0]).is_err());
+/// # Ok::<(), ndarray_optim::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct ParamGroup {
-    /// Multiplier of the optimizer's learning rate for this group (default 1).
+    /// The group's own configuration (of the optimizer's kind); `None`: the optimizer's.
+    pub hyperparameters: Option<OptimizerConfig>,
+    /// The group's learning rate, absolute; `None`: the configuration's times `lr_scale`.
+    #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
+    pub lr: Option<f64>,
+    /// Multiplier of the configuration's learning rate when `lr` is not set (default 1).
     #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub lr_scale: f64,
-    /// Weight decay for this group, replacing the optimizer's (default: `None`, keep it).
+    /// Weight decay for this group, replacing the configuration's (default: `None`, keep it).
     #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub weight_decay: Option<f64>,
-    /// LAMB only: apply the trust ratio to this group (`Some(true)`), or not (`Some(false)`, as
-    /// TF-Addons' `exclude_from_layer_adaptation`); `None` keeps LAMB's own rule.
+    /// The momentum-like hyperparameter for this group (`momentum`, `β₁`, `b1`), replacing the
+    /// configuration's; what momentum schedules write.
+    #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
+    pub momentum: Option<f64>,
+    /// LAMB only: whether the trust ratio applies to this group's tensors, whatever its weight
+    /// decay (default: `None`, LAMB's rule).
     pub layer_adaptation: Option<bool>,
 }
 
 impl Default for ParamGroup {
     fn default() -> Self {
         ParamGroup {
+            hyperparameters: None,
+            lr: None,
             lr_scale: 1.0,
             weight_decay: None,
+            momentum: None,
             layer_adaptation: None,
         }
     }
 }
 
 impl ParamGroup {
-    /// Sets `lr_scale`: the multiplier of the optimizer's learning rate for this group.
+    /// Sets `hyperparameters`: the group's own configuration.
+    #[must_use]
+    pub fn hyperparameters(mut self, config: impl Into<OptimizerConfig>) -> Self {
+        self.hyperparameters = Some(config.into());
+        self
+    }
+    /// Sets `lr`: the group's absolute learning rate.
+    #[must_use]
+    pub fn lr(mut self, lr: f64) -> Self {
+        self.lr = Some(lr);
+        self
+    }
+    /// Sets `lr_scale`: the multiplier of the configuration's learning rate.
     #[must_use]
     pub fn lr_scale(mut self, lr_scale: f64) -> Self {
         self.lr_scale = lr_scale;
         self
     }
-    /// Sets `weight_decay` to `Some(weight_decay)`: this group's weight decay, replacing the
-    /// optimizer's.
+    /// Sets `weight_decay`: the group's weight decay.
     #[must_use]
     pub fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = Some(weight_decay);
         self
     }
-    /// Sets `layer_adaptation` to `Some(adapt)`: LAMB's layer adaptation for this group.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndarray_optim::{Lamb, Optimizer, ParamGroup, ParamGroups};
-    ///
-    /// // TF-Addons' `exclude_from_layer_adaptation` for the biases (tensor 1).
-    /// let groups = ParamGroups::new(
-    ///     vec![ParamGroup::default(), ParamGroup::default().layer_adaptation(false)],
-    ///     vec![0, 1],
-    /// )?;
-    /// assert_eq!(groups.groups()[1].layer_adaptation, Some(false));
-    /// let mut opt = Lamb::<f32>::new(1e-3)?;
-    /// opt.set_param_groups(Some(groups))?; // a LAMB option: other optimizers refuse it
-    /// # Ok::<(), ndarray_optim::Error>(())
-    /// ```
+    /// Sets `momentum`: the group's momentum-like hyperparameter.
+    #[must_use]
+    pub fn momentum(mut self, momentum: f64) -> Self {
+        self.momentum = Some(momentum);
+        self
+    }
+    /// Sets `layer_adaptation` (LAMB only).
     #[must_use]
     pub fn layer_adaptation(mut self, adapt: bool) -> Self {
         self.layer_adaptation = Some(adapt);
         self
     }
 
+    /// The ranges that do not depend on the optimizer (the rest is checked against it).
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("lr_scale", self.lr_scale)?;
+        if let Some(lr) = self.lr {
+            check::non_negative("lr", lr)?;
+        }
         if let Some(wd) = self.weight_decay {
             check::non_negative("weight_decay", wd)?;
+        }
+        if let Some(m) = self.momentum {
+            check::require(m.is_finite(), "momentum", m, "must be finite")?;
         }
         Ok(())
     }
@@ -322,6 +358,19 @@ impl ParamGroups {
                 groups,
             }),
         }
+    }
+
+    /// The groups, writable (for the group-wise setters of the optimizers).
+    pub(crate) fn groups_mut(&mut self) -> &mut [ParamGroup] {
+        &mut self.groups
+    }
+
+    /// Appends `group` for `tensors` new tensors at the end of the list; returns its index.
+    pub(crate) fn push(&mut self, group: ParamGroup, tensors: usize) -> usize {
+        self.groups.push(group);
+        let index = self.groups.len() - 1;
+        self.assignment.extend(std::iter::repeat_n(index, tensors));
+        index
     }
 
     /// Checks values and indices again (after deserialisation, say).

@@ -4,7 +4,7 @@ use std::fmt::Debug;
 
 use crate::error::Error;
 use crate::float::Float;
-use crate::groups::ParamGroups;
+use crate::groups::{ParamGroup, ParamGroups};
 use crate::state::OptimizerState;
 use crate::tensor::{TensorList, TensorListMut};
 
@@ -255,6 +255,129 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     /// ```
     fn set_param_groups(&mut self, groups: Option<ParamGroups>) -> Result<(), Error>;
 
+    /// The number of parameter groups: 1 without [`ParamGroups`] (all tensors share the
+    /// optimizer's hyperparameters).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Optimizer, ParamGroup, ParamGroups, Sgd};
+    ///
+    /// let mut opt = Sgd::<f32>::new(0.1)?;
+    /// assert_eq!(opt.group_count(), 1);
+    /// let two = vec![ParamGroup::default(), ParamGroup::default().lr(0.01)];
+    /// opt.set_param_groups(Some(ParamGroups::new(two, vec![0, 1])?))?;
+    /// assert_eq!(opt.group_count(), 2);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    fn group_count(&self) -> usize {
+        self.param_groups()
+            .map_or(1, |groups| groups.groups().len())
+    }
+
+    /// The learning rate group `group` uses, absolute: PyTorch's `param_groups[group]["lr"]`.
+    /// `None` for a group that does not exist.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Optimizer, ParamGroup, ParamGroups, Sgd};
+    ///
+    /// let mut opt = Sgd::<f32>::new(0.1)?;
+    /// assert_eq!(opt.group_learning_rate(0), Some(0.1));
+    /// let groups = vec![ParamGroup::default().lr_scale(0.5), ParamGroup::default().lr(1e-3)];
+    /// opt.set_param_groups(Some(ParamGroups::new(groups, vec![0, 1])?))?;
+    /// assert_eq!(opt.group_learning_rate(0), Some(0.05));
+    /// assert_eq!(opt.group_learning_rate(1), Some(1e-3));
+    /// assert_eq!(opt.group_learning_rate(2), None);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    fn group_learning_rate(&self, group: usize) -> Option<f64> {
+        (group == 0 && self.param_groups().is_none()).then(|| self.learning_rate())
+    }
+
+    /// Sets group `group`'s learning rate, absolute (what a scheduler does for each group):
+    /// PyTorch's `param_groups[group]["lr"] = lr`. Without groups, group 0 is the optimizer.
+    ///
+    /// # Errors
+    ///
+    /// [`UnknownGroup`](Error::UnknownGroup), or
+    /// [`InvalidHyperparameter`](Error::InvalidHyperparameter); nothing changes then.
+    fn set_group_learning_rate(&mut self, group: usize, lr: f64) -> Result<(), Error> {
+        if group == 0 && self.param_groups().is_none() {
+            return self.set_learning_rate(lr);
+        }
+        Err(Error::UnknownGroup {
+            tensor: None,
+            group,
+            groups: self.group_count(),
+        })
+    }
+
+    /// The momentum-like hyperparameter group `group` uses (see
+    /// [`momentum`](Optimizer::momentum)); `None` for a group that does not exist or an
+    /// optimizer without one.
+    fn group_momentum(&self, group: usize) -> Option<f64> {
+        if group == 0 && self.param_groups().is_none() {
+            self.momentum()
+        } else {
+            None
+        }
+    }
+
+    /// Sets group `group`'s momentum-like hyperparameter (what a momentum-cycling scheduler
+    /// does for each group).
+    ///
+    /// # Errors
+    ///
+    /// [`UnknownGroup`](Error::UnknownGroup), [`Unsupported`](Error::Unsupported) or
+    /// [`InvalidHyperparameter`](Error::InvalidHyperparameter); nothing changes then.
+    fn set_group_momentum(&mut self, group: usize, momentum: f64) -> Result<(), Error> {
+        if group == 0 && self.param_groups().is_none() {
+            return self.set_momentum(momentum);
+        }
+        Err(Error::UnknownGroup {
+            tensor: None,
+            group,
+            groups: self.group_count(),
+        })
+    }
+
+    /// Adds a group for `tensors` new tensors, which come after the current ones in the lists
+    /// `step` is given from now on (PyTorch's `add_param_group`, to unfreeze a backbone after
+    /// some epochs, say). Their state is created on their first step. Returns the new group's
+    /// index. Without groups, the current tensors become group 0 with the optimizer's
+    /// hyperparameters; the optimizer must then have taken a step (so it knows how many tensors
+    /// there are) or have groups.
+    ///
+    /// # Errors
+    ///
+    /// [`Unsupported`](Error::Unsupported) before the first step without groups, or for an
+    /// optimizer that cannot add tensors; the errors of
+    /// [`set_param_groups`](Optimizer::set_param_groups) for the group. Nothing changes then.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Adam, Optimizer, ParamGroup};
+    ///
+    /// let (mut head, mut backbone) = (array![1.0_f32, 2.0], array![3.0_f32]);
+    /// let mut opt = Adam::new(1e-3)?;
+    /// opt.step(&mut head, &array![0.1, 0.1])?; // the backbone is frozen
+    /// let group = opt.add_param_group(ParamGroup::default().lr(1e-5), 1)?;
+    /// assert_eq!((group, opt.group_count()), (1, 2));
+    /// opt.step(&mut (&mut head, &mut backbone), &(&array![0.1, 0.1], &array![0.1]))?;
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    fn add_param_group(&mut self, group: ParamGroup, tensors: usize) -> Result<usize, Error> {
+        let _ = (group, tensors);
+        Err(Error::Unsupported {
+            optimizer: self.name(),
+            what: "adding parameter groups",
+        })
+    }
+
     /// The number of steps taken since the optimizer was built or its state was reset (steps
     /// skipped under [`NonFinitePolicy::SkipStep`] do not count).
     ///
@@ -503,6 +626,24 @@ impl<A: Float, O: Optimizer<A> + ?Sized> Optimizer<A> for Box<O> {
     }
     fn set_param_groups(&mut self, groups: Option<ParamGroups>) -> Result<(), Error> {
         (**self).set_param_groups(groups)
+    }
+    fn group_count(&self) -> usize {
+        (**self).group_count()
+    }
+    fn group_learning_rate(&self, group: usize) -> Option<f64> {
+        (**self).group_learning_rate(group)
+    }
+    fn set_group_learning_rate(&mut self, group: usize, lr: f64) -> Result<(), Error> {
+        (**self).set_group_learning_rate(group, lr)
+    }
+    fn group_momentum(&self, group: usize) -> Option<f64> {
+        (**self).group_momentum(group)
+    }
+    fn set_group_momentum(&mut self, group: usize, momentum: f64) -> Result<(), Error> {
+        (**self).set_group_momentum(group, momentum)
+    }
+    fn add_param_group(&mut self, group: ParamGroup, tensors: usize) -> Result<usize, Error> {
+        (**self).add_param_group(group, tensors)
     }
     fn step_count(&self) -> u64 {
         (**self).step_count()

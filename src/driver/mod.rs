@@ -79,14 +79,24 @@ pub(crate) trait Hyperparameters:
         Ok(self.for_group(group)?.kernel())
     }
 
-    /// These hyperparameters as one group sees them (its `lr_scale` and `weight_decay`),
-    /// validated.
+    /// These hyperparameters as one group sees them: the group's own configuration if it has
+    /// one (of this kind), its learning rate (absolute, or a multiple), weight decay and
+    /// momentum, validated as a whole.
     fn for_group(&self, group: &ParamGroup) -> Result<Self, Error> {
-        let mut config = self.clone();
-        let lr = self.learning_rate() * group.lr_scale;
+        let mut config = match &group.hyperparameters {
+            None => self.clone(),
+            Some(own) => Self::from_config(own.clone()).ok_or_else(|| Error::WrongOptimizer {
+                expected: Self::KIND.name(),
+                found: format!(
+                    "{} (a parameter group's hyperparameters)",
+                    own.kind().name()
+                ),
+            })?,
+        };
+        let lr = group.lr.unwrap_or(config.learning_rate() * group.lr_scale);
         check::non_negative("lr", lr)?; // the product of two valid values can overflow
         config.set_learning_rate(lr);
-        match (group.weight_decay, self.weight_decay()) {
+        match (group.weight_decay, config.weight_decay()) {
             (Some(weight_decay), Some(_)) => config.set_weight_decay(weight_decay),
             // "No weight decay" is true of an optimizer without one (the usual no-decay group of
             // biases and norms applies to every optimizer); any other decay is not.
@@ -97,6 +107,15 @@ pub(crate) trait Hyperparameters:
                 });
             }
             _ => {}
+        }
+        if let Some(momentum) = group.momentum {
+            if config.momentum().is_none() {
+                return Err(Error::Unsupported {
+                    optimizer: Self::KIND.name(),
+                    what: "a momentum hyperparameter",
+                });
+            }
+            config.set_momentum(momentum);
         }
         config.validate()?;
         Ok(config)
@@ -153,6 +172,8 @@ where
     /// One kernel per group (one in all without groups), resolved from `config` and `groups` by
     /// [`Driver::install`] whenever either changes.
     kernels: Vec<C::Kernel>,
+    /// Each group's resolved learning rate and momentum, beside `kernels`.
+    rates: Vec<(f64, Option<f64>)>,
     step: u64,
     skipped: u64,
     slots: Vec<Slot<StateOf<A, C>>>,
@@ -160,6 +181,8 @@ where
     last: StepOutcome,
     /// Where [`Driver::install`] resolves new kernels before they replace `kernels`.
     staging: Scratch<C::Kernel>,
+    /// The same for `rates`.
+    staging_rates: Scratch<(f64, Option<f64>)>,
     /// Where each tensor's elements are, to check a list's `tensors_mut` against `tensor`.
     #[cfg(feature = "rayon")]
     addresses: Scratch<usize>,
@@ -177,12 +200,14 @@ where
             config: self.config.clone(),
             groups: self.groups.clone(),
             kernels: self.kernels.clone(),
+            rates: self.rates.clone(),
             step: self.step,
             skipped: self.skipped,
             slots: self.slots.clone(),
             non_finite: self.non_finite,
             last: self.last.clone(),
             staging: self.staging.clone(),
+            staging_rates: self.staging_rates.clone(),
             #[cfg(feature = "rayon")]
             addresses: self.addresses.clone(),
             scalars: self.scalars.clone(),
@@ -216,12 +241,14 @@ where
             config: config.clone(),
             groups: None,
             kernels: Vec::new(),
+            rates: Vec::new(),
             step: 0,
             skipped: 0,
             slots: Vec::new(),
             non_finite: NonFinitePolicy::default(),
             last: StepOutcome::NotStarted,
             staging: Scratch(Vec::new()),
+            staging_rates: Scratch(Vec::new()),
             #[cfg(feature = "rayon")]
             addresses: Scratch(Vec::new()),
             scalars: Scratch(Vec::new()),
@@ -241,16 +268,24 @@ where
     fn install(&mut self, config: C, groups: Option<Option<ParamGroups>>) -> Result<(), Error> {
         config.validate()?;
         let staging = &mut self.staging.0;
+        let rates = &mut self.staging_rates.0;
         staging.clear();
+        rates.clear();
         match groups.as_ref().map_or(self.groups.as_ref(), Option::as_ref) {
-            None => staging.push(config.kernel()),
+            None => {
+                staging.push(config.kernel());
+                rates.push((config.learning_rate(), config.momentum()));
+            }
             Some(groups) => {
                 for group in groups.groups() {
                     staging.push(config.group_kernel(group)?);
+                    let resolved = config.for_group(group)?;
+                    rates.push((resolved.learning_rate(), resolved.momentum()));
                 }
             }
         }
         std::mem::swap(&mut self.kernels, staging);
+        std::mem::swap(&mut self.rates, rates);
         self.config = config;
         if let Some(groups) = groups {
             self.groups = groups;
@@ -285,7 +320,10 @@ where
             self.kernel_of(index).check_shape(index, shape)?;
         }
         if !self.slots.is_empty() {
-            if self.slots.len() != n {
+            // Fewer slots than tensors: the tensors of a group added since (`add_param_group`),
+            // whose state is created on their first step; the groups assign every tensor.
+            let grown = self.slots.len() < n && self.groups.is_some();
+            if self.slots.len() != n && !grown {
                 return Err(Error::StateLengthMismatch {
                     expected: self.slots.len(),
                     found: n,
@@ -333,9 +371,9 @@ where
         #[cfg(feature = "rayon")]
         self.check_tensors_mut(params, grads, n)?;
         // Nothing has changed so far; from here on nothing can fail.
-        if self.slots.is_empty() {
-            self.slots.reserve_exact(n);
-            for index in 0..n {
+        if self.slots.len() < n {
+            self.slots.reserve_exact(n - self.slots.len());
+            for index in self.slots.len()..n {
                 let p = params.tensor(index).expect("checked by step_inputs");
                 let state = State::new(self.kernel_of(index), p.shape());
                 self.slots.push(Slot {
@@ -563,6 +601,102 @@ where
         self.install(self.config.clone(), Some(groups))
     }
 
+    pub(crate) fn group_learning_rate(&self, group: usize) -> Option<f64> {
+        self.rates.get(group).map(|&(lr, _)| lr)
+    }
+
+    pub(crate) fn group_momentum(&self, group: usize) -> Option<f64> {
+        self.rates.get(group).and_then(|&(_, momentum)| momentum)
+    }
+
+    /// Writes `value` into group `group` (through `field`) and reinstalls; puts the old value
+    /// back if the result does not validate. Without groups, group 0 is the configuration.
+    fn set_group_value(
+        &mut self,
+        group: usize,
+        field: fn(&mut ParamGroup) -> &mut Option<f64>,
+        value: f64,
+    ) -> Result<(), Error> {
+        let Some(groups) = self.groups.as_mut() else {
+            unreachable!("callers handle the optimizer without groups");
+        };
+        let count = groups.groups().len();
+        let Some(slot) = groups.groups_mut().get_mut(group) else {
+            return Err(Error::UnknownGroup {
+                tensor: None,
+                group,
+                groups: count,
+            });
+        };
+        let old = field(slot).replace(value);
+        let result = self.install(self.config.clone(), None);
+        if result.is_err()
+            && let Some(groups) = self.groups.as_mut()
+        {
+            *field(&mut groups.groups_mut()[group]) = old;
+        }
+        result
+    }
+
+    pub(crate) fn set_group_learning_rate(&mut self, group: usize, lr: f64) -> Result<(), Error> {
+        check::non_negative("lr", lr)?;
+        if self.groups.is_none() {
+            return match group {
+                0 => self.set_learning_rate(lr),
+                _ => Err(Error::UnknownGroup {
+                    tensor: None,
+                    group,
+                    groups: 1,
+                }),
+            };
+        }
+        self.set_group_value(group, |g| &mut g.lr, lr)
+    }
+
+    pub(crate) fn set_group_momentum(&mut self, group: usize, momentum: f64) -> Result<(), Error> {
+        if self.groups.is_none() {
+            return match group {
+                0 => self.set_momentum(momentum),
+                _ => Err(Error::UnknownGroup {
+                    tensor: None,
+                    group,
+                    groups: 1,
+                }),
+            };
+        }
+        if self.config.momentum().is_none() {
+            return Err(Error::Unsupported {
+                optimizer: C::KIND.name(),
+                what: "a momentum hyperparameter",
+            });
+        }
+        self.set_group_value(group, |g| &mut g.momentum, momentum)
+    }
+
+    pub(crate) fn add_param_group(
+        &mut self,
+        group: ParamGroup,
+        tensors: usize,
+    ) -> Result<usize, Error> {
+        let mut groups = match &self.groups {
+            Some(groups) => groups.clone(),
+            None if !self.slots.is_empty() => {
+                ParamGroups::new(vec![ParamGroup::default()], vec![0; self.slots.len()])?
+            }
+            None => {
+                return Err(Error::Unsupported {
+                    optimizer: C::KIND.name(),
+                    what: "adding a group before the first step without parameter groups \
+                           (give the first tensors a group with set_param_groups)",
+                });
+            }
+        };
+        let index = groups.push(group, tensors);
+        groups.validate()?;
+        self.install(self.config.clone(), Some(Some(groups)))?;
+        Ok(index)
+    }
+
     pub(crate) fn step_count(&self) -> u64 {
         self.step
     }
@@ -663,6 +797,7 @@ where
         self.config = resolved.config;
         self.groups = resolved.groups;
         self.kernels = resolved.kernels;
+        self.rates = resolved.rates;
         self.step = state.step;
         self.skipped = state.skipped_steps;
         self.non_finite = state.non_finite_policy;
@@ -770,6 +905,36 @@ macro_rules! optimizer_type {
                 groups: Option<$crate::ParamGroups>,
             ) -> Result<(), $crate::Error> {
                 self.driver.set_param_groups(groups)
+            }
+            fn group_count(&self) -> usize {
+                self.driver.param_groups().map_or(1, |g| g.groups().len())
+            }
+            fn group_learning_rate(&self, group: usize) -> Option<f64> {
+                self.driver.group_learning_rate(group)
+            }
+            fn set_group_learning_rate(
+                &mut self,
+                group: usize,
+                lr: f64,
+            ) -> Result<(), $crate::Error> {
+                self.driver.set_group_learning_rate(group, lr)
+            }
+            fn group_momentum(&self, group: usize) -> Option<f64> {
+                self.driver.group_momentum(group)
+            }
+            fn set_group_momentum(
+                &mut self,
+                group: usize,
+                momentum: f64,
+            ) -> Result<(), $crate::Error> {
+                self.driver.set_group_momentum(group, momentum)
+            }
+            fn add_param_group(
+                &mut self,
+                group: $crate::ParamGroup,
+                tensors: usize,
+            ) -> Result<usize, $crate::Error> {
+                self.driver.add_param_group(group, tensors)
             }
             fn step_count(&self) -> u64 {
                 self.driver.step_count()

@@ -8,7 +8,7 @@ use crate::check;
 use crate::clip::{self, Norm};
 use crate::error::Error;
 use crate::float::Float;
-use crate::groups::ParamGroups;
+use crate::groups::{ParamGroup, ParamGroups};
 use crate::optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
 use crate::pass;
 use crate::state::{OptimizerState, TensorState};
@@ -595,6 +595,40 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
             });
         }
         self.inner.set_param_groups(groups)
+    }
+
+    fn group_count(&self) -> usize {
+        self.inner.group_count()
+    }
+
+    fn group_learning_rate(&self, group: usize) -> Option<f64> {
+        self.inner.group_learning_rate(group)
+    }
+
+    fn set_group_learning_rate(&mut self, group: usize, lr: f64) -> Result<(), Error> {
+        self.inner.set_group_learning_rate(group, lr)
+    }
+
+    fn group_momentum(&self, group: usize) -> Option<f64> {
+        self.inner.group_momentum(group)
+    }
+
+    fn set_group_momentum(&mut self, group: usize, momentum: f64) -> Result<(), Error> {
+        self.inner.set_group_momentum(group, momentum)
+    }
+
+    /// Adds a group to the inner optimizer, between windows only: a window being accumulated
+    /// holds gradients for the tensors it started with.
+    fn add_param_group(&mut self, group: ParamGroup, tensors: usize) -> Result<usize, Error> {
+        if self.micro_step > 0 {
+            return Err(Error::Unsupported {
+                optimizer: self.inner.name(),
+                what: "adding parameter groups in the middle of an accumulation window",
+            });
+        }
+        let index = self.inner.add_param_group(group, tensors)?;
+        self.buffers = None; // made again, for every tensor, on the next call
+        Ok(index)
     }
 
     /// The inner optimizer's step count: real updates, one per `k` calls.
