@@ -87,8 +87,8 @@ fn consistent<A>(t: &dyn Tensor<A>) -> bool {
     t.strides().len() == t.shape().len() && t.as_slice_memory_order().is_none_or(|s| s.len() == len)
 }
 
-/// The inputs of a step: as many gradients as parameters, each of its parameter's shape, every
-/// tensor the lists count actually lent (read-only and writable, with the same shape both
+/// The inputs of a step: as many gradients as parameters, each of its parameter's shape (or
+/// absent: [`TensorList::absent`]), every tensor the lists count actually lent (read-only and writable, with the same shape both
 /// ways), each internally consistent. Returns the number of tensors.
 ///
 /// # Errors
@@ -100,9 +100,9 @@ pub(crate) fn step_inputs<A>(
 ) -> Result<usize, Error> {
     let n = read_inputs(&*params, grads)?;
     for index in 0..n {
-        // The gradient has the readable parameter's shape (checked above).
-        let read = grads.tensor(index).map_or(&[][..], |g| g.shape());
         let read_at = params.tensor(index).map(address);
+        let read = ShapeCopy::of(params.tensor(index).map_or(&[][..], |t| t.shape()));
+        let read = read.as_slice();
         let Some(p) = params.tensor_mut(index) else {
             return Err(Error::LengthMismatch {
                 params: n,
@@ -147,6 +147,24 @@ pub(crate) fn read_inputs<A>(
         });
     }
     for index in 0..n {
+        if grads.absent(index) {
+            // No gradient this step: the parameter must still be there, and consistent.
+            match params.tensor(index) {
+                Some(p) if consistent(p) => continue,
+                Some(_) => {
+                    return Err(Error::InconsistentTensor {
+                        index,
+                        reason: "its memory slice does not hold the elements its shape says",
+                    });
+                }
+                None => {
+                    return Err(Error::LengthMismatch {
+                        params: n,
+                        grads: grads.len(),
+                    });
+                }
+            }
+        }
         let (Some(p), Some(g)) = (params.tensor(index), grads.tensor(index)) else {
             return Err(Error::LengthMismatch {
                 params: n,

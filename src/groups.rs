@@ -276,6 +276,37 @@ impl ParamGroups {
         Ok(Self::decay_split(assignment))
     }
 
+    /// The no-decay split by rule, for lists that carry names ([`tensor_list!`](crate::tensor_list)):
+    /// a tensor goes to the no-decay group 1 if it has one dimension or fewer, or if the list
+    /// names it and `no_decay(name)` says so (`|n| n.ends_with(".bias") || n.contains("norm")`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{Array1, Array2};
+    /// use ndarray_optim::{tensor_list, ParamGroups};
+    ///
+    /// struct Model {
+    ///     embed: Array2<f32>,
+    ///     pos: Array2<f32>,
+    ///     norm: Array1<f32>,
+    /// }
+    /// tensor_list!(Model: f32 { embed as "embed.weight", pos as "pos_embed", norm as "ln.weight" });
+    ///
+    /// let m = Model { embed: Array2::zeros((8, 4)), pos: Array2::zeros((3, 4)), norm: Array1::zeros(4) };
+    /// let groups = ParamGroups::no_decay_where(&m, |name| name == "pos_embed");
+    /// assert_eq!(groups.assignment(), &[0, 1, 1]);
+    /// ```
+    pub fn no_decay_where<A>(params: &dyn TensorList<A>, no_decay: impl Fn(&str) -> bool) -> Self {
+        let assignment = (0..params.len())
+            .map(|i| {
+                let vector = params.tensor(i).is_some_and(|t| t.shape().len() <= 1);
+                usize::from(vector || params.name(i).is_some_and(&no_decay))
+            })
+            .collect();
+        Self::decay_split(assignment)
+    }
+
     fn decay_split(assignment: Vec<usize>) -> Self {
         ParamGroups {
             groups: vec![

@@ -272,5 +272,5 @@ pub use optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
 #[cfg(feature = "rayon")]
 pub use pass::parallel::MIN_LEN as PARALLEL_MIN_LEN;
 pub use state::{OptimizerState, STATE_FORMAT_VERSION, TensorState};
-pub use tensor::{Tensor, TensorList, TensorListMut, TensorMut};
+pub use tensor::{Gradients, Tensor, TensorList, TensorListMut, TensorMut};
 pub use wrappers::{AccumulationMode, MultiSteps, MultiStepsConfig};

@@ -128,6 +128,9 @@ pub struct TensorState<A> {
     pub name: Option<String>,
     /// The tensor's shape.
     pub shape: Vec<usize>,
+    /// Steps this tensor has taken (PyTorch's per-parameter `state["step"]`: steps in which it
+    /// had no gradient do not count). 0 before its first: it has no buffers or scalars then.
+    pub step: u64,
     /// The state buffers by PyTorch's names, each of the tensor's shape, in logical order.
     #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub buffers: BTreeMap<String, ArrayD<A>>,

@@ -314,6 +314,44 @@ pub trait TensorList<A> {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Whether position `index` deliberately holds no tensor: a parameter without a gradient
+    /// this step (PyTorch's `p.grad is None`), which the optimizer skips exactly as PyTorch
+    /// does: no update, no weight decay, no state change, and its step count does not advance.
+    /// [`Gradients`] reports its `None` entries; every other list holds a tensor at every
+    /// position.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::{Gradients, TensorList};
+    ///
+    /// let grads = Gradients(vec![Some(array![0.5_f32]), None]); // the second tensor is frozen
+    /// assert!(grads.absent(1) && !grads.absent(0));
+    /// ```
+    fn absent(&self, index: usize) -> bool {
+        let _ = index;
+        false
+    }
+
+    /// The name of the tensor at `index`, when the list knows it (a model struct made a list
+    /// with [`tensor_list!`](crate::tensor_list)): recorded in the optimizer's state and checked
+    /// when a saved state is loaded, and used by name-based group rules.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{array, Array1};
+    /// use ndarray_optim::TensorList;
+    ///
+    /// let plain = vec![array![1.0_f32]];
+    /// assert_eq!(plain.name(0), None);
+    /// ```
+    fn name(&self, index: usize) -> Option<&str> {
+        let _ = index;
+        None
+    }
 }
 
 /// An ordered list of tensors to update in place: the parameters given to `step`.
@@ -460,6 +498,12 @@ impl<A, L: TensorList<A> + ?Sized> TensorList<A> for &L {
     fn tensor(&self, index: usize) -> Option<&dyn Tensor<A>> {
         (**self).tensor(index)
     }
+    fn absent(&self, index: usize) -> bool {
+        (**self).absent(index)
+    }
+    fn name(&self, index: usize) -> Option<&str> {
+        (**self).name(index)
+    }
 }
 
 impl<A, L: TensorList<A> + ?Sized> TensorList<A> for &mut L {
@@ -469,14 +513,48 @@ impl<A, L: TensorList<A> + ?Sized> TensorList<A> for &mut L {
     fn tensor(&self, index: usize) -> Option<&dyn Tensor<A>> {
         (**self).tensor(index)
     }
+    fn absent(&self, index: usize) -> bool {
+        (**self).absent(index)
+    }
+    fn name(&self, index: usize) -> Option<&str> {
+        (**self).name(index)
+    }
 }
 
-impl<A, L: TensorListMut<A> + ?Sized> TensorListMut<A> for &mut L {
-    fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<A>> {
-        (**self).tensor_mut(index)
+/// A list of gradients some of which are absent: `None` stands for a tensor without a gradient
+/// this step (PyTorch's `p.grad is None`; see [`TensorList::absent`]), which the optimizer skips.
+///
+/// A wrapper rather than `Vec<Option<T>>` itself, which Rust's coherence rules do not let this
+/// crate implement the list traits for beside `Vec<T>`.
+///
+/// # Example
+///
+/// ```
+/// use ndarray::{array, Array1};
+/// use ndarray_optim::{Adam, Gradients, Optimizer};
+///
+/// let mut params = vec![array![1.0_f32], array![2.0]];
+/// let mut opt = Adam::new(0.1)?;
+/// let head_only = Gradients(vec![Some(array![0.5_f32]), None]);
+/// opt.step(&mut params, &head_only)?; // the second tensor is frozen: nothing changes for it
+/// assert_eq!(params[1][0], 2.0);
+/// opt.step(&mut params, &Gradients(vec![Some(array![0.5]), Some(array![0.5])]))?;
+/// // PyTorch's per-tensor step counts: the second tensor takes its first step now.
+/// assert!((params[1][0] - 1.9).abs() < 1e-6);
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Gradients<T>(pub Vec<Option<T>>);
+
+impl<A, T: Tensor<A>> TensorList<A> for Gradients<T> {
+    fn len(&self) -> usize {
+        self.0.len()
     }
-    fn tensors_mut<'a>(&'a mut self, out: &mut Vec<&'a mut dyn TensorMut<A>>) -> bool {
-        (**self).tensors_mut(out)
+    fn tensor(&self, index: usize) -> Option<&dyn Tensor<A>> {
+        self.0.get(index)?.as_ref().map(|t| t as &dyn Tensor<A>)
+    }
+    fn absent(&self, index: usize) -> bool {
+        matches!(self.0.get(index), Some(None))
     }
 }
 
@@ -520,3 +598,93 @@ tuple_tensor_list!(9; T0 0, T1 1, T2 2, T3 3, T4 4, T5 5, T6 6, T7 7, T8 8);
 tuple_tensor_list!(10; T0 0, T1 1, T2 2, T3 3, T4 4, T5 5, T6 6, T7 7, T8 8, T9 9);
 tuple_tensor_list!(11; T0 0, T1 1, T2 2, T3 3, T4 4, T5 5, T6 6, T7 7, T8 8, T9 9, T10 10);
 tuple_tensor_list!(12; T0 0, T1 1, T2 2, T3 3, T4 4, T5 5, T6 6, T7 7, T8 8, T9 9, T10 10, T11 11);
+
+/// Implements [`TensorList`] and [`TensorListMut`] for a model struct whose fields are the
+/// tensors (ndarray arrays or views), in the order listed, each named by its field name or by
+/// the name after `as` (PyTorch's, say, for name-based rules and checkpoints). The names are
+/// recorded in the optimizer's state and checked when a saved state is loaded.
+///
+/// Two forms: a struct generic over the element type (`Mlp<A> { … }`, for every
+/// [`Float`](crate::Float) `A`), or a struct of one element type (`Model: f32 { … }`).
+///
+/// # Example
+///
+/// ```
+/// use ndarray::{Array1, Array2};
+/// use ndarray_optim::{tensor_list, Adam, Float, Optimizer, TensorList};
+///
+/// struct Mlp<A> {
+///     w1: Array2<A>,
+///     b1: Array1<A>,
+/// }
+/// tensor_list!(Mlp<A> { w1 as "fc1.weight", b1 as "fc1.bias" });
+///
+/// let mut model = Mlp { w1: Array2::<f32>::ones((2, 3)), b1: Array1::zeros(3) };
+/// let grads = Mlp { w1: Array2::<f32>::ones((2, 3)), b1: Array1::ones(3) };
+/// assert_eq!((model.len(), model.name(1)), (2, Some("fc1.bias")));
+/// let mut opt = Adam::new(1e-3)?;
+/// opt.step(&mut model, &grads)?;
+/// let saved = opt.save_state();
+/// assert_eq!(saved.tensors[0].name.as_deref(), Some("fc1.weight"));
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[macro_export]
+macro_rules! tensor_list {
+    ($ty:ident < $a:ident > { $($field:ident $(as $name:literal)?),+ $(,)? }) => {
+        impl<$a: $crate::Float> $crate::TensorList<$a> for $ty<$a> {
+            $crate::tensor_list!(@read $a; $($field $(as $name)?),+);
+        }
+        impl<$a: $crate::Float> $crate::TensorListMut<$a> for $ty<$a> {
+            $crate::tensor_list!(@write $a; $($field),+);
+        }
+    };
+    ($ty:ty : $elem:ty { $($field:ident $(as $name:literal)?),+ $(,)? }) => {
+        impl $crate::TensorList<$elem> for $ty {
+            $crate::tensor_list!(@read $elem; $($field $(as $name)?),+);
+        }
+        impl $crate::TensorListMut<$elem> for $ty {
+            $crate::tensor_list!(@write $elem; $($field),+);
+        }
+    };
+    (@read $a:ty; $($field:ident $(as $name:literal)?),+) => {
+        fn len(&self) -> usize {
+            [$(stringify!($field)),+].len()
+        }
+        fn tensor(&self, index: usize) -> Option<&dyn $crate::Tensor<$a>> {
+            let mut at = 0;
+            $(
+                if index == at {
+                    return Some(&self.$field as &dyn $crate::Tensor<$a>);
+                }
+                at += 1;
+            )+
+            let _ = at;
+            None
+        }
+        fn name(&self, index: usize) -> Option<&str> {
+            [$($crate::tensor_list!(@name $field $(as $name)?)),+].get(index).copied()
+        }
+    };
+    (@write $a:ty; $($field:ident),+) => {
+        fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn $crate::TensorMut<$a>> {
+            let mut at = 0;
+            $(
+                if index == at {
+                    return Some(&mut self.$field as &mut dyn $crate::TensorMut<$a>);
+                }
+                at += 1;
+            )+
+            let _ = at;
+            None
+        }
+        fn tensors_mut<'a>(
+            &'a mut self,
+            out: &mut Vec<&'a mut dyn $crate::TensorMut<$a>>,
+        ) -> bool {
+            $(out.push(&mut self.$field);)+
+            true
+        }
+    };
+    (@name $field:ident) => { stringify!($field) };
+    (@name $field:ident as $name:literal) => { $name };
+}

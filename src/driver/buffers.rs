@@ -284,13 +284,19 @@ macro_rules! state {
 }
 pub(crate) use state;
 
-/// The per-tensor state of one parameter and the layout it was created with.
+/// One parameter as the optimizer knows it: its shape and name, its state (created on its
+/// first step with a gradient) and the layout that state was created with, and how many steps
+/// it has taken (PyTorch's per-parameter `step`: a tensor without a gradient does not count).
 #[derive(Clone, Debug)]
 pub(crate) struct Slot<S> {
     pub(crate) shape: Vec<usize>,
     /// Strides (in elements) of every buffer: the parameter's memory order.
     pub(crate) strides: Vec<usize>,
-    pub(crate) state: S,
+    /// The name the tensor list gave the tensor, if any.
+    pub(crate) name: Option<String>,
+    /// Steps this tensor has taken; 0 exactly when `state` is `None`.
+    pub(crate) step: u64,
+    pub(crate) state: Option<S>,
 }
 
 impl<S> Slot<S> {
@@ -300,7 +306,17 @@ impl<S> Slot<S> {
         S: State<A>,
     {
         let mut buffers = BTreeMap::new();
-        self.state.each(&mut |name, own_shape, buffer| {
+        let mut scalars = BTreeMap::new();
+        let Some(state) = &self.state else {
+            return TensorState {
+                name: self.name.clone(),
+                shape: self.shape.clone(),
+                step: 0,
+                buffers,
+                scalars,
+            };
+        };
+        state.each(&mut |name, own_shape, buffer| {
             let array = match own_shape {
                 None => to_logical(&self.shape, &self.strides, buffer),
                 Some(shape) => ArrayD::from_shape_vec(IxDyn(shape), buffer.to_vec())
@@ -308,13 +324,13 @@ impl<S> Slot<S> {
             };
             buffers.insert(name.to_string(), array);
         });
-        let mut scalars = BTreeMap::new();
-        self.state.scalars(&mut |name, value| {
+        state.scalars(&mut |name, value| {
             scalars.insert(name.to_string(), value);
         });
         TensorState {
-            name: None,
+            name: self.name.clone(),
             shape: self.shape.clone(),
+            step: self.step,
             buffers,
             scalars,
         }
@@ -346,7 +362,11 @@ impl<S> Slot<S> {
         }
         let mut scalars = saved.scalars;
         let mut buffers = saved.buffers;
-        let state = S::restore(kernel, &shape, &mut buffers, &mut scalars).map_err(invalid)?;
+        // A tensor that has not taken a step has no state yet.
+        let state = match saved.step {
+            0 => None,
+            _ => Some(S::restore(kernel, &shape, &mut buffers, &mut scalars).map_err(invalid)?),
+        };
         if let Some(name) = buffers.keys().next() {
             return Err(invalid(format!("unknown buffer `{name}` for {what}")));
         }
@@ -357,6 +377,8 @@ impl<S> Slot<S> {
         Ok(Slot {
             strides: crate::pass::state_strides(&shape, &c_order),
             shape,
+            name: saved.name,
+            step: saved.step,
             state,
         })
     }
@@ -367,8 +389,9 @@ impl<S> Slot<S> {
         S: State<A>,
     {
         let (shape, from) = (&self.shape, &self.strides);
-        self.state
-            .each_mut(&mut |buffer| relayout(shape, from, &strides, buffer));
+        if let Some(state) = &mut self.state {
+            state.each_mut(&mut |buffer| relayout(shape, from, &strides, buffer));
+        }
         self.strides = strides;
     }
 }

@@ -143,6 +143,12 @@ pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
     fn check_shape(&self, _index: usize, _shape: &[usize]) -> Result<(), Error> {
         Ok(())
     }
+    /// Whether the step number of [`scalars`](Self::scalars) is each tensor's own (PyTorch's
+    /// per-parameter `state["step"]`, which does not advance for a tensor without a gradient)
+    /// or the optimizer's (timm's LAMB counts per group, and its groups all step together).
+    fn steps_per_tensor(&self) -> bool {
+        true
+    }
     /// The scalars of step number `step` (1 on the first step); `sum` is the sum over all
     /// tensors when [`reduces`](Self::reduces), else 0.
     fn scalars(&self, step: u64, sum: f64) -> Self::Scalars;
@@ -338,6 +344,17 @@ where
                         found: shape.to_vec(),
                     });
                 }
+                // Names are checked whenever both sides have one: two tensors of one shape in
+                // swapped order must not resume with each other's state.
+                if let (Some(saved), Some(given)) = (&slot.name, params.name(index))
+                    && saved != given
+                {
+                    return Err(Error::TensorNameMismatch {
+                        index,
+                        saved: saved.clone(),
+                        given: given.to_string(),
+                    });
+                }
             }
         }
         if self.step == u64::MAX {
@@ -375,23 +392,37 @@ where
             self.slots.reserve_exact(n - self.slots.len());
             for index in self.slots.len()..n {
                 let p = params.tensor(index).expect("checked by step_inputs");
-                let state = State::new(self.kernel_of(index), p.shape());
                 self.slots.push(Slot {
                     shape: p.shape().to_vec(),
                     strides: pass::state_strides(p.shape(), p.strides()),
-                    state,
+                    name: params.name(index).map(str::to_string),
+                    step: 0,
+                    state: None,
                 });
             }
         }
-        // A state loaded from a file is in row-major order; the first time a contiguous
-        // parameter in another order arrives, its state moves to that order (once).
         for (index, slot) in self.slots.iter_mut().enumerate() {
+            if grads.absent(index) {
+                continue; // no gradient: no state change at all
+            }
             let p = params.tensor(index).expect("checked by step_inputs");
-            if !pass::same_order(&slot.shape, p.strides(), &slot.strides)
-                && p.strides().iter().all(|&s| s >= 0)
-                && p.as_slice_memory_order().is_some()
-            {
-                slot.relayout(pass::state_strides(p.shape(), p.strides()));
+            match &slot.state {
+                // The tensor's first step with a gradient: its state, in its memory order.
+                None => {
+                    let group = self.groups.as_ref().map_or(0, |g| g.assignment()[index]);
+                    slot.strides = pass::state_strides(p.shape(), p.strides());
+                    slot.state = Some(State::new(&self.kernels[group], p.shape()));
+                }
+                // A state loaded from a file is in row-major order; the first time a contiguous
+                // parameter in another order arrives, its state moves to that order (once).
+                Some(_) => {
+                    if !pass::same_order(&slot.shape, p.strides(), &slot.strides)
+                        && p.strides().iter().all(|&s| s >= 0)
+                        && p.as_slice_memory_order().is_some()
+                    {
+                        slot.relayout(pass::state_strides(p.shape(), p.strides()));
+                    }
+                }
             }
         }
         self.step += 1; // below u64::MAX: checked by `validate`
@@ -402,20 +433,39 @@ where
         } else {
             0.0
         };
+        // The scalars of every group at the optimizer's step; a tensor whose own count differs
+        // (it skipped steps without a gradient) computes its own.
+        let step = self.step;
         let scalars = &mut self.scalars.0;
         scalars.clear();
-        scalars.extend(self.kernels.iter().map(|k| k.scalars(self.step, sum)));
+        scalars.extend(self.kernels.iter().map(|k| k.scalars(step, sum)));
         let (kernels, groups) = (&self.kernels, self.groups.as_ref());
         let update = |index: usize,
                       p: &mut dyn TensorMut<A>,
                       g: &dyn Tensor<A>,
                       slot: &mut Slot<StateOf<A, C>>| {
+            let Some(state) = &mut slot.state else {
+                return; // absent gradient (no state is made without one)
+            };
+            slot.step += 1;
             if slot.shape.contains(&0) {
                 return; // no elements, nothing to update
             }
             let group = groups.map_or(0, |groups| groups.assignment()[index]);
+            let own;
+            let tensor_step = if kernels[group].steps_per_tensor() {
+                slot.step
+            } else {
+                step
+            };
+            let sc = if tensor_step == step {
+                &scalars[group]
+            } else {
+                own = kernels[group].scalars(tensor_step, sum);
+                &own
+            };
             let mut pass = Pass::new(p, g, &slot.strides);
-            kernels[group].update(&scalars[group], &mut pass, &mut slot.state);
+            kernels[group].update(sc, &mut pass, state);
         };
         #[cfg(feature = "rayon")]
         if Self::parallel_over_tensors(&mut self.slots, &self.addresses.0, params, grads, &update) {
@@ -423,6 +473,9 @@ where
             return Ok(());
         }
         for (index, slot) in self.slots.iter_mut().enumerate() {
+            if grads.absent(index) {
+                continue;
+            }
             let (Some(p), Some(g)) = (params.tensor_mut(index), grads.tensor(index)) else {
                 unreachable!("checked by step_inputs");
             };
@@ -524,7 +577,7 @@ where
         what: &'static str,
         buffer: impl Fn(&StateOf<A, C>) -> &[A],
     ) -> Result<(), Error> {
-        if self.slots.is_empty() {
+        if self.slots.is_empty() || self.slots.iter().any(|slot| slot.state.is_none()) {
             return Err(Error::NotStarted { what });
         }
         let n = check::list_mut(out)?;
@@ -547,7 +600,7 @@ where
         for (index, slot) in self.slots.iter().enumerate() {
             let source = ndarray::ArrayViewD::from_shape(
                 ndarray::IxDyn(&slot.shape).strides(ndarray::IxDyn(&slot.strides)),
-                buffer(&slot.state),
+                buffer(slot.state.as_ref().expect("checked above")),
             )
             .expect("a state buffer holds its tensor's elements");
             if let Some(t) = out.tensor_mut(index) {
@@ -791,6 +844,15 @@ where
         resolved.install(config, Some(state.param_groups))?;
         let mut slots = Vec::with_capacity(state.tensors.len());
         for (index, saved) in state.tensors.into_iter().enumerate() {
+            if saved.step > state.step {
+                return Err(Error::InvalidState {
+                    tensor: Some(index),
+                    reason: format!(
+                        "the tensor has taken {} steps, the optimizer only {}",
+                        saved.step, state.step
+                    ),
+                });
+            }
             let kernel = resolved.kernel_of(index);
             slots.push(Slot::restore(index, saved, kernel, C::KIND.name())?);
         }

@@ -177,6 +177,11 @@ impl<A: Float> Kernel<A> for LambKernel {
         pass::sum_of_squares(grad)
     }
 
+    /// timm counts steps per group, every group every step, gradient or not.
+    fn steps_per_tensor(&self) -> bool {
+        false
+    }
+
     fn scalars(&self, step: u64, squares: f64) -> LambScalars<A> {
         let LambKernel {
             config: c,

@@ -691,6 +691,7 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
                         .insert(ACC_GRADS.to_string(), logical);
                 } else {
                     state.tensors.push(TensorState {
+                        step: 0,
                         name: None,
                         shape: buffer.shape().to_vec(),
                         buffers: [(ACC_GRADS.to_string(), logical)].into_iter().collect(),

@@ -62,6 +62,19 @@ pub struct Case {
     /// The reference's state after the last step, per tensor, by PyTorch's names (the
     /// optimizers of the generator's `RECORD_STATE`).
     pub final_state: Option<Vec<std::collections::BTreeMap<String, StateEntry>>>,
+    /// `(step, tensor)` pairs whose gradient is `None` (0-based steps).
+    pub absent: Vec<(usize, usize)>,
+    /// A group of the last tensors added before step `after` (0-based).
+    pub added: Option<Added>,
+}
+
+/// A group added to a running optimizer (PyTorch's `add_param_group`).
+pub struct Added {
+    /// Steps taken before the group is added.
+    pub after: usize,
+    /// The group's tensors: the last ones of the list.
+    pub tensors: Vec<usize>,
+    pub group: ParamGroup,
 }
 
 #[cfg(feature = "serde")] // the published package tests without it
@@ -110,7 +123,18 @@ pub fn load(tag: &str) -> Fixture {
                 .map_or(&shared, |p| &problems[p])
                 .shapes
                 .len();
+            let absent = c["absent"]
+                .as_array()
+                .map(|pairs| serde_json::from_value(Value::Array(pairs.clone())).unwrap())
+                .unwrap_or_default();
+            let added = c.get("added").filter(|a| !a.is_null()).map(|a| Added {
+                after: a["after"].as_u64().unwrap() as usize,
+                tensors: serde_json::from_value(a["tensors"].clone()).unwrap(),
+                group: param_group(&a["options"], &c["ours"]),
+            });
             Case {
+                absent,
+                added,
                 problem: problem_name,
                 final_state: c["final_state"].as_array().map(|tensors| {
                     tensors
@@ -128,7 +152,7 @@ pub fn load(tag: &str) -> Fixture {
                     .map(|_| floats(&c["lr_schedule"])),
                 groups: c["groups"]
                     .as_array()
-                    .map(|groups| param_groups(groups, tensor_count)),
+                    .map(|groups| param_groups(groups, &c["ours"], tensor_count)),
                 params: c["params"]
                     .as_array()
                     .unwrap()
@@ -148,25 +172,49 @@ pub fn load(tag: &str) -> Fixture {
 }
 
 #[cfg(feature = "serde")] // the published package tests without it
-/// The fixture's extra groups as our [`ParamGroups`]: PyTorch's group lr is base × `lr_scale`,
-/// timm's per-group `always_adapt` is our `layer_adaptation`.
-fn param_groups(groups: &[Value], tensors: usize) -> ParamGroups {
+/// The fixture's extra groups as our [`ParamGroups`] (group 0 holds the other tensors).
+fn param_groups(groups: &[Value], ours: &Value, tensors: usize) -> ParamGroups {
     let mut assignment = vec![0; tensors];
     let mut list = vec![ParamGroup::default()];
     for (g, group) in groups.iter().enumerate() {
         for t in group["tensors"].as_array().unwrap() {
             assignment[t.as_u64().unwrap() as usize] = g + 1;
         }
-        let mut pg = ParamGroup::default().lr_scale(group["lr_scale"].as_f64().unwrap());
-        if let Some(wd) = group.get("weight_decay").and_then(Value::as_f64) {
-            pg = pg.weight_decay(wd);
-        }
-        if group.get("always_adapt").and_then(Value::as_bool) == Some(true) {
-            pg = pg.layer_adaptation(true);
-        }
-        list.push(pg);
+        list.push(param_group(group, ours));
     }
     ParamGroups::new(list, assignment).unwrap()
+}
+
+#[cfg(feature = "serde")] // the published package tests without it
+/// One PyTorch group dict as our [`ParamGroup`]: `lr` absolute, `lr_scale` a multiple (of the
+/// base learning rate), `weight_decay` and `momentum` as overrides, timm's `always_adapt` as
+/// `layer_adaptation`, and any other option (betas, eps, amsgrad, dampening, …) in the group's
+/// own configuration: the case's configuration (`ours`) with those keys replaced, read by serde.
+fn param_group(group: &Value, ours: &Value) -> ParamGroup {
+    let mut pg = ParamGroup::default();
+    let mut own = ours.clone();
+    let (_, options) = own.as_object_mut().unwrap().iter_mut().next().unwrap();
+    let options = options.as_object_mut().unwrap();
+    let mut others = false;
+    for (key, value) in group.as_object().unwrap() {
+        match key.as_str() {
+            "tensors" => {}
+            "lr" => pg = pg.lr(value.as_f64().unwrap()),
+            "lr_scale" => pg = pg.lr_scale(value.as_f64().unwrap()),
+            "weight_decay" => pg = pg.weight_decay(value.as_f64().unwrap()),
+            "momentum" => pg = pg.momentum(value.as_f64().unwrap()),
+            "always_adapt" if value.as_bool() == Some(true) => pg = pg.layer_adaptation(true),
+            _ => {
+                options.insert(key.clone(), value.clone());
+                others = true;
+            }
+        }
+    }
+    if others {
+        let config: OptimizerConfig = serde_json::from_value(own).expect("the group's options");
+        pg = pg.hyperparameters(config);
+    }
+    pg
 }
 
 /// Tensors of the fixture's shapes from flat row-major values.

@@ -15,7 +15,7 @@ use crate::common;
 
 use std::collections::BTreeSet;
 
-use ndarray_optim::{Float, Optimizer, OptimizerKind};
+use ndarray_optim::{Float, Gradients, Optimizer, OptimizerKind};
 
 /// Runs every case of a fixture whose kind `select` accepts, prints the largest error of each
 /// and fails if any value (of the parameters after every step, and of the recorded final state)
@@ -47,7 +47,34 @@ fn run<A: Float>(
                 opt.set_learning_rate(lrs[step]).unwrap();
             }
             let grads = common::arrays::<A>(&problem.shapes, &problem.grads[step]);
-            opt.step(&mut params, &grads).unwrap();
+            let grads = Gradients(
+                grads
+                    .into_iter()
+                    .enumerate()
+                    .map(|(t, g)| (!case.absent.contains(&(step, t))).then_some(g))
+                    .collect(),
+            );
+            match &case.added {
+                // Before the group is added, the optimizer sees the first tensors only.
+                Some(added) if step < added.after => {
+                    let first = params.len() - added.tensors.len();
+                    let head = Gradients(grads.0[..first].to_vec());
+                    let mut views: Vec<_> =
+                        params[..first].iter_mut().map(|p| p.view_mut()).collect();
+                    opt.step(&mut views, &head).unwrap();
+                }
+                Some(added) => {
+                    if step == added.after {
+                        let expected: Vec<usize> =
+                            (params.len() - added.tensors.len()..params.len()).collect();
+                        assert_eq!(added.tensors, expected, "added tensors come last");
+                        opt.add_param_group(added.group.clone(), added.tensors.len())
+                            .unwrap();
+                    }
+                    opt.step(&mut params, &grads).unwrap();
+                }
+                None => opt.step(&mut params, &grads).unwrap(),
+            }
             for (index, (tensor, expected)) in params.iter().zip(&case.params[step]).enumerate() {
                 for (&got, &want) in tensor.iter().zip(expected) {
                     // The file holds the shortest decimal of each value: read it back as `A`.

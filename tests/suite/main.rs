@@ -9,6 +9,7 @@ mod accumulate;
 mod bad_input;
 mod convergence;
 mod finder;
+mod groups;
 mod hostile;
 mod invariants;
 mod layouts;
