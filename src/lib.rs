@@ -273,4 +273,4 @@ pub use optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
 pub use pass::parallel::MIN_LEN as PARALLEL_MIN_LEN;
 pub use state::{OptimizerState, STATE_FORMAT_VERSION, TensorState};
 pub use tensor::{Gradients, Tensor, TensorList, TensorListMut, TensorMut};
-pub use wrappers::{AccumulationMode, MultiSteps, MultiStepsConfig};
+pub use wrappers::{AccumulationMode, MultiSteps, MultiStepsConfig, Transform};

@@ -7,4 +7,4 @@
 
 mod multi_steps;
 
-pub use multi_steps::{AccumulationMode, MultiSteps, MultiStepsConfig};
+pub use multi_steps::{AccumulationMode, MultiSteps, MultiStepsConfig, Transform};

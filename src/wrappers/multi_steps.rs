@@ -102,6 +102,13 @@ config! {
         /// The `p` of the norm `max_grad_norm` bounds (`f64::INFINITY` for the largest
         /// magnitude).
         norm_type: f64 = 2.0,
+        /// With `max_grad_norm`: a non-finite norm of the accumulated gradient is
+        /// [`Error::NonFiniteNorm`] (PyTorch's `error_if_nonfinite`), and the window stays as it
+        /// was, so that the call can be repeated.
+        error_if_nonfinite: bool = false,
+        /// Clip every element of the accumulated gradient to `[−c, c]` before each inner step,
+        /// before any norm clipping (`clip_grad_value_`; `None`: no clipping).
+        clip_value: Option<f64> = None,
     }
 }
 
@@ -128,6 +135,9 @@ impl MultiStepsConfig {
                 "must be >= 0 (+inf allowed)",
             )?;
         }
+        if let Some(c) = self.clip_value {
+            check::require(c >= 0.0, "clip_value", c, "must be >= 0 (+inf allowed)")?;
+        }
         Norm::new(self.norm_type).map(|_| ())
     }
 
@@ -147,7 +157,25 @@ impl MultiStepsConfig {
             last: StepOutcome::NotStarted,
             dropped: 0,
             last_grad_norm: None,
+            transform: None,
+            boundary: None,
         })
+    }
+}
+
+/// A transform of the accumulated gradient, run before each inner step (after the clipping of
+/// the configuration): whatever PyTorch users do to `p.grad` between the last `backward` and
+/// `optimizer.step()`. An error stops the step and leaves the window as it was.
+pub type Transform<A> =
+    std::sync::Arc<dyn Fn(&mut dyn TensorListMut<A>) -> Result<(), Error> + Send + Sync>;
+
+/// [`Transform`] with a `Debug` that says what it is.
+#[derive(Clone)]
+struct UserTransform<A>(Transform<A>);
+
+impl<A> std::fmt::Debug for UserTransform<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Transform")
     }
 }
 
@@ -162,9 +190,18 @@ impl MultiStepsConfig {
 ///     acc ← acc + gₜ      (t > 1)
 /// at t = k:
 ///     ĝ = acc / k         (AccumulationMode::Mean, the default)   or   ĝ = acc   (Sum)
+///     ĝ ← min(max(ĝ, −c), c)                          (only with clip_value = c)
 ///     ĝ ← ĝ · min(max_grad_norm / (‖ĝ‖ₚ + 1e-6), 1)   (only with max_grad_norm)
+///     ĝ ← transform(ĝ)                                (only with set_transform)
 ///     inner.step(params, ĝ); the next call starts a new window
 /// ```
+///
+/// The clipping and the transform act on the *accumulated* gradient, as a PyTorch loop that
+/// calls `clip_grad_norm_` after the last micro-batch's `backward` does (clipping each
+/// micro-batch is another recipe and gives other parameters): `tests/reference/parity.rs`
+/// compares with such a loop. With `error_if_nonfinite` or a transform, which can fail, the
+/// `k`-th gradient is combined into a copy of the window, so that an error leaves the window
+/// as it was and the call can be repeated.
 ///
 /// The mean is `(acc + g_k) / k`, one division per element, as Keras computes it. The sum is
 /// added in call order, so with micro-batches of one example each, `MultiSteps` gives the
@@ -243,6 +280,11 @@ pub struct MultiSteps<A: Float, O: Optimizer<A>> {
     /// Micro-batches dropped under `SkipStep`.
     dropped: u64,
     last_grad_norm: Option<f64>,
+    transform: Option<UserTransform<A>>,
+    /// The accumulated gradient of the `k`-th call when something that can fail acts on it
+    /// (a transform, `error_if_nonfinite`): kept apart from the window, so that an error
+    /// leaves the window as it was. Working space, made on first use.
+    boundary: Option<Vec<ArrayD<A>>>,
 }
 
 /// Names in a saved [`OptimizerState`] (optax's names for the same things).
@@ -334,6 +376,43 @@ impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
     /// ```
     pub fn last_call_stepped(&self) -> bool {
         self.last_call_stepped
+    }
+
+    /// Sets (or with `None` removes) a transform of the accumulated gradient, run before each
+    /// inner step after the configuration's clipping: anything a PyTorch loop does to `p.grad`
+    /// between the last `backward` and `optimizer.step()`. It works on a copy of the window
+    /// (one more gradient's worth of memory, made on first use), so that an error it returns
+    /// stops the step and leaves everything as it was.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ndarray::array;
+    /// use ndarray_optim::{Error, MultiSteps, Optimizer, Sgd, TensorListMut};
+    ///
+    /// let mut opt = MultiSteps::new(Sgd::new(1.0)?, 2)?;
+    /// // Halve the accumulated gradient, and refuse it if it is all zeros.
+    /// opt.set_transform(Some(Arc::new(|g: &mut dyn TensorListMut<f64>| {
+    ///     let t = g.tensor_mut(0).expect("one tensor");
+    ///     let mut view = t.view_dyn_mut();
+    ///     if view.iter().all(|&x| x == 0.0) {
+    ///         return Err(Error::Unsupported { optimizer: "demo", what: "an all-zero gradient" });
+    ///     }
+    ///     view.mapv_inplace(|x| x / 2.0);
+    ///     Ok(())
+    /// })));
+    /// let mut w = array![0.0_f64];
+    /// opt.step(&mut w, &array![1.0])?;
+    /// opt.step(&mut w, &array![3.0])?; // mean 2, halved: 1
+    /// assert_eq!(w[0], -1.0);
+    /// opt.step(&mut w, &array![0.0])?;
+    /// assert!(opt.step(&mut w, &array![0.0]).is_err()); // refused: the window stays
+    /// assert_eq!((w[0], opt.micro_step()), (-1.0, 1));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn set_transform(&mut self, transform: Option<Transform<A>>) {
+        self.transform = transform.map(UserTransform);
     }
 
     /// The global norm of the accumulated gradient before clipping, at the last inner step,
@@ -523,21 +602,40 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
         }
         check::step_inputs(params, grads)?;
         self.last_call_stepped = false;
-        let buffers = match &mut self.buffers {
-            Some(buffers) => buffers,
-            none => none.insert(Self::new_buffers(&*params)),
-        };
+        if self.buffers.is_none() {
+            self.buffers = Some(Self::new_buffers(&*params));
+        }
         let k = A::from_f64(self.config.every_k as f64);
         let divide = boundary && self.config.mode == AccumulationMode::Mean;
-        for (index, buffer) in buffers.iter_mut().enumerate() {
-            if let Some(g) = grads.tensor(index) {
-                match (fresh, divide) {
-                    (true, false) => fold(buffer, g, |acc, g| *acc = g),
-                    (true, true) => fold(buffer, g, |acc, g| *acc = g / k),
-                    (false, false) => fold(buffer, g, |acc, g| *acc = *acc + g),
-                    (false, true) => fold(buffer, g, |acc, g| *acc = (*acc + g) / k),
+        // What acts on the accumulated gradient and can fail works on a copy, apart from the
+        // window, so that an error changes nothing.
+        let apart = boundary && (self.transform.is_some() || self.config.error_if_nonfinite);
+        if apart && self.boundary.is_none() {
+            self.boundary = self.buffers.clone();
+        }
+        let combine = |out: &mut ArrayD<A>, g: &dyn Tensor<A>| match (fresh, divide) {
+            (true, false) => fold(out, g, |acc, g| *acc = g),
+            (true, true) => fold(out, g, |acc, g| *acc = g / k),
+            (false, false) => fold(out, g, |acc, g| *acc = *acc + g),
+            (false, true) => fold(out, g, |acc, g| *acc = (*acc + g) / k),
+        };
+        match (apart, &mut self.boundary, &mut self.buffers) {
+            (true, Some(spare), Some(window)) => {
+                for (index, (out, acc)) in spare.iter_mut().zip(window.iter()).enumerate() {
+                    if let Some(g) = grads.tensor(index) {
+                        out.assign(acc); // out ← combine(acc, g), the window unchanged
+                        combine(out, g);
+                    }
                 }
             }
+            (_, _, Some(window)) => {
+                for (index, acc) in window.iter_mut().enumerate() {
+                    if let Some(g) = grads.tensor(index) {
+                        combine(acc, g);
+                    }
+                }
+            }
+            _ => unreachable!("made above"),
         }
         if !boundary {
             self.micro_step += 1;
@@ -547,17 +645,33 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
             };
             return Ok(());
         }
-        // The window is consumed whatever the inner step does.
-        self.micro_step = 0;
-        if let Some(max_norm) = self.config.max_grad_norm {
-            self.last_grad_norm = Some(clip::clip_grad_norm(
-                &mut *buffers,
+        let gradient = match (apart, self.boundary.as_mut(), self.buffers.as_mut()) {
+            (true, Some(spare), _) => spare,
+            (_, _, Some(window)) => window,
+            _ => unreachable!("made above"),
+        };
+        if !apart {
+            self.micro_step = 0; // the window was combined in place: it is consumed
+        }
+        if let Some(c) = self.config.clip_value {
+            clip::clip_grad_value(&mut *gradient, c)?;
+        }
+        let norm = match self.config.max_grad_norm {
+            Some(max_norm) => Some(clip::clip_grad_norm(
+                &mut *gradient,
                 max_norm,
                 self.config.norm_type,
-                false,
-            )?);
+                self.config.error_if_nonfinite,
+            )?),
+            None => None,
+        };
+        if let Some(UserTransform(transform)) = &self.transform {
+            transform(&mut *gradient)?;
         }
-        self.inner.step(params, &*buffers)?;
+        // Past the checks: the window is consumed.
+        self.inner.step(params, &*gradient)?;
+        self.micro_step = 0;
+        self.last_grad_norm = norm.or(self.last_grad_norm);
         self.last = self.inner.last_step().clone();
         self.last_call_stepped = self.last == StepOutcome::Applied;
         Ok(())
@@ -841,6 +955,8 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
             last: self.last.clone(),
             dropped: self.dropped,
             last_grad_norm: self.last_grad_norm,
+            transform: self.transform.clone(),
+            boundary: None,
         })
     }
 }

@@ -665,3 +665,42 @@ fn a_plain_state_loads_with_an_empty_window() {
     let (gw, gb) = micro(0);
     fresh.step(&mut (&mut p.0, &mut p.1), &(&gw, &gb)).unwrap();
 }
+
+/// The accumulated gradient can be clipped by value, by norm with `error_if_nonfinite` (an
+/// error then leaves the window as it was), or transformed by the user's closure.
+#[test]
+fn transforms_of_the_accumulated_gradient() {
+    let config = MultiStepsConfig::default().every_k(2).clip_value(Some(0.5));
+    let mut opt = config.build(Sgd::<f64>::new(1.0).unwrap()).unwrap();
+    let mut w = array![0.0_f64, 0.0];
+    opt.step(&mut w, &array![3.0, 0.2]).unwrap();
+    opt.step(&mut w, &array![3.0, 0.2]).unwrap();
+    assert_eq!(w, array![-0.5, -0.2]); // mean (3, 0.2), clipped to 0.5
+
+    // A norm that overflows in f64 is not finite: an error, and the window stays.
+    let config = MultiStepsConfig::default()
+        .every_k(2)
+        .max_grad_norm(Some(1.0))
+        .error_if_nonfinite(true);
+    let mut opt = config.build(Sgd::<f64>::new(1.0).unwrap()).unwrap();
+    let mut w = array![0.0_f64, 0.0];
+    opt.step(&mut w, &array![1e300, 1e300]).unwrap();
+    let before = opt.save_state();
+    assert!(matches!(
+        opt.step(&mut w, &array![1e300, 1e300]),
+        Err(Error::NonFiniteNorm { .. })
+    ));
+    assert_eq!(w, array![0.0, 0.0]);
+    assert_eq!(opt.micro_step(), 1);
+    assert_eq!(opt.save_state(), before);
+    // The same call with a finite sum goes through.
+    opt.step(&mut w, &array![-1e300, -1e300]).unwrap();
+    assert_eq!(opt.micro_step(), 0);
+
+    assert!(
+        MultiStepsConfig::default()
+            .clip_value(Some(-1.0))
+            .validate()
+            .is_err()
+    );
+}
