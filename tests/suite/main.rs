@@ -11,6 +11,7 @@ mod convergence;
 mod finder;
 mod groups;
 mod hostile;
+mod hostile_properties;
 mod invariants;
 mod layouts;
 mod matrices_only;
