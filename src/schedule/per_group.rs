@@ -131,6 +131,7 @@ impl PerGroup {
                 found: values.len(),
             });
         }
+        check_group(group, groups)?;
         self.get(group)
             .map(PerGroup::All)
             .ok_or(Error::UnknownGroup {

@@ -359,6 +359,7 @@ impl ReduceLrOnPlateau {
                 found,
             });
         }
+        self.work.reserve(groups); // allocates on the first step (and for added groups) only
         let last_epoch = self.state.last_epoch.saturating_add(1);
         let (mut best, mut num_bad_epochs) = (self.state.best, self.state.num_bad_epochs);
         let mut cooldown_counter = self.state.cooldown_counter;
