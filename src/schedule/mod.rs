@@ -92,12 +92,13 @@
 //! optimizer's *current* learning rate by a factor (`StepLR` by `γ` at each multiple of
 //! `step_size`, `CosineAnnealingLR` by the ratio of two consecutive cosines, …). That is what
 //! lets two schedulers act on one optimizer, and it is what [`Scheduler::step`] runs too
-//! ([`Schedule::next_lr`]), reading the optimizer's learning rate: the stateful numbers are
-//! bit-identical to PyTorch's in every recorded sequence (on Linux, where Rust and Python call
-//! the same `cos` and `pow`), and a change made to the learning rate from outside carries on as
-//! in PyTorch. The closed forms ([`Schedule::lr`]) agree with the
-//! recursion to within `1e-14` relative. [`ChainedScheduler`] and [`MultiplicativeLr`] have no closed form in PyTorch: their
-//! pure form replays the recursion from epoch 0, in `O(k)` time.
+//! ([`Schedule::next_lr`]), reading each group's learning rate: the stateful numbers are
+//! bit-identical to PyTorch's in every recorded sequence, every group of the recorded
+//! multi-group runs included (on Linux, where Rust and Python call the same `cos` and `pow`),
+//! and a change made to the learning rate from outside carries on as in PyTorch. The closed
+//! forms ([`Schedule::lr`]) agree with the recursion to within `1e-13` relative (`2e-14` in the
+//! recorded sequences). [`ChainedScheduler`] and [`MultiplicativeLr`] have no closed form in
+//! PyTorch: their pure form replays the recursion from epoch 0, in `O(k)` time.
 //!
 //! # Parameter groups
 //!
