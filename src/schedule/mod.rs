@@ -107,7 +107,10 @@
 //! attaching, `B_g` is group `g`'s learning rate ([`Optimizer::group_learning_rate`], PyTorch's
 //! `initial_lr`), and each step writes `f(B_g, k)` into group `g`
 //! ([`Optimizer::set_group_learning_rate`]), with its momentum for the cycling schedules
-//! ([`Optimizer::set_group_momentum`]). Without groups there is one group, the optimizer.
+//! ([`Optimizer::set_group_momentum`]). Without groups there is one group, the optimizer. From
+//! then on every group has a learning rate of its own, as every PyTorch group has: a group that
+//! was a multiple ([`lr_scale`](crate::ParamGroup::lr_scale)) of the optimizer's learning rate
+//! no longer follows [`Optimizer::set_learning_rate`].
 //!
 //! * **Absolute values** stay absolute: `eta_min` of [`CosineAnnealingLr`] and
 //!   [`CosineAnnealingWarmRestarts`] is the same floor for every group, as in PyTorch.
@@ -334,10 +337,12 @@ pub trait Schedule: Debug + Send + Sync {
     /// ```
     fn validate(&self) -> Result<(), Error>;
 
-    /// The base learning rate `B` (PyTorch's `initial_lr`) when attached to an optimizer whose
-    /// learning rate is `optimizer_lr`: that learning rate, except for the schedules that set
-    /// their own bounds ([`CyclicLr`]: its `base_lr`; [`OneCycleLr`]: `max_lr / div_factor`).
-    /// Called after [`validate`](Schedule::validate).
+    /// The base learning rate `B` (PyTorch's `initial_lr`) when attached to a parameter group
+    /// whose learning rate is `optimizer_lr` (the optimizer's, without groups): that learning
+    /// rate, except for the schedules that set their own bounds ([`CyclicLr`]: its `base_lr`;
+    /// [`OneCycleLr`]: `max_lr / div_factor`; group 0's for a per-group bound, the group's own
+    /// in the schedule [`for_group`](Schedule::for_group) gives). Called after
+    /// [`validate`](Schedule::validate).
     ///
     /// # Example
     ///
