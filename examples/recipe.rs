@@ -15,7 +15,8 @@
 //!
 //! Here `MultiSteps` does the accumulation (the mean of `k` micro-batch gradients) and the
 //! clipping of the accumulated gradient; `ParamGroups::no_decay_by_name` takes the biases out of
-//! weight decay; `Warmup::cosine` is stepped after every real update. The model is a small
+//! weight decay; `Warmup::cosine` is stepped after every real update (`step_if_stepped`), in
+//! each parameter group from its own learning rate. The model is a small
 //! two-layer network classifying points inside or outside a circle, on seeded synthetic data.
 //! The program checks its own result (exit code 1 if training did not work), so CI runs it.
 //!
@@ -199,12 +200,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let test_loss = model.loss_and_gradients(&test_x, &test_y).0;
                 println!(
                     "{update:>6}  {:.4}  {:>10.4}  {test_loss:>10.4}",
-                    opt.learning_rate(),
+                    sched.last_lr(), // group 0's; the optimizer's own lr is not scheduled
                     opt.last_grad_norm().unwrap_or(f64::NAN),
                 );
             }
-            sched.step(&mut opt)?; // once per real update, as in the PyTorch loop
         }
+        sched.step_if_stepped(&mut opt)?; // once per real update, as in the PyTorch loop
     }
     let (final_loss, _) = model.loss_and_gradients(&test_x, &test_y);
     let accuracy = model.accuracy(&test_x, &test_y);

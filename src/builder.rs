@@ -35,6 +35,9 @@
 ///         /// Doc of the field (shown on the setter too).
 ///         #[serde(alias = "learning_rate")]   // optional, passed to the field only
 ///         lr: f64 = 1e-3,
+///         /// A field whose setter takes `impl Into<PerGroup>` (a number or a list): the field
+///         /// is a `PerGroup`; a required one is written the same without `= default`.
+///         min_lr: impl Into<PerGroup> = PerGroup::All(0.0),
 ///     }
 /// }
 /// ```
@@ -49,6 +52,31 @@ macro_rules! config {
         $crate::builder::config!(@split [$(#[$meta])*] $name [] [] $($fields)*);
     };
 
+    // A field with a default whose setter takes `impl Into<ty>` (before the plain forms, whose
+    // `$ty:ty` would take `impl Into<…>` as a type).
+    (@split $meta:tt $name:ident [$($req:tt)*] [$($opt:tt)*]
+        $(#[doc = $doc:literal])*
+        $(#[serde($($serde:tt)*)])*
+        $field:ident : impl Into<$ty:ty> = $default:expr
+        $(, $($rest:tt)*)?
+    ) => {
+        $crate::builder::config!(@split $meta $name [$($req)*]
+            [$($opt)* { [$($doc)*] [$([$($serde)*])*] $field [$ty] [$default] [into] }]
+            $($($rest)*)?);
+    };
+
+    // A required field whose setter takes `impl Into<ty>`.
+    (@split $meta:tt $name:ident [$($req:tt)*] [$($opt:tt)*]
+        $(#[doc = $doc:literal])*
+        $field:ident : impl Into<$ty:ty>
+        $(, $($rest:tt)*)?
+    ) => {
+        $crate::builder::config!(@split $meta $name
+            [$($req)* { [$($doc)*] $field [$ty] [into] }]
+            [$($opt)*]
+            $($($rest)*)?);
+    };
+
     // A field with a default.
     (@split $meta:tt $name:ident [$($req:tt)*] [$($opt:tt)*]
         $(#[doc = $doc:literal])*
@@ -57,7 +85,7 @@ macro_rules! config {
         $(, $($rest:tt)*)?
     ) => {
         $crate::builder::config!(@split $meta $name [$($req)*]
-            [$($opt)* { [$($doc)*] [$([$($serde)*])*] $field [$ty] [$default] }]
+            [$($opt)* { [$($doc)*] [$([$($serde)*])*] $field [$ty] [$default] [plain] }]
             $($($rest)*)?);
     };
 
@@ -68,14 +96,14 @@ macro_rules! config {
         $(, $($rest:tt)*)?
     ) => {
         $crate::builder::config!(@split $meta $name
-            [$($req)* { [$($doc)*] $field [$ty] }]
+            [$($req)* { [$($doc)*] $field [$ty] [plain] }]
             [$($opt)*]
             $($($rest)*)?);
     };
 
     // Every field has a default: `Default`.
     (@split [$($meta:tt)*] $name:ident []
-        [$({ [$($doc:literal)*] [$([$($serde:tt)*])*] $field:ident [$ty:ty] [$default:expr] })*]
+        [$({ [$($doc:literal)*] [$([$($serde:tt)*])*] $field:ident [$ty:ty] [$default:expr] [$kind:ident] })*]
     ) => {
         $($meta)*
         #[derive(Clone, Debug, PartialEq)]
@@ -99,13 +127,13 @@ macro_rules! config {
             }
         }
 
-        $crate::builder::config!(@setters $name $({ [$($doc)*] $field [$ty] })*);
+        $crate::builder::config!(@setters $name $({ [$($doc)*] $field [$ty] [$kind] })*);
     };
 
     // Some fields are required: `from_required`, for the type's own `new`.
     (@split [$($meta:tt)*] $name:ident
-        [$({ [$($rdoc:literal)*] $rfield:ident [$rty:ty] })+]
-        [$({ [$($doc:literal)*] [$([$($serde:tt)*])*] $field:ident [$ty:ty] [$default:expr] })*]
+        [$({ [$($rdoc:literal)*] $rfield:ident [$rty:ty] [$rkind:ident] })+]
+        [$({ [$($doc:literal)*] [$([$($serde:tt)*])*] $field:ident [$ty:ty] [$default:expr] [$kind:ident] })*]
     ) => {
         $($meta)*
         #[derive(Clone, Debug, PartialEq)]
@@ -168,21 +196,33 @@ macro_rules! config {
         }
 
         $crate::builder::config!(@setters $name
-            $({ [$($rdoc)*] $rfield [$rty] })+
-            $({ [$($doc)*] $field [$ty] })*);
+            $({ [$($rdoc)*] $rfield [$rty] [$rkind] })+
+            $({ [$($doc)*] $field [$ty] [$kind] })*);
     };
 
-    (@setters $name:ident $({ [$($doc:literal)*] $field:ident [$ty:ty] })*) => {
+    (@setters $name:ident $({ [$($doc:literal)*] $field:ident [$ty:ty] [$kind:ident] })*) => {
         impl $name {
-            $(
-                #[doc = concat!("Sets `", stringify!($field), "`:")]
-                $(#[doc = $doc])*
-                #[must_use]
-                pub fn $field(mut self, $field: $ty) -> Self {
-                    self.$field = $field;
-                    self
-                }
-            )*
+            $($crate::builder::config!(@setter [$($doc)*] $field [$ty] [$kind]);)*
+        }
+    };
+
+    (@setter [$($doc:literal)*] $field:ident [$ty:ty] [plain]) => {
+        #[doc = concat!("Sets `", stringify!($field), "`:")]
+        $(#[doc = $doc])*
+        #[must_use]
+        pub fn $field(mut self, $field: $ty) -> Self {
+            self.$field = $field;
+            self
+        }
+    };
+
+    (@setter [$($doc:literal)*] $field:ident [$ty:ty] [into]) => {
+        #[doc = concat!("Sets `", stringify!($field), "`:")]
+        $(#[doc = $doc])*
+        #[must_use]
+        pub fn $field(mut self, $field: impl Into<$ty>) -> Self {
+            self.$field = $field.into();
+            self
         }
     };
 }

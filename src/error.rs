@@ -377,4 +377,32 @@ pub enum Error {
         /// The last step allowed.
         total_steps: u64,
     },
+
+    /// A list of one value per parameter group has another length than the optimizer has
+    /// groups: a schedule's per-group argument ([`PerGroup`](crate::schedule::PerGroup):
+    /// `OneCycleLR`'s `max_lr`, `ReduceLROnPlateau`'s `min_lr`, …), a saved scheduler state,
+    /// or a scheduler stepped on an optimizer whose groups changed since it was attached (see
+    /// [`Scheduler::add_groups`](crate::schedule::Scheduler::add_groups)). Nothing was changed.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CyclicLr, Schedule};
+    /// use ndarray_optim::{Error, Momentum};
+    ///
+    /// let mut opt = Momentum::<f32>::new(0.1, 0.9)?; // one group
+    /// let err = CyclicLr::new([0.01, 0.001], 0.1).attach(&mut opt).unwrap_err();
+    /// assert!(matches!(err, Error::GroupCountMismatch { what: "base_lr", groups: 1, found: 2 }));
+    /// assert_eq!(err.to_string(), "base_lr has 2 values for 1 parameter groups");
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[error("{what} has {found} values for {groups} parameter groups")]
+    GroupCountMismatch {
+        /// What holds the values (`"max_lr"`, `"base_lrs"`, …).
+        what: &'static str,
+        /// How many parameter groups the optimizer has.
+        groups: usize,
+        /// How many values were given.
+        found: usize,
+    },
 }

@@ -150,8 +150,8 @@
 //!
 //! [`ParamGroups`] give tensors their own learning-rate multiplier and weight decay, as PyTorch's
 //! `param_groups` do; [`ParamGroups::no_decay_for_vectors`] is the usual "no weight decay on
-//! biases and normalisation parameters" split. Schedules move every group together, keeping their
-//! ratios.
+//! biases and normalisation parameters" split. A schedule schedules each group from its own
+//! learning rate, as PyTorch's do (see [the module's docs](schedule#parameter-groups)).
 //!
 //! # Clipping and accumulation
 //!

@@ -644,10 +644,15 @@ where
     pub(crate) fn set_param_groups(&mut self, groups: Option<ParamGroups>) -> Result<(), Error> {
         if let Some(groups) = &groups {
             groups.validate()?;
-            if !self.slots.is_empty() && groups.assignment().len() != self.slots.len() {
+            // The tensors the optimizer knows: those with state, and those a group added since.
+            let known = self
+                .groups
+                .as_ref()
+                .map_or(self.slots.len(), |g| g.assignment().len());
+            if !self.slots.is_empty() && groups.assignment().len() != known {
                 return Err(Error::GroupLengthMismatch {
                     assigned: groups.assignment().len(),
-                    found: self.slots.len(),
+                    found: known,
                 });
             }
         }

@@ -201,6 +201,18 @@ impl Schedule for SequentialLr {
         let (schedule, local, _) = self.segment(epoch);
         schedule.momentum(local)
     }
+    fn for_group(&self, group: usize, groups: usize) -> Result<Box<dyn Schedule>, Error> {
+        self.validate()?;
+        let schedules = self
+            .schedules
+            .iter()
+            .map(|s| s.for_group(group, groups))
+            .collect::<Result<_, _>>()?;
+        Ok(Box::new(SequentialLr::new(
+            schedules,
+            self.milestones.clone(),
+        )))
+    }
     fn clone_box(&self) -> Box<dyn Schedule> {
         Box::new(self.clone())
     }
@@ -302,6 +314,15 @@ impl Schedule for ChainedScheduler {
             }
         }
         Ok(momentum)
+    }
+    fn for_group(&self, group: usize, groups: usize) -> Result<Box<dyn Schedule>, Error> {
+        self.validate()?;
+        let schedules = self
+            .schedules
+            .iter()
+            .map(|s| s.for_group(group, groups))
+            .collect::<Result<_, _>>()?;
+        Ok(Box::new(ChainedScheduler::new(schedules)))
     }
     fn clone_box(&self) -> Box<dyn Schedule> {
         Box::new(self.clone())

@@ -5,7 +5,7 @@ use std::f64::consts::PI;
 use std::fmt;
 use std::sync::Arc;
 
-use super::{Schedule, at_least_one, checked};
+use super::{PerGroup, Schedule, at_least_one, checked};
 use crate::builder::config;
 use crate::check;
 use crate::error::Error;
@@ -80,8 +80,8 @@ pub type ScaleFn = Arc<dyn Fn(f64) -> f64 + Send + Sync>;
 ///
 /// | field | default | valid |
 /// |---|---|---|
-/// | `base_lr` | required ([`new`](CyclicLr::new)) | `≥ 0` |
-/// | `max_lr` | required | `≥ 0` |
+/// | `base_lr` | required ([`new`](CyclicLr::new)) | `≥ 0`; one value, or one per group |
+/// | `max_lr` | required | `≥ 0`; one value, or one per group |
 /// | `step_size_up` | `2000` | `≥ 1` |
 /// | `step_size_down` | `None` (= `step_size_up`) | `≥ 0` (0 makes a sawtooth) |
 /// | `mode` | [`CyclicMode::Triangular`] | |
@@ -89,11 +89,18 @@ pub type ScaleFn = Arc<dyn Fn(f64) -> f64 + Send + Sync>;
 /// | `scale_fn` | `None` | replaces `mode` when set, as in PyTorch |
 /// | `scale_mode` | [`ScaleMode::Cycle`] | what `scale_fn` is given |
 /// | `cycle_momentum` | `true` | |
-/// | `base_momentum` | `0.8` | `≥ 0` (the optimizer may be stricter: Adam's `β₁ < 1`) |
-/// | `max_momentum` | `0.9` | `≥ 0` |
+/// | `base_momentum` | `0.8` | `≥ 0` (the optimizer may be stricter: Adam's `β₁ < 1`); one value, or one per group |
+/// | `max_momentum` | `0.9` | `≥ 0`; one value, or one per group |
 ///
 /// Absolute: the optimizer's own learning rate is ignored (`B = base_lr`). A `scale_fn` that
 /// makes the learning rate or momentum negative or NaN is an error at that step.
+///
+/// **Per group.** `base_lr`, `max_lr`, `base_momentum` and `max_momentum` are [`PerGroup`]s,
+/// as PyTorch's arguments are "a float or a list": one value for every parameter group
+/// (`CyclicLr::new(1e-3, 1e-2)`) or one per group (`CyclicLr::new([1e-4, 1e-3], [1e-3, 1e-2])`),
+/// which must then be as many as the optimizer's groups when attaching. Each group cycles
+/// between its own bounds; the pure forms ([`lr`](Schedule::lr), [`momentum`](Schedule::momentum))
+/// give group 0's.
 ///
 /// **Momentum.** With `cycle_momentum` (the default) every step also sets the optimizer's
 /// momentum (SGD, Momentum, Nesterov, RMSProp) or `β₁` (Adam and its variants, LAMB; Lion's
@@ -133,10 +140,12 @@ pub type ScaleFn = Arc<dyn Fn(f64) -> f64 + Send + Sync>;
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct CyclicLr {
-    /// The learning rate at the bottom of each cycle (also the base learning rate `B`).
-    pub base_lr: f64,
-    /// The learning rate at the peak of each cycle, before scaling.
-    pub max_lr: f64,
+    /// The learning rate at the bottom of each cycle (also the base learning rate `B`), for
+    /// every group or per group.
+    pub base_lr: PerGroup,
+    /// The learning rate at the peak of each cycle, before scaling, for every group or per
+    /// group.
+    pub max_lr: PerGroup,
     /// The number of batches from the bottom to the peak.
     pub step_size_up: u64,
     /// The number of batches from the peak back to the bottom; `None` is `step_size_up`.
@@ -151,19 +160,20 @@ pub struct CyclicLr {
     pub scale_mode: ScaleMode,
     /// Whether each step also sets the optimizer's momentum (or `β₁`).
     pub cycle_momentum: bool,
-    /// The momentum at the peak of each cycle.
-    pub base_momentum: f64,
-    /// The momentum at the bottom of each cycle.
-    pub max_momentum: f64,
+    /// The momentum at the peak of each cycle, for every group or per group.
+    pub base_momentum: PerGroup,
+    /// The momentum at the bottom of each cycle, for every group or per group.
+    pub max_momentum: PerGroup,
 }
 
 impl CyclicLr {
     /// Cycles between `base_lr` and `max_lr` with PyTorch's defaults: up over 2000 batches and
-    /// down over as many, triangular, momentum cycled between 0.8 and 0.9.
-    pub fn new(base_lr: f64, max_lr: f64) -> Self {
+    /// down over as many, triangular, momentum cycled between 0.8 and 0.9. Each bound is one
+    /// value for every group or one per group ([`PerGroup`]).
+    pub fn new(base_lr: impl Into<PerGroup>, max_lr: impl Into<PerGroup>) -> Self {
         CyclicLr {
-            base_lr,
-            max_lr,
+            base_lr: base_lr.into(),
+            max_lr: max_lr.into(),
             step_size_up: 2000,
             step_size_down: None,
             mode: CyclicMode::Triangular,
@@ -171,22 +181,22 @@ impl CyclicLr {
             scale_fn: None,
             scale_mode: ScaleMode::Cycle,
             cycle_momentum: true,
-            base_momentum: 0.8,
-            max_momentum: 0.9,
+            base_momentum: PerGroup::All(0.8),
+            max_momentum: PerGroup::All(0.9),
         }
     }
 
     /// Sets `base_lr`: the learning rate at the bottom of each cycle.
     #[must_use]
-    pub fn base_lr(mut self, base_lr: f64) -> Self {
-        self.base_lr = base_lr;
+    pub fn base_lr(mut self, base_lr: impl Into<PerGroup>) -> Self {
+        self.base_lr = base_lr.into();
         self
     }
 
     /// Sets `max_lr`: the learning rate at the peak of each cycle, before scaling.
     #[must_use]
-    pub fn max_lr(mut self, max_lr: f64) -> Self {
-        self.max_lr = max_lr;
+    pub fn max_lr(mut self, max_lr: impl Into<PerGroup>) -> Self {
+        self.max_lr = max_lr.into();
         self
     }
 
@@ -243,15 +253,15 @@ impl CyclicLr {
 
     /// Sets `base_momentum`: the momentum at the peak of each cycle.
     #[must_use]
-    pub fn base_momentum(mut self, base_momentum: f64) -> Self {
-        self.base_momentum = base_momentum;
+    pub fn base_momentum(mut self, base_momentum: impl Into<PerGroup>) -> Self {
+        self.base_momentum = base_momentum.into();
         self
     }
 
     /// Sets `max_momentum`: the momentum at the bottom of each cycle.
     #[must_use]
-    pub fn max_momentum(mut self, max_momentum: f64) -> Self {
-        self.max_momentum = max_momentum;
+    pub fn max_momentum(mut self, max_momentum: impl Into<PerGroup>) -> Self {
+        self.max_momentum = max_momentum.into();
         self
     }
 
@@ -305,20 +315,22 @@ impl Schedule for CyclicLr {
         "CyclicLR"
     }
     fn validate(&self) -> Result<(), Error> {
-        check::non_negative("base_lr", self.base_lr)?;
-        check::non_negative("max_lr", self.max_lr)?;
+        self.base_lr.check("base_lr", check::non_negative)?;
+        self.max_lr.check("max_lr", check::non_negative)?;
         at_least_one("step_size_up", self.step_size_up)?;
         check::positive("gamma", self.gamma)?;
-        check::non_negative("base_momentum", self.base_momentum)?;
-        check::non_negative("max_momentum", self.max_momentum)
+        self.base_momentum
+            .check("base_momentum", check::non_negative)?;
+        self.max_momentum.check("max_momentum", check::non_negative)
     }
     fn initial_lr(&self, _optimizer_lr: f64) -> f64 {
-        self.base_lr
+        self.base_lr.first()
     }
     fn lr(&self, _base_lr: f64, epoch: u64) -> Result<f64, Error> {
         self.validate()?;
         let (s, scale) = self.position(epoch);
-        let value = self.base_lr + (self.max_lr - self.base_lr) * s * scale;
+        let (base_lr, max_lr) = (self.base_lr.first(), self.max_lr.first());
+        let value = base_lr + (max_lr - base_lr) * s * scale;
         checked(self.name(), epoch, "lr", value)
     }
     fn next_lr(&self, base_lr: f64, _lr: f64, epoch: u64) -> Result<f64, Error> {
@@ -330,8 +342,22 @@ impl Schedule for CyclicLr {
             return Ok(None);
         }
         let (s, scale) = self.position(epoch);
-        let (lo, hi) = (self.base_momentum, self.max_momentum);
+        let (lo, hi) = (self.base_momentum.first(), self.max_momentum.first());
         Ok(Some(hi - (hi - lo) * s * scale))
+    }
+    fn for_group(&self, group: usize, groups: usize) -> Result<Box<dyn Schedule>, Error> {
+        self.validate()?;
+        let mut schedule = self.clone();
+        schedule.base_lr = self.base_lr.for_group("base_lr", group, groups)?;
+        schedule.max_lr = self.max_lr.for_group("max_lr", group, groups)?;
+        // As PyTorch, which reads the momenta only when it cycles them.
+        if self.cycle_momentum {
+            schedule.base_momentum =
+                self.base_momentum
+                    .for_group("base_momentum", group, groups)?;
+            schedule.max_momentum = self.max_momentum.for_group("max_momentum", group, groups)?;
+        }
+        Ok(Box::new(schedule))
     }
     fn clone_box(&self) -> Box<dyn Schedule> {
         Box::new(self.clone())
@@ -392,19 +418,25 @@ config! {
     ///
     /// | field | default | valid |
     /// |---|---|---|
-    /// | `max_lr` | required ([`new`](OneCycleLr::new), [`from_epochs`](OneCycleLr::from_epochs)) | `≥ 0` |
+    /// | `max_lr` | required ([`new`](OneCycleLr::new), [`from_epochs`](OneCycleLr::from_epochs)) | `≥ 0`; one value, or one per group |
     /// | `total_steps` | given to [`new`](OneCycleLr::new) | `≥ 1` |
     /// | `epochs`, `steps_per_epoch` | given to [`from_epochs`](OneCycleLr::from_epochs) | each `≥ 1`, used when `total_steps` is `None` |
     /// | `pct_start` | `0.3` | `[0, 1]`, and `pct_start·T ≠ 1` (an empty first phase) |
     /// | `anneal_strategy` | [`AnnealStrategy::Cos`] | |
     /// | `cycle_momentum` | `true` | |
-    /// | `base_momentum` | `0.85` | `≥ 0` |
-    /// | `max_momentum` | `0.95` | `≥ 0` |
+    /// | `base_momentum` | `0.85` | `≥ 0`; one value, or one per group |
+    /// | `max_momentum` | `0.95` | `≥ 0`; one value, or one per group |
     /// | `div_factor` | `25` | `> 0` |
     /// | `final_div_factor` | `1e4` | `> 0` |
     /// | `three_phase` | `false` (fastai's two phases) | `true`: the paper's three |
     ///
     /// Absolute: the optimizer's learning rate is ignored (`B = max_lr/div_factor`).
+    ///
+    /// **Per group.** `max_lr`, `base_momentum` and `max_momentum` are [`PerGroup`]s, as
+    /// PyTorch's arguments are "a float or a list": with one `max_lr` per parameter group
+    /// (`OneCycleLr::new([0.1, 0.01], total_steps)`), each group runs its own cycle from
+    /// `max_lr_g/div_factor` to `max_lr_g` and down to `max_lr_g/(div_factor·final_div_factor)`;
+    /// the pure forms give group 0's.
     ///
     /// **The end.** Steps `0..=T` are allowed, as in PyTorch: `f(T − 1) = lr_min`, and the step
     /// to `T` (after the last optimizer step of the usual loop) extrapolates the last phase.
@@ -446,8 +478,8 @@ config! {
     /// # Ok::<(), Error>(())
     /// ```
     pub struct OneCycleLr {
-        /// The learning rate at the peak of the cycle.
-        max_lr: f64,
+        /// The learning rate at the peak of the cycle, for every group or per group.
+        max_lr: impl Into<PerGroup>,
         /// The number of steps of the cycle `T`; `None`: `epochs · steps_per_epoch`.
         total_steps: Option<u64> = None,
         /// The number of epochs, with `steps_per_epoch`, when `total_steps` is `None`.
@@ -461,10 +493,10 @@ config! {
         /// Whether each step also sets the optimizer's momentum (or `β₁`), inversely to the
         /// learning rate.
         cycle_momentum: bool = true,
-        /// The momentum at the peak of the learning rate.
-        base_momentum: f64 = 0.85,
-        /// The momentum while the learning rate is lowest.
-        max_momentum: f64 = 0.95,
+        /// The momentum at the peak of the learning rate, for every group or per group.
+        base_momentum: impl Into<PerGroup> = PerGroup::All(0.85),
+        /// The momentum while the learning rate is lowest, for every group or per group.
+        max_momentum: impl Into<PerGroup> = PerGroup::All(0.95),
         /// The cycle starts at `max_lr / div_factor`.
         div_factor: f64 = 25.0,
         /// The cycle ends at `max_lr / (div_factor · final_div_factor)`.
@@ -475,9 +507,10 @@ config! {
 }
 
 impl OneCycleLr {
-    /// One cycle peaking at `max_lr` over `total_steps` batches, with PyTorch's other defaults.
-    pub fn new(max_lr: f64, total_steps: u64) -> Self {
-        OneCycleLr::from_required(max_lr).total_steps(Some(total_steps))
+    /// One cycle peaking at `max_lr` (one value for every group, or one per group) over
+    /// `total_steps` batches, with PyTorch's other defaults.
+    pub fn new(max_lr: impl Into<PerGroup>, total_steps: u64) -> Self {
+        OneCycleLr::from_required(max_lr.into()).total_steps(Some(total_steps))
     }
 
     /// One cycle over `epochs · steps_per_epoch` batches (PyTorch's other way of giving the
@@ -492,8 +525,8 @@ impl OneCycleLr {
     /// assert!(OneCycleLr::from_epochs(0.1, u64::MAX, 2).total().is_err()); // overflows
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
-    pub fn from_epochs(max_lr: f64, epochs: u64, steps_per_epoch: u64) -> Self {
-        OneCycleLr::from_required(max_lr)
+    pub fn from_epochs(max_lr: impl Into<PerGroup>, epochs: u64, steps_per_epoch: u64) -> Self {
+        OneCycleLr::from_required(max_lr.into())
             .epochs(Some(epochs))
             .steps_per_epoch(Some(steps_per_epoch))
     }
@@ -539,17 +572,18 @@ impl OneCycleLr {
         }
         let t = total_steps as f64;
         let p = self.pct_start;
-        let initial_lr = self.max_lr / self.div_factor;
+        let max_lr = self.max_lr.first();
+        let initial_lr = max_lr / self.div_factor;
         let min_lr = initial_lr / self.final_div_factor;
-        let (lo, hi) = (self.base_momentum, self.max_momentum);
+        let (lo, hi) = (self.base_momentum.first(), self.max_momentum.first());
         // (end step, start lr, end lr, start momentum, end momentum)
         let two = [
-            (p * t - 1.0, initial_lr, self.max_lr, hi, lo),
-            (t - 1.0, self.max_lr, min_lr, lo, hi),
+            (p * t - 1.0, initial_lr, max_lr, hi, lo),
+            (t - 1.0, max_lr, min_lr, lo, hi),
         ];
         let three = [
-            (p * t - 1.0, initial_lr, self.max_lr, hi, lo),
-            (2.0 * p * t - 2.0, self.max_lr, initial_lr, lo, hi),
+            (p * t - 1.0, initial_lr, max_lr, hi, lo),
+            (2.0 * p * t - 2.0, max_lr, initial_lr, lo, hi),
             (t - 1.0, initial_lr, min_lr, hi, hi),
         ];
         let phases: &[(f64, f64, f64, f64, f64)] = if self.three_phase { &three } else { &two };
@@ -574,7 +608,7 @@ impl Schedule for OneCycleLr {
         "OneCycleLR"
     }
     fn validate(&self) -> Result<(), Error> {
-        check::non_negative("max_lr", self.max_lr)?;
+        self.max_lr.check("max_lr", check::non_negative)?;
         let total_steps = self.total()?;
         check::unit("pct_start", self.pct_start)?;
         check::require(
@@ -583,13 +617,15 @@ impl Schedule for OneCycleLr {
             self.pct_start,
             "pct_start * total_steps must not be 1 (an empty first phase)",
         )?;
-        check::non_negative("base_momentum", self.base_momentum)?;
-        check::non_negative("max_momentum", self.max_momentum)?;
+        self.base_momentum
+            .check("base_momentum", check::non_negative)?;
+        self.max_momentum
+            .check("max_momentum", check::non_negative)?;
         check::positive("div_factor", self.div_factor)?;
         check::positive("final_div_factor", self.final_div_factor)
     }
     fn initial_lr(&self, _optimizer_lr: f64) -> f64 {
-        self.max_lr / self.div_factor
+        self.max_lr.first() / self.div_factor
     }
     fn lr(&self, _base_lr: f64, epoch: u64) -> Result<f64, Error> {
         self.validate()?;
@@ -605,6 +641,19 @@ impl Schedule for OneCycleLr {
         self.validate()?;
         let (_, momentum) = self.at(epoch)?;
         Ok(self.cycle_momentum.then_some(momentum))
+    }
+    fn for_group(&self, group: usize, groups: usize) -> Result<Box<dyn Schedule>, Error> {
+        self.validate()?;
+        let mut schedule = self.clone();
+        schedule.max_lr = self.max_lr.for_group("max_lr", group, groups)?;
+        // As PyTorch, which reads the momenta only when it cycles them.
+        if self.cycle_momentum {
+            schedule.max_momentum = self.max_momentum.for_group("max_momentum", group, groups)?;
+            schedule.base_momentum =
+                self.base_momentum
+                    .for_group("base_momentum", group, groups)?;
+        }
+        Ok(Box::new(schedule))
     }
     fn clone_box(&self) -> Box<dyn Schedule> {
         Box::new(self.clone())

@@ -8,7 +8,8 @@
 //!   on resume, since only the epoch is needed;
 //! * a **stateful scheduler**, [`Scheduler`], made by [`attach`](Schedule::attach)ing a schedule
 //!   to an optimizer; each [`step`](Scheduler::step) writes the next learning rate into it, as
-//!   `scheduler.step()` does in PyTorch.
+//!   `scheduler.step()` does in PyTorch: into each parameter group, from the group's own base
+//!   learning rate (see [Parameter groups](#parameter-groups)).
 //!
 //! ```
 //! use ndarray::array;
@@ -40,6 +41,9 @@
 //! the rest, and one chained setter per field, named as the field:
 //! `OneCycleLr::new(0.1, 1000).pct_start(0.25).three_phase(true)`. Neither `new` nor the
 //! setters fail; [`Schedule::validate`] checks the values, and runs before anything changes.
+//! The arguments PyTorch takes as "a float or a list, one per parameter group" are a
+//! [`PerGroup`], which a number or a list converts into: `OneCycleLr::new([0.1, 0.01], 1000)`,
+//! `.min_lr(1e-6)`.
 //! [`ReduceLrOnPlateau`], which is driven by a metric and holds its own state, is made from a
 //! [`ReduceLrOnPlateauConfig`] by its `build`.
 //!
@@ -60,7 +64,8 @@
 //!
 //! # The schedules
 //!
-//! `B` is the base learning rate (the optimizer's learning rate when attached), `k` the epoch.
+//! `B` is the base learning rate (the learning rate of the parameter group when attached; each
+//! group has its own), `k` the epoch.
 //!
 //! | Rust | PyTorch | `f(k)` | defaults of the other arguments |
 //! |---|---|---|---|
@@ -87,17 +92,83 @@
 //! optimizer's *current* learning rate by a factor (`StepLR` by `γ` at each multiple of
 //! `step_size`, `CosineAnnealingLR` by the ratio of two consecutive cosines, …). That is what
 //! lets two schedulers act on one optimizer, and it is what [`Scheduler::step`] runs too
-//! ([`Schedule::next_lr`]), reading the optimizer's learning rate: the stateful numbers are
-//! bit-identical to PyTorch's in every recorded sequence (on Linux, where Rust and Python call
-//! the same `cos` and `pow`), and a change made to the learning rate from outside carries on as
-//! in PyTorch. The closed forms ([`Schedule::lr`]) agree with the
-//! recursion to within `1e-14` relative. [`ChainedScheduler`] and [`MultiplicativeLr`] have no closed form in PyTorch: their
-//! pure form replays the recursion from epoch 0, in `O(k)` time.
+//! ([`Schedule::next_lr`]), reading each group's learning rate: the stateful numbers are
+//! bit-identical to PyTorch's in every recorded sequence, every group of the recorded
+//! multi-group runs included (on Linux, where Rust and Python call the same `cos` and `pow`),
+//! and a change made to the learning rate from outside carries on as in PyTorch. The closed
+//! forms ([`Schedule::lr`]) agree with the recursion to within `1e-13` relative (`2e-14` in the
+//! recorded sequences). [`ChainedScheduler`] and [`MultiplicativeLr`] have no closed form in
+//! PyTorch: their pure form replays the recursion from epoch 0, in `O(k)` time.
+//!
+//! # Parameter groups
+//!
+//! On an optimizer with [`ParamGroups`](crate::ParamGroups), a scheduler works as PyTorch's
+//! does on `param_groups`: **each group is scheduled from its own base learning rate**. When
+//! attaching, `B_g` is group `g`'s learning rate ([`Optimizer::group_learning_rate`], PyTorch's
+//! `initial_lr`), and each step writes `f(B_g, k)` into group `g`
+//! ([`Optimizer::set_group_learning_rate`]), with its momentum for the cycling schedules
+//! ([`Optimizer::set_group_momentum`]). Without groups there is one group, the optimizer. From
+//! then on every group has a learning rate of its own, as every PyTorch group has: a group that
+//! was a multiple ([`lr_scale`](crate::ParamGroup::lr_scale)) of the optimizer's learning rate
+//! no longer follows [`Optimizer::set_learning_rate`].
+//!
+//! * **Absolute values** stay absolute: `eta_min` of [`CosineAnnealingLr`] and
+//!   [`CosineAnnealingWarmRestarts`] is the same floor for every group, as in PyTorch.
+//! * **Per-group arguments**: what PyTorch accepts as "a float or a list", a [`PerGroup`]
+//!   here: `max_lr`, `base_momentum` and `max_momentum` of [`OneCycleLr`]; `base_lr`, `max_lr`,
+//!   `base_momentum` and `max_momentum` of [`CyclicLr`]; `min_lr` of [`ReduceLrOnPlateau`]. A
+//!   list must have one value per group: another length is an [`Error::GroupCountMismatch`]
+//!   when attaching (for [`ReduceLrOnPlateau`], at its step), and nothing changes.
+//!   [`Schedule::for_group`] gives the schedule a group follows.
+//! * **Reading them**: [`Scheduler::last_lrs`] (PyTorch's `get_last_lr()`),
+//!   [`last_momentums`](Scheduler::last_momentums), [`base_lrs`](Scheduler::base_lrs), the pure
+//!   forms [`group_lr`](Scheduler::group_lr) and [`group_momentum`](Scheduler::group_momentum);
+//!   [`last_lr`](Scheduler::last_lr), [`lr`](Scheduler::lr), … give group 0's.
+//! * **All or nothing**: every group's values are computed and checked before any is written;
+//!   if the optimizer refuses one for a later group, the earlier groups are put back. A step
+//!   allocates nothing (its working space is made when attaching).
+//! * **Adding a group** ([`Optimizer::add_param_group`]): the scheduler's next step refuses an
+//!   optimizer whose number of groups changed ([`Error::GroupCountMismatch`]) until
+//!   [`Scheduler::add_groups`] takes the new groups on, each from its learning rate then.
+//!   [`ReduceLrOnPlateau`] takes them on by itself when its `min_lr` is one value.
+//!
+//! ```
+//! use ndarray_optim::schedule::{CosineAnnealingLr, Schedule};
+//! use ndarray_optim::{AdamWConfig, Optimizer, ParamGroup, ParamGroups};
+//!
+//! // PyTorch: AdamW([{'params': backbone, 'lr': 1e-5}, {'params': head}], lr=1e-3);
+//! //          CosineAnnealingLR(opt, T_max=10, eta_min=1e-6)
+//! let mut opt = AdamWConfig::default().lr(1e-3).build::<f32>()?;
+//! let groups = vec![ParamGroup::default().lr(1e-5), ParamGroup::default()];
+//! opt.set_param_groups(Some(ParamGroups::new(groups, vec![0, 0, 1])?))?;
+//! let mut sched = CosineAnnealingLr::new(10).eta_min(1e-6).attach(&mut opt)?;
+//! assert_eq!(sched.base_lrs(), [1e-5, 1e-3]);
+//! for _epoch in 0..10 {
+//!     // … train an epoch, then:
+//!     sched.step(&mut opt)?;
+//! }
+//! // Both groups end at eta_min, which is absolute.
+//! assert!(sched.last_lrs().iter().all(|lr| (lr - 1e-6).abs() < 1e-18));
+//! assert_eq!(opt.group_learning_rate(0), Some(sched.last_lrs()[0]));
+//! # Ok::<(), ndarray_optim::Error>(())
+//! ```
+//!
+//! # When the optimizer did not step
+//!
+//! A per-update schedule (one-cycle, cyclic, a warmup) steps once per optimizer update. Behind
+//! [`MultiSteps`](crate::MultiSteps), which updates once per `k` micro-batches, or under
+//! [`NonFinitePolicy::SkipStep`](crate::NonFinitePolicy::SkipStep), whose skipped steps change
+//! nothing, not every call to `Optimizer::step` is an update: call
+//! [`Scheduler::step_if_stepped`] after each of them, which steps only when the optimizer applied
+//! an update since the scheduler last stepped ([`Optimizer::last_step`] is
+//! [`StepOutcome::Applied`] and [`Optimizer::step_count`] moved). PyTorch's loops do the same by
+//! hand, on the accumulation counter or on `GradScaler`'s scale.
 //!
 //! # Momentum
 //!
 //! [`CyclicLr`] and [`OneCycleLr`] cycle the momentum inversely to the learning rate, as PyTorch
-//! does, through [`Optimizer::set_momentum`]: the momentum of SGD, Momentum, Nesterov and
+//! does, in each group through [`Optimizer::set_group_momentum`] (without groups,
+//! [`Optimizer::set_momentum`]): the momentum of SGD, Momentum, Nesterov and
 //! RMSProp, `β₁` of Adam, AdamW, NAdam, RAdam, Adamax and LAMB, and Lion's `b1` (the
 //! interpolation in its update's sign, the closest analogue; its momentum's own decay `b2` stays
 //! fixed). With `cycle_momentum` on (the default, as in PyTorch), attaching one to an optimizer
@@ -110,28 +181,38 @@
 //! # Saving and resuming
 //!
 //! [`Scheduler::state`] returns plain data ([`SchedulerState`]; [`PlateauState`] for
-//! [`ReduceLrOnPlateau`]): the epoch, the base learning rate and the last learning rate (and
-//! momentum). [`Scheduler::restore`] puts it back into a freshly attached scheduler *and* writes
-//! the saved learning rate (and momentum) into the optimizer, so the next `step` continues
-//! exactly where the saved scheduler was, whatever the optimizer held in between. The pure form
-//! needs nothing but the epoch: `opt.set_learning_rate(schedule.lr(base_lr, epoch)?)`.
+//! [`ReduceLrOnPlateau`]): the epoch and, for each parameter group, the base learning rate and
+//! the last learning rate (and momentum). [`Scheduler::restore`] puts it back into a freshly
+//! attached scheduler *and* writes the saved learning rates (and momenta) into the optimizer's
+//! groups, so the next `step` continues exactly where the saved scheduler was, whatever the
+//! optimizer held in between; a state for another number of groups, or of another schedule, is
+//! refused. The pure form needs nothing but the epoch:
+//! `opt.set_group_learning_rate(g, sched.group_lr(g, epoch)?)`.
 //!
 //! # Errors
 //!
 //! Invalid arguments are rejected by [`Schedule::validate`] ([`Error::InvalidHyperparameter`],
 //! [`Error::MilestonesOutOfOrder`], [`Error::MilestoneCountMismatch`], [`Error::NoSchedules`]),
 //! which attaching and restoring run before they change anything and every pure form runs
-//! before it computes. A step is checked before anything changes: a [`OneCycleLr`] stepped past
-//! its total steps ([`Error::ScheduleExhausted`]), a learning rate or momentum that is not a
-//! finite number `≥ 0` (a closure returning NaN, an overflowing growth:
-//! [`Error::InvalidScheduledValue`]), or an optimizer refusing the new momentum. On `Err`, neither the scheduler nor the optimizer has
-//! changed; the optimizer never holds a NaN or negative learning rate.
+//! before it computes; a per-group list of another length than the optimizer's groups is an
+//! [`Error::GroupCountMismatch`], a group that does not exist an [`Error::UnknownGroup`]. A step
+//! is checked before anything changes: a [`OneCycleLr`] stepped past its total steps
+//! ([`Error::ScheduleExhausted`]), a learning rate or momentum that is not a finite number `≥ 0`
+//! (a closure returning NaN, an overflowing growth: [`Error::InvalidScheduledValue`]), an
+//! optimizer whose groups changed since attaching, or an optimizer refusing the new momentum of
+//! some group. On `Err`, neither the scheduler nor the optimizer has changed, in any group; the
+//! optimizer never holds a NaN or negative learning rate.
 //!
 //! # Differences from PyTorch
 //!
-//! * One learning rate per optimizer: the per-group learning rates of PyTorch are the
-//!   optimizer's learning rate times each [`ParamGroup`](crate::ParamGroup)'s `lr_scale`, so a
-//!   schedule scales every group alike (an absolute `eta_min` or `min_lr` is then scaled too).
+//! * A group added to the optimizer after attaching is scheduled once [`Scheduler::add_groups`]
+//!   takes it on, from its learning rate then. PyTorch 2.15 steps such a group in the schedulers
+//!   whose step reads only the groups' current learning rates (StepLR, ExponentialLR, LinearLR,
+//!   CosineAnnealingLR within its period, …: the same numbers as here, in the fixtures) and
+//!   raises in the others (LambdaLR, CyclicLR, OneCycleLR, …, whose `base_lrs` it does not
+//!   extend); here they give the new group `B_g·f(k)`. A `ReduceLROnPlateau` list of `min_lr`
+//!   of the wrong length is reported at its step (PyTorch: in its constructor; there is no
+//!   optimizer when a [`ReduceLrOnPlateauConfig`] is built).
 //! * `OneCycleLR` with linear annealing extrapolates to a negative learning rate at its last
 //!   allowed step (`k = total_steps`, after the last optimizer step of the usual loop): here it
 //!   is 0.
@@ -155,11 +236,12 @@ use std::fmt::Debug;
 
 use crate::error::Error;
 use crate::float::Float;
-use crate::optimizer::Optimizer;
+use crate::optimizer::{Optimizer, StepOutcome};
 
 mod compose;
 mod cosine;
 mod cyclic;
+mod per_group;
 mod plateau;
 mod step;
 mod warmup;
@@ -167,6 +249,7 @@ mod warmup;
 pub use compose::{ChainedScheduler, SequentialLr};
 pub use cosine::{CosineAnnealingLr, CosineAnnealingWarmRestarts};
 pub use cyclic::{AnnealStrategy, CyclicLr, CyclicMode, OneCycleLr, ScaleFn, ScaleMode};
+pub use per_group::PerGroup;
 pub use plateau::{
     PlateauMode, PlateauState, ReduceLrOnPlateau, ReduceLrOnPlateauConfig, ThresholdMode,
 };
@@ -254,10 +337,12 @@ pub trait Schedule: Debug + Send + Sync {
     /// ```
     fn validate(&self) -> Result<(), Error>;
 
-    /// The base learning rate `B` (PyTorch's `initial_lr`) when attached to an optimizer whose
-    /// learning rate is `optimizer_lr`: that learning rate, except for the schedules that set
-    /// their own bounds ([`CyclicLr`]: its `base_lr`; [`OneCycleLr`]: `max_lr / div_factor`).
-    /// Called after [`validate`](Schedule::validate).
+    /// The base learning rate `B` (PyTorch's `initial_lr`) when attached to a parameter group
+    /// whose learning rate is `optimizer_lr` (the optimizer's, without groups): that learning
+    /// rate, except for the schedules that set their own bounds ([`CyclicLr`]: its `base_lr`;
+    /// [`OneCycleLr`]: `max_lr / div_factor`; group 0's for a per-group bound, the group's own
+    /// in the schedule [`for_group`](Schedule::for_group) gives). Called after
+    /// [`validate`](Schedule::validate).
     ///
     /// # Example
     ///
@@ -402,6 +487,45 @@ pub trait Schedule: Debug + Send + Sync {
         self.lr(base_lr, epoch)
     }
 
+    /// The schedule parameter group `group` (of `groups`) follows: this schedule with the
+    /// group's own values where an argument is given per group ([`PerGroup`]: the bounds and
+    /// momenta of [`CyclicLr`] and [`OneCycleLr`], also inside a composition), a copy of itself
+    /// otherwise (the default). [`Scheduler::new`] calls it for every group of the optimizer
+    /// when attaching, as PyTorch's constructors read a list argument per group; each group is
+    /// then scheduled from its own base learning rate with the schedule returned.
+    ///
+    /// A schedule of your own whose arguments differ per group overrides it.
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](Schedule::validate); [`Error::GroupCountMismatch`] if a per-group
+    /// argument has another number of values than `groups`; [`Error::UnknownGroup`] if
+    /// `group ≥ groups`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{OneCycleLr, Schedule, StepLr};
+    /// use ndarray_optim::Error;
+    ///
+    /// // OneCycleLR(opt, max_lr=[0.1, 0.01], total_steps=100): group 1 peaks at 0.01.
+    /// let one_cycle = OneCycleLr::new([0.1, 0.01], 100);
+    /// assert_eq!(one_cycle.for_group(1, 2)?.lr(0.0, 29)?, 0.01);
+    /// assert_eq!(one_cycle.lr(0.0, 29)?, 0.1); // the pure form: group 0's
+    /// assert!(matches!(
+    ///     one_cycle.for_group(0, 3),
+    ///     Err(Error::GroupCountMismatch { what: "max_lr", groups: 3, found: 2 })
+    /// ));
+    /// // A schedule without per-group arguments is the same for every group.
+    /// assert_eq!(StepLr::new(3).for_group(2, 3)?.lr(1.0, 3)?, 0.1);
+    /// # Ok::<(), Error>(())
+    /// ```
+    fn for_group(&self, group: usize, groups: usize) -> Result<Box<dyn Schedule>, Error> {
+        self.validate()?;
+        per_group::check_group(group, groups)?;
+        Ok(self.clone_box())
+    }
+
     /// A boxed clone, so that `Box<dyn Schedule>` is `Clone`.
     ///
     /// # Example
@@ -483,6 +607,9 @@ impl Schedule for Box<dyn Schedule> {
     ) -> Result<f64, Error> {
         (**self).lr_after_restart(base_lr, lr_before, epoch)
     }
+    fn for_group(&self, group: usize, groups: usize) -> Result<Box<dyn Schedule>, Error> {
+        (**self).for_group(group, groups)
+    }
     fn clone_box(&self) -> Box<dyn Schedule> {
         (**self).clone_box()
     }
@@ -492,8 +619,10 @@ impl Schedule for Box<dyn Schedule> {
 /// the optimizer (which each call takes instead, as `&mut dyn Optimizer<A>`, so a concrete
 /// optimizer and a `Box<dyn Optimizer<A>>` both work).
 ///
-/// It holds the base learning rate `B`, the epoch `k` and the last learning rate (and
-/// momentum) written; see [Epoch 0](self#epoch-0) for the counting. `S` defaults to
+/// It schedules **each parameter group's own learning rate**, as PyTorch does: it holds each
+/// group's base learning rate `B_g` (PyTorch's `base_lrs`), the epoch `k` and the learning rates
+/// (and momenta) written last; see [Epoch 0](self#epoch-0) for the counting and
+/// [Parameter groups](self#parameter-groups) for the groups. `S` defaults to
 /// `Box<dyn Schedule>`, for schedules chosen at run time.
 ///
 /// # Example
@@ -514,14 +643,23 @@ impl Schedule for Box<dyn Schedule> {
 #[derive(Clone, Debug)]
 pub struct Scheduler<S = Box<dyn Schedule>> {
     schedule: S,
-    base_lr: f64,
+    /// The schedule each group follows ([`Schedule::for_group`]), made when attaching.
+    groups: Vec<Box<dyn Schedule>>,
+    base_lrs: Vec<f64>,
     last_epoch: u64,
-    last_lr: f64,
-    last_momentum: Option<f64>,
+    last_lrs: Vec<f64>,
+    /// Each group's last momentum; meaningful when `cycles_momentum`.
+    last_momentums: Vec<f64>,
+    cycles_momentum: bool,
+    /// The optimizer's step count when this scheduler last stepped (or was attached, restored):
+    /// what [`Scheduler::step_if_stepped`] compares with.
+    seen_step: u64,
+    work: Work,
 }
 
 /// The state of a [`Scheduler`]: plain data, to save with a checkpoint and give back to
-/// [`Scheduler::restore`].
+/// [`Scheduler::restore`]. One value per parameter group, in group order (PyTorch's
+/// `base_lrs` and `_last_lr`).
 ///
 /// # Example
 ///
@@ -534,8 +672,9 @@ pub struct Scheduler<S = Box<dyn Schedule>> {
 /// sched.step(&mut opt)?;
 /// sched.step(&mut opt)?;
 /// let state = sched.state();
-/// assert_eq!((state.last_epoch, state.base_lr, state.last_lr), (2, 0.1, 0.05));
-/// assert_eq!(state.last_momentum, None);
+/// assert_eq!(state.last_epoch, 2);
+/// assert_eq!((state.base_lrs, state.last_lrs), (vec![0.1], vec![0.05]));
+/// assert_eq!(state.last_momentums, None);
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -546,30 +685,33 @@ pub struct SchedulerState {
     pub schedule: String,
     /// The number of steps taken since attaching (PyTorch's `last_epoch`).
     pub last_epoch: u64,
-    /// The base learning rate `B` (PyTorch's `base_lrs[0]`).
+    /// Each group's base learning rate `B_g` (PyTorch's `base_lrs`).
     #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
-    pub base_lr: f64,
-    /// The learning rate written by the last step (PyTorch's `get_last_lr()[0]`).
+    pub base_lrs: Vec<f64>,
+    /// Each group's learning rate written by the last step (PyTorch's `get_last_lr()`).
     #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
-    pub last_lr: f64,
-    /// The momentum written by the last step, for the schedules that cycle it.
+    pub last_lrs: Vec<f64>,
+    /// Each group's momentum written by the last step, for the schedules that cycle it.
     #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
-    pub last_momentum: Option<f64>,
+    pub last_momentums: Option<Vec<f64>>,
 }
 
 impl<S: Schedule> Scheduler<S> {
     /// Attaches `schedule` to `optimizer`, as PyTorch's scheduler constructors do: checks the
-    /// schedule ([`Schedule::validate`]), records the base learning rate (the optimizer's, see
-    /// [`Schedule::initial_lr`]) and writes `f(0)` into the optimizer, together with the
-    /// momentum for the schedules that cycle it.
+    /// schedule ([`Schedule::validate`]) and, for each parameter group `g`, makes the schedule
+    /// the group follows ([`Schedule::for_group`]), records its base learning rate `B_g` (the
+    /// group's learning rate, see [`Schedule::initial_lr`]) and writes `f(0)` into the group,
+    /// with the momentum for the schedules that cycle it.
     ///
     /// # Errors
     ///
     /// As [`Schedule::validate`];
+    /// [`Error::GroupCountMismatch`] if a per-group argument ([`PerGroup`]) has another number
+    /// of values than the optimizer has groups;
     /// [`Error::Unsupported`] if the schedule cycles momentum and the optimizer has none;
     /// [`Error::InvalidHyperparameter`] if the optimizer refuses the momentum (Adam's `β₁ ≥ 1`);
     /// [`Error::InvalidScheduledValue`] if `f(0)` is not a finite number `≥ 0`. The optimizer is
-    /// then unchanged.
+    /// then unchanged, every group included.
     ///
     /// # Example
     ///
@@ -584,30 +726,67 @@ impl<S: Schedule> Scheduler<S> {
     /// ```
     pub fn new<A: Float>(schedule: S, optimizer: &mut dyn Optimizer<A>) -> Result<Self, Error> {
         schedule.validate()?;
-        let current = optimizer.learning_rate();
-        let base_lr = schedule.initial_lr(current);
-        let lr = schedule.next_lr(base_lr, current, 0)?;
-        let momentum = checked_momentum(&schedule, 0)?;
-        apply(optimizer, lr, momentum)?;
+        let count = optimizer.group_count();
+        if count == 0 {
+            // An optimizer without groups has one; `ParamGroups` can hold none.
+            return Err(Error::UnknownGroup {
+                tensor: None,
+                group: 0,
+                groups: 0,
+            });
+        }
+        let groups = (0..count)
+            .map(|g| schedule.for_group(g, count))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut base_lrs = Vec::with_capacity(count);
+        let mut work = Work::with_capacity(count);
+        for (g, group_schedule) in groups.iter().enumerate() {
+            let current = group_lr(optimizer, g)?;
+            let base_lr = group_schedule.initial_lr(current);
+            let lr = group_schedule.next_lr(base_lr, current, 0)?;
+            let momentum = checked_momentum(&**group_schedule, 0)?;
+            base_lrs.push(base_lr);
+            work.next.push(GroupValues {
+                lr: Some(lr),
+                momentum,
+            });
+        }
+        let cycles_momentum = momentum_in_every_group(&work.next)?;
+        work.write(optimizer)?;
+        let last_lrs = work.next.iter().map(|v| v.lr.unwrap_or(0.0)).collect();
+        let last_momentums = work
+            .next
+            .iter()
+            .map(|v| v.momentum.unwrap_or(0.0))
+            .collect();
         Ok(Scheduler {
             schedule,
-            base_lr,
+            groups,
+            base_lrs,
             last_epoch: 0,
-            last_lr: lr,
-            last_momentum: momentum,
+            last_lrs,
+            last_momentums,
+            cycles_momentum,
+            seen_step: optimizer.step_count(),
+            work,
         })
     }
 
-    /// Advances one epoch (or batch): computes the next learning rate from the one the
-    /// optimizer holds (PyTorch's recursive `step()`), writes it, with the momentum for the
-    /// schedules that cycle it, and returns it.
+    /// Advances one epoch (or batch): for each parameter group, computes the next learning
+    /// rate from the one the group holds (PyTorch's recursive `step()`) and writes it, with the
+    /// momentum for the schedules that cycle it. Returns group 0's learning rate (all of them:
+    /// [`last_lrs`](Scheduler::last_lrs)).
+    ///
+    /// Every group's values are computed and checked before any is written; if the optimizer
+    /// refuses a value for a later group, the earlier ones are put back. Allocates nothing.
     ///
     /// # Errors
     ///
     /// [`Error::ScheduleExhausted`] past the end of a [`OneCycleLr`];
-    /// [`Error::InvalidScheduledValue`] if the learning rate or momentum is not a finite number
-    /// `≥ 0`; the optimizer's own error if it refuses the values. The scheduler and the optimizer
-    /// are then unchanged.
+    /// [`Error::InvalidScheduledValue`] if a learning rate or momentum is not a finite number
+    /// `≥ 0`; [`Error::GroupCountMismatch`] if the optimizer's number of groups changed since
+    /// attaching (see [`add_groups`](Scheduler::add_groups)); the optimizer's own error if it
+    /// refuses a value. The scheduler and the optimizer are then unchanged.
     ///
     /// # Example
     ///
@@ -630,19 +809,160 @@ impl<S: Schedule> Scheduler<S> {
                 step: self.last_epoch,
                 total_steps: self.last_epoch,
             })?;
-        let lr = self
-            .schedule
-            .next_lr(self.base_lr, optimizer.learning_rate(), epoch)?;
-        let momentum = checked_momentum(&self.schedule, epoch)?;
-        apply(optimizer, lr, momentum)?;
+        self.check_group_count(&*optimizer)?;
+        let next = &mut self.work.next;
+        next.clear();
+        for (g, group_schedule) in self.groups.iter().enumerate() {
+            let current = group_lr(&*optimizer, g)?;
+            let lr = group_schedule.next_lr(self.base_lrs[g], current, epoch)?;
+            let momentum = checked_momentum(&**group_schedule, epoch)?;
+            next.push(GroupValues {
+                lr: Some(lr),
+                momentum,
+            });
+        }
+        let cycles_momentum = momentum_in_every_group(next)?;
+        self.work.write(optimizer)?;
         self.last_epoch = epoch;
-        self.last_lr = lr;
-        self.last_momentum = momentum;
-        Ok(lr)
+        self.cycles_momentum = cycles_momentum;
+        for (g, values) in self.work.next.iter().enumerate() {
+            self.last_lrs[g] = values.lr.unwrap_or(0.0);
+            self.last_momentums[g] = values.momentum.unwrap_or(0.0);
+        }
+        self.seen_step = optimizer.step_count();
+        Ok(self.last_lrs[0])
     }
 
-    /// The pure form: the learning rate at `epoch` from the recorded base learning rate
-    /// ([`Schedule::lr`]). `opt.set_learning_rate(sched.lr(epoch)?)` sets any epoch directly.
+    /// [`step`](Scheduler::step)s only if the optimizer really stepped since this scheduler
+    /// last did (or was attached or restored): its last call to `step` applied an update
+    /// ([`Optimizer::last_step`] is [`StepOutcome::Applied`]) and its
+    /// [`step_count`](Optimizer::step_count) has moved. Returns `Ok(None)` without stepping
+    /// otherwise, and group 0's new learning rate when it steps.
+    ///
+    /// This is the loop of a per-update schedule around an optimizer that does not update on
+    /// every call: [`MultiSteps`](crate::MultiSteps), which updates once per `k` micro-batches,
+    /// and [`NonFinitePolicy::SkipStep`](crate::NonFinitePolicy::SkipStep), whose skipped steps
+    /// change nothing (PyTorch's loops gate `scheduler.step()` by hand on both: on the
+    /// accumulation counter, on `GradScaler`'s scale). Calling it twice after one update steps
+    /// once.
+    ///
+    /// # Errors
+    ///
+    /// As [`step`](Scheduler::step).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::schedule::{LinearLr, Schedule};
+    /// use ndarray_optim::{MultiSteps, Optimizer, Sgd};
+    ///
+    /// let mut w = array![1.0_f32];
+    /// let mut opt = MultiSteps::new(Sgd::new(0.1)?, 4)?; // one update per 4 micro-batches
+    /// let warmup = LinearLr::default().start_factor(0.5).total_iters(2);
+    /// let mut sched = warmup.attach(&mut opt)?;
+    /// for _micro_batch in 0..8 {
+    ///     opt.step(&mut w, &array![1.0])?;
+    ///     sched.step_if_stepped(&mut opt)?; // steps after micro-batches 4 and 8 only
+    /// }
+    /// assert_eq!((opt.step_count(), sched.last_epoch()), (2, 2));
+    /// assert!(sched.step_if_stepped(&mut opt)?.is_none()); // no new update: no step
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn step_if_stepped<A: Float>(
+        &mut self,
+        optimizer: &mut dyn Optimizer<A>,
+    ) -> Result<Option<f64>, Error> {
+        let stepped = *optimizer.last_step() == StepOutcome::Applied
+            && optimizer.step_count() != self.seen_step;
+        if stepped {
+            self.step(optimizer).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Takes on the parameter groups added to the optimizer since attaching
+    /// ([`Optimizer::add_param_group`], to unfreeze a backbone after some epochs, say), so that
+    /// the next [`step`](Scheduler::step) schedules them too; returns how many were added.
+    ///
+    /// A new group `g` starts from its learning rate now, which becomes its base learning rate
+    /// `B_g` ([`Schedule::initial_lr`]: a [`CyclicLr`] or [`OneCycleLr`] uses its own bounds), as
+    /// if the scheduler had been attached with it; nothing is written now. The next step then
+    /// continues the recursion from it, as PyTorch's recursive `get_lr` does for a group added
+    /// to the optimizer (a cosine anneals it from there down to `eta_min`), and a schedule of the
+    /// closed form (a [`LambdaLr`], a [`Warmup`]) gives it `B_g·f(k)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::GroupCountMismatch`] if the optimizer has fewer groups than the scheduler (they
+    /// were replaced), or if the schedule has a per-group argument ([`PerGroup::Each`]), whose
+    /// values are for the groups it was attached to; [`Error::Unsupported`] if the schedule
+    /// cycles momentum and a new group has none. Nothing changes then.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::schedule::{CosineAnnealingLr, Schedule};
+    /// use ndarray_optim::{Optimizer, ParamGroup, Sgd};
+    ///
+    /// let (mut head, mut backbone) = (array![1.0_f64], array![1.0_f64]);
+    /// let mut opt = Sgd::new(0.1)?;
+    /// let mut sched = CosineAnnealingLr::new(10).eta_min(1e-4).attach(&mut opt)?;
+    /// for _epoch in 0..4 {
+    ///     opt.step(&mut head, &array![1.0])?; // the backbone is frozen
+    ///     sched.step(&mut opt)?;
+    /// }
+    /// opt.add_param_group(ParamGroup::default().lr(1e-3), 1)?; // unfreeze it
+    /// assert_eq!(sched.add_groups(&opt)?, 1);
+    /// for _epoch in 4..10 {
+    ///     opt.step(&mut (&mut head, &mut backbone), &(&array![1.0], &array![1.0]))?;
+    ///     sched.step(&mut opt)?;
+    /// }
+    /// // Both groups end at eta_min, the backbone annealed from 1e-3 over the last 6 epochs.
+    /// assert!(sched.last_lrs().iter().all(|lr| (lr - 1e-4).abs() < 1e-15));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn add_groups<A: Float>(&mut self, optimizer: &dyn Optimizer<A>) -> Result<usize, Error> {
+        let (count, known) = (optimizer.group_count(), self.groups.len());
+        if count < known {
+            return Err(Error::GroupCountMismatch {
+                what: "base_lrs",
+                groups: count,
+                found: known,
+            });
+        }
+        let mut added = Vec::with_capacity(count - known);
+        for g in known..count {
+            let group_schedule = self.schedule.for_group(g, count)?;
+            let current = group_lr(optimizer, g)?;
+            let momentum = match (self.cycles_momentum, optimizer.group_momentum(g)) {
+                (false, _) => 0.0,
+                (true, Some(momentum)) => momentum,
+                (true, None) => {
+                    return Err(Error::Unsupported {
+                        optimizer: optimizer.name(),
+                        what: "a momentum hyperparameter",
+                    });
+                }
+            };
+            let base_lr = group_schedule.initial_lr(current);
+            added.push((group_schedule, base_lr, current, momentum));
+        }
+        self.work.reserve(count);
+        for (group_schedule, base_lr, lr, momentum) in added {
+            self.groups.push(group_schedule);
+            self.base_lrs.push(base_lr);
+            self.last_lrs.push(lr);
+            self.last_momentums.push(momentum);
+        }
+        Ok(count - known)
+    }
+
+    /// The pure form: group 0's learning rate at `epoch`, from its recorded base learning rate
+    /// ([`Schedule::lr`]). `opt.set_learning_rate(sched.lr(epoch)?)` sets any epoch directly;
+    /// [`group_lr`](Scheduler::group_lr) gives another group's.
     ///
     /// # Errors
     ///
@@ -661,10 +981,36 @@ impl<S: Schedule> Scheduler<S> {
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     pub fn lr(&self, epoch: u64) -> Result<f64, Error> {
-        self.schedule.lr(self.base_lr, epoch)
+        self.group_lr(0, epoch)
     }
 
-    /// The momentum at `epoch` for the schedules that cycle it ([`Schedule::momentum`]).
+    /// The pure form for group `group`: its learning rate at `epoch`, from its base learning
+    /// rate, as the schedule it follows computes it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownGroup`] if there is no such group; as [`Schedule::lr`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CosineAnnealingLr, Schedule};
+    /// use ndarray_optim::{Error, Optimizer, ParamGroup, ParamGroups, Sgd};
+    ///
+    /// let mut opt = Sgd::<f64>::new(0.1)?;
+    /// let groups = vec![ParamGroup::default(), ParamGroup::default().lr(0.01)];
+    /// opt.set_param_groups(Some(ParamGroups::new(groups, vec![0, 1])?))?;
+    /// let sched = CosineAnnealingLr::new(10).eta_min(1e-3).attach(&mut opt)?;
+    /// assert!((sched.group_lr(1, 10)? - 1e-3).abs() < 1e-15); // eta_min is absolute
+    /// assert!((sched.group_lr(1, 5)? - (1e-3 + 0.01) / 2.0).abs() < 1e-15);
+    /// assert!(matches!(sched.group_lr(2, 5), Err(Error::UnknownGroup { group: 2, .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn group_lr(&self, group: usize, epoch: u64) -> Result<f64, Error> {
+        self.group_schedule(group)?.lr(self.base_lrs[group], epoch)
+    }
+
+    /// Group 0's momentum at `epoch` for the schedules that cycle it ([`Schedule::momentum`]).
     ///
     /// # Errors
     ///
@@ -683,10 +1029,35 @@ impl<S: Schedule> Scheduler<S> {
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     pub fn momentum(&self, epoch: u64) -> Result<Option<f64>, Error> {
-        self.schedule.momentum(epoch)
+        self.group_momentum(0, epoch)
     }
 
-    /// The learning rate written by the last step (or by attaching): PyTorch's `get_last_lr()`.
+    /// Group `group`'s momentum at `epoch`, for the schedules that cycle it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownGroup`] if there is no such group; as [`Schedule::momentum`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CyclicLr, Schedule};
+    /// use ndarray_optim::{Momentum, Optimizer, ParamGroup, ParamGroups};
+    ///
+    /// let mut opt = Momentum::<f32>::new(0.1, 0.9)?;
+    /// let groups = vec![ParamGroup::default(), ParamGroup::default()];
+    /// opt.set_param_groups(Some(ParamGroups::new(groups, vec![0, 1])?))?;
+    /// let cyclic = CyclicLr::new(0.01, 0.1).step_size_up(4).base_momentum([0.8, 0.5]);
+    /// let sched = cyclic.attach(&mut opt)?;
+    /// assert_eq!(sched.group_momentum(1, 4)?, Some(0.5)); // group 1's, at the peak
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn group_momentum(&self, group: usize, epoch: u64) -> Result<Option<f64>, Error> {
+        self.group_schedule(group)?.momentum(epoch)
+    }
+
+    /// Group 0's learning rate written by the last step (or by attaching): PyTorch's
+    /// `get_last_lr()[0]`.
     ///
     /// # Example
     ///
@@ -702,10 +1073,32 @@ impl<S: Schedule> Scheduler<S> {
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     pub fn last_lr(&self) -> f64 {
-        self.last_lr
+        self.last_lrs[0]
     }
 
-    /// The momentum written by the last step, for the schedules that cycle it.
+    /// Each group's learning rate written by the last step (or by attaching), in group order:
+    /// PyTorch's `get_last_lr()`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{Schedule, StepLr};
+    /// use ndarray_optim::{Optimizer, ParamGroup, ParamGroups, Sgd};
+    ///
+    /// let mut opt = Sgd::<f64>::new(1.0)?;
+    /// let groups = vec![ParamGroup::default(), ParamGroup::default().lr(0.1)];
+    /// opt.set_param_groups(Some(ParamGroups::new(groups, vec![0, 1])?))?;
+    /// let mut sched = StepLr::new(1).gamma(0.5).attach(&mut opt)?;
+    /// sched.step(&mut opt)?;
+    /// assert_eq!(sched.last_lrs(), [0.5, 0.05]);
+    /// assert_eq!(opt.group_learning_rate(1), Some(0.05));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn last_lrs(&self) -> &[f64] {
+        &self.last_lrs
+    }
+
+    /// Group 0's momentum written by the last step, for the schedules that cycle it.
     ///
     /// # Example
     ///
@@ -721,7 +1114,27 @@ impl<S: Schedule> Scheduler<S> {
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     pub fn last_momentum(&self) -> Option<f64> {
-        self.last_momentum
+        self.cycles_momentum.then(|| self.last_momentums[0])
+    }
+
+    /// Each group's momentum written by the last step, for the schedules that cycle it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{OneCycleLr, Schedule};
+    /// use ndarray_optim::{Optimizer, ParamGroup, ParamGroups, Sgd};
+    ///
+    /// let mut opt = Sgd::<f64>::new(0.1)?;
+    /// let groups = vec![ParamGroup::default(), ParamGroup::default()];
+    /// opt.set_param_groups(Some(ParamGroups::new(groups, vec![0, 1])?))?;
+    /// let sched = OneCycleLr::new(1.0, 100).max_momentum([0.95, 0.9]).attach(&mut opt)?;
+    /// assert_eq!(sched.last_momentums(), Some(&[0.95, 0.9][..]));
+    /// assert_eq!(opt.group_momentum(1), Some(0.9));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn last_momentums(&self) -> Option<&[f64]> {
+        self.cycles_momentum.then_some(&self.last_momentums[..])
     }
 
     /// The number of steps since attaching: PyTorch's `last_epoch`.
@@ -745,7 +1158,7 @@ impl<S: Schedule> Scheduler<S> {
         self.last_epoch
     }
 
-    /// The base learning rate `B` recorded when attaching (PyTorch's `base_lrs[0]`).
+    /// Group 0's base learning rate `B` recorded when attaching (PyTorch's `base_lrs[0]`).
     ///
     /// # Example
     ///
@@ -760,7 +1173,27 @@ impl<S: Schedule> Scheduler<S> {
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     pub fn base_lr(&self) -> f64 {
-        self.base_lr
+        self.base_lrs[0]
+    }
+
+    /// Each group's base learning rate `B_g` (PyTorch's `base_lrs`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::{CyclicLr, Schedule};
+    /// use ndarray_optim::{Optimizer, ParamGroup, ParamGroups, Sgd};
+    ///
+    /// let mut opt = Sgd::<f32>::new(0.1)?;
+    /// let groups = vec![ParamGroup::default(), ParamGroup::default()];
+    /// opt.set_param_groups(Some(ParamGroups::new(groups, vec![0, 1])?))?;
+    /// // CyclicLR(opt, base_lr=[1e-3, 1e-4], max_lr=0.1): its own bounds, one per group.
+    /// let sched = CyclicLr::new([1e-3, 1e-4], 0.1).attach(&mut opt)?;
+    /// assert_eq!(sched.base_lrs(), [1e-3, 1e-4]);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn base_lrs(&self) -> &[f64] {
+        &self.base_lrs
     }
 
     /// The schedule.
@@ -780,7 +1213,28 @@ impl<S: Schedule> Scheduler<S> {
         &self.schedule
     }
 
-    /// The state to save: epoch, base learning rate, last learning rate and momentum.
+    /// The schedule group `group` follows ([`Schedule::for_group`]).
+    fn group_schedule(&self, group: usize) -> Result<&dyn Schedule, Error> {
+        per_group::check_group(group, self.groups.len())?;
+        Ok(&*self.groups[group])
+    }
+
+    /// The optimizer has the groups this scheduler knows.
+    fn check_group_count<A: Float>(&self, optimizer: &dyn Optimizer<A>) -> Result<(), Error> {
+        let groups = optimizer.group_count();
+        if groups == self.groups.len() {
+            Ok(())
+        } else {
+            Err(Error::GroupCountMismatch {
+                what: "base_lrs",
+                groups,
+                found: self.groups.len(),
+            })
+        }
+    }
+
+    /// The state to save: the epoch, and each group's base learning rate, last learning rate
+    /// and momentum.
     ///
     /// # Example
     ///
@@ -792,27 +1246,31 @@ impl<S: Schedule> Scheduler<S> {
     /// let mut sched = ExponentialLr::new(0.5).attach(&mut opt)?;
     /// sched.step(&mut opt)?;
     /// let state: SchedulerState = sched.state(); // save it with the checkpoint (serde feature)
-    /// assert_eq!((state.last_epoch, state.base_lr, state.last_lr), (1, 1.0, 0.5));
+    /// assert_eq!((state.last_epoch, state.base_lrs, state.last_lrs), (1, vec![1.0], vec![0.5]));
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     pub fn state(&self) -> SchedulerState {
         SchedulerState {
             schedule: self.schedule.name().to_string(),
             last_epoch: self.last_epoch,
-            base_lr: self.base_lr,
-            last_lr: self.last_lr,
-            last_momentum: self.last_momentum,
+            base_lrs: self.base_lrs.clone(),
+            last_lrs: self.last_lrs.clone(),
+            last_momentums: self.cycles_momentum.then(|| self.last_momentums.clone()),
         }
     }
 
-    /// Puts a saved state back, and writes its learning rate (and momentum) into the optimizer,
-    /// so the next [`step`](Scheduler::step) continues exactly where the saved scheduler was.
+    /// Puts a saved state back, and writes each group's learning rate (and momentum) into the
+    /// optimizer, so the next [`step`](Scheduler::step) continues exactly where the saved
+    /// scheduler was.
     ///
     /// # Errors
     ///
     /// As [`Schedule::validate`];
-    /// [`Error::InvalidHyperparameter`] if a learning rate or the momentum in the state is not a
-    /// finite number `≥ 0`, or if the state has a momentum and the schedule cycles none (or the
+    /// [`Error::WrongSchedule`] if the state was saved by another schedule;
+    /// [`Error::GroupCountMismatch`] if the state, the scheduler and the optimizer do not have
+    /// the same number of parameter groups;
+    /// [`Error::InvalidHyperparameter`] if a learning rate or a momentum in the state is not a
+    /// finite number `≥ 0`, or if the state has momenta and the schedule cycles none (or the
     /// other way round); [`Error::ScheduleExhausted`] if the epoch is past the end of the
     /// schedule; the optimizer's error if it refuses the values. Nothing is changed then.
     ///
@@ -849,27 +1307,63 @@ impl<S: Schedule> Scheduler<S> {
                 found: state.schedule,
             });
         }
-        check_state_value("base_lr", state.base_lr)?;
-        check_state_value("last_lr", state.last_lr)?;
-        // Fails for an epoch past the end of the schedule (a OneCycleLr has one), in O(1) where
-        // the pure learning rate of some schedules takes O(epoch).
-        let expected = self.schedule.momentum(state.last_epoch)?;
-        match (expected, state.last_momentum) {
-            (Some(_), Some(m)) => check_state_value("last_momentum", m)?,
-            (None, None) => {}
-            (_, m) => {
-                return Err(Error::InvalidHyperparameter {
-                    name: "last_momentum",
-                    value: m.unwrap_or(f64::NAN),
-                    requirement: "must be given exactly when the schedule cycles momentum",
+        self.check_group_count(&*optimizer)?;
+        let groups = self.groups.len();
+        let lengths = [
+            ("base_lrs", state.base_lrs.len()),
+            ("last_lrs", state.last_lrs.len()),
+            (
+                "last_momentums",
+                state.last_momentums.as_ref().map_or(groups, Vec::len),
+            ),
+        ];
+        for (what, found) in lengths {
+            if found != groups {
+                return Err(Error::GroupCountMismatch {
+                    what,
+                    groups,
+                    found,
                 });
             }
         }
-        apply(optimizer, state.last_lr, state.last_momentum)?;
-        self.base_lr = state.base_lr;
+        for (&base_lr, &last_lr) in state.base_lrs.iter().zip(&state.last_lrs) {
+            check_state_value("base_lrs", base_lr)?;
+            check_state_value("last_lrs", last_lr)?;
+        }
+        // Fails for an epoch past the end of the schedule (a OneCycleLr has one), in O(1) per
+        // group where the pure learning rate of some schedules takes O(epoch).
+        for (g, group_schedule) in self.groups.iter().enumerate() {
+            let expected = group_schedule.momentum(state.last_epoch)?;
+            let saved = state.last_momentums.as_ref().map(|m| m[g]);
+            match (expected, saved) {
+                (Some(_), Some(m)) => check_state_value("last_momentums", m)?,
+                (None, None) => {}
+                (_, m) => {
+                    return Err(Error::InvalidHyperparameter {
+                        name: "last_momentums",
+                        value: m.unwrap_or(f64::NAN),
+                        requirement: "must be given exactly when the schedule cycles momentum",
+                    });
+                }
+            }
+        }
+        self.work.next.clear();
+        for (g, &lr) in state.last_lrs.iter().enumerate() {
+            self.work.next.push(GroupValues {
+                lr: Some(lr),
+                momentum: state.last_momentums.as_ref().map(|m| m[g]),
+            });
+        }
+        self.work.write(optimizer)?;
+        self.base_lrs = state.base_lrs;
         self.last_epoch = state.last_epoch;
-        self.last_lr = state.last_lr;
-        self.last_momentum = state.last_momentum;
+        self.last_lrs = state.last_lrs;
+        self.cycles_momentum = state.last_momentums.is_some();
+        match state.last_momentums {
+            Some(momentums) => self.last_momentums = momentums,
+            None => self.last_momentums.iter_mut().for_each(|m| *m = 0.0),
+        }
+        self.seen_step = optimizer.step_count();
         Ok(())
     }
 }
@@ -901,6 +1395,20 @@ fn checked_momentum<S: Schedule + ?Sized>(schedule: &S, epoch: u64) -> Result<Op
         .transpose()
 }
 
+/// Whether the schedules of the groups cycle momentum: all of them or none.
+fn momentum_in_every_group(values: &[GroupValues]) -> Result<bool, Error> {
+    let cycles = values.first().is_some_and(|v| v.momentum.is_some());
+    if values.iter().all(|v| v.momentum.is_some() == cycles) {
+        Ok(cycles)
+    } else {
+        Err(Error::InvalidHyperparameter {
+            name: "momentum",
+            value: f64::NAN,
+            requirement: "a schedule must cycle the momentum of every parameter group or of none",
+        })
+    }
+}
+
 fn check_state_value(name: &'static str, value: f64) -> Result<(), Error> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
@@ -913,27 +1421,134 @@ fn check_state_value(name: &'static str, value: f64) -> Result<(), Error> {
     }
 }
 
-/// Writes a learning rate and an optional momentum into the optimizer, both or neither: the
-/// momentum first (the optimizer may refuse it), then the learning rate, undoing the momentum
-/// if the learning rate is refused.
-fn apply<A: Float>(
-    optimizer: &mut dyn Optimizer<A>,
-    lr: f64,
+/// Group `group`'s learning rate, which exists (the callers checked the count).
+fn group_lr<A: Float>(optimizer: &dyn Optimizer<A>, group: usize) -> Result<f64, Error> {
+    optimizer
+        .group_learning_rate(group)
+        .ok_or(Error::UnknownGroup {
+            tensor: None,
+            group,
+            groups: optimizer.group_count(),
+        })
+}
+
+/// What a scheduler writes into one group: a learning rate (`None`: leave it) and a momentum
+/// (`None`: leave it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GroupValues {
+    pub(crate) lr: Option<f64>,
+    pub(crate) momentum: Option<f64>,
+}
+
+/// What a group held before a write, to put it back.
+#[derive(Clone, Copy, Debug)]
+struct Undo {
+    lr: Option<f64>,
     momentum: Option<f64>,
-) -> Result<(), Error> {
-    let Some(momentum) = momentum else {
-        return optimizer.set_learning_rate(lr);
-    };
-    let previous = optimizer.momentum();
-    optimizer.set_momentum(momentum)?;
-    if let Err(e) = optimizer.set_learning_rate(lr) {
-        if let Some(previous) = previous {
-            // The old value was accepted before, so putting it back cannot fail.
-            let _ = optimizer.set_momentum(previous);
-        }
-        return Err(e);
+    /// The group's own `lr` and `momentum` fields, when the optimizer has [`ParamGroups`]
+    /// (a group whose learning rate is a multiple of the optimizer's has no `lr` of its own,
+    /// and must not get one from being put back).
+    ///
+    /// [`ParamGroups`]: crate::ParamGroups
+    fields: Option<(Option<f64>, Option<f64>)>,
+}
+
+/// The working space of a scheduler's step, reused so that a step allocates nothing: the values
+/// to write into each group, and what the groups held. Not part of a scheduler's value: a clone
+/// starts empty (with the same capacity), and any two are equal.
+#[derive(Debug, Default)]
+pub(crate) struct Work {
+    pub(crate) next: Vec<GroupValues>,
+    undo: Vec<Undo>,
+}
+
+impl Clone for Work {
+    fn clone(&self) -> Self {
+        Work::with_capacity(self.next.capacity())
     }
-    Ok(())
+}
+
+impl PartialEq for Work {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Work {
+    pub(crate) fn with_capacity(groups: usize) -> Self {
+        Work {
+            next: Vec::with_capacity(groups),
+            undo: Vec::with_capacity(groups),
+        }
+    }
+
+    /// Room for `groups` groups (allocates only when there are more than before).
+    pub(crate) fn reserve(&mut self, groups: usize) {
+        self.next.reserve(groups.saturating_sub(self.next.len()));
+        self.undo.reserve(groups.saturating_sub(self.undo.len()));
+    }
+
+    /// Writes `next[g]` into group `g` of the optimizer, for every group, all or nothing: each
+    /// group's momentum first (the optimizer may refuse it), then its learning rate; if the
+    /// optimizer refuses a value, every group already written is put back as it was.
+    pub(crate) fn write<A: Float>(
+        &mut self,
+        optimizer: &mut dyn Optimizer<A>,
+    ) -> Result<(), Error> {
+        self.undo.clear();
+        for g in 0..self.next.len() {
+            let fields = optimizer
+                .param_groups()
+                .and_then(|groups| groups.groups().get(g))
+                .map(|group| (group.lr, group.momentum));
+            self.undo.push(Undo {
+                lr: optimizer.group_learning_rate(g),
+                momentum: optimizer.group_momentum(g),
+                fields,
+            });
+        }
+        for (g, values) in self.next.iter().enumerate() {
+            let written = values
+                .momentum
+                .map_or(Ok(()), |m| optimizer.set_group_momentum(g, m))
+                .and_then(|()| {
+                    values
+                        .lr
+                        .map_or(Ok(()), |lr| optimizer.set_group_learning_rate(g, lr))
+                });
+            if let Err(e) = written {
+                put_back(optimizer, &self.undo[..=g]);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Puts groups `0..undo.len()` back as they were (an error path: may allocate).
+fn put_back<A: Float>(optimizer: &mut dyn Optimizer<A>, undo: &[Undo]) {
+    // With parameter groups, the groups' own fields go back exactly.
+    if let Some(groups) = optimizer.param_groups() {
+        let mut restored = groups.clone();
+        for (group, undo) in restored.groups_mut().iter_mut().zip(undo) {
+            if let Some((lr, momentum)) = undo.fields {
+                group.lr = lr;
+                group.momentum = momentum;
+            }
+        }
+        if optimizer.set_param_groups(Some(restored)).is_ok() {
+            return;
+        }
+    }
+    // The values held before were accepted then, so putting them back cannot fail.
+    for (g, undo) in undo.iter().enumerate() {
+        if let Some(momentum) = undo.momentum {
+            let _ = optimizer.set_group_momentum(g, momentum);
+        }
+        if let Some(lr) = undo.lr {
+            let _ = optimizer.set_group_learning_rate(g, lr);
+        }
+    }
 }
 
 /// An integer argument that must be at least 1 (a period, a number of steps).

@@ -1,5 +1,6 @@
 //! Reduce the learning rate when a metric stops improving.
 
+use super::{GroupValues, PerGroup, Work};
 use crate::builder::config;
 use crate::check;
 use crate::error::Error;
@@ -84,8 +85,13 @@ config! {
     /// | `threshold` | `1e-4` | `≥ 0` |
     /// | `threshold_mode` | [`ThresholdMode::Rel`] | |
     /// | `cooldown` | `0` | |
-    /// | `min_lr` | `0` | `≥ 0` |
+    /// | `min_lr` | `0` | `≥ 0`; one value, or one per parameter group |
     /// | `eps` | `1e-8` | `≥ 0` |
+    ///
+    /// `min_lr` is a [`PerGroup`], as PyTorch's is "a float or a list": one floor for every
+    /// group (`.min_lr(1e-6)`) or one per group (`.min_lr([1e-5, 1e-6])`), which must then be
+    /// as many as the optimizer's groups at each step ([`Error::GroupCountMismatch`] otherwise,
+    /// nothing changed).
     ///
     /// [`build`]: ReduceLrOnPlateauConfig::build
     ///
@@ -136,8 +142,8 @@ config! {
         threshold_mode: ThresholdMode = ThresholdMode::Rel,
         /// The number of epochs to wait after a reduction before counting bad epochs again.
         cooldown: u64 = 0,
-        /// The floor of the learning rate.
-        min_lr: f64 = 0.0,
+        /// The floor of the learning rate, for every group or per group.
+        min_lr: impl Into<PerGroup> = PerGroup::All(0.0),
         /// The smallest change of the learning rate worth making.
         eps: f64 = 1e-8,
     }
@@ -152,7 +158,7 @@ impl ReduceLrOnPlateauConfig {
     pub fn validate(&self) -> Result<(), Error> {
         check::beta("factor", self.factor)?;
         check::non_negative("threshold", self.threshold)?;
-        check::non_negative("min_lr", self.min_lr)?;
+        self.min_lr.check("min_lr", check::non_negative)?;
         check::non_negative("eps", self.eps)
     }
 
@@ -165,13 +171,8 @@ impl ReduceLrOnPlateauConfig {
         self.validate()?;
         Ok(ReduceLrOnPlateau {
             config: self,
-            state: PlateauState {
-                last_epoch: 0,
-                best: None,
-                num_bad_epochs: 0,
-                cooldown_counter: 0,
-                last_lr: None,
-            },
+            state: PlateauState::default(),
+            work: Work::default(),
         })
     }
 }
@@ -187,14 +188,18 @@ impl ReduceLrOnPlateauConfig {
 /// if metric is better than best (by the threshold):  best ← metric, bad ← 0   else bad ← bad + 1
 /// if cooldown_counter > 0:  cooldown_counter ← cooldown_counter − 1, bad ← 0
 /// if bad > patience:
-///     new ← max(lr · factor, min_lr);  if lr − new > eps: lr ← new
+///     for each parameter group g:
+///         new ← max(lr_g · factor, min_lr_g);  if lr_g − new > eps: lr_g ← new
 ///     cooldown_counter ← cooldown, bad ← 0
 /// ```
 ///
 /// A NaN metric is never better than the best, so it counts as a bad epoch, as in PyTorch.
 ///
-/// It reads and writes the optimizer's learning rate and touches nothing when built (there is
-/// no `attach`: PyTorch's constructor does not change the learning rate either). It is not a
+/// It reads and writes each parameter group's learning rate (one group without
+/// [`ParamGroups`](crate::ParamGroups)), each against its own floor, and touches nothing when
+/// built (there is no `attach`: PyTorch's constructor does not change the learning rate
+/// either). A group added to the optimizer later is reduced like the others when `min_lr` is
+/// one value for all, as in PyTorch. It is not a
 /// [`Schedule`](super::Schedule): it cannot go into a [`SequentialLr`](super::SequentialLr) or
 /// a [`ChainedScheduler`](super::ChainedScheduler) (PyTorch refuses that too), but it can step
 /// the same optimizer as one.
@@ -227,6 +232,7 @@ impl ReduceLrOnPlateauConfig {
 pub struct ReduceLrOnPlateau {
     config: ReduceLrOnPlateauConfig,
     state: PlateauState,
+    work: Work,
 }
 
 /// The state of a [`ReduceLrOnPlateau`]: plain data, to save with a checkpoint and give back
@@ -244,10 +250,10 @@ pub struct ReduceLrOnPlateau {
 /// plateau.step(&mut opt, 3.5)?;
 /// let state = plateau.state();
 /// assert_eq!((state.last_epoch, state.best, state.num_bad_epochs), (2, Some(3.0), 1));
-/// assert_eq!((state.cooldown_counter, state.last_lr), (0, Some(0.1)));
+/// assert_eq!((state.cooldown_counter, state.last_lrs), (0, Some(vec![0.1])));
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PlateauState {
     /// The number of steps taken.
@@ -260,9 +266,10 @@ pub struct PlateauState {
     pub num_bad_epochs: u64,
     /// Epochs of cooldown left.
     pub cooldown_counter: u64,
-    /// The learning rate after the last step (`None` before the first).
+    /// Each parameter group's learning rate after the last step, in group order (PyTorch's
+    /// `_last_lr`; `None` before the first step).
     #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
-    pub last_lr: Option<f64>,
+    pub last_lrs: Option<Vec<f64>>,
 }
 
 /// PyTorch's defaults (those of [`ReduceLrOnPlateauConfig::default`]).
@@ -270,13 +277,8 @@ impl Default for ReduceLrOnPlateau {
     fn default() -> Self {
         ReduceLrOnPlateau {
             config: ReduceLrOnPlateauConfig::default(),
-            state: PlateauState {
-                last_epoch: 0,
-                best: None,
-                num_bad_epochs: 0,
-                cooldown_counter: 0,
-                last_lr: None,
-            },
+            state: PlateauState::default(),
+            work: Work::default(),
         }
     }
 }
@@ -306,14 +308,17 @@ impl ReduceLrOnPlateau {
         }
     }
 
-    /// Takes the metric of the epoch just finished and reduces the optimizer's learning rate if
-    /// it has not improved for more than `patience` epochs. Returns the learning rate now in
-    /// the optimizer.
+    /// Takes the metric of the epoch just finished and reduces each parameter group's learning
+    /// rate if the metric has not improved for more than `patience` epochs. Returns group 0's
+    /// learning rate now in the optimizer (all of them: [`last_lrs`](ReduceLrOnPlateau::last_lrs)).
+    /// Allocates nothing after the first step (unless groups were added).
     ///
     /// # Errors
     ///
-    /// The optimizer's error if it refuses the reduced learning rate (it cannot for this
-    /// crate's optimizers); the scheduler is then unchanged.
+    /// [`Error::GroupCountMismatch`] if `min_lr` has one value per group and the optimizer has
+    /// another number of groups; the optimizer's error if it refuses a reduced learning rate (it
+    /// cannot for this crate's optimizers), in which case the groups reduced before it are put
+    /// back. The scheduler and the optimizer are then unchanged.
     ///
     /// # Example
     ///
@@ -336,32 +341,64 @@ impl ReduceLrOnPlateau {
         optimizer: &mut dyn Optimizer<A>,
         metric: f64,
     ) -> Result<f64, Error> {
-        let mut next = self.state.clone();
-        next.last_epoch = self.state.last_epoch.saturating_add(1);
-        if self.is_better(metric, next.best.unwrap_or(self.worst())) {
-            next.best = Some(metric);
-            next.num_bad_epochs = 0;
-        } else {
-            next.num_bad_epochs = next.num_bad_epochs.saturating_add(1);
+        let groups = optimizer.group_count();
+        if groups == 0 {
+            return Err(Error::UnknownGroup {
+                tensor: None,
+                group: 0,
+                groups: 0,
+            });
         }
-        if next.cooldown_counter > 0 {
-            next.cooldown_counter -= 1;
-            next.num_bad_epochs = 0; // bad epochs are ignored during cooldown
-        }
-        let mut lr = optimizer.learning_rate();
         let config = &self.config;
-        if next.num_bad_epochs > config.patience {
-            let reduced = (lr * config.factor).max(config.min_lr);
-            if lr - reduced > config.eps {
-                optimizer.set_learning_rate(reduced)?;
-                lr = reduced;
-            }
-            next.cooldown_counter = config.cooldown;
-            next.num_bad_epochs = 0;
+        if let Some(found) = config.min_lr.groups()
+            && found != groups
+        {
+            return Err(Error::GroupCountMismatch {
+                what: "min_lr",
+                groups,
+                found,
+            });
         }
-        next.last_lr = Some(lr);
-        self.state = next;
-        Ok(lr)
+        self.work.reserve(groups); // allocates on the first step (and for added groups) only
+        let last_epoch = self.state.last_epoch.saturating_add(1);
+        let (mut best, mut num_bad_epochs) = (self.state.best, self.state.num_bad_epochs);
+        let mut cooldown_counter = self.state.cooldown_counter;
+        if self.is_better(metric, best.unwrap_or(self.worst())) {
+            best = Some(metric);
+            num_bad_epochs = 0;
+        } else {
+            num_bad_epochs = num_bad_epochs.saturating_add(1);
+        }
+        if cooldown_counter > 0 {
+            cooldown_counter -= 1;
+            num_bad_epochs = 0; // bad epochs are ignored during cooldown
+        }
+        if num_bad_epochs > config.patience {
+            let next = &mut self.work.next;
+            next.clear();
+            for g in 0..groups {
+                let lr = super::group_lr(&*optimizer, g)?;
+                let min_lr = config.min_lr.get(g).unwrap_or(0.0); // the count is checked above
+                let reduced = (lr * config.factor).max(min_lr);
+                next.push(GroupValues {
+                    lr: (lr - reduced > config.eps).then_some(reduced),
+                    momentum: None,
+                });
+            }
+            self.work.write(optimizer)?;
+            cooldown_counter = config.cooldown;
+            num_bad_epochs = 0;
+        }
+        let state = &mut self.state;
+        state.last_epoch = last_epoch;
+        state.best = best;
+        state.num_bad_epochs = num_bad_epochs;
+        state.cooldown_counter = cooldown_counter;
+        let last_lrs = state.last_lrs.get_or_insert_with(Vec::new);
+        last_lrs.clear();
+        // Every group exists (counted above).
+        last_lrs.extend((0..groups).map(|g| optimizer.group_learning_rate(g).unwrap_or(0.0)));
+        Ok(last_lrs[0])
     }
 
     /// The best metric so far.
@@ -448,7 +485,7 @@ impl ReduceLrOnPlateau {
         self.state.last_epoch
     }
 
-    /// The learning rate after the last step (`None` before the first).
+    /// Group 0's learning rate after the last step (`None` before the first).
     ///
     /// # Example
     ///
@@ -464,7 +501,36 @@ impl ReduceLrOnPlateau {
     /// # Ok::<(), ndarray_optim::Error>(())
     /// ```
     pub fn last_lr(&self) -> Option<f64> {
-        self.state.last_lr
+        self.state
+            .last_lrs
+            .as_ref()
+            .and_then(|lrs| lrs.first().copied())
+    }
+
+    /// Each group's learning rate after the last step, in group order: PyTorch's
+    /// `get_last_lr()` (`None` before the first step).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::schedule::ReduceLrOnPlateauConfig;
+    /// use ndarray_optim::{Optimizer, ParamGroup, ParamGroups, Sgd};
+    ///
+    /// // PyTorch: ReduceLROnPlateau(opt, patience=0, min_lr=[0.05, 0.009]) on two groups.
+    /// let mut opt = Sgd::<f64>::new(0.1)?;
+    /// let groups = vec![ParamGroup::default(), ParamGroup::default().lr(0.01)];
+    /// opt.set_param_groups(Some(ParamGroups::new(groups, vec![0, 1])?))?;
+    /// let mut plateau = ReduceLrOnPlateauConfig::default()
+    ///     .patience(0)
+    ///     .min_lr([0.05, 0.009])
+    ///     .build()?;
+    /// plateau.step(&mut opt, 1.0)?;
+    /// plateau.step(&mut opt, 1.0)?; // reduced, each group to its own floor
+    /// assert_eq!(plateau.last_lrs(), Some(&[0.05, 0.009][..]));
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn last_lrs(&self) -> Option<&[f64]> {
+        self.state.last_lrs.as_deref()
     }
 
     /// The state to save.
@@ -487,14 +553,16 @@ impl ReduceLrOnPlateau {
         self.state.clone()
     }
 
-    /// Puts a saved state back, and writes its learning rate (if it has one) into the
-    /// optimizer, so the next [`step`](ReduceLrOnPlateau::step) continues exactly where the saved
-    /// scheduler was.
+    /// Puts a saved state back, and writes its learning rates (if it has them) into the
+    /// optimizer's groups, so the next [`step`](ReduceLrOnPlateau::step) continues exactly where
+    /// the saved scheduler was.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidHyperparameter`] if `best` is NaN or `last_lr` is not a finite number
-    /// `≥ 0`; the optimizer's error if it refuses the learning rate. Nothing is changed then.
+    /// [`Error::InvalidHyperparameter`] if `best` is NaN or a learning rate is not a finite
+    /// number `≥ 0`; [`Error::GroupCountMismatch`] if the state has another number of learning
+    /// rates than the optimizer has groups; the optimizer's error if it refuses a learning rate.
+    /// Nothing is changed then.
     ///
     /// # Example
     ///
@@ -531,9 +599,24 @@ impl ReduceLrOnPlateau {
                 requirement: "must not be NaN",
             });
         }
-        if let Some(lr) = state.last_lr {
-            check::non_negative("last_lr", lr)?;
-            optimizer.set_learning_rate(lr)?;
+        if let Some(lrs) = &state.last_lrs {
+            let groups = optimizer.group_count();
+            if lrs.len() != groups {
+                return Err(Error::GroupCountMismatch {
+                    what: "last_lrs",
+                    groups,
+                    found: lrs.len(),
+                });
+            }
+            for &lr in lrs {
+                check::non_negative("last_lrs", lr)?;
+            }
+            self.work.next.clear();
+            self.work.next.extend(lrs.iter().map(|&lr| GroupValues {
+                lr: Some(lr),
+                momentum: None,
+            }));
+            self.work.write(optimizer)?;
         }
         self.state = state;
         Ok(())

@@ -11,6 +11,7 @@ mod common;
 
 mod clip_accumulate;
 mod optimizers;
+mod schedules;
 
 struct Counting;
 

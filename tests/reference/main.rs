@@ -9,4 +9,5 @@ mod common;
 mod clip;
 mod finder;
 mod parity;
+mod schedule_groups;
 mod schedules;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use ndarray_optim::schedule::{
     AnnealStrategy, ChainedScheduler, ConstantLr, CosineAnnealingLr, CosineAnnealingWarmRestarts,
     CyclicLr, CyclicMode, ExponentialLr, LambdaLr, LinearLr, MultiStepLr, MultiplicativeLr,
-    OneCycleLr, PlateauMode, PlateauState, PolynomialLr, ReduceLrOnPlateau,
+    OneCycleLr, PerGroup, PlateauMode, PlateauState, PolynomialLr, ReduceLrOnPlateau,
     ReduceLrOnPlateauConfig, ScaleMode, Schedule, Scheduler, SchedulerState, SequentialLr, StepLr,
     ThresholdMode, Warmup,
 };
@@ -33,7 +33,7 @@ struct Case {
     epochs: Option<Vec<f64>>,
 }
 
-fn floats(v: &Value) -> Vec<f64> {
+pub(super) fn floats(v: &Value) -> Vec<f64> {
     v.as_array()
         .expect("an array")
         .iter()
@@ -83,6 +83,14 @@ fn scale_fn(name: &str) -> fn(f64) -> f64 {
     }
 }
 
+/// A PyTorch "float or list" argument.
+fn kw_per_group(kwargs: &Map<String, Value>, key: &str) -> Option<PerGroup> {
+    kwargs.get(key).map(|v| match v.as_array() {
+        Some(_) => PerGroup::Each(floats(v)),
+        None => PerGroup::All(v.as_f64().expect(key)),
+    })
+}
+
 fn kw_f(kwargs: &Map<String, Value>, key: &str, default: f64) -> f64 {
     kwargs.get(key).map_or(default, |v| v.as_f64().expect(key))
 }
@@ -107,12 +115,13 @@ fn milestones(kwargs: &Map<String, Value>) -> Vec<u64> {
 /// Our schedule for a PyTorch class name and its keyword arguments, with PyTorch's defaults for
 /// the arguments not given (the crate's own: each optional argument is set only when the
 /// fixture gives it).
-fn build(spec: &Value) -> Box<dyn Schedule> {
+pub(super) fn build(spec: &Value) -> Box<dyn Schedule> {
     let kind = spec["type"].as_str().expect("type");
     let kw = spec["kwargs"].as_object().expect("kwargs");
     let f = |key: &str| kw.get(key).map(|v| v.as_f64().expect(key));
     let u = |key: &str| kw.get(key).map(|v| v.as_u64().expect(key));
     let b = |key: &str| kw.get(key).map(|v| v.as_bool().expect(key));
+    let per_group = |key: &str| kw_per_group(kw, key).unwrap_or(PerGroup::All(f64::NAN));
     match kind {
         "StepLR" => {
             let mut s = StepLr::new(kw_u(kw, "step_size", 0));
@@ -171,7 +180,7 @@ fn build(spec: &Value) -> Box<dyn Schedule> {
         }
         "CosineAnnealingWarmRestarts" => Box::new(warm_restarts(kw)),
         "CyclicLR" => {
-            let mut s = CyclicLr::new(kw_f(kw, "base_lr", f64::NAN), kw_f(kw, "max_lr", f64::NAN));
+            let mut s = CyclicLr::new(per_group("base_lr"), per_group("max_lr"));
             if let Some(up) = u("step_size_up") {
                 s = s.step_size_up(up);
             }
@@ -181,10 +190,10 @@ fn build(spec: &Value) -> Box<dyn Schedule> {
             if let Some(cycle) = b("cycle_momentum") {
                 s = s.cycle_momentum(cycle);
             }
-            if let Some(m) = f("base_momentum") {
+            if let Some(m) = kw_per_group(kw, "base_momentum") {
                 s = s.base_momentum(m);
             }
-            if let Some(m) = f("max_momentum") {
+            if let Some(m) = kw_per_group(kw, "max_momentum") {
                 s = s.max_momentum(m);
             }
             if let Some(gamma) = f("gamma") {
@@ -206,7 +215,7 @@ fn build(spec: &Value) -> Box<dyn Schedule> {
             Box::new(s)
         }
         "OneCycleLR" => {
-            let max_lr = kw_f(kw, "max_lr", f64::NAN);
+            let max_lr = per_group("max_lr");
             let mut s = match u("total_steps") {
                 Some(t) => OneCycleLr::new(max_lr, t),
                 None => OneCycleLr::from_epochs(
@@ -227,10 +236,10 @@ fn build(spec: &Value) -> Box<dyn Schedule> {
             if let Some(cycle) = b("cycle_momentum") {
                 s = s.cycle_momentum(cycle);
             }
-            if let Some(m) = f("base_momentum") {
+            if let Some(m) = kw_per_group(kw, "base_momentum") {
                 s = s.base_momentum(m);
             }
-            if let Some(m) = f("max_momentum") {
+            if let Some(m) = kw_per_group(kw, "max_momentum") {
                 s = s.max_momentum(m);
             }
             if let Some(div) = f("div_factor") {
@@ -281,7 +290,7 @@ fn warm_restarts(kw: &Map<String, Value>) -> CosineAnnealingWarmRestarts {
     s
 }
 
-fn plateau(spec: &Value) -> ReduceLrOnPlateau {
+pub(super) fn plateau(spec: &Value) -> ReduceLrOnPlateau {
     let kw = spec["kwargs"].as_object().expect("kwargs");
     let mut config = ReduceLrOnPlateauConfig::default();
     if kw.contains_key("mode") {
@@ -308,8 +317,8 @@ fn plateau(spec: &Value) -> ReduceLrOnPlateau {
     if kw.contains_key("cooldown") {
         config = config.cooldown(kw_u(kw, "cooldown", 0));
     }
-    if kw.contains_key("min_lr") {
-        config = config.min_lr(kw_f(kw, "min_lr", 0.0));
+    if let Some(min_lr) = kw_per_group(kw, "min_lr") {
+        config = config.min_lr(min_lr);
     }
     if kw.contains_key("eps") {
         config = config.eps(kw_f(kw, "eps", 1e-8));
@@ -654,19 +663,19 @@ fn restore_rejects_invalid_states_and_changes_nothing() {
     let good = sched.state();
     let bad_states: Vec<SchedulerState> = vec![
         SchedulerState {
-            last_lr: f64::NAN,
+            last_lrs: vec![f64::NAN],
             ..good.clone()
         },
         SchedulerState {
-            last_lr: -0.1,
+            last_lrs: vec![-0.1],
             ..good.clone()
         },
         SchedulerState {
-            base_lr: f64::INFINITY,
+            base_lrs: vec![f64::INFINITY],
             ..good.clone()
         },
         SchedulerState {
-            last_momentum: Some(0.9),
+            last_momentums: Some(vec![0.9]),
             ..good.clone()
         }, // StepLR cycles none
     ];
@@ -694,15 +703,15 @@ fn restore_rejects_invalid_states_and_changes_nothing() {
         Err(Error::ScheduleExhausted { step: 11, .. })
     ));
     let no_momentum = SchedulerState {
-        last_momentum: None,
+        last_momentums: None,
         ..good.clone()
     };
     assert!(cycle.restore(no_momentum, &mut opt).is_err());
     // A momentum Adam refuses: nothing changes, the learning rate included.
     let (lr, beta1) = (one.learning_rate(), one.momentum());
     let refused = SchedulerState {
-        last_momentum: Some(1.0),
-        last_lr: 0.5,
+        last_momentums: Some(vec![1.0]),
+        last_lrs: vec![0.5],
         ..good.clone()
     };
     assert!(matches!(
@@ -737,7 +746,7 @@ fn restore_rejects_invalid_states_and_changes_nothing() {
     };
     assert!(plateau.restore(nan_best, &mut opt).is_err());
     let bad_lr = PlateauState {
-        last_lr: Some(-1.0),
+        last_lrs: Some(vec![-1.0]),
         ..good.clone()
     };
     assert!(plateau.restore(bad_lr, &mut opt).is_err());

@@ -20,4 +20,5 @@ mod parallel;
 mod properties;
 mod registry;
 mod resume;
+mod schedule_groups;
 mod traits;
