@@ -20,15 +20,30 @@
 //! two-layer network classifying points inside or outside a circle, on seeded synthetic data.
 //! The program checks its own result (exit code 1 if training did not work), so CI runs it.
 //!
+//! `finetune` runs a fine-tuning recipe instead, the PyTorch loop
+//!
 //! ```text
-//! cargo run --release --example recipe [-- adamw]
+//! opt = AdamW([{'params': head}], lr=3e-2, betas=(0.9, 0.98), weight_decay=0.01)
+//! sched = CosineAnnealingLR(opt, T_max=updates, eta_min=1e-4)
+//! ...                                             # the backbone frozen: not in the optimizer
+//! opt.add_param_group({'params': backbone, 'lr': 3e-3, 'betas': (0.9, 0.999)})  # unfreeze
+//! ...                                             # accumulation, clipping as above
+//! ```
+//!
+//! on a model pretrained on another circle: per-group absolute learning rates and betas, a
+//! frozen-then-unfrozen backbone (`add_param_group`), accumulation with clipping of the
+//! accumulated gradient, and a cosine schedule whose `eta_min` is the floor of every group.
+//!
+//! ```text
+//! cargo run --release --example recipe [-- adamw | finetune]
 //! ```
 
 use ndarray::{Array1, Array2, Axis};
+use ndarray_optim::schedule::CosineAnnealingLr;
 use ndarray_optim::schedule::{Schedule, Warmup};
 use ndarray_optim::{
-    AdamWConfig, LambConfig, MultiStepsConfig, Optimizer, ParamGroups, Tensor, TensorList,
-    TensorListMut, TensorMut,
+    AdamWConfig, LambConfig, MultiStepsConfig, Optimizer, ParamGroup, ParamGroups, TensorList,
+    tensor_list,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -47,35 +62,14 @@ struct Mlp {
     b2: Array1<f32>,
 }
 
-const NAMES: [&str; 4] = ["hidden.weight", "hidden.bias", "out.weight", "out.bias"];
-
-// The model is its own parameter list: `opt.step(&mut model, &grads)`.
-impl TensorList<f32> for Mlp {
-    fn len(&self) -> usize {
-        4
-    }
-    fn tensor(&self, i: usize) -> Option<&dyn Tensor<f32>> {
-        match i {
-            0 => Some(&self.w1),
-            1 => Some(&self.b1),
-            2 => Some(&self.w2),
-            3 => Some(&self.b2),
-            _ => None,
-        }
-    }
-}
-
-impl TensorListMut<f32> for Mlp {
-    fn tensor_mut(&mut self, i: usize) -> Option<&mut dyn TensorMut<f32>> {
-        match i {
-            0 => Some(&mut self.w1),
-            1 => Some(&mut self.b1),
-            2 => Some(&mut self.w2),
-            3 => Some(&mut self.b2),
-            _ => None,
-        }
-    }
-}
+// The model is its own parameter list (`opt.step(&mut model, &grads)`), with PyTorch-style
+// names: the backbone (the hidden layer) and the head (the output layer).
+tensor_list!(Mlp: f32 {
+    w1 as "hidden.weight",
+    b1 as "hidden.bias",
+    w2 as "out.weight",
+    b2 as "out.bias",
+});
 
 impl Mlp {
     fn new(rng: &mut StdRng) -> Self {
@@ -134,16 +128,132 @@ impl Mlp {
 
 /// Points in [-2, 2]², labelled 1 inside the circle of radius 1.3.
 fn data(rng: &mut StdRng, n: usize) -> (Array2<f32>, Array1<f32>) {
+    circle(rng, n, (0.0, 0.0), 1.3)
+}
+
+/// Points in [-2, 2]², labelled 1 inside the circle of the given centre and radius.
+fn circle(
+    rng: &mut StdRng,
+    n: usize,
+    centre: (f32, f32),
+    radius: f32,
+) -> (Array2<f32>, Array1<f32>) {
     let x = Array2::from_shape_fn((n, 2), |_| rng.random_range(-2.0..2.0f32));
     let y = x
         .rows()
         .into_iter()
-        .map(|r| f32::from(u8::from(r[0] * r[0] + r[1] * r[1] < 1.69)))
+        .map(|r| {
+            let (dx, dy) = (r[0] - centre.0, r[1] - centre.1);
+            f32::from(u8::from(dx * dx + dy * dy < radius * radius))
+        })
         .collect();
     (x, y)
 }
 
+/// The fine-tuning recipe (see the module docs): pretrain on one circle, then fine-tune a new
+/// head on another, the backbone frozen for the first third of the updates.
+fn finetune() -> Result<(), Box<dyn std::error::Error>> {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut model = Mlp::new(&mut rng);
+    // Pretraining, briefly, on the first task.
+    let mut pre = AdamWConfig::default().lr(3e-2).build::<f32>()?;
+    for _ in 0..400 {
+        let (x, y) = data(&mut rng, 64);
+        let (_, grads) = model.loss_and_gradients(&x, &y);
+        pre.step(&mut model, &grads)?;
+    }
+    // The new task, and a new head.
+    let task = |rng: &mut StdRng, n| circle(rng, n, (0.4, -0.3), 1.0);
+    let (test_x, test_y) = task(&mut rng, 1000);
+    let fresh = Mlp::new(&mut rng);
+    model.w2 = fresh.w2;
+    model.b2 = fresh.b2;
+    let initial = model.accuracy(&test_x, &test_y);
+
+    let base = AdamWConfig::default()
+        .lr(3e-2)
+        .betas((0.9, 0.98))
+        .weight_decay(0.01);
+    let mut opt = MultiStepsConfig::default()
+        .every_k(ACCUMULATE)
+        .max_grad_norm(Some(1.0))
+        .build(base.clone().build::<f32>()?)?;
+    // The head alone is trained first: its tensors are the list, the backbone is not in it.
+    opt.set_param_groups(Some(ParamGroups::new(
+        vec![ParamGroup::default()],
+        vec![0, 0],
+    )?))?;
+    let mut sched = CosineAnnealingLr::new(UPDATES as u64)
+        .eta_min(1e-4)
+        .attach(&mut opt)?;
+    let unfreeze = UPDATES / 3;
+    println!("fine-tuning a new head; the backbone joins after {unfreeze} updates");
+    println!("update   head lr   backbone lr   test accuracy");
+    for _ in 0..UPDATES * ACCUMULATE {
+        let (x, y) = task(&mut rng, MICRO_BATCH);
+        let (_, g) = model.loss_and_gradients(&x, &y);
+        if opt.step_count() < unfreeze as u64 {
+            // PyTorch's list order: the head, then (once added) the backbone.
+            let mut head = vec![
+                model.w2.view_mut().into_dyn(),
+                model.b2.view_mut().into_dyn(),
+            ];
+            let head_grads = vec![g.w2.view().into_dyn(), g.b2.view().into_dyn()];
+            opt.step(&mut head, &head_grads)?;
+        } else {
+            if opt.group_count() == 1 && opt.micro_step() == 0 {
+                let backbone = ParamGroup::default()
+                    .hyperparameters(base.clone().lr(3e-3).betas((0.9, 0.999)));
+                opt.add_param_group(backbone, 2)?;
+                sched.add_groups(&opt)?;
+            }
+            let mut all = vec![
+                model.w2.view_mut().into_dyn(),
+                model.b2.view_mut().into_dyn(),
+                model.w1.view_mut().into_dyn(),
+                model.b1.view_mut().into_dyn(),
+            ];
+            let all_grads = vec![
+                g.w2.view().into_dyn(),
+                g.b2.view().into_dyn(),
+                g.w1.view().into_dyn(),
+                g.b1.view().into_dyn(),
+            ];
+            opt.step(&mut all, &all_grads)?;
+        }
+        let stepped = sched.step_if_stepped(&mut opt)?.is_some();
+        let update = opt.step_count() as usize;
+        if stepped && (update.is_multiple_of(40) || update == unfreeze + 1) {
+            let lrs = sched.last_lrs();
+            let backbone = lrs
+                .get(1)
+                .map_or("frozen".to_string(), |lr| format!("{lr:.5}"));
+            println!(
+                "{update:>6}  {:>8.5}  {backbone:>12}  {:>13.1}%",
+                lrs[0],
+                100.0 * model.accuracy(&test_x, &test_y)
+            );
+        }
+    }
+    let accuracy = model.accuracy(&test_x, &test_y);
+    let lrs = sched.last_lrs();
+    println!(
+        "\ntest accuracy {:.1}% -> {:.1}%; final learning rates {lrs:?} (eta_min 1e-4 is every group's floor)",
+        100.0 * initial,
+        100.0 * accuracy
+    );
+    let floors = lrs.len() == 2 && lrs.iter().all(|&lr| (lr - 1e-4).abs() < 1e-9);
+    if opt.step_count() != UPDATES as u64 || accuracy < 0.9 || !floors {
+        eprintln!("the fine-tuning recipe did not train as it should");
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().nth(1).as_deref() == Some("finetune") {
+        return finetune();
+    }
     let use_adamw = std::env::args().nth(1).as_deref() == Some("adamw");
     let mut rng = StdRng::seed_from_u64(7);
     let mut model = Mlp::new(&mut rng);
@@ -165,14 +275,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .build::<f32>()?,
         )
     };
-    let groups = ParamGroups::no_decay_by_name(&model, &NAMES, &[])?;
+    let groups = ParamGroups::no_decay_where(&model, |name| name.ends_with(".bias"));
     println!(
         "no weight decay on: {:?}",
-        NAMES
-            .iter()
-            .zip(groups.assignment())
-            .filter(|(_, g)| **g == 1)
-            .map(|(n, _)| *n)
+        (0..model.len())
+            .filter(|&i| groups.assignment()[i] == 1)
+            .filter_map(|i| model.name(i))
             .collect::<Vec<_>>()
     );
     // Accumulate 4 micro-batches, clip the accumulated gradient's global L2 norm at 1.0, step.
