@@ -45,6 +45,9 @@ crate::registry::optimizers! {
     adafactor::Adafactor(AdafactorConfig) "Adafactor";
     /// Muon: `torch.optim.Muon`.
     muon::Muon(MuonConfig) "Muon";
+    /// SparseAdam: `torch.optim.SparseAdam`.
+    sparse_adam::SparseAdam(SparseAdamConfig) "SparseAdam";
 }
 
 pub use muon::{AdjustLr, NewtonSchulzPrecision};
+pub use sparse_adam::RowGrad;

@@ -150,7 +150,7 @@ pub fn load(tag: &str) -> Fixture {
 #[cfg(feature = "serde")] // the published package tests without it
 /// The fixture's extra groups as our [`ParamGroups`]: PyTorch's group lr is base × `lr_scale`,
 /// timm's per-group `always_adapt` is our `layer_adaptation`.
-fn param_groups(groups: &[Value], tensors: usize) -> ParamGroups {
+pub fn param_groups(groups: &[Value], tensors: usize) -> ParamGroups {
     let mut assignment = vec![0; tensors];
     let mut list = vec![ParamGroup::default()];
     for (g, group) in groups.iter().enumerate() {

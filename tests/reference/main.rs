@@ -10,3 +10,4 @@ mod clip;
 mod finder;
 mod parity;
 mod schedules;
+mod sparse_adam;

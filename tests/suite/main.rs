@@ -18,4 +18,5 @@ mod parallel;
 mod properties;
 mod registry;
 mod resume;
+mod sparse_adam;
 mod traits;
