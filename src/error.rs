@@ -341,6 +341,13 @@ pub enum Error {
         found: Vec<usize>,
     },
 
+    /// A closure optimizer ([`Lbfgs`](crate::Lbfgs)) was given a loss that is NaN or ±∞.
+    #[error("the loss is {value}")]
+    NonFiniteLoss {
+        /// The loss.
+        value: f64,
+    },
+
     /// A gradient norm is NaN or infinite and clipping was told to refuse it
     /// (`error_if_nonfinite`, as in PyTorch's `clip_grad_norm_`); see [`crate::clip`].
     #[error("the {norm_type}-norm of {} is {norm}, so it cannot be clipped", match tensor {

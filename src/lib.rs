@@ -59,6 +59,7 @@
 //! | full-batch problems where the gradient's size means nothing: steps from its sign | [`Rprop`] |
 //! | the last SGD iterate bounces around the minimum: evaluate the average of the iterates | [`Asgd`] |
 //! | an embedding table whose batches touch a few rows: update those rows only, as Adam would | [`SparseAdam`] ([`SparseAdam::step_sparse`] takes the rows) |
+//! | a smooth full-batch problem where first-order steps crawl: curvature from the last steps, a line search | [`Lbfgs`] (its [`step`](Lbfgs::step) takes a closure that evaluates the loss) |
 //! | a batch that does not fit in memory | any of them inside [`MultiSteps`] |
 //!
 //! Every optimizer is built from its configuration ([`AdamConfig`], [`SgdConfig`], …): a plain

@@ -49,5 +49,10 @@ crate::registry::optimizers! {
     sparse_adam::SparseAdam(SparseAdamConfig) "SparseAdam";
 }
 
+mod lbfgs;
+
+pub use lbfgs::{
+    Lbfgs, LbfgsConfig, LbfgsError, LbfgsHistory, LbfgsState, LbfgsStep, LbfgsStop, LineSearch,
+};
 pub use muon::{AdjustLr, NewtonSchulzPrecision};
 pub use sparse_adam::RowGrad;

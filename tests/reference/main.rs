@@ -8,6 +8,7 @@ mod common;
 
 mod clip;
 mod finder;
+mod lbfgs;
 mod parity;
 mod schedules;
 mod sparse_adam;

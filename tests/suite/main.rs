@@ -12,6 +12,7 @@ mod finder;
 mod hostile;
 mod invariants;
 mod layouts;
+mod lbfgs;
 mod matrices_only;
 mod non_finite;
 mod parallel;
