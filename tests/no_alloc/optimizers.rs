@@ -208,3 +208,26 @@ fn sparse_steps_allocate_nothing_after_the_first() {
     check::<f32>();
     check::<f64>();
 }
+
+/// `AveragedModel` allocates its averages on the first update and nothing after, for both
+/// kinds of averaging, C-order, Fortran-order and strided parameters.
+#[test]
+fn averaging_allocates_nothing_after_the_first_update() {
+    use ndarray_optim::swa_utils::AveragedModel;
+    for mut avg in [
+        AveragedModel::<f32>::swa(),
+        AveragedModel::ema(0.99).unwrap(),
+    ] {
+        let w = Array2::<f32>::from_elem((16, 9), 0.5);
+        let c = Array3::<f32>::from_elem((2, 3, 4).f(), 1.0);
+        let wide = Array2::<f32>::from_elem((8, 12), 0.25);
+        let update = |avg: &mut AveragedModel<f32>| {
+            avg.update_parameters(&(&w, &c, &wide.slice(s![.., ..;2])))
+                .unwrap();
+        };
+        assert!(allocations(|| update(&mut avg)) > 0);
+        for _ in 0..3 {
+            assert_eq!(allocations(|| update(&mut avg)), 0);
+        }
+    }
+}

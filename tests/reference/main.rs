@@ -12,3 +12,4 @@ mod lbfgs;
 mod parity;
 mod schedules;
 mod sparse_adam;
+mod swa;

@@ -20,4 +20,5 @@ mod properties;
 mod registry;
 mod resume;
 mod sparse_adam;
+mod swa;
 mod traits;
