@@ -63,6 +63,10 @@
 //! | a smooth full-batch problem where first-order steps crawl: curvature from the last steps, a line search | [`Lbfgs`] (its [`step`](Lbfgs::step) takes a closure that evaluates the loss) |
 //! | a batch that does not fit in memory | any of them inside [`MultiSteps`] |
 //!
+//! These are every optimizer of PyTorch 2.15's `torch.optim`, its 15 classes (`SGD` is [`Sgd`],
+//! [`Momentum`] and [`Nesterov`]), and Lion and LAMB from optax and timm; `torch.optim.swa_utils`
+//! is [`swa_utils`].
+//!
 //! Every optimizer is built from its configuration ([`AdamConfig`], [`SgdConfig`], …): a plain
 //! struct with public fields named as PyTorch names them, whose `Default` is PyTorch's default,
 //! with one chained setter per field, named as the field, that never fails
