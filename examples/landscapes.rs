@@ -59,7 +59,12 @@
 //! the same noise.
 //!
 //! The optimizers are those of [`OptimizerKind::ALL`], so one added to the crate appears here
-//! without a change to this program.
+//! without a change to this program, and L-BFGS ([`Lbfgs`], which is not a kind: its step takes
+//! a closure that evaluates the loss), with PyTorch's strong-Wolfe line search and one
+//! iteration per step (`max_iter = 1`, `max_eval = 25`, the history kept from step to step). Its line search
+//! evaluates the gradient once or more per step; the program prints how often. These are
+//! full-batch surfaces, where a quasi-Newton method shines; on the noisy one its line search and
+//! curvature pairs see a different function at every evaluation.
 //!
 //! # Font
 //!
@@ -79,7 +84,9 @@ use std::path::{Path, PathBuf};
 
 use canvas::{Canvas, FONT};
 use ndarray::{Array1, Axis, array};
-use ndarray_optim::{Error, Optimizer, OptimizerConfig, OptimizerKind};
+use ndarray_optim::{
+    Error, Lbfgs, LbfgsConfig, LineSearch, Optimizer, OptimizerConfig, OptimizerKind,
+};
 use palette::Style;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -98,9 +105,10 @@ const LR_GRID: [f64; 21] = [
 /// A run is called diverged once a parameter's magnitude exceeds this.
 const DIVERGED: f64 = 1e6;
 
-/// One optimizer of the comparison: its kind, its name and its colour.
+/// One optimizer of the comparison: its kind (`None` for L-BFGS, which is not an
+/// [`OptimizerKind`]: its step takes a closure), its name and its colour.
 struct Contender {
-    kind: OptimizerKind,
+    kind: Option<OptimizerKind>,
     name: &'static str,
     /// The default learning rate of its configuration (PyTorch's; timm's for LAMB, optax's for
     /// Lion), printed for reference.
@@ -111,19 +119,42 @@ struct Contender {
 impl Contender {
     fn new(kind: OptimizerKind) -> Contender {
         Contender {
-            kind,
+            kind: Some(kind),
             name: kind.name(),
             default_lr: kind.default_config().learning_rate(),
             style: palette::style(kind),
         }
     }
 
+    /// L-BFGS with PyTorch's strong-Wolfe line search, one iteration per step (`max_iter = 1`;
+    /// the history carries over from step to step), so that a step is one L-BFGS iteration,
+    /// and up to 25 evaluations in it (`max_eval`; PyTorch's default for `max_iter = 1`, one,
+    /// would leave the line search a single trial point). Its line search evaluates the
+    /// gradient once or more per step: the table says how often.
+    fn lbfgs() -> Contender {
+        Contender {
+            kind: None,
+            name: "LBFGS",
+            default_lr: LbfgsConfig::default().lr,
+            style: palette::lbfgs_style(),
+        }
+    }
+
+    fn build_lbfgs(lr: f64) -> std::result::Result<Lbfgs<f64>, Error> {
+        LbfgsConfig::default()
+            .lr(lr)
+            .max_iter(1)
+            .max_eval(Some(25))
+            .line_search_fn(Some(LineSearch::StrongWolfe))
+            .build()
+    }
+
     /// The optimizer with learning rate `lr`, no weight decay (it would move the minimum), and
     /// otherwise its defaults, except for LAMB: `always_adapt = true`, the paper's variant. With
     /// timm's default the trust ratio is only used where there is weight decay, and without
     /// decay LAMB would be Adam with gradient clipping.
-    fn build(&self, lr: f64) -> std::result::Result<Box<dyn Optimizer<f64>>, Error> {
-        let mut config = self.kind.default_config();
+    fn build(kind: OptimizerKind, lr: f64) -> std::result::Result<Box<dyn Optimizer<f64>>, Error> {
+        let mut config = kind.default_config();
         config.set_learning_rate(lr);
         config.set_weight_decay(0.0);
         if let OptimizerConfig::Lamb(lamb) = &mut config {
@@ -138,11 +169,12 @@ impl Contender {
     }
 }
 
-/// Every optimizer of the crate ([`OptimizerKind::ALL`]), in the registry's order.
+/// Every optimizer of the crate ([`OptimizerKind::ALL`]), in the registry's order, and L-BFGS.
 fn contenders() -> Vec<Contender> {
     OptimizerKind::ALL
         .iter()
         .map(|&kind| Contender::new(kind))
+        .chain([Contender::lbfgs()])
         .collect()
 }
 
@@ -343,6 +375,9 @@ struct Run {
     /// thresholds judge where the path is rather than where the last kick sent it.
     gaps: Vec<f64>,
     diverged: bool,
+    /// Gradient evaluations up to each point of `path` (one per step, but for L-BFGS's line
+    /// search).
+    evaluations: Vec<usize>,
 }
 
 impl Run {
@@ -409,7 +444,6 @@ impl Noise {
 /// Runs `contender` with learning rate `lr` on `case`. Every run on a case draws the same
 /// noise sequence (seeded by `seed`), so the optimizers see the same mini-batches.
 fn run(case: &Case, contender: &Contender, lr: f64, seed: u64) -> Result<Run> {
-    let mut opt = contender.build(lr)?;
     let mut noise = Noise(StdRng::seed_from_u64(seed));
     let mut xy: Array1<f64> = array![case.start.0, case.start.1];
     let mut grad = Array1::<f64>::zeros(2);
@@ -418,8 +452,9 @@ fn run(case: &Case, contender: &Contender, lr: f64, seed: u64) -> Result<Run> {
     path.push(case.start);
     gaps.push(case.surface.value(case.start.0, case.start.1) - case.minimum);
     let mut diverged = false;
-    for _ in 0..case.steps {
-        let (gx, gy) = case.surface.gradient(xy[0], xy[1]);
+    // The gradient at a point, with the case's noise.
+    let mut gradient = |x: f64, y: f64, grad: &mut Array1<f64>| {
+        let (gx, gy) = case.surface.gradient(x, y);
         let (nx, ny) = if case.noise > 0.0 {
             noise.pair()
         } else {
@@ -427,20 +462,48 @@ fn run(case: &Case, contender: &Contender, lr: f64, seed: u64) -> Result<Run> {
         };
         grad[0] = gx + case.noise * nx;
         grad[1] = gy + case.noise * ny;
-        // A non-finite gradient is an error under the default policy: the run has diverged.
-        // Muon takes matrices only: the point is a 1 × 2 matrix for it.
-        let stepped = if contender.kind == OptimizerKind::Muon {
-            let mut row = xy.view_mut().insert_axis(Axis(0));
-            opt.step(&mut row, &grad.view().insert_axis(Axis(0)))
-        } else {
-            opt.step(&mut xy, &grad)
+    };
+    enum Stepper {
+        Gradient(OptimizerKind, Box<dyn Optimizer<f64>>),
+        Lbfgs(Box<Lbfgs<f64>>),
+    }
+    let mut stepper = match contender.kind {
+        Some(kind) => Stepper::Gradient(kind, Contender::build(kind, lr)?),
+        None => Stepper::Lbfgs(Box::new(Contender::build_lbfgs(lr)?)),
+    };
+    let mut evaluations = 0;
+    let mut counts = Vec::with_capacity(case.steps + 1);
+    counts.push(0);
+    for _ in 0..case.steps {
+        // A non-finite gradient or loss is an error: the run has diverged.
+        let stepped = match &mut stepper {
+            Stepper::Gradient(kind, opt) => {
+                gradient(xy[0], xy[1], &mut grad);
+                evaluations += 1;
+                // Muon takes matrices only: the point is a 1 × 2 matrix for it.
+                if *kind == OptimizerKind::Muon {
+                    let mut row = xy.view_mut().insert_axis(Axis(0));
+                    opt.step(&mut row, &grad.view().insert_axis(Axis(0)))
+                        .is_ok()
+                } else {
+                    opt.step(&mut xy, &grad).is_ok()
+                }
+            }
+            Stepper::Lbfgs(opt) => opt
+                .step(&mut xy, &mut grad, |p, g| {
+                    gradient(p[0], p[1], g);
+                    evaluations += 1;
+                    Ok::<f64, std::convert::Infallible>(case.surface.value(p[0], p[1]))
+                })
+                .is_ok(),
         };
-        if stepped.is_err() || xy.iter().any(|v| !v.is_finite() || v.abs() >= DIVERGED) {
+        if !stepped || xy.iter().any(|v| !v.is_finite() || v.abs() >= DIVERGED) {
             diverged = true;
             break;
         }
         path.push((xy[0], xy[1]));
         gaps.push(case.surface.value(xy[0], xy[1]) - case.minimum);
+        counts.push(evaluations);
     }
     if case.smoothing > 1 {
         let raw = gaps;
@@ -456,6 +519,7 @@ fn run(case: &Case, contender: &Contender, lr: f64, seed: u64) -> Result<Run> {
         path,
         gaps,
         diverged,
+        evaluations: counts,
     })
 }
 
@@ -539,6 +603,27 @@ fn print_table(case: &Case, contenders: &[Contender], runs: &[Run]) {
             reached,
             trap_column(escaped)
         );
+    }
+    for (contender, r) in contenders.iter().zip(runs) {
+        if contender.kind.is_some() {
+            continue;
+        }
+        print!(
+            "\n{}: one iteration per step, with the strong-Wolfe line search, which evaluates \
+             the gradient once or more per step (the others: once)",
+            contender.name
+        );
+        match r.reached(case.tolerance) {
+            Some(step) => println!(
+                "; {} evaluations up to step {step}, from which it stays below the threshold.",
+                r.evaluations[step]
+            ),
+            None => println!(
+                "; {} evaluations in its {} steps.",
+                r.evaluations.last().unwrap_or(&0),
+                r.path.len() - 1
+            ),
+        }
     }
 }
 
@@ -1054,12 +1139,22 @@ mod plot {
         contenders: &[Contender],
         runs: &[Run],
     ) -> Result<()> {
-        let font = ("sans-serif", 15).into_font();
-        let small = ("sans-serif", 12).into_font().color(&RGBColor(90, 90, 90));
+        // Many optimizers (more than 16) get smaller type, to fit the panel's height.
+        let compact = contenders.len() > 16;
+        let (size, small_size, status_offset) = if compact { (13, 11, 15) } else { (15, 12, 18) };
+        let font = ("sans-serif", size).into_font();
+        let small = ("sans-serif", small_size)
+            .into_font()
+            .color(&RGBColor(90, 90, 90));
         area.draw(&Text::new("optimizer, lr", (4, 50), font.clone()))?;
         // As many entries as there are optimizers, each of two lines, spread over the height.
-        let (top, bottom) = (84, PANEL as i32 - 40);
-        let pitch = ((bottom - top) / contenders.len().max(1) as i32).clamp(34, 52);
+        let (top, bottom) = if compact {
+            (76, PANEL as i32 - 8)
+        } else {
+            (84, PANEL as i32 - 40)
+        };
+        let min_pitch = if compact { 26 } else { 34 };
+        let pitch = ((bottom - top) / contenders.len().max(1) as i32).clamp(min_pitch, 52);
         for (k, (contender, r)) in contenders.iter().zip(runs).enumerate() {
             let y = top + pitch * k as i32;
             let line = contender.colour().stroke_width(4);
@@ -1083,7 +1178,7 @@ mod plot {
                     None => "never stays below threshold".to_string(),
                 }
             };
-            area.draw(&Text::new(status, (44, y + 18), small.clone()))?;
+            area.draw(&Text::new(status, (44, y + status_offset), small.clone()))?;
         }
         Ok(())
     }

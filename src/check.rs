@@ -232,6 +232,35 @@ pub(crate) fn list_mut<A>(list: &mut dyn TensorListMut<A>) -> Result<usize, Erro
     Ok(n)
 }
 
+/// One read-only list on its own (the parameters an average is taken of): every tensor it
+/// counts is lent and internally consistent. Returns the number of tensors.
+///
+/// # Errors
+///
+/// [`Error::LengthMismatch`] (with `params` the count the list claims and `grads` the first
+/// index it did not lend), [`Error::InconsistentTensor`].
+pub(crate) fn list<A>(list: &dyn TensorList<A>) -> Result<usize, Error> {
+    let n = list.len();
+    for index in 0..n {
+        match list.tensor(index) {
+            Some(t) if consistent(t) => {}
+            Some(_) => {
+                return Err(Error::InconsistentTensor {
+                    index,
+                    reason: "its memory slice does not hold the elements its shape says",
+                });
+            }
+            None => {
+                return Err(Error::LengthMismatch {
+                    params: n,
+                    grads: index,
+                });
+            }
+        }
+    }
+    Ok(n)
+}
+
 /// A copy of a shape, on the stack for up to eight axes: comparing a list's two views of one
 /// tensor must not allocate (a step allocates nothing after the first).
 enum ShapeCopy {

@@ -299,6 +299,55 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// A row-sparse gradient ([`SparseAdam::step_sparse`](crate::SparseAdam::step_sparse))
+    /// names a row its parameter does not have.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::{array, Array2};
+    /// use ndarray_optim::{Error, RowGrad, SparseAdam};
+    ///
+    /// let mut table = Array2::<f32>::zeros((4, 2));
+    /// let mut opt = SparseAdam::new(0.01)?;
+    /// let values = array![[1.0_f32, 2.0]];
+    /// let err = opt.step_sparse(&mut table, &[RowGrad::new(&[7], values.view())]).unwrap_err();
+    /// assert_eq!(err, Error::RowOutOfRange { index: 0, position: 0, row: 7, rows: 4 });
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[error(
+        "tensor {index}: gradient row {position} is for row {row}, but the tensor has {rows} rows"
+    )]
+    RowOutOfRange {
+        /// Position of the tensor in the list.
+        index: usize,
+        /// Position of the offending entry among the gradient's rows.
+        position: usize,
+        /// The row it names.
+        row: usize,
+        /// The parameter's number of rows (the length of its first axis; 1 for a scalar).
+        rows: usize,
+    },
+
+    /// A row-sparse gradient's values do not have the shape its row indices and its parameter
+    /// call for: `[number of indices, the parameter's shape without its first axis…]`.
+    #[error("tensor {index}: gradient rows of shape {found:?}, expected {expected:?}")]
+    RowShapeMismatch {
+        /// Position of the tensor in the list.
+        index: usize,
+        /// The shape the values must have.
+        expected: Vec<usize>,
+        /// The shape they have.
+        found: Vec<usize>,
+    },
+
+    /// A closure optimizer ([`Lbfgs`](crate::Lbfgs)) was given a loss that is NaN or ±∞.
+    #[error("the loss is {value}")]
+    NonFiniteLoss {
+        /// The loss.
+        value: f64,
+    },
+
     /// A gradient norm is NaN or infinite and clipping was told to refuse it
     /// (`error_if_nonfinite`, as in PyTorch's `clip_grad_norm_`); see [`crate::clip`].
     #[error("the {norm_type}-norm of {} is {norm}, so it cannot be clipped", match tensor {

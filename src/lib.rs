@@ -12,6 +12,7 @@
 //! [Quick start](#quick-start) · [Choosing an optimizer](#choosing-an-optimizer) ·
 //! [What `step` accepts](#what-step-accepts) · [Schedules](#schedules) ·
 //! [Finding a learning rate](#finding-a-learning-rate) ·
+//! [Averaging the weights](#averaging-the-weights) ·
 //! [Parameter groups](#parameter-groups) · [Clipping and accumulation](#clipping-and-accumulation) ·
 //! [Saving and resuming](#saving-and-resuming) · [Non-finite gradients](#non-finite-gradients) ·
 //! [Errors](#errors) · [Numerics](#numerics) · [Performance](#performance) ·
@@ -58,7 +59,13 @@
 //! | very large batches: a step size per layer | [`Lamb`] |
 //! | full-batch problems where the gradient's size means nothing: steps from its sign | [`Rprop`] |
 //! | the last SGD iterate bounces around the minimum: evaluate the average of the iterates | [`Asgd`] |
+//! | an embedding table whose batches touch a few rows: update those rows only, as Adam would | [`SparseAdam`] ([`SparseAdam::step_sparse`] takes the rows) |
+//! | a smooth full-batch problem where first-order steps crawl: curvature from the last steps, a line search | [`Lbfgs`] (its [`step`](Lbfgs::step) takes a closure that evaluates the loss) |
 //! | a batch that does not fit in memory | any of them inside [`MultiSteps`] |
+//!
+//! These are every optimizer of PyTorch 2.15's `torch.optim`, its 15 classes (`SGD` is [`Sgd`],
+//! [`Momentum`] and [`Nesterov`]), and Lion and LAMB from optax and timm; `torch.optim.swa_utils`
+//! is [`swa_utils`].
 //!
 //! Every optimizer is built from its configuration ([`AdamConfig`], [`SgdConfig`], …): a plain
 //! struct with public fields named as PyTorch names them, whose `Default` is PyTorch's default,
@@ -102,7 +109,8 @@
 //!
 //! [`schedule`] has every scheduler of `torch.optim.lr_scheduler` (step, multi-step, constant,
 //! linear, exponential, polynomial, cosine annealing with and without warm restarts, cyclic,
-//! one-cycle, reduce-on-plateau, lambda, multiplicative, sequential, chained) with PyTorch's
+//! one-cycle, reduce-on-plateau, lambda, multiplicative, sequential, chained), SWA's `SWALR`
+//! ([`SwaLr`](schedule::SwaLr)), with PyTorch's
 //! numbers, and [`Warmup`](schedule::Warmup) for the warmup-then-decay shape. Each comes as a pure
 //! function of the epoch and as a stateful [`Scheduler`](schedule::Scheduler) stepped after each
 //! epoch or batch. What "epoch 0" means is defined once, in [the module's docs](schedule#epoch-0).
@@ -144,6 +152,33 @@
 //! }
 //! assert_eq!(w, array![2.0, -1.0]); // untouched
 //! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Averaging the weights
+//!
+//! [`swa_utils`] is PyTorch's `torch.optim.swa_utils`: an [`AveragedModel`](swa_utils::AveragedModel)
+//! keeps an averaged copy of the parameters, with equal weights (stochastic weight averaging)
+//! or exponentially ([`AveragedModel::ema`](swa_utils::AveragedModel::ema),
+//! `get_ema_multi_avg_fn`), bit for bit PyTorch's, saved with its own
+//! [`state`](swa_utils::AveragedModel::state); [`SwaLr`](schedule::SwaLr) (`SWALR`) anneals the
+//! learning rate to SWA's constant one.
+//!
+//! ```
+//! use ndarray::array;
+//! use ndarray_optim::swa_utils::AveragedModel;
+//! use ndarray_optim::{Optimizer, Sgd};
+//!
+//! let mut w = array![1.0_f32, -1.0];
+//! let mut opt = Sgd::new(0.1)?;
+//! let mut ema = AveragedModel::ema(0.9)?;
+//! for _ in 0..20 {
+//!     let grad = w.mapv(|x| 2.0 * x);
+//!     opt.step(&mut w, &grad)?;
+//!     ema.update_parameters(&w)?; // after every step
+//! }
+//! assert_eq!(ema.n_averaged(), 20);
+//! assert!(ema.averages()[0][[0]] > w[0]); // the average lags behind
+//! # Ok::<(), ndarray_optim::Error>(())
 //! ```
 //!
 //! # Parameter groups
@@ -254,6 +289,7 @@ mod pass;
 mod registry;
 pub mod schedule;
 mod state;
+pub mod swa_utils;
 mod tensor;
 mod wrappers;
 

@@ -299,6 +299,13 @@ impl<'a, A: Float> Pass<'a, A> {
         &*self.param
     }
 
+    /// The parameter, writable, and the gradient: for updates that walk a tensor in a way of
+    /// their own (SparseAdam's rows), in logical order so that every layout gives the same
+    /// bits.
+    pub(crate) fn tensors(&mut self) -> (&mut dyn TensorMut<A>, &dyn Tensor<A>) {
+        (&mut *self.param, self.grad)
+    }
+
     /// `Σ term(p, g)` over the elements in the tensor's logical (row-major) order, with the
     /// fixed blocking of [`OrderedSum`]: the same bits for every memory layout. `term` sees the
     /// elements in that order, so it may keep counters of its own (the row and column of

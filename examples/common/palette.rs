@@ -42,10 +42,22 @@ pub fn style(kind: OptimizerKind) -> Style {
         OptimizerKind::RAdam => dashed((110, 110, 110)),
         OptimizerKind::Adamax => dashed((20, 20, 20)),
         OptimizerKind::Lion => dashed((230, 170, 0)),
+        // Its spare colour would be Rprop's.
+        OptimizerKind::SparseAdam => dashed((230, 0, 230)),
         // A kind this table does not know yet (the enum is non-exhaustive).
         _ => {
             let position = OptimizerKind::ALL.iter().position(|&k| k == kind);
             dashed(SPARE[position.unwrap_or(0) % SPARE.len()])
         }
+    }
+}
+
+/// The style of L-BFGS, which is not an [`OptimizerKind`] (its step takes a closure): solid
+/// black.
+#[allow(dead_code)] // used by `landscapes` only
+pub fn lbfgs_style() -> Style {
+    Style {
+        colour: (0, 0, 0),
+        dashed: false,
     }
 }

@@ -52,6 +52,12 @@ pub(crate) trait Hyperparameters:
 
     /// Every rule of this type, the variant's own included (`Nesterov`: momentum `> 0`).
     fn validate(&self) -> Result<(), Error>;
+    /// The rules only building checks, on top of [`validate`](Self::validate): those PyTorch's
+    /// constructor checks and a scheduled value may break later (SparseAdam's `lr > 0`; a
+    /// schedule may take its learning rate to 0, as in PyTorch).
+    fn validate_new(&self) -> Result<(), Error> {
+        Ok(())
+    }
     /// The kernel for these (valid) hyperparameters.
     fn kernel(&self) -> Self::Kernel;
     fn learning_rate(&self) -> f64;
@@ -157,16 +163,30 @@ pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
 }
 
 /// The kernel type a configuration runs.
-type KernelOf<C> = <C as Hyperparameters>::Kernel;
+pub(crate) type KernelOf<C> = <C as Hyperparameters>::Kernel;
 /// Its per-tensor state for elements `A`.
-type StateOf<A, C> = <KernelOf<C> as Kernel<A>>::State;
+pub(crate) type StateOf<A, C> = <KernelOf<C> as Kernel<A>>::State;
 /// Its per-step scalars for elements `A`.
-type ScalarsOf<A, C> = <KernelOf<C> as Kernel<A>>::Scalars;
+pub(crate) type ScalarsOf<A, C> = <KernelOf<C> as Kernel<A>>::Scalars;
 
 /// Updates the tensor at an index with its gradient and state slot.
 #[cfg(feature = "rayon")]
 type UpdateOne<'a, A, S> =
     dyn Fn(usize, &mut dyn TensorMut<A>, &dyn Tensor<A>, &mut Slot<S>) + Sync + 'a;
+
+/// What [`Driver::step_with`] checks each tensor's gradient with: its index and parameter.
+pub(crate) type CheckGrad<'a, A> = dyn Fn(usize, &dyn Tensor<A>) -> Result<(), Error> + 'a;
+
+/// What [`Driver::step_with`] calls for each tensor: its index, its group's kernel and scalars,
+/// the parameter, its state, and integer working space.
+pub(crate) type UpdateWith<'a, A, C> = dyn FnMut(
+        usize,
+        &KernelOf<C>,
+        &ScalarsOf<A, C>,
+        &mut dyn TensorMut<A>,
+        &mut StateOf<A, C>,
+        &mut Vec<usize>,
+    ) + 'a;
 
 /// The bookkeeping shared by every tensor-wise optimizer (see the [module docs](self)).
 pub(crate) struct Driver<A: Float, C: Hyperparameters>
@@ -194,6 +214,8 @@ where
     addresses: Scratch<usize>,
     /// One entry per group, refilled every step.
     scalars: Scratch<ScalarsOf<A, C>>,
+    /// Integer working space of [`Driver::step_with`] (SparseAdam's coalescing order).
+    working: Scratch<usize>,
 }
 
 // Written out because a derive would demand `Clone`/`Debug` of the per-step scalars too.
@@ -217,6 +239,7 @@ where
             #[cfg(feature = "rayon")]
             addresses: self.addresses.clone(),
             scalars: self.scalars.clone(),
+            working: self.working.clone(),
         }
     }
 }
@@ -258,6 +281,7 @@ where
             #[cfg(feature = "rayon")]
             addresses: Scratch(Vec::new()),
             scalars: Scratch(Vec::new()),
+            working: Scratch(Vec::new()),
         };
         driver.install(config, None)?;
         Ok(driver)
@@ -313,6 +337,25 @@ where
         grads: &dyn TensorList<A>,
     ) -> Result<Option<StepOutcome>, Error> {
         let n = check::read_inputs(params, grads)?;
+        self.validate_params(params, n)?;
+        if self.non_finite == NonFinitePolicy::Unchecked {
+            return Ok(None);
+        }
+        for index in 0..n {
+            let Some(g) = grads.tensor(index) else {
+                continue; // counted above
+            };
+            if let Some((element, value)) = pass::first_non_finite(g) {
+                return self.non_finite.on_non_finite(index, element, value.widen());
+            }
+        }
+        Ok(None)
+    }
+
+    /// The checks of [`validate`](Driver::validate) that concern the `n` parameters and the
+    /// state, not the gradients: the groups' length, the kernel's shapes, the state's tensors,
+    /// the counter.
+    fn validate_params(&self, params: &dyn TensorList<A>, n: usize) -> Result<(), Error> {
         if let Some(groups) = &self.groups
             && groups.assignment().len() != n
         {
@@ -360,18 +403,7 @@ where
         if self.step == u64::MAX {
             return Err(Error::CounterOverflow { counter: "step" });
         }
-        if self.non_finite == NonFinitePolicy::Unchecked {
-            return Ok(None);
-        }
-        for index in 0..n {
-            let Some(g) = grads.tensor(index) else {
-                continue; // counted above
-            };
-            if let Some((element, value)) = pass::first_non_finite(g) {
-                return self.non_finite.on_non_finite(index, element, value.widen());
-            }
-        }
-        Ok(None)
+        Ok(())
     }
 
     pub(crate) fn step(
@@ -388,44 +420,7 @@ where
         #[cfg(feature = "rayon")]
         self.check_tensors_mut(params, grads, n)?;
         // Nothing has changed so far; from here on nothing can fail.
-        if self.slots.len() < n {
-            self.slots.reserve_exact(n - self.slots.len());
-            for index in self.slots.len()..n {
-                let p = params.tensor(index).expect("checked by step_inputs");
-                self.slots.push(Slot {
-                    shape: p.shape().to_vec(),
-                    strides: pass::state_strides(p.shape(), p.strides()),
-                    name: params.name(index).map(str::to_string),
-                    step: 0,
-                    state: None,
-                });
-            }
-        }
-        for (index, slot) in self.slots.iter_mut().enumerate() {
-            if grads.absent(index) {
-                continue; // no gradient: no state change at all
-            }
-            let p = params.tensor(index).expect("checked by step_inputs");
-            match &slot.state {
-                // The tensor's first step with a gradient: its state, in its memory order.
-                None => {
-                    let group = self.groups.as_ref().map_or(0, |g| g.assignment()[index]);
-                    slot.strides = pass::state_strides(p.shape(), p.strides());
-                    slot.state = Some(State::new(&self.kernels[group], p.shape()));
-                }
-                // A state loaded from a file is in row-major order; the first time a contiguous
-                // parameter in another order arrives, its state moves to that order (once).
-                Some(_) => {
-                    if !pass::same_order(&slot.shape, p.strides(), &slot.strides)
-                        && p.strides().iter().all(|&s| s >= 0)
-                        && p.as_slice_memory_order().is_some()
-                    {
-                        slot.relayout(pass::state_strides(p.shape(), p.strides()));
-                    }
-                }
-            }
-        }
-        self.step += 1; // below u64::MAX: checked by `validate`
+        self.prepare(&*params, n, &|index| grads.absent(index));
         let sum = if self.kernels[0].reduces() {
             (0..n)
                 .filter_map(|index| grads.tensor(index).map(|g| (index, g)))
@@ -480,6 +475,124 @@ where
                 unreachable!("checked by step_inputs");
             };
             update(index, p, g, slot);
+        }
+        self.last = StepOutcome::Applied;
+        Ok(())
+    }
+
+    /// The part of a step after every check: the state of each of the `n` tensors created on
+    /// the first step, moved to its parameter's memory order, and the counter advanced.
+    /// The state of every tensor that has a gradient this step (`absent(index)`: it has not),
+    /// created on its first, in its memory order; and the optimizer's step counter advanced.
+    fn prepare(&mut self, params: &dyn TensorList<A>, n: usize, absent: &dyn Fn(usize) -> bool) {
+        if self.slots.len() < n {
+            self.slots.reserve_exact(n - self.slots.len());
+            for index in self.slots.len()..n {
+                let p = params.tensor(index).expect("checked before");
+                self.slots.push(Slot {
+                    shape: p.shape().to_vec(),
+                    strides: pass::state_strides(p.shape(), p.strides()),
+                    name: params.name(index).map(str::to_string),
+                    step: 0,
+                    state: None,
+                });
+            }
+        }
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            if absent(index) {
+                continue; // no gradient: no state change at all
+            }
+            let p = params.tensor(index).expect("checked before");
+            match &slot.state {
+                // The tensor's first step with a gradient: its state, in its memory order.
+                None => {
+                    let group = self.groups.as_ref().map_or(0, |g| g.assignment()[index]);
+                    slot.strides = pass::state_strides(p.shape(), p.strides());
+                    slot.state = Some(State::new(&self.kernels[group], p.shape()));
+                }
+                // A state loaded from a file is in row-major order; the first time a contiguous
+                // parameter in another order arrives, its state moves to that order (once).
+                Some(_) => {
+                    if !pass::same_order(&slot.shape, p.strides(), &slot.strides)
+                        && p.strides().iter().all(|&s| s >= 0)
+                        && p.as_slice_memory_order().is_some()
+                    {
+                        slot.relayout(pass::state_strides(p.shape(), p.strides()));
+                    }
+                }
+            }
+        }
+        self.step += 1; // below u64::MAX: checked by `validate_params`
+    }
+
+    /// A step whose gradients are not tensors of the parameters' shapes (SparseAdam's rows),
+    /// with the guarantees of [`step`](Driver::step). First every check: the parameter list
+    /// (`params` must lend every tensor, consistently), `grads` gradients for as many tensors,
+    /// the parameters against the groups, the kernels and the state, then `check(index, param)`
+    /// for each tensor's gradient and, unless the policy is
+    /// [`Unchecked`](NonFinitePolicy::Unchecked), `non_finite(index)` (the first non-finite
+    /// value of that gradient: its index and value), which the policy turns into an error or a
+    /// skipped step. Then, with nothing left that can fail, the state is created on the first
+    /// step, the counter advanced, and `update(index, kernel, scalars, param, state,
+    /// working)` runs for each tensor with elements; `working` is integer working space kept
+    /// from step to step.
+    pub(crate) fn step_with(
+        &mut self,
+        params: &mut dyn TensorListMut<A>,
+        grads: usize,
+        check: &CheckGrad<'_, A>,
+        non_finite: &dyn Fn(usize) -> Option<(Vec<usize>, f64)>,
+        update: &mut UpdateWith<'_, A, C>,
+    ) -> Result<(), Error> {
+        let n = check::list_mut(params)?;
+        if grads != n {
+            return Err(Error::LengthMismatch { params: n, grads });
+        }
+        self.validate_params(&*params, n)?;
+        for index in 0..n {
+            check(index, params.tensor(index).expect("checked by list_mut"))?;
+        }
+        if self.non_finite != NonFinitePolicy::Unchecked {
+            for index in 0..n {
+                if let Some((element, value)) = non_finite(index)
+                    && let Some(skipped) = self.non_finite.on_non_finite(index, element, value)?
+                {
+                    self.last = skipped;
+                    self.skipped = self.skipped.saturating_add(1);
+                    return Ok(());
+                }
+            }
+        }
+        // Nothing has changed so far; from here on nothing can fail.
+        self.prepare(&*params, n, &|_| false);
+        let step = self.step;
+        let scalars = &mut self.scalars.0;
+        scalars.clear();
+        scalars.extend(self.kernels.iter().map(|k| k.scalars(step, 0.0)));
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            slot.step += 1;
+            let Some(state) = slot.state.as_mut() else {
+                continue; // made by `prepare` for every tensor
+            };
+            if slot.shape.contains(&0) {
+                continue; // no elements, nothing to update
+            }
+            let group = self.groups.as_ref().map_or(0, |g| g.assignment()[index]);
+            let kernel = &self.kernels[group];
+            let tensor_step = if kernel.steps_per_tensor() {
+                slot.step
+            } else {
+                step
+            };
+            let own;
+            let sc = if tensor_step == step {
+                &scalars[group]
+            } else {
+                own = kernel.scalars(tensor_step, 0.0);
+                &own
+            };
+            let p = params.tensor_mut(index).expect("checked by list_mut");
+            update(index, kernel, sc, p, state, &mut self.working.0);
         }
         self.last = StepOutcome::Applied;
         Ok(())
@@ -931,6 +1044,7 @@ macro_rules! optimizer_type {
             /// [`Error::InvalidHyperparameter`](crate::Error::InvalidHyperparameter) naming the
             /// first value outside its valid range (see the table above).
             pub fn build<A: $crate::Float>(self) -> Result<$name<A>, $crate::Error> {
+                $crate::driver::Hyperparameters::validate_new(&self)?;
                 Ok($name {
                     driver: $crate::driver::Driver::new(self)?,
                 })

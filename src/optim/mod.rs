@@ -45,6 +45,14 @@ crate::registry::optimizers! {
     adafactor::Adafactor(AdafactorConfig) "Adafactor";
     /// Muon: `torch.optim.Muon`.
     muon::Muon(MuonConfig) "Muon";
+    /// SparseAdam: `torch.optim.SparseAdam`.
+    sparse_adam::SparseAdam(SparseAdamConfig) "SparseAdam";
 }
 
+mod lbfgs;
+
+pub use lbfgs::{
+    Lbfgs, LbfgsConfig, LbfgsError, LbfgsHistory, LbfgsState, LbfgsStep, LbfgsStop, LineSearch,
+};
 pub use muon::{AdjustLr, NewtonSchulzPrecision};
+pub use sparse_adam::RowGrad;

@@ -84,6 +84,7 @@
 //! | [`MultiplicativeLr`]`::new(lr_lambda)` | `MultiplicativeLR` | `B·∏_{j=1..k} λ(j)` | none |
 //! | [`SequentialLr`]`::new(schedules, milestones)` | `SequentialLR` | schedule `i` from milestone `i − 1` on, restarted at its epoch 0 | none |
 //! | [`ChainedScheduler`]`::new(schedules)` | `ChainedScheduler` | every schedule's step applied in turn | none |
+//! | [`SwaLr`]`::new(swa_lr)` | `swa_utils.SWALR` | `swa_lr·α + B·(1 − α)`, `α` from 0 to 1 over `anneal_epochs` (cos or linear), then `swa_lr`; its steps anneal from the learning rate the optimizer holds | `anneal_epochs = 10`, cos |
 //! | [`Warmup`]`::cosine(W, T)`, `::linear(W, T)` | (optax `warmup_cosine_decay_schedule`, HF `get_{cosine,linear}_schedule_with_warmup`) | `B·(s + (1 − s)·k/W)`, then cosine or linear from `B` to `B·e` at `T` | `s = 0`, `e = 0` |
 //!
 //! # The recursive form PyTorch runs
@@ -244,6 +245,7 @@ mod cyclic;
 mod per_group;
 mod plateau;
 mod step;
+mod swa;
 mod warmup;
 
 pub use compose::{ChainedScheduler, SequentialLr};
@@ -257,6 +259,7 @@ pub use step::{
     ConstantLr, ExponentialLr, LambdaLr, LinearLr, LrLambda, MultiStepLr, MultiplicativeLr,
     PolynomialLr, StepLr,
 };
+pub use swa::SwaLr;
 pub use warmup::{Warmup, WarmupDecay};
 
 /// A learning-rate schedule: the rule alone, without an optimizer or a position.

@@ -173,7 +173,7 @@ pub fn load(tag: &str) -> Fixture {
 
 #[cfg(feature = "serde")] // the published package tests without it
 /// The fixture's extra groups as our [`ParamGroups`] (group 0 holds the other tensors).
-fn param_groups(groups: &[Value], ours: &Value, tensors: usize) -> ParamGroups {
+pub fn param_groups(groups: &[Value], ours: &Value, tensors: usize) -> ParamGroups {
     let mut assignment = vec![0; tensors];
     let mut list = vec![ParamGroup::default()];
     for (g, group) in groups.iter().enumerate() {

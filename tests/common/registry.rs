@@ -294,6 +294,20 @@ pub fn spec(kind: OptimizerKind) -> Option<Spec> {
             ],
             converge(2e-3, 1e-3, 5000),
         ),
+        // SparseAdam on dense gradients: Adam with ε added to √v and the bias corrections in
+        // the step size (rows of zeros would be left alone; the surfaces have none).
+        K::SparseAdam => (
+            vec![
+                SparseAdamConfig::default().lr(0.01).into(),
+                SparseAdamConfig::default()
+                    .lr(0.01)
+                    .betas((0.8, 0.99))
+                    .eps(1e-6)
+                    .maximize(true)
+                    .into(),
+            ],
+            converge(0.05, 5e-3, 5000),
+        ),
         _ => return None,
     };
     Some(Spec {
@@ -693,6 +707,23 @@ pub mod strategies {
                     },
                 )
                 .boxed(),
+            // PyTorch refuses lr = 0 when building SparseAdam.
+            K::SparseAdam => (
+                prop_oneof![1e-6..1.0, 1.0..10.0],
+                beta(),
+                beta(),
+                eps(),
+                any::<bool>(),
+            )
+                .prop_map(|(lr, b1, b2, eps, max)| {
+                    SparseAdamConfig::default()
+                        .lr(lr)
+                        .betas((b1, b2))
+                        .eps(eps)
+                        .maximize(max)
+                        .into()
+                })
+                .boxed(),
             _ => return None,
         };
         Some(configs)
@@ -758,6 +789,15 @@ pub mod strategies {
                 .boxed(),
             K::Asgd => (typical_lr(), 0.0..0.1, 0.0..10.0)
                 .prop_map(|(lr, lambd, t0)| AsgdConfig::default().lr(lr).lambd(lambd).t0(t0).into())
+                .boxed(),
+            K::SparseAdam => (typical_lr(), 0.5..0.95, 0.9..0.9999)
+                .prop_map(|(lr, b1, b2)| {
+                    SparseAdamConfig::default()
+                        .lr(lr)
+                        .betas((b1, b2))
+                        .eps(1e-3)
+                        .into()
+                })
                 .boxed(),
             K::Lamb => (typical_lr(), 0.5..0.95)
                 .prop_map(|(lr, b1)| {

@@ -169,3 +169,65 @@ fn adafactor_state_of_a_4096_square_matrix_against_adams() {
     assert_eq!(adafactor, (2 * N * 4) as f64 / (N * N) as f64); // 0.00195
     assert_eq!(adam, 8.0);
 }
+
+/// SparseAdam's row-sparse step allocates nothing after the first (for a table, a vector and
+/// a strided view, with repeated rows and more than 16 entries, so that std::sort's order is
+/// reproduced), as long as no step brings more entries than one before it (the working space
+/// that orders them grows then).
+#[test]
+fn sparse_steps_allocate_nothing_after_the_first() {
+    fn check<A: Float>() {
+        use ndarray_optim::{RowGrad, SparseAdam};
+        let mut table = Array2::<A>::from_elem((50, 8), A::from_f64(0.5));
+        let mut bias = Array1::<A>::zeros(50);
+        let mut wide = Array2::<A>::zeros((50, 8));
+        let indices: Vec<usize> = (0..40).map(|k| (k * 13) % 17).collect();
+        let values =
+            Array2::<A>::from_shape_fn((40, 8), |(k, j)| A::from_f64((k + j) as f64 * 0.1));
+        let bias_values = Array1::<A>::from_shape_fn(40, |k| A::from_f64(k as f64 * 0.01));
+        let strided_values = Array2::<A>::from_elem((40, 4), A::from_f64(0.2));
+        let mut opt = SparseAdam::<A>::new(1e-3).unwrap();
+        let mut step = |opt: &mut SparseAdam<A>, n: usize| {
+            let mut strided = wide.slice_mut(s![.., ..;2]);
+            opt.step_sparse(
+                &mut (&mut table, &mut bias, &mut strided),
+                &[
+                    RowGrad::new(&indices[..n], values.slice(s![..n, ..])),
+                    RowGrad::new(&indices[..n], bias_values.slice(s![..n])),
+                    RowGrad::new(&indices[..n], strided_values.slice(s![..n, ..])),
+                ],
+            )
+            .unwrap();
+        };
+        assert!(allocations(|| step(&mut opt, 40)) > 0);
+        for n in [40, 3, 0, 17, 40] {
+            let count = allocations(|| step(&mut opt, n));
+            assert_eq!(count, 0, "{}: {count} allocations for {n} entries", A::NAME);
+        }
+    }
+    check::<f32>();
+    check::<f64>();
+}
+
+/// `AveragedModel` allocates its averages on the first update and nothing after, for both
+/// kinds of averaging, C-order, Fortran-order and strided parameters.
+#[test]
+fn averaging_allocates_nothing_after_the_first_update() {
+    use ndarray_optim::swa_utils::AveragedModel;
+    for mut avg in [
+        AveragedModel::<f32>::swa(),
+        AveragedModel::ema(0.99).unwrap(),
+    ] {
+        let w = Array2::<f32>::from_elem((16, 9), 0.5);
+        let c = Array3::<f32>::from_elem((2, 3, 4).f(), 1.0);
+        let wide = Array2::<f32>::from_elem((8, 12), 0.25);
+        let update = |avg: &mut AveragedModel<f32>| {
+            avg.update_parameters(&(&w, &c, &wide.slice(s![.., ..;2])))
+                .unwrap();
+        };
+        assert!(allocations(|| update(&mut avg)) > 0);
+        for _ in 0..3 {
+            assert_eq!(allocations(|| update(&mut avg)), 0);
+        }
+    }
+}

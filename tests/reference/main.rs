@@ -8,6 +8,9 @@ mod common;
 
 mod clip;
 mod finder;
+mod lbfgs;
 mod parity;
 mod schedule_groups;
 mod schedules;
+mod sparse_adam;
+mod swa;

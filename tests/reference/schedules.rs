@@ -12,7 +12,7 @@ use ndarray_optim::schedule::{
     CyclicLr, CyclicMode, ExponentialLr, LambdaLr, LinearLr, MultiStepLr, MultiplicativeLr,
     OneCycleLr, PerGroup, PlateauMode, PlateauState, PolynomialLr, ReduceLrOnPlateau,
     ReduceLrOnPlateauConfig, ScaleMode, Schedule, Scheduler, SchedulerState, SequentialLr, StepLr,
-    ThresholdMode, Warmup,
+    SwaLr, ThresholdMode, Warmup,
 };
 use ndarray_optim::{Adadelta, Adagrad, Adam, AdamConfig, Error, Optimizer, Sgd, SgdConfig};
 use serde_json::{Map, Value};
@@ -31,6 +31,8 @@ struct Case {
     momentums: Option<Vec<f64>>,
     metrics: Option<Vec<f64>>,
     epochs: Option<Vec<f64>>,
+    /// Another schedule stepped first, for `steps` epochs (SWALR in PyTorch's recipe).
+    before: Option<Value>,
 }
 
 pub(super) fn floats(v: &Value) -> Vec<f64> {
@@ -58,6 +60,7 @@ fn load() -> Vec<Case> {
             momentums: c.get("momentums").map(floats),
             metrics: c.get("metrics").map(floats),
             epochs: c.get("epochs").map(floats),
+            before: c.get("before").cloned(),
         })
         .collect()
 }
@@ -273,6 +276,19 @@ pub(super) fn build(spec: &Value) -> Box<dyn Schedule> {
                 .collect();
             Box::new(ChainedScheduler::new(children))
         }
+        "SWALR" => {
+            let mut s = SwaLr::new(kw_f(kw, "swa_lr", f64::NAN));
+            if let Some(epochs) = u("anneal_epochs") {
+                s = s.anneal_epochs(epochs);
+            }
+            if kw.contains_key("anneal_strategy") {
+                s = s.anneal_strategy(match kw_s(kw, "anneal_strategy", "cos") {
+                    "cos" => AnnealStrategy::Cos,
+                    _ => AnnealStrategy::Linear,
+                });
+            }
+            Box::new(s)
+        }
         "HFCosine" => Box::new(Warmup::cosine(kw_u(kw, "warmup", 0), kw_u(kw, "total", 0))),
         "HFLinear" => Box::new(Warmup::linear(kw_u(kw, "warmup", 0), kw_u(kw, "total", 0))),
         other => panic!("scheduler {other} is not mapped"),
@@ -395,7 +411,7 @@ fn run_stateful(case: &Case) -> (Vec<f64>, Vec<Option<f64>>) {
 }
 
 fn is_epoch_driven(case: &Case) -> bool {
-    case.metrics.is_none() && case.epochs.is_none()
+    case.metrics.is_none() && case.epochs.is_none() && case.before.is_none()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -428,6 +444,7 @@ fn fixture_covers_every_scheduler() {
         "ChainedScheduler",
         "HFCosine",
         "HFLinear",
+        "SWALR",
     ] {
         let n = per_kind.get(kind).copied().unwrap_or(0);
         assert!(n >= 2, "{kind}: {n} configurations in the fixture");
@@ -514,6 +531,45 @@ fn pure_form_matches_pytorch_and_the_stateful_form() {
         }
     }
     println!("pure form: worst relative error {worst:e}");
+}
+
+/// SWALR in PyTorch's own recipe: built at the start beside another schedule, which steps
+/// until SWA starts; from then on SWALR steps and anneals from the learning rate it finds (its
+/// recursion inverts its previous interpolation from the optimizer's learning rate), to
+/// `swa_lr`. Every learning rate bit-identical to PyTorch's.
+#[test]
+fn swalr_after_another_schedule_matches_pytorch() {
+    let mut checked = 0;
+    for case in load().iter().filter(|c| c.before.is_some()) {
+        let before = case.before.as_ref().unwrap();
+        let switch = before["steps"].as_u64().unwrap() as usize;
+        let mut opt = optimizer(&case.optimizer);
+        let mut first = build(&before["scheduler"]).attach(&mut opt).unwrap();
+        let mut swa = build(&case.scheduler).attach(&mut opt).unwrap();
+        assert_eq!(
+            opt.learning_rate().to_bits(),
+            case.lrs[0].to_bits(),
+            "{}",
+            case.name
+        );
+        for k in 0..case.steps {
+            let lr = if k < switch {
+                first.step(&mut opt).unwrap()
+            } else {
+                swa.step(&mut opt).unwrap()
+            };
+            assert_eq!(
+                lr.to_bits(),
+                case.lrs[k + 1].to_bits(),
+                "{}: epoch {}: {lr:e}, PyTorch {:e}",
+                case.name,
+                k + 1,
+                case.lrs[k + 1]
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
 }
 
 #[test]
