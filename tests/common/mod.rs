@@ -6,9 +6,7 @@ pub mod registry;
 pub mod surfaces;
 
 use ndarray::{ArrayD, IxDyn};
-#[cfg(feature = "serde")]
-use ndarray_optim::ParamGroup;
-use ndarray_optim::{Float, OptimizerConfig, ParamGroups};
+use ndarray_optim::{Float, OptimizerConfig, ParamGroup, ParamGroups};
 #[cfg(feature = "serde")]
 use serde_json::Value;
 
