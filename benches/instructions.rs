@@ -35,10 +35,12 @@ use ndarray_optim::{
 /// Elements of the tensor: 8 blocks of the ordered sums, below `PARALLEL_MIN_LEN`.
 const N: usize = 32_768;
 
-/// Instructions per element a vectorised (AVX2, 8 × `f32`) step stays under, per unit of weight.
-const BOUND_F32: f64 = 4.0;
-/// The same for `f64` (4 lanes).
-const BOUND_F64: f64 = 7.0;
+/// Instructions per element a vectorised (AVX2, 8 × `f32`) step stays under, per unit of weight:
+/// vectorised steps take 1.3–4.8, the loops that fell off the vector path before the variant
+/// decisions left them 22–53.
+const BOUND_F32: f64 = 6.0;
+/// The same for `f64` (4 lanes): vectorised 2.5–10, fallen off 24–42.
+const BOUND_F64: f64 = 11.0;
 
 /// One measured case: a name, the optimizer, the steps taken before the measured one, and the
 /// bound's weight (1 for one fused pass over memory; LAMB makes up to three).
@@ -209,9 +211,16 @@ fn cases<A: Float>() -> Vec<Case<A>> {
             "RAdam, coupled decay" | "RAdam, decoupled decay" => c.warm_up = 6,
             _ => {}
         }
-        if c.name.starts_with("LAMB") || c.name == "Lamb" {
-            // The global gradient norm, moments and norms in one pass, then the step.
+        if c.name == "LAMB, no decay (not adapted)" {
+            // Moments, then the step: two passes.
+            c.weight = 1.5;
+        } else if c.name.starts_with("LAMB") || c.name == "Lamb" {
+            // The global gradient norm, moments and the norms of the trust ratio (in `f64`),
+            // then the step.
             c.weight = 2.5;
+        } else if c.name == "Momentum, first step" {
+            // The new buffer is allocated and zeroed, then written.
+            c.weight = 1.5;
         }
     }
     all

@@ -25,6 +25,55 @@ use ndarray::{ArrayViewD, ArrayViewMutD, Dimension, IxDyn, ShapeBuilder, Zip};
 use crate::float::Float;
 use crate::tensor::{Tensor, TensorMut};
 
+/// Runs `body` with run-time decisions turned into constants: each `const NAME: T = value;`
+/// line expands the rest once per possible value, with `NAME` a true constant in each copy.
+///
+/// This is how a kernel keeps its element loop free of variant decisions (maximize, the form of
+/// weight decay, AMSGrad, RAdam's rectification, Nesterov, centered RMSProp, LAMB's options, …):
+/// the decision is made once per tensor, outside the loop, and every copy of the loop is
+/// straight-line arithmetic that the compiler vectorises with AVX2 and NEON as well as AVX-512,
+/// where masked instructions would otherwise rescue a branch inside the loop.
+///
+/// ```ignore
+/// unswitch! {
+///     const MAXIMIZE: bool = decay.maximize();
+///     const DECAY: Decay = decay.form() => [Decay::None, Decay::Coupled, Decay::Decoupled];
+///     pass.zip1(buf, |p, g, b| { let g = decay.apply(p, g, MAXIMIZE, DECAY); … })
+/// }
+/// ```
+///
+/// A `bool` takes both values; any other type lists the values it can take (a value outside the
+/// list is a bug, and panics). The loops are instantiated once per combination, so list only
+/// decisions that change the element arithmetic; structural ones (which state buffers exist)
+/// are a plain `match` around different `zip` calls.
+macro_rules! unswitch {
+    (const $name:ident : bool = $value:expr ; $($rest:tt)+) => {
+        if $value {
+            const $name: bool = true;
+            $crate::pass::unswitch!($($rest)+)
+        } else {
+            const $name: bool = false;
+            $crate::pass::unswitch!($($rest)+)
+        }
+    };
+    (const $name:ident : $ty:ty = $value:expr => [$($variant:path),+ $(,)?] ; $($rest:tt)+) => {
+        $crate::pass::unswitch!(@match $name, $ty, ($value), [$($variant),+], { $($rest)+ })
+    };
+    (@match $name:ident, $ty:ty, ($value:expr), [$($variant:path),+], $rest:tt) => {
+        match $value {
+            $($variant => {
+                const $name: $ty = $variant;
+                $crate::pass::unswitch!(@rest $rest)
+            })+
+            #[allow(unreachable_patterns)]
+            other => unreachable!("{other:?} is not one of the listed variants"),
+        }
+    };
+    (@rest { $($rest:tt)+ }) => { $crate::pass::unswitch!($($rest)+) };
+    ($($body:tt)+) => {{ $($body)+ }};
+}
+pub(crate) use unswitch;
+
 /// When work is split across threads (the `rayon` feature).
 #[cfg(feature = "rayon")]
 pub(crate) mod parallel {
@@ -79,11 +128,18 @@ pub(crate) fn same_order(shape: &[usize], strides: &[isize], state_strides: &[us
 }
 
 /// The element loop over contiguous slices of equal length, compiled for the CPU's best SIMD.
+///
+/// The element closure is copied into the SIMD function's own frame first: its captured scalars
+/// then live in registers, where no store through the slices can reach them. Captured by
+/// reference (or left behind a pointer), every scalar would be reloaded after every store, as
+/// far as the compiler can tell, and a loop with a select on one of them (`β = 0`, `lr = 0`)
+/// would not vectorise.
 macro_rules! flat_loop {
     ($f:ident, $p:ident, $g:ident $(, $s:ident)*) => {
         with_simd(
             #[inline(always)]
             || {
+                let $f = $f;
                 let n = $p.len();
                 let $g = &$g[..n];
                 $(let $s = &mut $s[..n];)*
@@ -103,7 +159,7 @@ macro_rules! zip_method {
         pub(crate) fn $name(
             &mut self,
             $($s: &mut [A],)*
-            f: impl Fn(&mut A, A $(, zip_method!(@element $s))*) + Sync,
+            f: impl Fn(&mut A, A $(, zip_method!(@element $s))*) + Copy + Sync,
         ) {
             if self.flat
                 && let (Some(p), Some(g)) = (
@@ -191,7 +247,7 @@ impl<'a, A: Float> Pass<'a, A> {
         &self,
         s0: &[A],
         s1: &[A],
-        f: impl Fn(A, A, A, A) -> (A, A) + Sync,
+        f: impl Fn(A, A, A, A) -> (A, A) + Copy + Sync,
     ) -> (f64, f64) {
         let p = self.param.view_dyn();
         let g = self.grad.view_dyn();
@@ -238,8 +294,8 @@ impl<'a, A: Float> Pass<'a, A> {
         &mut self,
         s0: &mut [A],
         s1: &mut [A],
-        update: impl Fn(&mut A, A, &mut A, &mut A) + Sync,
-        terms: impl Fn(A, A, A, A) -> (A, A) + Sync,
+        update: impl Fn(&mut A, A, &mut A, &mut A) + Copy + Sync,
+        terms: impl Fn(A, A, A, A) -> (A, A) + Copy + Sync,
     ) -> (f64, f64) {
         if self.flat
             && self.is_row_major()
@@ -502,23 +558,67 @@ pub(crate) fn first_non_finite<A: Float>(t: &dyn Tensor<A>) -> Option<(Vec<usize
 /// `body` must be `#[inline(always)]` (and so must the element closures it calls) so that it is
 /// compiled inside the `#[target_feature]` function; otherwise it keeps the baseline codegen, where
 /// `mul_add` is a libm call and the loop does not vectorise.
+///
+/// On x86-64 the choice is made at run time ([`simd`]); elsewhere the baseline is the vector
+/// path: aarch64 has NEON and FMA in every CPU, so `body` is compiled for them directly.
 #[inline(always)]
 fn with_simd<R>(body: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports every feature `avx512` is compiled for.
-            return unsafe { avx512(body) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports every feature `avx2` is compiled for.
-            return unsafe { avx2(body) };
-        }
+    match simd() {
+        // SAFETY: `simd` returns `Avx512` only when the CPU supports every feature `avx512` is
+        // compiled for.
+        Simd::Avx512 => return unsafe { avx512(body) },
+        // SAFETY: likewise for `avx2`.
+        Simd::Avx2 => return unsafe { avx2(body) },
+        Simd::Baseline => {}
     }
     body()
+}
+
+/// The instruction sets the x86-64 element loops are compiled for.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Simd {
+    /// AVX-512F with AVX2 and FMA.
+    Avx512,
+    /// AVX2 with FMA.
+    Avx2,
+    /// x86-64's baseline (SSE2): `mul_add` is a library call.
+    Baseline,
+}
+
+/// The environment variable that lowers the instruction set the loops use, for benchmarks:
+/// `avx2` (the AVX2 path on an AVX-512 machine) or `baseline`. Read once, on the first step; it
+/// can only lower the level, never enable an instruction set the CPU lacks.
+#[cfg(target_arch = "x86_64")]
+pub(crate) const SIMD_VARIABLE: &str = "NDARRAY_OPTIM_SIMD";
+
+/// The instruction set of this CPU's loops: the best it supports, or lower if
+/// [`SIMD_VARIABLE`] says so; decided once per process.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn simd() -> Simd {
+    static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let fma = std::arch::is_x86_feature_detected!("fma");
+        let best = if fma && std::arch::is_x86_feature_detected!("avx512f") {
+            Simd::Avx512
+        } else if fma && std::arch::is_x86_feature_detected!("avx2") {
+            Simd::Avx2
+        } else {
+            Simd::Baseline
+        };
+        let cap = match std::env::var(SIMD_VARIABLE).as_deref() {
+            Ok("avx2") => Simd::Avx2,
+            Ok("baseline") => Simd::Baseline,
+            _ => Simd::Avx512,
+        };
+        // `Avx512` < `Avx2` < `Baseline` in declaration order: the lower of the two.
+        if (cap as u8) > (best as u8) {
+            cap
+        } else {
+            best
+        }
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
