@@ -533,17 +533,33 @@ pub(crate) fn sum_of_squares<A: Float>(t: &dyn Tensor<A>) -> f64 {
 }
 
 /// The first non-finite element of a tensor (in row-major order) and its index, if any.
+///
+/// A contiguous tensor is scanned first in blocks, each one vectorised pass without early exit
+/// ([`Sealed::all_finite`](crate::float::sealed::Sealed::all_finite)), on several threads with
+/// the `rayon` feature; only a tensor that has a non-finite element is searched for its index.
 pub(crate) fn first_non_finite<A: Float>(t: &dyn Tensor<A>) -> Option<(Vec<usize>, A)> {
     if let Some(s) = t.as_slice_memory_order() {
-        // Fast scan without early exit inside a chunk, so the compiler can vectorise it.
-        let all_finite = with_simd(
-            #[inline(always)]
-            || {
-                s.chunks(1024)
-                    .all(|c| c.iter().fold(true, |ok, x| ok & x.is_finite()))
-            },
-        );
-        if all_finite {
+        let all_finite = |s: &[A]| {
+            with_simd(
+                #[inline(always)]
+                || {
+                    s.chunks(OrderedSum::BLOCK).all(
+                        #[inline(always)]
+                        |block| A::all_finite(block),
+                    )
+                },
+            )
+        };
+        #[cfg(feature = "rayon")]
+        let finite = if parallel::split(s.len()) {
+            use rayon::prelude::*;
+            s.par_chunks(parallel::CHUNK).all(all_finite)
+        } else {
+            all_finite(s)
+        };
+        #[cfg(not(feature = "rayon"))]
+        let finite = all_finite(s);
+        if finite {
             return None;
         }
     }

@@ -109,11 +109,15 @@ pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
     type Scalars: Send + Sync;
 
     /// Whether a step first needs one sum over every gradient, before any tensor is updated
-    /// (LAMB's global gradient norm). The sum is taken tensor by tensor, in list order.
+    /// (LAMB's global gradient norm). The sum is taken tensor by tensor, in list order, while
+    /// the step is validated, and it doubles as the non-finite check: see
+    /// [`reduce`](Self::reduce).
     fn reduces(&self) -> bool {
         false
     }
-    /// One tensor's term of that sum.
+    /// One tensor's term of that sum. It must read every element and be non-finite when any
+    /// element is (a sum of squares is): a finite sum then proves every gradient finite, and
+    /// the driver skips its own pass over the gradients.
     fn reduce(&self, _grad: &dyn Tensor<A>) -> f64 {
         0.0
     }
@@ -257,6 +261,20 @@ where
         params: &dyn TensorList<A>,
         grads: &dyn TensorList<A>,
     ) -> Result<Option<StepOutcome>, Error> {
+        Ok(match self.inspect(params, grads)? {
+            Inspected::Skip(outcome) => Some(outcome),
+            Inspected::Go { .. } => None,
+        })
+    }
+
+    /// [`validate`](Self::validate), and the kernels' sum over every gradient
+    /// ([`Kernel::reduces`]), which is taken here because it reads every gradient anyway: when
+    /// it is finite, every gradient is, and the non-finite check needs no pass of its own.
+    fn inspect(
+        &self,
+        params: &dyn TensorList<A>,
+        grads: &dyn TensorList<A>,
+    ) -> Result<Inspected, Error> {
         let n = check::read_inputs(params, grads)?;
         if let Some(groups) = &self.groups
             && groups.assignment().len() != n
@@ -287,18 +305,35 @@ where
         if self.step == u64::MAX {
             return Err(Error::CounterOverflow { counter: "step" });
         }
-        if self.non_finite == NonFinitePolicy::Unchecked {
-            return Ok(None);
+        let reduces = self.kernels[0].reduces();
+        let sum = if reduces {
+            (0..n)
+                .filter_map(|index| grads.tensor(index).map(|g| (index, g)))
+                .fold(0.0, |sum, (index, g)| sum + self.kernel_of(index).reduce(g))
+        } else {
+            0.0
+        };
+        if self.non_finite == NonFinitePolicy::Unchecked || (reduces && sum.is_finite()) {
+            return Ok(Inspected::Go { sum });
         }
+        // (A sum that overflowed from finite `f64` gradients also lands here, and passes.)
         for index in 0..n {
             let Some(g) = grads.tensor(index) else {
                 continue; // counted above
             };
             if let Some((element, value)) = pass::first_non_finite(g) {
-                return self.non_finite.on_non_finite(index, element, value.widen());
+                return Ok(
+                    match self
+                        .non_finite
+                        .on_non_finite(index, element, value.widen())?
+                    {
+                        Some(outcome) => Inspected::Skip(outcome),
+                        None => Inspected::Go { sum },
+                    },
+                );
             }
         }
-        Ok(None)
+        Ok(Inspected::Go { sum })
     }
 
     pub(crate) fn step(
@@ -306,11 +341,14 @@ where
         params: &mut dyn TensorListMut<A>,
         grads: &dyn TensorList<A>,
     ) -> Result<(), Error> {
-        if let Some(skipped) = self.validate(&*params, grads)? {
-            self.last = skipped;
-            self.skipped = self.skipped.saturating_add(1);
-            return Ok(());
-        }
+        let sum = match self.inspect(&*params, grads)? {
+            Inspected::Skip(skipped) => {
+                self.last = skipped;
+                self.skipped = self.skipped.saturating_add(1);
+                return Ok(());
+            }
+            Inspected::Go { sum } => sum,
+        };
         let n = check::step_inputs(params, grads)?;
         // Nothing has changed so far; from here on nothing can fail.
         if self.slots.is_empty() {
@@ -337,13 +375,6 @@ where
             }
         }
         self.step += 1; // below u64::MAX: checked by `validate`
-        let sum = if self.kernels[0].reduces() {
-            (0..n)
-                .filter_map(|index| grads.tensor(index).map(|g| (index, g)))
-                .fold(0.0, |sum, (index, g)| sum + self.kernel_of(index).reduce(g))
-        } else {
-            0.0
-        };
         let scalars = &mut self.scalars.0;
         scalars.clear();
         scalars.extend(self.kernels.iter().map(|k| k.scalars(self.step, sum)));
@@ -555,6 +586,12 @@ where
         self.last = StepOutcome::NotStarted;
         Ok(())
     }
+}
+
+/// What [`Driver::inspect`] found: skip the step, or go on with the kernels' sum.
+enum Inspected {
+    Skip(StepOutcome),
+    Go { sum: f64 },
 }
 
 /// Working space reused from step to step so that `step` does not allocate; not state, so a

@@ -351,3 +351,29 @@ impl<A: Float> Lamb<A> {
         LambConfig::default().lr(lr).build()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{NonFinitePolicy, Optimizer, StepOutcome};
+    use ndarray::array;
+
+    /// The global norm's sum doubles as the non-finite check; a sum that overflows from finite
+    /// `f64` gradients must not be taken for a non-finite gradient.
+    #[test]
+    fn the_gradient_norm_is_the_non_finite_check() {
+        let mut w = array![1.0_f64, 2.0];
+        let mut lamb = Lamb::<f64>::new(0.01).unwrap();
+        lamb.step(&mut w, &array![1e200, -1e200]).unwrap(); // Σg² = ∞, every g finite
+        assert_eq!(lamb.step_count(), 1);
+        let before = w.clone();
+        let err = lamb.step(&mut w, &array![0.5, f64::NAN]).unwrap_err();
+        assert!(matches!(err, Error::NonFiniteGradient { index: 0, .. }), "{err:?}");
+        assert_eq!(w, before);
+        lamb.set_non_finite_policy(NonFinitePolicy::SkipStep);
+        lamb.step(&mut w, &array![f64::INFINITY, 0.0]).unwrap();
+        assert!(matches!(lamb.last_step(), StepOutcome::Skipped { .. }));
+        assert_eq!((lamb.step_count(), lamb.skipped_steps()), (1, 1));
+        assert_eq!(w, before);
+    }
+}
