@@ -19,8 +19,8 @@
 //! path here on every x86-64 machine. A vectorised loop over 8 `f32` lanes costs a few
 //! instructions per element; the same arithmetic one element at a time costs 4–8× more. Each
 //! case's bound (instructions per element) sits between the two: it is `BOUND_F32` or
-//! `BOUND_F64` times the case's weight, the number of passes over memory its loops make (see
-//! `docs/performance.md` for the counts and how the bounds were chosen).
+//! `BOUND_F64` times the case's weight, about the number of passes over memory its loops make
+//! (see `docs/performance.md` for the counts and how the bounds were chosen).
 //!
 //! `N` stays below the `rayon` feature's split threshold, so everything runs on one thread.
 
@@ -36,10 +36,10 @@ use ndarray_optim::{
 const N: usize = 32_768;
 
 /// Instructions per element a vectorised (AVX2, 8 × `f32`) step stays under, per unit of weight:
-/// vectorised steps take 1.3–4.8, the loops that fell off the vector path before the variant
-/// decisions left them 22–53.
+/// vectorised steps take 0.9–4.4 (LAMB 9.4–10.5 over its three passes), the loops that fell
+/// off the vector path before the variant decisions left them 22–53.
 const BOUND_F32: f64 = 6.0;
-/// The same for `f64` (4 lanes): vectorised 2.5–10, fallen off 24–42.
+/// The same for `f64` (4 lanes): vectorised 2.4–10 (LAMB 13–14), fallen off 24–42.
 const BOUND_F64: f64 = 11.0;
 
 /// One measured case: a name, the optimizer, the steps taken before the measured one, and the
@@ -215,9 +215,9 @@ fn cases<A: Float>() -> Vec<Case<A>> {
             // Moments, then the step: two passes.
             c.weight = 1.5;
         } else if c.name.starts_with("LAMB") || c.name == "Lamb" {
-            // The global gradient norm, moments and the norms of the trust ratio (in `f64`),
-            // then the step.
-            c.weight = 2.5;
+            // The global gradient norm, moments and the norms of the trust ratio (terms in
+            // `f64`, half as many lanes), then the step.
+            c.weight = 2.25;
         } else if c.name == "Momentum, first step" {
             // The new buffer is allocated and zeroed, then written.
             c.weight = 1.5;
