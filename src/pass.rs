@@ -667,6 +667,33 @@ mod tests {
     }
 
     #[test]
+    fn unswitch_binds_each_decision_to_a_constant() {
+        use crate::ops::Decay;
+        let run = |maximize: bool, decay: Decay| {
+            unswitch! {
+                const MAXIMIZE: bool = maximize;
+                const DECAY: Decay = decay => [Decay::None, Decay::Coupled, Decay::Decoupled];
+                // Usable where only a constant is: an array length and a `const` item.
+                {
+                    const BOTH: (bool, Decay) = (MAXIMIZE, DECAY);
+                    let lanes = [0u8; if MAXIMIZE { 2 } else { 1 }];
+                    (BOTH, lanes.len())
+                }
+            }
+        };
+        assert_eq!(run(true, Decay::Coupled), ((true, Decay::Coupled), 2));
+        assert_eq!(run(false, Decay::Decoupled), ((false, Decay::Decoupled), 1));
+        let only_two = |decay: Decay| {
+            unswitch! {
+                const DECAY: Decay = decay => [Decay::None, Decay::Coupled];
+                DECAY
+            }
+        };
+        assert_eq!(only_two(Decay::Coupled), Decay::Coupled);
+        assert!(std::panic::catch_unwind(|| only_two(Decay::Decoupled)).is_err());
+    }
+
+    #[test]
     fn ordered_sum_is_a_sum() {
         let xs: Vec<f64> = (0..10_000).map(|i| (i as f64 * 0.37).sin() * 1e3).collect();
         let mut one = OrderedSum::default();
