@@ -1,9 +1,17 @@
-//! Time per optimizer step, against the memory system's limit.
+//! Time per optimizer step, against the memory system's limit and a plain loop of the same
+//! arithmetic.
 //!
 //! ```text
-//! cargo bench --bench step                      # everything (a few minutes)
-//! cargo bench --bench step -- 'step/f32/Adam'   # a subset (criterion's filter)
+//! cargo bench --bench step                                # everything (about 15 minutes)
+//! cargo bench --bench step -- 'step/f32/Adam'             # a subset (criterion's filter)
+//! NDARRAY_OPTIM_SIMD=avx2 cargo bench --bench step -- --save-baseline avx2   # the AVX2 path
+//! python3 benches/summary.py [--baseline avx2]            # the tables of docs/performance.md
 //! ```
+//!
+//! Everything runs on one thread (a one-thread global rayon pool: the `rayon` feature is on in
+//! the benches) except the `threads` group. `NDARRAY_OPTIM_SIMD=avx2` (or `baseline`) makes the
+//! crate's loops and the plain loops below use the AVX2 path (or x86-64's baseline) on a CPU
+//! that has AVX-512; it can only lower the instruction set, never raise it.
 //!
 //! Groups:
 //! - `copy`: `dst.copy_from_slice(src)` of `n` f32 (`memcpy`), and `x *= c` in place
@@ -13,17 +21,23 @@
 //! - `step/{f32,f64}/<optimizer>/<n>`: one step over one contiguous tensor of `n` elements, for
 //!   every optimizer of `OptimizerKind::ALL` with its defaults (named by `OptimizerKind::name`)
 //!   and the default non-finite check, plus `Adam-unchecked` without the check and `AMSGrad`.
+//! - `vs-baseline/<case>/{ours,ours-checked,baseline}/<n>`, n = 1e5 (in cache) and 1e7
+//!   (memory-bound), `f32`: our step without the non-finite check (`ours`) and with it
+//!   (`ours-checked`, the default), against a plain Rust loop of the same arithmetic and
+//!   memory streams compiled for this CPU (`baseline`, in `mod baseline` below; LAMB's has the
+//!   same three passes), for every optimizer and the variants AMSGrad and centered RMSProp
+//!   with momentum.
 //! - `model/<optimizer>`: 200 tensors shaped like 25 transformer blocks (~5 M elements), against
 //!   `flat/<optimizer>`, one tensor of the same total size.
 //! - `threads/<optimizer>/<n or model>/<threads>`: the same step in a rayon pool of 1 and 2
-//!   threads (the `rayon` feature, on in the benches): the parallel speedup.
+//!   threads: the parallel speedup.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ndarray::{Array1, ArrayD, Dimension, IxDyn};
-use ndarray_optim::{AdamConfig, Float, NonFinitePolicy, Optimizer, OptimizerKind};
+use ndarray_optim::{AdamConfig, Float, NonFinitePolicy, Optimizer, OptimizerKind, RmsPropConfig};
 
 const SIZES: [usize; 4] = [1_000, 100_000, 1_000_000, 10_000_000];
 
@@ -124,6 +138,67 @@ fn step_one_tensor<A: Float>(c: &mut Criterion, tag: &str) {
     }
 }
 
+/// The cases of the `vs-baseline` group: every optimizer with its defaults, and two variants
+/// with other loops, named as in `baseline::step`.
+fn baseline_cases() -> Vec<(&'static str, Box<dyn Optimizer<f32>>)> {
+    let mut all: Vec<(&'static str, Box<dyn Optimizer<f32>>)> = OptimizerKind::ALL
+        .iter()
+        .map(|&kind| (kind.name(), build(kind)))
+        .collect();
+    all.push((
+        "AMSGrad",
+        Box::new(AdamConfig::default().amsgrad(true).build().unwrap()),
+    ));
+    all.push((
+        "RMSprop-centered-momentum",
+        Box::new(
+            RmsPropConfig::default()
+                .centered(true)
+                .momentum(0.9)
+                .build()
+                .unwrap(),
+        ),
+    ));
+    all
+}
+
+fn vs_baseline(c: &mut Criterion) {
+    for (name, _) in baseline_cases() {
+        let mut group = c.benchmark_group(format!("vs-baseline/{name}"));
+        for n in [100_000, 10_000_000] {
+            configure(&mut group, n);
+            group.throughput(Throughput::Elements(n as u64));
+            let p0 = data::<f32>(n, 0.0);
+            let g = data::<f32>(n, 1.0).mapv(|x| x * 1e-3);
+            for policy in [NonFinitePolicy::Unchecked, NonFinitePolicy::Error] {
+                let mut opt = baseline_cases()
+                    .into_iter()
+                    .find(|(m, _)| *m == name)
+                    .unwrap()
+                    .1;
+                opt.set_non_finite_policy(policy);
+                let mut p = p0.clone();
+                opt.step(&mut p, &g).unwrap();
+                let id = if policy == NonFinitePolicy::Unchecked {
+                    "ours"
+                } else {
+                    "ours-checked"
+                };
+                group.bench_function(BenchmarkId::new(id, n), |b| {
+                    b.iter(|| opt.step(black_box(&mut p), black_box(&g)).unwrap())
+                });
+            }
+            let mut p = p0.to_vec();
+            let g = g.to_vec();
+            let mut buffers = baseline::Buffers::new(n);
+            group.bench_function(BenchmarkId::new("baseline", n), |b| {
+                b.iter(|| baseline::step(name, black_box(&mut p), black_box(&g), &mut buffers))
+            });
+        }
+        group.finish();
+    }
+}
+
 /// 25 transformer-like blocks: 128×384, 384, 128×128, 128, 128×512, 512, 512×128, 128.
 fn model_shapes() -> Vec<Vec<usize>> {
     let block = [
@@ -188,13 +263,27 @@ fn threads(c: &mut Criterion) {
                 .unwrap();
             for n in [100_000, 1_000_000, 10_000_000] {
                 group.throughput(Throughput::Elements(n as u64));
-                let mut opt = build::<f32>(kind);
-                let mut p = data::<f32>(n, 0.0);
-                let g = data::<f32>(n, 1.0).mapv(|x| x * 1e-3);
-                pool.install(|| opt.step(&mut p, &g).unwrap());
-                group.bench_function(BenchmarkId::new(format!("{n}"), threads), |b| {
-                    b.iter(|| pool.install(|| opt.step(black_box(&mut p), black_box(&g)).unwrap()))
-                });
+                // Adam also without the check, to see what the check costs on two threads.
+                let unchecked = kind == OptimizerKind::Adam && n == 10_000_000;
+                for policy in [NonFinitePolicy::Error, NonFinitePolicy::Unchecked] {
+                    if policy == NonFinitePolicy::Unchecked && !unchecked {
+                        continue;
+                    }
+                    let mut opt = build::<f32>(kind);
+                    opt.set_non_finite_policy(policy);
+                    let mut p = data::<f32>(n, 0.0);
+                    let g = data::<f32>(n, 1.0).mapv(|x| x * 1e-3);
+                    pool.install(|| opt.step(&mut p, &g).unwrap());
+                    let id = match policy {
+                        NonFinitePolicy::Unchecked => format!("{n}-unchecked"),
+                        _ => format!("{n}"),
+                    };
+                    group.bench_function(BenchmarkId::new(id, threads), |b| {
+                        b.iter(|| {
+                            pool.install(|| opt.step(black_box(&mut p), black_box(&g)).unwrap())
+                        })
+                    });
+                }
             }
             let mut opt = optimizers::<f32>()
                 .into_iter()
@@ -221,11 +310,366 @@ fn threads(c: &mut Criterion) {
 }
 
 fn benches(c: &mut Criterion) {
+    // One thread for everything but the `threads` group (which makes pools of its own): with a
+    // one-thread global pool, the steps see `current_num_threads() == 1` and never split.
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global()
+        .unwrap();
     copy_bandwidth(c);
     step_one_tensor::<f32>(c, "f32");
+    vs_baseline(c);
     step_one_tensor::<f64>(c, "f64");
     many_tensors(c);
     threads(c);
+}
+
+/// Plain loops of each optimizer's arithmetic and memory streams, compiled for this CPU: the
+/// yardstick of the `vs-baseline` group. One function per optimizer (defaults, step `t` large
+/// enough that the bias corrections are constants here), slices in, no checks, no dispatch on
+/// variants, every scalar a constant.
+mod baseline {
+    /// Runs `body` compiled for the best instruction set of this CPU, or the one
+    /// `NDARRAY_OPTIM_SIMD` names (`avx2`, `baseline`), as the crate's loops are.
+    #[inline(always)]
+    pub fn for_cpu<R>(body: impl FnOnce() -> R) -> R {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let var = std::env::var("NDARRAY_OPTIM_SIMD").unwrap_or_default();
+            let fma = std::arch::is_x86_feature_detected!("fma");
+            if fma && var.is_empty() && std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has every feature `avx512` is compiled for.
+                return unsafe { avx512(body) };
+            }
+            if fma && var != "baseline" && std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: likewise.
+                return unsafe { avx2(body) };
+            }
+        }
+        body()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn avx512<R>(body: impl FnOnce() -> R) -> R {
+        body()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn avx2<R>(body: impl FnOnce() -> R) -> R {
+        body()
+    }
+
+    /// The state buffers a baseline needs (as many as the optimizer keeps).
+    pub struct Buffers {
+        pub s: [Vec<f32>; 3],
+    }
+
+    impl Buffers {
+        pub fn new(n: usize) -> Self {
+            Buffers {
+                s: [vec![0.01; n], vec![0.01; n], vec![0.01; n]],
+            }
+        }
+    }
+
+    /// One step of the plain loop named `name` (an optimizer name, or a variant of the bench).
+    pub fn step(name: &str, p: &mut [f32], g: &[f32], b: &mut Buffers) {
+        let n = p.len();
+        let g = &g[..n];
+        let [s0, s1, s2] = &mut b.s;
+        let (s0, s1, s2) = (&mut s0[..n], &mut s1[..n], &mut s2[..n]);
+        match name {
+            "SGD" => for_cpu(
+                #[inline(always)]
+                || sgd(p, g),
+            ),
+            "Momentum" => for_cpu(
+                #[inline(always)]
+                || momentum(p, g, s0),
+            ),
+            "Nesterov" => for_cpu(
+                #[inline(always)]
+                || nesterov(p, g, s0),
+            ),
+            "Adagrad" => for_cpu(
+                #[inline(always)]
+                || adagrad(p, g, s0),
+            ),
+            "RMSprop" => for_cpu(
+                #[inline(always)]
+                || rmsprop(p, g, s0),
+            ),
+            "RMSprop-centered-momentum" => for_cpu(
+                #[inline(always)]
+                || rmsprop_centered_momentum(p, g, s0, s1, s2),
+            ),
+            "Adadelta" => for_cpu(
+                #[inline(always)]
+                || adadelta(p, g, s0, s1),
+            ),
+            "Adam" => for_cpu(
+                #[inline(always)]
+                || adam::<false, false>(p, g, s0, s1, s2),
+            ),
+            "AMSGrad" => for_cpu(
+                #[inline(always)]
+                || adam::<false, true>(p, g, s0, s1, s2),
+            ),
+            "AdamW" => for_cpu(
+                #[inline(always)]
+                || adam::<true, false>(p, g, s0, s1, s2),
+            ),
+            "NAdam" => for_cpu(
+                #[inline(always)]
+                || nadam(p, g, s0, s1),
+            ),
+            "RAdam" => for_cpu(
+                #[inline(always)]
+                || radam(p, g, s0, s1),
+            ),
+            "Adamax" => for_cpu(
+                #[inline(always)]
+                || adamax(p, g, s0, s1),
+            ),
+            "Lion" => for_cpu(
+                #[inline(always)]
+                || lion(p, g, s0),
+            ),
+            "Lamb" => for_cpu(
+                #[inline(always)]
+                || lamb(p, g, s0, s1),
+            ),
+            "Rprop" => for_cpu(
+                #[inline(always)]
+                || rprop(p, g, s0, s1),
+            ),
+            other => panic!("no baseline for {other}"),
+        }
+    }
+
+    #[inline(always)]
+    fn sgd(p: &mut [f32], g: &[f32]) {
+        for (p, &g) in p.iter_mut().zip(g) {
+            *p = g.mul_add(-1e-3, *p);
+        }
+    }
+
+    #[inline(always)]
+    fn momentum(p: &mut [f32], g: &[f32], b: &mut [f32]) {
+        for ((p, &g), b) in p.iter_mut().zip(g).zip(b) {
+            *b = g.mul_add(1.0, *b * 0.9);
+            *p = b.mul_add(-1e-3, *p);
+        }
+    }
+
+    #[inline(always)]
+    fn nesterov(p: &mut [f32], g: &[f32], b: &mut [f32]) {
+        for ((p, &g), b) in p.iter_mut().zip(g).zip(b) {
+            *b = g.mul_add(1.0, *b * 0.9);
+            *p = b.mul_add(0.9, g).mul_add(-1e-3, *p);
+        }
+    }
+
+    #[inline(always)]
+    fn adagrad(p: &mut [f32], g: &[f32], s: &mut [f32]) {
+        for ((p, &g), s) in p.iter_mut().zip(g).zip(s) {
+            *s = g.mul_add(g, *s);
+            *p += (-1e-2 * g) / (s.sqrt() + 1e-10);
+        }
+    }
+
+    #[inline(always)]
+    fn rmsprop(p: &mut [f32], g: &[f32], v: &mut [f32]) {
+        for ((p, &g), v) in p.iter_mut().zip(g).zip(v) {
+            *v = (0.01 * g).mul_add(g, *v * 0.99);
+            *p += (-1e-2 * g) / (v.sqrt() + 1e-8);
+        }
+    }
+
+    #[inline(always)]
+    fn rmsprop_centered_momentum(
+        p: &mut [f32],
+        g: &[f32],
+        v: &mut [f32],
+        a: &mut [f32],
+        b: &mut [f32],
+    ) {
+        for ((((p, &g), v), a), b) in p.iter_mut().zip(g).zip(v).zip(a).zip(b) {
+            *v = (0.01 * g).mul_add(g, *v * 0.99);
+            *a = 0.01f32.mul_add(g - *a, *a);
+            let d = (-*a).mul_add(*a, *v).max(0.0).sqrt() + 1e-8;
+            *b = b.mul_add(0.9, g / d);
+            *p = b.mul_add(-1e-2, *p);
+        }
+    }
+
+    #[inline(always)]
+    fn adadelta(p: &mut [f32], g: &[f32], v: &mut [f32], u: &mut [f32]) {
+        for (((p, &g), v), u) in p.iter_mut().zip(g).zip(v).zip(u) {
+            *v = (0.1 * g).mul_add(g, *v * 0.9);
+            let delta = (*u + 1e-6).sqrt() / (*v + 1e-6).sqrt() * g;
+            *u = (0.1 * delta).mul_add(delta, *u * 0.9);
+            *p = delta.mul_add(-1.0, *p);
+        }
+    }
+
+    /// Adam; `DECOUPLED`: AdamW's `p ← p·(1 − γλ)`; `AMSGRAD`: the running maximum of `v`.
+    #[inline(always)]
+    fn adam<const DECOUPLED: bool, const AMSGRAD: bool>(
+        p: &mut [f32],
+        g: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        v_max: &mut [f32],
+    ) {
+        for ((((p, &g), m), v), v_max) in p.iter_mut().zip(g).zip(m).zip(v).zip(v_max) {
+            if DECOUPLED {
+                *p *= 1.0 - 1e-5;
+            }
+            *m = 0.1f32.mul_add(g - *m, *m);
+            *v = (1e-3 * g).mul_add(g, *v * 0.999);
+            let v_hat = if AMSGRAD {
+                *v_max = v_max.max(*v);
+                *v_max
+            } else {
+                *v
+            };
+            *p += (-1e-3 * *m) / (v_hat.sqrt() / 0.3 + 1e-8);
+        }
+    }
+
+    #[inline(always)]
+    fn nadam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+            *m = 0.1f32.mul_add(g - *m, *m);
+            *v = (1e-3 * g).mul_add(g, *v * 0.999);
+            let d = (*v / 0.1).sqrt() + 1e-8;
+            *p += (-2e-4 * g) / d;
+            *p += (-1.8e-3 * *m) / d;
+        }
+    }
+
+    #[inline(always)]
+    fn radam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+            *m = 0.1f32.mul_add(g - *m, *m);
+            *v = (1e-3 * g).mul_add(g, *v * 0.999);
+            let adaptive = (1.0 / (v.sqrt() + 1e-8)) * 0.3;
+            *p -= ((*m / 0.9 * 1e-3) * adaptive) * 0.5;
+        }
+    }
+
+    #[inline(always)]
+    fn adamax(p: &mut [f32], g: &[f32], m: &mut [f32], u: &mut [f32]) {
+        for (((p, &g), m), u) in p.iter_mut().zip(g).zip(m).zip(u) {
+            *m = 0.1f32.mul_add(g - *m, *m);
+            *u = (*u * 0.999).max(g.abs() + 1e-8);
+            *p += (-2e-3 * *m) / *u;
+        }
+    }
+
+    #[inline(always)]
+    fn lion(p: &mut [f32], g: &[f32], m: &mut [f32]) {
+        for ((p, &g), m) in p.iter_mut().zip(g).zip(m) {
+            let c = 0.1f32.mul_add(g, 0.9 * *m);
+            *m = 0.01f32.mul_add(g, 0.99 * *m);
+            let sign = if c > 0.0 {
+                1.0
+            } else if c < 0.0 {
+                -1.0
+            } else {
+                c
+            };
+            *p = 1e-3f32.mul_add(*p, sign).mul_add(-1e-4, *p);
+        }
+    }
+
+    /// `Σ term(p, m, v)` over three slices in 8 interleaved `f64` lanes, as a vectorised sum
+    /// must be.
+    #[inline(always)]
+    fn lanes(p: &[f32], m: &[f32], v: &[f32], term: impl Fn(f32, f32, f32) -> f64) -> f64 {
+        let mut l = [0.0f64; 8];
+        let (pc, pr) = p.as_chunks::<8>();
+        let (mc, mr) = m.as_chunks::<8>();
+        let (vc, vr) = v.as_chunks::<8>();
+        for ((p, m), v) in pc.iter().zip(mc).zip(vc) {
+            for j in 0..8 {
+                l[j] += term(p[j], m[j], v[j]);
+            }
+        }
+        let rest: f64 = pr
+            .iter()
+            .zip(mr)
+            .zip(vr)
+            .map(|((&p, &m), &v)| term(p, m, v))
+            .sum();
+        l.iter().sum::<f64>() + rest
+    }
+
+    /// LAMB's three passes, as the crate makes them: the global gradient norm; the moments with
+    /// the norms `‖p‖`, `‖u‖` summed in `f64`; the step, recomputing `u`.
+    #[inline(always)]
+    fn lamb(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let n = p.len();
+        let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+        let norm = lanes(g, g, g, |g, _, _| f64::from(g) * f64::from(g)).sqrt();
+        let clip = (norm as f32).max(1.0);
+        #[inline(always)]
+        fn direction(p: f32, m: f32, v: f32) -> f32 {
+            let u = (m / 0.1) / (v.sqrt() / 0.03 + 1e-6);
+            p.mul_add(0.01, u.clamp(-f32::MAX, f32::MAX))
+        }
+        // Moments, then the norms' terms of the same block while it is in cache.
+        let (mut pp, mut uu) = (0.0, 0.0);
+        for (((p, g), m), v) in p
+            .chunks_mut(4096)
+            .zip(g.chunks(4096))
+            .zip(m.chunks_mut(4096))
+            .zip(v.chunks_mut(4096))
+        {
+            for (((_, &g), m), v) in p.iter().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                let g = g / clip;
+                *m = 0.1f32.mul_add(g - *m, *m);
+                *v = (1e-3 * g).mul_add(g, *v * 0.999);
+            }
+            pp += lanes(p, p, p, |p, _, _| f64::from(p) * f64::from(p));
+            uu += lanes(p, m, v, |p, m, v| {
+                let u = f64::from(direction(p, m, v));
+                u * u
+            });
+        }
+        let ratio = (pp.sqrt() / uu.sqrt()) as f32;
+        for ((p, &m), &v) in p.iter_mut().zip(m.iter()).zip(v.iter()) {
+            *p = (direction(*p, m, v) * ratio).mul_add(-1e-3, *p);
+        }
+    }
+
+    #[inline(always)]
+    fn rprop(p: &mut [f32], g: &[f32], prev: &mut [f32], step: &mut [f32]) {
+        for (((p, &g), prev), step) in p.iter_mut().zip(g).zip(prev).zip(step) {
+            let s = g * *prev;
+            let factor = if s > 0.0 {
+                1.2
+            } else if s < 0.0 {
+                0.5
+            } else {
+                1.0
+            };
+            *step = (*step * factor).clamp(1e-6, 50.0);
+            let g = if s < 0.0 { 0.0 } else { g };
+            let sign = if g > 0.0 {
+                1.0
+            } else if g < 0.0 {
+                -1.0
+            } else {
+                0.0
+            };
+            *p -= sign * *step;
+            *prev = g;
+        }
+    }
 }
 
 criterion_group!(step, benches);

@@ -2,10 +2,34 @@
 
 use std::fmt::{Debug, Display};
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for f64 {}
+/// The trait that seals [`Float`], and what the crate needs of `f32` and `f64` beyond
+/// `num_traits`: it cannot be named outside the crate.
+pub(crate) mod sealed {
+    pub trait Sealed: Sized {
+        /// Whether every element of `s` is finite: one pass without early exit, which the
+        /// compiler vectorises (call it inside the SIMD wrapper, on blocks).
+        fn all_finite(s: &[Self]) -> bool;
+    }
+
+    impl Sealed for f32 {
+        /// The largest magnitude's bits, `max(bits & 0x7fff_ffff)`, against the exponent of
+        /// infinity: an integer max per element, a lane-wide `vpmaxud` on x86-64 and `umax` on
+        /// aarch64.
+        #[inline(always)]
+        fn all_finite(s: &[f32]) -> bool {
+            s.iter()
+                .fold(0u32, |max, x| max.max(x.to_bits() & 0x7fff_ffff))
+                < 0x7f80_0000
+        }
+    }
+
+    impl Sealed for f64 {
+        /// A compare and an `and` per element (AVX2 has no unsigned 64-bit max).
+        #[inline(always)]
+        fn all_finite(s: &[f64]) -> bool {
+            s.iter().fold(true, |ok, x| ok & x.is_finite())
+        }
+    }
 }
 
 /// A floating-point element type of parameters, gradients and optimizer state: `f32` or `f64`.

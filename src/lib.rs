@@ -248,12 +248,17 @@
 //! # Performance
 //!
 //! One fused pass over memory per tensor per step (LAMB: three, for its norms), scalars computed
-//! once per step, and the element loop compiled for AVX-512 or AVX2 with FMA when the CPU has them
-//! (chosen at run time; the results are the same either way). Nothing is allocated after the first
-//! step (with one exception in ndarray itself: dynamic-dimensional arrays of more than four
-//! dimensions keep their shape on the heap). The default check for non-finite gradients reads each
-//! gradient once more; [`NonFinitePolicy::Unchecked`] skips it. The README has measurements
-//! against PyTorch and the Rust peers; `benches/step.rs` measures every optimizer.
+//! once per step, every variant decision (maximize, the form of weight decay, AMSGrad, Nesterov,
+//! RAdam's rectification, …) made once per tensor outside the element loop, so that each loop is
+//! straight-line arithmetic that vectorises. On x86-64 the loops are compiled for AVX-512 or AVX2
+//! with FMA when the CPU has them (chosen at run time; `NDARRAY_OPTIM_SIMD=avx2` or `baseline`
+//! forces a lower path, for benchmarks); on aarch64 NEON and FMA are the baseline. The results
+//! are the same bits on every path. Nothing is allocated after the first step (with one
+//! exception in ndarray itself: dynamic-dimensional arrays of more than four dimensions keep
+//! their shape on the heap). The default check for non-finite gradients reads each gradient once
+//! more (LAMB's global gradient norm doubles as it); [`NonFinitePolicy::Unchecked`] skips it.
+//! The README has measurements against PyTorch; `benches/step.rs` measures every optimizer, and
+//! `benches/instructions.rs` counts the instructions of every loop under callgrind.
 //!
 //! # Crate features
 //!

@@ -7,27 +7,52 @@
 
 use crate::float::Float;
 
+/// The form of weight decay, one of the variant decisions a kernel makes once per step (see
+/// [`unswitch!`](crate::pass::unswitch)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Decay {
+    /// No weight decay (`λ = 0`).
+    None,
+    /// L2 decay into the gradient, `g ← g + λ·p` (PyTorch's default).
+    Coupled,
+    /// AdamW's decay of the parameter itself, `p ← p·(1 − γλ)`.
+    Decoupled,
+}
+
 /// What PyTorch's optimizers do to the gradient and the parameter before anything else, decided
 /// once per step: `g ← −g` under `maximize`, then either L2 decay into the gradient,
 /// `g ← g + λ·p` as `fma(p, λ, g)` (coupled, PyTorch's default), or AdamW's decoupled decay of
 /// the parameter itself, `p ← p·(1 − γλ)` on the old parameter (Adam, NAdam and RAdam with
 /// `decoupled_weight_decay`, and AdamW).
+///
+/// The two decisions, [`maximize`](Self::maximize) and [`form`](Self::form), are constants of
+/// the element loop: a kernel turns them into constants with
+/// [`unswitch!`](crate::pass::unswitch) and passes them to [`apply`](Self::apply), so that
+/// each variant's loop is straight-line arithmetic.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct WeightDecay<A> {
     maximize: bool,
-    coupled: Option<A>,
-    decoupled_factor: Option<A>,
+    form: Decay,
+    /// `λ`, for the coupled form.
+    weight_decay: A,
+    /// `1 − γλ`, for the decoupled form.
+    factor: A,
 }
 
 impl<A: Float> WeightDecay<A> {
     /// `maximize`, and weight decay `weight_decay` in the given form; `lr` is the learning rate
     /// the decoupled form multiplies it by.
     pub(crate) fn new(maximize: bool, weight_decay: f64, decoupled: bool, lr: f64) -> Self {
-        let decay = weight_decay != 0.0;
+        let form = match (weight_decay != 0.0, decoupled) {
+            (false, _) => Decay::None,
+            (true, false) => Decay::Coupled,
+            (true, true) => Decay::Decoupled,
+        };
         WeightDecay {
             maximize,
-            coupled: (decay && !decoupled).then(|| A::from_f64(weight_decay)),
-            decoupled_factor: (decay && decoupled).then(|| A::from_f64(1.0 - lr * weight_decay)),
+            form,
+            weight_decay: A::from_f64(weight_decay),
+            factor: A::from_f64(1.0 - lr * weight_decay),
         }
     }
 
@@ -36,16 +61,29 @@ impl<A: Float> WeightDecay<A> {
         Self::new(maximize, weight_decay, false, 0.0)
     }
 
-    /// The gradient the update sees; decays `p` itself in the decoupled form.
+    /// Whether the gradient is negated.
+    pub(crate) fn maximize(self) -> bool {
+        self.maximize
+    }
+
+    /// Which form of decay applies.
+    pub(crate) fn form(self) -> Decay {
+        self.form
+    }
+
+    /// The gradient the update sees; decays `p` itself in the decoupled form. `maximize` and
+    /// `form` must be [`maximize`](Self::maximize) and [`form`](Self::form), as constants.
     #[inline(always)]
-    pub(crate) fn apply(self, p: &mut A, g: A) -> A {
-        let g = if self.maximize { -g } else { g };
-        if let Some(factor) = self.decoupled_factor {
-            *p = *p * factor; // on the old parameter, before the moments
-        }
-        match self.coupled {
-            Some(wd) => p.mul_add(wd, g),
-            None => g,
+    pub(crate) fn apply(self, p: &mut A, g: A, maximize: bool, form: Decay) -> A {
+        debug_assert!(maximize == self.maximize && form == self.form);
+        let g = if maximize { -g } else { g };
+        match form {
+            Decay::None => g,
+            Decay::Coupled => p.mul_add(self.weight_decay, g),
+            Decay::Decoupled => {
+                *p = *p * self.factor; // on the old parameter, before the moments
+                g
+            }
         }
     }
 }
@@ -168,11 +206,15 @@ mod tests {
     #[test]
     fn weight_decay_negates_before_decaying() {
         let mut p = 2.0;
-        assert_eq!(WeightDecay::coupled(true, 0.5).apply(&mut p, 1.0), 0.0);
-        assert_eq!(WeightDecay::coupled(false, 0.0).apply(&mut p, 1.0), 1.0);
+        let apply = |decay: WeightDecay<f64>, p: &mut f64, g| {
+            decay.apply(p, g, decay.maximize(), decay.form())
+        };
+        assert_eq!(apply(WeightDecay::coupled(true, 0.5), &mut p, 1.0), 0.0);
+        assert_eq!(apply(WeightDecay::coupled(false, 0.0), &mut p, 1.0), 1.0);
         assert_eq!(p, 2.0);
         let decoupled = WeightDecay::new(false, 0.5, true, 0.1);
-        assert_eq!(decoupled.apply(&mut p, 1.0), 1.0);
+        assert_eq!(decoupled.form(), Decay::Decoupled);
+        assert_eq!(apply(decoupled, &mut p, 1.0), 1.0);
         assert_eq!(p, 2.0 * (1.0 - 0.1 * 0.5));
     }
 }

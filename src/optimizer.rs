@@ -704,7 +704,8 @@ impl<A: Float, O: Optimizer<A> + ?Sized> Optimizer<A> for Box<O> {
 pub enum NonFinitePolicy {
     /// Check every gradient first; on a NaN or infinity return
     /// [`Error::NonFiniteGradient`] and change nothing. The default. Costs one read of the
-    /// gradients per step.
+    /// gradients per step (a vectorised scan, on several threads with the `rayon` feature),
+    /// except for LAMB with `max_grad_norm`, whose global gradient norm doubles as the check.
     #[default]
     Error,
     /// Check every gradient first; on a NaN or infinity change nothing, return `Ok`, and record

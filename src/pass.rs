@@ -20,10 +20,61 @@
 
 #![allow(unsafe_code)] // `#[target_feature]` functions, called only after run-time detection.
 
-use ndarray::{ArrayViewD, ArrayViewMutD, Dimension, IxDyn, ShapeBuilder, Zip};
+use ndarray::{
+    ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Dimension, IxDyn, ShapeBuilder, Zip,
+};
 
 use crate::float::Float;
 use crate::tensor::{Tensor, TensorMut};
+
+/// Runs `body` with run-time decisions turned into constants: each `const NAME: T = value;`
+/// line expands the rest once per possible value, with `NAME` a true constant in each copy.
+///
+/// This is how a kernel keeps its element loop free of variant decisions (maximize, the form of
+/// weight decay, AMSGrad, RAdam's rectification, Nesterov, centered RMSProp, LAMB's options, …):
+/// the decision is made once per tensor, outside the loop, and every copy of the loop is
+/// straight-line arithmetic that the compiler vectorises with AVX2 and NEON as well as AVX-512,
+/// where masked instructions would otherwise rescue a branch inside the loop.
+///
+/// ```ignore
+/// unswitch! {
+///     const MAXIMIZE: bool = decay.maximize();
+///     const DECAY: Decay = decay.form() => [Decay::None, Decay::Coupled, Decay::Decoupled];
+///     pass.zip1(buf, |p, g, b| { let g = decay.apply(p, g, MAXIMIZE, DECAY); … })
+/// }
+/// ```
+///
+/// A `bool` takes both values; any other type lists the values it can take (a value outside the
+/// list is a bug, and panics). The loops are instantiated once per combination, so list only
+/// decisions that change the element arithmetic; structural ones (which state buffers exist)
+/// are a plain `match` around different `zip` calls.
+macro_rules! unswitch {
+    (const $name:ident : bool = $value:expr ; $($rest:tt)+) => {
+        if $value {
+            const $name: bool = true;
+            $crate::pass::unswitch!($($rest)+)
+        } else {
+            const $name: bool = false;
+            $crate::pass::unswitch!($($rest)+)
+        }
+    };
+    (const $name:ident : $ty:ty = $value:expr => [$($variant:path),+ $(,)?] ; $($rest:tt)+) => {
+        $crate::pass::unswitch!(@match $name, $ty, ($value), [$($variant),+], { $($rest)+ })
+    };
+    (@match $name:ident, $ty:ty, ($value:expr), [$($variant:path),+], $rest:tt) => {
+        match $value {
+            $($variant => {
+                const $name: $ty = $variant;
+                $crate::pass::unswitch!(@rest $rest)
+            })+
+            #[allow(unreachable_patterns)]
+            other => unreachable!("{other:?} is not one of the listed variants"),
+        }
+    };
+    (@rest { $($rest:tt)+ }) => { $crate::pass::unswitch!($($rest)+) };
+    ($($body:tt)+) => {{ $($body)+ }};
+}
+pub(crate) use unswitch;
 
 /// When work is split across threads (the `rayon` feature).
 #[cfg(feature = "rayon")]
@@ -79,11 +130,18 @@ pub(crate) fn same_order(shape: &[usize], strides: &[isize], state_strides: &[us
 }
 
 /// The element loop over contiguous slices of equal length, compiled for the CPU's best SIMD.
+///
+/// The element closure is copied into the SIMD function's own frame first: its captured scalars
+/// then live in registers, where no store through the slices can reach them. Captured by
+/// reference (or left behind a pointer), every scalar would be reloaded after every store, as
+/// far as the compiler can tell, and a loop with a select on one of them (`β = 0`, `lr = 0`)
+/// would not vectorise.
 macro_rules! flat_loop {
     ($f:ident, $p:ident, $g:ident $(, $s:ident)*) => {
         with_simd(
             #[inline(always)]
             || {
+                let $f = $f;
                 let n = $p.len();
                 let $g = &$g[..n];
                 $(let $s = &mut $s[..n];)*
@@ -103,7 +161,7 @@ macro_rules! zip_method {
         pub(crate) fn $name(
             &mut self,
             $($s: &mut [A],)*
-            f: impl Fn(&mut A, A $(, zip_method!(@element $s))*) + Sync,
+            f: impl Fn(&mut A, A $(, zip_method!(@element $s))*) + Copy + Sync,
         ) {
             if self.flat
                 && let (Some(p), Some(g)) = (
@@ -191,7 +249,7 @@ impl<'a, A: Float> Pass<'a, A> {
         &self,
         s0: &[A],
         s1: &[A],
-        f: impl Fn(A, A, A, A) -> (A, A) + Sync,
+        f: impl Fn(A, A, A, A) -> (A, A) + Copy + Sync,
     ) -> (f64, f64) {
         let p = self.param.view_dyn();
         let g = self.grad.view_dyn();
@@ -238,8 +296,8 @@ impl<'a, A: Float> Pass<'a, A> {
         &mut self,
         s0: &mut [A],
         s1: &mut [A],
-        update: impl Fn(&mut A, A, &mut A, &mut A) + Sync,
-        terms: impl Fn(A, A, A, A) -> (A, A) + Sync,
+        update: impl Fn(&mut A, A, &mut A, &mut A) + Copy + Sync,
+        terms: impl Fn(A, A, A, A) -> (A, A) + Copy + Sync,
     ) -> (f64, f64) {
         if self.flat
             && self.is_row_major()
@@ -306,28 +364,6 @@ impl<'a, A: Float> Pass<'a, A> {
         (&mut *self.param, self.grad)
     }
 
-    /// `Σ term(p, g)` over the elements in the tensor's logical (row-major) order, with the
-    /// fixed blocking of [`OrderedSum`]: the same bits for every memory layout. `term` sees the
-    /// elements in that order, so it may keep counters of its own (the row and column of
-    /// the element).
-    pub(crate) fn sum_logical(&self, mut term: impl FnMut(A, A) -> f64) -> f64 {
-        let mut sum = OrderedSum::default();
-        let (p, g) = (self.param.view_dyn(), self.grad.view_dyn());
-        match (p.as_slice(), g.as_slice()) {
-            (Some(p), Some(g)) => {
-                let g = &g[..p.len()];
-                for i in 0..p.len() {
-                    sum.add(term(p[i], g[i]));
-                }
-            }
-            _ => p
-                .iter()
-                .zip(g.iter())
-                .for_each(|(&p, &g)| sum.add(term(p, g))),
-        }
-        sum.finish()
-    }
-
     /// Applies `f(p, g)` to every element in the tensor's logical (row-major) order, whatever
     /// the memory layout: for updates that depend on an element's position (its row and column,
     /// counted by `f` itself). A plain slice loop when both tensors are row-major contiguous.
@@ -344,18 +380,32 @@ impl<'a, A: Float> Pass<'a, A> {
         p.iter_mut().zip(g.iter()).for_each(|(p, &g)| f(p, g));
     }
 
-    /// For every lane of the gradient along `axis` (all elements that differ only in that
-    /// index), in the row-major order of the other axes, `Σ term(g)` over the lane in index
-    /// order, in `f64`, passed to `f`: per-row and per-column sums.
-    pub(crate) fn grad_lane_sums(
-        &self,
-        axis: usize,
-        term: impl Fn(A) -> f64,
-        mut f: impl FnMut(f64),
+    /// `f(r, g_row)` for every row of the gradient (its lanes along the last axis, rank ≥ 1),
+    /// `r` counting them in logical order: for statistics per row and per column (Adafactor's).
+    /// A row of a row-major tensor is a slice ([`row_terms`] and plain loops vectorise on it).
+    pub(crate) fn grad_rows(&self, mut f: impl FnMut(usize, ArrayView1<'_, A>)) {
+        let g = self.grad.view_dyn();
+        let last = Axis(g.ndim() - 1);
+        g.lanes(last)
+            .into_iter()
+            .enumerate()
+            .for_each(|(r, g)| f(r, g));
+    }
+
+    /// `f(r, p_row, g_row)` for every row of the parameter and the gradient, as
+    /// [`grad_rows`](Self::grad_rows).
+    pub(crate) fn rows_mut(
+        &mut self,
+        mut f: impl FnMut(usize, ArrayViewMut1<'_, A>, ArrayView1<'_, A>),
     ) {
-        for lane in self.grad.view_dyn().lanes(ndarray::Axis(axis)) {
-            f(lane.iter().fold(0.0, |sum, &g| sum + term(g)));
-        }
+        let g = self.grad.view_dyn();
+        let mut p = self.param.view_dyn_mut();
+        let last = Axis(g.ndim() - 1);
+        p.lanes_mut(last)
+            .into_iter()
+            .zip(g.lanes(last))
+            .enumerate()
+            .for_each(|(r, (p, g))| f(r, p, g));
     }
 
     /// Whether the state buffers are laid out in row-major order (C order).
@@ -429,13 +479,16 @@ fn combine(l: &[f64; 8]) -> f64 {
     ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
 }
 
-/// Elements whose terms are computed together before they are added to the lanes.
-const SUB: usize = 64;
+/// Elements whose terms are computed together before they are added to the lanes: a multiple
+/// of the 8 lanes. On the AVX2 path (callgrind, `benches/instructions.rs`) LAMB takes 10.5
+/// instructions per `f32` element with 32, 12.5 with 64 and 29 with 8 (the map no longer
+/// vectorises); the sum's bits do not depend on it.
+const SUB: usize = 32;
 
 /// Two sums of terms over one block (`≤ BLOCK` elements of four slices of equal length),
 /// `item(p, g, s0, s1)` giving an element's terms, with the arithmetic of [`OrderedSum`].
 ///
-/// The terms of 64 elements at a time are computed into a small buffer first (a plain map over
+/// The terms of [`SUB`] elements at a time are computed into a small buffer first (a plain map over
 /// fixed-size arrays, which vectorises however complicated `item` is) and then added lane by
 /// lane; the additions happen in exactly the order of [`OrderedSum::add`].
 #[inline(always)]
@@ -528,6 +581,45 @@ pub(crate) fn sum_terms<A: Float>(t: &dyn Tensor<A>, term: impl Fn(A) -> f64 + S
     }
 }
 
+/// `Σ term(x_j, y_j)` over one row `x` and a slice `y` of its length (`x` itself if `None`), in
+/// index order with the arithmetic of [`OrderedSum`]: the same bits whether `x` is a slice
+/// (then vectorised, with [`with_simd`]) or strided.
+pub(crate) fn row_terms<A: Float>(
+    x: ArrayView1<'_, A>,
+    y: Option<&[A]>,
+    term: impl Fn(A, A) -> f64 + Copy,
+) -> f64 {
+    match x.as_slice() {
+        Some(x) => with_simd(
+            #[inline(always)]
+            || {
+                let y = y.unwrap_or(x);
+                let mut total = 0.0;
+                for (x, y) in x.chunks(OrderedSum::BLOCK).zip(y.chunks(OrderedSum::BLOCK)) {
+                    total += block_terms(
+                        x,
+                        y,
+                        x,
+                        x,
+                        #[inline(always)]
+                        |x, y, _, _| (term(x, y), 0.0),
+                    )
+                    .0;
+                }
+                total
+            },
+        ),
+        None => {
+            let mut sum = OrderedSum::default();
+            match y {
+                Some(y) => x.iter().zip(y).for_each(|(&x, &y)| sum.add(term(x, y))),
+                None => x.iter().for_each(|&x| sum.add(term(x, x))),
+            }
+            sum.finish()
+        }
+    }
+}
+
 /// `Σ x²` over a tensor, in logical order (see [`OrderedSum`]).
 pub(crate) fn sum_of_squares<A: Float>(t: &dyn Tensor<A>) -> f64 {
     sum_terms(
@@ -541,17 +633,33 @@ pub(crate) fn sum_of_squares<A: Float>(t: &dyn Tensor<A>) -> f64 {
 }
 
 /// The first non-finite element of a tensor (in row-major order) and its index, if any.
+///
+/// A contiguous tensor is scanned first in blocks, each one vectorised pass without early exit
+/// ([`Sealed::all_finite`](crate::float::sealed::Sealed::all_finite)), on several threads with
+/// the `rayon` feature; only a tensor that has a non-finite element is searched for its index.
 pub(crate) fn first_non_finite<A: Float>(t: &dyn Tensor<A>) -> Option<(Vec<usize>, A)> {
     if let Some(s) = t.as_slice_memory_order() {
-        // Fast scan without early exit inside a chunk, so the compiler can vectorise it.
-        let all_finite = with_simd(
-            #[inline(always)]
-            || {
-                s.chunks(1024)
-                    .all(|c| c.iter().fold(true, |ok, x| ok & x.is_finite()))
-            },
-        );
-        if all_finite {
+        let all_finite = |s: &[A]| {
+            with_simd(
+                #[inline(always)]
+                || {
+                    s.chunks(OrderedSum::BLOCK).all(
+                        #[inline(always)]
+                        |block| A::all_finite(block),
+                    )
+                },
+            )
+        };
+        #[cfg(feature = "rayon")]
+        let finite = if parallel::split(s.len()) {
+            use rayon::prelude::*;
+            s.par_chunks(parallel::CHUNK).all(all_finite)
+        } else {
+            all_finite(s)
+        };
+        #[cfg(not(feature = "rayon"))]
+        let finite = all_finite(s);
+        if finite {
             return None;
         }
     }
@@ -566,23 +674,67 @@ pub(crate) fn first_non_finite<A: Float>(t: &dyn Tensor<A>) -> Option<(Vec<usize
 /// `body` must be `#[inline(always)]` (and so must the element closures it calls) so that it is
 /// compiled inside the `#[target_feature]` function; otherwise it keeps the baseline codegen, where
 /// `mul_add` is a libm call and the loop does not vectorise.
+///
+/// On x86-64 the choice is made at run time ([`simd`]); elsewhere the baseline is the vector
+/// path: aarch64 has NEON and FMA in every CPU, so `body` is compiled for them directly.
 #[inline(always)]
 pub(crate) fn with_simd<R>(body: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports every feature `avx512` is compiled for.
-            return unsafe { avx512(body) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports every feature `avx2` is compiled for.
-            return unsafe { avx2(body) };
-        }
+    match simd() {
+        // SAFETY: `simd` returns `Avx512` only when the CPU supports every feature `avx512` is
+        // compiled for.
+        Simd::Avx512 => return unsafe { avx512(body) },
+        // SAFETY: likewise for `avx2`.
+        Simd::Avx2 => return unsafe { avx2(body) },
+        Simd::Baseline => {}
     }
     body()
+}
+
+/// The instruction sets the x86-64 element loops are compiled for.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Simd {
+    /// AVX-512F with AVX2 and FMA.
+    Avx512,
+    /// AVX2 with FMA.
+    Avx2,
+    /// x86-64's baseline (SSE2): `mul_add` is a library call.
+    Baseline,
+}
+
+/// The environment variable that lowers the instruction set the loops use, for benchmarks:
+/// `avx2` (the AVX2 path on an AVX-512 machine) or `baseline`. Read once, on the first step; it
+/// can only lower the level, never enable an instruction set the CPU lacks.
+#[cfg(target_arch = "x86_64")]
+pub(crate) const SIMD_VARIABLE: &str = "NDARRAY_OPTIM_SIMD";
+
+/// The instruction set of this CPU's loops: the best it supports, or lower if
+/// [`SIMD_VARIABLE`] says so; decided once per process.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn simd() -> Simd {
+    static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let fma = std::arch::is_x86_feature_detected!("fma");
+        let best = if fma && std::arch::is_x86_feature_detected!("avx512f") {
+            Simd::Avx512
+        } else if fma && std::arch::is_x86_feature_detected!("avx2") {
+            Simd::Avx2
+        } else {
+            Simd::Baseline
+        };
+        let cap = match std::env::var(SIMD_VARIABLE).as_deref() {
+            Ok("avx2") => Simd::Avx2,
+            Ok("baseline") => Simd::Baseline,
+            _ => Simd::Avx512,
+        };
+        // `Avx512` < `Avx2` < `Baseline` in declaration order: the lower of the two.
+        if (cap as u8) > (best as u8) {
+            cap
+        } else {
+            best
+        }
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -609,6 +761,33 @@ mod tests {
         // A strided view (every other column) still gets a contiguous buffer in its order.
         assert_eq!(state_strides(&[2, 3], &[6, 2]), vec![3, 1]);
         assert_eq!(state_strides(&[], &[]), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn unswitch_binds_each_decision_to_a_constant() {
+        use crate::ops::Decay;
+        let run = |maximize: bool, decay: Decay| {
+            unswitch! {
+                const MAXIMIZE: bool = maximize;
+                const DECAY: Decay = decay => [Decay::None, Decay::Coupled, Decay::Decoupled];
+                // Usable where only a constant is: an array length and a `const` item.
+                {
+                    const BOTH: (bool, Decay) = (MAXIMIZE, DECAY);
+                    let lanes = [0u8; if MAXIMIZE { 2 } else { 1 }];
+                    (BOTH, lanes.len())
+                }
+            }
+        };
+        assert_eq!(run(true, Decay::Coupled), ((true, Decay::Coupled), 2));
+        assert_eq!(run(false, Decay::Decoupled), ((false, Decay::Decoupled), 1));
+        let only_two = |decay: Decay| {
+            unswitch! {
+                const DECAY: Decay = decay => [Decay::None, Decay::Coupled];
+                DECAY
+            }
+        };
+        assert_eq!(only_two(Decay::Coupled), Decay::Coupled);
+        assert!(std::panic::catch_unwind(|| only_two(Decay::Decoupled)).is_err());
     }
 
     #[test]

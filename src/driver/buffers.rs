@@ -11,6 +11,7 @@
 //! | `lazy()` | `Option<Vec<A>>` | by the kernel, when it first needs it | hold it or not |
 //! | `scalar(\|k\| init, range)` | `f32` | `init` (an `f32`, from the kernel) | hold it, an `f32` value within `range` |
 //! | `scratch(\|k, shape\| len)` | `Vec<A>` | on the first step, `len` zeros: working space of the kernel, neither saved nor loaded (made anew) | nothing |
+//! | `scratch_f64(\|k, shape\| len)` | `Vec<f64>` | likewise, for sums the kernel accumulates in `f64` (Adafactor's column sums) | nothing |
 //! | `shaped(\|k, shape\| Option<shape>)` | `Option<Aux<A>>` | on the first step, zeros of the shape the closure gives for the parameter's shape, if any | hold it exactly when the closure gives a shape, with that shape |
 //!
 //! From that one list come the struct, its creation, and the saving, checking and rebuilding of
@@ -166,6 +167,7 @@ macro_rules! state {
     (@type scalar, $a:ident) => { f32 };
     (@type shaped, $a:ident) => { Option<$crate::driver::buffers::Aux<$a>> };
     (@type scratch, $a:ident) => { Vec<$a> };
+    (@type scratch_f64, $a:ident) => { Vec<f64> };
 
     (@new zeros (), $k:ident, $len:ident, $shape:ident) => { vec![A::zero(); $len] };
     (@new fill ($value:expr), $k:ident, $len:ident, $shape:ident) => {{
@@ -185,6 +187,10 @@ macro_rules! state {
         let of: fn(&Self::Kernel, &[usize]) -> usize = $of;
         vec![A::zero(); of($k, $shape)]
     }};
+    (@new scratch_f64 ($of:expr), $k:ident, $len:ident, $shape:ident) => {{
+        let of: fn(&Self::Kernel, &[usize]) -> usize = $of;
+        vec![0.0f64; of($k, $shape)]
+    }};
     (@new shaped ($of:expr), $k:ident, $len:ident, $shape:ident) => {{
         let of: fn(&Self::Kernel, &[usize]) -> Option<Vec<usize>> = $of;
         of($k, $shape).map(|shape| $crate::driver::buffers::Aux {
@@ -199,6 +205,7 @@ macro_rules! state {
     (@each lazy, $n:expr, $b:expr, $f:ident) => { if let Some(b) = $b { $f($n, None, b) } };
     (@each scalar, $n:expr, $b:expr, $f:ident) => {};
     (@each scratch, $n:expr, $b:expr, $f:ident) => {};
+    (@each scratch_f64, $n:expr, $b:expr, $f:ident) => {};
     (@each shaped, $n:expr, $b:expr, $f:ident) => {
         if let Some(b) = $b { $f($n, Some(&b.shape), &b.data) }
     };
@@ -209,6 +216,7 @@ macro_rules! state {
     (@each_mut lazy, $b:expr, $f:ident) => { if let Some(b) = $b { $f(b) } };
     (@each_mut scalar, $b:expr, $f:ident) => {};
     (@each_mut scratch, $b:expr, $f:ident) => {};
+    (@each_mut scratch_f64, $b:expr, $f:ident) => {};
     (@each_mut shaped, $b:expr, $f:ident) => {};
 
     (@scalar scalar, $n:expr, $v:expr, $f:ident) => { $f($n, f64::from($v)) };
@@ -244,6 +252,10 @@ macro_rules! state {
     (@restore scratch ($of:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {{
         let of: fn(&Self::Kernel, &[usize]) -> usize = $of;
         vec![A::zero(); of($k, $shape)]
+    }};
+    (@restore scratch_f64 ($of:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {{
+        let of: fn(&Self::Kernel, &[usize]) -> usize = $of;
+        vec![0.0f64; of($k, $shape)]
     }};
     (@restore shaped ($of:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {{
         let of: fn(&Self::Kernel, &[usize]) -> Option<Vec<usize>> = $of;

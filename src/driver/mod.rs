@@ -136,11 +136,15 @@ pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
     type Scalars: Send + Sync;
 
     /// Whether a step first needs one sum over every gradient, before any tensor is updated
-    /// (LAMB's global gradient norm). The sum is taken tensor by tensor, in list order.
+    /// (LAMB's global gradient norm). The sum is taken tensor by tensor, in list order, while
+    /// the step is validated, and it doubles as the non-finite check: see
+    /// [`reduce`](Self::reduce).
     fn reduces(&self) -> bool {
         false
     }
-    /// One tensor's term of that sum.
+    /// One tensor's term of that sum. It must read every element and be non-finite when any
+    /// element is (a sum of squares is): a finite sum then proves every gradient finite, and
+    /// the driver skips its own pass over the gradients.
     fn reduce(&self, _grad: &dyn Tensor<A>) -> f64 {
         0.0
     }
@@ -336,20 +340,51 @@ where
         params: &dyn TensorList<A>,
         grads: &dyn TensorList<A>,
     ) -> Result<Option<StepOutcome>, Error> {
+        Ok(match self.inspect(params, grads)? {
+            Inspected::Skip(outcome) => Some(outcome),
+            Inspected::Go { .. } => None,
+        })
+    }
+
+    /// [`validate`](Self::validate), and the kernels' sum over every gradient
+    /// ([`Kernel::reduces`]), which is taken here because it reads every gradient anyway: when
+    /// it is finite, every gradient is, and the non-finite check needs no pass of its own.
+    fn inspect(
+        &self,
+        params: &dyn TensorList<A>,
+        grads: &dyn TensorList<A>,
+    ) -> Result<Inspected, Error> {
         let n = check::read_inputs(params, grads)?;
         self.validate_params(params, n)?;
-        if self.non_finite == NonFinitePolicy::Unchecked {
-            return Ok(None);
+        let reduces = self.kernels[0].reduces();
+        let sum = if reduces {
+            (0..n)
+                .filter_map(|index| grads.tensor(index).map(|g| (index, g)))
+                .fold(0.0, |sum, (index, g)| sum + self.kernel_of(index).reduce(g))
+        } else {
+            0.0
+        };
+        if self.non_finite == NonFinitePolicy::Unchecked || (reduces && sum.is_finite()) {
+            return Ok(Inspected::Go { sum });
         }
+        // (A sum that overflowed from finite `f64` gradients also lands here, and passes.)
         for index in 0..n {
             let Some(g) = grads.tensor(index) else {
                 continue; // counted above
             };
             if let Some((element, value)) = pass::first_non_finite(g) {
-                return self.non_finite.on_non_finite(index, element, value.widen());
+                return Ok(
+                    match self
+                        .non_finite
+                        .on_non_finite(index, element, value.widen())?
+                    {
+                        Some(outcome) => Inspected::Skip(outcome),
+                        None => Inspected::Go { sum },
+                    },
+                );
             }
         }
-        Ok(None)
+        Ok(Inspected::Go { sum })
     }
 
     /// The checks of [`validate`](Driver::validate) that concern the `n` parameters and the
@@ -411,23 +446,19 @@ where
         params: &mut dyn TensorListMut<A>,
         grads: &dyn TensorList<A>,
     ) -> Result<(), Error> {
-        if let Some(skipped) = self.validate(&*params, grads)? {
-            self.last = skipped;
-            self.skipped = self.skipped.saturating_add(1);
-            return Ok(());
-        }
+        let sum = match self.inspect(&*params, grads)? {
+            Inspected::Skip(skipped) => {
+                self.last = skipped;
+                self.skipped = self.skipped.saturating_add(1);
+                return Ok(());
+            }
+            Inspected::Go { sum } => sum,
+        };
         let n = check::step_inputs(params, grads)?;
         #[cfg(feature = "rayon")]
         self.check_tensors_mut(params, grads, n)?;
         // Nothing has changed so far; from here on nothing can fail.
         self.prepare(&*params, n, &|index| grads.absent(index));
-        let sum = if self.kernels[0].reduces() {
-            (0..n)
-                .filter_map(|index| grads.tensor(index).map(|g| (index, g)))
-                .fold(0.0, |sum, (index, g)| sum + self.kernel_of(index).reduce(g))
-        } else {
-            0.0
-        };
         // The scalars of every group at the optimizer's step; a tensor whose own count differs
         // (it skipped steps without a gradient) computes its own.
         let step = self.step;
@@ -985,6 +1016,12 @@ where
         self.last = StepOutcome::NotStarted;
         Ok(())
     }
+}
+
+/// What [`Driver::inspect`] found: skip the step, or go on with the kernels' sum.
+enum Inspected {
+    Skip(StepOutcome),
+    Go { sum: f64 },
 }
 
 /// Working space reused from step to step so that `step` does not allocate; not state, so a

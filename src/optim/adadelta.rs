@@ -7,8 +7,8 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::ops::{WeightDecay, addcmul, decayed, descend};
-use crate::pass::Pass;
+use crate::ops::{Decay, WeightDecay, addcmul, decayed, descend};
+use crate::pass::{Pass, unswitch};
 
 config! {
     /// Hyperparameters of [`Adadelta`]: those of PyTorch's `torch.optim.Adadelta`, with its
@@ -108,19 +108,23 @@ impl<A: Float> Kernel<A> for AdadeltaConfig {
             eps,
             decay,
         } = *sc;
-        pass.zip2(
-            &mut state.square_avg,
-            &mut state.acc_delta,
-            #[inline(always)]
-            |p, g, v, u| {
-                let g = decay.apply(p, g);
-                *v = addcmul(decayed(*v, rho), one_minus_rho, g, g);
-                let std = (*v + eps).sqrt();
-                let delta = (*u + eps).sqrt() / std * g; // the old u: delta uses the previous updates
-                *u = addcmul(decayed(*u, rho), one_minus_rho, delta, delta);
-                *p = descend(*p, delta, neg_lr);
-            },
-        );
+        unswitch! {
+            const MAXIMIZE: bool = decay.maximize();
+            const DECAY: Decay = decay.form() => [Decay::None, Decay::Coupled];
+            pass.zip2(
+                &mut state.square_avg,
+                &mut state.acc_delta,
+                #[inline(always)]
+                move |p, g, v, u| {
+                    let g = decay.apply(p, g, MAXIMIZE, DECAY);
+                    *v = addcmul(decayed(*v, rho), one_minus_rho, g, g);
+                    let std = (*v + eps).sqrt();
+                    let delta = (*u + eps).sqrt() / std * g; // the old u: the previous updates
+                    *u = addcmul(decayed(*u, rho), one_minus_rho, delta, delta);
+                    *p = descend(*p, delta, neg_lr);
+                },
+            )
+        }
     }
 }
 

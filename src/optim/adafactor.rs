@@ -128,6 +128,8 @@ state! {
         row_var: shaped(|_, shape| row_shape(shape)),
         /// Column statistics `C` (mean of `g²` over the second-last axis), shape `[…, 1, m]`.
         col_var: shaped(|_, shape| col_shape(shape)),
+        /// Working space: the column sums of `g²` of one matrix (not saved).
+        col_sums: scratch_f64(|_, shape| if shape.len() >= 2 { shape[shape.len() - 1] } else { 0 }),
         /// The unfactored second moment `v` of a tensor of rank 0 or 1.
         variance: shaped(|_, shape| (shape.len() < 2).then(|| shape.to_vec())),
     }
@@ -146,70 +148,12 @@ fn scaled<A: Float>(v: A, g: A, eps1_squared: A) -> A {
     }
 }
 
-/// Walks the elements of a factored tensor in logical order, giving each one's update
-/// `U = rsqrt(max(R_i·C_j / max(mean(R), ε₁), ε₁²))·g`.
-struct Factored<'a, A> {
-    row: &'a [A],
-    col: &'a [A],
-    n: usize,
-    m: usize,
-    batches: usize,
-    eps1: A,
-    eps1_squared: A,
-    i: usize,
-    j: usize,
-    b: usize,
-    /// `max(mean(R), ε₁)` of the current batch (leading index).
-    den: A,
-}
-
-impl<'a, A: Float> Factored<'a, A> {
-    fn new(row: &'a [A], col: &'a [A], n: usize, m: usize, sc: &AdafactorScalars<A>) -> Self {
-        let mut walk = Factored {
-            row,
-            col,
-            n,
-            m,
-            batches: row.len() / n,
-            eps1: sc.eps1,
-            eps1_squared: sc.eps1_squared,
-            i: 0,
-            j: 0,
-            b: 0,
-            den: A::zero(),
-        };
-        walk.den = walk.den_of(0);
-        walk
-    }
-
-    /// `row_var.mean(dim=-2).clamp_(min=ε₁)` of batch `b`: the sum in `f64`, rounded once,
-    /// divided in `A`.
-    fn den_of(&self, b: usize) -> A {
-        let sum: f64 = self.row[b * self.n..(b + 1) * self.n]
-            .iter()
-            .map(|x| x.widen())
-            .sum();
-        let mean = saturate(A::from_f64(sum) / A::from_f64(self.n as f64));
-        if mean < self.eps1 { self.eps1 } else { mean }
-    }
-
-    #[inline(always)]
-    fn next(&mut self, g: A) -> A {
-        let v = (self.row[self.b * self.n + self.i] * self.col[self.b * self.m + self.j]) / self.den;
-        self.j += 1;
-        if self.j == self.m {
-            self.j = 0;
-            self.i += 1;
-            if self.i == self.n {
-                self.i = 0;
-                self.b += 1;
-                if self.b < self.batches {
-                    self.den = self.den_of(self.b);
-                }
-            }
-        }
-        scaled(v, g, self.eps1_squared)
-    }
+/// `row_var.mean(dim=-2).clamp_(min=ε₁)` of batch `b` (the `n` rows of one matrix of the last
+/// two axes): the sum in `f64`, rounded once, divided in `A`.
+fn row_mean<A: Float>(row: &[A], b: usize, n: usize, eps1: A) -> A {
+    let sum: f64 = row[b * n..(b + 1) * n].iter().map(|x| x.widen()).sum();
+    let mean = saturate(A::from_f64(sum) / A::from_f64(n as f64));
+    if mean < eps1 { eps1 } else { mean }
 }
 
 impl<A: Float> Kernel<A> for AdafactorConfig {
@@ -260,11 +204,13 @@ impl<A: Float> Kernel<A> for AdafactorConfig {
             AdafactorState {
                 row_var: Some(row),
                 col_var: Some(col),
+                col_sums,
                 ..
             } => {
                 let rank = row.shape.len();
                 let (n, m) = (row.shape[rank - 2], col.shape[rank - 1]);
                 let (row, col) = (&mut row.data, &mut col.data);
+                let (weight, eps1, eps1_squared) = (sc.weight, sc.eps1, sc.eps1_squared);
                 // `vector_norm(g, dim).square_().div_(size)`: the norm rounded to `A` (summed
                 // in f64), squared and divided in `A`; then lerped into the statistics.
                 // A mean that overflowed is held at the largest finite value (see `saturate`).
@@ -272,21 +218,80 @@ impl<A: Float> Kernel<A> for AdafactorConfig {
                     let norm = A::from_f64(sum.sqrt());
                     saturate(norm * norm / A::from_f64(size as f64))
                 };
-                let mut k = 0;
-                pass.grad_lane_sums(rank - 1, square, |sum| {
-                    row[k] = sc.weight.lerp(row[k], mean(sum, m));
-                    k += 1;
+                // One pass over the gradient's rows for both statistics: a row's sum at once
+                // (in the order of `OrderedSum`), the columns' sums row by row into `f64`
+                // accumulators (each column's in row order), lerped at a matrix's last row.
+                pass.grad_rows(|r, g| {
+                    let (b, i) = (r / n, r % n);
+                    row[r] = weight.lerp(row[r], mean(pass::row_terms(g.view(), None, |g, _| square(g)), m));
+                    if i == 0 {
+                        col_sums.fill(0.0);
+                    }
+                    match g.as_slice() {
+                        Some(g) => pass::with_simd(
+                            #[inline(always)]
+                            || {
+                                for (s, &g) in col_sums.iter_mut().zip(g) {
+                                    *s += square(g);
+                                }
+                            },
+                        ),
+                        None => {
+                            for (s, &g) in col_sums.iter_mut().zip(g.iter()) {
+                                *s += square(g);
+                            }
+                        }
+                    }
+                    if i == n - 1 {
+                        for (c, &s) in col[b * m..(b + 1) * m].iter_mut().zip(col_sums.iter()) {
+                            *c = weight.lerp(*c, mean(s, n));
+                        }
+                    }
                 });
-                let mut k = 0;
-                pass.grad_lane_sums(rank - 2, square, |sum| {
-                    col[k] = sc.weight.lerp(col[k], mean(sum, n));
-                    k += 1;
+                // `U_ij = rsqrt(max(R_i·C_j / max(mean(R), ε₁), ε₁²))·g_ij`, twice: for
+                // `Σ U²` (per row in the order of `OrderedSum`, the rows' sums in order), then
+                // for the step. Neither keeps `U`: the state stays `n + m` numbers.
+                let (row, col) = (&*row, &*col);
+                let mut den = A::zero();
+                let mut sum_u2 = 0.0;
+                pass.grad_rows(|r, g| {
+                    let (b, i) = (r / n, r % n);
+                    if i == 0 {
+                        den = row_mean(row, b, n, eps1);
+                    }
+                    let (ri, d) = (row[r], den);
+                    let cols = &col[b * m..(b + 1) * m];
+                    sum_u2 += pass::row_terms(g, Some(cols), move |g, c| {
+                        square(scaled((ri * c) / d, sign * g, eps1_squared))
+                    });
                 });
-                let mut walk = Factored::new(row, col, n, m, &sc);
-                let sum_u2 = pass.sum_logical(|_, g| square(walk.next(sign * g)));
                 let step = A::from_f64(-alpha / denom(sum_u2));
-                let mut walk = Factored::new(row, col, n, m, &sc);
-                pass.for_each_logical(|p, g| *p = descend(*p, walk.next(sign * g), step));
+                pass.rows_mut(|r, mut p, g| {
+                    let (b, i) = (r / n, r % n);
+                    if i == 0 {
+                        den = row_mean(row, b, n, eps1);
+                    }
+                    let (ri, d) = (row[r], den);
+                    let cols = &col[b * m..(b + 1) * m];
+                    let update = move |p: &mut A, g: A, c: A| {
+                        *p = descend(*p, scaled((ri * c) / d, sign * g, eps1_squared), step);
+                    };
+                    match (p.as_slice_mut(), g.as_slice()) {
+                        (Some(p), Some(g)) => pass::with_simd(
+                            #[inline(always)]
+                            || {
+                                for ((p, &g), &c) in p.iter_mut().zip(g).zip(cols) {
+                                    update(p, g, c);
+                                }
+                            },
+                        ),
+                        _ => {
+                            for ((p, &g), &c) in p.iter_mut().zip(g.iter()).zip(cols) {
+                                update(p, g, c);
+                            }
+                        }
+                    }
+                });
             }
             AdafactorState {
                 variance: Some(variance),

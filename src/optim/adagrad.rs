@@ -6,8 +6,8 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::ops::{WeightDecay, addcdiv};
-use crate::pass::Pass;
+use crate::ops::{Decay, WeightDecay, addcdiv};
+use crate::pass::{Pass, unswitch};
 
 config! {
     /// Hyperparameters of [`Adagrad`]: those of PyTorch's `torch.optim.Adagrad`, with its defaults.
@@ -99,16 +99,20 @@ impl<A: Float> Kernel<A> for AdagradConfig {
             eps,
             decay,
         } = *sc;
-        pass.zip1(
-            &mut state.sum,
-            #[inline(always)]
-            |p, g, sum| {
-                let g = decay.apply(p, g);
-                *sum = g.mul_add(g, *sum);
-                let std = sum.sqrt() + eps;
-                *p = addcdiv(*p, neg_clr, g, std);
-            },
-        );
+        unswitch! {
+            const MAXIMIZE: bool = decay.maximize();
+            const DECAY: Decay = decay.form() => [Decay::None, Decay::Coupled];
+            pass.zip1(
+                &mut state.sum,
+                #[inline(always)]
+                move |p, g, sum| {
+                    let g = decay.apply(p, g, MAXIMIZE, DECAY);
+                    *sum = g.mul_add(g, *sum);
+                    let std = sum.sqrt() + eps;
+                    *p = addcdiv(*p, neg_clr, g, std);
+                },
+            )
+        }
     }
 }
 

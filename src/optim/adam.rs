@@ -6,8 +6,8 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::ops::{LerpWeight, WeightDecay, addcdiv, addcmul, decayed, maximum};
-use crate::pass::Pass;
+use crate::ops::{Decay, LerpWeight, WeightDecay, addcdiv, addcmul, decayed, maximum};
+use crate::pass::{Pass, unswitch};
 
 config! {
     /// Hyperparameters of [`Adam`]: those of PyTorch's `torch.optim.Adam`, with its defaults.
@@ -112,10 +112,11 @@ state! {
 }
 
 impl<A: Float> AdamScalars<A> {
-    /// Weight decay and both moment updates; the moments are updated in place.
+    /// Weight decay and both moment updates; the moments are updated in place. `maximize` and
+    /// `decay` are this step's decisions, as constants.
     #[inline(always)]
-    fn moments(&self, p: &mut A, g: A, m: &mut A, v: &mut A) {
-        let g = self.decay.apply(p, g);
+    fn moments(&self, p: &mut A, g: A, m: &mut A, v: &mut A, maximize: bool, decay: Decay) {
+        let g = self.decay.apply(p, g, maximize, decay);
         *m = self.exp_avg_weight.lerp(*m, g);
         *v = addcmul(decayed(*v, self.beta2), self.one_minus_beta2, g, g);
     }
@@ -160,28 +161,32 @@ impl<A: Float> Kernel<A> for AdamConfig {
             exp_avg_sq,
             max_exp_avg_sq,
         } = state;
-        match max_exp_avg_sq {
-            None => pass.zip2(
-                exp_avg,
-                exp_avg_sq,
-                #[inline(always)]
-                |p, g, m, v| {
-                    sc.moments(p, g, m, v);
-                    sc.apply(p, *m, *v);
-                },
-            ),
-            Some(v_max) => pass.zip3(
-                exp_avg,
-                exp_avg_sq,
-                v_max,
-                #[inline(always)]
-                |p, g, m, v, v_max| {
-                    sc.moments(p, g, m, v);
-                    // The maximum of the raw v, bias-corrected with this step's bc₂.
-                    *v_max = maximum(*v_max, *v);
-                    sc.apply(p, *m, *v_max);
-                },
-            ),
+        unswitch! {
+            const MAXIMIZE: bool = sc.decay.maximize();
+            const DECAY: Decay = sc.decay.form() => [Decay::None, Decay::Coupled, Decay::Decoupled];
+            match max_exp_avg_sq {
+                None => pass.zip2(
+                    exp_avg,
+                    exp_avg_sq,
+                    #[inline(always)]
+                    move |p, g, m, v| {
+                        sc.moments(p, g, m, v, MAXIMIZE, DECAY);
+                        sc.apply(p, *m, *v);
+                    },
+                ),
+                Some(v_max) => pass.zip3(
+                    exp_avg,
+                    exp_avg_sq,
+                    v_max,
+                    #[inline(always)]
+                    move |p, g, m, v, v_max| {
+                        sc.moments(p, g, m, v, MAXIMIZE, DECAY);
+                        // The maximum of the raw v, bias-corrected with this step's bc₂.
+                        *v_max = maximum(*v_max, *v);
+                        sc.apply(p, *m, *v_max);
+                    },
+                ),
+            }
         }
     }
 }

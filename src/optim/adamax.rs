@@ -6,8 +6,8 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::ops::{LerpWeight, WeightDecay, addcdiv, decayed, maximum};
-use crate::pass::Pass;
+use crate::ops::{Decay, LerpWeight, WeightDecay, addcdiv, decayed, maximum};
+use crate::pass::{Pass, unswitch};
 
 config! {
     /// Hyperparameters of [`Adamax`]: those of PyTorch's `torch.optim.Adamax`, with its defaults.
@@ -100,18 +100,22 @@ impl<A: Float> Kernel<A> for AdamaxConfig {
 
     fn update(&self, sc: &AdamaxScalars<A>, pass: &mut Pass<'_, A>, state: &mut AdamaxState<A>) {
         let sc = *sc;
-        pass.zip2(
-            &mut state.exp_avg,
-            &mut state.exp_inf,
-            #[inline(always)]
-            |p, g, m, u| {
-                let g = sc.decay.apply(p, g);
-                *m = sc.exp_avg_weight.lerp(*m, g);
-                // ε inside the maximum, so u ≥ ε > 0: nothing is added to the denominator.
-                *u = maximum(decayed(*u, sc.beta2), g.abs() + sc.eps);
-                *p = addcdiv(*p, sc.neg_clr, *m, *u);
-            },
-        );
+        unswitch! {
+            const MAXIMIZE: bool = sc.decay.maximize();
+            const DECAY: Decay = sc.decay.form() => [Decay::None, Decay::Coupled];
+            pass.zip2(
+                &mut state.exp_avg,
+                &mut state.exp_inf,
+                #[inline(always)]
+                move |p, g, m, u| {
+                    let g = sc.decay.apply(p, g, MAXIMIZE, DECAY);
+                    *m = sc.exp_avg_weight.lerp(*m, g);
+                    // ε inside the maximum, so u ≥ ε > 0: nothing is added to the denominator.
+                    *u = maximum(decayed(*u, sc.beta2), g.abs() + sc.eps);
+                    *p = addcdiv(*p, sc.neg_clr, *m, *u);
+                },
+            )
+        }
     }
 }
 

@@ -6,8 +6,8 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::ops::{WeightDecay, descend};
-use crate::pass::Pass;
+use crate::ops::{Decay, WeightDecay, descend};
+use crate::pass::{Pass, unswitch};
 use crate::tensor::TensorListMut;
 
 config! {
@@ -111,28 +111,25 @@ impl<A: Float> Kernel<A> for AsgdConfig {
         // `mu.item() != 1`: PyTorch copies the parameter until averaging starts.
         #[allow(clippy::float_cmp)] // exactly PyTorch's test
         let copy = state.mu == 1.0;
-        if copy {
+        let mu = A::from_f64(f64::from(state.mu));
+        unswitch! {
+            const MAXIMIZE: bool = decay.maximize();
+            const DECAY: Decay = decay.form() => [Decay::None, Decay::Coupled];
+            const COPY: bool = copy;
             pass.zip1(
                 &mut state.ax,
                 #[inline(always)]
-                |p, g, ax| {
-                    let g = decay.apply(p, g);
+                move |p, g, ax| {
+                    let g = decay.apply(p, g, MAXIMIZE, DECAY);
                     *p = descend(*p * shrink, g, neg_eta);
-                    *ax = *p;
+                    *ax = if COPY {
+                        *p
+                    } else {
+                        // `ax.add_(param.sub(ax).mul_(mu))`: three roundings.
+                        *ax + (*p - *ax) * mu
+                    };
                 },
-            );
-        } else {
-            let mu = A::from_f64(f64::from(state.mu));
-            pass.zip1(
-                &mut state.ax,
-                #[inline(always)]
-                |p, g, ax| {
-                    let g = decay.apply(p, g);
-                    *p = descend(*p * shrink, g, neg_eta);
-                    // `ax.add_(param.sub(ax).mul_(mu))`: three roundings.
-                    *ax = *ax + (*p - *ax) * mu;
-                },
-            );
+            )
         }
         // Computed after the update: step t runs with the η and μ of step t − 1.
         state.eta = sc.next_eta;

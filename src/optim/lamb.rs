@@ -7,9 +7,9 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::ops::{LerpWeight, addcmul, decayed, descend, saturate};
+use crate::ops::{Decay, LerpWeight, addcmul, decayed, descend, saturate};
 use crate::groups::ParamGroup;
-use crate::pass::{self, Pass};
+use crate::pass::{self, Pass, unswitch};
 use crate::tensor::Tensor;
 
 config! {
@@ -74,20 +74,25 @@ pub(crate) struct LambKernel {
 
 #[derive(Clone, Copy)]
 pub(crate) struct LambScalars<A> {
-    /// `max(‖G‖ / max_grad_norm, 1)`, when pre-normalisation is on.
-    clip: Option<A>,
-    /// `m ← lerp(m, g, 1 − β₁)` with grad averaging, else `m ← β₁m + 1·g`.
-    exp_avg_weight: Option<LerpWeight<A>>,
+    /// Whether pre-normalisation is on: `g ← g / c`.
+    clips: bool,
+    /// `c = max(‖G‖ / max_grad_norm, 1)`.
+    clip: A,
+    /// Whether `m ← lerp(m, g, 1 − β₁)` (grad averaging), else `m ← β₁m + 1·g`.
+    averages: bool,
+    exp_avg_weight: LerpWeight<A>,
     beta1: A,
     beta2: A,
     one_minus_beta2: A,
     bias_correction1: A,
     bias_correction2_sqrt: A,
     eps: A,
-    /// `λ` when it enters the update (coupled).
-    update_decay: Option<A>,
-    /// `−γλ` when it is applied to the parameter directly (decoupled).
-    neg_decoupled_decay: Option<A>,
+    /// Coupled: `λ` enters the update; decoupled: `p ← p − γλp` before it.
+    decay: Decay,
+    /// `λ`, when it enters the update (coupled).
+    weight_decay: A,
+    /// `−γλ`, when it is applied to the parameter directly (decoupled).
+    neg_decoupled_decay: A,
     adapt: bool,
     trust_clip: bool,
     neg_lr: A,
@@ -103,21 +108,28 @@ state! {
     }
 }
 
+/// The variant decisions of one LAMB step, as constants of the element loops (see
+/// [`unswitch!`]).
+#[derive(Clone, Copy)]
+struct Variant {
+    clips: bool,
+    averages: bool,
+    decay: Decay,
+}
+
 impl<A: Float> LambScalars<A> {
     /// Gradient normalisation, both moments, and decoupled decay on the parameter.
     #[inline(always)]
-    fn moments(&self, p: &mut A, g: A, m: &mut A, v: &mut A) {
-        let g = match self.clip {
-            Some(clip) => g / clip,
-            None => g,
-        };
-        *m = match self.exp_avg_weight {
-            Some(weight) => weight.lerp(*m, g),
-            None => g.mul_add(A::one(), *m * self.beta1),
+    fn moments(&self, p: &mut A, g: A, m: &mut A, v: &mut A, variant: Variant) {
+        let g = if variant.clips { g / self.clip } else { g };
+        *m = if variant.averages {
+            self.exp_avg_weight.lerp(*m, g)
+        } else {
+            g.mul_add(A::one(), *m * self.beta1)
         };
         *v = addcmul(decayed(*v, self.beta2), self.one_minus_beta2, g, g);
-        if let Some(neg_decay) = self.neg_decoupled_decay {
-            *p = p.mul_add(neg_decay, *p);
+        if variant.decay == Decay::Decoupled {
+            *p = p.mul_add(self.neg_decoupled_decay, *p);
         }
     }
 
@@ -125,12 +137,13 @@ impl<A: Float> LambScalars<A> {
     /// overflows (a tiny `ε` under a vanishing `v`) is held at the type's largest finite value,
     /// so that the trust ratio scales it instead of turning it into NaN (`∞·0`).
     #[inline(always)]
-    fn direction(&self, p: A, m: A, v: A) -> A {
+    fn direction(&self, p: A, m: A, v: A, variant: Variant) -> A {
         let denom = v.sqrt() / self.bias_correction2_sqrt + self.eps;
         let u = saturate((m / self.bias_correction1) / denom);
-        match self.update_decay {
-            Some(wd) => p.mul_add(wd, u),
-            None => u,
+        if variant.decay == Decay::Coupled {
+            p.mul_add(self.weight_decay, u)
+        } else {
+            u
         }
     }
 }
@@ -188,9 +201,7 @@ impl<A: Float> Kernel<A> for LambKernel {
             layer_adaptation,
         } = self;
         // `max(‖G‖ / max_grad_norm, 1)` over all gradients, when pre-normalisation is on.
-        let clip = c
-            .max_grad_norm
-            .map(|max| A::from_f64((squares.sqrt() / max).max(1.0)));
+        let clip = c.max_grad_norm.map(|max| (squares.sqrt() / max).max(1.0));
         let (beta1, beta2) = c.betas;
         let (bias_correction1, bias_correction2) = if c.bias_correction {
             let t = step as f64;
@@ -198,20 +209,26 @@ impl<A: Float> Kernel<A> for LambKernel {
         } else {
             (1.0, 1.0)
         };
-        let decay = c.weight_decay != 0.0;
+        let decays = c.weight_decay != 0.0;
         LambScalars {
-            clip,
-            exp_avg_weight: c.grad_averaging.then(|| LerpWeight::new(1.0 - beta1)),
+            clips: clip.is_some(),
+            clip: A::from_f64(clip.unwrap_or(1.0)),
+            averages: c.grad_averaging,
+            exp_avg_weight: LerpWeight::new(1.0 - beta1),
             beta1: A::from_f64(beta1),
             beta2: A::from_f64(beta2),
             one_minus_beta2: A::from_f64(1.0 - beta2),
             bias_correction1: A::from_f64(bias_correction1),
             bias_correction2_sqrt: A::from_f64(bias_correction2.sqrt()),
             eps: A::from_f64(c.eps),
-            update_decay: (decay && !c.decoupled_decay).then(|| A::from_f64(c.weight_decay)),
-            neg_decoupled_decay: (decay && c.decoupled_decay)
-                .then(|| A::from_f64(-c.lr * c.weight_decay)),
-            adapt: layer_adaptation.unwrap_or(decay || c.always_adapt),
+            decay: match (decays, c.decoupled_decay) {
+                (false, _) => Decay::None,
+                (true, false) => Decay::Coupled,
+                (true, true) => Decay::Decoupled,
+            },
+            weight_decay: A::from_f64(c.weight_decay),
+            neg_decoupled_decay: A::from_f64(-c.lr * c.weight_decay),
+            adapt: layer_adaptation.unwrap_or(decays || c.always_adapt),
             trust_clip: c.trust_clip,
             neg_lr: A::from_f64(-c.lr),
         }
@@ -223,43 +240,57 @@ impl<A: Float> Kernel<A> for LambKernel {
             exp_avg,
             exp_avg_sq,
         } = state;
-        // 1. Moments (and decoupled decay, which the trust ratio then sees); 2. the trust ratio
-        // ‖p‖ / ‖u‖ of this tensor ("layer"), 1 when either norm is zero. One pass when it can.
-        let ratio = if sc.adapt {
-            let (p_squares, u_squares) = pass.zip2_then_sum_squares(
-                exp_avg,
-                exp_avg_sq,
-                #[inline(always)]
-                |p, g, m, v| sc.moments(p, g, m, v),
-                #[inline(always)]
-                |p, _g, m, v| (p, sc.direction(p, m, v)),
-            );
-            let (p_norm, u_norm) = (p_squares.sqrt(), u_squares.sqrt());
-            let ratio = if p_norm > 0.0 && u_norm > 0.0 {
-                p_norm / u_norm
-            } else {
-                1.0
-            };
-            A::from_f64(if sc.trust_clip { ratio.min(1.0) } else { ratio })
-        } else {
-            pass.zip2(
-                exp_avg,
-                exp_avg_sq,
-                #[inline(always)]
-                |p, g, m, v| sc.moments(p, g, m, v),
-            );
-            A::one()
-        };
-        // 3. The step.
-        pass.zip2(
-            exp_avg,
-            exp_avg_sq,
-            #[inline(always)]
-            |p, _g, m, v| {
-                let u = sc.direction(*p, *m, *v) * ratio;
-                *p = descend(*p, u, sc.neg_lr);
-            },
-        );
+        unswitch! {
+            const CLIPS: bool = sc.clips;
+            const AVERAGES: bool = sc.averages;
+            const DECAY: Decay = sc.decay => [Decay::None, Decay::Coupled, Decay::Decoupled];
+            {
+                // A constant, not a captured value: each copy of the loops has its own.
+                const V: Variant = Variant {
+                    clips: CLIPS,
+                    averages: AVERAGES,
+                    decay: DECAY,
+                };
+                // 1. Moments (and decoupled decay, which the trust ratio then sees); 2. the
+                // trust ratio ‖p‖ / ‖u‖ of this tensor ("layer"), 1 when either norm is zero.
+                // One pass when it can.
+                let ratio = if sc.adapt {
+                    let (p_squares, u_squares) = pass.zip2_then_sum_squares(
+                        exp_avg,
+                        exp_avg_sq,
+                        #[inline(always)]
+                        move |p, g, m, v| sc.moments(p, g, m, v, V),
+                        #[inline(always)]
+                        move |p, _g, m, v| (p, sc.direction(p, m, v, V)),
+                    );
+                    let (p_norm, u_norm) = (p_squares.sqrt(), u_squares.sqrt());
+                    let ratio = if p_norm > 0.0 && u_norm > 0.0 {
+                        p_norm / u_norm
+                    } else {
+                        1.0
+                    };
+                    A::from_f64(if sc.trust_clip { ratio.min(1.0) } else { ratio })
+                } else {
+                    pass.zip2(
+                        exp_avg,
+                        exp_avg_sq,
+                        #[inline(always)]
+                        move |p, g, m, v| sc.moments(p, g, m, v, V),
+                    );
+                    A::one()
+                };
+                // 3. The step.
+                pass.zip2(
+                    exp_avg,
+                    exp_avg_sq,
+                    #[inline(always)]
+                    move |p, _g, m, v| {
+                        let u = sc.direction(*p, *m, *v, V) * ratio;
+                        *p = descend(*p, u, sc.neg_lr);
+                    },
+                );
+            }
+        }
     }
 }
 
@@ -323,5 +354,31 @@ impl<A: Float> Lamb<A> {
     /// ```
     pub fn new(lr: f64) -> Result<Self, Error> {
         LambConfig::default().lr(lr).build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{NonFinitePolicy, Optimizer, StepOutcome};
+    use ndarray::array;
+
+    /// The global norm's sum doubles as the non-finite check; a sum that overflows from finite
+    /// `f64` gradients must not be taken for a non-finite gradient.
+    #[test]
+    fn the_gradient_norm_is_the_non_finite_check() {
+        let mut w = array![1.0_f64, 2.0];
+        let mut lamb = Lamb::<f64>::new(0.01).unwrap();
+        lamb.step(&mut w, &array![1e200, -1e200]).unwrap(); // Σg² = ∞, every g finite
+        assert_eq!(lamb.step_count(), 1);
+        let before = w.clone();
+        let err = lamb.step(&mut w, &array![0.5, f64::NAN]).unwrap_err();
+        assert!(matches!(err, Error::NonFiniteGradient { index: 0, .. }), "{err:?}");
+        assert_eq!(w, before);
+        lamb.set_non_finite_policy(NonFinitePolicy::SkipStep);
+        lamb.step(&mut w, &array![f64::INFINITY, 0.0]).unwrap();
+        assert!(matches!(lamb.last_step(), StepOutcome::Skipped { .. }));
+        assert_eq!((lamb.step_count(), lamb.skipped_steps()), (1, 1));
+        assert_eq!(w, before);
     }
 }

@@ -7,7 +7,7 @@ use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, o
 use crate::error::Error;
 use crate::float::Float;
 use crate::ops::descend;
-use crate::pass::Pass;
+use crate::pass::{Pass, unswitch};
 
 config! {
     /// Hyperparameters of [`Lion`]: those of optax's `lion` (`b1`, `b2`, `weight_decay`), with its
@@ -56,7 +56,9 @@ pub(crate) struct LionScalars<A> {
     one_minus_b1: A,
     b2: A,
     one_minus_b2: A,
-    decay: Option<A>,
+    /// Whether `λ ≠ 0`.
+    decays: bool,
+    weight_decay: A,
     neg_lr: A,
     maximize: bool,
 }
@@ -107,7 +109,8 @@ impl<A: Float> Kernel<A> for LionConfig {
             one_minus_b1: A::from_f64(1.0 - self.b1),
             b2: A::from_f64(self.b2),
             one_minus_b2: A::from_f64(1.0 - self.b2),
-            decay: (self.weight_decay != 0.0).then(|| A::from_f64(self.weight_decay)),
+            decays: self.weight_decay != 0.0,
+            weight_decay: A::from_f64(self.weight_decay),
             neg_lr: A::from_f64(-self.lr),
             maximize: self.maximize,
         }
@@ -115,22 +118,26 @@ impl<A: Float> Kernel<A> for LionConfig {
 
     fn update(&self, sc: &LionScalars<A>, pass: &mut Pass<'_, A>, state: &mut LionState<A>) {
         let sc = *sc;
-        pass.zip1(
-            &mut state.exp_avg,
-            #[inline(always)]
-            |p, g, m| {
-                let g = if sc.maximize { -g } else { g };
-                // XLA fuses `(1 − b)·g + b·m` into fma(1 − b, g, b·m), `u + λ·p` into
-                // fma(λ, p, u) and `p + (−γ)·u` into fma(−γ, u, p) (see `Lion`, "Numerics").
-                let c = sc.one_minus_b1.mul_add(g, sc.b1 * *m);
-                *m = sc.one_minus_b2.mul_add(g, sc.b2 * *m);
-                let mut u = sign(c);
-                if let Some(wd) = sc.decay {
-                    u = wd.mul_add(*p, u);
-                }
-                *p = descend(*p, u, sc.neg_lr);
-            },
-        );
+        unswitch! {
+            const MAXIMIZE: bool = sc.maximize;
+            const DECAYS: bool = sc.decays;
+            pass.zip1(
+                &mut state.exp_avg,
+                #[inline(always)]
+                move |p, g, m| {
+                    let g = if MAXIMIZE { -g } else { g };
+                    // XLA fuses `(1 − b)·g + b·m` into fma(1 − b, g, b·m), `u + λ·p` into
+                    // fma(λ, p, u) and `p + (−γ)·u` into fma(−γ, u, p) (see `Lion`, "Numerics").
+                    let c = sc.one_minus_b1.mul_add(g, sc.b1 * *m);
+                    *m = sc.one_minus_b2.mul_add(g, sc.b2 * *m);
+                    let mut u = sign(c);
+                    if DECAYS {
+                        u = sc.weight_decay.mul_add(*p, u);
+                    }
+                    *p = descend(*p, u, sc.neg_lr);
+                },
+            )
+        }
     }
 }
 

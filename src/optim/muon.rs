@@ -250,25 +250,17 @@ fn product<A: Float, M: Arith<A>>(
     )
 }
 
-/// `G = round(X·Xᵀ)` for row-major `X` (`r × c`): dot products of rows, in index order.
-fn gram<A: Float, M: Arith<A>>(m: M, x: &[A], g: &mut [A], r: usize, c: usize) {
-    pass::with_simd(
-        #[inline(always)]
-        || {
-            for i in 0..r {
-                for j in 0..=i {
-                    let (xi, xj) = (&x[i * c..(i + 1) * c], &x[j * c..(j + 1) * c]);
-                    let mut sum = M::W::from_f64(0.0);
-                    for k in 0..c {
-                        sum = m.w(xi[k]).mul_add(m.w(xj[k]), sum);
-                    }
-                    let v = m.a(m.round(sum));
-                    g[i * r + j] = v;
-                    g[j * r + i] = v;
-                }
-            }
-        },
-    )
+/// `G = round(X·Xᵀ)` for row-major `X` (`r × c`), through `xt`, a working matrix of `c × r`
+/// that receives `Xᵀ`: as [`product`], so that the loop over `G`'s columns is over contiguous
+/// memory and vectorises. Each entry is still its dot product in index order, one FMA per term,
+/// the numbers of a dot product of two rows.
+fn gram<A: Float, M: Arith<A>>(m: M, x: &[A], xt: &mut [A], g: &mut [A], r: usize, c: usize) {
+    for i in 0..r {
+        for k in 0..c {
+            xt[k * r + i] = x[i * c + k];
+        }
+    }
+    product(m, x, xt, g, r, c, r, |_, t| t);
 }
 
 /// The Newton–Schulz iteration on `X` (`r × c`, `r ≤ c`, already holding the rounded input),
@@ -294,7 +286,8 @@ fn newton_schulz<A: Float, M: Arith<A>>(
     let (wa, wb, wc) = (M::W::from_f64(a), M::W::from_f64(b), M::W::from_f64(cc));
     let (mut x, mut y) = (x, y);
     for _ in 0..steps {
-        gram(m, x, g, r, c);
+        // `y` is free until the last product writes the next `X` into it.
+        gram(m, x, y, g, r, c);
         // `addmm(A, A, A, beta=b, alpha=c)`: b·A + c·(A·A), rounded once.
         product(m, g, g, h, r, r, r, |k, t| wb * m.w(g[k]) + wc * t);
         // `addmm(X, B, X, beta=a)`: a·X + B·X, rounded once.

@@ -6,8 +6,8 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::ops::{LerpWeight, WeightDecay, addcdiv, addcmul, decayed};
-use crate::pass::Pass;
+use crate::ops::{Decay, LerpWeight, WeightDecay, addcdiv, addcmul, decayed};
+use crate::pass::{Pass, unswitch};
 
 config! {
     /// Hyperparameters of [`NAdam`]: those of PyTorch's `torch.optim.NAdam`, with its defaults.
@@ -146,20 +146,24 @@ impl<A: Float> Kernel<A> for NAdamConfig {
             decay,
             ..
         } = *sc;
-        pass.zip2(
-            &mut state.exp_avg,
-            &mut state.exp_avg_sq,
-            #[inline(always)]
-            |p, g, m, v| {
-                let g = decay.apply(p, g);
-                *m = lerp_weight.lerp(*m, g);
-                *v = addcmul(decayed(*v, beta2), one_minus_beta2, g, g);
-                // √(v / bc₂): the division comes before the square root, unlike Adam.
-                let denom = (*v / bias_correction2).sqrt() + eps;
-                *p = addcdiv(*p, grad_weight, g, denom);
-                *p = addcdiv(*p, exp_avg_weight, *m, denom);
-            },
-        );
+        unswitch! {
+            const MAXIMIZE: bool = decay.maximize();
+            const DECAY: Decay = decay.form() => [Decay::None, Decay::Coupled, Decay::Decoupled];
+            pass.zip2(
+                &mut state.exp_avg,
+                &mut state.exp_avg_sq,
+                #[inline(always)]
+                move |p, g, m, v| {
+                    let g = decay.apply(p, g, MAXIMIZE, DECAY);
+                    *m = lerp_weight.lerp(*m, g);
+                    *v = addcmul(decayed(*v, beta2), one_minus_beta2, g, g);
+                    // √(v / bc₂): the division comes before the square root, unlike Adam.
+                    let denom = (*v / bias_correction2).sqrt() + eps;
+                    *p = addcdiv(*p, grad_weight, g, denom);
+                    *p = addcdiv(*p, exp_avg_weight, *m, denom);
+                },
+            )
+        }
     }
 }
 

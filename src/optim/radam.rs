@@ -6,8 +6,8 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::ops::{LerpWeight, WeightDecay, addcmul, decayed};
-use crate::pass::Pass;
+use crate::ops::{Decay, LerpWeight, WeightDecay, addcmul, decayed};
+use crate::pass::{Pass, unswitch};
 
 config! {
     /// Hyperparameters of [`RAdam`]: those of PyTorch's `torch.optim.RAdam`, with its defaults.
@@ -49,7 +49,7 @@ config! {
     }
 }
 
-/// What the rectified (adaptive) step needs; absent while `ρₜ ≤ 5`.
+/// What the rectified (adaptive) step needs; unused while `ρₜ ≤ 5`.
 #[derive(Clone, Copy)]
 struct Rectified<A> {
     /// `√(1 − β₂ᵗ)`.
@@ -66,7 +66,9 @@ pub(crate) struct RAdamScalars<A> {
     one_minus_beta2: A,
     bias_correction1: A,
     lr: A,
-    rectified: Option<Rectified<A>>,
+    /// Whether `ρₜ > 5`: the step is adapted and rectified.
+    rectified: bool,
+    rectification: Rectified<A>,
     decay: WeightDecay<A>,
 }
 
@@ -117,16 +119,16 @@ impl<A: Float> Kernel<A> for RAdamConfig {
         let t = step as f64;
         let bias_correction2 = 1.0 - beta2.powf(t);
         let (rho_inf, rho_t) = self.sma_lengths(t);
-        let rectified = (rho_t > 5.0).then(|| {
-            let rect = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
-                / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
-                .powf(0.5);
-            Rectified {
-                bias_correction2_sqrt: A::from_f64(bias_correction2.powf(0.5)),
-                rect: A::from_f64(rect),
-                eps: A::from_f64(self.eps),
-            }
-        });
+        let rectified = rho_t > 5.0;
+        // Computed either way (a NaN while ρₜ ≤ 4 is never used).
+        let rect = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
+            / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+            .powf(0.5);
+        let rectification = Rectified {
+            bias_correction2_sqrt: A::from_f64(bias_correction2.powf(0.5)),
+            rect: A::from_f64(rect),
+            eps: A::from_f64(self.eps),
+        };
         RAdamScalars {
             exp_avg_weight: LerpWeight::new(1.0 - beta1),
             beta2: A::from_f64(beta2),
@@ -134,6 +136,7 @@ impl<A: Float> Kernel<A> for RAdamConfig {
             bias_correction1: A::from_f64(1.0 - beta1.powf(t)),
             lr: A::from_f64(self.lr),
             rectified,
+            rectification,
             decay: WeightDecay::new(
                 self.maximize,
                 self.weight_decay,
@@ -145,27 +148,32 @@ impl<A: Float> Kernel<A> for RAdamConfig {
 
     fn update(&self, sc: &RAdamScalars<A>, pass: &mut Pass<'_, A>, state: &mut RAdamState<A>) {
         let sc = *sc;
-        pass.zip2(
-            &mut state.exp_avg,
-            &mut state.exp_avg_sq,
-            #[inline(always)]
-            |p, g, m, v| {
-                let g = sc.decay.apply(p, g);
-                *m = sc.exp_avg_weight.lerp(*m, g);
-                *v = addcmul(decayed(*v, sc.beta2), sc.one_minus_beta2, g, g);
-                let m_hat = *m / sc.bias_correction1;
-                let update = match sc.rectified {
-                    // PyTorch's `bc2**0.5 / (sqrt(v) + eps)` is `reciprocal() * scalar`, and the
-                    // product is evaluated left to right.
-                    Some(r) => {
+        let r = sc.rectification;
+        unswitch! {
+            const MAXIMIZE: bool = sc.decay.maximize();
+            const DECAY: Decay = sc.decay.form() => [Decay::None, Decay::Coupled, Decay::Decoupled];
+            const RECTIFIED: bool = sc.rectified;
+            pass.zip2(
+                &mut state.exp_avg,
+                &mut state.exp_avg_sq,
+                #[inline(always)]
+                move |p, g, m, v| {
+                    let g = sc.decay.apply(p, g, MAXIMIZE, DECAY);
+                    *m = sc.exp_avg_weight.lerp(*m, g);
+                    *v = addcmul(decayed(*v, sc.beta2), sc.one_minus_beta2, g, g);
+                    let m_hat = *m / sc.bias_correction1;
+                    let update = if RECTIFIED {
+                        // PyTorch's `bc2**0.5 / (sqrt(v) + eps)` is `reciprocal() * scalar`, and
+                        // the product is evaluated left to right.
                         let adaptive = (A::one() / (v.sqrt() + r.eps)) * r.bias_correction2_sqrt;
                         ((m_hat * sc.lr) * adaptive) * r.rect
-                    }
-                    None => m_hat * sc.lr, // un-adapted momentum SGD while ρₜ ≤ 5
-                };
-                *p = *p - update;
-            },
-        );
+                    } else {
+                        m_hat * sc.lr // un-adapted momentum SGD while ρₜ ≤ 5
+                    };
+                    *p = *p - update;
+                },
+            )
+        }
     }
 }
 

@@ -6,8 +6,8 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::ops::{LerpWeight, WeightDecay, addcdiv, addcmul, decayed, descend};
-use crate::pass::Pass;
+use crate::ops::{Decay, LerpWeight, WeightDecay, addcdiv, addcmul, decayed, descend};
+use crate::pass::{Pass, unswitch};
 
 config! {
     /// Hyperparameters of [`RmsProp`]: those of PyTorch's `torch.optim.RMSprop`, with its defaults.
@@ -77,9 +77,11 @@ state! {
 }
 
 impl<A: Float> RmsPropScalars<A> {
+    /// The decayed gradient, and `v` updated with it; `maximize` and `decay` are this step's
+    /// decisions, as constants.
     #[inline(always)]
-    fn grad_and_square_avg(&self, p: &mut A, g: A, v: &mut A) -> A {
-        let g = self.decay.apply(p, g);
+    fn grad_and_square_avg(&self, p: &mut A, g: A, v: &mut A, maximize: bool, decay: Decay) -> A {
+        let g = self.decay.apply(p, g, maximize, decay);
         *v = addcmul(decayed(*v, self.alpha), self.one_minus_alpha, g, g);
         g
     }
@@ -156,45 +158,49 @@ impl<A: Float> Kernel<A> for RmsPropConfig {
             *momentum_buffer = Some(vec![A::zero(); square_avg.len()]);
         }
         let momentum_buffer = momentum_buffer.as_mut().filter(|_| self.momentum > 0.0);
-        match (grad_avg.as_mut(), momentum_buffer) {
-            (None, None) => pass.zip1(
-                square_avg,
-                #[inline(always)]
-                |p, g, v| {
-                    let g = sc.grad_and_square_avg(p, g, v);
-                    sc.apply(p, g, v.sqrt() + sc.eps);
-                },
-            ),
-            (None, Some(buf)) => pass.zip2(
-                square_avg,
-                buf,
-                #[inline(always)]
-                |p, g, v, buf| {
-                    let g = sc.grad_and_square_avg(p, g, v);
-                    sc.apply_with_momentum(p, g, v.sqrt() + sc.eps, buf);
-                },
-            ),
-            (Some(grad_avg), None) => pass.zip2(
-                square_avg,
-                grad_avg,
-                #[inline(always)]
-                |p, g, v, ga| {
-                    let g = sc.grad_and_square_avg(p, g, v);
-                    let avg = sc.centered_denominator(g, *v, ga);
-                    sc.apply(p, g, avg);
-                },
-            ),
-            (Some(grad_avg), Some(buf)) => pass.zip3(
-                square_avg,
-                grad_avg,
-                buf,
-                #[inline(always)]
-                |p, g, v, ga, buf| {
-                    let g = sc.grad_and_square_avg(p, g, v);
-                    let avg = sc.centered_denominator(g, *v, ga);
-                    sc.apply_with_momentum(p, g, avg, buf);
-                },
-            ),
+        unswitch! {
+            const MAXIMIZE: bool = sc.decay.maximize();
+            const DECAY: Decay = sc.decay.form() => [Decay::None, Decay::Coupled];
+            match (grad_avg.as_mut(), momentum_buffer) {
+                (None, None) => pass.zip1(
+                    square_avg,
+                    #[inline(always)]
+                    move |p, g, v| {
+                        let g = sc.grad_and_square_avg(p, g, v, MAXIMIZE, DECAY);
+                        sc.apply(p, g, v.sqrt() + sc.eps);
+                    },
+                ),
+                (None, Some(buf)) => pass.zip2(
+                    square_avg,
+                    buf,
+                    #[inline(always)]
+                    move |p, g, v, buf| {
+                        let g = sc.grad_and_square_avg(p, g, v, MAXIMIZE, DECAY);
+                        sc.apply_with_momentum(p, g, v.sqrt() + sc.eps, buf);
+                    },
+                ),
+                (Some(grad_avg), None) => pass.zip2(
+                    square_avg,
+                    grad_avg,
+                    #[inline(always)]
+                    move |p, g, v, ga| {
+                        let g = sc.grad_and_square_avg(p, g, v, MAXIMIZE, DECAY);
+                        let avg = sc.centered_denominator(g, *v, ga);
+                        sc.apply(p, g, avg);
+                    },
+                ),
+                (Some(grad_avg), Some(buf)) => pass.zip3(
+                    square_avg,
+                    grad_avg,
+                    buf,
+                    #[inline(always)]
+                    move |p, g, v, ga, buf| {
+                        let g = sc.grad_and_square_avg(p, g, v, MAXIMIZE, DECAY);
+                        let avg = sc.centered_denominator(g, *v, ga);
+                        sc.apply_with_momentum(p, g, avg, buf);
+                    },
+                ),
+            }
         }
     }
 }

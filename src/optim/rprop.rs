@@ -7,7 +7,7 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, Kernel, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::pass::Pass;
+use crate::pass::{Pass, unswitch};
 
 config! {
     /// Hyperparameters of [`Rprop`]: those of PyTorch's `torch.optim.Rprop`, with its defaults.
@@ -134,41 +134,44 @@ impl<A: Float> Kernel<A> for RpropConfig {
 
     fn update(&self, sc: &RpropScalars<A>, pass: &mut Pass<'_, A>, state: &mut RpropState<A>) {
         let sc = *sc;
-        pass.zip2(
-            &mut state.prev,
-            &mut state.step_size,
-            #[inline(always)]
-            |p, g, prev, step_size| {
-                let g = if sc.maximize { -g } else { g };
-                // The sign of the product, not of each factor: a product that underflows to 0
-                // (or is NaN) counts as no sign, as in PyTorch.
-                let s = sign(g * *prev);
-                let factor = if s > A::zero() {
-                    sc.eta_plus
-                } else if s < A::zero() {
-                    sc.eta_minus
-                } else {
-                    A::one()
-                };
-                // `clamp(min, max)`: two selects, a NaN stays NaN.
-                let scaled = *step_size * factor;
-                let scaled = if scaled < sc.min_step {
-                    sc.min_step
-                } else {
-                    scaled
-                };
-                *step_size = if scaled > sc.max_step {
-                    sc.max_step
-                } else {
-                    scaled
-                };
-                // Where the sign flipped, the gradient is forgotten: no step, and no flip next time.
-                let g = if s < A::zero() { A::zero() } else { g };
-                // `addcmul_(sign(g), step_size, value=-1)`: the product is exact (±step or 0).
-                *p = (-sign(g) * *step_size) + *p;
-                *prev = g;
-            },
-        );
+        unswitch! {
+            const MAXIMIZE: bool = sc.maximize;
+            pass.zip2(
+                &mut state.prev,
+                &mut state.step_size,
+                #[inline(always)]
+                move |p, g, prev, step_size| {
+                    let g = if MAXIMIZE { -g } else { g };
+                    // The sign of the product, not of each factor: a product that underflows to 0
+                    // (or is NaN) counts as no sign, as in PyTorch.
+                    let s = sign(g * *prev);
+                    let factor = if s > A::zero() {
+                        sc.eta_plus
+                    } else if s < A::zero() {
+                        sc.eta_minus
+                    } else {
+                        A::one()
+                    };
+                    // `clamp(min, max)`: two selects, a NaN stays NaN.
+                    let scaled = *step_size * factor;
+                    let scaled = if scaled < sc.min_step {
+                        sc.min_step
+                    } else {
+                        scaled
+                    };
+                    *step_size = if scaled > sc.max_step {
+                        sc.max_step
+                    } else {
+                        scaled
+                    };
+                    // Where the sign flipped, the gradient is forgotten: no step, and no flip next time.
+                    let g = if s < A::zero() { A::zero() } else { g };
+                    // `addcmul_(sign(g), step_size, value=-1)`: the product is exact (±step or 0).
+                    *p = (-sign(g) * *step_size) + *p;
+                    *prev = g;
+                },
+            )
+        }
     }
 }
 

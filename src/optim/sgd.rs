@@ -7,8 +7,8 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::ops::{WeightDecay, descend};
-use crate::pass::Pass;
+use crate::ops::{Decay, WeightDecay, descend};
+use crate::pass::{Pass, unswitch};
 
 config! {
     /// Hyperparameters of [`Sgd`]: those of PyTorch's `torch.optim.SGD`, with its defaults.
@@ -140,50 +140,56 @@ impl<A: Float> Kernel<A> for SgdConfig {
             nesterov,
         }) = momentum
         else {
-            pass.zip(
-                #[inline(always)]
-                |p, g| {
-                    let g = decay.apply(p, g);
-                    *p = descend(*p, g, neg_lr);
-                },
-            );
-            return;
-        };
-        // The direction: the buffer itself, or for Nesterov `g + μ·buf`.
-        let direction = move |g: A, buf: A| {
-            if nesterov {
-                buf.mul_add(momentum, g)
-            } else {
-                buf
-            }
-        };
-        match &mut state.momentum_buffer {
-            Some(buf) => pass.zip1(
-                buf,
-                #[inline(always)]
-                |p, g, buf| {
-                    let g = decay.apply(p, g);
-                    *buf = g.mul_add(one_minus_dampening, *buf * momentum);
-                    *p = descend(*p, direction(g, *buf), neg_lr);
-                },
-            ),
-            None => {
-                // First step with momentum: the buffer starts as the gradient itself, without
-                // dampening (PyTorch's `torch.clone(g)`), not as zeros.
-                let mut buf = vec![A::zero(); pass.len()];
-                pass.zip1(
-                    &mut buf,
+            return unswitch! {
+                const MAXIMIZE: bool = decay.maximize();
+                const DECAY: Decay = decay.form() => [Decay::None, Decay::Coupled];
+                pass.zip(
                     #[inline(always)]
-                    |p, g, buf| {
-                        let g = decay.apply(p, g);
-                        *buf = g;
-                        *p = descend(*p, direction(g, g), neg_lr);
+                    move |p, g| {
+                        let g = decay.apply(p, g, MAXIMIZE, DECAY);
+                        *p = descend(*p, g, neg_lr);
                     },
-                );
-                state.momentum_buffer = Some(buf);
+                )
+            };
+        };
+        unswitch! {
+            const MAXIMIZE: bool = decay.maximize();
+            const DECAY: Decay = decay.form() => [Decay::None, Decay::Coupled];
+            const NESTEROV: bool = nesterov;
+            match &mut state.momentum_buffer {
+                Some(buf) => pass.zip1(
+                    buf,
+                    #[inline(always)]
+                    move |p, g, buf| {
+                        let g = decay.apply(p, g, MAXIMIZE, DECAY);
+                        *buf = g.mul_add(one_minus_dampening, *buf * momentum);
+                        *p = descend(*p, direction(g, *buf, momentum, NESTEROV), neg_lr);
+                    },
+                ),
+                None => {
+                    // First step with momentum: the buffer starts as the gradient itself,
+                    // without dampening (PyTorch's `torch.clone(g)`), not as zeros.
+                    let mut buf = vec![A::zero(); pass.len()];
+                    pass.zip1(
+                        &mut buf,
+                        #[inline(always)]
+                        move |p, g, buf| {
+                            let g = decay.apply(p, g, MAXIMIZE, DECAY);
+                            *buf = g;
+                            *p = descend(*p, direction(g, g, momentum, NESTEROV), neg_lr);
+                        },
+                    );
+                    state.momentum_buffer = Some(buf);
+                }
             }
         }
     }
+}
+
+/// The direction of a momentum step: the buffer itself, or for Nesterov `g + μ·b`.
+#[inline(always)]
+fn direction<A: Float>(g: A, buf: A, momentum: A, nesterov: bool) -> A {
+    if nesterov { buf.mul_add(momentum, g) } else { buf }
 }
 
 optimizer_type! {

@@ -8,7 +8,7 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, Kernel, momentum_is, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::pass::{self, Pass};
+use crate::pass::{self, Pass, unswitch};
 use crate::tensor::{Tensor, TensorListMut, TensorMut};
 
 config! {
@@ -119,10 +119,17 @@ fn lazy_average<A: Float>(old: A, new: A, c: A) -> A {
     }
 }
 
-/// One element's update: the moments, then `p ← p + (m / (√v + ε))·(−step)`.
+/// One element's update: the moments, then `p ← p + (m / (√v + ε))·(−step)`. `MAXIMIZE` is
+/// `sc.maximize` and `MOVES` is `sc.neg_step ≠ 0`, as constants (see [`pass::unswitch`]).
 #[inline(always)]
-fn update_element<A: Float>(sc: &SparseAdamScalars<A>, p: &mut A, g: A, m: &mut A, v: &mut A) {
-    let g = if sc.maximize { -g } else { g };
+fn update_element<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
+    sc: &SparseAdamScalars<A>,
+    p: &mut A,
+    g: A,
+    m: &mut A,
+    v: &mut A,
+) {
+    let g = if MAXIMIZE { -g } else { g };
     *m = lazy_average(*m, g, sc.c1);
     *v = lazy_average(*v, g * g, sc.c2);
     let denom = v.sqrt() + sc.eps;
@@ -132,7 +139,7 @@ fn update_element<A: Float>(sc: &SparseAdamScalars<A>, p: &mut A, g: A, m: &mut 
     } else {
         *m / denom
     };
-    if sc.neg_step != A::zero() {
+    if MOVES {
         *p = *p + ratio * sc.neg_step;
     }
 }
@@ -140,7 +147,7 @@ fn update_element<A: Float>(sc: &SparseAdamScalars<A>, p: &mut A, g: A, m: &mut 
 /// Updates one row: the parameter's elements and the gradient's, in logical order, and the
 /// row's slices of the moments.
 #[inline(always)]
-fn update_row<A: Float>(
+fn update_row<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
     sc: &SparseAdamScalars<A>,
     mut p: ArrayViewMutD<'_, A>,
     g: impl Iterator<Item = A>,
@@ -151,12 +158,12 @@ fn update_row<A: Float>(
     match p.as_slice_mut() {
         Some(p) => {
             for ((p, g), (m, v)) in p.iter_mut().zip(g).zip(moments) {
-                update_element(sc, p, g, m, v);
+                update_element::<A, MAXIMIZE, MOVES>(sc, p, g, m, v);
             }
         }
         None => {
             for ((p, g), (m, v)) in p.iter_mut().zip(g).zip(moments) {
-                update_element(sc, p, g, m, v);
+                update_element::<A, MAXIMIZE, MOVES>(sc, p, g, m, v);
             }
         }
     }
@@ -232,32 +239,65 @@ impl<A: Float> Kernel<A> for SparseAdamConfig {
         state: &mut SparseAdamState<A>,
     ) {
         let (m, v) = state.moments();
-        let (p, g) = pass.tensors();
-        let (rows, len) = rows_of(p.shape());
-        let mut p = p.view_dyn_mut();
-        let g = g.view_dyn();
-        if let (Some(ps), Some(gs)) = (p.as_slice_mut(), g.as_slice()) {
-            // Row-major: rows are slices.
-            for (((p, g), m), v) in ps
-                .chunks_mut(len)
-                .zip(gs.chunks(len))
-                .zip(m.chunks_mut(len))
-                .zip(v.chunks_mut(len))
-            {
-                if g.iter().any(|&x| x != A::zero()) {
-                    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-                        update_element(sc, p, g, m, v);
+        let (maximize, moves) = (sc.maximize, sc.neg_step != A::zero());
+        unswitch! {
+            const MAXIMIZE: bool = maximize;
+            const MOVES: bool = moves;
+            dense_rows::<A, MAXIMIZE, MOVES>(sc, pass, m, v)
+        }
+    }
+}
+
+/// [`SparseAdam`]'s dense update: every row whose gradient is not all zero.
+fn dense_rows<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
+    sc: &SparseAdamScalars<A>,
+    pass: &mut Pass<'_, A>,
+    m: &mut [A],
+    v: &mut [A],
+) {
+    let (p, g) = pass.tensors();
+    let (rows, len) = rows_of(p.shape());
+    let mut p = p.view_dyn_mut();
+    let g = g.view_dyn();
+    if let (Some(ps), Some(gs)) = (p.as_slice_mut(), g.as_slice()) {
+        // Row-major: rows are slices.
+        pass::with_simd(
+            #[inline(always)]
+            || {
+                if len == 1 {
+                    // Rows of one element (a vector): the row test is the element's, done as
+                    // a select so that the loop vectorises.
+                    for (((p, &g), m), v) in ps.iter_mut().zip(gs).zip(m).zip(v) {
+                        let (p0, m0, v0) = (*p, *m, *v);
+                        update_element::<A, MAXIMIZE, MOVES>(sc, p, g, m, v);
+                        let skip = g == A::zero();
+                        *p = if skip { p0 } else { *p };
+                        *m = if skip { m0 } else { *m };
+                        *v = if skip { v0 } else { *v };
+                    }
+                    return;
+                }
+                for (((p, g), m), v) in ps
+                    .chunks_mut(len)
+                    .zip(gs.chunks(len))
+                    .zip(m.chunks_mut(len))
+                    .zip(v.chunks_mut(len))
+                {
+                    if g.iter().any(|&x| x != A::zero()) {
+                        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+                            update_element::<A, MAXIMIZE, MOVES>(sc, p, g, m, v);
+                        }
                     }
                 }
-            }
-            return;
-        }
-        for r in 0..rows {
-            let g = row(&g, r);
-            if g.iter().any(|&x| x != A::zero()) {
-                let (m, v) = (&mut m[r * len..(r + 1) * len], &mut v[r * len..(r + 1) * len]);
-                update_row(sc, row_mut(&mut p, r), g.iter().copied(), m, v);
-            }
+            },
+        );
+        return;
+    }
+    for r in 0..rows {
+        let g = row(&g, r);
+        if g.iter().any(|&x| x != A::zero()) {
+            let (m, v) = (&mut m[r * len..(r + 1) * len], &mut v[r * len..(r + 1) * len]);
+            update_row::<A, MAXIMIZE, MOVES>(sc, row_mut(&mut p, r), g.iter().copied(), m, v);
         }
     }
 }
@@ -663,7 +703,12 @@ impl<A: Float> SparseAdam<A> {
                         .fold(value(entries[0]), |acc, &k| acc + value(k))
                 };
                 let (m, v) = (&mut m[r * len..(r + 1) * len], &mut v[r * len..(r + 1) * len]);
-                update_row(sc, row_mut(&mut p, r), (0..len).map(sum), m, v);
+                let (maximize, moves) = (sc.maximize, sc.neg_step != A::zero());
+                unswitch! {
+                    const MAXIMIZE: bool = maximize;
+                    const MOVES: bool = moves;
+                    update_row::<A, MAXIMIZE, MOVES>(sc, row_mut(&mut p, r), (0..len).map(sum), m, v)
+                }
                 start = end;
             }
         };
