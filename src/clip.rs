@@ -105,6 +105,7 @@
 //! # Ok::<(), ndarray_optim::Error>(())
 //! ```
 
+use crate::distributed::{Combine, Contribution, Reduce};
 use crate::error::Error;
 use crate::float::Float;
 use crate::pass::sum_terms;
@@ -434,6 +435,51 @@ pub fn clip_grads_with_norm<A: Float>(
     Ok(())
 }
 
+/// [`clip_grad_norm`] with the norm's sum over every tensor of the model taken in one round
+/// through `reduce` (see [`Reduce`]): each tensor's term `Σ|g|ᵖ` (or `max |g|`) into `terms`,
+/// the terms of every rank combined in tensor order (the same bits as [`clip_grad_norm`] over
+/// the whole model), then every gradient of this list scaled.
+pub(crate) fn clip_grad_norm_reduced<A: Float>(
+    grads: &mut dyn TensorListMut<A>,
+    max_norm: f64,
+    norm_type: f64,
+    error_if_nonfinite: bool,
+    reduce: &mut dyn Reduce,
+    terms: &mut Vec<f64>,
+) -> Result<f64, Error> {
+    // The local checks go into the round: a rank whose checks fail still takes part in it.
+    let local = check_max_norm(max_norm)
+        .and_then(|()| Norm::new(norm_type))
+        .and_then(|norm| check_list(grads).map(|()| norm));
+    if let Ok(norm) = local {
+        norm_terms(&*grads, norm, terms);
+    }
+    let norm = *local.as_ref().unwrap_or(&Norm::Two);
+    let total = reduce
+        .exchange(local.map(|norm| Contribution {
+            terms,
+            combine: norm.combining(),
+            non_finite: None,
+        }))?
+        .total;
+    let total = A::from_f64(norm.finish(total));
+    if error_if_nonfinite && !total.is_finite() {
+        return Err(Error::NonFiniteNorm {
+            norm_type,
+            norm: total.widen(),
+            tensor: None,
+        });
+    }
+    scale_all(grads, clip_coefficient(max_norm, total));
+    Ok(total.widen())
+}
+
+/// Each tensor's term of the norm (`Σ|g|ᵖ`, or `max |g|`), in list order, into `terms`.
+pub(crate) fn norm_terms<A: Float>(grads: &dyn TensorList<A>, norm: Norm, terms: &mut Vec<f64>) {
+    terms.clear();
+    terms.extend((0..grads.len()).map(|index| grads.tensor(index).map_or(0.0, |t| norm.reduce(t))));
+}
+
 /// A validated `norm_type`, and how its norm reduces a tensor.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Norm {
@@ -494,10 +540,14 @@ impl Norm {
 
     /// Two reductions together (of two tensors): their sum, or their maximum.
     pub(crate) fn combine(self, a: f64, b: f64) -> f64 {
+        self.combining().apply(a, b)
+    }
+
+    /// How this norm's per-tensor reductions combine.
+    pub(crate) fn combining(self) -> Combine {
         match self {
-            Norm::Max if a.is_nan() || b.is_nan() => f64::NAN,
-            Norm::Max => a.max(b),
-            _ => a + b,
+            Norm::Max => Combine::Max,
+            _ => Combine::Sum,
         }
     }
 

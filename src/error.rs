@@ -427,6 +427,84 @@ pub enum Error {
         total_steps: u64,
     },
 
+    /// A collective operation of a distributed step failed: the communication engine reported
+    /// an error ([`distributed::Collective`](crate::distributed::Collective)). Every rank gets
+    /// it; a [`Sharded`](crate::distributed::Sharded) step that was exchanging its updated
+    /// tensors undoes the update on every rank first. When `operation` is
+    /// `"restoring the parameters"`, undoing failed too, and the ranks' parameters may differ:
+    /// load a checkpoint.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::Error;
+    ///
+    /// let err = Error::Collective { operation: "broadcast_f32", reason: "a test".to_string() };
+    /// assert_eq!(err.to_string(), "collective `broadcast_f32` failed: a test");
+    /// ```
+    #[error("collective `{operation}` failed: {reason}")]
+    Collective {
+        /// The operation (`"all_gather_u64"`, `"broadcast_f32"`, …).
+        operation: &'static str,
+        /// What the engine reported.
+        reason: String,
+    },
+
+    /// Another rank of a distributed step refused it (its inputs or its state were wrong, for
+    /// example): every other rank returns this, with that rank's own error as `message`, and
+    /// nothing changed on any rank.
+    #[error("rank {rank} refused the step ({message}); nothing changed on any rank")]
+    RankFailed {
+        /// The first rank that refused.
+        rank: usize,
+        /// Its error.
+        message: String,
+    },
+
+    /// The ranks of a distributed step were given different things: another number of
+    /// tensors, other shapes or names, another optimizer or step count, another world size.
+    /// Every rank returns the same error, and nothing changed on any rank.
+    #[error("rank {rank} disagrees with rank 0 on {what}; nothing changed on any rank")]
+    RankMismatch {
+        /// The first rank that differs from rank 0.
+        rank: usize,
+        /// What differs (`"the tensor count"`, `"the tensor shapes"`, …).
+        what: &'static str,
+    },
+
+    /// A rank outside its world, or a world of no ranks.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::distributed::Threads;
+    /// use ndarray_optim::Error;
+    ///
+    /// assert!(matches!(Threads::group(0), Err(Error::InvalidRank { world_size: 0, .. })));
+    /// ```
+    #[error(
+        "rank {rank} in a world of {world_size} ranks (a world has at least one rank, numbered from 0)"
+    )]
+    InvalidRank {
+        /// The rank.
+        rank: usize,
+        /// The world size.
+        world_size: usize,
+    },
+
+    /// A shard of a sharded optimizer's state was loaded where it does not belong: saved for
+    /// another world size (split or consolidate it first:
+    /// [`distributed::split`](crate::distributed::split)), another rank, or not a shard.
+    #[error("the shard was saved for {what} {saved}, loaded for {what} {expected}")]
+    ShardMismatch {
+        /// `"world size"`, `"rank"`, or `"a sharded optimizer (1) or not (0)"`.
+        what: &'static str,
+        /// The value saved.
+        saved: u64,
+        /// The value of the optimizer loading it.
+        expected: u64,
+    },
+
     /// A list of one value per parameter group has another length than the optimizer has
     /// groups: a schedule's per-group argument ([`PerGroup`](crate::schedule::PerGroup):
     /// `OneCycleLR`'s `max_lr`, `ReduceLROnPlateau`'s `min_lr`, …), a saved scheduler state,
@@ -454,4 +532,104 @@ pub enum Error {
         /// How many values were given.
         found: usize,
     },
+}
+
+impl Error {
+    /// The error with every tensor position `i` it names replaced by `map(i)`: an error of an
+    /// optimizer that was given part of a model, named in the model's positions.
+    pub(crate) fn map_tensors(self, map: impl Fn(usize) -> usize) -> Error {
+        use Error as E;
+        match self {
+            E::ShapeMismatch { index, param, grad } => E::ShapeMismatch {
+                index: map(index),
+                param,
+                grad,
+            },
+            E::StateShapeMismatch {
+                index,
+                expected,
+                found,
+            } => E::StateShapeMismatch {
+                index: map(index),
+                expected,
+                found,
+            },
+            E::NonFiniteGradient {
+                index,
+                element,
+                value,
+            } => E::NonFiniteGradient {
+                index: map(index),
+                element,
+                value,
+            },
+            E::InconsistentTensor { index, reason } => E::InconsistentTensor {
+                index: map(index),
+                reason,
+            },
+            E::InvalidState { tensor, reason } => E::InvalidState {
+                tensor: tensor.map(&map),
+                reason,
+            },
+            E::TensorNameMismatch {
+                index,
+                saved,
+                given,
+            } => E::TensorNameMismatch {
+                index: map(index),
+                saved,
+                given,
+            },
+            E::UnknownGroup {
+                tensor,
+                group,
+                groups,
+            } => E::UnknownGroup {
+                tensor: tensor.map(&map),
+                group,
+                groups,
+            },
+            E::UnsupportedRank {
+                optimizer,
+                index,
+                rank,
+                supported,
+            } => E::UnsupportedRank {
+                optimizer,
+                index: map(index),
+                rank,
+                supported,
+            },
+            E::RowOutOfRange {
+                index,
+                position,
+                row,
+                rows,
+            } => E::RowOutOfRange {
+                index: map(index),
+                position,
+                row,
+                rows,
+            },
+            E::RowShapeMismatch {
+                index,
+                expected,
+                found,
+            } => E::RowShapeMismatch {
+                index: map(index),
+                expected,
+                found,
+            },
+            E::NonFiniteNorm {
+                norm_type,
+                norm,
+                tensor,
+            } => E::NonFiniteNorm {
+                norm_type,
+                norm,
+                tensor: tensor.map(&map),
+            },
+            other => other,
+        }
+    }
 }

@@ -5,13 +5,45 @@ use std::fmt::{Debug, Display};
 /// The trait that seals [`Float`], and what the crate needs of `f32` and `f64` beyond
 /// `num_traits`: it cannot be named outside the crate.
 pub(crate) mod sealed {
+    use crate::distributed::{Collective, SumOrder};
+    use crate::error::Error;
+
     pub trait Sealed: Sized {
         /// Whether every element of `s` is finite: one pass without early exit, which the
         /// compiler vectorises (call it inside the SIMD wrapper, on blocks).
         fn all_finite(s: &[Self]) -> bool;
+        /// The collective's broadcast of elements of this type.
+        fn broadcast(c: &dyn Collective, buf: &mut [Self], root: usize) -> Result<(), Error>;
+        /// The collective's all-reduce (sum) of elements of this type, in `order`.
+        fn all_reduce(c: &dyn Collective, buf: &mut [Self], order: SumOrder) -> Result<(), Error>;
+    }
+
+    /// The methods of [`Sealed`] that pick the collective's method for the type.
+    macro_rules! collective_methods {
+        ($broadcast:ident, $sum:ident, $ordered:ident) => {
+            fn broadcast(c: &dyn Collective, buf: &mut [Self], root: usize) -> Result<(), Error> {
+                c.$broadcast(buf, root)
+            }
+            fn all_reduce(
+                c: &dyn Collective,
+                buf: &mut [Self],
+                order: SumOrder,
+            ) -> Result<(), Error> {
+                match order {
+                    SumOrder::Ranks => c.$ordered(buf),
+                    _ => c.$sum(buf),
+                }
+            }
+        };
     }
 
     impl Sealed for f32 {
+        collective_methods!(
+            broadcast_f32,
+            all_reduce_sum_f32,
+            all_reduce_sum_ordered_f32
+        );
+
         /// The largest magnitude's bits, `max(bits & 0x7fff_ffff)`, against the exponent of
         /// infinity: an integer max per element, a lane-wide `vpmaxud` on x86-64 and `umax` on
         /// aarch64.
@@ -24,6 +56,12 @@ pub(crate) mod sealed {
     }
 
     impl Sealed for f64 {
+        collective_methods!(
+            broadcast_f64,
+            all_reduce_sum_f64,
+            all_reduce_sum_ordered_f64
+        );
+
         /// A compare and an `and` per element (AVX2 has no unsigned 64-bit max).
         #[inline(always)]
         fn all_finite(s: &[f64]) -> bool {

@@ -280,6 +280,7 @@
 mod builder;
 mod check;
 pub mod clip;
+pub mod distributed;
 mod driver;
 mod error;
 #[cfg(feature = "serde")]

@@ -2,6 +2,7 @@
 
 use std::fmt::Debug;
 
+use crate::distributed::Reduce;
 use crate::error::Error;
 use crate::float::Float;
 use crate::groups::{ParamGroup, ParamGroups};
@@ -127,6 +128,53 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
         params: &dyn TensorList<A>,
         grads: &dyn TensorList<A>,
     ) -> Result<(), Error>;
+
+    /// [`step`](Optimizer::step) for an optimizer given part of a model (one rank's share of a
+    /// sharded step): whatever the step computes over every tensor (whether every rank's inputs
+    /// are valid, the first non-finite gradient, LAMB's gradient norm, the norm
+    /// [`MultiSteps`](crate::MultiSteps) clips with) comes from rounds through `reduce`, each
+    /// rank contributing its part (see [`distributed::Reduce`](crate::distributed::Reduce)).
+    /// Through [`distributed::Local`](crate::distributed::Local) it is exactly `step`, which is
+    /// how `step` runs. [`Sharded`](crate::distributed::Sharded) calls it on the optimizer it
+    /// wraps.
+    ///
+    /// Every optimizer of the crate and [`MultiSteps`](crate::MultiSteps) implement it. The
+    /// default refuses, without a round (an optimizer of your own implements it by following
+    /// the rules of [`distributed::Reduce`](crate::distributed::Reduce)).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`step`](Optimizer::step), those of the rounds
+    /// ([`Reduce::exchange`](crate::distributed::Reduce::exchange)), and
+    /// [`Unsupported`](Error::Unsupported) from the default. On `Err` nothing has changed, as
+    /// for `step`, unless a round's communication failed after the step began to change the
+    /// state (which [`Sharded`](crate::distributed::Sharded) undoes).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use ndarray_optim::distributed::Local;
+    /// use ndarray_optim::{Adam, Optimizer};
+    ///
+    /// let mut w = array![1.0_f64, 2.0];
+    /// let mut opt = Adam::new(0.1)?;
+    /// opt.step_reduced(&mut w, &array![0.5, -0.5], &mut Local)?; // one process: `step`
+    /// assert_eq!(opt.step_count(), 1);
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    fn step_reduced(
+        &mut self,
+        params: &mut dyn TensorListMut<A>,
+        grads: &dyn TensorList<A>,
+        reduce: &mut dyn Reduce,
+    ) -> Result<(), Error> {
+        let _ = (params, grads, reduce);
+        Err(Error::Unsupported {
+            optimizer: self.name(),
+            what: "steps over part of a model (step_reduced)",
+        })
+    }
 
     /// The learning rate the next step will use.
     ///
@@ -608,6 +656,14 @@ impl<A: Float, O: Optimizer<A> + ?Sized> Optimizer<A> for Box<O> {
         grads: &dyn TensorList<A>,
     ) -> Result<(), Error> {
         (**self).check_step(params, grads)
+    }
+    fn step_reduced(
+        &mut self,
+        params: &mut dyn TensorListMut<A>,
+        grads: &dyn TensorList<A>,
+        reduce: &mut dyn Reduce,
+    ) -> Result<(), Error> {
+        (**self).step_reduced(params, grads, reduce)
     }
     fn learning_rate(&self) -> f64 {
         (**self).learning_rate()

@@ -32,6 +32,7 @@ use std::fmt::Debug;
 use ndarray::ShapeBuilder;
 
 use crate::check;
+use crate::distributed::{Combine, Contribution, Local, NonFiniteAt, Reduce};
 use crate::error::Error;
 use crate::float::Float;
 use crate::groups::{ParamGroup, ParamGroups};
@@ -220,6 +221,8 @@ where
     scalars: Scratch<ScalarsOf<A, C>>,
     /// Integer working space of [`Driver::step_with`] (SparseAdam's coalescing order).
     working: Scratch<usize>,
+    /// Each tensor's term of the kernels' sum ([`Kernel::reduce`]), for the step's round.
+    terms: Scratch<f64>,
 }
 
 // Written out because a derive would demand `Clone`/`Debug` of the per-step scalars too.
@@ -244,6 +247,7 @@ where
             addresses: self.addresses.clone(),
             scalars: self.scalars.clone(),
             working: self.working.clone(),
+            terms: self.terms.clone(),
         }
     }
 }
@@ -286,6 +290,7 @@ where
             addresses: Scratch(Vec::new()),
             scalars: Scratch(Vec::new()),
             working: Scratch(Vec::new()),
+            terms: Scratch(Vec::new()),
         };
         driver.install(config, None)?;
         Ok(driver)
@@ -329,31 +334,36 @@ where
 
     /// The kernel of the tensor at `index`.
     fn kernel_of(&self, index: usize) -> &C::Kernel {
-        let group = self.groups.as_ref().map_or(0, |g| g.assignment()[index]);
-        &self.kernels[group]
+        kernel_at(&self.kernels, self.groups.as_ref(), index)
     }
 
-    /// Every check `step` makes that needs only read access, before anything changes.
-    /// `Ok(Some(outcome))` means: skip this step.
+    /// Every check of a step that this process can make on its own, before anything changes:
+    /// the lists (counts, shapes, lists that lie), the groups, the kernels' shapes, the state,
+    /// the counter. Returns the number of tensors.
+    fn local_checks(
+        &mut self,
+        params: &mut dyn TensorListMut<A>,
+        grads: &dyn TensorList<A>,
+    ) -> Result<usize, Error> {
+        let n = check::read_inputs(&*params, grads)?;
+        self.validate_params(&*params, n)?;
+        check::step_inputs(params, grads)?;
+        #[cfg(feature = "rayon")]
+        self.check_tensors_mut(params, grads, n)?;
+        Ok(n)
+    }
+
+    /// Every check `step` makes that needs only read access, before anything changes (what
+    /// `check_step` runs). `Ok(Some(outcome))` means: skip this step.
+    ///
+    /// The kernels' sum over every gradient ([`Kernel::reduces`]) is taken here too, because it
+    /// reads every gradient anyway: when it is finite, every gradient is, and the non-finite
+    /// check needs no pass of its own.
     pub(crate) fn validate(
         &self,
         params: &dyn TensorList<A>,
         grads: &dyn TensorList<A>,
     ) -> Result<Option<StepOutcome>, Error> {
-        Ok(match self.inspect(params, grads)? {
-            Inspected::Skip(outcome) => Some(outcome),
-            Inspected::Go { .. } => None,
-        })
-    }
-
-    /// [`validate`](Self::validate), and the kernels' sum over every gradient
-    /// ([`Kernel::reduces`]), which is taken here because it reads every gradient anyway: when
-    /// it is finite, every gradient is, and the non-finite check needs no pass of its own.
-    fn inspect(
-        &self,
-        params: &dyn TensorList<A>,
-        grads: &dyn TensorList<A>,
-    ) -> Result<Inspected, Error> {
         let n = check::read_inputs(params, grads)?;
         self.validate_params(params, n)?;
         let reduces = self.kernels[0].reduces();
@@ -365,26 +375,17 @@ where
             0.0
         };
         if self.non_finite == NonFinitePolicy::Unchecked || (reduces && sum.is_finite()) {
-            return Ok(Inspected::Go { sum });
+            return Ok(None);
         }
         // (A sum that overflowed from finite `f64` gradients also lands here, and passes.)
-        for index in 0..n {
-            let Some(g) = grads.tensor(index) else {
-                continue; // counted above
-            };
-            if let Some((element, value)) = pass::first_non_finite(g) {
-                return Ok(
-                    match self
-                        .non_finite
-                        .on_non_finite(index, element, value.widen())?
-                    {
-                        Some(outcome) => Inspected::Skip(outcome),
-                        None => Inspected::Go { sum },
-                    },
-                );
-            }
+        match first_non_finite(grads, n) {
+            Some(NonFiniteAt {
+                index,
+                element,
+                value,
+            }) => self.non_finite.on_non_finite(index, element, value),
+            None => Ok(None),
         }
-        Ok(Inspected::Go { sum })
     }
 
     /// The checks of [`validate`](Driver::validate) that concern the `n` parameters and the
@@ -446,17 +447,69 @@ where
         params: &mut dyn TensorListMut<A>,
         grads: &dyn TensorList<A>,
     ) -> Result<(), Error> {
-        let sum = match self.inspect(&*params, grads)? {
-            Inspected::Skip(skipped) => {
-                self.last = skipped;
-                self.skipped = self.skipped.saturating_add(1);
-                return Ok(());
+        self.step_reduced(params, grads, &mut Local)
+    }
+
+    /// `step` with what it computes over every tensor going through `reduce` (see
+    /// [`Reduce`]): one round with the local checks and the kernels' terms (or, for a kernel
+    /// that sums nothing, the first non-finite gradient), a second one only when the agreed sum
+    /// is not finite (to find the first non-finite gradient of the model), then the update.
+    pub(crate) fn step_reduced(
+        &mut self,
+        params: &mut dyn TensorListMut<A>,
+        grads: &dyn TensorList<A>,
+        reduce: &mut dyn Reduce,
+    ) -> Result<(), Error> {
+        let checked = self.local_checks(params, grads);
+        let n = *checked.as_ref().unwrap_or(&0);
+        let reduces = self.kernels[0].reduces();
+        let checks_values = self.non_finite != NonFinitePolicy::Unchecked;
+        let local = checked.map(|n| {
+            let terms = &mut self.terms.0;
+            terms.clear();
+            let mut non_finite = None;
+            if reduces {
+                // The sum doubles as the non-finite check: no pass of its own when it is finite.
+                let (kernels, groups) = (&self.kernels, self.groups.as_ref());
+                terms.extend((0..n).map(|index| {
+                    grads
+                        .tensor(index)
+                        .map_or(0.0, |g| kernel_at(kernels, groups, index).reduce(g))
+                }));
+            } else if checks_values {
+                non_finite = first_non_finite(grads, n);
             }
-            Inspected::Go { sum } => sum,
-        };
-        let n = check::step_inputs(params, grads)?;
-        #[cfg(feature = "rayon")]
-        self.check_tensors_mut(params, grads, n)?;
+            Contribution {
+                terms,
+                combine: Combine::Sum,
+                non_finite,
+            }
+        });
+        let agreed = reduce.exchange(local)?;
+        let sum = agreed.total;
+        let mut non_finite = agreed.non_finite;
+        if reduces && checks_values && !sum.is_finite() {
+            // Some gradient is not finite, or the sum of finite `f64` gradients overflowed
+            // (which passes): which one, over the model.
+            let found = first_non_finite(grads, n);
+            non_finite = reduce
+                .exchange(Ok(Contribution {
+                    non_finite: found,
+                    ..Contribution::none()
+                }))?
+                .non_finite;
+        }
+        if let Some(NonFiniteAt {
+            index,
+            element,
+            value,
+        }) = non_finite
+            && let Some(skipped) = self.non_finite.on_non_finite(index, element, value)?
+        {
+            self.last = skipped;
+            self.skipped = self.skipped.saturating_add(1);
+            return Ok(());
+        }
         // Nothing has changed so far; from here on nothing can fail.
         self.prepare(&*params, n, &|index| grads.absent(index));
         // The scalars of every group at the optimizer's step; a tensor whose own count differs
@@ -1018,10 +1071,21 @@ where
     }
 }
 
-/// What [`Driver::inspect`] found: skip the step, or go on with the kernels' sum.
-enum Inspected {
-    Skip(StepOutcome),
-    Go { sum: f64 },
+/// The kernel of the tensor at `index`: its group's, or the only one.
+fn kernel_at<'k, K>(kernels: &'k [K], groups: Option<&ParamGroups>, index: usize) -> &'k K {
+    &kernels[groups.map_or(0, |g| g.assignment()[index])]
+}
+
+/// The first non-finite element of the first `n` gradients (absent ones skipped), in list order.
+fn first_non_finite<A: Float>(grads: &dyn TensorList<A>, n: usize) -> Option<NonFiniteAt> {
+    (0..n).find_map(|index| {
+        let (element, value) = pass::first_non_finite(grads.tensor(index)?)?;
+        Some(NonFiniteAt {
+            index,
+            element,
+            value: value.widen(),
+        })
+    })
 }
 
 /// Working space reused from step to step so that `step` does not allocate; not state, so a
@@ -1095,6 +1159,14 @@ macro_rules! optimizer_type {
                 grads: &dyn $crate::TensorList<A>,
             ) -> Result<(), $crate::Error> {
                 self.driver.step(params, grads)
+            }
+            fn step_reduced(
+                &mut self,
+                params: &mut dyn $crate::TensorListMut<A>,
+                grads: &dyn $crate::TensorList<A>,
+                reduce: &mut dyn $crate::distributed::Reduce,
+            ) -> Result<(), $crate::Error> {
+                self.driver.step_reduced(params, grads, reduce)
             }
             fn check_step(
                 &self,

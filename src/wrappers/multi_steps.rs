@@ -6,6 +6,8 @@ use ndarray::{ArrayD, Dimension, IxDyn, ShapeBuilder, Zip};
 use crate::builder::config;
 use crate::check;
 use crate::clip::{self, Norm};
+use crate::distributed::{Contribution, Local, NonFiniteAt, Reduce};
+use crate::driver::Scratch;
 use crate::error::Error;
 use crate::float::Float;
 use crate::groups::{ParamGroup, ParamGroups};
@@ -159,6 +161,7 @@ impl MultiStepsConfig {
             last_grad_norm: None,
             transform: None,
             boundary: None,
+            terms: Scratch(Vec::new()),
         })
     }
 }
@@ -285,6 +288,8 @@ pub struct MultiSteps<A: Float, O: Optimizer<A>> {
     /// (a transform, `error_if_nonfinite`): kept apart from the window, so that an error
     /// leaves the window as it was. Working space, made on first use.
     boundary: Option<Vec<ArrayD<A>>>,
+    /// Each tensor's term of the clipping norm, for its round.
+    terms: Scratch<f64>,
 }
 
 /// Names in a saved [`OptimizerState`] (optax's names for the same things).
@@ -495,6 +500,21 @@ impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
         grads: &dyn TensorList<A>,
         policy: NonFinitePolicy,
     ) -> Result<Option<StepOutcome>, Error> {
+        let n = self.check_structure(params, grads)?;
+        match self.first_non_finite(grads, n, policy)? {
+            Some(found) => policy.on_non_finite(found.index, found.element, found.value),
+            None => Ok(None),
+        }
+    }
+
+    /// The checks of [`validate`](Self::validate) that do not look at the gradients' values:
+    /// counts, shapes, the inner optimizer's groups, the tensors the buffers were made for.
+    /// Returns the number of tensors.
+    fn check_structure(
+        &self,
+        params: &dyn TensorList<A>,
+        grads: &dyn TensorList<A>,
+    ) -> Result<usize, Error> {
         let n = check::read_inputs(params, grads)?;
         if let Some(groups) = self.inner.param_groups()
             && groups.assignment().len() != n
@@ -524,6 +544,17 @@ impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
                 });
             }
         }
+        Ok(n)
+    }
+
+    /// The first element where `acc + gₜ` (or `gₜ` at the start of a window) is not finite,
+    /// unless the policy is `Unchecked`.
+    fn first_non_finite(
+        &self,
+        grads: &dyn TensorList<A>,
+        n: usize,
+        policy: NonFinitePolicy,
+    ) -> Result<Option<NonFiniteAt>, Error> {
         if policy == NonFinitePolicy::Unchecked {
             return Ok(None);
         }
@@ -539,10 +570,34 @@ impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
                 _ => pass::first_non_finite(g),
             };
             if let Some((element, value)) = found {
-                return policy.on_non_finite(index, element, value.widen());
+                return Ok(Some(NonFiniteAt {
+                    index,
+                    element,
+                    value: value.widen(),
+                }));
             }
         }
         Ok(None)
+    }
+
+    /// Every check of a call this process can make on its own, for the call's first round:
+    /// the structure, the lists' writability, the first non-finite value and, on the `k`-th
+    /// call (when the values are finite), the inner optimizer's own checks, so that whatever it
+    /// would refuse is refused before the window changes.
+    fn local_checks(
+        &self,
+        params: &mut dyn TensorListMut<A>,
+        grads: &dyn TensorList<A>,
+        policy: NonFinitePolicy,
+        boundary: bool,
+    ) -> Result<Option<NonFiniteAt>, Error> {
+        let n = self.check_structure(&*params, grads)?;
+        check::step_inputs(params, grads)?;
+        let found = self.first_non_finite(grads, n, policy)?;
+        if boundary && found.is_none() {
+            self.inner.check_step(&*params, grads)?;
+        }
+        Ok(found)
     }
 
     /// One zeroed buffer per parameter, each in its parameter's memory order.
@@ -587,20 +642,39 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
         params: &mut dyn TensorListMut<A>,
         grads: &dyn TensorList<A>,
     ) -> Result<(), Error> {
-        if let Some(skipped) = self.validate(&*params, grads, self.inner.non_finite_policy())? {
+        self.step_reduced(params, grads, &mut Local)
+    }
+
+    /// [`step`](Optimizer::step) over part of a model: the first round carries the call's
+    /// checks and its first non-finite value, the clipping norm (on the `k`-th call) is a
+    /// round of the norm's terms, a transform's outcome is a round of its own, and the inner
+    /// optimizer steps through the same rounds.
+    fn step_reduced(
+        &mut self,
+        params: &mut dyn TensorListMut<A>,
+        grads: &dyn TensorList<A>,
+        reduce: &mut dyn Reduce,
+    ) -> Result<(), Error> {
+        let policy = self.inner.non_finite_policy();
+        let fresh = self.micro_step == 0;
+        let boundary = self.micro_step + 1 == self.config.every_k;
+        let local = self.local_checks(params, grads, policy, boundary);
+        let agreed = reduce.exchange(local.map(|found| Contribution {
+            non_finite: found,
+            ..Contribution::none()
+        }))?;
+        if let Some(NonFiniteAt {
+            index,
+            element,
+            value,
+        }) = agreed.non_finite
+            && let Some(skipped) = policy.on_non_finite(index, element, value)?
+        {
             self.last_call_stepped = false;
             self.last = skipped;
             self.dropped = self.dropped.saturating_add(1);
             return Ok(());
         }
-        let fresh = self.micro_step == 0;
-        let boundary = self.micro_step + 1 == self.config.every_k;
-        if boundary {
-            // The inner step will see tensors of the gradients' shapes: whatever it would
-            // refuse is refused now, before the window changes.
-            self.inner.check_step(&*params, grads)?;
-        }
-        check::step_inputs(params, grads)?;
         self.last_call_stepped = false;
         if self.buffers.is_none() {
             self.buffers = Some(Self::new_buffers(&*params));
@@ -657,19 +731,23 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
             clip::clip_grad_value(&mut *gradient, c)?;
         }
         let norm = match self.config.max_grad_norm {
-            Some(max_norm) => Some(clip::clip_grad_norm(
+            Some(max_norm) => Some(clip::clip_grad_norm_reduced(
                 &mut *gradient,
                 max_norm,
                 self.config.norm_type,
                 self.config.error_if_nonfinite,
+                reduce,
+                &mut self.terms.0,
             )?),
             None => None,
         };
         if let Some(UserTransform(transform)) = &self.transform {
-            transform(&mut *gradient)?;
+            // The transform decides on this rank's tensors: every rank goes on only if all did.
+            let outcome = transform(&mut *gradient);
+            reduce.exchange(outcome.map(|()| Contribution::none()))?;
         }
         // Past the checks: the window is consumed.
-        self.inner.step(params, &*gradient)?;
+        self.inner.step_reduced(params, &*gradient, reduce)?;
         self.micro_step = 0;
         self.last_grad_norm = norm.or(self.last_grad_norm);
         self.last = self.inner.last_step().clone();
@@ -957,6 +1035,7 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
             last_grad_norm: self.last_grad_norm,
             transform: self.transform.clone(),
             boundary: None,
+            terms: Scratch(Vec::new()),
         })
     }
 }

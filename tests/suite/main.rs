@@ -8,6 +8,7 @@ mod common;
 mod accumulate;
 mod bad_input;
 mod convergence;
+mod distributed;
 mod finder;
 mod groups;
 mod hostile;
