@@ -59,11 +59,19 @@
 mod agree;
 mod collective;
 mod hash;
+#[cfg(feature = "mpi")]
+mod mpi_comm;
 mod reduce;
 mod sharded;
 mod threads;
 
+/// The rsmpi crate (the `mpi` feature), re-exported: `rsmpi::initialize()` starts MPI, and its
+/// communicators make an [`Mpi`].
+#[cfg(feature = "mpi")]
+pub use ::mpi as rsmpi;
 pub use collective::{Collective, SumOrder, all_reduce_gradients};
+#[cfg(feature = "mpi")]
+pub use mpi_comm::Mpi;
 pub use reduce::{Agreed, Combine, Contribution, Local, NonFiniteAt, Reduce};
 pub use sharded::{Sharded, consolidate, partition, split, state_bytes};
 pub use threads::Threads;
