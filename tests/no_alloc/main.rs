@@ -12,6 +12,7 @@ mod common;
 mod clip_accumulate;
 mod optimizers;
 mod schedules;
+mod sharded;
 
 struct Counting;
 
