@@ -7,6 +7,7 @@
 //! cargo run --example data_parallel -- --threads 3 --optimizer lamb
 //! cargo build --example data_parallel --features mpi     # on MPI: one process per rank
 //! mpiexec -n 3 target/debug/examples/data_parallel
+//! cargo run --release --example data_parallel -- --simulate 64   # 64 ranks, a larger model
 //! ```
 //!
 //! Options: `--threads N` (ranks as threads; the default without the `mpi` feature, with
@@ -14,7 +15,8 @@
 //! at its defaults; default `adamw`), `--steps N` (default 300), `--batch N` (the global batch,
 //! split across the ranks; default 64), `--seed N` (default 42), `--fast` (60 steps, for CI).
 //! Built with the `mpi` feature and without `--threads`, the ranks are the processes of the MPI
-//! job (one process alone is a world of one).
+//! job (one process alone is a world of one). `--simulate N` runs `N` thread ranks on a
+//! synthetic transformer-shaped model instead (below).
 //!
 //! # What it does
 //!
@@ -30,6 +32,11 @@
 //!   the same per-rank gradients, and checks at the end that every rank's parameters equal that
 //!   run's bit for bit; it prints each rank's share of the optimizer state. The program exits
 //!   with status 1 if the parameters differ.
+//! * `--simulate N`: the sharded step alone (gradients given, as after the all-reduce) on a
+//!   model shaped like a small transformer (an embedding, 8 blocks of attention and MLP weights
+//!   with their biases and norms: 98 tensors), AdamW for 5 steps, on `N` ranks as threads
+//!   against one process: the spread of the state over the ranks, and whether every rank ends
+//!   with one process's bits.
 
 #[path = "common/mlp.rs"]
 mod mlp;
@@ -47,6 +54,7 @@ use rand::rngs::StdRng;
 
 struct Options {
     threads: Option<usize>,
+    simulate: Option<usize>,
     kind: OptimizerKind,
     steps: usize,
     batch: usize,
@@ -56,6 +64,7 @@ struct Options {
 fn options() -> Result<Options> {
     let mut opts = Options {
         threads: None,
+        simulate: None,
         kind: OptimizerKind::AdamW,
         steps: 300,
         batch: 64,
@@ -66,6 +75,7 @@ fn options() -> Result<Options> {
         let mut value = |what: &str| args.next().ok_or(format!("{arg} needs {what}"));
         match arg.as_str() {
             "--threads" => opts.threads = Some(value("a number")?.parse()?),
+            "--simulate" => opts.simulate = Some(value("a number")?.parse()?),
             "--optimizer" => {
                 let name = value("a name")?;
                 opts.kind = *OptimizerKind::ALL
@@ -80,7 +90,7 @@ fn options() -> Result<Options> {
             "-h" | "--help" => {
                 println!(
                     "usage: data_parallel [--threads N] [--optimizer NAME] [--steps N] \
-                     [--batch N] [--seed N] [--fast]"
+                     [--batch N] [--seed N] [--fast] [--simulate N]"
                 );
                 std::process::exit(0);
             }
@@ -107,15 +117,7 @@ fn rows(rank: usize, world: usize, batch: usize) -> std::ops::Range<usize> {
 /// Every element's bits, hashed (FNV-1a): equal hashes for equal parameters, to compare the
 /// ranks' models in one all-gather.
 fn fingerprint(model: &Mlp) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
-    for index in 0..model.len() {
-        for &x in model.tensor(index).map(|t| t.view_dyn()).iter().flatten() {
-            for byte in x.to_bits().to_le_bytes() {
-                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        }
-    }
-    hash
+    fingerprint_list(model)
 }
 
 /// Adds `other` to `sum`, tensor by tensor.
@@ -238,6 +240,12 @@ fn train(comm: Arc<dyn Collective>, opts: &Options) -> Result<bool> {
 
 fn main() -> Result<()> {
     let opts = options()?;
+    if let Some(world) = opts.simulate {
+        if !simulate(world)? {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     let equal = match opts.threads {
         Some(n) => run_threads(n, &opts)?,
         None if cfg!(feature = "mpi") => run_mpi(&opts)?,
@@ -274,4 +282,127 @@ fn run_mpi(opts: &Options) -> Result<bool> {
 #[cfg(not(feature = "mpi"))]
 fn run_mpi(_: &Options) -> Result<bool> {
     Err("built without the `mpi` feature: use --threads N".into())
+}
+
+/// The shapes of a small transformer: an embedding and 8 blocks of (attention in and out, MLP
+/// up and down, their biases, two norms' weights and biases), then a final norm.
+fn transformer_shapes() -> Vec<Vec<usize>> {
+    let (d, vocab, blocks) = (64, 1000, 8);
+    let mut shapes = vec![vec![vocab, d]];
+    for _ in 0..blocks {
+        shapes.extend([
+            vec![d],
+            vec![d],
+            vec![d, 3 * d],
+            vec![3 * d],
+            vec![d, d],
+            vec![d],
+            vec![d],
+            vec![d],
+            vec![d, 4 * d],
+            vec![4 * d],
+            vec![4 * d, d],
+            vec![d],
+        ]);
+    }
+    shapes.push(vec![d]);
+    shapes
+}
+
+/// `--simulate N`: the sharded AdamW step on the transformer's shapes, `N` thread ranks
+/// against one process. Returns whether every rank ends with one process's bits.
+fn simulate(world: usize) -> Result<bool> {
+    use ndarray::{ArrayD, IxDyn};
+    const STEPS: usize = 5;
+    let shapes = transformer_shapes();
+    let tensor = |shape: &[usize], f: &dyn Fn(usize) -> f32| {
+        let n = shape.iter().product();
+        ArrayD::from_shape_vec(IxDyn(shape), (0..n).map(f).collect::<Vec<f32>>())
+    };
+    let start = shapes
+        .iter()
+        .enumerate()
+        .map(|(t, shape)| tensor(shape, &|i| ((t * 31 + i * 7) as f32 * 0.37).sin() * 0.1))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let grads: Vec<Vec<ArrayD<f32>>> = (0..STEPS)
+        .map(|k| {
+            shapes
+                .iter()
+                .enumerate()
+                .map(|(t, shape)| {
+                    tensor(shape, &|i| ((t * 13 + i * 5 + k * 11) as f32 * 0.71).cos())
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    let make = || ndarray_optim::AdamW::<f32>::new(1e-3);
+    let mut alone = start.clone();
+    let mut one = make()?;
+    for g in &grads {
+        one.step(&mut alone, g)?;
+    }
+    let expected = {
+        let model: &dyn TensorList<f32> = &alone;
+        fingerprint_list(model)
+    };
+    let whole = state_bytes(&one.save_state());
+    let ranks = Threads::run(world, |comm| {
+        let mut params = start.clone();
+        let mut opt =
+            Sharded::new(make().map_err(|e| e.to_string())?, comm).map_err(|e| e.to_string())?;
+        for g in &grads {
+            opt.step(&mut params, g).map_err(|e| e.to_string())?;
+        }
+        Ok::<_, String>((
+            fingerprint_list(&params),
+            state_bytes(&opt.save_state()),
+            opt.owned().len(),
+        ))
+    })?;
+    let ranks = ranks
+        .into_iter()
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let equal = ranks.iter().all(|r| r.0 == expected);
+    let mut bytes: Vec<usize> = ranks.iter().map(|r| r.1).collect();
+    bytes.sort_unstable();
+    let elements: usize = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
+    let kib = |b: usize| b as f64 / 1024.0;
+    println!(
+        "AdamW, {} tensors ({elements} parameters, the largest {}), {STEPS} steps, {world} ranks \
+         as threads",
+        shapes.len(),
+        shapes
+            .iter()
+            .map(|s| s.iter().product::<usize>())
+            .max()
+            .unwrap_or(0)
+    );
+    println!(
+        "state: one process {:.1} KiB; per rank min {:.1}, median {:.1}, max {:.1} KiB \
+         (ideal 1/{world}: {:.1} KiB); ranks without tensors: {}",
+        kib(whole),
+        kib(bytes[0]),
+        kib(bytes[bytes.len() / 2]),
+        kib(bytes[bytes.len() - 1]),
+        kib(whole) / world as f64,
+        ranks.iter().filter(|r| r.2 == 0).count()
+    );
+    println!(
+        "every rank's parameters equal one process's, bit for bit: {}",
+        if equal { "yes" } else { "NO" }
+    );
+    Ok(equal)
+}
+
+/// [`fingerprint`] of any list of tensors.
+fn fingerprint_list(list: &dyn TensorList<f32>) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    for index in 0..list.len() {
+        for &x in list.tensor(index).map(|t| t.view_dyn()).iter().flatten() {
+            for byte in x.to_bits().to_le_bytes() {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+    }
+    hash
 }

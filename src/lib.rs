@@ -15,6 +15,7 @@
 //! [Averaging the weights](#averaging-the-weights) ·
 //! [Parameter groups](#parameter-groups) · [Clipping and accumulation](#clipping-and-accumulation) ·
 //! [Saving and resuming](#saving-and-resuming) · [Non-finite gradients](#non-finite-gradients) ·
+//! [Training on several machines](#training-on-several-machines) ·
 //! [Errors](#errors) · [Numerics](#numerics) · [Performance](#performance) ·
 //! [Crate features](#crate-features) · [Minimum Rust version](#minimum-rust-version)
 //!
@@ -214,6 +215,16 @@
 //! counter does not advance), or nothing at all, as in PyTorch. After each step,
 //! [`Optimizer::last_step`] tells whether it was applied, skipped (and why) or only accumulated.
 //!
+//! # Training on several machines
+//!
+//! [`distributed`] trains data-parallel: every rank (a thread, a process, a machine) computes
+//! the gradient of its part of the batch, [`distributed::all_reduce_gradients`] sums them, and
+//! [`distributed::Sharded`] wraps any optimizer so that each rank keeps the state of only its
+//! share of the tensors (ZeRO stage 1, PyTorch's `ZeroRedundancyOptimizer`). Every rank ends
+//! with the bits of one process, whatever the number of ranks. Ranks are threads
+//! ([`distributed::Threads`]) or, with the `mpi` feature, MPI processes; shards of the state
+//! consolidate into one process's state and split for another number of ranks.
+//!
 //! # Errors
 //!
 //! Every check happens before anything changes. On `Err` ([`Error`]), every parameter and every
@@ -266,8 +277,9 @@
 //! |---|---|
 //! | `serde` | `Serialize`/`Deserialize` for configurations, parameter groups, [`OptimizerState`] and scheduler states (ndarray's own serde support for the buffers) |
 //! | `rayon` | large tensors split into chunks and many tensors spread across threads; results bit-identical whatever the thread count |
+//! | `mpi` | `distributed::Mpi`: the distributed step on MPI through rsmpi (building it needs an MPI implementation, such as MPICH or Open MPI, and libclang) |
 //!
-//! Neither is on by default.
+//! None is on by default.
 //!
 //! # Minimum Rust version
 //!
