@@ -21,7 +21,8 @@
 //! # What it does
 //!
 //! * The model, the data and the loss are `train_mlp`'s (`examples/common/mlp.rs`): the UCI
-//!   digits, a `64 → 128 → 64 → 10` ReLU network, softmax cross-entropy.
+//!   digits, a `64 → 128 → 64 → 10` ReLU network, softmax cross-entropy; an optimizer with
+//!   weight decay gets the model's parameter groups without decay on the biases.
 //! * Every rank starts from the same model (the same seed) and draws the same global batches;
 //!   rank `r` takes its rows of each batch and computes their gradient, scaled so that the
 //!   gradients summed over the ranks are the gradient of the mean loss over the whole batch.
@@ -48,7 +49,7 @@ use ndarray::{ArrayView2, s};
 use ndarray_optim::distributed::{
     Collective, Sharded, SumOrder, Threads, all_reduce_gradients, state_bytes,
 };
-use ndarray_optim::{Optimizer, OptimizerKind, TensorList, TensorListMut};
+use ndarray_optim::{Optimizer, OptimizerKind, ParamGroups, TensorList, TensorListMut};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -145,10 +146,19 @@ fn train(comm: Arc<dyn Collective>, opts: &Options) -> Result<bool> {
     let new_model = || Mlp::new(&LAYERS, &mut StdRng::seed_from_u64(opts.seed + 1));
     let config = opts.kind.default_config();
     let mut model = new_model();
-    let mut opt = Sharded::on(config.clone().build::<f32>()?, Arc::clone(&comm))?;
+    // No weight decay on the biases (train_mlp's recipe): the model's groups, on every rank.
+    let decays = config.weight_decay().is_some_and(|wd| wd > 0.0);
+    let build = || -> std::result::Result<Box<dyn Optimizer<f32>>, ndarray_optim::Error> {
+        let mut opt = config.clone().build::<f32>()?;
+        if decays {
+            opt.set_param_groups(Some(ParamGroups::no_decay_for_vectors(&new_model())))?;
+        }
+        Ok(opt)
+    };
+    let mut opt = Sharded::on(build()?, Arc::clone(&comm))?;
     // The single-process run, on rank 0 only.
     let mut reference = (rank == 0)
-        .then(|| Ok::<_, ndarray_optim::Error>((new_model(), config.build::<f32>()?)))
+        .then(|| Ok::<_, ndarray_optim::Error>((new_model(), build()?)))
         .transpose()?;
     let mut batches = Batches::new(&train_set, opts.batch, opts.seed + 2);
     if rank == 0 {

@@ -144,9 +144,11 @@ struct Buffers<A> {
 /// [`undo_failed_exchanges`](Sharded::undo_failed_exchanges)). Every rank makes the same
 /// collective calls in the same order, errors included, so a bad input never deadlocks.
 ///
-/// Parameter groups are not supported yet: [`set_param_groups`](Optimizer::set_param_groups)
-/// with groups and [`add_param_group`](Optimizer::add_param_group) return
-/// [`Error::Unsupported`], as does building around an optimizer that has groups.
+/// Parameter groups are the model's: [`set_param_groups`](Optimizer::set_param_groups) takes
+/// groups whose assignment names every tensor of the model (as for one process), and the
+/// wrapped optimizer is given the same groups with the assignment of this rank's tensors;
+/// schedules set the groups' learning rates as usual. [`add_param_group`](Optimizer::add_param_group)
+/// is [`Error::Unsupported`].
 ///
 /// # Checkpoints
 ///
@@ -194,6 +196,11 @@ pub struct Sharded<A: Float, O: Optimizer<A>> {
     inner: O,
     collective: Arc<dyn Collective>,
     layout: Option<Layout>,
+    /// The parameter groups over the whole model (the wrapped optimizer has those of this
+    /// rank's tensors, the same groups with the assignment of its tensors).
+    groups: Option<ParamGroups>,
+    /// Whether the wrapped optimizer has the groups of the current layout's tensors.
+    groups_applied: bool,
     /// Model positions of the shard last loaded, checked against the layout of the next step.
     loaded: Option<Vec<usize>>,
     undo: bool,
@@ -216,9 +223,12 @@ impl<A: Float, O: Optimizer<A>> Sharded<A, O> {
     /// or any [`Collective`]). Every rank builds it with
     /// the same optimizer and configuration.
     ///
+    /// Parameter groups `inner` has are the model's (their assignment names every tensor of
+    /// the model); the wrapped optimizer is given each rank's part of them.
+    ///
     /// # Errors
     ///
-    /// [`Error::Unsupported`] when `inner` has parameter groups.
+    /// None so far: `Result` for the checks an engine may need.
     pub fn new(inner: O, collective: impl Collective + 'static) -> Result<Self, Error> {
         Self::on(inner, Arc::new(collective))
     }
@@ -228,13 +238,12 @@ impl<A: Float, O: Optimizer<A>> Sharded<A, O> {
     ///
     /// # Errors
     ///
-    /// [`Error::Unsupported`] when `inner` has parameter groups.
+    /// None so far, as [`new`](Sharded::new).
     pub fn on(inner: O, collective: Arc<dyn Collective>) -> Result<Self, Error> {
-        if inner.param_groups().is_some() {
-            return Err(groups_unsupported());
-        }
         let undo = !collective.failures_are_fatal();
         Ok(Sharded {
+            groups: inner.param_groups().cloned(),
+            groups_applied: false,
             inner,
             collective,
             layout: None,
@@ -312,6 +321,52 @@ impl<A: Float, O: Optimizer<A>> Sharded<A, O> {
             self.collective.rank(),
             self.collective.world_size(),
         ));
+        self.groups_applied = false;
+    }
+
+    /// The model's groups restricted to `positions`: the same groups, the assignment of those
+    /// tensors.
+    fn groups_of(groups: &ParamGroups, positions: &[usize]) -> Result<ParamGroups, Error> {
+        let assignment = groups.assignment();
+        let mine = positions
+            .iter()
+            .map(|&i| assignment.get(i).copied())
+            .collect::<Option<Vec<usize>>>()
+            .ok_or(Error::GroupLengthMismatch {
+                assigned: assignment.len(),
+                found: positions.iter().max().map_or(0, |&i| i + 1),
+            })?;
+        ParamGroups::new(groups.groups().to_vec(), mine)
+    }
+
+    /// Gives the wrapped optimizer the groups of this rank's tensors, once per layout.
+    fn apply_groups(&mut self, n: usize) -> Result<(), Error> {
+        let (Some(groups), Some(layout)) = (&self.groups, &self.layout) else {
+            return Ok(());
+        };
+        if self.groups_applied {
+            return Ok(());
+        }
+        if groups.assignment().len() != n {
+            return Err(Error::GroupLengthMismatch {
+                assigned: groups.assignment().len(),
+                found: n,
+            });
+        }
+        let mine = Self::groups_of(groups, &layout.owned)?;
+        self.inner.set_param_groups(Some(mine))?;
+        self.groups_applied = true;
+        Ok(())
+    }
+
+    /// Copies the wrapped optimizer's groups (their hyperparameters, which its setters and
+    /// schedules change) into the model's.
+    fn sync_groups(&mut self) {
+        if let (Some(model), Some(mine)) = (&mut self.groups, self.inner.param_groups()) {
+            for (ours, theirs) in model.groups_mut().iter_mut().zip(mine.groups()) {
+                ours.clone_from(theirs);
+            }
+        }
     }
 
     /// This rank's fingerprint of a step: `[n, shapes, names, step count, optimizer]`.
@@ -328,6 +383,13 @@ impl<A: Float, O: Optimizer<A>> Sharded<A, O> {
         }
         optimizer.name(Some(self.inner.name()));
         optimizer.word(self.inner.skipped_steps());
+        if let Some(groups) = &self.groups {
+            optimizer.word(groups.groups().len() as u64);
+            groups
+                .assignment()
+                .iter()
+                .for_each(|&g| optimizer.word(g as u64));
+        }
         Ok([
             n as u64,
             shapes.finish(),
@@ -420,13 +482,6 @@ impl<A: Float, O: Optimizer<A>> Sharded<A, O> {
                     .for_each(|(x, &y)| *x = y);
             }
         }
-    }
-}
-
-fn groups_unsupported() -> Error {
-    Error::Unsupported {
-        optimizer: "Sharded",
-        what: "parameter groups (shard an optimizer without them)",
     }
 }
 
@@ -627,7 +682,8 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Sharded<A, O> {
         // The sharded step's own checks go into the inner step's first round.
         let pending = check::step_inputs(params, grads)
             .err()
-            .or_else(|| self.loaded_mismatch());
+            .or_else(|| self.loaded_mismatch())
+            .or_else(|| self.apply_groups(n).err());
         let snapshot = if self.undo && collective.world_size() > 1 {
             self.keep_backup(&*params);
             Some(self.inner.save_state())
@@ -711,26 +767,70 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Sharded<A, O> {
         self.inner.learning_rate()
     }
     fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
-        self.inner.set_learning_rate(lr)
+        self.inner.set_learning_rate(lr)?;
+        self.sync_groups();
+        Ok(())
     }
     fn momentum(&self) -> Option<f64> {
         self.inner.momentum()
     }
     fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
-        self.inner.set_momentum(momentum)
+        self.inner.set_momentum(momentum)?;
+        self.sync_groups();
+        Ok(())
     }
+    /// The groups of the whole model.
     fn param_groups(&self) -> Option<&ParamGroups> {
-        None
+        self.groups.as_ref()
     }
+    /// Groups of the whole model (their assignment names every tensor of the model); the
+    /// wrapped optimizer gets this rank's part of them. Every rank sets the same groups.
     fn set_param_groups(&mut self, groups: Option<ParamGroups>) -> Result<(), Error> {
-        match groups {
-            None => Ok(()),
-            Some(_) => Err(groups_unsupported()),
-        }
+        let mine = match (&groups, &self.layout) {
+            (Some(groups), Some(layout)) => {
+                if groups.assignment().len() != layout.owner.len() {
+                    return Err(Error::GroupLengthMismatch {
+                        assigned: groups.assignment().len(),
+                        found: layout.owner.len(),
+                    });
+                }
+                Some(Self::groups_of(groups, &layout.owned)?)
+            }
+            // Before the first step: checked by the wrapped optimizer as they are, given this
+            // rank's part on the first step.
+            (groups, None) => groups.clone(),
+            (None, Some(_)) => None,
+        };
+        self.inner.set_param_groups(mine)?;
+        self.groups_applied = self.layout.is_some();
+        self.groups = groups;
+        Ok(())
     }
     fn add_param_group(&mut self, group: ParamGroup, tensors: usize) -> Result<usize, Error> {
         let _ = (group, tensors);
-        Err(groups_unsupported())
+        Err(Error::Unsupported {
+            optimizer: "Sharded",
+            what: "adding parameter groups (set the model's groups with set_param_groups)",
+        })
+    }
+    fn group_count(&self) -> usize {
+        self.inner.group_count()
+    }
+    fn group_learning_rate(&self, group: usize) -> Option<f64> {
+        self.inner.group_learning_rate(group)
+    }
+    fn set_group_learning_rate(&mut self, group: usize, lr: f64) -> Result<(), Error> {
+        self.inner.set_group_learning_rate(group, lr)?;
+        self.sync_groups();
+        Ok(())
+    }
+    fn group_momentum(&self, group: usize) -> Option<f64> {
+        self.inner.group_momentum(group)
+    }
+    fn set_group_momentum(&mut self, group: usize, momentum: f64) -> Result<(), Error> {
+        self.inner.set_group_momentum(group, momentum)?;
+        self.sync_groups();
+        Ok(())
     }
     fn step_count(&self) -> u64 {
         self.inner.step_count()
@@ -762,6 +862,9 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Sharded<A, O> {
     /// [`extra`](OptimizerState::extra).
     fn save_state(&self) -> OptimizerState<A> {
         let mut state = self.inner.save_state();
+        // The model's groups: every shard carries them whole, so that consolidating and
+        // splitting need nothing else.
+        state.param_groups.clone_from(&self.groups);
         let positions = self.loaded.as_deref().unwrap_or(self.owned());
         let model = self.layout.as_ref().map_or(0, |l| l.owner.len());
         for (key, value) in [
@@ -805,7 +908,16 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Sharded<A, O> {
                 expected: self.rank() as u64,
             });
         }
+        let groups = state.param_groups.take();
+        state.param_groups = match &groups {
+            Some(model) if !state.tensors.is_empty() => {
+                Some(Self::groups_of(model, &positions.positions)?)
+            }
+            other => other.clone(),
+        };
         self.inner.load_state(state)?;
+        self.groups = groups;
+        self.groups_applied = false;
         self.loaded = (!positions.positions.is_empty() || positions.model_tensors > 0)
             .then_some(positions.positions);
         Ok(())
@@ -816,6 +928,8 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Sharded<A, O> {
             inner: self.inner.clone_box(),
             collective: Arc::clone(&self.collective),
             layout: self.layout.clone(),
+            groups: self.groups.clone(),
+            groups_applied: self.groups_applied,
             loaded: self.loaded.clone(),
             undo: self.undo,
             buffers: self.buffers.clone(),
@@ -1034,6 +1148,7 @@ pub fn consolidate<A: Clone>(shards: Vec<OptimizerState<A>>) -> Result<Optimizer
                     || first.skipped_steps != shard.skipped_steps
                     || first.config != shard.config
                     || first.non_finite_policy != shard.non_finite_policy
+                    || first.param_groups != shard.param_groups
                     || first.extra != shard.extra
                 {
                     return Err(invalid(format!(

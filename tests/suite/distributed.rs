@@ -14,7 +14,7 @@ use ndarray_optim::distributed::{
 };
 use ndarray_optim::{
     Adam, Error, Float, Lamb, LambConfig, MultiStepsConfig, NonFinitePolicy, Optimizer,
-    OptimizerConfig, OptimizerState, Sgd, StepOutcome,
+    OptimizerState, ParamGroup, ParamGroups, Sgd, StepOutcome,
 };
 
 /// The world sizes every equivalence test runs at.
@@ -593,7 +593,7 @@ fn a_shard_of_another_world_or_rank_is_refused() {
 }
 
 #[test]
-fn a_world_of_no_ranks_and_groups_are_refused() {
+fn a_world_of_no_ranks_is_refused() {
     assert!(matches!(
         Threads::group(0),
         Err(Error::InvalidRank { world_size: 0, .. })
@@ -605,11 +605,102 @@ fn a_world_of_no_ranks_and_groups_are_refused() {
     let comm = Threads::group(1).unwrap().pop().unwrap();
     let mut opt = Sharded::new(Sgd::<f32>::new(0.1).unwrap(), comm).unwrap();
     assert!(matches!(
-        opt.set_param_groups(Some(
-            ndarray_optim::ParamGroups::new(vec![ndarray_optim::ParamGroup::default()], vec![0])
-                .unwrap()
-        )),
+        opt.add_param_group(ParamGroup::default(), 1),
         Err(Error::Unsupported { .. })
     ));
-    let _: &OptimizerConfig = &opt.inner().save_state().config;
+}
+
+/// The model's parameter groups (no decay on vectors, a group at a tenth of the learning
+/// rate), a schedule setting each group's learning rate, then a checkpoint consolidated and
+/// resumed on another world size: one process's bits and state.
+#[test]
+fn parameter_groups_are_the_models() {
+    let groups = || {
+        let params = start::<f64>(SHAPES);
+        let mut groups = ParamGroups::no_decay_for_vectors(&params);
+        groups
+            .set_group(1, ParamGroup::default().weight_decay(0.0).lr_scale(0.1))
+            .unwrap();
+        groups
+    };
+    let make = || -> Box<dyn Optimizer<f64>> {
+        let mut opt = Box::new(
+            MultiStepsConfig::default()
+                .every_k(2)
+                .max_grad_norm(Some(1.0))
+                .build(Lamb::new(0.01).unwrap())
+                .unwrap(),
+        );
+        opt.set_param_groups(Some(groups())).unwrap();
+        opt
+    };
+    // A step-wise schedule on each group, applied to one process and to every rank.
+    let schedule = |opt: &mut dyn Optimizer<f64>, k: usize| {
+        for g in 0..opt.group_count() {
+            let lr = opt.group_learning_rate(g).unwrap();
+            opt.set_group_learning_rate(g, lr * (1.0 - 0.01 * k as f64))
+                .unwrap();
+        }
+    };
+    let run = |opt: &mut dyn Optimizer<f64>, params: &mut Vec<ArrayD<f64>>, steps| {
+        for k in steps {
+            opt.step(params, &gradient::<f64>(SHAPES, k)).unwrap();
+            schedule(opt, k);
+        }
+    };
+    let mut alone = start::<f64>(SHAPES);
+    let mut one = make();
+    run(&mut *one, &mut alone, 0..9);
+    let state = one.save_state();
+    let midway = alone.clone();
+    run(&mut *one, &mut alone, 9..STEPS);
+    for world in [1, 2, 3, 7] {
+        let ranks = run_guarded(world, |comm| {
+            let mut params = start::<f64>(SHAPES);
+            let mut opt = Sharded::new(make(), comm).unwrap();
+            run(&mut opt, &mut params, 0..9);
+            assert_eq!(opt.param_groups(), state.param_groups.as_ref());
+            (params, opt.save_state())
+        });
+        for (params, _) in &ranks {
+            assert_eq!(bits(params), bits(&midway), "{world} ranks");
+        }
+        let whole = consolidate(ranks.into_iter().map(|(_, s)| s).collect()).unwrap();
+        assert_eq!(whole, state, "{world} ranks");
+        let shards = split(whole, 5 - world.min(4)).unwrap();
+        let resumed = run_guarded(shards.len(), |comm| {
+            let mut params = midway.clone();
+            let mut opt = Sharded::new(make(), comm).unwrap();
+            opt.load_state(shards[opt.rank()].clone()).unwrap();
+            run(&mut opt, &mut params, 9..STEPS);
+            params
+        });
+        for params in resumed {
+            assert_eq!(bits(&params), bits(&alone), "{world} ranks, resumed");
+        }
+    }
+    // Groups of another length than the model: every rank refuses.
+    let seen = run_guarded(2, |comm| {
+        let mut params = start::<f64>(SHAPES);
+        let mut opt = Sharded::new(Adam::new(0.01).unwrap(), comm).unwrap();
+        opt.set_param_groups(Some(
+            ParamGroups::new(vec![ParamGroup::default()], vec![0; 3]).unwrap(),
+        ))
+        .unwrap();
+        let result = opt.step(&mut params, &gradient::<f64>(SHAPES, 0));
+        (result, bits(&params) == bits(&start::<f64>(SHAPES)))
+    });
+    for (result, unchanged) in seen {
+        assert!(unchanged);
+        assert!(
+            matches!(
+                result,
+                Err(Error::GroupLengthMismatch {
+                    assigned: 3,
+                    found: 5
+                }) | Err(Error::RankFailed { .. })
+            ),
+            "{result:?}"
+        );
+    }
 }
