@@ -228,7 +228,8 @@ impl<A: Float, O: Optimizer<A>> Sharded<A, O> {
     ///
     /// # Errors
     ///
-    /// None so far: `Result` for the checks an engine may need.
+    /// [`Error::InvalidRank`] when the collective reports a world of no ranks or a rank
+    /// outside its world (an engine of your own).
     pub fn new(inner: O, collective: impl Collective + 'static) -> Result<Self, Error> {
         Self::on(inner, Arc::new(collective))
     }
@@ -238,8 +239,12 @@ impl<A: Float, O: Optimizer<A>> Sharded<A, O> {
     ///
     /// # Errors
     ///
-    /// None so far, as [`new`](Sharded::new).
+    /// As [`new`](Sharded::new).
     pub fn on(inner: O, collective: Arc<dyn Collective>) -> Result<Self, Error> {
+        let (rank, world_size) = (collective.rank(), collective.world_size());
+        if rank >= world_size {
+            return Err(Error::InvalidRank { rank, world_size });
+        }
         let undo = !collective.failures_are_fatal();
         Ok(Sharded {
             groups: inner.param_groups().cloned(),

@@ -608,6 +608,104 @@ fn a_world_of_no_ranks_is_refused() {
         opt.add_param_group(ParamGroup::default(), 1),
         Err(Error::Unsupported { .. })
     ));
+    // An engine of one's own that reports no ranks, or a rank outside its world.
+    for (rank, world_size) in [(0, 0), (3, 3)] {
+        let engine = Reported { rank, world_size };
+        assert_eq!(
+            Sharded::new(Sgd::<f32>::new(0.1).unwrap(), engine).unwrap_err(),
+            Error::InvalidRank { rank, world_size }
+        );
+    }
+}
+
+/// A collective that reports a rank and a world size and cannot communicate.
+struct Reported {
+    rank: usize,
+    world_size: usize,
+}
+
+impl Collective for Reported {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn world_size(&self) -> usize {
+        self.world_size
+    }
+    fn all_gather_u64(&self, _: &[u64], _: &mut [u64]) -> Result<(), Error> {
+        Err(Error::Collective {
+            operation: "all_gather_u64",
+            reason: "no engine".into(),
+        })
+    }
+    fn all_gather_f64(&self, _: &[f64], _: &[usize], _: &mut [f64]) -> Result<(), Error> {
+        Err(Error::Collective {
+            operation: "all_gather_f64",
+            reason: "no engine".into(),
+        })
+    }
+    fn broadcast_u8(&self, _: &mut [u8], _: usize) -> Result<(), Error> {
+        Err(Error::Collective {
+            operation: "broadcast_u8",
+            reason: "no engine".into(),
+        })
+    }
+    fn broadcast_f32(&self, _: &mut [f32], _: usize) -> Result<(), Error> {
+        Err(Error::Collective {
+            operation: "broadcast_f32",
+            reason: "no engine".into(),
+        })
+    }
+    fn broadcast_f64(&self, _: &mut [f64], _: usize) -> Result<(), Error> {
+        Err(Error::Collective {
+            operation: "broadcast_f64",
+            reason: "no engine".into(),
+        })
+    }
+    fn all_reduce_sum_f32(&self, _: &mut [f32]) -> Result<(), Error> {
+        Err(Error::Collective {
+            operation: "all_reduce_sum_f32",
+            reason: "no engine".into(),
+        })
+    }
+    fn all_reduce_sum_f64(&self, _: &mut [f64]) -> Result<(), Error> {
+        Err(Error::Collective {
+            operation: "all_reduce_sum_f64",
+            reason: "no engine".into(),
+        })
+    }
+    fn all_reduce_sum_ordered_f32(&self, _: &mut [f32]) -> Result<(), Error> {
+        Err(Error::Collective {
+            operation: "ordered_f32",
+            reason: "no engine".into(),
+        })
+    }
+    fn all_reduce_sum_ordered_f64(&self, _: &mut [f64]) -> Result<(), Error> {
+        Err(Error::Collective {
+            operation: "ordered_f64",
+            reason: "no engine".into(),
+        })
+    }
+}
+
+/// A collective that fails every call: every step returns its error and changes nothing.
+#[test]
+fn an_engine_that_fails_every_call_changes_nothing() {
+    let mut params = start::<f32>(SHAPES);
+    let mut opt = Sharded::new(
+        Adam::new(0.1).unwrap(),
+        Reported {
+            rank: 0,
+            world_size: 2,
+        },
+    )
+    .unwrap();
+    let result = opt.step(&mut params, &gradient::<f32>(SHAPES, 0));
+    assert!(
+        matches!(result, Err(Error::Collective { .. })),
+        "{result:?}"
+    );
+    assert_eq!(bits(&params), bits(&start::<f32>(SHAPES)));
+    assert_eq!(opt.step_count(), 0);
 }
 
 /// The model's parameter groups (no decay on vectors, a group at a tenth of the learning
