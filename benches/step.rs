@@ -309,6 +309,58 @@ fn threads(c: &mut Criterion) {
     }
 }
 
+/// The sharded step on the model of 200 tensors (3.3 M elements): the plain optimizer, then
+/// `Sharded` on 1 and 2 ranks as threads (rank 0's time per step; every rank steps its half
+/// of the tensors, then the updated tensors are broadcast), without and with the undo copy.
+fn sharded(c: &mut Criterion) {
+    use ndarray_optim::distributed::{Sharded, Threads};
+    let shapes = model_shapes();
+    let total: usize = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
+    let params = || -> Vec<ArrayD<f32>> {
+        shapes
+            .iter()
+            .map(|s| ArrayD::from_elem(IxDyn(s), 0.5f32))
+            .collect()
+    };
+    let grads: Vec<ArrayD<f32>> = shapes
+        .iter()
+        .map(|s| ArrayD::from_elem(IxDyn(s), 1e-3f32))
+        .collect();
+    for kind in [OptimizerKind::Adam, OptimizerKind::Lamb] {
+        let name = kind.name();
+        let mut group = c.benchmark_group(format!("sharded/{name}"));
+        configure(&mut group, total);
+        group.throughput(Throughput::Elements(total as u64));
+        let mut opt = build::<f32>(kind);
+        let mut p = params();
+        opt.step(&mut p, &grads).unwrap();
+        group.bench_function("plain", |b| {
+            b.iter(|| opt.step(black_box(&mut p), black_box(&grads)).unwrap())
+        });
+        for (world, undo) in [(1, false), (2, false), (2, true)] {
+            let id = BenchmarkId::new(if undo { "undo" } else { "ranks" }, world);
+            group.bench_function(id, |b| {
+                b.iter_custom(|iters| {
+                    let times = Threads::run(world, |comm| {
+                        let mut opt = Sharded::new(build::<f32>(kind), comm).unwrap();
+                        opt.undo_failed_exchanges(undo);
+                        let mut p = params();
+                        opt.step(&mut p, &grads).unwrap();
+                        let start = std::time::Instant::now();
+                        for _ in 0..iters {
+                            opt.step(black_box(&mut p), black_box(&grads)).unwrap();
+                        }
+                        start.elapsed()
+                    })
+                    .unwrap();
+                    times[0]
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
 fn benches(c: &mut Criterion) {
     // One thread for everything but the `threads` group (which makes pools of its own): with a
     // one-thread global pool, the steps see `current_num_threads() == 1` and never split.
@@ -322,6 +374,7 @@ fn benches(c: &mut Criterion) {
     step_one_tensor::<f64>(c, "f64");
     many_tensors(c);
     threads(c);
+    sharded(c);
 }
 
 /// Plain loops of each optimizer's arithmetic and memory streams, compiled for this CPU: the
