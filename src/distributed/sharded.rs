@@ -717,8 +717,9 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Sharded<A, O> {
         };
         stepped?;
         self.loaded = None;
-        if *self.inner.last_step() != StepOutcome::Applied {
-            return Ok(()); // accumulated or skipped: no parameter changed
+        if *self.inner.last_step() != StepOutcome::Applied || collective.world_size() == 1 {
+            // Accumulated or skipped: no parameter changed; or the only rank owns everything.
+            return Ok(());
         }
         let Err((failed_at, error)) = self.exchange_tensors(params, n, false) else {
             return Ok(());
