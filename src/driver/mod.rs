@@ -31,6 +31,7 @@ use std::fmt::Debug;
 
 use ndarray::ShapeBuilder;
 
+use crate::builder::InElement;
 use crate::check;
 use crate::error::Error;
 use crate::float::Float;
@@ -45,7 +46,7 @@ use buffers::{Slot, State};
 /// A public configuration: one optimizer's hyperparameters under PyTorch's names, the rules they
 /// obey, and the kernel they run.
 pub(crate) trait Hyperparameters:
-    Registered + Clone + Debug + PartialEq + Send + Sync
+    Registered + InElement + Clone + Debug + PartialEq + Send + Sync
 {
     /// What the driver runs; often the configuration itself.
     type Kernel: Clone + Debug + Send + Sync + 'static;
@@ -66,6 +67,13 @@ pub(crate) trait Hyperparameters:
     fn weight_decay(&self) -> Option<f64>;
     /// Sets it; only called when [`weight_decay`](Self::weight_decay) is `Some`.
     fn set_weight_decay(&mut self, weight_decay: f64);
+    /// The largest factor a step multiplies the learning rate by, with the rule it gives: the
+    /// Adam family's first step size is `lr/(1 − β₁)` (its bias correction at step 1). A
+    /// learning rate whose product with it overflows the element type is refused
+    /// ([`validate_in`]).
+    fn largest_step(&self) -> (f64, &'static str) {
+        (1.0, "must be finite")
+    }
     /// The momentum-like hyperparameter cyclic schedules vary; `None` if there is none.
     fn momentum(&self) -> Option<f64> {
         None
@@ -126,6 +134,37 @@ pub(crate) trait Hyperparameters:
         config.validate()?;
         Ok(config)
     }
+}
+
+/// Every rule of `config` ([`Hyperparameters::validate`]), then the same rules for the values
+/// the kernel of element type `A` computes with: the configuration rounded to `A`
+/// ([`InElement`]), and the products of valid values that `A` may not hold (the largest step
+/// size, `lr·λ`). Every door that installs hyperparameters goes through it.
+pub(crate) fn validate_in<A: Float, C: Hyperparameters>(config: &C) -> Result<(), Error> {
+    check::in_element::<A, C>(config, C::validate)?;
+    let rounded = config.in_element::<A>();
+    let overflows = |product: f64| !A::from_f64(product).widen().is_finite();
+    let lr = rounded.learning_rate();
+    let (factor, requirement) = rounded.largest_step();
+    if overflows(lr * factor) {
+        return Err(Error::NotRepresentable {
+            name: "lr",
+            rounded: A::from_f64(lr * factor).widen(),
+            element: A::NAME,
+            requirement,
+        });
+    }
+    if let Some(weight_decay) = rounded.weight_decay()
+        && overflows(lr * weight_decay)
+    {
+        return Err(Error::NotRepresentable {
+            name: "weight_decay",
+            rounded: A::from_f64(lr * weight_decay).widen(),
+            element: A::NAME,
+            requirement: "must keep lr·weight_decay finite",
+        });
+    }
+    Ok(())
 }
 
 /// The per-tensor update of one optimizer, for element type `A`.
@@ -300,7 +339,7 @@ where
     /// only then replaces them and their kernels. Reuses the kernels' storage, so a scheduler's
     /// per-step call does not allocate.
     fn install(&mut self, config: C, groups: Option<Option<ParamGroups>>) -> Result<(), Error> {
-        config.validate()?;
+        validate_in::<A, C>(&config)?;
         let staging = &mut self.staging.0;
         let rates = &mut self.staging_rates.0;
         staging.clear();
@@ -314,6 +353,7 @@ where
                 for group in groups.groups() {
                     staging.push(config.group_kernel(group)?);
                     let resolved = config.for_group(group)?;
+                    validate_in::<A, C>(&resolved)?;
                     rates.push((resolved.learning_rate(), resolved.momentum()));
                 }
             }
@@ -1205,6 +1245,20 @@ macro_rules! momentum_is {
     };
 }
 pub(crate) use momentum_is;
+
+/// [`Hyperparameters::largest_step`] of the Adam family, whose step size
+/// `lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ)` is largest at step 1, at most `lr/(1 − β₁)`.
+macro_rules! largest_step_is_adams {
+    () => {
+        fn largest_step(&self) -> (f64, &'static str) {
+            (
+                1.0 / (1.0 - self.betas.0),
+                "must keep lr/(1 − betas[0]), the first step's size, finite",
+            )
+        }
+    };
+}
+pub(crate) use largest_step_is_adams;
 
 /// The accessors of [`Hyperparameters`] every configuration with fields `lr` and
 /// `weight_decay` writes the same way.

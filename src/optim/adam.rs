@@ -3,7 +3,7 @@
 use crate::builder::config;
 use crate::check;
 use crate::driver::buffers::state;
-use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
+use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type, largest_step_is_adams};
 use crate::error::Error;
 use crate::float::Float;
 use crate::ops::{Decay, LerpWeight, WeightDecay, addcdiv, addcmul, decayed, maximum};
@@ -76,6 +76,7 @@ impl AdamConfig {
 }
 
 impl Hyperparameters for AdamConfig {
+    largest_step_is_adams!();
     type Kernel = AdamConfig;
 
     fn validate(&self) -> Result<(), Error> {

@@ -3,10 +3,10 @@
 use crate::builder::config;
 use crate::check;
 use crate::driver::buffers::state;
-use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
+use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type, largest_step_is_adams};
 use crate::error::Error;
 use crate::float::Float;
-use crate::ops::{Decay, LerpWeight, WeightDecay, addcdiv, decayed, maximum};
+use crate::ops::{Decay, LerpWeight, WeightDecay, decayed, maximum};
 use crate::pass::{Pass, unswitch};
 
 config! {
@@ -66,6 +66,7 @@ state! {
 }
 
 impl Hyperparameters for AdamaxConfig {
+    largest_step_is_adams!();
     type Kernel = AdamaxConfig;
 
     fn validate(&self) -> Result<(), Error> {
@@ -112,7 +113,9 @@ impl<A: Float> Kernel<A> for AdamaxConfig {
                     *m = sc.exp_avg_weight.lerp(*m, g);
                     // ε inside the maximum, so u ≥ ε > 0: nothing is added to the denominator.
                     *u = maximum(decayed(*u, sc.beta2), g.abs() + sc.eps);
-                    *p = addcdiv(*p, sc.neg_clr, *m, *u);
+                    // `addcdiv` without its guard for `u = ∞`: `u ≤ max(|g|) + ε` is finite
+                    // for finite gradients, so no `∞/∞` can arise.
+                    *p = *p + (sc.neg_clr * *m) / *u;
                 },
             )
         }

@@ -7,7 +7,7 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::ops::{Decay, LerpWeight, addcmul, decayed, descend, saturate};
+use crate::ops::{Decay, LerpWeight, addcmul, decayed, descend, quotient, saturate};
 use crate::groups::ParamGroup;
 use crate::pass::{self, Pass, unswitch};
 use crate::tensor::Tensor;
@@ -139,7 +139,7 @@ impl<A: Float> LambScalars<A> {
     #[inline(always)]
     fn direction(&self, p: A, m: A, v: A, variant: Variant) -> A {
         let denom = v.sqrt() / self.bias_correction2_sqrt + self.eps;
-        let u = saturate((m / self.bias_correction1) / denom);
+        let u = saturate(quotient(m / self.bias_correction1, denom));
         if variant.decay == Decay::Coupled {
             p.mul_add(self.weight_decay, u)
         } else {
@@ -263,13 +263,27 @@ impl<A: Float> Kernel<A> for LambKernel {
                         #[inline(always)]
                         move |p, _g, m, v| (p, sc.direction(p, m, v, V)),
                     );
-                    let (p_norm, u_norm) = (p_squares.sqrt(), u_squares.sqrt());
-                    let ratio = if p_norm > 0.0 && u_norm > 0.0 {
-                        p_norm / u_norm
-                    } else {
-                        1.0
-                    };
-                    A::from_f64(if sc.trust_clip { ratio.min(1.0) } else { ratio })
+                    let (mut p_norm, mut u_norm) = (Norm::of(p_squares), Norm::of(u_squares));
+                    if !(p_squares.is_finite() && u_squares.is_finite()) {
+                        // Only `f64` elements can overflow an `f64` sum of squares: sum again,
+                        // scaled by a power of two (exact), the norm that overflowed.
+                        let s = A::from_f64(Norm::SCALE);
+                        let (ps, us) = pass.sum_squares_logical(
+                            exp_avg,
+                            exp_avg_sq,
+                            #[inline(always)]
+                            move |p, _g, m, v| (p * s, sc.direction(p, m, v, V) * s),
+                        );
+                        if !p_squares.is_finite() {
+                            p_norm = Norm::scaled(ps);
+                        }
+                        if !u_squares.is_finite() {
+                            u_norm = Norm::scaled(us);
+                        }
+                    }
+                    let ratio = p_norm.ratio(u_norm);
+                    // A ratio beyond `A`'s range is held at its largest value: `∞·0` is NaN.
+                    saturate(A::from_f64(if sc.trust_clip { ratio.min(1.0) } else { ratio }))
                 } else {
                     pass.zip2(
                         exp_avg,
@@ -290,6 +304,44 @@ impl<A: Float> Kernel<A> for LambKernel {
                     },
                 );
             }
+        }
+    }
+}
+
+/// An L2 norm `√(Σx²)·2^exponent`, so that a norm whose plain sum of squares overflows `f64`
+/// (huge `f64` parameters) is still exact enough for the trust ratio.
+#[derive(Clone, Copy, Debug)]
+struct Norm {
+    root: f64,
+    exponent: i32,
+}
+
+impl Norm {
+    /// The scale of the second sum: `(x·2⁻⁶⁰⁰)²` is below `2⁸⁴⁸` for every finite `f64` `x`,
+    /// so the sum cannot overflow.
+    const SCALE: f64 = 2.409919865102884e-181; // 2⁻⁶⁰⁰
+
+    fn of(squares: f64) -> Self {
+        Norm {
+            root: squares.sqrt(),
+            exponent: 0,
+        }
+    }
+
+    fn scaled(squares: f64) -> Self {
+        Norm {
+            root: squares.sqrt(),
+            exponent: 600,
+        }
+    }
+
+    /// `self / other`, 1 when either norm is zero (or, after an overflow, not finite).
+    fn ratio(self, other: Norm) -> f64 {
+        let usable = |n: Norm| n.root > 0.0 && n.root.is_finite();
+        if usable(self) && usable(other) {
+            (self.root / other.root) * 2f64.powi(self.exponent - other.exponent)
+        } else {
+            1.0
         }
     }
 }

@@ -27,8 +27,7 @@ pub enum AdjustLr {
     SpectralUnclamped,
 }
 
-#[cfg(feature = "serde")]
-crate::exact::plain!(AdjustLr, NewtonSchulzPrecision);
+crate::builder::plain!(AdjustLr, NewtonSchulzPrecision);
 
 impl AdjustLr {
     fn ratio(self, a: usize, b: usize) -> f64 {

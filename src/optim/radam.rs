@@ -3,7 +3,7 @@
 use crate::builder::config;
 use crate::check;
 use crate::driver::buffers::state;
-use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
+use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type, largest_step_is_adams};
 use crate::error::Error;
 use crate::float::Float;
 use crate::ops::{Decay, LerpWeight, WeightDecay, addcmul, decayed};
@@ -94,6 +94,7 @@ impl RAdamConfig {
 }
 
 impl Hyperparameters for RAdamConfig {
+    largest_step_is_adams!();
     type Kernel = RAdamConfig;
 
     fn validate(&self) -> Result<(), Error> {
@@ -166,11 +167,21 @@ impl<A: Float> Kernel<A> for RAdamConfig {
                         // PyTorch's `bc2**0.5 / (sqrt(v) + eps)` is `reciprocal() * scalar`, and
                         // the product is evaluated left to right.
                         let adaptive = (A::one() / (v.sqrt() + r.eps)) * r.bias_correction2_sqrt;
-                        ((m_hat * sc.lr) * adaptive) * r.rect
+                        // A zero factor from an overflowed `v` makes the step 0, also where
+                        // `m̂·γ` overflowed (PyTorch: `∞·0 = NaN`).
+                        if adaptive == A::zero() {
+                            A::zero()
+                        } else {
+                            ((m_hat * sc.lr) * adaptive) * r.rect
+                        }
                     } else {
                         m_hat * sc.lr // un-adapted momentum SGD while ρₜ ≤ 5
                     };
-                    *p = *p - update;
+                    // A zero learning rate leaves `p` alone, also where `m̂` overflowed
+                    // (PyTorch: `∞·0 = NaN`).
+                    if sc.lr != A::zero() {
+                        *p = *p - update;
+                    }
                 },
             )
         }

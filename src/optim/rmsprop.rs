@@ -88,11 +88,17 @@ impl<A: Float> RmsPropScalars<A> {
 
     /// The centered denominator `√(v − ḡ²) + ε`. The variance is clamped at zero: rounding can
     /// make `v − ḡ²` slightly negative when the gradient is nearly constant, where PyTorch's
-    /// square root gives NaN.
+    /// square root gives NaN; and it is `∞` where `v` is.
     #[inline(always)]
     fn centered_denominator(&self, g: A, v: A, grad_avg: &mut A) -> A {
         *grad_avg = self.grad_avg_weight.lerp(*grad_avg, g);
-        let variance = addcmul(v, -A::one(), *grad_avg, *grad_avg);
+        // A second moment that overflowed to `∞` keeps the variance `∞` (PyTorch: `∞ − ∞`
+        // = NaN where the average's square overflowed too), so the quotient is 0.
+        let variance = if v == A::infinity() {
+            v
+        } else {
+            addcmul(v, -A::one(), *grad_avg, *grad_avg)
+        };
         let variance = if variance < A::zero() {
             A::zero()
         } else {

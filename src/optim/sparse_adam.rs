@@ -5,7 +5,7 @@ use ndarray::{ArrayViewD, ArrayViewMutD, Axis, Dimension};
 use crate::builder::config;
 use crate::check;
 use crate::driver::buffers::state;
-use crate::driver::{Hyperparameters, Kernel, momentum_is, optimizer_type};
+use crate::driver::{Hyperparameters, Kernel, momentum_is, optimizer_type, largest_step_is_adams};
 use crate::error::Error;
 use crate::float::Float;
 use crate::pass::{self, Pass, unswitch};
@@ -49,6 +49,7 @@ config! {
 }
 
 impl Hyperparameters for SparseAdamConfig {
+    largest_step_is_adams!();
     type Kernel = SparseAdamConfig;
 
     fn validate(&self) -> Result<(), Error> {

@@ -46,8 +46,7 @@ pub enum AccumulationMode {
     Sum,
 }
 
-#[cfg(feature = "serde")]
-crate::exact::plain!(AccumulationMode);
+crate::builder::plain!(AccumulationMode);
 
 config! {
     /// The configuration of a [`MultiSteps`]: how many micro-batches make one step, how their
