@@ -266,8 +266,31 @@
 //! |---|---|
 //! | `serde` | `Serialize`/`Deserialize` for configurations, parameter groups, [`OptimizerState`] and scheduler states (ndarray's own serde support for the buffers) |
 //! | `rayon` | large tensors split into chunks and many tensors spread across threads; results bit-identical whatever the thread count |
+//! | `half` | `half::bf16` and `half::f16` parameters, gradients and state ([`Float`] for them): every element's update computed in `f32` and each stored result rounded to nearest even, as PyTorch's fused CPU kernels do for 16-bit parameters |
 //!
-//! Neither is on by default.
+//! None is on by default.
+//!
+//! With `half`, an optimizer of `bf16` (or `f16`) elements keeps its state in that type, as
+//! PyTorch does: Adam's state is then 4 bytes per parameter instead of 8. It reads every
+//! element exactly into `f32`, computes the whole update there (the scalars rounded once from
+//! `f64` to `f32`) and rounds each stored result once. Saved 16-bit states record their type;
+//! loading one into an optimizer of another type is an error.
+//!
+//! ```
+//! # #[cfg(feature = "half")] {
+//! use half::bf16;
+//! use ndarray::Array1;
+//! use ndarray_optim::{Adam, Optimizer};
+//!
+//! let mut w = Array1::from_elem(4, bf16::from_f32(1.0));
+//! let g = Array1::from_elem(4, bf16::from_f32(0.5));
+//! let mut opt = Adam::<bf16>::new(0.01)?;
+//! opt.step(&mut w, &g)?;
+//! // 1 − 0.01, rounded to the nearest bf16 (8 significant bits).
+//! assert_eq!(w[0], bf16::from_f32(0.99));
+//! # }
+//! # Ok::<(), ndarray_optim::Error>(())
+//! ```
 //!
 //! # Minimum Rust version
 //!

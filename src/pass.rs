@@ -137,7 +137,7 @@ pub(crate) fn same_order(shape: &[usize], strides: &[isize], state_strides: &[us
 /// far as the compiler can tell, and a loop with a select on one of them (`β = 0`, `lr = 0`)
 /// would not vectorise.
 macro_rules! flat_loop {
-    ($f:ident, $p:ident, $g:ident $(, $s:ident)*) => {
+    ($f:ident, $p:ident, $g:ident $(, $s:ident : $v:ident)*) => {
         with_simd(
             #[inline(always)]
             || {
@@ -145,8 +145,14 @@ macro_rules! flat_loop {
                 let n = $p.len();
                 let $g = &$g[..n];
                 $(let $s = &mut $s[..n];)*
+                // Each element read into the type of the arithmetic and stored back rounded:
+                // for `f32` and `f64` both are the identity, and this is the plain loop.
                 for i in 0..n {
-                    $f(&mut $p[i], $g[i] $(, &mut $s[i])*);
+                    let mut p = $p[i].to_compute();
+                    $(let mut $v = $s[i].to_compute();)*
+                    $f(&mut p, $g[i].to_compute() $(, &mut $v)*);
+                    $p[i] = Float::from_compute(p);
+                    $($s[i] = Float::from_compute($v);)*
                 }
             },
         )
@@ -156,12 +162,12 @@ macro_rules! flat_loop {
 /// A `zipN` method of [`Pass`]: the flat loop (split across threads for large tensors with the
 /// `rayon` feature) or, for other layouts, ndarray's `Zip` over dynamic-dimensional views.
 macro_rules! zip_method {
-    ($(#[$doc:meta])* $name:ident($($s:ident),*)) => {
+    ($(#[$doc:meta])* $name:ident($($s:ident : $v:ident),*)) => {
         $(#[$doc])*
         pub(crate) fn $name(
             &mut self,
             $($s: &mut [A],)*
-            f: impl Fn(&mut A, A $(, zip_method!(@element $s))*) + Copy + Sync,
+            f: impl Fn(&mut A::Compute, A::Compute $(, zip_method!(@element $s))*) + Copy + Sync,
         ) {
             if self.flat
                 && let (Some(p), Some(g)) = (
@@ -176,19 +182,25 @@ macro_rules! zip_method {
                     let n = p.len();
                     return (p.par_chunks_mut(chunk), g[..n].par_chunks(chunk) $(, $s[..n].par_chunks_mut(chunk))*)
                         .into_par_iter()
-                        .for_each(|(p, g $(, $s)*)| flat_loop!(f, p, g $(, $s)*));
+                        .for_each(|(p, g $(, $s)*)| flat_loop!(f, p, g $(, $s: $v)*));
                 }
-                return flat_loop!(f, p, g $(, $s)*);
+                return flat_loop!(f, p, g $(, $s: $v)*);
             }
             let g = self.grad.view_dyn();
             $(let $s = self.state_view($s);)*
             Zip::from(self.param.view_dyn_mut())
                 .and(&g)
                 $(.and($s))*
-                .for_each(|p, &g $(, $s)*| f(p, g $(, $s)*));
+                .for_each(|p, &g $(, $s)*| {
+                    let mut value = p.to_compute();
+                    $(let mut $v = $s.to_compute();)*
+                    f(&mut value, g.to_compute() $(, &mut $v)*);
+                    *p = Float::from_compute(value);
+                    $(*$s = Float::from_compute($v);)*
+                });
         }
     };
-    (@element $s:ident) => { &mut A };
+    (@element $s:ident) => { &mut A::Compute };
 }
 
 impl<'a, A: Float> Pass<'a, A> {
@@ -230,15 +242,15 @@ impl<'a, A: Float> Pass<'a, A> {
     }
     zip_method! {
         /// Applies `f(p, g, s0)` to every element, `s0` from the state buffer `s0`.
-        zip1(s0)
+        zip1(s0: v0)
     }
     zip_method! {
         /// Applies `f(p, g, s0, s1)` to every element.
-        zip2(s0, s1)
+        zip2(s0: v0, s1: v1)
     }
     zip_method! {
         /// Applies `f(p, g, s0, s1, s2)` to every element.
-        zip3(s0, s1, s2)
+        zip3(s0: v0, s1: v1, s2: v2)
     }
 
     /// `(Σ a², Σ b²)` over the elements, where `(a, b) = f(p, g, s0, s1)` is computed from the
@@ -249,7 +261,9 @@ impl<'a, A: Float> Pass<'a, A> {
         &self,
         s0: &[A],
         s1: &[A],
-        f: impl Fn(A, A, A, A) -> (A, A) + Copy + Sync,
+        f: impl Fn(A::Compute, A::Compute, A::Compute, A::Compute) -> (A::Compute, A::Compute)
+        + Copy
+        + Sync,
     ) -> (f64, f64) {
         let p = self.param.view_dyn();
         let g = self.grad.view_dyn();
@@ -270,7 +284,14 @@ impl<'a, A: Float> Pass<'a, A> {
                             s0,
                             s1,
                             #[inline(always)]
-                            |p, g, s0, s1| squares(f(p, g, s0, s1)),
+                            |p: A, g: A, s0: A, s1: A| {
+                                squares(f(
+                                    p.to_compute(),
+                                    g.to_compute(),
+                                    s0.to_compute(),
+                                    s1.to_compute(),
+                                ))
+                            },
                         )
                     },
                 )
@@ -281,7 +302,12 @@ impl<'a, A: Float> Pass<'a, A> {
         let s1 = self.state_view_ref(s1);
         // `ArrayBase::iter` always visits elements in logical (row-major) order.
         for (((&p, &g), &s0), &s1) in p.iter().zip(g.iter()).zip(s0.iter()).zip(s1.iter()) {
-            let (a, b) = squares(f(p, g, s0, s1));
+            let (a, b) = squares(f(
+                p.to_compute(),
+                g.to_compute(),
+                s0.to_compute(),
+                s1.to_compute(),
+            ));
             sa.add(a);
             sb.add(b);
         }
@@ -296,8 +322,10 @@ impl<'a, A: Float> Pass<'a, A> {
         &mut self,
         s0: &mut [A],
         s1: &mut [A],
-        update: impl Fn(&mut A, A, &mut A, &mut A) + Copy + Sync,
-        terms: impl Fn(A, A, A, A) -> (A, A) + Copy + Sync,
+        update: impl Fn(&mut A::Compute, A::Compute, &mut A::Compute, &mut A::Compute) + Copy + Sync,
+        terms: impl Fn(A::Compute, A::Compute, A::Compute, A::Compute) -> (A::Compute, A::Compute)
+        + Copy
+        + Sync,
     ) -> (f64, f64) {
         if self.flat
             && self.is_row_major()
@@ -309,7 +337,7 @@ impl<'a, A: Float> Pass<'a, A> {
             let n = p.len();
             let (g, s0, s1) = (&g[..n], &mut s0[..n], &mut s1[..n]);
             let block = |(p, g, s0, s1): (&mut [A], &[A], &mut [A], &mut [A])| {
-                flat_loop!(update, p, g, s0, s1);
+                flat_loop!(update, p, g, s0: v0, s1: v1);
                 with_simd(
                     #[inline(always)]
                     || {
@@ -319,7 +347,14 @@ impl<'a, A: Float> Pass<'a, A> {
                             s0,
                             s1,
                             #[inline(always)]
-                            |p, g, a, b| squares(terms(p, g, a, b)),
+                            |p: A, g: A, a: A, b: A| {
+                                squares(terms(
+                                    p.to_compute(),
+                                    g.to_compute(),
+                                    a.to_compute(),
+                                    b.to_compute(),
+                                ))
+                            },
                         )
                     },
                 )
@@ -367,17 +402,22 @@ impl<'a, A: Float> Pass<'a, A> {
     /// Applies `f(p, g)` to every element in the tensor's logical (row-major) order, whatever
     /// the memory layout: for updates that depend on an element's position (its row and column,
     /// counted by `f` itself). A plain slice loop when both tensors are row-major contiguous.
-    pub(crate) fn for_each_logical(&mut self, mut f: impl FnMut(&mut A, A)) {
+    pub(crate) fn for_each_logical(&mut self, mut f: impl FnMut(&mut A::Compute, A::Compute)) {
         let g = self.grad.view_dyn();
         let mut p = self.param.view_dyn_mut();
+        let mut element = |p: &mut A, g: A| {
+            let mut value = p.to_compute();
+            f(&mut value, g.to_compute());
+            *p = Float::from_compute(value);
+        };
         if let (Some(p), Some(g)) = (p.as_slice_mut(), g.as_slice()) {
             let g = &g[..p.len()];
             for i in 0..p.len() {
-                f(&mut p[i], g[i]);
+                element(&mut p[i], g[i]);
             }
             return;
         }
-        p.iter_mut().zip(g.iter()).for_each(|(p, &g)| f(p, g));
+        p.iter_mut().zip(g.iter()).for_each(|(p, &g)| element(p, g));
     }
 
     /// `f(r, g_row)` for every row of the gradient (its lanes along the last axis, rank ≥ 1),
@@ -587,7 +627,7 @@ pub(crate) fn sum_terms<A: Float>(t: &dyn Tensor<A>, term: impl Fn(A) -> f64 + S
 pub(crate) fn row_terms<A: Float>(
     x: ArrayView1<'_, A>,
     y: Option<&[A]>,
-    term: impl Fn(A, A) -> f64 + Copy,
+    term: impl Fn(A::Compute, A::Compute) -> f64 + Copy,
 ) -> f64 {
     match x.as_slice() {
         Some(x) => with_simd(
@@ -602,7 +642,7 @@ pub(crate) fn row_terms<A: Float>(
                         x,
                         x,
                         #[inline(always)]
-                        |x, y, _, _| (term(x, y), 0.0),
+                        |x: A, y: A, _, _| (term(x.to_compute(), y.to_compute()), 0.0),
                     )
                     .0;
                 }
@@ -612,8 +652,13 @@ pub(crate) fn row_terms<A: Float>(
         None => {
             let mut sum = OrderedSum::default();
             match y {
-                Some(y) => x.iter().zip(y).for_each(|(&x, &y)| sum.add(term(x, y))),
-                None => x.iter().for_each(|&x| sum.add(term(x, x))),
+                Some(y) => x
+                    .iter()
+                    .zip(y)
+                    .for_each(|(&x, &y)| sum.add(term(x.to_compute(), y.to_compute()))),
+                None => x
+                    .iter()
+                    .for_each(|&x| sum.add(term(x.to_compute(), x.to_compute()))),
             }
             sum.finish()
         }
