@@ -10,9 +10,14 @@ pub(crate) mod sealed {
         /// Whether every element of `s` is finite: one pass without early exit, which the
         /// compiler vectorises (call it inside the SIMD wrapper, on blocks).
         fn all_finite(s: &[Self]) -> bool;
-        /// Whether the type is narrower than the type its arithmetic is done in (`bf16` and
-        /// `f16`): what master weights and stochastic rounding are for.
-        const NARROW: bool;
+        /// Whether [`from_compute_stochastic`](Sealed::from_compute_stochastic) rounds
+        /// stochastically: `bf16` only (as torchao, which has no such rounding for `f16`).
+        const STOCHASTIC: bool;
+        /// A result stored with stochastic rounding, `random` being 32 uniform random bits; for
+        /// the other types, [`Float::from_compute`](super::Float::from_compute).
+        fn from_compute_stochastic(x: <Self as super::Float>::Compute, random: u32) -> Self
+        where
+            Self: super::Float;
     }
 
     impl Sealed for f32 {
@@ -25,7 +30,11 @@ pub(crate) mod sealed {
                 .fold(0u32, |max, x| max.max(x.to_bits() & 0x7fff_ffff))
                 < 0x7f80_0000
         }
-        const NARROW: bool = false;
+        const STOCHASTIC: bool = false;
+        #[inline(always)]
+        fn from_compute_stochastic(x: f32, _random: u32) -> f32 {
+            x
+        }
     }
 
     impl Sealed for f64 {
@@ -34,7 +43,11 @@ pub(crate) mod sealed {
         fn all_finite(s: &[f64]) -> bool {
             s.iter().fold(true, |ok, x| ok & x.is_finite())
         }
-        const NARROW: bool = false;
+        const STOCHASTIC: bool = false;
+        #[inline(always)]
+        fn from_compute_stochastic(x: f64, _random: u32) -> f64 {
+            x
+        }
     }
 
     #[cfg(feature = "half")]
@@ -44,7 +57,11 @@ pub(crate) mod sealed {
         fn all_finite(s: &[half::bf16]) -> bool {
             s.iter().fold(0u16, |max, x| max.max(x.to_bits() & 0x7fff)) < 0x7f80
         }
-        const NARROW: bool = true;
+        const STOCHASTIC: bool = true;
+        #[inline(always)]
+        fn from_compute_stochastic(x: f32, random: u32) -> half::bf16 {
+            half::bf16::from_bits(super::bits::f32_to_bf16_stochastic(x, random))
+        }
     }
 
     #[cfg(feature = "half")]
@@ -54,7 +71,11 @@ pub(crate) mod sealed {
         fn all_finite(s: &[half::f16]) -> bool {
             s.iter().fold(0u16, |max, x| max.max(x.to_bits() & 0x7fff)) < 0x7c00
         }
-        const NARROW: bool = true;
+        const STOCHASTIC: bool = false;
+        #[inline(always)]
+        fn from_compute_stochastic(x: f32, _random: u32) -> half::f16 {
+            super::Float::from_compute(x)
+        }
     }
 }
 
@@ -227,6 +248,41 @@ impl Float for f64 {
     }
 }
 
+/// The random bits of stochastic rounding: reproducible whatever the thread count, the order of
+/// the elements or an interruption and resumption.
+pub(crate) mod random {
+    /// 32 random bits for element `index` of the stream `key`: a counter-based generator
+    /// (Wellons's `lowbias32` integer hash, applied twice), so that the bits depend only on
+    /// `(key, index)`, never on the order in which elements are visited or the thread count.
+    #[inline(always)]
+    pub(crate) fn random_bits(key: u64, index: usize) -> u32 {
+        let index = index as u64;
+        let high = lowbias32((key >> 32) as u32 ^ (index >> 32) as u32);
+        lowbias32(lowbias32(key as u32 ^ index as u32) ^ high)
+    }
+
+    #[inline(always)]
+    fn lowbias32(mut x: u32) -> u32 {
+        x ^= x >> 16;
+        x = x.wrapping_mul(0x7feb_352d);
+        x ^= x >> 15;
+        x = x.wrapping_mul(0x846c_a68b);
+        x ^ (x >> 16)
+    }
+
+    /// The key of one tensor's stream at one step: `(seed, step, tensor)` mixed (SplitMix64's
+    /// finaliser), computed once per tensor and step.
+    pub(crate) fn stream_key(seed: u64, step: u64, tensor: usize) -> u64 {
+        let mix = |mut z: u64| {
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let golden = 0x9e37_79b9_7f4a_7c15_u64;
+        mix(mix(mix(seed.wrapping_add(golden)) ^ step.wrapping_add(golden)) ^ tensor as u64)
+    }
+}
+
 /// The conversions between `f32` and the 16-bit types, on the bits, without branches (selects
 /// only), so that the element loops that load and store them vectorise.
 #[cfg(feature = "half")]
@@ -244,6 +300,25 @@ pub(crate) mod bits {
         // Adding 0x7fff and the lowest kept bit rounds the upper half to nearest even; a carry
         // out of the mantissa goes into the exponent, so the largest values become ±∞.
         let rounded = (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16;
+        let nan = (b & 0x7fff_ffff) > 0x7f80_0000;
+        if nan {
+            ((b >> 16) | 0x0040) as u16
+        } else {
+            rounded
+        }
+    }
+
+    /// An `f32` rounded to `bfloat16` stochastically (torchao's `_fp32_to_bf16_sr`): away from
+    /// zero by one `bf16` ulp with probability (the 16 dropped bits) / 2¹⁶, toward zero
+    /// otherwise, so the result is the `f32` on average; `random`'s upper 16 bits decide. A NaN
+    /// stays a (quiet) NaN; an infinity stays itself.
+    #[inline(always)]
+    pub(crate) fn f32_to_bf16_stochastic(x: f32, random: u32) -> u16 {
+        let b = x.to_bits();
+        let away = u32::from((random >> 16) < (b & 0xffff));
+        // Sign and magnitude: one more in the upper half is one ulp away from zero (past the
+        // largest finite value, ±∞).
+        let rounded = ((b >> 16) + away) as u16;
         let nan = (b & 0x7fff_ffff) > 0x7f80_0000;
         if nan {
             ((b >> 16) | 0x0040) as u16
@@ -477,5 +552,38 @@ mod tests {
             check(x);
             check(-x);
         }
+    }
+}
+
+#[cfg(all(test, feature = "half"))]
+mod stochastic_tests {
+    use super::bits::{bf16_to_f32, f32_to_bf16_stochastic};
+    use super::random::{random_bits, stream_key};
+
+    /// torchao's check: the mean of 2²⁰ stochastic roundings of `1 + 2⁻⁹` (a quarter of the
+    /// way to the next `bf16`) is `1 + 2⁻⁹` within sampling error, where rounding to nearest
+    /// gives 1.
+    #[test]
+    fn stochastic_rounding_is_unbiased() {
+        let x = 1.0 + 2f32.powi(-9);
+        let key = stream_key(1, 2, 3);
+        let n = 1 << 20;
+        let sum: f64 = (0..n)
+            .map(|i| f64::from(bf16_to_f32(f32_to_bf16_stochastic(x, random_bits(key, i)))))
+            .sum();
+        let mean = sum / n as f64;
+        // Each rounding is 1 or 1 + 2⁻⁷ (p = 1/4): the mean's standard deviation is 3.4e-6.
+        assert!((mean - f64::from(x)).abs() < 2e-5, "{mean}");
+        for x in [-x, 0.3, -1e-30, 3e38] {
+            let (down, up) = (x.to_bits() >> 16, (x.to_bits() >> 16) + 1);
+            for i in 0..64 {
+                let r = u32::from(f32_to_bf16_stochastic(x, random_bits(key, i)));
+                assert!(r == down || r == up, "{x}: {r:#x}");
+            }
+        }
+        assert_eq!(f32_to_bf16_stochastic(f32::INFINITY, u32::MAX), 0x7f80);
+        assert_eq!(f32_to_bf16_stochastic(1.0, 0), 0x3f80); // exact values stay
+        assert!(bf16_to_f32(f32_to_bf16_stochastic(f32::NAN, 0)).is_nan());
+        assert!(bf16_to_f32(f32_to_bf16_stochastic(f32::from_bits(0x7f80_0001), 0)).is_nan());
     }
 }

@@ -274,7 +274,10 @@
 //! PyTorch does: Adam's state is then 4 bytes per parameter instead of 8. It reads every
 //! element exactly into `f32`, computes the whole update there (the scalars rounded once from
 //! `f64` to `f32`) and rounds each stored result once. Saved 16-bit states record their type;
-//! loading one into an optimizer of another type is an error.
+//! loading one into an optimizer of another type is an error. Two remedies for updates smaller
+//! than half a `bf16` ulp, which rounding to nearest loses:
+//! [`Optimizer::set_stochastic_rounding`] (unbiased, reproducible), and [`MasterWeights`] (`f32`
+//! copies and `f32` state kept by an `f32` optimizer, the 16-bit parameters written from them).
 //!
 //! ```
 //! # #[cfg(feature = "half")] {
@@ -337,4 +340,4 @@ pub use optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
 pub use pass::parallel::MIN_LEN as PARALLEL_MIN_LEN;
 pub use state::{OptimizerState, STATE_FORMAT_VERSION, TensorState};
 pub use tensor::{Gradients, Tensor, TensorList, TensorListMut, TensorMut};
-pub use wrappers::{AccumulationMode, MultiSteps, MultiStepsConfig, Transform};
+pub use wrappers::{AccumulationMode, MasterWeights, MultiSteps, MultiStepsConfig, Transform};

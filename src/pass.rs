@@ -25,6 +25,7 @@ use ndarray::{
 };
 
 use crate::float::Float;
+use crate::float::random::random_bits;
 use crate::tensor::{Tensor, TensorMut};
 
 /// Runs `body` with run-time decisions turned into constants: each `const NAME: T = value;`
@@ -102,6 +103,9 @@ pub(crate) struct Pass<'a, A> {
     state_strides: &'a [usize],
     /// Whether parameter, gradient and state share one contiguous memory order.
     flat: bool,
+    /// The key of the tensor's random stream at this step, when its parameter is rounded
+    /// stochastically.
+    stochastic: Option<u64>,
 }
 
 /// Strides for a contiguous state buffer in the same axis order as a tensor with `strides`: the
@@ -138,10 +142,17 @@ pub(crate) fn same_order(shape: &[usize], strides: &[isize], state_strides: &[us
 /// would not vectorise.
 macro_rules! flat_loop {
     ($f:ident, $p:ident, $g:ident $(, $s:ident : $v:ident)*) => {
+        flat_loop!(@store |x, _| Float::from_compute(x), 0, $f, $p, $g $(, $s: $v)*)
+    };
+    // `store(x, i)` stores the parameter's new value `x` at element `i` of the tensor (the
+    // slices start at element `offset`): rounding to nearest, or stochastically.
+    (@store $store:expr, $offset:expr, $f:ident, $p:ident, $g:ident $(, $s:ident : $v:ident)*) => {
         with_simd(
             #[inline(always)]
             || {
                 let $f = $f;
+                let store = $store;
+                let offset: usize = $offset;
                 let n = $p.len();
                 let $g = &$g[..n];
                 $(let $s = &mut $s[..n];)*
@@ -151,7 +162,7 @@ macro_rules! flat_loop {
                     let mut p = $p[i].to_compute();
                     $(let mut $v = $s[i].to_compute();)*
                     $f(&mut p, $g[i].to_compute() $(, &mut $v)*);
-                    $p[i] = Float::from_compute(p);
+                    $p[i] = store(p, offset + i);
                     $($s[i] = Float::from_compute($v);)*
                 }
             },
@@ -160,7 +171,10 @@ macro_rules! flat_loop {
 }
 
 /// A `zipN` method of [`Pass`]: the flat loop (split across threads for large tensors with the
-/// `rayon` feature) or, for other layouts, ndarray's `Zip` over dynamic-dimensional views.
+/// `rayon` feature) or, for other layouts, ndarray's `Zip` over dynamic-dimensional views. With
+/// stochastic rounding (`bf16` only) the parameter's new values are rounded by
+/// [`random_bits`] of the tensor's stream and each element's position in the parameter's memory
+/// order (its state buffers' order), whatever the thread count.
 macro_rules! zip_method {
     ($(#[$doc:meta])* $name:ident($($s:ident : $v:ident),*)) => {
         $(#[$doc])*
@@ -169,37 +183,67 @@ macro_rules! zip_method {
             $($s: &mut [A],)*
             f: impl Fn(&mut A::Compute, A::Compute $(, zip_method!(@element $s))*) + Copy + Sync,
         ) {
-            if self.flat
-                && let (Some(p), Some(g)) = (
-                    self.param.as_slice_memory_order_mut(),
-                    self.grad.as_slice_memory_order(),
-                )
-            {
-                #[cfg(feature = "rayon")]
-                if parallel::split(p.len()) {
-                    use rayon::prelude::*;
-                    let chunk = parallel::CHUNK;
-                    let n = p.len();
-                    return (p.par_chunks_mut(chunk), g[..n].par_chunks(chunk) $(, $s[..n].par_chunks_mut(chunk))*)
-                        .into_par_iter()
-                        .for_each(|(p, g $(, $s)*)| flat_loop!(f, p, g $(, $s: $v)*));
-                }
-                return flat_loop!(f, p, g $(, $s: $v)*);
+            match self.stochastic {
+                Some(key) if A::STOCHASTIC => zip_method!(
+                    @body self, true,
+                    move |x, i| A::from_compute_stochastic(x, random_bits(key, i)),
+                    f $(, $s: $v)*
+                ),
+                _ => zip_method!(@body self, false, |x, _| Float::from_compute(x), f $(, $s: $v)*),
             }
-            let g = self.grad.view_dyn();
-            $(let $s = self.state_view($s);)*
-            Zip::from(self.param.view_dyn_mut())
-                .and(&g)
-                $(.and($s))*
-                .for_each(|p, &g $(, $s)*| {
-                    let mut value = p.to_compute();
-                    $(let mut $v = $s.to_compute();)*
-                    f(&mut value, g.to_compute() $(, &mut $v)*);
-                    *p = Float::from_compute(value);
-                    $(*$s = Float::from_compute($v);)*
-                });
         }
     };
+    (@body $self:ident, $indexed:expr, $store:expr, $f:ident $(, $s:ident : $v:ident)*) => {{
+        let store = $store;
+        let f = $f;
+        if $self.flat
+            && let (Some(p), Some(g)) = (
+                $self.param.as_slice_memory_order_mut(),
+                $self.grad.as_slice_memory_order(),
+            )
+        {
+            #[cfg(feature = "rayon")]
+            if parallel::split(p.len()) {
+                use rayon::prelude::*;
+                let chunk = parallel::CHUNK;
+                let n = p.len();
+                return (p.par_chunks_mut(chunk), g[..n].par_chunks(chunk) $(, $s[..n].par_chunks_mut(chunk))*)
+                    .into_par_iter()
+                    .enumerate()
+                    .for_each(|(c, (p, g $(, $s)*))| {
+                        flat_loop!(@store store, c * chunk, f, p, g $(, $s: $v)*)
+                    });
+            }
+            return flat_loop!(@store store, 0, f, p, g $(, $s: $v)*);
+        }
+        let g = $self.grad.view_dyn();
+        if $indexed {
+            // In logical order, each element's position in the state buffers (the
+            // parameter's memory order) computed from its index.
+            let strides = $self.state_strides;
+            for (index, p) in $self.param.view_dyn_mut().indexed_iter_mut() {
+                let index = index.slice();
+                let i: usize = index.iter().zip(strides).map(|(i, s)| i * s).sum();
+                let mut value = p.to_compute();
+                $(let mut $v = $s[i].to_compute();)*
+                f(&mut value, g[index].to_compute() $(, &mut $v)*);
+                *p = store(value, i);
+                $($s[i] = Float::from_compute($v);)*
+            }
+            return;
+        }
+        $(let $s = $self.state_view($s);)*
+        Zip::from($self.param.view_dyn_mut())
+            .and(&g)
+            $(.and($s))*
+            .for_each(|p, &g $(, $s)*| {
+                let mut value = p.to_compute();
+                $(let mut $v = $s.to_compute();)*
+                f(&mut value, g.to_compute() $(, &mut $v)*);
+                *p = store(value, 0);
+                $(*$s = Float::from_compute($v);)*
+            });
+    }};
     (@element $s:ident) => { &mut A::Compute };
 }
 
@@ -221,7 +265,14 @@ impl<'a, A: Float> Pass<'a, A> {
             grad,
             state_strides,
             flat,
+            stochastic: None,
         }
+    }
+
+    /// Rounds the parameter's new values stochastically, from the stream `key` (the
+    /// [`stream_key`](crate::float::random::stream_key) of the tensor and step).
+    pub(crate) fn round_stochastically(&mut self, key: u64) {
+        self.stochastic = Some(key);
     }
 
     /// Number of elements of the tensor.
@@ -327,6 +378,7 @@ impl<'a, A: Float> Pass<'a, A> {
         + Copy
         + Sync,
     ) -> (f64, f64) {
+        let stochastic = self.stochastic.filter(|_| A::STOCHASTIC);
         if self.flat
             && self.is_row_major()
             && let (Some(p), Some(g)) = (
@@ -336,8 +388,17 @@ impl<'a, A: Float> Pass<'a, A> {
         {
             let n = p.len();
             let (g, s0, s1) = (&g[..n], &mut s0[..n], &mut s1[..n]);
-            let block = |(p, g, s0, s1): (&mut [A], &[A], &mut [A], &mut [A])| {
-                flat_loop!(update, p, g, s0: v0, s1: v1);
+            const BLOCK: usize = OrderedSum::BLOCK;
+            // Block `b` of the tensor: its parameter, gradient and two state slices.
+            type Block<'s, A> = (usize, (&'s mut [A], &'s [A], &'s mut [A], &'s mut [A]));
+            let block = |(b, (p, g, s0, s1)): Block<'_, A>| {
+                match stochastic {
+                    Some(key) => flat_loop!(
+                        @store move |x, i| A::from_compute_stochastic(x, random_bits(key, i)),
+                        b * BLOCK, update, p, g, s0: v0, s1: v1
+                    ),
+                    None => flat_loop!(update, p, g, s0: v0, s1: v1),
+                }
                 with_simd(
                     #[inline(always)]
                     || {
@@ -360,7 +421,6 @@ impl<'a, A: Float> Pass<'a, A> {
                 )
             };
             let add = |(ta, tb): (f64, f64), (a, b): (f64, f64)| (ta + a, tb + b);
-            const BLOCK: usize = OrderedSum::BLOCK;
             #[cfg(feature = "rayon")]
             if parallel::split(n) {
                 use rayon::prelude::*;
@@ -371,6 +431,7 @@ impl<'a, A: Float> Pass<'a, A> {
                     s1.par_chunks_mut(BLOCK),
                 )
                     .into_par_iter()
+                    .enumerate()
                     .map(block)
                     .collect();
                 return sums.into_iter().fold((0.0, 0.0), add);
@@ -380,7 +441,8 @@ impl<'a, A: Float> Pass<'a, A> {
                 .zip(g.chunks(BLOCK))
                 .zip(s0.chunks_mut(BLOCK))
                 .zip(s1.chunks_mut(BLOCK))
-                .map(|(((p, g), s0), s1)| block((p, g, s0, s1)))
+                .enumerate()
+                .map(|(b, (((p, g), s0), s1))| block((b, (p, g, s0, s1))))
                 .fold((0.0, 0.0), add);
         }
         self.zip2(s0, s1, update);
@@ -402,22 +464,30 @@ impl<'a, A: Float> Pass<'a, A> {
     /// Applies `f(p, g)` to every element in the tensor's logical (row-major) order, whatever
     /// the memory layout: for updates that depend on an element's position (its row and column,
     /// counted by `f` itself). A plain slice loop when both tensors are row-major contiguous.
+    /// With stochastic rounding, an element's random bits are those of its logical position.
     pub(crate) fn for_each_logical(&mut self, mut f: impl FnMut(&mut A::Compute, A::Compute)) {
         let g = self.grad.view_dyn();
         let mut p = self.param.view_dyn_mut();
-        let mut element = |p: &mut A, g: A| {
+        let stochastic = self.stochastic.filter(|_| A::STOCHASTIC);
+        let mut element = |i: usize, p: &mut A, g: A| {
             let mut value = p.to_compute();
             f(&mut value, g.to_compute());
-            *p = Float::from_compute(value);
+            *p = match stochastic {
+                Some(key) => A::from_compute_stochastic(value, random_bits(key, i)),
+                None => Float::from_compute(value),
+            };
         };
         if let (Some(p), Some(g)) = (p.as_slice_mut(), g.as_slice()) {
             let g = &g[..p.len()];
             for i in 0..p.len() {
-                element(&mut p[i], g[i]);
+                element(i, &mut p[i], g[i]);
             }
             return;
         }
-        p.iter_mut().zip(g.iter()).for_each(|(p, &g)| element(p, g));
+        p.iter_mut()
+            .zip(g.iter())
+            .enumerate()
+            .for_each(|(i, (p, &g))| element(i, p, g));
     }
 
     /// `f(r, g_row)` for every row of the gradient (its lanes along the last axis, rank ≥ 1),

@@ -61,6 +61,8 @@ config! {
 
 impl Hyperparameters for AdafactorConfig {
     type Kernel = AdafactorConfig;
+    /// No stochastic rounding: its factored update writes the parameter row by row.
+    const STOCHASTIC_ROUNDING: bool = false;
 
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("lr", self.lr)?;

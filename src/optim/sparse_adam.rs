@@ -51,6 +51,8 @@ config! {
 
 impl Hyperparameters for SparseAdamConfig {
     type Kernel = SparseAdamConfig;
+    /// No stochastic rounding: its rows are written by its own loops.
+    const STOCHASTIC_ROUNDING: bool = false;
 
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("lr", self.lr)?;
