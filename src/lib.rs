@@ -317,6 +317,7 @@ mod ops;
 mod optim;
 mod optimizer;
 mod pass;
+mod quant;
 mod registry;
 pub mod schedule;
 mod state;

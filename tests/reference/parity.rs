@@ -332,6 +332,7 @@ fn accumulation_with_clipping_matches_pytorch() {
 /// rounded after each step. In three cases (`nesterov` in `bf16`, `momentum` in `f16`,
 /// `momentum_add_param_group` in both) PyTorch's fused SGD differs from that emulation in one
 /// value of the 50 steps; there the emulation is the reference.
+#[cfg(feature = "half")]
 mod half_types {
     use super::*;
     use half::{bf16, f16};

@@ -84,6 +84,7 @@ fn the_default_policy_is_an_error_and_errors_do_not_change_the_outcome() {
 
 /// 16-bit gradients are checked as `f32` ones are: a NaN or an infinity (in `f16`, also what
 /// overflowed past 65504) is an error under the default policy, and changes nothing.
+#[cfg(feature = "half")]
 #[test]
 fn sixteen_bit_non_finite_gradients_are_errors_as_in_f32() {
     fn check<A: ndarray_optim::Float>() {

@@ -122,6 +122,7 @@ fn every_optimizer_resumes_bit_for_bit_f32() {
     resumes_bit_for_bit::<f32>();
 }
 
+#[cfg(feature = "half")]
 #[test]
 fn every_optimizer_resumes_bit_for_bit_bf16_and_f16() {
     resumes_bit_for_bit::<half::bf16>();
@@ -129,6 +130,7 @@ fn every_optimizer_resumes_bit_for_bit_bf16_and_f16() {
 }
 
 /// A saved 16-bit state is checked for values of its type, and for its type.
+#[cfg(feature = "half")]
 #[test]
 fn sixteen_bit_states_are_checked_on_load() {
     use half::bf16;

@@ -1,6 +1,6 @@
 //! Stochastic rounding of `bf16` parameters (`Optimizer::set_stochastic_rounding`): what it is
 //! for, that it is reproducible (seed, resumption, thread count), and where it is refused.
-#![cfg(feature = "half")]
+#![cfg(all(feature = "half", feature = "serde"))]
 
 use crate::common;
 
