@@ -34,7 +34,7 @@ use ndarray::ShapeBuilder;
 use crate::builder::InElement;
 use crate::check;
 use crate::error::Error;
-use crate::float::Float;
+use crate::float::{Float, random};
 use crate::groups::{ParamGroup, ParamGroups};
 use crate::optimizer::{NonFinitePolicy, StepOutcome};
 use crate::pass::{self, Pass};
@@ -50,6 +50,11 @@ pub(crate) trait Hyperparameters:
 {
     /// What the driver runs; often the configuration itself.
     type Kernel: Clone + Debug + Send + Sync + 'static;
+
+    /// Whether the kernel stores the parameter through the pass's element loops only, which
+    /// round stochastically when asked ([`Pass::round_stochastically`]); not for kernels that
+    /// write rows themselves (Adafactor, SparseAdam).
+    const STOCHASTIC_ROUNDING: bool = true;
 
     /// Every rule of this type, the variant's own included (`Nesterov`: momentum `> 0`).
     fn validate(&self) -> Result<(), Error>;
@@ -137,10 +142,16 @@ pub(crate) trait Hyperparameters:
 }
 
 /// Every rule of `config` ([`Hyperparameters::validate`]), then the same rules for the values
-/// the kernel of element type `A` computes with: the configuration rounded to `A`
-/// ([`InElement`]), and the products of valid values that `A` may not hold (the largest step
-/// size, `lr·λ`). Every door that installs hyperparameters goes through it.
-pub(crate) fn validate_in<A: Float, C: Hyperparameters>(config: &C) -> Result<(), Error> {
+/// the kernel of element type `A` computes with: the configuration rounded to the type of its
+/// arithmetic ([`InElement`]; `f32` for `bf16` and `f16` parameters, whose scalars are `f32` as
+/// in PyTorch's kernels), and the products of valid values that type may not hold (the largest
+/// step size, `lr·λ`). Every door that installs hyperparameters goes through it.
+pub(crate) fn validate_in<S: Float, C: Hyperparameters>(config: &C) -> Result<(), Error> {
+    type A<S> = <S as Float>::Compute;
+    validate_in_compute::<A<S>, C>(config)
+}
+
+fn validate_in_compute<A: Float, C: Hyperparameters>(config: &C) -> Result<(), Error> {
     check::in_element::<A, C>(config, C::validate)?;
     let rounded = config.in_element::<A>();
     let overflows = |product: f64| !A::from_f64(product).widen().is_finite();
@@ -247,6 +258,8 @@ where
     skipped: u64,
     slots: Vec<Slot<StateOf<A, C>>>,
     non_finite: NonFinitePolicy,
+    /// The seed of stochastic rounding of the parameters (`bf16` only), if it is on.
+    stochastic: Option<u64>,
     last: StepOutcome,
     /// Where [`Driver::install`] resolves new kernels before they replace `kernels`.
     staging: Scratch<C::Kernel>,
@@ -276,6 +289,7 @@ where
             skipped: self.skipped,
             slots: self.slots.clone(),
             non_finite: self.non_finite,
+            stochastic: self.stochastic,
             last: self.last.clone(),
             staging: self.staging.clone(),
             staging_rates: self.staging_rates.clone(),
@@ -318,6 +332,7 @@ where
             skipped: 0,
             slots: Vec::new(),
             non_finite: NonFinitePolicy::default(),
+            stochastic: None,
             last: StepOutcome::NotStarted,
             staging: Scratch(Vec::new()),
             staging_rates: Scratch(Vec::new()),
@@ -506,6 +521,7 @@ where
         scalars.clear();
         scalars.extend(self.kernels.iter().map(|k| k.scalars(step, sum)));
         let (kernels, groups) = (&self.kernels, self.groups.as_ref());
+        let stochastic = self.stochastic;
         let update = |index: usize,
                       p: &mut dyn TensorMut<A>,
                       g: &dyn Tensor<A>,
@@ -531,6 +547,9 @@ where
                 &own
             };
             let mut pass = Pass::new(p, g, &slot.strides);
+            if let Some(seed) = stochastic {
+                pass.round_stochastically(random::stream_key(seed, step, index));
+            }
             kernels[group].update(sc, &mut pass, state);
         };
         #[cfg(feature = "rayon")]
@@ -966,6 +985,32 @@ where
         self.non_finite = policy;
     }
 
+    pub(crate) fn stochastic_rounding(&self) -> Option<u64> {
+        self.stochastic
+    }
+
+    /// Stochastic rounding needs a type that has it (`bf16`) and a kernel whose every store
+    /// of the parameter goes through the pass.
+    fn check_stochastic_rounding(&self, seed: Option<u64>) -> Result<(), Error> {
+        if seed.is_some() && !(A::STOCHASTIC && C::STOCHASTIC_ROUNDING) {
+            return Err(Error::Unsupported {
+                optimizer: C::KIND.name(),
+                what: if A::STOCHASTIC {
+                    "stochastic rounding"
+                } else {
+                    "stochastic rounding of parameters other than bf16"
+                },
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_stochastic_rounding(&mut self, seed: Option<u64>) -> Result<(), Error> {
+        self.check_stochastic_rounding(seed)?;
+        self.stochastic = seed;
+        Ok(())
+    }
+
     pub(crate) fn save_state(&self) -> OptimizerState<A> {
         OptimizerState {
             format_version: STATE_FORMAT_VERSION,
@@ -976,13 +1021,18 @@ where
             non_finite_policy: self.non_finite,
             param_groups: self.groups.clone(),
             tensors: self.slots.iter().map(Slot::save).collect(),
-            extra: Default::default(),
+            extra: self
+                .stochastic
+                .map(|seed| (STOCHASTIC_ROUNDING_SEED.to_string(), seed))
+                .into_iter()
+                .collect(),
+            master_weights: None,
         }
     }
 
     /// Replaces everything with a saved state, after checking all of it exactly as building,
     /// `set_param_groups` and the first step would.
-    pub(crate) fn load_state(&mut self, state: OptimizerState<A>) -> Result<(), Error> {
+    pub(crate) fn load_state(&mut self, mut state: OptimizerState<A>) -> Result<(), Error> {
         if state.format_version != STATE_FORMAT_VERSION {
             return Err(Error::UnsupportedStateFormat {
                 version: state.format_version,
@@ -1010,6 +1060,14 @@ where
             tensor: None,
             reason,
         };
+        if state.master_weights.is_some() {
+            return Err(Error::InvalidState {
+                tensor: None,
+                reason: "saved with f32 master weights: load it into a MasterWeights".to_string(),
+            });
+        }
+        let stochastic = state.extra.remove(STOCHASTIC_ROUNDING_SEED);
+        self.check_stochastic_rounding(stochastic)?;
         if !state.extra.is_empty() {
             return Err(invalid(format!(
                 "unexpected counters {:?}",
@@ -1052,11 +1110,15 @@ where
         self.step = state.step;
         self.skipped = state.skipped_steps;
         self.non_finite = state.non_finite_policy;
+        self.stochastic = stochastic;
         self.slots = slots;
         self.last = StepOutcome::NotStarted;
         Ok(())
     }
 }
+
+/// The key of [`OptimizerState::extra`] that holds the seed of stochastic rounding.
+const STOCHASTIC_ROUNDING_SEED: &str = "stochastic_rounding.seed";
 
 /// What [`Driver::inspect`] found: skip the step, or go on with the kernels' sum.
 enum Inspected {
@@ -1211,6 +1273,12 @@ macro_rules! optimizer_type {
             }
             fn set_non_finite_policy(&mut self, policy: $crate::NonFinitePolicy) {
                 self.driver.set_non_finite_policy(policy)
+            }
+            fn stochastic_rounding(&self) -> Option<u64> {
+                self.driver.stochastic_rounding()
+            }
+            fn set_stochastic_rounding(&mut self, seed: Option<u64>) -> Result<(), $crate::Error> {
+                self.driver.set_stochastic_rounding(seed)
             }
             fn name(&self) -> &'static str {
                 <$config as $crate::registry::Registered>::KIND.name()

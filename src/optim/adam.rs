@@ -132,20 +132,20 @@ impl<A: Float> AdamScalars<A> {
 
 impl<A: Float> Kernel<A> for AdamConfig {
     type State = AdamState<A>;
-    type Scalars = AdamScalars<A>;
+    type Scalars = AdamScalars<A::Compute>;
 
-    fn scalars(&self, step: u64, _sum: f64) -> AdamScalars<A> {
+    fn scalars(&self, step: u64, _sum: f64) -> Self::Scalars {
         let (beta1, beta2) = self.betas;
         let t = step as f64;
         let bias_correction1 = 1.0 - beta1.powf(t);
         let bias_correction2 = 1.0 - beta2.powf(t);
         AdamScalars {
             exp_avg_weight: LerpWeight::new(1.0 - beta1),
-            beta2: A::from_f64(beta2),
-            one_minus_beta2: A::from_f64(1.0 - beta2),
-            neg_step_size: A::from_f64(-(self.lr / bias_correction1)),
-            bias_correction2_sqrt: A::from_f64(bias_correction2.sqrt()),
-            eps: A::from_f64(self.eps),
+            beta2: A::Compute::from_f64(beta2),
+            one_minus_beta2: A::Compute::from_f64(1.0 - beta2),
+            neg_step_size: A::Compute::from_f64(-(self.lr / bias_correction1)),
+            bias_correction2_sqrt: A::Compute::from_f64(bias_correction2.sqrt()),
+            eps: A::Compute::from_f64(self.eps),
             decay: WeightDecay::new(
                 self.maximize,
                 self.weight_decay,
@@ -155,7 +155,7 @@ impl<A: Float> Kernel<A> for AdamConfig {
         }
     }
 
-    fn update(&self, sc: &AdamScalars<A>, pass: &mut Pass<'_, A>, state: &mut AdamState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut AdamState<A>) {
         let sc = *sc;
         let AdamState {
             exp_avg,

@@ -7,6 +7,7 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
+use num_traits::One as _;
 use crate::ops::{Decay, LerpWeight, addcmul, decayed, descend, quotient, saturate};
 use crate::groups::ParamGroup;
 use crate::pass::{self, Pass, unswitch};
@@ -180,7 +181,7 @@ impl Hyperparameters for LambConfig {
 
 impl<A: Float> Kernel<A> for LambKernel {
     type State = LambState<A>;
-    type Scalars = LambScalars<A>;
+    type Scalars = LambScalars<A::Compute>;
 
     /// Pre-normalisation needs the global gradient norm: `Σ g²` of every tensor.
     fn reduces(&self) -> bool {
@@ -195,7 +196,7 @@ impl<A: Float> Kernel<A> for LambKernel {
         false
     }
 
-    fn scalars(&self, step: u64, squares: f64) -> LambScalars<A> {
+    fn scalars(&self, step: u64, squares: f64) -> Self::Scalars {
         let LambKernel {
             config: c,
             layer_adaptation,
@@ -212,29 +213,29 @@ impl<A: Float> Kernel<A> for LambKernel {
         let decays = c.weight_decay != 0.0;
         LambScalars {
             clips: clip.is_some(),
-            clip: A::from_f64(clip.unwrap_or(1.0)),
+            clip: A::Compute::from_f64(clip.unwrap_or(1.0)),
             averages: c.grad_averaging,
             exp_avg_weight: LerpWeight::new(1.0 - beta1),
-            beta1: A::from_f64(beta1),
-            beta2: A::from_f64(beta2),
-            one_minus_beta2: A::from_f64(1.0 - beta2),
-            bias_correction1: A::from_f64(bias_correction1),
-            bias_correction2_sqrt: A::from_f64(bias_correction2.sqrt()),
-            eps: A::from_f64(c.eps),
+            beta1: A::Compute::from_f64(beta1),
+            beta2: A::Compute::from_f64(beta2),
+            one_minus_beta2: A::Compute::from_f64(1.0 - beta2),
+            bias_correction1: A::Compute::from_f64(bias_correction1),
+            bias_correction2_sqrt: A::Compute::from_f64(bias_correction2.sqrt()),
+            eps: A::Compute::from_f64(c.eps),
             decay: match (decays, c.decoupled_decay) {
                 (false, _) => Decay::None,
                 (true, false) => Decay::Coupled,
                 (true, true) => Decay::Decoupled,
             },
-            weight_decay: A::from_f64(c.weight_decay),
-            neg_decoupled_decay: A::from_f64(-c.lr * c.weight_decay),
+            weight_decay: A::Compute::from_f64(c.weight_decay),
+            neg_decoupled_decay: A::Compute::from_f64(-c.lr * c.weight_decay),
             adapt: layer_adaptation.unwrap_or(decays || c.always_adapt),
             trust_clip: c.trust_clip,
-            neg_lr: A::from_f64(-c.lr),
+            neg_lr: A::Compute::from_f64(-c.lr),
         }
     }
 
-    fn update(&self, sc: &LambScalars<A>, pass: &mut Pass<'_, A>, state: &mut LambState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut LambState<A>) {
         let sc = *sc;
         let LambState {
             exp_avg,
@@ -267,7 +268,7 @@ impl<A: Float> Kernel<A> for LambKernel {
                     if !(p_squares.is_finite() && u_squares.is_finite()) {
                         // Only `f64` elements can overflow an `f64` sum of squares: sum again,
                         // scaled by a power of two (exact), the norm that overflowed.
-                        let s = A::from_f64(Norm::SCALE);
+                        let s = A::Compute::from_f64(Norm::SCALE);
                         let (ps, us) = pass.sum_squares_logical(
                             exp_avg,
                             exp_avg_sq,
@@ -283,7 +284,7 @@ impl<A: Float> Kernel<A> for LambKernel {
                     }
                     let ratio = p_norm.ratio(u_norm);
                     // A ratio beyond `A`'s range is held at its largest value: `∞·0` is NaN.
-                    saturate(A::from_f64(if sc.trust_clip { ratio.min(1.0) } else { ratio }))
+                    saturate(A::Compute::from_f64(if sc.trust_clip { ratio.min(1.0) } else { ratio }))
                 } else {
                     pass.zip2(
                         exp_avg,
@@ -291,7 +292,7 @@ impl<A: Float> Kernel<A> for LambKernel {
                         #[inline(always)]
                         move |p, g, m, v| sc.moments(p, g, m, v, V),
                     );
-                    A::one()
+                    A::Compute::one()
                 };
                 // 3. The step.
                 pass.zip2(

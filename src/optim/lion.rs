@@ -6,6 +6,7 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
+use num_traits::Float as _;
 use crate::ops::descend;
 use crate::pass::{Pass, unswitch};
 
@@ -101,22 +102,22 @@ impl Hyperparameters for LionConfig {
 
 impl<A: Float> Kernel<A> for LionConfig {
     type State = LionState<A>;
-    type Scalars = LionScalars<A>;
+    type Scalars = LionScalars<A::Compute>;
 
-    fn scalars(&self, _step: u64, _sum: f64) -> LionScalars<A> {
+    fn scalars(&self, _step: u64, _sum: f64) -> Self::Scalars {
         LionScalars {
-            b1: A::from_f64(self.b1),
-            one_minus_b1: A::from_f64(1.0 - self.b1),
-            b2: A::from_f64(self.b2),
-            one_minus_b2: A::from_f64(1.0 - self.b2),
+            b1: A::Compute::from_f64(self.b1),
+            one_minus_b1: A::Compute::from_f64(1.0 - self.b1),
+            b2: A::Compute::from_f64(self.b2),
+            one_minus_b2: A::Compute::from_f64(1.0 - self.b2),
             decays: self.weight_decay != 0.0,
-            weight_decay: A::from_f64(self.weight_decay),
-            neg_lr: A::from_f64(-self.lr),
+            weight_decay: A::Compute::from_f64(self.weight_decay),
+            neg_lr: A::Compute::from_f64(-self.lr),
             maximize: self.maximize,
         }
     }
 
-    fn update(&self, sc: &LionScalars<A>, pass: &mut Pass<'_, A>, state: &mut LionState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut LionState<A>) {
         let sc = *sc;
         unswitch! {
             const MAXIMIZE: bool = sc.maximize;

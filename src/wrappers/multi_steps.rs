@@ -780,6 +780,14 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
         self.inner.set_non_finite_policy(policy)
     }
 
+    fn stochastic_rounding(&self) -> Option<u64> {
+        self.inner.stochastic_rounding()
+    }
+
+    fn set_stochastic_rounding(&mut self, seed: Option<u64>) -> Result<(), Error> {
+        self.inner.set_stochastic_rounding(seed)
+    }
+
     /// The inner optimizer's name: the state belongs to it.
     fn name(&self) -> &'static str {
         self.inner.name()
