@@ -144,19 +144,14 @@ impl<A: Float> LerpWeight<A> {
     /// `start.lerp_(end, weight)`: `fma(w, end - start, start)` for `|w| < 0.5`, else
     /// `fma(-(end - start), 1 - w, end)`, each with one rounding.
     ///
-    /// Identical wherever `end − start` is finite. Where two finite values of opposite signs
-    /// have a difference beyond the type's range (each above half its maximum), a weight of 1
-    /// gives `end` (PyTorch: `∞·0 = NaN`); other weights give `±∞`, as in PyTorch (see
-    /// `docs/numerics.md`).
+    /// As in PyTorch, two finite values of opposite signs whose difference is beyond the type's
+    /// range (each above half its maximum) average to `±∞`, or NaN with a weight of 1 (see
+    /// `docs/numerics.md`: guarding it would cost every step).
     #[inline(always)]
     pub(crate) fn lerp(self, start: A, end: A) -> A {
         let diff = end - start;
         if self.small {
             self.weight.mul_add(diff, start)
-        } else if self.complement == A::zero() {
-            // A weight of 1: `(−diff)·0 + end` with the product's sign, which is NaN in PyTorch
-            // where `diff` overflowed; the average of the finite values is `end`.
-            A::zero().copysign(-diff) + end
         } else {
             (-diff).mul_add(self.complement, end)
         }
