@@ -56,7 +56,8 @@
 //! | memory: one state buffer instead of two, steps of fixed size | [`Lion`] |
 //! | memory: a matrix's second moment as row and column statistics, no first moment | [`Adafactor`] |
 //! | weight matrices whose updates are dominated by a few directions: orthogonalised momentum | [`Muon`] (matrices only) |
-//! | very large batches: a step size per layer | [`Lamb`] |
+//! | very large batches: a step size per layer | [`Lamb`]; [`Lars`] for SGD with momentum |
+//! | Nesterov momentum without a second gradient: the change of the gradient looks ahead | [`Adan`] |
 //! | full-batch problems where the gradient's size means nothing: steps from its sign | [`Rprop`] |
 //! | the last SGD iterate bounces around the minimum: evaluate the average of the iterates | [`Asgd`] |
 //! | an embedding table whose batches touch a few rows: update those rows only, as Adam would | [`SparseAdam`] ([`SparseAdam::step_sparse`] takes the rows) |
@@ -64,8 +65,8 @@
 //! | a batch that does not fit in memory | any of them inside [`MultiSteps`] |
 //!
 //! These are every optimizer of PyTorch 2.15's `torch.optim`, its 15 classes (`SGD` is [`Sgd`],
-//! [`Momentum`] and [`Nesterov`]), and Lion and LAMB from optax and timm; `torch.optim.swa_utils`
-//! is [`swa_utils`].
+//! [`Momentum`] and [`Nesterov`]), and from optax and timm Lion, LAMB, LARS and Adan;
+//! `torch.optim.swa_utils` is [`swa_utils`].
 //!
 //! Every optimizer is built from its configuration ([`AdamConfig`], [`SgdConfig`], …): a plain
 //! struct with public fields named as PyTorch names them, whose `Default` is PyTorch's default,

@@ -79,7 +79,7 @@ pub(crate) trait Hyperparameters:
         if group.layer_adaptation.is_some() {
             return Err(Error::Unsupported {
                 optimizer: Self::KIND.name(),
-                what: "layer adaptation (a LAMB option)",
+                what: "layer adaptation (a LAMB and LARS option)",
             });
         }
         Ok(self.for_group(group)?.kernel())

@@ -47,6 +47,10 @@ crate::registry::optimizers! {
     muon::Muon(MuonConfig) "Muon";
     /// SparseAdam: `torch.optim.SparseAdam`.
     sparse_adam::SparseAdam(SparseAdamConfig) "SparseAdam";
+    /// Adan: timm's `Adan`.
+    adan::Adan(AdanConfig) "Adan";
+    /// LARS: timm's `Lars`.
+    lars::Lars(LarsConfig) "Lars";
 }
 
 mod lbfgs;
