@@ -63,6 +63,7 @@
 //! | an embedding table whose batches touch a few rows: update those rows only, as Adam would | [`SparseAdam`] ([`SparseAdam::step_sparse`] takes the rows) |
 //! | a smooth full-batch problem where first-order steps crawl: curvature from the last steps, a line search | [`Lbfgs`] (its [`step`](Lbfgs::step) takes a closure that evaluates the loss) |
 //! | a batch that does not fit in memory | any of them inside [`MultiSteps`] |
+//! | a fast optimizer oscillates or is sensitive to its learning rate: slow weights every `k` steps | any of them inside [`Lookahead`] |
 //!
 //! These are every optimizer of PyTorch 2.15's `torch.optim`, its 15 classes (`SGD` is [`Sgd`],
 //! [`Momentum`] and [`Nesterov`]), and from optax and timm Lion, LAMB, LARS and Adan;
@@ -315,4 +316,6 @@ pub use optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
 pub use pass::parallel::MIN_LEN as PARALLEL_MIN_LEN;
 pub use state::{OptimizerState, STATE_FORMAT_VERSION, TensorState};
 pub use tensor::{Gradients, Tensor, TensorList, TensorListMut, TensorMut};
-pub use wrappers::{AccumulationMode, MultiSteps, MultiStepsConfig, Transform};
+pub use wrappers::{
+    AccumulationMode, Lookahead, LookaheadConfig, MultiSteps, MultiStepsConfig, Transform,
+};

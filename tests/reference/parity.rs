@@ -322,3 +322,57 @@ fn accumulation_with_clipping_matches_pytorch() {
         (got - want).abs() <= 1e-6 + 1e-5 * want.abs()
     });
 }
+
+/// Lookahead around SGD with momentum, Adam, AdamW and LAMB against timm's `Lookahead` (its
+/// slow weights started at the initial parameters, as the paper and optax start them: see the
+/// generator), 50 steps: synchronisations at every `k`-th step included.
+fn lookahead<A: Float>(tag: &str, tolerance: impl Fn(f64, f64) -> bool) {
+    use ndarray_optim::{LookaheadConfig, OptimizerConfig};
+    let path = format!(
+        "{}/tests/fixtures/optim_{tag}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let fixture = common::load(tag);
+    let problem = &fixture.shared;
+    let cases = doc["lookahead"].as_array().unwrap();
+    assert_eq!(cases.len(), 4);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let config: OptimizerConfig = serde_json::from_value(case["ours"].clone()).unwrap();
+        let mut opt = LookaheadConfig::default()
+            .k(case["k"].as_u64().unwrap() as usize)
+            .alpha(case["alpha"].as_f64().unwrap())
+            .build(config.build::<A>().unwrap())
+            .unwrap();
+        let mut params = common::arrays::<A>(&problem.shapes, &problem.initial);
+        let expected: Vec<Vec<Vec<f64>>> = serde_json::from_value(case["params"].clone()).unwrap();
+        let mut worst = 0.0f64;
+        for (step, want) in expected.iter().enumerate() {
+            let grads = common::arrays::<A>(&problem.shapes, &problem.grads[step]);
+            opt.step(&mut params, &grads).unwrap();
+            for (tensor, want) in params.iter().zip(want) {
+                for (&got, &want) in tensor.iter().zip(want) {
+                    let (got, want) = (got.widen(), A::from_f64(want).widen());
+                    worst = worst.max((got - want).abs());
+                    assert!(
+                        tolerance(got, want),
+                        "{tag} {name}: step {}: got {got:e}, timm {want:e}",
+                        step + 1
+                    );
+                }
+            }
+        }
+        assert_eq!(opt.lookahead_step(), expected.len() as u64);
+        println!("{tag} {name:<28} max |Δ| = {worst:.2e}");
+    }
+}
+
+#[test]
+fn lookahead_matches_timm() {
+    lookahead::<f64>("f64", |got, want| (got - want).abs() <= 1e-10);
+    lookahead::<f32>("f32", |got, want| {
+        (got - want).abs() <= 1e-6 + 1e-5 * want.abs()
+    });
+}

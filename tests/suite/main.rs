@@ -15,6 +15,7 @@ mod hostile_properties;
 mod invariants;
 mod layouts;
 mod lbfgs;
+mod lookahead;
 mod matrices_only;
 mod non_finite;
 mod parallel;
