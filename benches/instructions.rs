@@ -31,7 +31,8 @@ use ndarray::{ArrayD, IxDyn};
 use ndarray_optim::{
     AdafactorConfig, AdagradConfig, AdamConfig, AdamWConfig, AdanConfig, AsgdConfig, Float,
     LambConfig, LarsConfig, LionConfig, MomentumConfig, MuonConfig, NAdamConfig, NonFinitePolicy,
-    Optimizer, OptimizerKind, RAdamConfig, RmsPropConfig, SgdConfig,
+    Optimizer, OptimizerKind, RAdamConfig, RmsPropConfig, ScheduleFreeAdamWConfig,
+    ScheduleFreeSgdConfig, SgdConfig,
 };
 
 /// Elements of the tensor: 8 blocks of the ordered sums, below `PARALLEL_MIN_LEN`.
@@ -247,6 +248,23 @@ fn cases<A: Float>() -> Vec<Case<A>> {
             boxed(AdanConfig::default().caution(true).build()),
         ),
         case(
+            "Schedule-Free AdamW, decay, warmup",
+            boxed(
+                ScheduleFreeAdamWConfig::default()
+                    .weight_decay(0.01)
+                    .warmup_steps(10)
+                    .build(),
+            ),
+        ),
+        case(
+            "Schedule-Free AdamW, first step",
+            boxed(ScheduleFreeAdamWConfig::default().build()),
+        ),
+        case(
+            "Schedule-Free SGD, decay",
+            boxed(ScheduleFreeSgdConfig::default().weight_decay(0.01).build()),
+        ),
+        case(
             "Lars, momentum + decay (adapted)",
             boxed(
                 LarsConfig::default()
@@ -315,7 +333,9 @@ fn cases<A: Float>() -> Vec<Case<A>> {
         }
         match c.name.as_str() {
             // The buffer is created on the first step: measure that step.
-            "Momentum, first step" | "Adan, first step" => c.warm_up = 0,
+            "Momentum, first step" | "Adan, first step" | "Schedule-Free AdamW, first step" => {
+                c.warm_up = 0
+            }
             // ρₜ > 5 from step 6 with β₂ = 0.999: the measured step is rectified (RAdam's
             // unrectified steps are the first five; the defaults' case below measures step 3).
             "RAdam, coupled decay" | "RAdam, decoupled decay" => c.warm_up = 6,
@@ -361,6 +381,10 @@ fn cases<A: Float>() -> Vec<Case<A>> {
             // Six streams (the parameter, the gradient, three moments, the previous gradient),
             // a square root and two divisions per element.
             c.weight = 1.25;
+        } else if c.name == "Schedule-Free AdamW, first step" {
+            // `z` (a copy of the parameter) and `v` (zeroed: a byte at a time under valgrind)
+            // are allocated, then written.
+            c.weight = 2.5;
         } else if c.name == "Momentum, first step" {
             // The new buffer is allocated and zeroed, then written.
             c.weight = 1.5;

@@ -453,6 +453,14 @@ mod baseline {
                 #[inline(always)]
                 || sgd_lr(p, g, 1.0),
             ),
+            "ScheduleFreeAdamW" => for_cpu(
+                #[inline(always)]
+                || schedule_free_adamw(p, g, s0, s1),
+            ),
+            "ScheduleFreeSgd" => for_cpu(
+                #[inline(always)]
+                || schedule_free_sgd(p, g, s0),
+            ),
             other => panic!("no baseline for {other}"),
         }
     }
@@ -659,6 +667,27 @@ mod baseline {
         let ratio = (pp.sqrt() / uu.sqrt()) as f32;
         for ((p, &m), &v) in p.iter_mut().zip(m.iter()).zip(v.iter()) {
             *p = (direction(*p, m, v) * ratio).mul_add(-1e-3, *p);
+        }
+    }
+
+    /// Schedule-Free AdamW's step at a fixed `c` (the averaging weight), `y ← lerp(y, z, c)`.
+    #[inline(always)]
+    fn schedule_free_adamw(y: &mut [f32], g: &[f32], z: &mut [f32], v: &mut [f32]) {
+        for (((y, &g), z), v) in y.iter_mut().zip(g).zip(z).zip(v) {
+            *v = (0.001 * g).mul_add(g, *v * 0.999);
+            let u = g / ((*v / 0.01).sqrt() + 1e-8);
+            *y = 0.01f32.mul_add(*z - *y, *y);
+            *y = u.mul_add(-0.0016, *y);
+            *z = u.mul_add(-0.0025, *z);
+        }
+    }
+
+    #[inline(always)]
+    fn schedule_free_sgd(y: &mut [f32], g: &[f32], z: &mut [f32]) {
+        for ((y, &g), z) in y.iter_mut().zip(g).zip(z) {
+            *y = 0.01f32.mul_add(*z - *y, *y);
+            *y = g.mul_add(-0.11, *y);
+            *z = g.mul_add(-1.0, *z);
         }
     }
 

@@ -62,11 +62,13 @@
 //! | the last SGD iterate bounces around the minimum: evaluate the average of the iterates | [`Asgd`] |
 //! | an embedding table whose batches touch a few rows: update those rows only, as Adam would | [`SparseAdam`] ([`SparseAdam::step_sparse`] takes the rows) |
 //! | a smooth full-batch problem where first-order steps crawl: curvature from the last steps, a line search | [`Lbfgs`] (its [`step`](Lbfgs::step) takes a closure that evaluates the loss) |
+//! | no learning-rate schedule to choose: averaged iterates instead | [`ScheduleFreeAdamW`], [`ScheduleFreeSgd`] ([`ScheduleFreeAdamW::eval_params`] gives the point to evaluate) |
 //! | a batch that does not fit in memory | any of them inside [`MultiSteps`] |
 //! | a fast optimizer oscillates or is sensitive to its learning rate: slow weights every `k` steps | any of them inside [`Lookahead`] |
 //!
 //! These are every optimizer of PyTorch 2.15's `torch.optim`, its 15 classes (`SGD` is [`Sgd`],
-//! [`Momentum`] and [`Nesterov`]), and from optax and timm Lion, LAMB, LARS and Adan;
+//! [`Momentum`] and [`Nesterov`]), and from optax and timm Lion, LAMB, LARS and Adan, and
+//! Schedule-Free AdamW and SGD from the `schedulefree` package;
 //! `torch.optim.swa_utils` is [`swa_utils`].
 //!
 //! Every optimizer is built from its configuration ([`AdamConfig`], [`SgdConfig`], …): a plain

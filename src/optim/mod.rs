@@ -51,9 +51,14 @@ crate::registry::optimizers! {
     adan::Adan(AdanConfig) "Adan";
     /// LARS: timm's `Lars`.
     lars::Lars(LarsConfig) "Lars";
+    /// Schedule-Free AdamW: `schedulefree.AdamWScheduleFree`.
+    schedule_free_adamw::ScheduleFreeAdamW(ScheduleFreeAdamWConfig) "ScheduleFreeAdamW";
+    /// Schedule-Free SGD: `schedulefree.SGDScheduleFree`.
+    schedule_free_sgd::ScheduleFreeSgd(ScheduleFreeSgdConfig) "ScheduleFreeSgd";
 }
 
 mod lbfgs;
+mod schedule_free;
 
 pub use lbfgs::{
     Lbfgs, LbfgsConfig, LbfgsError, LbfgsHistory, LbfgsState, LbfgsStep, LbfgsStop, LineSearch,

@@ -365,6 +365,33 @@ pub fn spec(kind: OptimizerKind) -> Option<Spec> {
             ],
             converge(0.1, 1e-3, 5000),
         ),
+        // Schedule-Free's parameters hold y, where the gradient is taken; the convergence
+        // test measures y, which follows the average closely once the weights settle.
+        K::ScheduleFreeAdamW => (
+            vec![
+                ScheduleFreeAdamWConfig::default().lr(0.01).into(),
+                ScheduleFreeAdamWConfig::default()
+                    .lr(0.01)
+                    .warmup_steps(5)
+                    .weight_decay(0.01)
+                    .r(0.5)
+                    .into(),
+            ],
+            converge(0.05, 0.02, 5000),
+        ),
+        K::ScheduleFreeSgd => (
+            vec![
+                ScheduleFreeSgdConfig::default().lr(0.05).into(),
+                ScheduleFreeSgdConfig::default()
+                    .lr(0.02)
+                    .momentum(0.8)
+                    .warmup_steps(3)
+                    .weight_decay(0.01)
+                    .weight_lr_power(1.0)
+                    .into(),
+            ],
+            converge(0.05, 1e-3, 5000),
+        ),
         _ => return None,
     };
     Some(Spec {
@@ -824,6 +851,34 @@ pub mod strategies {
                         .into()
                 })
                 .boxed(),
+            K::ScheduleFreeAdamW => (
+                (lr(), 1e-3..0.999, beta(), eps()),
+                (decay(), 0u64..10, 0.0..2.0, 0.0..3.0),
+            )
+                .prop_map(|((lr, b1, b2, eps), (wd, warmup, r, power))| {
+                    ScheduleFreeAdamWConfig::default()
+                        .lr(lr)
+                        .betas((b1, b2))
+                        .eps(eps)
+                        .weight_decay(wd)
+                        .warmup_steps(warmup)
+                        .r(r)
+                        .weight_lr_power(power)
+                        .into()
+                })
+                .boxed(),
+            K::ScheduleFreeSgd => (lr(), 1e-3..0.999, decay(), 0u64..10, 0.0..2.0, 0.0..3.0)
+                .prop_map(|(lr, m, wd, warmup, r, power)| {
+                    ScheduleFreeSgdConfig::default()
+                        .lr(lr)
+                        .momentum(m)
+                        .weight_decay(wd)
+                        .warmup_steps(warmup)
+                        .r(r)
+                        .weight_lr_power(power)
+                        .into()
+                })
+                .boxed(),
             _ => return None,
         };
         Some(configs)
@@ -907,6 +962,18 @@ pub mod strategies {
                         .eps(1e-3)
                         .into()
                 })
+                .boxed(),
+            K::ScheduleFreeAdamW => (typical_lr(), 0.5..0.95, 0.9..0.9999)
+                .prop_map(|(lr, b1, b2)| {
+                    ScheduleFreeAdamWConfig::default()
+                        .lr(lr)
+                        .betas((b1, b2))
+                        .eps(1e-3)
+                        .into()
+                })
+                .boxed(),
+            K::ScheduleFreeSgd => (typical_lr(), 0.5..0.95)
+                .prop_map(|(lr, m)| ScheduleFreeSgdConfig::default().lr(lr).momentum(m).into())
                 .boxed(),
             K::Adan => (typical_lr(), 0.5..0.95, 0.5..0.95, 0.9..0.9999)
                 .prop_map(|(lr, b1, b2, b3)| {

@@ -6,7 +6,8 @@
 //! f64: within 1e-10 absolute of PyTorch after every one of the 50 steps.
 //! f32: within `1e-6 + 1e-5·|expected|` after every step (PyTorch's CPU `sqrt` is not correctly
 //! rounded, so bit-equality is impossible; see `docs/numerics.md`).
-//! Optimizers without a square root (SGD, Momentum, Nesterov, Adamax, Lion, Rprop, ASGD) are
+//! Optimizers without a square root (SGD, Momentum, Nesterov, Adamax, Lion, Rprop, ASGD,
+//! Schedule-Free SGD) are
 //! bit-identical, in both precisions; ASGD's final `ax`, `eta` and `mu` too. Adafactor (within
 //! 4 ulp) and Muon (bit-identical on small matrices) have tests of their own below, with their
 //! reasons. Cases may run on tensors of their own (`problem`), and the final state of some
@@ -214,6 +215,7 @@ fn optimizers_without_a_square_root_are_bit_identical() {
         K::Lion,
         K::Rprop,
         K::Asgd,
+        K::ScheduleFreeSgd,
     ];
     // Cautious Lion is timm's, whose decay and rounding are not optax's: within f64 rounding.
     let select = |kind, reference: &str| only.contains(&kind) && reference != "timm.optim.Lion";
@@ -373,6 +375,108 @@ fn lookahead<A: Float>(tag: &str, tolerance: impl Fn(f64, f64) -> bool) {
 fn lookahead_matches_timm() {
     lookahead::<f64>("f64", |got, want| (got - want).abs() <= 1e-10);
     lookahead::<f32>("f32", |got, want| {
+        (got - want).abs() <= 1e-6 + 1e-5 * want.abs()
+    });
+}
+
+/// Schedule-Free's point to evaluate after the 50 steps of each of its cases, against the
+/// package's `eval()`: `eval_params` into other arrays and `to_x` in place give the same bits,
+/// and `to_y` brings the parameters back to within rounding of `y`.
+fn schedule_free_eval<A: Float>(tag: &str, tolerance: impl Fn(f64, f64) -> bool) {
+    use ndarray_optim::{OptimizerConfig, ScheduleFreeAdamW, ScheduleFreeSgd};
+    let path = format!(
+        "{}/tests/fixtures/optim_{tag}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let fixture = common::load(tag);
+    let mut checked = 0;
+    for (case, raw) in fixture.cases.iter().zip(doc["cases"].as_array().unwrap()) {
+        let Some(expected) = raw.get("eval_params") else {
+            continue;
+        };
+        let expected: Vec<Vec<f64>> = serde_json::from_value(expected.clone()).unwrap();
+        let problem = fixture.problem(case);
+        /// Steps `opt` through the case, as `run` does.
+        fn replay<A: Float>(
+            case: &common::Case,
+            problem: &common::Problem,
+            steps: usize,
+            opt: &mut dyn Optimizer<A>,
+        ) -> Vec<ndarray::ArrayD<A>> {
+            opt.set_param_groups(case.groups.clone()).unwrap();
+            let mut params = common::arrays::<A>(&problem.shapes, &problem.initial);
+            for step in 0..steps {
+                if let Some(lrs) = &case.lr_schedule {
+                    opt.set_learning_rate(lrs[step]).unwrap();
+                }
+                let grads = common::arrays::<A>(&problem.shapes, &problem.grads[step]);
+                let grads = Gradients(
+                    grads
+                        .into_iter()
+                        .enumerate()
+                        .map(|(t, g)| (!case.absent.contains(&(step, t))).then_some(g))
+                        .collect(),
+                );
+                opt.step(&mut params, &grads).unwrap();
+            }
+            params
+        }
+        let (y, x, back) = match &case.config {
+            OptimizerConfig::ScheduleFreeAdamW(c) => {
+                let mut opt: ScheduleFreeAdamW<A> = c.clone().build().unwrap();
+                let mut y = replay(case, problem, fixture.steps, &mut opt);
+                let mut x = y.clone();
+                opt.eval_params(&y, &mut x).unwrap();
+                let y0 = y.clone();
+                opt.to_x(&mut y).unwrap();
+                assert_eq!(y, x, "{}: to_x and eval_params", case.name);
+                opt.to_y(&mut y).unwrap();
+                (y0, x, y)
+            }
+            OptimizerConfig::ScheduleFreeSgd(c) => {
+                let mut opt: ScheduleFreeSgd<A> = c.clone().build().unwrap();
+                let mut y = replay(case, problem, fixture.steps, &mut opt);
+                let mut x = y.clone();
+                opt.eval_params(&y, &mut x).unwrap();
+                let y0 = y.clone();
+                opt.to_x(&mut y).unwrap();
+                assert_eq!(y, x, "{}: to_x and eval_params", case.name);
+                opt.to_y(&mut y).unwrap();
+                (y0, x, y)
+            }
+            other => panic!("{}: eval_params recorded for {other:?}", case.name),
+        };
+        for (index, ((x, want), (y, back))) in
+            x.iter().zip(&expected).zip(y.iter().zip(&back)).enumerate()
+        {
+            for (&got, &want) in x.iter().zip(want) {
+                let (got, want) = (got.widen(), A::from_f64(want).widen());
+                assert!(
+                    tolerance(got, want),
+                    "{tag} {}: x of tensor {index}: got {got:e}, schedulefree {want:e}",
+                    case.name
+                );
+            }
+            for (&y, &back) in y.iter().zip(back) {
+                let (y, back) = (y.widen(), back.widen());
+                assert!(
+                    (y - back).abs() <= 1e-5 * y.abs().max(1.0),
+                    "{}: to_y",
+                    case.name
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 11, "{tag}: the Schedule-Free cases");
+}
+
+#[test]
+fn schedule_free_eval_params_match_the_package() {
+    schedule_free_eval::<f64>("f64", |got, want| (got - want).abs() <= 1e-10);
+    schedule_free_eval::<f32>("f32", |got, want| {
         (got - want).abs() <= 1e-6 + 1e-5 * want.abs()
     });
 }

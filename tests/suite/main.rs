@@ -22,6 +22,7 @@ mod parallel;
 mod properties;
 mod registry;
 mod resume;
+mod schedule_free;
 mod schedule_groups;
 mod sparse_adam;
 mod swa;
