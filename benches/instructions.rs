@@ -42,8 +42,8 @@ const N: usize = 32_768;
 /// vectorised steps take 0.9–4.4 (LAMB 9.4–10.5 over its three passes), the loops that fell
 /// off the vector path before the variant decisions left them 22–53.
 const BOUND_F32: f64 = 6.0;
-/// The same for `f64` (4 lanes): vectorised 2.4–10 (LAMB 13–14), fallen off 24–42.
-const BOUND_F64: f64 = 11.0;
+/// The same for `f64` (4 lanes): vectorised 2.4–12.3 (LAMB 13–15), fallen off 24–42.
+const BOUND_F64: f64 = 13.0;
 
 /// The matrix the matrix optimizers (Muon) and the factored Adafactor step: [`N`] elements.
 const MATRIX: [usize; 2] = [128, 256];

@@ -31,6 +31,9 @@
 //!   `flat/<optimizer>`, one tensor of the same total size.
 //! - `threads/<optimizer>/<n or model>/<threads>`: the same step in a rayon pool of 1 and 2
 //!   threads: the parallel speedup.
+//! - `half/<case>/<n>`: Adam on `f32` parameters against `bf16` and `f16` parameters (state in
+//!   the same type), `bf16` with stochastic rounding, and `bf16` with `f32` master weights: what
+//!   16-bit storage saves in memory traffic.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -309,6 +312,39 @@ fn threads(c: &mut Criterion) {
     }
 }
 
+/// Adam's step over 16-bit parameters and state against `f32`'s (`half/<case>/<n>`).
+fn half_precision(c: &mut Criterion) {
+    use half::{bf16, f16};
+    use ndarray_optim::{Adam, MasterWeights};
+    fn case<A: Float>(
+        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        id: &str,
+        n: usize,
+        mut opt: Box<dyn Optimizer<A>>,
+    ) {
+        let mut p = data::<A>(n, 0.0);
+        let g = data::<A>(n, 1.0).mapv(|x| x * A::from_f64(1e-3));
+        opt.step(&mut p, &g).unwrap(); // state allocated outside the timing
+        group.bench_function(BenchmarkId::new(id, n), |b| {
+            b.iter(|| opt.step(black_box(&mut p), black_box(&g)).unwrap())
+        });
+    }
+    for n in [100_000, 10_000_000] {
+        let mut group = c.benchmark_group("half");
+        configure(&mut group, n);
+        group.throughput(Throughput::Elements(n as u64));
+        case::<f32>(&mut group, "f32", n, Box::new(Adam::new(1e-3).unwrap()));
+        case::<bf16>(&mut group, "bf16", n, Box::new(Adam::new(1e-3).unwrap()));
+        case::<f16>(&mut group, "f16", n, Box::new(Adam::new(1e-3).unwrap()));
+        let mut sr = Adam::<bf16>::new(1e-3).unwrap();
+        sr.set_stochastic_rounding(Some(1)).unwrap();
+        case::<bf16>(&mut group, "bf16-stochastic", n, Box::new(sr));
+        let master = MasterWeights::<bf16, _>::new(Adam::<f32>::new(1e-3).unwrap());
+        case::<bf16>(&mut group, "bf16-master-weights", n, Box::new(master));
+        group.finish();
+    }
+}
+
 fn benches(c: &mut Criterion) {
     // One thread for everything but the `threads` group (which makes pools of its own): with a
     // one-thread global pool, the steps see `current_num_threads() == 1` and never split.
@@ -317,6 +353,7 @@ fn benches(c: &mut Criterion) {
         .build_global()
         .unwrap();
     copy_bandwidth(c);
+    half_precision(c);
     step_one_tensor::<f32>(c, "f32");
     vs_baseline(c);
     step_one_tensor::<f64>(c, "f64");

@@ -270,8 +270,34 @@
 //! |---|---|
 //! | `serde` | `Serialize`/`Deserialize` for configurations, parameter groups, [`OptimizerState`] and scheduler states (ndarray's own serde support for the buffers) |
 //! | `rayon` | large tensors split into chunks and many tensors spread across threads; results bit-identical whatever the thread count |
+//! | `half` | `half::bf16` and `half::f16` parameters, gradients and state ([`Float`] for them): every element's update computed in `f32` and each stored result rounded to nearest even, as PyTorch's fused CPU kernels do for 16-bit parameters |
 //!
-//! Neither is on by default.
+//! None is on by default.
+//!
+//! With `half`, an optimizer of `bf16` (or `f16`) elements keeps its state in that type, as
+//! PyTorch does: Adam's state is then 4 bytes per parameter instead of 8. It reads every
+//! element exactly into `f32`, computes the whole update there (the scalars rounded once from
+//! `f64` to `f32`) and rounds each stored result once. Saved 16-bit states record their type;
+//! loading one into an optimizer of another type is an error. Two remedies for updates smaller
+//! than half a `bf16` ulp, which rounding to nearest loses:
+//! [`Optimizer::set_stochastic_rounding`] (unbiased, reproducible), and [`MasterWeights`] (`f32`
+//! copies and `f32` state kept by an `f32` optimizer, the 16-bit parameters written from them).
+//!
+//! ```
+//! # #[cfg(feature = "half")] {
+//! use half::bf16;
+//! use ndarray::Array1;
+//! use ndarray_optim::{Adam, Optimizer};
+//!
+//! let mut w = Array1::from_elem(4, bf16::from_f32(1.0));
+//! let g = Array1::from_elem(4, bf16::from_f32(0.5));
+//! let mut opt = Adam::<bf16>::new(0.01)?;
+//! opt.step(&mut w, &g)?;
+//! // 1 − 0.01, rounded to the nearest bf16 (8 significant bits).
+//! assert_eq!(w[0], bf16::from_f32(0.99));
+//! # }
+//! # Ok::<(), ndarray_optim::Error>(())
+//! ```
 //!
 //! # Minimum Rust version
 //!
@@ -295,6 +321,7 @@ mod ops;
 mod optim;
 mod optimizer;
 mod pass;
+mod quant;
 mod registry;
 pub mod schedule;
 mod state;
@@ -319,5 +346,6 @@ pub use pass::parallel::MIN_LEN as PARALLEL_MIN_LEN;
 pub use state::{OptimizerState, STATE_FORMAT_VERSION, TensorState};
 pub use tensor::{Gradients, Tensor, TensorList, TensorListMut, TensorMut};
 pub use wrappers::{
-    AccumulationMode, Lookahead, LookaheadConfig, MultiSteps, MultiStepsConfig, Transform,
+    AccumulationMode, Lookahead, LookaheadConfig, MasterWeights, MultiSteps, MultiStepsConfig,
+    Transform,
 };

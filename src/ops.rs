@@ -21,7 +21,8 @@ pub(crate) enum Decay {
 
 /// What PyTorch's optimizers do to the gradient and the parameter before anything else, decided
 /// once per step: `g ← −g` under `maximize`, then either L2 decay into the gradient,
-/// `g ← g + λ·p` as `fma(p, λ, g)` (coupled, PyTorch's default), or AdamW's decoupled decay of
+/// `g ← g + λ·p` as `fma(p, λ, g)` (coupled, PyTorch's default; held within the type's finite
+/// range where huge `p` and `g` would overflow it), or AdamW's decoupled decay of
 /// the parameter itself, `p ← p·(1 − γλ)` on the old parameter (Adam, NAdam and RAdam with
 /// `decoupled_weight_decay`, and AdamW).
 ///
@@ -79,26 +80,13 @@ impl<A: Float> WeightDecay<A> {
         let g = if maximize { -g } else { g };
         match form {
             Decay::None => g,
-            Decay::Coupled => p.mul_add(self.weight_decay, g),
+            // Held at the largest finite value: a gradient that overflowed here would make
+            // NaN of the averages it enters (`0·∞` with a dampening or `ρ` of 1, `∞ − ∞`).
+            Decay::Coupled => saturate(p.mul_add(self.weight_decay, g)),
             Decay::Decoupled => {
                 *p = *p * self.factor; // on the old parameter, before the moments
                 g
             }
-        }
-    }
-}
-
-impl<A: Float> WeightDecay<A> {
-    /// The gradient [`apply`](Self::apply) returns for the parameter `p` it was given, without
-    /// decaying anything: the same bits, for a later pass that needs that gradient again
-    /// (cautious masking compares the step with it).
-    #[inline(always)]
-    pub(crate) fn gradient(self, p: A, g: A, maximize: bool, form: Decay) -> A {
-        debug_assert!(maximize == self.maximize && form == self.form);
-        let g = if maximize { -g } else { g };
-        match form {
-            Decay::Coupled => p.mul_add(self.weight_decay, g),
-            Decay::None | Decay::Decoupled => g,
         }
     }
 }
@@ -109,10 +97,29 @@ pub(crate) fn addcmul<A: Float>(s: A, v: A, t1: A, t2: A) -> A {
     (v * t1).mul_add(t2, s)
 }
 
-/// `self.addcdiv_(t1, t2, value=v)`: `self + (v·t1) / t2`, three roundings, no FMA.
+/// `self.addcdiv_(t1, t2, value=v)`: `self + (v·t1) / t2`, three roundings, no FMA, except
+/// that a denominator `t2 = +∞` gives a zero quotient (see [`quotient`]).
 #[inline(always)]
 pub(crate) fn addcdiv<A: Float>(s: A, v: A, t1: A, t2: A) -> A {
-    s + (v * t1) / t2
+    s + quotient(v * t1, t2)
+}
+
+/// `n / d` for a denominator `d ≥ 0`, except that `d = +∞` gives `±0` (the sign of `n`) also
+/// where `n` is infinite.
+///
+/// Identical wherever PyTorch's quotient is not NaN. The denominators are `√v + ε` of a second
+/// moment `v`: `∞` only after a squared gradient overflowed, and then the numerator, the same
+/// huge gradient times a step size, often has too, where PyTorch's `∞/∞` writes NaN into the
+/// parameter. The quotient of the finite values it stands for is 0. (A NaN numerator over an
+/// infinite denominator would also give 0; it cannot arise from one step's gradient, which makes
+/// the denominator NaN too.) One comparison and one select per element, on the vector path.
+#[inline(always)]
+pub(crate) fn quotient<A: Float>(n: A, d: A) -> A {
+    if d == A::infinity() {
+        A::zero().copysign(n)
+    } else {
+        n / d
+    }
 }
 
 /// The weight of `torch.lerp_`, with the branch PyTorch takes for it decided once per step.
@@ -136,11 +143,20 @@ impl<A: Float> LerpWeight<A> {
 
     /// `start.lerp_(end, weight)`: `fma(w, end - start, start)` for `|w| < 0.5`, else
     /// `fma(-(end - start), 1 - w, end)`, each with one rounding.
+    ///
+    /// Identical wherever `end − start` is finite. Where two finite values of opposite signs
+    /// have a difference beyond the type's range (each above half its maximum), a weight of 1
+    /// gives `end` (PyTorch: `∞·0 = NaN`); other weights give `±∞`, as in PyTorch (see
+    /// `docs/numerics.md`).
     #[inline(always)]
     pub(crate) fn lerp(self, start: A, end: A) -> A {
         let diff = end - start;
         if self.small {
             self.weight.mul_add(diff, start)
+        } else if self.complement == A::zero() {
+            // A weight of 1: `(−diff)·0 + end` with the product's sign, which is NaN in PyTorch
+            // where `diff` overflowed; the average of the finite values is `end`.
+            A::zero().copysign(-diff) + end
         } else {
             (-diff).mul_add(self.complement, end)
         }
@@ -180,14 +196,11 @@ pub(crate) fn decayed<A: Float>(x: A, beta: A) -> A {
 /// (LAMB's trust ratio becomes 0 when ‖u‖ = ∞, and `∞·0` is NaN).
 #[inline(always)]
 pub(crate) fn saturate<A: Float>(x: A) -> A {
+    // In this form (the limit first, `x` last) each select is one `minps`/`maxps`, which
+    // returns its second operand, `x`, when it is NaN.
     let max = A::max_value();
-    if x > max {
-        max
-    } else if x < -max {
-        -max
-    } else {
-        x
-    }
+    let x = if max < x { max } else { x };
+    if -max > x { -max } else { x }
 }
 
 /// Cautious masking (Liang et al., 2024, "Cautious Optimizers"), as timm computes it: the

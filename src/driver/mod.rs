@@ -31,9 +31,10 @@ use std::fmt::Debug;
 
 use ndarray::ShapeBuilder;
 
+use crate::builder::InElement;
 use crate::check;
 use crate::error::Error;
-use crate::float::Float;
+use crate::float::{Float, random};
 use crate::groups::{ParamGroup, ParamGroups};
 use crate::optimizer::{NonFinitePolicy, StepOutcome};
 use crate::pass::{self, Pass};
@@ -45,10 +46,15 @@ use buffers::{Slot, State};
 /// A public configuration: one optimizer's hyperparameters under PyTorch's names, the rules they
 /// obey, and the kernel they run.
 pub(crate) trait Hyperparameters:
-    Registered + Clone + Debug + PartialEq + Send + Sync
+    Registered + InElement + Clone + Debug + PartialEq + Send + Sync
 {
     /// What the driver runs; often the configuration itself.
     type Kernel: Clone + Debug + Send + Sync + 'static;
+
+    /// Whether the kernel stores the parameter through the pass's element loops only, which
+    /// round stochastically when asked ([`Pass::round_stochastically`]); not for kernels that
+    /// write rows themselves (Adafactor, SparseAdam).
+    const STOCHASTIC_ROUNDING: bool = true;
 
     /// Every rule of this type, the variant's own included (`Nesterov`: momentum `> 0`).
     fn validate(&self) -> Result<(), Error>;
@@ -66,6 +72,13 @@ pub(crate) trait Hyperparameters:
     fn weight_decay(&self) -> Option<f64>;
     /// Sets it; only called when [`weight_decay`](Self::weight_decay) is `Some`.
     fn set_weight_decay(&mut self, weight_decay: f64);
+    /// The largest factor a step multiplies the learning rate by, with the rule it gives: the
+    /// Adam family's first step size is `lr/(1 − β₁)` (its bias correction at step 1). A
+    /// learning rate whose product with it overflows the element type is refused
+    /// ([`validate_in`]).
+    fn largest_step(&self) -> (f64, &'static str) {
+        (1.0, "must be finite")
+    }
     /// The momentum-like hyperparameter cyclic schedules vary; `None` if there is none.
     fn momentum(&self) -> Option<f64> {
         None
@@ -126,6 +139,43 @@ pub(crate) trait Hyperparameters:
         config.validate()?;
         Ok(config)
     }
+}
+
+/// Every rule of `config` ([`Hyperparameters::validate`]), then the same rules for the values
+/// the kernel of element type `A` computes with: the configuration rounded to the type of its
+/// arithmetic ([`InElement`]; `f32` for `bf16` and `f16` parameters, whose scalars are `f32` as
+/// in PyTorch's kernels), and the products of valid values that type may not hold (the largest
+/// step size, `lr·λ`). Every door that installs hyperparameters goes through it.
+pub(crate) fn validate_in<S: Float, C: Hyperparameters>(config: &C) -> Result<(), Error> {
+    type A<S> = <S as Float>::Compute;
+    validate_in_compute::<A<S>, C>(config)
+}
+
+fn validate_in_compute<A: Float, C: Hyperparameters>(config: &C) -> Result<(), Error> {
+    check::in_element::<A, C>(config, C::validate)?;
+    let rounded = config.in_element::<A>();
+    let overflows = |product: f64| !A::from_f64(product).widen().is_finite();
+    let lr = rounded.learning_rate();
+    let (factor, requirement) = rounded.largest_step();
+    if overflows(lr * factor) {
+        return Err(Error::NotRepresentable {
+            name: "lr",
+            rounded: A::from_f64(lr * factor).widen(),
+            element: A::NAME,
+            requirement,
+        });
+    }
+    if let Some(weight_decay) = rounded.weight_decay()
+        && overflows(lr * weight_decay)
+    {
+        return Err(Error::NotRepresentable {
+            name: "weight_decay",
+            rounded: A::from_f64(lr * weight_decay).widen(),
+            element: A::NAME,
+            requirement: "must keep lr·weight_decay finite",
+        });
+    }
+    Ok(())
 }
 
 /// The per-tensor update of one optimizer, for element type `A`.
@@ -225,6 +275,8 @@ where
     skipped: u64,
     slots: Vec<Slot<StateOf<A, C>>>,
     non_finite: NonFinitePolicy,
+    /// The seed of stochastic rounding of the parameters (`bf16` only), if it is on.
+    stochastic: Option<u64>,
     last: StepOutcome,
     /// Where [`Driver::install`] resolves new kernels before they replace `kernels`.
     staging: Scratch<C::Kernel>,
@@ -256,6 +308,7 @@ where
             skipped: self.skipped,
             slots: self.slots.clone(),
             non_finite: self.non_finite,
+            stochastic: self.stochastic,
             last: self.last.clone(),
             staging: self.staging.clone(),
             staging_rates: self.staging_rates.clone(),
@@ -299,6 +352,7 @@ where
             skipped: 0,
             slots: Vec::new(),
             non_finite: NonFinitePolicy::default(),
+            stochastic: None,
             last: StepOutcome::NotStarted,
             staging: Scratch(Vec::new()),
             staging_rates: Scratch(Vec::new()),
@@ -321,7 +375,7 @@ where
     /// only then replaces them and their kernels. Reuses the kernels' storage, so a scheduler's
     /// per-step call does not allocate.
     fn install(&mut self, config: C, groups: Option<Option<ParamGroups>>) -> Result<(), Error> {
-        config.validate()?;
+        validate_in::<A, C>(&config)?;
         let staging = &mut self.staging.0;
         let rates = &mut self.staging_rates.0;
         staging.clear();
@@ -335,6 +389,7 @@ where
                 for group in groups.groups() {
                     staging.push(config.group_kernel(group)?);
                     let resolved = config.for_group(group)?;
+                    validate_in::<A, C>(&resolved)?;
                     rates.push((resolved.learning_rate(), resolved.momentum()));
                 }
             }
@@ -519,6 +574,7 @@ where
             scalars.push(kernel.scalars_with(step, sum, values));
         }
         let (kernels, groups) = (&self.kernels, self.groups.as_ref());
+        let stochastic = self.stochastic;
         let update = |index: usize,
                       p: &mut dyn TensorMut<A>,
                       g: &dyn Tensor<A>,
@@ -544,6 +600,9 @@ where
                 &own
             };
             let mut pass = Pass::new(p, g, &slot.strides);
+            if let Some(seed) = stochastic {
+                pass.round_stochastically(random::stream_key(seed, step, index));
+            }
             kernels[group].update(sc, &mut pass, state);
         };
         #[cfg(feature = "rayon")]
@@ -984,6 +1043,32 @@ where
         self.non_finite = policy;
     }
 
+    pub(crate) fn stochastic_rounding(&self) -> Option<u64> {
+        self.stochastic
+    }
+
+    /// Stochastic rounding needs a type that has it (`bf16`) and a kernel whose every store
+    /// of the parameter goes through the pass.
+    fn check_stochastic_rounding(&self, seed: Option<u64>) -> Result<(), Error> {
+        if seed.is_some() && !(A::STOCHASTIC && C::STOCHASTIC_ROUNDING) {
+            return Err(Error::Unsupported {
+                optimizer: C::KIND.name(),
+                what: if A::STOCHASTIC {
+                    "stochastic rounding"
+                } else {
+                    "stochastic rounding of parameters other than bf16"
+                },
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_stochastic_rounding(&mut self, seed: Option<u64>) -> Result<(), Error> {
+        self.check_stochastic_rounding(seed)?;
+        self.stochastic = seed;
+        Ok(())
+    }
+
     pub(crate) fn save_state(&self) -> OptimizerState<A> {
         OptimizerState {
             format_version: STATE_FORMAT_VERSION,
@@ -994,13 +1079,19 @@ where
             non_finite_policy: self.non_finite,
             param_groups: self.groups.clone(),
             tensors: self.slots.iter().map(Slot::save).collect(),
-            extra: self.saved_accumulators(),
+            extra: self.saved_extra(),
+            master_weights: None,
         }
     }
 
-    /// The running values of every group, by `group<g>.<name>`, as the bits of the `f64`.
-    fn saved_accumulators(&self) -> std::collections::BTreeMap<String, u64> {
-        let mut extra = std::collections::BTreeMap::new();
+    /// The stochastic-rounding seed, if any, under [`STOCHASTIC_ROUNDING_SEED`], and the running
+    /// values of every group, by `group<g>.<name>`, as the bits of the `f64`.
+    fn saved_extra(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut extra: std::collections::BTreeMap<String, u64> = self
+            .stochastic
+            .map(|seed| (STOCHASTIC_ROUNDING_SEED.to_string(), seed))
+            .into_iter()
+            .collect();
         for (group, (kernel, values)) in self.kernels.iter().zip(&self.accumulated).enumerate() {
             for (&(name, _), value) in kernel.accumulators().iter().zip(values) {
                 extra.insert(format!("group{group}.{name}"), value.to_bits());
@@ -1039,6 +1130,14 @@ where
             tensor: None,
             reason,
         };
+        if state.master_weights.is_some() {
+            return Err(Error::InvalidState {
+                tensor: None,
+                reason: "saved with f32 master weights: load it into a MasterWeights".to_string(),
+            });
+        }
+        let stochastic = state.extra.remove(STOCHASTIC_ROUNDING_SEED);
+        self.check_stochastic_rounding(stochastic)?;
         // Each group's running values: saved, finite, or at their start before the first step.
         let mut accumulated = Vec::new();
         {
@@ -1103,12 +1202,16 @@ where
         self.step = state.step;
         self.skipped = state.skipped_steps;
         self.non_finite = state.non_finite_policy;
+        self.stochastic = stochastic;
         self.slots = slots;
         self.accumulated = accumulated;
         self.last = StepOutcome::NotStarted;
         Ok(())
     }
 }
+
+/// The key of [`OptimizerState::extra`] that holds the seed of stochastic rounding.
+const STOCHASTIC_ROUNDING_SEED: &str = "stochastic_rounding.seed";
 
 /// What [`Driver::inspect`] found: skip the step, or go on with the kernels' sum.
 enum Inspected {
@@ -1264,6 +1367,12 @@ macro_rules! optimizer_type {
             fn set_non_finite_policy(&mut self, policy: $crate::NonFinitePolicy) {
                 self.driver.set_non_finite_policy(policy)
             }
+            fn stochastic_rounding(&self) -> Option<u64> {
+                self.driver.stochastic_rounding()
+            }
+            fn set_stochastic_rounding(&mut self, seed: Option<u64>) -> Result<(), $crate::Error> {
+                self.driver.set_stochastic_rounding(seed)
+            }
             fn name(&self) -> &'static str {
                 <$config as $crate::registry::Registered>::KIND.name()
             }
@@ -1297,6 +1406,20 @@ macro_rules! momentum_is {
     };
 }
 pub(crate) use momentum_is;
+
+/// [`Hyperparameters::largest_step`] of the Adam family, whose step size
+/// `lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ)` is largest at step 1, at most `lr/(1 − β₁)`.
+macro_rules! largest_step_is_adams {
+    () => {
+        fn largest_step(&self) -> (f64, &'static str) {
+            (
+                1.0 / (1.0 - self.betas.0),
+                "must keep lr/(1 − betas[0]), the first step's size, finite",
+            )
+        }
+    };
+}
+pub(crate) use largest_step_is_adams;
 
 /// The accessors of [`Hyperparameters`] every configuration with fields `lr` and
 /// `weight_decay` writes the same way.

@@ -3,7 +3,7 @@
 use crate::builder::config;
 use crate::check;
 use crate::driver::buffers::state;
-use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
+use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type, largest_step_is_adams};
 use crate::error::Error;
 use crate::float::Float;
 use crate::ops::{
@@ -82,6 +82,7 @@ impl AdamConfig {
 }
 
 impl Hyperparameters for AdamConfig {
+    largest_step_is_adams!();
     type Kernel = AdamConfig;
 
     fn validate(&self) -> Result<(), Error> {
@@ -140,20 +141,20 @@ impl<A: Float> AdamScalars<A> {
 
 impl<A: Float> Kernel<A> for AdamConfig {
     type State = AdamState<A>;
-    type Scalars = AdamScalars<A>;
+    type Scalars = AdamScalars<A::Compute>;
 
-    fn scalars(&self, step: u64, _sum: f64) -> AdamScalars<A> {
+    fn scalars(&self, step: u64, _sum: f64) -> Self::Scalars {
         let (beta1, beta2) = self.betas;
         let t = step as f64;
         let bias_correction1 = 1.0 - beta1.powf(t);
         let bias_correction2 = 1.0 - beta2.powf(t);
         AdamScalars {
             exp_avg_weight: LerpWeight::new(1.0 - beta1),
-            beta2: A::from_f64(beta2),
-            one_minus_beta2: A::from_f64(1.0 - beta2),
-            neg_step_size: A::from_f64(-(self.lr / bias_correction1)),
-            bias_correction2_sqrt: A::from_f64(bias_correction2.sqrt()),
-            eps: A::from_f64(self.eps),
+            beta2: A::Compute::from_f64(beta2),
+            one_minus_beta2: A::Compute::from_f64(1.0 - beta2),
+            neg_step_size: A::Compute::from_f64(-(self.lr / bias_correction1)),
+            bias_correction2_sqrt: A::Compute::from_f64(bias_correction2.sqrt()),
+            eps: A::Compute::from_f64(self.eps),
             decay: WeightDecay::new(
                 self.maximize,
                 self.weight_decay,
@@ -164,7 +165,7 @@ impl<A: Float> Kernel<A> for AdamConfig {
         }
     }
 
-    fn update(&self, sc: &AdamScalars<A>, pass: &mut Pass<'_, A>, state: &mut AdamState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut AdamState<A>) {
         let sc = *sc;
         let AdamState {
             exp_avg,
@@ -183,8 +184,8 @@ impl<A: Float> Kernel<A> for AdamConfig {
                         exp_avg_sq,
                         v_max,
                         #[inline(always)]
-                        move |p, g, m, v, v_max| {
-                            let g = sc.moments(p, g, m, v, MAXIMIZE, DECAY);
+                        move |mut p, g, m, v, v_max| {
+                            let g = sc.moments(&mut p, g, m, v, MAXIMIZE, DECAY);
                             *v_max = maximum(*v_max, *v);
                             agrees(*m, g)
                         },
@@ -194,13 +195,13 @@ impl<A: Float> Kernel<A> for AdamConfig {
                         exp_avg,
                         exp_avg_sq,
                         #[inline(always)]
-                        move |p, g, m, v| {
-                            let g = sc.moments(p, g, m, v, MAXIMIZE, DECAY);
+                        move |mut p, g, m, v| {
+                            let g = sc.moments(&mut p, g, m, v, MAXIMIZE, DECAY);
                             agrees(*m, g)
                         },
                     )
                 };
-                let scale = caution_scale::<A>(agreeing, pass.len());
+                let scale = caution_scale::<A::Compute>(agreeing, pass.len());
                 // The step's denominator: AMSGrad's maximum, else v.
                 let denominator = match max_exp_avg_sq {
                     Some(v_max) => v_max,
@@ -211,9 +212,10 @@ impl<A: Float> Kernel<A> for AdamConfig {
                     denominator,
                     #[inline(always)]
                     move |p, g, m, v| {
-                        // The gradient the moments saw: a coupled decay read the parameter, which
-                        // the first pass left as it was.
-                        let g = sc.decay.gradient(*p, g, MAXIMIZE, DECAY);
+                        // The gradient the moments saw, from the parameter the first pass read
+                        // and left as it was (it decayed a copy): the decoupled decay is here,
+                        // so that the parameter is stored, and rounded, once.
+                        let g = sc.decay.apply(p, g, MAXIMIZE, DECAY);
                         sc.apply(p, cautious(*m, g, scale), *v);
                     },
                 );

@@ -1,7 +1,7 @@
 //! AdamW: `torch.optim.AdamW`, Adam's kernel with decoupled weight decay.
 
 use crate::builder::config;
-use crate::driver::{Hyperparameters, momentum_is, lr_and_weight_decay, optimizer_type};
+use crate::driver::{Hyperparameters, momentum_is, lr_and_weight_decay, optimizer_type, largest_step_is_adams};
 use crate::error::Error;
 use crate::float::Float;
 use crate::optim::AdamConfig;
@@ -48,6 +48,7 @@ config! {
 }
 
 impl Hyperparameters for AdamWConfig {
+    largest_step_is_adams!();
     type Kernel = AdamConfig;
 
     fn validate(&self) -> Result<(), Error> {

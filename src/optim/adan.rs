@@ -151,14 +151,14 @@ impl<A: Float> AdanScalars<A> {
 
 impl<A: Float> Kernel<A> for AdanConfig {
     type State = AdanState<A>;
-    type Scalars = AdanScalars<A>;
+    type Scalars = AdanScalars<A::Compute>;
 
     /// timm counts steps per group, every group every step, gradient or not.
     fn steps_per_tensor(&self) -> bool {
         false
     }
 
-    fn scalars(&self, step: u64, _sum: f64) -> AdanScalars<A> {
+    fn scalars(&self, step: u64, _sum: f64) -> Self::Scalars {
         let (beta1, beta2, beta3) = self.betas;
         let t = step as f64;
         let bias_correction1 = 1.0 - beta1.powf(t);
@@ -171,21 +171,21 @@ impl<A: Float> Kernel<A> for AdanConfig {
         };
         AdanScalars {
             exp_avg_weight: LerpWeight::new(1.0 - beta1),
-            beta2: A::from_f64(beta2),
-            one_minus_beta2: A::from_f64(1.0 - beta2),
-            beta3: A::from_f64(beta3),
-            one_minus_beta3: A::from_f64(1.0 - beta3),
-            bias_correction3_sqrt: A::from_f64(bias_correction3.sqrt()),
-            eps: A::from_f64(self.eps),
-            neg_step_size: A::from_f64(-(self.lr / bias_correction1)),
-            neg_step_size_diff: A::from_f64(-(self.lr * beta2 / bias_correction2)),
+            beta2: A::Compute::from_f64(beta2),
+            one_minus_beta2: A::Compute::from_f64(1.0 - beta2),
+            beta3: A::Compute::from_f64(beta3),
+            one_minus_beta3: A::Compute::from_f64(1.0 - beta3),
+            bias_correction3_sqrt: A::Compute::from_f64(bias_correction3.sqrt()),
+            eps: A::Compute::from_f64(self.eps),
+            neg_step_size: A::Compute::from_f64(-(self.lr / bias_correction1)),
+            neg_step_size_diff: A::Compute::from_f64(-(self.lr * beta2 / bias_correction2)),
             decay,
-            decay_factor: A::from_f64(decay_factor),
+            decay_factor: A::Compute::from_f64(decay_factor),
             caution: self.caution,
         }
     }
 
-    fn update(&self, sc: &AdanScalars<A>, pass: &mut Pass<'_, A>, state: &mut AdanState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut AdanState<A>) {
         let sc = *sc;
         let AdanState {
             exp_avg,
@@ -214,7 +214,7 @@ impl<A: Float> Kernel<A> for AdanConfig {
                         agrees(*m, g)
                     },
                 );
-                let scale = caution_scale::<A>(agreeing, pass.len());
+                let scale = caution_scale::<A::Compute>(agreeing, pass.len());
                 pass.zip3(
                     exp_avg,
                     exp_avg_sq,

@@ -7,6 +7,7 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, Kernel, lr_and_weight_decay, momentum_is, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
+use num_traits::{Float as _, One as _};
 use crate::groups::ParamGroup;
 use crate::ops::descend;
 use crate::pass::{Pass, unswitch};
@@ -166,18 +167,18 @@ impl<A: Float> LarsScalars<A> {
 
 impl<A: Float> Kernel<A> for LarsKernel {
     type State = LarsState<A>;
-    type Scalars = LarsScalars<A>;
+    type Scalars = LarsScalars<A::Compute>;
 
-    fn scalars(&self, _step: u64, _sum: f64) -> LarsScalars<A> {
+    fn scalars(&self, _step: u64, _sum: f64) -> Self::Scalars {
         let c = &self.config;
         let decays = c.weight_decay != 0.0;
         LarsScalars {
             adapt: self.layer_adaptation.unwrap_or(decays || c.always_adapt),
             decays,
-            weight_decay: A::from_f64(c.weight_decay),
-            neg_lr: A::from_f64(-c.lr),
-            momentum: (c.momentum != 0.0).then(|| A::from_f64(c.momentum)),
-            one_minus_dampening: A::from_f64(1.0 - c.dampening),
+            weight_decay: A::Compute::from_f64(c.weight_decay),
+            neg_lr: A::Compute::from_f64(-c.lr),
+            momentum: (c.momentum != 0.0).then(|| A::Compute::from_f64(c.momentum)),
+            one_minus_dampening: A::Compute::from_f64(1.0 - c.dampening),
             nesterov: c.nesterov,
             trust_coeff: c.trust_coeff,
             weight_decay_f64: c.weight_decay,
@@ -187,14 +188,14 @@ impl<A: Float> Kernel<A> for LarsKernel {
         }
     }
 
-    fn update(&self, sc: &LarsScalars<A>, pass: &mut Pass<'_, A>, state: &mut LarsState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut LarsState<A>) {
         let sc = *sc;
         // The ratio of this tensor ("layer"), from its norms before the step.
         let ratio = if sc.adapt {
             let (p_squares, g_squares) = pass.sum_squares_param_grad();
             sc.ratio(p_squares, g_squares)
         } else {
-            A::one()
+            A::Compute::one()
         };
         let (wd, neg_lr) = (sc.weight_decay, sc.neg_lr);
         let Some(momentum) = sc.momentum else {

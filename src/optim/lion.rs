@@ -7,6 +7,7 @@ use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, o
 use crate::error::Error;
 use crate::float::Float;
 use crate::ops::{agrees, caution_scale, cautious, descend};
+use num_traits::{Float as _, One as _};
 use crate::pass::{Pass, unswitch};
 
 config! {
@@ -105,23 +106,23 @@ impl Hyperparameters for LionConfig {
 
 impl<A: Float> Kernel<A> for LionConfig {
     type State = LionState<A>;
-    type Scalars = LionScalars<A>;
+    type Scalars = LionScalars<A::Compute>;
 
-    fn scalars(&self, _step: u64, _sum: f64) -> LionScalars<A> {
+    fn scalars(&self, _step: u64, _sum: f64) -> Self::Scalars {
         LionScalars {
-            b1: A::from_f64(self.b1),
-            one_minus_b1: A::from_f64(1.0 - self.b1),
-            b2: A::from_f64(self.b2),
-            one_minus_b2: A::from_f64(1.0 - self.b2),
+            b1: A::Compute::from_f64(self.b1),
+            one_minus_b1: A::Compute::from_f64(1.0 - self.b1),
+            b2: A::Compute::from_f64(self.b2),
+            one_minus_b2: A::Compute::from_f64(1.0 - self.b2),
             decays: self.weight_decay != 0.0,
-            weight_decay: A::from_f64(self.weight_decay),
-            neg_lr: A::from_f64(-self.lr),
+            weight_decay: A::Compute::from_f64(self.weight_decay),
+            neg_lr: A::Compute::from_f64(-self.lr),
             maximize: self.maximize,
             caution: self.caution,
         }
     }
 
-    fn update(&self, sc: &LionScalars<A>, pass: &mut Pass<'_, A>, state: &mut LionState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut LionState<A>) {
         let sc = *sc;
         unswitch! {
             const MAXIMIZE: bool = sc.maximize;
@@ -139,9 +140,9 @@ impl<A: Float> Kernel<A> for LionConfig {
                             agrees(sign(sc.interpolation(*m, g)), g)
                         },
                     );
-                    caution_scale::<A>(agreeing, pass.len())
+                    caution_scale::<A::Compute>(agreeing, pass.len())
                 } else {
-                    A::one()
+                    A::Compute::one()
                 };
                 pass.zip1(
                     &mut state.exp_avg,

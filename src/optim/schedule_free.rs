@@ -74,7 +74,8 @@ pub(crate) fn check_open_unit(name: &'static str, value: f64) -> Result<(), Erro
     check::require(value > 0.0 && value < 1.0, name, value, "must be in (0, 1)")
 }
 
-/// The interpolation and the two steps of one step, in `A`.
+/// The interpolation and the two steps of one step, in the type of the arithmetic
+/// ([`Float::Compute`]).
 #[derive(Clone, Copy)]
 pub(crate) struct Interpolation<A> {
     /// `y ← lerp(y, z, c)`.
@@ -150,11 +151,10 @@ macro_rules! schedule_free_methods {
                     let mut x = x.view_dyn_mut();
                     match self.z_of(index) {
                         Some((z, beta)) => {
-                            let w = $crate::optim::schedule_free::towards_x::<A>(beta);
-                            Zip::from(&mut x)
-                                .and(&y)
-                                .and(&z)
-                                .for_each(|x, &y, &z| *x = w.lerp(y, z));
+                            let w = $crate::optim::schedule_free::towards_x::<A::Compute>(beta);
+                            Zip::from(&mut x).and(&y).and(&z).for_each(|x, &y, &z| {
+                                *x = A::from_compute(w.lerp(y.to_compute(), z.to_compute()))
+                            });
                         }
                         None => x.assign(&y),
                     }
@@ -168,7 +168,10 @@ macro_rules! schedule_free_methods {
             ///
             /// As [`eval_params`](Self::eval_params).
             pub fn to_x(&self, params: &mut dyn TensorListMut<A>) -> Result<(), Error> {
-                self.swap(params, $crate::optim::schedule_free::towards_x::<A>)
+                self.swap(
+                    params,
+                    $crate::optim::schedule_free::towards_x::<A::Compute>,
+                )
             }
 
             /// Moves the parameters from `x` back to `y` in place (PyTorch's
@@ -178,13 +181,16 @@ macro_rules! schedule_free_methods {
             ///
             /// As [`eval_params`](Self::eval_params).
             pub fn to_y(&self, params: &mut dyn TensorListMut<A>) -> Result<(), Error> {
-                self.swap(params, $crate::optim::schedule_free::towards_y::<A>)
+                self.swap(
+                    params,
+                    $crate::optim::schedule_free::towards_y::<A::Compute>,
+                )
             }
 
             fn swap(
                 &self,
                 params: &mut dyn TensorListMut<A>,
-                weight: fn(f64) -> $crate::ops::LerpWeight<A>,
+                weight: fn(f64) -> $crate::ops::LerpWeight<A::Compute>,
             ) -> Result<(), Error> {
                 self.check_lists(&*params, None)?;
                 for index in 0..params.len() {
@@ -193,9 +199,9 @@ macro_rules! schedule_free_methods {
                         let Some(p) = params.tensor_mut(index) else {
                             unreachable!("checked above");
                         };
-                        Zip::from(&mut p.view_dyn_mut())
-                            .and(&z)
-                            .for_each(|p, &z| *p = w.lerp(*p, z));
+                        Zip::from(&mut p.view_dyn_mut()).and(&z).for_each(|p, &z| {
+                            *p = A::from_compute(w.lerp(p.to_compute(), z.to_compute()))
+                        });
                     }
                 }
                 Ok(())

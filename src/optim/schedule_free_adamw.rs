@@ -8,6 +8,7 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, Kernel, lr_and_weight_decay, momentum_is, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
+use num_traits::Float as _;
 use crate::ops::{addcmul, decayed};
 use crate::optim::schedule_free::{
     ACCUMULATORS, Averaging, Interpolation, check_averaging, check_open_unit,
@@ -100,7 +101,7 @@ state! {
 
 impl<A: Float> Kernel<A> for ScheduleFreeAdamWConfig {
     type State = ScheduleFreeAdamWState<A>;
-    type Scalars = AdamWScalars<A>;
+    type Scalars = AdamWScalars<A::Compute>;
 
     fn steps_per_tensor(&self) -> bool {
         false
@@ -111,25 +112,25 @@ impl<A: Float> Kernel<A> for ScheduleFreeAdamWConfig {
     fn accumulate(&self, _step: u64, values: &mut [f64]) {
         self.averaging().accumulate(values);
     }
-    fn scalars(&self, _step: u64, _sum: f64) -> AdamWScalars<A> {
+    fn scalars(&self, _step: u64, _sum: f64) -> Self::Scalars {
         // Only through `scalars_with`: the step needs the group's running values.
-        self.scalars_with(1, 0.0, &[1.0, 0.0, self.lr])
+        <Self as Kernel<A>>::scalars_with(self, 1, 0.0, &[1.0, 0.0, self.lr])
     }
-    fn scalars_with(&self, _step: u64, _sum: f64, values: &[f64]) -> AdamWScalars<A> {
+    fn scalars_with(&self, _step: u64, _sum: f64, values: &[f64]) -> Self::Scalars {
         let (k, lr, c) = self.averaging().step(values);
         let (beta1, beta2) = self.betas;
         AdamWScalars {
             step: Interpolation::new(lr, beta1, c, self.weight_decay),
-            beta2: A::from_f64(beta2),
-            one_minus_beta2: A::from_f64(1.0 - beta2),
-            bias_correction2: A::from_f64(1.0 - beta2.powf(k + 1.0)),
-            eps: A::from_f64(self.eps),
+            beta2: A::Compute::from_f64(beta2),
+            one_minus_beta2: A::Compute::from_f64(1.0 - beta2),
+            bias_correction2: A::Compute::from_f64(1.0 - beta2.powf(k + 1.0)),
+            eps: A::Compute::from_f64(self.eps),
         }
     }
 
     fn update(
         &self,
-        sc: &AdamWScalars<A>,
+        sc: &Self::Scalars,
         pass: &mut Pass<'_, A>,
         state: &mut ScheduleFreeAdamWState<A>,
     ) {

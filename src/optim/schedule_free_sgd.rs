@@ -81,7 +81,7 @@ state! {
 
 impl<A: Float> Kernel<A> for ScheduleFreeSgdConfig {
     type State = ScheduleFreeSgdState<A>;
-    type Scalars = Interpolation<A>;
+    type Scalars = Interpolation<A::Compute>;
 
     fn steps_per_tensor(&self) -> bool {
         false
@@ -92,17 +92,17 @@ impl<A: Float> Kernel<A> for ScheduleFreeSgdConfig {
     fn accumulate(&self, _step: u64, values: &mut [f64]) {
         self.averaging().accumulate(values);
     }
-    fn scalars(&self, _step: u64, _sum: f64) -> Interpolation<A> {
-        self.scalars_with(1, 0.0, &[1.0, 0.0, self.lr])
+    fn scalars(&self, _step: u64, _sum: f64) -> Self::Scalars {
+        <Self as Kernel<A>>::scalars_with(self, 1, 0.0, &[1.0, 0.0, self.lr])
     }
-    fn scalars_with(&self, _step: u64, _sum: f64, values: &[f64]) -> Interpolation<A> {
+    fn scalars_with(&self, _step: u64, _sum: f64, values: &[f64]) -> Self::Scalars {
         let (_, lr, c) = self.averaging().step(values);
         Interpolation::new(lr, self.momentum, c, self.weight_decay)
     }
 
     fn update(
         &self,
-        sc: &Interpolation<A>,
+        sc: &Self::Scalars,
         pass: &mut Pass<'_, A>,
         state: &mut ScheduleFreeSgdState<A>,
     ) {

@@ -12,6 +12,7 @@ use crate::optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
 use crate::pass;
 use crate::state::{OptimizerState, TensorState};
 use crate::tensor::{Tensor, TensorList, TensorListMut, TensorMut};
+use num_traits::Float as _;
 
 config! {
     /// The configuration of a [`Lookahead`]: timm's `Lookahead(base_optimizer, alpha, k)`, with
@@ -215,10 +216,12 @@ fn copy_of<A: Float>(p: &dyn Tensor<A>) -> ArrayD<A> {
     out
 }
 
-/// `φ ← φ + α·(θ − φ)`, `θ ← φ`, element by element.
-fn synchronise<A: Float>(slow: &mut ArrayD<A>, fast: &mut dyn TensorMut<A>, alpha: A) {
+/// `φ ← φ + α·(θ − φ)`, `θ ← φ`, element by element, in the type of the arithmetic
+/// ([`Float::Compute`]: the identity for `f32` and `f64`) and stored rounded.
+fn synchronise<A: Float>(slow: &mut ArrayD<A>, fast: &mut dyn TensorMut<A>, alpha: A::Compute) {
     let sync = |s: &mut A, f: &mut A| {
-        *s = (*f - *s).mul_add(alpha, *s);
+        let (slow, fast) = (s.to_compute(), f.to_compute());
+        *s = A::from_compute((fast - slow).mul_add(alpha, slow));
         *f = *s;
     };
     // The same strides: both memory orders visit the elements alike.
@@ -275,7 +278,7 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Lookahead<A, O> {
         }
         self.steps += 1;
         if self.steps.is_multiple_of(self.config.k as u64) {
-            let alpha = A::from_f64(self.config.alpha);
+            let alpha = A::Compute::from_f64(self.config.alpha);
             for (index, slow) in self.slow.iter_mut().enumerate() {
                 if let Some(fast) = params.tensor_mut(index) {
                     synchronise(slow, fast, alpha);
@@ -360,6 +363,14 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Lookahead<A, O> {
 
     fn set_non_finite_policy(&mut self, policy: NonFinitePolicy) {
         self.inner.set_non_finite_policy(policy)
+    }
+
+    fn stochastic_rounding(&self) -> Option<u64> {
+        self.inner.stochastic_rounding()
+    }
+
+    fn set_stochastic_rounding(&mut self, seed: Option<u64>) -> Result<(), Error> {
+        self.inner.set_stochastic_rounding(seed)
     }
 
     /// The inner optimizer's name: the state belongs to it.

@@ -6,7 +6,9 @@
 //! state beside the inner one in the same [`OptimizerState`](crate::OptimizerState).
 
 mod lookahead;
+mod master_weights;
 mod multi_steps;
 
 pub use lookahead::{Lookahead, LookaheadConfig};
+pub use master_weights::MasterWeights;
 pub use multi_steps::{AccumulationMode, MultiSteps, MultiStepsConfig, Transform};
