@@ -400,13 +400,13 @@ mod baseline {
 
     /// The state buffers a baseline needs (as many as the optimizer keeps).
     pub struct Buffers {
-        pub s: [Vec<f32>; 3],
+        pub s: [Vec<f32>; 4],
     }
 
     impl Buffers {
         pub fn new(n: usize) -> Self {
             Buffers {
-                s: [vec![0.01; n], vec![0.01; n], vec![0.01; n]],
+                s: [vec![0.01; n], vec![0.01; n], vec![0.01; n], vec![0.01; n]],
             }
         }
     }
@@ -415,8 +415,8 @@ mod baseline {
     pub fn step(name: &str, p: &mut [f32], g: &[f32], b: &mut Buffers) {
         let n = p.len();
         let g = &g[..n];
-        let [s0, s1, s2] = &mut b.s;
-        let (s0, s1, s2) = (&mut s0[..n], &mut s1[..n], &mut s2[..n]);
+        let [s0, s1, s2, s3] = &mut b.s;
+        let (s0, s1, s2, s3) = (&mut s0[..n], &mut s1[..n], &mut s2[..n], &mut s3[..n]);
         match name {
             "SGD" => for_cpu(
                 #[inline(always)]
@@ -482,6 +482,22 @@ mod baseline {
                 #[inline(always)]
                 || rprop(p, g, s0, s1),
             ),
+            "Adan" => for_cpu(
+                #[inline(always)]
+                || adan(p, g, s0, s1, s2, s3),
+            ),
+            "Lars" => for_cpu(
+                #[inline(always)]
+                || sgd_lr(p, g, 1.0),
+            ),
+            "ScheduleFreeAdamW" => for_cpu(
+                #[inline(always)]
+                || schedule_free_adamw(p, g, s0, s1),
+            ),
+            "ScheduleFreeSgd" => for_cpu(
+                #[inline(always)]
+                || schedule_free_sgd(p, g, s0),
+            ),
             other => panic!("no baseline for {other}"),
         }
     }
@@ -490,6 +506,14 @@ mod baseline {
     fn sgd(p: &mut [f32], g: &[f32]) {
         for (p, &g) in p.iter_mut().zip(g) {
             *p = g.mul_add(-1e-3, *p);
+        }
+    }
+
+    /// Plain SGD with learning rate `lr`: LARS's defaults (no decay, so no trust ratio).
+    #[inline(always)]
+    fn sgd_lr(p: &mut [f32], g: &[f32], lr: f32) {
+        for (p, &g) in p.iter_mut().zip(g) {
+            *p = g.mul_add(-lr, *p);
         }
     }
 
@@ -680,6 +704,49 @@ mod baseline {
         let ratio = (pp.sqrt() / uu.sqrt()) as f32;
         for ((p, &m), &v) in p.iter_mut().zip(m.iter()).zip(v.iter()) {
             *p = (direction(*p, m, v) * ratio).mul_add(-1e-3, *p);
+        }
+    }
+
+    /// Schedule-Free AdamW's step at a fixed `c` (the averaging weight), `y ← lerp(y, z, c)`.
+    #[inline(always)]
+    fn schedule_free_adamw(y: &mut [f32], g: &[f32], z: &mut [f32], v: &mut [f32]) {
+        for (((y, &g), z), v) in y.iter_mut().zip(g).zip(z).zip(v) {
+            *v = (0.001 * g).mul_add(g, *v * 0.999);
+            let u = g / ((*v / 0.01).sqrt() + 1e-8);
+            *y = 0.01f32.mul_add(*z - *y, *y);
+            *y = u.mul_add(-0.0016, *y);
+            *z = u.mul_add(-0.0025, *z);
+        }
+    }
+
+    #[inline(always)]
+    fn schedule_free_sgd(y: &mut [f32], g: &[f32], z: &mut [f32]) {
+        for ((y, &g), z) in y.iter_mut().zip(g).zip(z) {
+            *y = 0.01f32.mul_add(*z - *y, *y);
+            *y = g.mul_add(-0.11, *y);
+            *z = g.mul_add(-1.0, *z);
+        }
+    }
+
+    #[inline(always)]
+    fn adan(
+        p: &mut [f32],
+        g: &[f32],
+        m: &mut [f32],
+        n: &mut [f32],
+        d: &mut [f32],
+        neg: &mut [f32],
+    ) {
+        for (((((p, &g), m), n), d), neg) in p.iter_mut().zip(g).zip(m).zip(n).zip(d).zip(neg) {
+            let diff = *neg + g;
+            *m = 0.02f32.mul_add(g - *m, *m);
+            *d = diff.mul_add(0.08, *d * 0.92);
+            let x = diff * 0.92 + g;
+            *n = (0.01 * x).mul_add(x, *n * 0.99);
+            let denom = n.sqrt() / 0.3 + 1e-8;
+            *p += (-5e-3 * *m) / denom;
+            *p += (-1e-2 * *d) / denom;
+            *neg = -g;
         }
     }
 

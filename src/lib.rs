@@ -56,16 +56,20 @@
 //! | memory: one state buffer instead of two, steps of fixed size | [`Lion`] |
 //! | memory: a matrix's second moment as row and column statistics, no first moment | [`Adafactor`] |
 //! | weight matrices whose updates are dominated by a few directions: orthogonalised momentum | [`Muon`] (matrices only) |
-//! | very large batches: a step size per layer | [`Lamb`] |
+//! | very large batches: a step size per layer | [`Lamb`]; [`Lars`] for SGD with momentum |
+//! | Nesterov momentum without a second gradient: the change of the gradient looks ahead | [`Adan`] |
 //! | full-batch problems where the gradient's size means nothing: steps from its sign | [`Rprop`] |
 //! | the last SGD iterate bounces around the minimum: evaluate the average of the iterates | [`Asgd`] |
 //! | an embedding table whose batches touch a few rows: update those rows only, as Adam would | [`SparseAdam`] ([`SparseAdam::step_sparse`] takes the rows) |
 //! | a smooth full-batch problem where first-order steps crawl: curvature from the last steps, a line search | [`Lbfgs`] (its [`step`](Lbfgs::step) takes a closure that evaluates the loss) |
+//! | no learning-rate schedule to choose: averaged iterates instead | [`ScheduleFreeAdamW`], [`ScheduleFreeSgd`] ([`ScheduleFreeAdamW::eval_params`] gives the point to evaluate) |
 //! | a batch that does not fit in memory | any of them inside [`MultiSteps`] |
+//! | a fast optimizer oscillates or is sensitive to its learning rate: slow weights every `k` steps | any of them inside [`Lookahead`] |
 //!
 //! These are every optimizer of PyTorch 2.15's `torch.optim`, its 15 classes (`SGD` is [`Sgd`],
-//! [`Momentum`] and [`Nesterov`]), and Lion and LAMB from optax and timm; `torch.optim.swa_utils`
-//! is [`swa_utils`].
+//! [`Momentum`] and [`Nesterov`]), and from optax and timm Lion, LAMB, LARS and Adan, and
+//! Schedule-Free AdamW and SGD from the `schedulefree` package;
+//! `torch.optim.swa_utils` is [`swa_utils`].
 //!
 //! Every optimizer is built from its configuration ([`AdamConfig`], [`SgdConfig`], …): a plain
 //! struct with public fields named as PyTorch names them, whose `Default` is PyTorch's default,
@@ -341,4 +345,7 @@ pub use optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
 pub use pass::parallel::MIN_LEN as PARALLEL_MIN_LEN;
 pub use state::{OptimizerState, STATE_FORMAT_VERSION, TensorState};
 pub use tensor::{Gradients, Tensor, TensorList, TensorListMut, TensorMut};
-pub use wrappers::{AccumulationMode, MasterWeights, MultiSteps, MultiStepsConfig, Transform};
+pub use wrappers::{
+    AccumulationMode, Lookahead, LookaheadConfig, MasterWeights, MultiSteps, MultiStepsConfig,
+    Transform,
+};

@@ -198,6 +198,42 @@ pub(crate) fn saturate<A: Float>(x: A) -> A {
     if -max > x { -max } else { x }
 }
 
+/// Cautious masking (Liang et al., 2024, "Cautious Optimizers"), as timm computes it: the
+/// update components whose sign disagrees with the gradient's are dropped, and the others scaled
+/// by the inverse of the fraction kept, so the update keeps its size on average:
+///
+/// ```text
+/// mask = (u·g > 0)                         (as 0 or 1, from the rounded product)
+/// u ← u · mask / max(mean(mask), 10⁻³)
+/// ```
+///
+/// A kernel counts the agreeing elements of a tensor ([`agrees`]) in its first pass and applies
+/// [`cautious`] with this scale in the next one.
+///
+/// The mean is the exact count divided by the tensor's size in the element type (one rounding,
+/// as PyTorch's CPU `mean`, which sums the 0/1 mask exactly below 2²⁴ elements, then divides),
+/// the floor is `f32(1e-3)` or `f64(1e-3)`, and the scale `1 / max(mean, floor)` is rounded once,
+/// as timm's `mask.div_(mask.mean().clamp_(min=1e-3))` computes each element of the mask.
+pub(crate) fn caution_scale<A: Float>(count: usize, len: usize) -> A {
+    let mean = A::from_f64(count as f64) / A::from_f64(len as f64);
+    let floor = A::from_f64(1e-3);
+    A::one() / if mean > floor { mean } else { floor }
+}
+
+/// Whether an update component `u` agrees in sign with the gradient `g`: `u·g > 0`, the
+/// product rounded (an underflow to 0 does not agree), as timm's `(u * grad > 0)`.
+#[inline(always)]
+pub(crate) fn agrees<A: Float>(u: A, g: A) -> bool {
+    u * g > A::zero()
+}
+
+/// `u · mask`, where the mask is [`caution_scale`]'s `scale` where `u` [`agrees`] with `g` and 0
+/// elsewhere: timm's `exp_avg * mask` (a dropped component is `u·0`, a signed zero).
+#[inline(always)]
+pub(crate) fn cautious<A: Float>(u: A, g: A, scale: A) -> A {
+    u * if agrees(u, g) { scale } else { A::zero() }
+}
+
 /// `torch.maximum(a, b)`: like `max`, but a NaN in either operand propagates.
 #[inline(always)]
 pub(crate) fn maximum<A: Float>(a: A, b: A) -> A {

@@ -170,6 +170,78 @@ macro_rules! flat_loop {
     };
 }
 
+/// [`flat_loop!`] for an element closure that reads the parameter without changing it and
+/// returns whether the element counts (cautious masking: the elements whose update agrees in
+/// sign with the gradient), returning the count. The state is read into the type of the
+/// arithmetic and stored back rounded, as [`flat_loop!`] does; the parameter is not stored.
+macro_rules! flat_count {
+    ($f:ident, $p:ident, $g:ident $(, $s:ident : $v:ident)*) => {
+        with_simd(
+            #[inline(always)]
+            || {
+                let $f = $f;
+                let n = $p.len();
+                let $g = &$g[..n];
+                $(let $s = &mut $s[..n];)*
+                let mut count = 0usize;
+                for i in 0..n {
+                    $(let mut $v = $s[i].to_compute();)*
+                    count += usize::from($f($p[i].to_compute(), $g[i].to_compute() $(, &mut $v)*));
+                    $($s[i] = Float::from_compute($v);)*
+                }
+                count
+            },
+        )
+    };
+}
+
+/// A `zipN_count` method of [`Pass`]: as the `zipN` method, with an element closure that reads
+/// the parameter by value (a counting pass never changes it, so that a parameter is stored,
+/// and rounded, once per step: by the pass that takes the step) and says whether the element
+/// counts; returns the number of elements that do (an exact count, whatever the order or
+/// thread split).
+macro_rules! zip_count_method {
+    ($(#[$doc:meta])* $name:ident($($s:ident : $v:ident),*)) => {
+        $(#[$doc])*
+        pub(crate) fn $name(
+            &mut self,
+            $($s: &mut [A],)*
+            f: impl Fn(A::Compute, A::Compute $(, zip_method!(@element $s))*) -> bool + Copy + Sync,
+        ) -> usize {
+            if self.flat
+                && let (Some(p), Some(g)) = (
+                    self.param.as_slice_memory_order(),
+                    self.grad.as_slice_memory_order(),
+                )
+            {
+                #[cfg(feature = "rayon")]
+                if parallel::split(p.len()) {
+                    use rayon::prelude::*;
+                    let chunk = parallel::CHUNK;
+                    let n = p.len();
+                    return (p.par_chunks(chunk), g[..n].par_chunks(chunk) $(, $s[..n].par_chunks_mut(chunk))*)
+                        .into_par_iter()
+                        .map(|(p, g $(, $s)*)| flat_count!(f, p, g $(, $s: $v)*))
+                        .sum();
+                }
+                return flat_count!(f, p, g $(, $s: $v)*);
+            }
+            let p = self.param.view_dyn();
+            let g = self.grad.view_dyn();
+            $(let $s = self.state_view($s);)*
+            Zip::from(&p)
+                .and(&g)
+                $(.and($s))*
+                .fold(0usize, |count, &p, &g $(, $s)*| {
+                    $(let mut $v = $s.to_compute();)*
+                    let counts = f(p.to_compute(), g.to_compute() $(, &mut $v)*);
+                    $(*$s = Float::from_compute($v);)*
+                    count + usize::from(counts)
+                })
+        }
+    };
+}
+
 /// A `zipN` method of [`Pass`]: the flat loop (split across threads for large tensors with the
 /// `rayon` feature) or, for other layouts, ndarray's `Zip` over dynamic-dimensional views. With
 /// stochastic rounding (`bf16` only) the parameter's new values are rounded by
@@ -303,6 +375,27 @@ impl<'a, A: Float> Pass<'a, A> {
         /// Applies `f(p, g, s0, s1, s2)` to every element.
         zip3(s0: v0, s1: v1, s2: v2)
     }
+    zip_method! {
+        /// Applies `f(p, g, s0, s1, s2, s3)` to every element.
+        zip4(s0: v0, s1: v1, s2: v2, s3: v3)
+    }
+    zip_count_method! {
+        /// [`zip1`](Pass::zip1) with an `f` that says whether the element counts; returns the
+        /// number of elements that do (an exact count, whatever the order or thread split).
+        zip1_count(s0: v0)
+    }
+    zip_count_method! {
+        /// [`zip2`](Pass::zip2) with an `f` that says whether the element counts.
+        zip2_count(s0: v0, s1: v1)
+    }
+    zip_count_method! {
+        /// [`zip3`](Pass::zip3) with an `f` that says whether the element counts.
+        zip3_count(s0: v0, s1: v1, s2: v2)
+    }
+    zip_count_method! {
+        /// [`zip4`](Pass::zip4) with an `f` that says whether the element counts.
+        zip4_count(s0: v0, s1: v1, s2: v2, s3: v3)
+    }
 
     /// `(Σ a², Σ b²)` over the elements, where `(a, b) = f(p, g, s0, s1)` is computed from the
     /// parameter, gradient and two state buffers, all read-only. Summed in the tensor's logical
@@ -363,6 +456,43 @@ impl<'a, A: Float> Pass<'a, A> {
             sb.add(b);
         }
         (sa.finish(), sb.finish())
+    }
+
+    /// `(Σ p², Σ g²)` over the parameter and the gradient, read-only, in the tensor's logical
+    /// order with the fixed blocking of [`OrderedSum`] (LARS's norms): the same bits for every
+    /// memory layout.
+    pub(crate) fn sum_squares_param_grad(&self) -> (f64, f64) {
+        let p = self.param.view_dyn();
+        let g = self.grad.view_dyn();
+        if let (Some(p), Some(g)) = (p.as_slice(), g.as_slice()) {
+            let n = p.len();
+            let g = &g[..n];
+            return sum_blocks(n, |start| {
+                let end = (start + OrderedSum::BLOCK).min(n);
+                let (p, g) = (&p[start..end], &g[start..end]);
+                with_simd(
+                    #[inline(always)]
+                    || {
+                        block_terms(
+                            p,
+                            g,
+                            p,
+                            g,
+                            #[inline(always)]
+                            |p, g, _, _| squares((p, g)),
+                        )
+                    },
+                )
+            });
+        }
+        let (mut sp, mut sg) = (OrderedSum::default(), OrderedSum::default());
+        // `ArrayBase::iter` always visits elements in logical (row-major) order.
+        for (&p, &g) in p.iter().zip(g.iter()) {
+            let (p2, g2) = squares((p, g));
+            sp.add(p2);
+            sg.add(g2);
+        }
+        (sp.finish(), sg.finish())
     }
 
     /// [`zip2`](Pass::zip2) with `update`, then [`sum_squares_logical`](Pass::sum_squares_logical)

@@ -92,7 +92,7 @@ pub(crate) trait Hyperparameters:
         if group.layer_adaptation.is_some() {
             return Err(Error::Unsupported {
                 optimizer: Self::KIND.name(),
-                what: "layer adaptation (a LAMB option)",
+                what: "layer adaptation (a LAMB and LARS option)",
             });
         }
         Ok(self.for_group(group)?.kernel())
@@ -212,6 +212,21 @@ pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
     /// The scalars of step number `step` (1 on the first step); `sum` is the sum over all
     /// tensors when [`reduces`](Self::reduces), else 0.
     fn scalars(&self, step: u64, sum: f64) -> Self::Scalars;
+    /// Running values of a parameter group that every applied step advances, whatever the
+    /// tensors' gradients, before the group's scalars (Schedule-Free's `k`, `weight_sum` and
+    /// `lr_max`): their names and starting values. Saved in
+    /// [`OptimizerState::extra`] as `group<g>.<name>` (the `f64`'s bits). A kernel with any
+    /// takes its step numbers from them, not from [`steps_per_tensor`](Self::steps_per_tensor).
+    fn accumulators(&self) -> &'static [(&'static str, f64)] {
+        &[]
+    }
+    /// Advances the group's running values (in the order of
+    /// [`accumulators`](Self::accumulators)) for step `step`.
+    fn accumulate(&self, _step: u64, _values: &mut [f64]) {}
+    /// The scalars of step `step` from the group's running values, just advanced.
+    fn scalars_with(&self, step: u64, sum: f64, _values: &[f64]) -> Self::Scalars {
+        self.scalars(step, sum)
+    }
     /// Updates one tensor and its state.
     fn update(&self, scalars: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut Self::State);
 }
@@ -222,6 +237,8 @@ pub(crate) type KernelOf<C> = <C as Hyperparameters>::Kernel;
 pub(crate) type StateOf<A, C> = <KernelOf<C> as Kernel<A>>::State;
 /// Its per-step scalars for elements `A`.
 pub(crate) type ScalarsOf<A, C> = <KernelOf<C> as Kernel<A>>::Scalars;
+/// The slot of one tensor: its shape, strides and state.
+pub(crate) type SlotOf<A, C> = Slot<StateOf<A, C>>;
 
 /// Updates the tensor at an index with its gradient and state slot.
 #[cfg(feature = "rayon")]
@@ -270,6 +287,8 @@ where
     addresses: Scratch<usize>,
     /// One entry per group, refilled every step.
     scalars: Scratch<ScalarsOf<A, C>>,
+    /// Each group's running values ([`Kernel::accumulators`]); empty lists for most kernels.
+    accumulated: Vec<Vec<f64>>,
     /// Integer working space of [`Driver::step_with`] (SparseAdam's coalescing order).
     working: Scratch<usize>,
 }
@@ -297,6 +316,7 @@ where
             addresses: self.addresses.clone(),
             scalars: self.scalars.clone(),
             working: self.working.clone(),
+            accumulated: self.accumulated.clone(),
         }
     }
 }
@@ -340,6 +360,7 @@ where
             addresses: Scratch(Vec::new()),
             scalars: Scratch(Vec::new()),
             working: Scratch(Vec::new()),
+            accumulated: Vec::new(),
         };
         driver.install(config, None)?;
         Ok(driver)
@@ -379,7 +400,36 @@ where
         if let Some(groups) = groups {
             self.groups = groups;
         }
+        self.fit_accumulators();
         Ok(())
+    }
+
+    /// One list of running values per group, each group's kept, a new group's at its starting
+    /// values (allocates only when there are new groups).
+    fn fit_accumulators(&mut self) {
+        let kernels = &self.kernels;
+        self.accumulated.truncate(kernels.len());
+        for kernel in &kernels[self.accumulated.len()..] {
+            self.accumulated.push(
+                kernel
+                    .accumulators()
+                    .iter()
+                    .map(|&(_, start)| start)
+                    .collect(),
+            );
+        }
+    }
+
+    /// The kernel of the tensor at `index` and its slot, if the optimizer has stepped it.
+    pub(crate) fn tensor(&self, index: usize) -> Option<(&C::Kernel, &SlotOf<A, C>)> {
+        let slot = self.slots.get(index)?;
+        Some((self.kernel_of(index), slot))
+    }
+
+    /// The parameters are the tensors the optimizer has stepped (if any), with their shapes.
+    pub(crate) fn check_params(&self, params: &dyn TensorList<A>) -> Result<(), Error> {
+        let n = check::list(params)?;
+        self.validate_params(params, n)
     }
 
     /// The kernel of the tensor at `index`.
@@ -519,7 +569,10 @@ where
         let step = self.step;
         let scalars = &mut self.scalars.0;
         scalars.clear();
-        scalars.extend(self.kernels.iter().map(|k| k.scalars(step, sum)));
+        for (kernel, values) in self.kernels.iter().zip(&mut self.accumulated) {
+            kernel.accumulate(step, values);
+            scalars.push(kernel.scalars_with(step, sum, values));
+        }
         let (kernels, groups) = (&self.kernels, self.groups.as_ref());
         let stochastic = self.stochastic;
         let update = |index: usize,
@@ -658,7 +711,10 @@ where
         let step = self.step;
         let scalars = &mut self.scalars.0;
         scalars.clear();
-        scalars.extend(self.kernels.iter().map(|k| k.scalars(step, 0.0)));
+        for (kernel, values) in self.kernels.iter().zip(&mut self.accumulated) {
+            kernel.accumulate(step, values);
+            scalars.push(kernel.scalars_with(step, 0.0, values));
+        }
         for (index, slot) in self.slots.iter_mut().enumerate() {
             slot.step += 1;
             let Some(state) = slot.state.as_mut() else {
@@ -972,6 +1028,8 @@ where
 
     pub(crate) fn reset_state(&mut self) {
         self.slots.clear();
+        self.accumulated.clear();
+        self.fit_accumulators();
         self.step = 0;
         self.last = StepOutcome::NotStarted;
         self.skipped = 0;
@@ -1021,13 +1079,25 @@ where
             non_finite_policy: self.non_finite,
             param_groups: self.groups.clone(),
             tensors: self.slots.iter().map(Slot::save).collect(),
-            extra: self
-                .stochastic
-                .map(|seed| (STOCHASTIC_ROUNDING_SEED.to_string(), seed))
-                .into_iter()
-                .collect(),
+            extra: self.saved_extra(),
             master_weights: None,
         }
+    }
+
+    /// The stochastic-rounding seed, if any, under [`STOCHASTIC_ROUNDING_SEED`], and the running
+    /// values of every group, by `group<g>.<name>`, as the bits of the `f64`.
+    fn saved_extra(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut extra: std::collections::BTreeMap<String, u64> = self
+            .stochastic
+            .map(|seed| (STOCHASTIC_ROUNDING_SEED.to_string(), seed))
+            .into_iter()
+            .collect();
+        for (group, (kernel, values)) in self.kernels.iter().zip(&self.accumulated).enumerate() {
+            for (&(name, _), value) in kernel.accumulators().iter().zip(values) {
+                extra.insert(format!("group{group}.{name}"), value.to_bits());
+            }
+        }
+        extra
     }
 
     /// Replaces everything with a saved state, after checking all of it exactly as building,
@@ -1068,6 +1138,28 @@ where
         }
         let stochastic = state.extra.remove(STOCHASTIC_ROUNDING_SEED);
         self.check_stochastic_rounding(stochastic)?;
+        // Each group's running values: saved, finite, or at their start before the first step.
+        let mut accumulated = Vec::new();
+        {
+            let mut resolved = Driver::<A, C>::new(config.clone())?;
+            resolved.install(config.clone(), Some(state.param_groups.clone()))?;
+            for (group, kernel) in resolved.kernels.iter().enumerate() {
+                let mut values = Vec::new();
+                for &(name, start) in kernel.accumulators() {
+                    let key = format!("group{group}.{name}");
+                    let value = match state.extra.remove(&key) {
+                        Some(bits) => f64::from_bits(bits),
+                        None if state.step == 0 => start,
+                        None => return Err(invalid(format!("`{key}` missing"))),
+                    };
+                    if !value.is_finite() {
+                        return Err(invalid(format!("`{key}` is {value}")));
+                    }
+                    values.push(value);
+                }
+                accumulated.push(values);
+            }
+        }
         if !state.extra.is_empty() {
             return Err(invalid(format!(
                 "unexpected counters {:?}",
@@ -1112,6 +1204,7 @@ where
         self.non_finite = state.non_finite_policy;
         self.stochastic = stochastic;
         self.slots = slots;
+        self.accumulated = accumulated;
         self.last = StepOutcome::NotStarted;
         Ok(())
     }

@@ -18,6 +18,7 @@ config! {
     /// | `weight_decay` | `1e-2` (optax: `1e-4`) | `≥ 0` |
     /// | `amsgrad` | `false` | |
     /// | `maximize` | `false` | |
+    /// | `caution` | `false` | `true`: timm's `cadamw` (see [`Adam`](crate::Adam)) |
     ///
     /// # Example
     ///
@@ -41,6 +42,8 @@ config! {
         amsgrad: bool = false,
         /// Maximise the objective instead of minimising it.
         maximize: bool = false,
+        /// Cautious masking of the first moment in the step (see [`Adam`](crate::Adam)).
+        caution: bool = false,
     }
 }
 
@@ -60,6 +63,7 @@ impl Hyperparameters for AdamWConfig {
             decoupled_weight_decay: true,
             amsgrad: self.amsgrad,
             maximize: self.maximize,
+            caution: self.caution,
         }
     }
     lr_and_weight_decay!();

@@ -46,7 +46,8 @@ pub type StateEntry = (Vec<usize>, Vec<f64>);
 
 pub struct Case {
     pub name: String,
-    /// The reference's class (`SGD`, `AdamW`, `Lamb`, optax's `Lion`).
+    /// The implementation the numbers come from (`torch.optim.SGD`, `timm.optim.Lamb`,
+    /// `optax.lion`, …).
     pub reference: String,
     /// Our configuration of the same case, deserialised from the fixture's `ours` with serde.
     pub config: OptimizerConfig,
@@ -147,7 +148,7 @@ pub fn load(tag: &str) -> Fixture {
                         })
                         .collect()
                 }),
-                reference: c["optimizer"].as_str().unwrap().to_string(),
+                reference: c["reference"].as_str().unwrap().to_string(),
                 config,
                 lr_schedule: c["lr_schedule"]
                     .as_array()
