@@ -29,9 +29,10 @@ use std::process::{Command, ExitCode};
 
 use ndarray::{ArrayD, IxDyn};
 use ndarray_optim::{
-    AdafactorConfig, AdagradConfig, AdamConfig, AdamWConfig, AsgdConfig, Float, LambConfig,
-    LionConfig, MomentumConfig, MuonConfig, NAdamConfig, NonFinitePolicy, Optimizer, OptimizerKind,
-    RAdamConfig, RmsPropConfig, SgdConfig,
+    AdafactorConfig, AdagradConfig, AdamConfig, AdamWConfig, AdanConfig, AsgdConfig, Float,
+    LambConfig, LarsConfig, LionConfig, MomentumConfig, MuonConfig, NAdamConfig, NonFinitePolicy,
+    Optimizer, OptimizerKind, RAdamConfig, RmsPropConfig, ScheduleFreeAdamWConfig,
+    ScheduleFreeSgdConfig, SgdConfig,
 };
 
 /// Elements of the tensor: 8 blocks of the ordered sums, below `PARALLEL_MIN_LEN`.
@@ -41,8 +42,8 @@ const N: usize = 32_768;
 /// vectorised steps take 0.9–4.4 (LAMB 9.4–10.5 over its three passes), the loops that fell
 /// off the vector path before the variant decisions left them 22–53.
 const BOUND_F32: f64 = 6.0;
-/// The same for `f64` (4 lanes): vectorised 2.4–10 (LAMB 13–14), fallen off 24–42.
-const BOUND_F64: f64 = 11.0;
+/// The same for `f64` (4 lanes): vectorised 2.4–12.3 (LAMB 13–15), fallen off 24–42.
+const BOUND_F64: f64 = 13.0;
 
 /// The matrix the matrix optimizers (Muon) and the factored Adafactor step: [`N`] elements.
 const MATRIX: [usize; 2] = [128, 256];
@@ -160,6 +161,20 @@ fn cases<A: Float>() -> Vec<Case<A>> {
             boxed(AdamWConfig::default().amsgrad(true).maximize(true).build()),
         ),
         case(
+            "Adam, cautious, decoupled decay",
+            boxed(
+                adam()
+                    .weight_decay(1e-2)
+                    .decoupled_weight_decay(true)
+                    .caution(true)
+                    .build(),
+            ),
+        ),
+        case(
+            "AdamW, cautious, AMSGrad",
+            boxed(AdamWConfig::default().amsgrad(true).caution(true).build()),
+        ),
+        case(
             "NAdam, decoupled decay",
             boxed(
                 NAdamConfig::default()
@@ -191,6 +206,10 @@ fn cases<A: Float>() -> Vec<Case<A>> {
             ),
         ),
         case(
+            "Lion, cautious",
+            boxed(LionConfig::default().caution(true).build()),
+        ),
+        case(
             "ASGD, averaging",
             boxed(AsgdConfig::default().t0(0.0).weight_decay(1e-2).build()),
         ),
@@ -207,6 +226,61 @@ fn cases<A: Float>() -> Vec<Case<A>> {
             boxed(
                 MuonConfig::default()
                     .ns_precision(ndarray_optim::NewtonSchulzPrecision::Native)
+                    .build(),
+            ),
+        ),
+        case(
+            "Adan, proximal decay",
+            boxed(AdanConfig::default().weight_decay(0.02).build()),
+        ),
+        case(
+            "Adan, no_prox decay",
+            boxed(
+                AdanConfig::default()
+                    .weight_decay(0.02)
+                    .no_prox(true)
+                    .build(),
+            ),
+        ),
+        case("Adan, first step", boxed(AdanConfig::default().build())),
+        case(
+            "Adan, cautious",
+            boxed(AdanConfig::default().caution(true).build()),
+        ),
+        case(
+            "Schedule-Free AdamW, decay, warmup",
+            boxed(
+                ScheduleFreeAdamWConfig::default()
+                    .weight_decay(0.01)
+                    .warmup_steps(10)
+                    .build(),
+            ),
+        ),
+        case(
+            "Schedule-Free AdamW, first step",
+            boxed(ScheduleFreeAdamWConfig::default().build()),
+        ),
+        case(
+            "Schedule-Free SGD, decay",
+            boxed(ScheduleFreeSgdConfig::default().weight_decay(0.01).build()),
+        ),
+        case(
+            "Lars, momentum + decay (adapted)",
+            boxed(
+                LarsConfig::default()
+                    .momentum(0.9)
+                    .weight_decay(1e-4)
+                    .build(),
+            ),
+        ),
+        case(
+            "Lars, Nesterov, always adapt, LARC",
+            boxed(
+                LarsConfig::default()
+                    .momentum(0.9)
+                    .nesterov(true)
+                    .always_adapt(true)
+                    .trust_clip(true)
                     .build(),
             ),
         ),
@@ -233,6 +307,10 @@ fn cases<A: Float>() -> Vec<Case<A>> {
             ),
         ),
         case(
+            "LAMB, cautious",
+            boxed(LambConfig::default().caution(true).build()),
+        ),
+        case(
             "LAMB, no decay (not adapted)",
             boxed(LambConfig::default().weight_decay(0.0).build()),
         ),
@@ -255,7 +333,9 @@ fn cases<A: Float>() -> Vec<Case<A>> {
         }
         match c.name.as_str() {
             // The buffer is created on the first step: measure that step.
-            "Momentum, first step" => c.warm_up = 0,
+            "Momentum, first step" | "Adan, first step" | "Schedule-Free AdamW, first step" => {
+                c.warm_up = 0
+            }
             // ρₜ > 5 from step 6 with β₂ = 0.999: the measured step is rectified (RAdam's
             // unrectified steps are the first five; the defaults' case below measures step 3).
             "RAdam, coupled decay" | "RAdam, decoupled decay" => c.warm_up = 6,
@@ -264,6 +344,12 @@ fn cases<A: Float>() -> Vec<Case<A>> {
         if c.name == "LAMB, no decay (not adapted)" {
             // Moments, then the step: two passes.
             c.weight = 1.5;
+        } else if c.name == "LAMB, cautious" {
+            // Four passes: the global gradient norm, the moments with the count of agreeing
+            // elements, the norms of the trust ratio (terms in `f64`), then the step; Adam's
+            // direction (a square root, a division and the overflow guards of
+            // `docs/numerics.md`) computed in each of the last three: 21.4 with the guards.
+            c.weight = 3.75;
         } else if c.name.starts_with("LAMB") || c.name == "Lamb" {
             // The global gradient norm, moments and the norms of the trust ratio (terms in
             // `f64`, half as many lanes), then the step.
@@ -281,6 +367,25 @@ fn cases<A: Float>() -> Vec<Case<A>> {
             // Adam's arithmetic with the overflow guards of the moments and of `m / (√v + ε)`
             // (selects), and the test of each row for a non-zero gradient.
             c.weight = 1.25;
+        } else if c.name.starts_with("Lars,") {
+            // The norms `‖p‖`, `‖g‖` (terms in `f64`), then the step.
+            c.weight = 2.0;
+        } else if c.name.contains(", cautious") {
+            // The moments with the count of agreeing elements (Lion: the count alone, read-only),
+            // then the step.
+            c.weight = 2.0;
+        } else if c.name == "Adan, first step" {
+            // Its four buffers are allocated and zeroed (under valgrind the zeroing of `calloc`
+            // runs a byte at a time: 16 or 32 instructions per element), then written.
+            c.weight = 4.0;
+        } else if c.name.starts_with("Adan") {
+            // Six streams (the parameter, the gradient, three moments, the previous gradient),
+            // a square root and two divisions per element.
+            c.weight = 1.25;
+        } else if c.name == "Schedule-Free AdamW, first step" {
+            // `z` (a copy of the parameter) and `v` (zeroed: a byte at a time under valgrind)
+            // are allocated, then written.
+            c.weight = 2.5;
         } else if c.name == "Momentum, first step" {
             // The new buffer is allocated and zeroed, then written.
             c.weight = 1.5;

@@ -31,6 +31,9 @@
 //!   `flat/<optimizer>`, one tensor of the same total size.
 //! - `threads/<optimizer>/<n or model>/<threads>`: the same step in a rayon pool of 1 and 2
 //!   threads: the parallel speedup.
+//! - `half/<case>/<n>`: Adam on `f32` parameters against `bf16` and `f16` parameters (state in
+//!   the same type), `bf16` with stochastic rounding, and `bf16` with `f32` master weights: what
+//!   16-bit storage saves in memory traffic.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -363,6 +366,39 @@ fn sharded(c: &mut Criterion) {
     }
 }
 
+/// Adam's step over 16-bit parameters and state against `f32`'s (`half/<case>/<n>`).
+fn half_precision(c: &mut Criterion) {
+    use half::{bf16, f16};
+    use ndarray_optim::{Adam, MasterWeights};
+    fn case<A: Float>(
+        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        id: &str,
+        n: usize,
+        mut opt: Box<dyn Optimizer<A>>,
+    ) {
+        let mut p = data::<A>(n, 0.0);
+        let g = data::<A>(n, 1.0).mapv(|x| x * A::from_f64(1e-3));
+        opt.step(&mut p, &g).unwrap(); // state allocated outside the timing
+        group.bench_function(BenchmarkId::new(id, n), |b| {
+            b.iter(|| opt.step(black_box(&mut p), black_box(&g)).unwrap())
+        });
+    }
+    for n in [100_000, 10_000_000] {
+        let mut group = c.benchmark_group("half");
+        configure(&mut group, n);
+        group.throughput(Throughput::Elements(n as u64));
+        case::<f32>(&mut group, "f32", n, Box::new(Adam::new(1e-3).unwrap()));
+        case::<bf16>(&mut group, "bf16", n, Box::new(Adam::new(1e-3).unwrap()));
+        case::<f16>(&mut group, "f16", n, Box::new(Adam::new(1e-3).unwrap()));
+        let mut sr = Adam::<bf16>::new(1e-3).unwrap();
+        sr.set_stochastic_rounding(Some(1)).unwrap();
+        case::<bf16>(&mut group, "bf16-stochastic", n, Box::new(sr));
+        let master = MasterWeights::<bf16, _>::new(Adam::<f32>::new(1e-3).unwrap());
+        case::<bf16>(&mut group, "bf16-master-weights", n, Box::new(master));
+        group.finish();
+    }
+}
+
 fn benches(c: &mut Criterion) {
     // One thread for everything but the `threads` group (which makes pools of its own): with a
     // one-thread global pool, the steps see `current_num_threads() == 1` and never split.
@@ -371,6 +407,7 @@ fn benches(c: &mut Criterion) {
         .build_global()
         .unwrap();
     copy_bandwidth(c);
+    half_precision(c);
     step_one_tensor::<f32>(c, "f32");
     vs_baseline(c);
     step_one_tensor::<f64>(c, "f64");
@@ -418,13 +455,13 @@ mod baseline {
 
     /// The state buffers a baseline needs (as many as the optimizer keeps).
     pub struct Buffers {
-        pub s: [Vec<f32>; 3],
+        pub s: [Vec<f32>; 4],
     }
 
     impl Buffers {
         pub fn new(n: usize) -> Self {
             Buffers {
-                s: [vec![0.01; n], vec![0.01; n], vec![0.01; n]],
+                s: [vec![0.01; n], vec![0.01; n], vec![0.01; n], vec![0.01; n]],
             }
         }
     }
@@ -433,8 +470,8 @@ mod baseline {
     pub fn step(name: &str, p: &mut [f32], g: &[f32], b: &mut Buffers) {
         let n = p.len();
         let g = &g[..n];
-        let [s0, s1, s2] = &mut b.s;
-        let (s0, s1, s2) = (&mut s0[..n], &mut s1[..n], &mut s2[..n]);
+        let [s0, s1, s2, s3] = &mut b.s;
+        let (s0, s1, s2, s3) = (&mut s0[..n], &mut s1[..n], &mut s2[..n], &mut s3[..n]);
         match name {
             "SGD" => for_cpu(
                 #[inline(always)]
@@ -500,6 +537,22 @@ mod baseline {
                 #[inline(always)]
                 || rprop(p, g, s0, s1),
             ),
+            "Adan" => for_cpu(
+                #[inline(always)]
+                || adan(p, g, s0, s1, s2, s3),
+            ),
+            "Lars" => for_cpu(
+                #[inline(always)]
+                || sgd_lr(p, g, 1.0),
+            ),
+            "ScheduleFreeAdamW" => for_cpu(
+                #[inline(always)]
+                || schedule_free_adamw(p, g, s0, s1),
+            ),
+            "ScheduleFreeSgd" => for_cpu(
+                #[inline(always)]
+                || schedule_free_sgd(p, g, s0),
+            ),
             other => panic!("no baseline for {other}"),
         }
     }
@@ -508,6 +561,14 @@ mod baseline {
     fn sgd(p: &mut [f32], g: &[f32]) {
         for (p, &g) in p.iter_mut().zip(g) {
             *p = g.mul_add(-1e-3, *p);
+        }
+    }
+
+    /// Plain SGD with learning rate `lr`: LARS's defaults (no decay, so no trust ratio).
+    #[inline(always)]
+    fn sgd_lr(p: &mut [f32], g: &[f32], lr: f32) {
+        for (p, &g) in p.iter_mut().zip(g) {
+            *p = g.mul_add(-lr, *p);
         }
     }
 
@@ -698,6 +759,49 @@ mod baseline {
         let ratio = (pp.sqrt() / uu.sqrt()) as f32;
         for ((p, &m), &v) in p.iter_mut().zip(m.iter()).zip(v.iter()) {
             *p = (direction(*p, m, v) * ratio).mul_add(-1e-3, *p);
+        }
+    }
+
+    /// Schedule-Free AdamW's step at a fixed `c` (the averaging weight), `y ← lerp(y, z, c)`.
+    #[inline(always)]
+    fn schedule_free_adamw(y: &mut [f32], g: &[f32], z: &mut [f32], v: &mut [f32]) {
+        for (((y, &g), z), v) in y.iter_mut().zip(g).zip(z).zip(v) {
+            *v = (0.001 * g).mul_add(g, *v * 0.999);
+            let u = g / ((*v / 0.01).sqrt() + 1e-8);
+            *y = 0.01f32.mul_add(*z - *y, *y);
+            *y = u.mul_add(-0.0016, *y);
+            *z = u.mul_add(-0.0025, *z);
+        }
+    }
+
+    #[inline(always)]
+    fn schedule_free_sgd(y: &mut [f32], g: &[f32], z: &mut [f32]) {
+        for ((y, &g), z) in y.iter_mut().zip(g).zip(z) {
+            *y = 0.01f32.mul_add(*z - *y, *y);
+            *y = g.mul_add(-0.11, *y);
+            *z = g.mul_add(-1.0, *z);
+        }
+    }
+
+    #[inline(always)]
+    fn adan(
+        p: &mut [f32],
+        g: &[f32],
+        m: &mut [f32],
+        n: &mut [f32],
+        d: &mut [f32],
+        neg: &mut [f32],
+    ) {
+        for (((((p, &g), m), n), d), neg) in p.iter_mut().zip(g).zip(m).zip(n).zip(d).zip(neg) {
+            let diff = *neg + g;
+            *m = 0.02f32.mul_add(g - *m, *m);
+            *d = diff.mul_add(0.08, *d * 0.92);
+            let x = diff * 0.92 + g;
+            *n = (0.01 * x).mul_add(x, *n * 0.99);
+            let denom = n.sqrt() / 0.3 + 1e-8;
+            *p += (-5e-3 * *m) / denom;
+            *p += (-1e-2 * *d) / denom;
+            *neg = -g;
         }
     }
 

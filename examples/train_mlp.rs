@@ -33,7 +33,10 @@
 //!   optimizer starts from the same initial weights and sees the same batches. The learning
 //!   rate follows [`Warmup::cosine`]: a linear warmup from 0 over the first 10% of the steps,
 //!   then half a cosine down to 0, **stepped once per batch** (as Hugging Face's
-//!   `get_cosine_schedule_with_warmup` is).
+//!   `get_cosine_schedule_with_warmup` is). Schedule-Free AdamW and SGD take no schedule (that
+//!   is their point): their own linear warmup over the same steps, then a constant rate, and
+//!   every evaluation at their averaged point `x` (`eval_params`), against AdamW with the
+//!   warmup and cosine.
 //! * **Weight decay** only where the optimizer has it by default (AdamW and LAMB `1e-2`, Lion
 //!   `1e-3`), applied the idiomatic way: [`ParamGroups::no_decay_for_vectors`] puts the biases
 //!   in a group without weight decay (timm's rule; LAMB, which adapts its steps only where
@@ -102,7 +105,10 @@ use mlp::{
 use ndarray::Axis;
 use ndarray_optim::finder::{LrFinder, Rule, Stop};
 use ndarray_optim::schedule::{Schedule, Warmup};
-use ndarray_optim::{Error, Optimizer, OptimizerConfig, OptimizerKind, ParamGroups};
+use ndarray_optim::{
+    Error, Optimizer, OptimizerConfig, OptimizerKind, ParamGroups, ScheduleFreeAdamW,
+    ScheduleFreeSgd,
+};
 use palette::Style;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -210,22 +216,29 @@ fn train(
     let mut model = Mlp::new(&LAYERS, &mut StdRng::seed_from_u64(recipe.seed + 1));
     let mut batch_order = StdRng::seed_from_u64(recipe.seed + 2);
 
-    let mut opt = contender.build(lr)?;
+    let batches_per_epoch = train_set.len().div_ceil(recipe.batch);
+    let total_steps = (recipe.epochs * batches_per_epoch) as u64;
+    let warmup_steps = (total_steps as f64 * WARMUP_FRACTION).ceil() as u64;
+    let mut trained = Trained::new(contender, lr, warmup_steps)?;
+    let opt = trained.optimizer();
     if contender.weight_decay.is_some_and(|wd| wd > 0.0) {
         // No weight decay on the biases (tensors of one dimension), as timm and most recipes do.
         opt.set_param_groups(Some(ParamGroups::no_decay_for_vectors(&model)))?;
     }
-    let batches_per_epoch = train_set.len().div_ceil(recipe.batch);
-    let total_steps = (recipe.epochs * batches_per_epoch) as u64;
-    let warmup_steps = (total_steps as f64 * WARMUP_FRACTION).ceil() as u64;
     // Attaching sets the learning rate for the first step: 0, the start of the warmup.
-    let mut schedule = Warmup::cosine(warmup_steps, total_steps).attach(&mut opt)?;
+    // Schedule-Free has none: its own warmup, then a constant rate.
+    let mut schedule = match trained {
+        Trained::Scheduled(ref mut opt) => {
+            Some(Warmup::cosine(warmup_steps, total_steps).attach(opt)?)
+        }
+        _ => None,
+    };
 
     let mut run = Run {
         name: contender.name,
         lr,
-        train: vec![model.evaluate(train_set)],
-        eval: vec![model.evaluate(eval_set)],
+        train: vec![trained.evaluate(&model, train_set)?],
+        eval: vec![trained.evaluate(&model, eval_set)?],
         diverged: None,
         seconds: 0.0,
     };
@@ -241,7 +254,7 @@ fn train(
             let grads = model.backward(&trace, d_logits);
             // Every weight and bias in place, in one call. A NaN or infinite gradient (from a
             // learning rate far too large) is an error that leaves the model untouched.
-            match opt.step(&mut model, &grads) {
+            match trained.optimizer().step(&mut model, &grads) {
                 Ok(()) => {}
                 Err(Error::NonFiniteGradient { .. }) => {
                     run.diverged = Some(epoch);
@@ -249,11 +262,13 @@ fn train(
                 }
                 Err(other) => return Err(other.into()),
             }
-            schedule.step(&mut opt)?; // per batch
+            if let (Some(schedule), Trained::Scheduled(opt)) = (&mut schedule, &mut trained) {
+                schedule.step(opt)?; // per batch
+            }
             progress.inc(1);
         }
-        run.train.push(model.evaluate(train_set));
-        run.eval.push(model.evaluate(eval_set));
+        run.train.push(trained.evaluate(&model, train_set)?);
+        run.eval.push(trained.evaluate(&model, eval_set)?);
         progress.set_message(format!(
             "lr {}, epoch {epoch}: train loss {:.4}, accuracy {:.1}%",
             lr,
@@ -263,6 +278,48 @@ fn train(
     }
     run.seconds = start.elapsed().as_secs_f64();
     Ok(run)
+}
+
+/// The optimizer of one run: any, with the warmup-cosine schedule, or Schedule-Free, which has
+/// its own warmup and is evaluated at its averaged point.
+enum Trained {
+    Scheduled(Box<dyn Optimizer<f32>>),
+    AdamW(ScheduleFreeAdamW<f32>),
+    Sgd(ScheduleFreeSgd<f32>),
+}
+
+impl Trained {
+    fn new(contender: &Contender, lr: f64, warmup_steps: u64) -> Result<Trained> {
+        Ok(match &contender.config {
+            OptimizerConfig::ScheduleFreeAdamW(c) => {
+                Trained::AdamW(c.clone().lr(lr).warmup_steps(warmup_steps).build()?)
+            }
+            OptimizerConfig::ScheduleFreeSgd(c) => {
+                Trained::Sgd(c.clone().lr(lr).warmup_steps(warmup_steps).build()?)
+            }
+            _ => Trained::Scheduled(contender.build(lr)?),
+        })
+    }
+
+    fn optimizer(&mut self) -> &mut dyn Optimizer<f32> {
+        match self {
+            Trained::Scheduled(opt) => opt.as_mut(),
+            Trained::AdamW(opt) => opt,
+            Trained::Sgd(opt) => opt,
+        }
+    }
+
+    /// The model evaluated where the optimizer means it to be: its parameters, or
+    /// Schedule-Free's average `x` (written into a copy: the parameters stay at `y`).
+    fn evaluate(&self, model: &Mlp, data: &Dataset) -> Result<Evaluation> {
+        let mut x = model.clone();
+        match self {
+            Trained::Scheduled(_) => return Ok(model.evaluate(data)),
+            Trained::AdamW(opt) => opt.eval_params(model, &mut x)?,
+            Trained::Sgd(opt) => opt.eval_params(model, &mut x)?,
+        }
+        Ok(x.evaluate(data))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

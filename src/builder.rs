@@ -23,7 +23,7 @@
 /// With the `serde` feature every field is written through `crate::exact` (floats bit for bit
 /// in every format): a field's type must implement `exact::Exact` (floats, integers, `bool`,
 /// `String`, `Option`, pairs and `Vec` of those do; an enum without floats gets
-/// `crate::exact::plain!(Enum)`).
+/// `crate::builder::plain!(Enum)`, which also implements [`InElement`]).
 ///
 /// ```text
 /// config! {
@@ -127,6 +127,14 @@ macro_rules! config {
             }
         }
 
+        impl $crate::builder::InElement for $name {
+            fn in_element<E: $crate::Float>(&self) -> Self {
+                $name {
+                    $($field: $crate::builder::InElement::in_element::<E>(&self.$field),)*
+                }
+            }
+        }
+
         $crate::builder::config!(@setters $name $({ [$($doc)*] $field [$ty] [$kind] })*);
     };
 
@@ -185,6 +193,15 @@ macro_rules! config {
             }
         };
 
+        impl $crate::builder::InElement for $name {
+            fn in_element<E: $crate::Float>(&self) -> Self {
+                $name {
+                    $($rfield: $crate::builder::InElement::in_element::<E>(&self.$rfield),)+
+                    $($field: $crate::builder::InElement::in_element::<E>(&self.$field),)*
+                }
+            }
+        }
+
         impl $name {
             /// The required fields as given, every other field at its default.
             fn from_required($($rfield: $rty),+) -> Self {
@@ -227,3 +244,64 @@ macro_rules! config {
     };
 }
 pub(crate) use config;
+
+/// A configuration as a kernel of element type `E` uses it: every `f64` rounded to `E` (and
+/// widened back), everything else as it is. The driver validates this form too, so that a
+/// hyperparameter valid in `f64` but not in `E` (`eps = 1e-50` is 0 in `f32`) is refused
+/// ([`Error::NotRepresentable`](crate::Error::NotRepresentable)). [`config!`] implements it for
+/// every configuration; a field's type must implement it (an enum without floats gets
+/// `crate::builder::plain!(Enum)`).
+pub(crate) trait InElement: Sized {
+    fn in_element<E: crate::Float>(&self) -> Self;
+}
+
+impl InElement for f64 {
+    fn in_element<E: crate::Float>(&self) -> Self {
+        E::from_f64(*self).widen()
+    }
+}
+
+impl<T: InElement> InElement for Option<T> {
+    fn in_element<E: crate::Float>(&self) -> Self {
+        self.as_ref().map(T::in_element::<E>)
+    }
+}
+
+impl<T: InElement, U: InElement> InElement for (T, U) {
+    fn in_element<E: crate::Float>(&self) -> Self {
+        (self.0.in_element::<E>(), self.1.in_element::<E>())
+    }
+}
+
+impl<T: InElement, U: InElement, V: InElement> InElement for (T, U, V) {
+    fn in_element<E: crate::Float>(&self) -> Self {
+        (
+            self.0.in_element::<E>(),
+            self.1.in_element::<E>(),
+            self.2.in_element::<E>(),
+        )
+    }
+}
+
+impl<T: InElement> InElement for Vec<T> {
+    fn in_element<E: crate::Float>(&self) -> Self {
+        self.iter().map(T::in_element::<E>).collect()
+    }
+}
+
+/// Types without floats: [`InElement`] leaves them as they are, and with the `serde` feature
+/// they are written as serde writes them (`crate::exact::plain!`).
+macro_rules! plain {
+    ($($t:ty),*) => {$(
+        impl $crate::builder::InElement for $t {
+            fn in_element<E: $crate::Float>(&self) -> Self {
+                self.clone()
+            }
+        }
+        #[cfg(feature = "serde")]
+        $crate::exact::plain!($t);
+    )*};
+}
+pub(crate) use plain;
+
+plain!(bool, u32, u64, usize, String);

@@ -4,7 +4,9 @@
 //! Each check only reads; callers run all of them before they change anything, which is how
 //! "an error changes nothing" holds everywhere.
 
+use crate::builder::InElement;
 use crate::error::Error;
+use crate::float::Float;
 use crate::tensor::{Tensor, TensorList, TensorListMut};
 
 /// `value ≥ 0` and finite.
@@ -57,6 +59,33 @@ pub(crate) fn unit(name: &'static str, value: f64) -> Result<(), Error> {
             requirement: "must be in [0, 1]",
         })
     }
+}
+
+/// `validate(config)`, then `validate` of the configuration as a kernel of element type `A`
+/// uses it ([`InElement`]: every `f64` rounded to `A`), whose failures are
+/// [`Error::NotRepresentable`].
+pub(crate) fn in_element<A: Float, C: InElement + PartialEq>(
+    config: &C,
+    validate: impl Fn(&C) -> Result<(), Error>,
+) -> Result<(), Error> {
+    validate(config)?;
+    let rounded = config.in_element::<A>();
+    if rounded == *config {
+        return Ok(());
+    }
+    validate(&rounded).map_err(|error| match error {
+        Error::InvalidHyperparameter {
+            name,
+            value,
+            requirement,
+        } => Error::NotRepresentable {
+            name,
+            rounded: value,
+            element: A::NAME,
+            requirement,
+        },
+        other => other,
+    })
 }
 
 /// A requirement that is not a range: `Err` with `requirement` when `ok` is false.

@@ -39,6 +39,24 @@ pub enum Error {
         /// What the value must satisfy.
         requirement: &'static str,
     },
+    /// A hyperparameter valid as given that the optimizer's element type cannot carry: rounded
+    /// to that type it breaks its rule (`eps = 1e-50` is 0 in `f32`, `lr = 1e39` is `∞`,
+    /// `β = 1 − 1e-10` is 1), or a step's scalar made from it overflows (Adam's first step size
+    /// `lr/(1 − β₁)`). The kernel computes in the element type, so it would write NaN or `∞`.
+    #[error(
+        "hyperparameter `{name}` becomes {rounded} in {element}, the type the optimizer computes in, where it {requirement}"
+    )]
+    NotRepresentable {
+        /// The hyperparameter's name, as in [`InvalidHyperparameter`](Error::InvalidHyperparameter).
+        name: &'static str,
+        /// The value the kernel would use: the hyperparameter (or the scalar made from it)
+        /// rounded to `element`.
+        rounded: f64,
+        /// The element type (`"f32"`, `"f64"`).
+        element: &'static str,
+        /// What the value must satisfy.
+        requirement: &'static str,
+    },
 
     /// `step` was given a different number of parameter tensors and gradient tensors.
     #[error("{params} parameter tensors but {grads} gradient tensors")]

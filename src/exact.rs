@@ -126,7 +126,6 @@ macro_rules! plain {
         }
     )*};
 }
-plain!(bool, u32, u64, usize, String);
 #[allow(unused_imports)] // for enums in configurations
 pub(crate) use plain;
 

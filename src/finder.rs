@@ -602,13 +602,8 @@ config! {
     }
 }
 
-/// The enums of the configuration, written as serde writes them (they hold no floats).
-#[cfg(feature = "serde")]
-mod exact_enums {
-    use super::{Convention, Rule, SweepMode};
-
-    crate::exact::plain!(SweepMode, Convention, Rule);
-}
+// The enums of the configuration hold no floats.
+crate::builder::plain!(SweepMode, Convention, Rule);
 
 impl LrFinderConfig {
     /// PyTorch Lightning's `Tuner.lr_find` and `suggestion()` defaults: `1e-8` to `1` in 100

@@ -17,7 +17,7 @@ use crate::tensor::TensorList;
 ///   starts from (timm's convention; 1 by default), so that setting the optimizer's learning
 ///   rate moves such groups with it;
 /// * [`weight_decay`](ParamGroup::weight_decay), [`momentum`](ParamGroup::momentum) and LAMB's
-///   [`layer_adaptation`](ParamGroup::layer_adaptation) on their own.
+///   and LARS's [`layer_adaptation`](ParamGroup::layer_adaptation) on their own.
 ///
 /// Schedulers set each group's learning rate (and momentum) through
 /// [`Optimizer::set_group_learning_rate`](crate::Optimizer::set_group_learning_rate), which
@@ -64,8 +64,8 @@ pub struct ParamGroup {
     /// configuration's; what momentum schedules write.
     #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub momentum: Option<f64>,
-    /// LAMB only: whether the trust ratio applies to this group's tensors, whatever its weight
-    /// decay (default: `None`, LAMB's rule).
+    /// LAMB and LARS only: whether the trust ratio applies to this group's tensors, whatever
+    /// its weight decay (default: `None`, the optimizer's rule).
     pub layer_adaptation: Option<bool>,
 }
 
@@ -113,7 +113,7 @@ impl ParamGroup {
         self.momentum = Some(momentum);
         self
     }
-    /// Sets `layer_adaptation` (LAMB only).
+    /// Sets `layer_adaptation` (LAMB and LARS only).
     #[must_use]
     pub fn layer_adaptation(mut self, adapt: bool) -> Self {
         self.layer_adaptation = Some(adapt);

@@ -57,16 +57,20 @@
 //! | memory: one state buffer instead of two, steps of fixed size | [`Lion`] |
 //! | memory: a matrix's second moment as row and column statistics, no first moment | [`Adafactor`] |
 //! | weight matrices whose updates are dominated by a few directions: orthogonalised momentum | [`Muon`] (matrices only) |
-//! | very large batches: a step size per layer | [`Lamb`] |
+//! | very large batches: a step size per layer | [`Lamb`]; [`Lars`] for SGD with momentum |
+//! | Nesterov momentum without a second gradient: the change of the gradient looks ahead | [`Adan`] |
 //! | full-batch problems where the gradient's size means nothing: steps from its sign | [`Rprop`] |
 //! | the last SGD iterate bounces around the minimum: evaluate the average of the iterates | [`Asgd`] |
 //! | an embedding table whose batches touch a few rows: update those rows only, as Adam would | [`SparseAdam`] ([`SparseAdam::step_sparse`] takes the rows) |
 //! | a smooth full-batch problem where first-order steps crawl: curvature from the last steps, a line search | [`Lbfgs`] (its [`step`](Lbfgs::step) takes a closure that evaluates the loss) |
+//! | no learning-rate schedule to choose: averaged iterates instead | [`ScheduleFreeAdamW`], [`ScheduleFreeSgd`] ([`ScheduleFreeAdamW::eval_params`] gives the point to evaluate) |
 //! | a batch that does not fit in memory | any of them inside [`MultiSteps`] |
+//! | a fast optimizer oscillates or is sensitive to its learning rate: slow weights every `k` steps | any of them inside [`Lookahead`] |
 //!
 //! These are every optimizer of PyTorch 2.15's `torch.optim`, its 15 classes (`SGD` is [`Sgd`],
-//! [`Momentum`] and [`Nesterov`]), and Lion and LAMB from optax and timm; `torch.optim.swa_utils`
-//! is [`swa_utils`].
+//! [`Momentum`] and [`Nesterov`]), and from optax and timm Lion, LAMB, LARS and Adan, and
+//! Schedule-Free AdamW and SGD from the `schedulefree` package;
+//! `torch.optim.swa_utils` is [`swa_utils`].
 //!
 //! Every optimizer is built from its configuration ([`AdamConfig`], [`SgdConfig`], …): a plain
 //! struct with public fields named as PyTorch names them, whose `Default` is PyTorch's default,
@@ -278,8 +282,34 @@
 //! | `serde` | `Serialize`/`Deserialize` for configurations, parameter groups, [`OptimizerState`] and scheduler states (ndarray's own serde support for the buffers) |
 //! | `rayon` | large tensors split into chunks and many tensors spread across threads; results bit-identical whatever the thread count |
 //! | `mpi` | `distributed::Mpi`: the distributed step on MPI through rsmpi (building it needs an MPI implementation, such as MPICH or Open MPI, and libclang) |
+//! | `half` | `half::bf16` and `half::f16` parameters, gradients and state ([`Float`] for them): every element's update computed in `f32` and each stored result rounded to nearest even, as PyTorch's fused CPU kernels do for 16-bit parameters |
 //!
 //! None is on by default.
+//!
+//! With `half`, an optimizer of `bf16` (or `f16`) elements keeps its state in that type, as
+//! PyTorch does: Adam's state is then 4 bytes per parameter instead of 8. It reads every
+//! element exactly into `f32`, computes the whole update there (the scalars rounded once from
+//! `f64` to `f32`) and rounds each stored result once. Saved 16-bit states record their type;
+//! loading one into an optimizer of another type is an error. Two remedies for updates smaller
+//! than half a `bf16` ulp, which rounding to nearest loses:
+//! [`Optimizer::set_stochastic_rounding`] (unbiased, reproducible), and [`MasterWeights`] (`f32`
+//! copies and `f32` state kept by an `f32` optimizer, the 16-bit parameters written from them).
+//!
+//! ```
+//! # #[cfg(feature = "half")] {
+//! use half::bf16;
+//! use ndarray::Array1;
+//! use ndarray_optim::{Adam, Optimizer};
+//!
+//! let mut w = Array1::from_elem(4, bf16::from_f32(1.0));
+//! let g = Array1::from_elem(4, bf16::from_f32(0.5));
+//! let mut opt = Adam::<bf16>::new(0.01)?;
+//! opt.step(&mut w, &g)?;
+//! // 1 − 0.01, rounded to the nearest bf16 (8 significant bits).
+//! assert_eq!(w[0], bf16::from_f32(0.99));
+//! # }
+//! # Ok::<(), ndarray_optim::Error>(())
+//! ```
 //!
 //! # Minimum Rust version
 //!
@@ -304,6 +334,7 @@ mod ops;
 mod optim;
 mod optimizer;
 mod pass;
+mod quant;
 mod registry;
 pub mod schedule;
 mod state;
@@ -327,4 +358,7 @@ pub use optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
 pub use pass::parallel::MIN_LEN as PARALLEL_MIN_LEN;
 pub use state::{OptimizerState, STATE_FORMAT_VERSION, TensorState};
 pub use tensor::{Gradients, Tensor, TensorList, TensorListMut, TensorMut};
-pub use wrappers::{AccumulationMode, MultiSteps, MultiStepsConfig, Transform};
+pub use wrappers::{
+    AccumulationMode, Lookahead, LookaheadConfig, MasterWeights, MultiSteps, MultiStepsConfig,
+    Transform,
+};

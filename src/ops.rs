@@ -21,7 +21,8 @@ pub(crate) enum Decay {
 
 /// What PyTorch's optimizers do to the gradient and the parameter before anything else, decided
 /// once per step: `g ← −g` under `maximize`, then either L2 decay into the gradient,
-/// `g ← g + λ·p` as `fma(p, λ, g)` (coupled, PyTorch's default), or AdamW's decoupled decay of
+/// `g ← g + λ·p` as `fma(p, λ, g)` (coupled, PyTorch's default; held within the type's finite
+/// range where huge `p` and `g` would overflow it), or AdamW's decoupled decay of
 /// the parameter itself, `p ← p·(1 − γλ)` on the old parameter (Adam, NAdam and RAdam with
 /// `decoupled_weight_decay`, and AdamW).
 ///
@@ -79,7 +80,9 @@ impl<A: Float> WeightDecay<A> {
         let g = if maximize { -g } else { g };
         match form {
             Decay::None => g,
-            Decay::Coupled => p.mul_add(self.weight_decay, g),
+            // Held at the largest finite value: a gradient that overflowed here would make
+            // NaN of the averages it enters (`0·∞` with a dampening or `ρ` of 1, `∞ − ∞`).
+            Decay::Coupled => saturate(p.mul_add(self.weight_decay, g)),
             Decay::Decoupled => {
                 *p = *p * self.factor; // on the old parameter, before the moments
                 g
@@ -94,10 +97,29 @@ pub(crate) fn addcmul<A: Float>(s: A, v: A, t1: A, t2: A) -> A {
     (v * t1).mul_add(t2, s)
 }
 
-/// `self.addcdiv_(t1, t2, value=v)`: `self + (v·t1) / t2`, three roundings, no FMA.
+/// `self.addcdiv_(t1, t2, value=v)`: `self + (v·t1) / t2`, three roundings, no FMA, except
+/// that a denominator `t2 = +∞` gives a zero quotient (see [`quotient`]).
 #[inline(always)]
 pub(crate) fn addcdiv<A: Float>(s: A, v: A, t1: A, t2: A) -> A {
-    s + (v * t1) / t2
+    s + quotient(v * t1, t2)
+}
+
+/// `n / d` for a denominator `d ≥ 0`, except that `d = +∞` gives `±0` (the sign of `n`) also
+/// where `n` is infinite.
+///
+/// Identical wherever PyTorch's quotient is not NaN. The denominators are `√v + ε` of a second
+/// moment `v`: `∞` only after a squared gradient overflowed, and then the numerator, the same
+/// huge gradient times a step size, often has too, where PyTorch's `∞/∞` writes NaN into the
+/// parameter. The quotient of the finite values it stands for is 0. (A NaN numerator over an
+/// infinite denominator would also give 0; it cannot arise from one step's gradient, which makes
+/// the denominator NaN too.) One comparison and one select per element, on the vector path.
+#[inline(always)]
+pub(crate) fn quotient<A: Float>(n: A, d: A) -> A {
+    if d == A::infinity() {
+        A::zero().copysign(n)
+    } else {
+        n / d
+    }
 }
 
 /// The weight of `torch.lerp_`, with the branch PyTorch takes for it decided once per step.
@@ -121,6 +143,10 @@ impl<A: Float> LerpWeight<A> {
 
     /// `start.lerp_(end, weight)`: `fma(w, end - start, start)` for `|w| < 0.5`, else
     /// `fma(-(end - start), 1 - w, end)`, each with one rounding.
+    ///
+    /// As in PyTorch, two finite values of opposite signs whose difference is beyond the type's
+    /// range (each above half its maximum) average to `±∞`, or NaN with a weight of 1 (see
+    /// `docs/numerics.md`: guarding it would cost every step).
     #[inline(always)]
     pub(crate) fn lerp(self, start: A, end: A) -> A {
         let diff = end - start;
@@ -165,14 +191,47 @@ pub(crate) fn decayed<A: Float>(x: A, beta: A) -> A {
 /// (LAMB's trust ratio becomes 0 when ‖u‖ = ∞, and `∞·0` is NaN).
 #[inline(always)]
 pub(crate) fn saturate<A: Float>(x: A) -> A {
+    // In this form (the limit first, `x` last) each select is one `minps`/`maxps`, which
+    // returns its second operand, `x`, when it is NaN.
     let max = A::max_value();
-    if x > max {
-        max
-    } else if x < -max {
-        -max
-    } else {
-        x
-    }
+    let x = if max < x { max } else { x };
+    if -max > x { -max } else { x }
+}
+
+/// Cautious masking (Liang et al., 2024, "Cautious Optimizers"), as timm computes it: the
+/// update components whose sign disagrees with the gradient's are dropped, and the others scaled
+/// by the inverse of the fraction kept, so the update keeps its size on average:
+///
+/// ```text
+/// mask = (u·g > 0)                         (as 0 or 1, from the rounded product)
+/// u ← u · mask / max(mean(mask), 10⁻³)
+/// ```
+///
+/// A kernel counts the agreeing elements of a tensor ([`agrees`]) in its first pass and applies
+/// [`cautious`] with this scale in the next one.
+///
+/// The mean is the exact count divided by the tensor's size in the element type (one rounding,
+/// as PyTorch's CPU `mean`, which sums the 0/1 mask exactly below 2²⁴ elements, then divides),
+/// the floor is `f32(1e-3)` or `f64(1e-3)`, and the scale `1 / max(mean, floor)` is rounded once,
+/// as timm's `mask.div_(mask.mean().clamp_(min=1e-3))` computes each element of the mask.
+pub(crate) fn caution_scale<A: Float>(count: usize, len: usize) -> A {
+    let mean = A::from_f64(count as f64) / A::from_f64(len as f64);
+    let floor = A::from_f64(1e-3);
+    A::one() / if mean > floor { mean } else { floor }
+}
+
+/// Whether an update component `u` agrees in sign with the gradient `g`: `u·g > 0`, the
+/// product rounded (an underflow to 0 does not agree), as timm's `(u * grad > 0)`.
+#[inline(always)]
+pub(crate) fn agrees<A: Float>(u: A, g: A) -> bool {
+    u * g > A::zero()
+}
+
+/// `u · mask`, where the mask is [`caution_scale`]'s `scale` where `u` [`agrees`] with `g` and 0
+/// elsewhere: timm's `exp_avg * mask` (a dropped component is `u·0`, a signed zero).
+#[inline(always)]
+pub(crate) fn cautious<A: Float>(u: A, g: A, scale: A) -> A {
+    u * if agrees(u, g) { scale } else { A::zero() }
 }
 
 /// `torch.maximum(a, b)`: like `max`, but a NaN in either operand propagates.

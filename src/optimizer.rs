@@ -536,6 +536,73 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     /// ```
     fn set_non_finite_policy(&mut self, policy: NonFinitePolicy);
 
+    /// The seed of stochastic rounding of the parameters, if it is on (see
+    /// [`set_stochastic_rounding`](Optimizer::set_stochastic_rounding)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray_optim::{Optimizer, Sgd};
+    ///
+    /// assert_eq!(Sgd::<f32>::new(0.1)?.stochastic_rounding(), None); // to nearest
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    fn stochastic_rounding(&self) -> Option<u64> {
+        None
+    }
+
+    /// Rounds the new values of `bf16` parameters stochastically (`Some(seed)`) instead of to
+    /// nearest (`None`, the default), as torchao's `bf16_stochastic_round`: a value between two
+    /// `bf16` neighbours becomes the one farther from zero with probability (distance from the
+    /// nearer toward zero) / ulp, so that updates smaller than half an ulp still move the
+    /// parameter on average. The state is still rounded to nearest.
+    ///
+    /// The random bits come from a counter-based generator keyed by the seed, the step, the
+    /// tensor's position and the element's (in the parameter's memory order; Muon's in logical
+    /// order), so a run gives the same bits whatever the thread count, and a resumed run (the
+    /// seed is saved with the state) the same as an uninterrupted one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] for parameters of another type than `bf16` (`f16` has no
+    /// stochastic rounding here, as in torchao), and for Adafactor and SparseAdam (whose
+    /// row-wise updates store the parameter themselves). Nothing changes on error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[cfg(feature = "half")] {
+    /// use half::bf16;
+    /// use ndarray::Array1;
+    /// use ndarray_optim::{Optimizer, Sgd};
+    ///
+    /// // 100 steps of 1e-4 on 1.0: each under half a bf16 ulp (2⁻⁸).
+    /// let g = Array1::from_elem(1000, bf16::from_f32(1e-4));
+    /// let mut nearest = Array1::from_elem(1000, bf16::ONE);
+    /// let mut stochastic = nearest.clone();
+    /// let mut sgd = Sgd::<bf16>::new(1.0)?;
+    /// let mut sr = Sgd::<bf16>::new(1.0)?;
+    /// sr.set_stochastic_rounding(Some(7))?;
+    /// for _ in 0..100 {
+    ///     sgd.step(&mut nearest, &g)?;
+    ///     sr.step(&mut stochastic, &g)?;
+    /// }
+    /// assert!(nearest.iter().all(|&x| x == bf16::ONE)); // stuck
+    /// let mean = stochastic.iter().map(|x| x.to_f64()).sum::<f64>() / 1000.0;
+    /// assert!((mean - 0.99).abs() < 1e-3); // f32 gives 0.99
+    /// # }
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    fn set_stochastic_rounding(&mut self, seed: Option<u64>) -> Result<(), Error> {
+        match seed {
+            None => Ok(()),
+            Some(_) => Err(Error::Unsupported {
+                optimizer: self.name(),
+                what: "stochastic rounding",
+            }),
+        }
+    }
+
     /// The optimizer's name, as PyTorch's class would print it (`"Adam"`, `"SGD"`, …;
     /// [`Momentum`](crate::Momentum) and [`Nesterov`](crate::Nesterov), which PyTorch spells
     /// `SGD(momentum=…)`, are `"Momentum"` and `"Nesterov"`): the
@@ -718,6 +785,12 @@ impl<A: Float, O: Optimizer<A> + ?Sized> Optimizer<A> for Box<O> {
     }
     fn set_non_finite_policy(&mut self, policy: NonFinitePolicy) {
         (**self).set_non_finite_policy(policy)
+    }
+    fn stochastic_rounding(&self) -> Option<u64> {
+        (**self).stochastic_rounding()
+    }
+    fn set_stochastic_rounding(&mut self, seed: Option<u64>) -> Result<(), Error> {
+        (**self).set_stochastic_rounding(seed)
     }
     fn name(&self) -> &'static str {
         (**self).name()

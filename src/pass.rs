@@ -25,6 +25,7 @@ use ndarray::{
 };
 
 use crate::float::Float;
+use crate::float::random::random_bits;
 use crate::tensor::{Tensor, TensorMut};
 
 /// Runs `body` with run-time decisions turned into constants: each `const NAME: T = value;`
@@ -102,6 +103,9 @@ pub(crate) struct Pass<'a, A> {
     state_strides: &'a [usize],
     /// Whether parameter, gradient and state share one contiguous memory order.
     flat: bool,
+    /// The key of the tensor's random stream at this step, when its parameter is rounded
+    /// stochastically.
+    stochastic: Option<u64>,
 }
 
 /// Strides for a contiguous state buffer in the same axis order as a tensor with `strides`: the
@@ -137,7 +141,41 @@ pub(crate) fn same_order(shape: &[usize], strides: &[isize], state_strides: &[us
 /// far as the compiler can tell, and a loop with a select on one of them (`β = 0`, `lr = 0`)
 /// would not vectorise.
 macro_rules! flat_loop {
-    ($f:ident, $p:ident, $g:ident $(, $s:ident)*) => {
+    ($f:ident, $p:ident, $g:ident $(, $s:ident : $v:ident)*) => {
+        flat_loop!(@store |x, _| Float::from_compute(x), 0, $f, $p, $g $(, $s: $v)*)
+    };
+    // `store(x, i)` stores the parameter's new value `x` at element `i` of the tensor (the
+    // slices start at element `offset`): rounding to nearest, or stochastically.
+    (@store $store:expr, $offset:expr, $f:ident, $p:ident, $g:ident $(, $s:ident : $v:ident)*) => {
+        with_simd(
+            #[inline(always)]
+            || {
+                let $f = $f;
+                let store = $store;
+                let offset: usize = $offset;
+                let n = $p.len();
+                let $g = &$g[..n];
+                $(let $s = &mut $s[..n];)*
+                // Each element read into the type of the arithmetic and stored back rounded:
+                // for `f32` and `f64` both are the identity, and this is the plain loop.
+                for i in 0..n {
+                    let mut p = $p[i].to_compute();
+                    $(let mut $v = $s[i].to_compute();)*
+                    $f(&mut p, $g[i].to_compute() $(, &mut $v)*);
+                    $p[i] = store(p, offset + i);
+                    $($s[i] = Float::from_compute($v);)*
+                }
+            },
+        )
+    };
+}
+
+/// [`flat_loop!`] for an element closure that reads the parameter without changing it and
+/// returns whether the element counts (cautious masking: the elements whose update agrees in
+/// sign with the gradient), returning the count. The state is read into the type of the
+/// arithmetic and stored back rounded, as [`flat_loop!`] does; the parameter is not stored.
+macro_rules! flat_count {
+    ($f:ident, $p:ident, $g:ident $(, $s:ident : $v:ident)*) => {
         with_simd(
             #[inline(always)]
             || {
@@ -145,27 +183,34 @@ macro_rules! flat_loop {
                 let n = $p.len();
                 let $g = &$g[..n];
                 $(let $s = &mut $s[..n];)*
+                let mut count = 0usize;
                 for i in 0..n {
-                    $f(&mut $p[i], $g[i] $(, &mut $s[i])*);
+                    $(let mut $v = $s[i].to_compute();)*
+                    count += usize::from($f($p[i].to_compute(), $g[i].to_compute() $(, &mut $v)*));
+                    $($s[i] = Float::from_compute($v);)*
                 }
+                count
             },
         )
     };
 }
 
-/// A `zipN` method of [`Pass`]: the flat loop (split across threads for large tensors with the
-/// `rayon` feature) or, for other layouts, ndarray's `Zip` over dynamic-dimensional views.
-macro_rules! zip_method {
-    ($(#[$doc:meta])* $name:ident($($s:ident),*)) => {
+/// A `zipN_count` method of [`Pass`]: as the `zipN` method, with an element closure that reads
+/// the parameter by value (a counting pass never changes it, so that a parameter is stored,
+/// and rounded, once per step: by the pass that takes the step) and says whether the element
+/// counts; returns the number of elements that do (an exact count, whatever the order or
+/// thread split).
+macro_rules! zip_count_method {
+    ($(#[$doc:meta])* $name:ident($($s:ident : $v:ident),*)) => {
         $(#[$doc])*
         pub(crate) fn $name(
             &mut self,
             $($s: &mut [A],)*
-            f: impl Fn(&mut A, A $(, zip_method!(@element $s))*) + Copy + Sync,
-        ) {
+            f: impl Fn(A::Compute, A::Compute $(, zip_method!(@element $s))*) -> bool + Copy + Sync,
+        ) -> usize {
             if self.flat
                 && let (Some(p), Some(g)) = (
-                    self.param.as_slice_memory_order_mut(),
+                    self.param.as_slice_memory_order(),
                     self.grad.as_slice_memory_order(),
                 )
             {
@@ -174,21 +219,104 @@ macro_rules! zip_method {
                     use rayon::prelude::*;
                     let chunk = parallel::CHUNK;
                     let n = p.len();
-                    return (p.par_chunks_mut(chunk), g[..n].par_chunks(chunk) $(, $s[..n].par_chunks_mut(chunk))*)
+                    return (p.par_chunks(chunk), g[..n].par_chunks(chunk) $(, $s[..n].par_chunks_mut(chunk))*)
                         .into_par_iter()
-                        .for_each(|(p, g $(, $s)*)| flat_loop!(f, p, g $(, $s)*));
+                        .map(|(p, g $(, $s)*)| flat_count!(f, p, g $(, $s: $v)*))
+                        .sum();
                 }
-                return flat_loop!(f, p, g $(, $s)*);
+                return flat_count!(f, p, g $(, $s: $v)*);
             }
+            let p = self.param.view_dyn();
             let g = self.grad.view_dyn();
             $(let $s = self.state_view($s);)*
-            Zip::from(self.param.view_dyn_mut())
+            Zip::from(&p)
                 .and(&g)
                 $(.and($s))*
-                .for_each(|p, &g $(, $s)*| f(p, g $(, $s)*));
+                .fold(0usize, |count, &p, &g $(, $s)*| {
+                    $(let mut $v = $s.to_compute();)*
+                    let counts = f(p.to_compute(), g.to_compute() $(, &mut $v)*);
+                    $(*$s = Float::from_compute($v);)*
+                    count + usize::from(counts)
+                })
         }
     };
-    (@element $s:ident) => { &mut A };
+}
+
+/// A `zipN` method of [`Pass`]: the flat loop (split across threads for large tensors with the
+/// `rayon` feature) or, for other layouts, ndarray's `Zip` over dynamic-dimensional views. With
+/// stochastic rounding (`bf16` only) the parameter's new values are rounded by
+/// [`random_bits`] of the tensor's stream and each element's position in the parameter's memory
+/// order (its state buffers' order), whatever the thread count.
+macro_rules! zip_method {
+    ($(#[$doc:meta])* $name:ident($($s:ident : $v:ident),*)) => {
+        $(#[$doc])*
+        pub(crate) fn $name(
+            &mut self,
+            $($s: &mut [A],)*
+            f: impl Fn(&mut A::Compute, A::Compute $(, zip_method!(@element $s))*) + Copy + Sync,
+        ) {
+            match self.stochastic {
+                Some(key) if A::STOCHASTIC => zip_method!(
+                    @body self, true,
+                    move |x, i| A::from_compute_stochastic(x, random_bits(key, i)),
+                    f $(, $s: $v)*
+                ),
+                _ => zip_method!(@body self, false, |x, _| Float::from_compute(x), f $(, $s: $v)*),
+            }
+        }
+    };
+    (@body $self:ident, $indexed:expr, $store:expr, $f:ident $(, $s:ident : $v:ident)*) => {{
+        let store = $store;
+        let f = $f;
+        if $self.flat
+            && let (Some(p), Some(g)) = (
+                $self.param.as_slice_memory_order_mut(),
+                $self.grad.as_slice_memory_order(),
+            )
+        {
+            #[cfg(feature = "rayon")]
+            if parallel::split(p.len()) {
+                use rayon::prelude::*;
+                let chunk = parallel::CHUNK;
+                let n = p.len();
+                return (p.par_chunks_mut(chunk), g[..n].par_chunks(chunk) $(, $s[..n].par_chunks_mut(chunk))*)
+                    .into_par_iter()
+                    .enumerate()
+                    .for_each(|(c, (p, g $(, $s)*))| {
+                        flat_loop!(@store store, c * chunk, f, p, g $(, $s: $v)*)
+                    });
+            }
+            return flat_loop!(@store store, 0, f, p, g $(, $s: $v)*);
+        }
+        let g = $self.grad.view_dyn();
+        if $indexed {
+            // In logical order, each element's position in the state buffers (the
+            // parameter's memory order) computed from its index.
+            let strides = $self.state_strides;
+            for (index, p) in $self.param.view_dyn_mut().indexed_iter_mut() {
+                let index = index.slice();
+                let i: usize = index.iter().zip(strides).map(|(i, s)| i * s).sum();
+                let mut value = p.to_compute();
+                $(let mut $v = $s[i].to_compute();)*
+                f(&mut value, g[index].to_compute() $(, &mut $v)*);
+                *p = store(value, i);
+                $($s[i] = Float::from_compute($v);)*
+            }
+            return;
+        }
+        $(let $s = $self.state_view($s);)*
+        Zip::from($self.param.view_dyn_mut())
+            .and(&g)
+            $(.and($s))*
+            .for_each(|p, &g $(, $s)*| {
+                let mut value = p.to_compute();
+                $(let mut $v = $s.to_compute();)*
+                f(&mut value, g.to_compute() $(, &mut $v)*);
+                *p = store(value, 0);
+                $(*$s = Float::from_compute($v);)*
+            });
+    }};
+    (@element $s:ident) => { &mut A::Compute };
 }
 
 impl<'a, A: Float> Pass<'a, A> {
@@ -209,7 +337,14 @@ impl<'a, A: Float> Pass<'a, A> {
             grad,
             state_strides,
             flat,
+            stochastic: None,
         }
+    }
+
+    /// Rounds the parameter's new values stochastically, from the stream `key` (the
+    /// [`stream_key`](crate::float::random::stream_key) of the tensor and step).
+    pub(crate) fn round_stochastically(&mut self, key: u64) {
+        self.stochastic = Some(key);
     }
 
     /// Number of elements of the tensor.
@@ -230,15 +365,36 @@ impl<'a, A: Float> Pass<'a, A> {
     }
     zip_method! {
         /// Applies `f(p, g, s0)` to every element, `s0` from the state buffer `s0`.
-        zip1(s0)
+        zip1(s0: v0)
     }
     zip_method! {
         /// Applies `f(p, g, s0, s1)` to every element.
-        zip2(s0, s1)
+        zip2(s0: v0, s1: v1)
     }
     zip_method! {
         /// Applies `f(p, g, s0, s1, s2)` to every element.
-        zip3(s0, s1, s2)
+        zip3(s0: v0, s1: v1, s2: v2)
+    }
+    zip_method! {
+        /// Applies `f(p, g, s0, s1, s2, s3)` to every element.
+        zip4(s0: v0, s1: v1, s2: v2, s3: v3)
+    }
+    zip_count_method! {
+        /// [`zip1`](Pass::zip1) with an `f` that says whether the element counts; returns the
+        /// number of elements that do (an exact count, whatever the order or thread split).
+        zip1_count(s0: v0)
+    }
+    zip_count_method! {
+        /// [`zip2`](Pass::zip2) with an `f` that says whether the element counts.
+        zip2_count(s0: v0, s1: v1)
+    }
+    zip_count_method! {
+        /// [`zip3`](Pass::zip3) with an `f` that says whether the element counts.
+        zip3_count(s0: v0, s1: v1, s2: v2)
+    }
+    zip_count_method! {
+        /// [`zip4`](Pass::zip4) with an `f` that says whether the element counts.
+        zip4_count(s0: v0, s1: v1, s2: v2, s3: v3)
     }
 
     /// `(Σ a², Σ b²)` over the elements, where `(a, b) = f(p, g, s0, s1)` is computed from the
@@ -249,7 +405,9 @@ impl<'a, A: Float> Pass<'a, A> {
         &self,
         s0: &[A],
         s1: &[A],
-        f: impl Fn(A, A, A, A) -> (A, A) + Copy + Sync,
+        f: impl Fn(A::Compute, A::Compute, A::Compute, A::Compute) -> (A::Compute, A::Compute)
+        + Copy
+        + Sync,
     ) -> (f64, f64) {
         let p = self.param.view_dyn();
         let g = self.grad.view_dyn();
@@ -270,7 +428,14 @@ impl<'a, A: Float> Pass<'a, A> {
                             s0,
                             s1,
                             #[inline(always)]
-                            |p, g, s0, s1| squares(f(p, g, s0, s1)),
+                            |p: A, g: A, s0: A, s1: A| {
+                                squares(f(
+                                    p.to_compute(),
+                                    g.to_compute(),
+                                    s0.to_compute(),
+                                    s1.to_compute(),
+                                ))
+                            },
                         )
                     },
                 )
@@ -281,11 +446,53 @@ impl<'a, A: Float> Pass<'a, A> {
         let s1 = self.state_view_ref(s1);
         // `ArrayBase::iter` always visits elements in logical (row-major) order.
         for (((&p, &g), &s0), &s1) in p.iter().zip(g.iter()).zip(s0.iter()).zip(s1.iter()) {
-            let (a, b) = squares(f(p, g, s0, s1));
+            let (a, b) = squares(f(
+                p.to_compute(),
+                g.to_compute(),
+                s0.to_compute(),
+                s1.to_compute(),
+            ));
             sa.add(a);
             sb.add(b);
         }
         (sa.finish(), sb.finish())
+    }
+
+    /// `(Σ p², Σ g²)` over the parameter and the gradient, read-only, in the tensor's logical
+    /// order with the fixed blocking of [`OrderedSum`] (LARS's norms): the same bits for every
+    /// memory layout.
+    pub(crate) fn sum_squares_param_grad(&self) -> (f64, f64) {
+        let p = self.param.view_dyn();
+        let g = self.grad.view_dyn();
+        if let (Some(p), Some(g)) = (p.as_slice(), g.as_slice()) {
+            let n = p.len();
+            let g = &g[..n];
+            return sum_blocks(n, |start| {
+                let end = (start + OrderedSum::BLOCK).min(n);
+                let (p, g) = (&p[start..end], &g[start..end]);
+                with_simd(
+                    #[inline(always)]
+                    || {
+                        block_terms(
+                            p,
+                            g,
+                            p,
+                            g,
+                            #[inline(always)]
+                            |p, g, _, _| squares((p, g)),
+                        )
+                    },
+                )
+            });
+        }
+        let (mut sp, mut sg) = (OrderedSum::default(), OrderedSum::default());
+        // `ArrayBase::iter` always visits elements in logical (row-major) order.
+        for (&p, &g) in p.iter().zip(g.iter()) {
+            let (p2, g2) = squares((p, g));
+            sp.add(p2);
+            sg.add(g2);
+        }
+        (sp.finish(), sg.finish())
     }
 
     /// [`zip2`](Pass::zip2) with `update`, then [`sum_squares_logical`](Pass::sum_squares_logical)
@@ -296,9 +503,12 @@ impl<'a, A: Float> Pass<'a, A> {
         &mut self,
         s0: &mut [A],
         s1: &mut [A],
-        update: impl Fn(&mut A, A, &mut A, &mut A) + Copy + Sync,
-        terms: impl Fn(A, A, A, A) -> (A, A) + Copy + Sync,
+        update: impl Fn(&mut A::Compute, A::Compute, &mut A::Compute, &mut A::Compute) + Copy + Sync,
+        terms: impl Fn(A::Compute, A::Compute, A::Compute, A::Compute) -> (A::Compute, A::Compute)
+        + Copy
+        + Sync,
     ) -> (f64, f64) {
+        let stochastic = self.stochastic.filter(|_| A::STOCHASTIC);
         if self.flat
             && self.is_row_major()
             && let (Some(p), Some(g)) = (
@@ -308,8 +518,17 @@ impl<'a, A: Float> Pass<'a, A> {
         {
             let n = p.len();
             let (g, s0, s1) = (&g[..n], &mut s0[..n], &mut s1[..n]);
-            let block = |(p, g, s0, s1): (&mut [A], &[A], &mut [A], &mut [A])| {
-                flat_loop!(update, p, g, s0, s1);
+            const BLOCK: usize = OrderedSum::BLOCK;
+            // Block `b` of the tensor: its parameter, gradient and two state slices.
+            type Block<'s, A> = (usize, (&'s mut [A], &'s [A], &'s mut [A], &'s mut [A]));
+            let block = |(b, (p, g, s0, s1)): Block<'_, A>| {
+                match stochastic {
+                    Some(key) => flat_loop!(
+                        @store move |x, i| A::from_compute_stochastic(x, random_bits(key, i)),
+                        b * BLOCK, update, p, g, s0: v0, s1: v1
+                    ),
+                    None => flat_loop!(update, p, g, s0: v0, s1: v1),
+                }
                 with_simd(
                     #[inline(always)]
                     || {
@@ -319,13 +538,19 @@ impl<'a, A: Float> Pass<'a, A> {
                             s0,
                             s1,
                             #[inline(always)]
-                            |p, g, a, b| squares(terms(p, g, a, b)),
+                            |p: A, g: A, a: A, b: A| {
+                                squares(terms(
+                                    p.to_compute(),
+                                    g.to_compute(),
+                                    a.to_compute(),
+                                    b.to_compute(),
+                                ))
+                            },
                         )
                     },
                 )
             };
             let add = |(ta, tb): (f64, f64), (a, b): (f64, f64)| (ta + a, tb + b);
-            const BLOCK: usize = OrderedSum::BLOCK;
             #[cfg(feature = "rayon")]
             if parallel::split(n) {
                 use rayon::prelude::*;
@@ -336,6 +561,7 @@ impl<'a, A: Float> Pass<'a, A> {
                     s1.par_chunks_mut(BLOCK),
                 )
                     .into_par_iter()
+                    .enumerate()
                     .map(block)
                     .collect();
                 return sums.into_iter().fold((0.0, 0.0), add);
@@ -345,7 +571,8 @@ impl<'a, A: Float> Pass<'a, A> {
                 .zip(g.chunks(BLOCK))
                 .zip(s0.chunks_mut(BLOCK))
                 .zip(s1.chunks_mut(BLOCK))
-                .map(|(((p, g), s0), s1)| block((p, g, s0, s1)))
+                .enumerate()
+                .map(|(b, (((p, g), s0), s1))| block((b, (p, g, s0, s1))))
                 .fold((0.0, 0.0), add);
         }
         self.zip2(s0, s1, update);
@@ -367,17 +594,30 @@ impl<'a, A: Float> Pass<'a, A> {
     /// Applies `f(p, g)` to every element in the tensor's logical (row-major) order, whatever
     /// the memory layout: for updates that depend on an element's position (its row and column,
     /// counted by `f` itself). A plain slice loop when both tensors are row-major contiguous.
-    pub(crate) fn for_each_logical(&mut self, mut f: impl FnMut(&mut A, A)) {
+    /// With stochastic rounding, an element's random bits are those of its logical position.
+    pub(crate) fn for_each_logical(&mut self, mut f: impl FnMut(&mut A::Compute, A::Compute)) {
         let g = self.grad.view_dyn();
         let mut p = self.param.view_dyn_mut();
+        let stochastic = self.stochastic.filter(|_| A::STOCHASTIC);
+        let mut element = |i: usize, p: &mut A, g: A| {
+            let mut value = p.to_compute();
+            f(&mut value, g.to_compute());
+            *p = match stochastic {
+                Some(key) => A::from_compute_stochastic(value, random_bits(key, i)),
+                None => Float::from_compute(value),
+            };
+        };
         if let (Some(p), Some(g)) = (p.as_slice_mut(), g.as_slice()) {
             let g = &g[..p.len()];
             for i in 0..p.len() {
-                f(&mut p[i], g[i]);
+                element(i, &mut p[i], g[i]);
             }
             return;
         }
-        p.iter_mut().zip(g.iter()).for_each(|(p, &g)| f(p, g));
+        p.iter_mut()
+            .zip(g.iter())
+            .enumerate()
+            .for_each(|(i, (p, &g))| element(i, p, g));
     }
 
     /// `f(r, g_row)` for every row of the gradient (its lanes along the last axis, rank ≥ 1),
@@ -587,7 +827,7 @@ pub(crate) fn sum_terms<A: Float>(t: &dyn Tensor<A>, term: impl Fn(A) -> f64 + S
 pub(crate) fn row_terms<A: Float>(
     x: ArrayView1<'_, A>,
     y: Option<&[A]>,
-    term: impl Fn(A, A) -> f64 + Copy,
+    term: impl Fn(A::Compute, A::Compute) -> f64 + Copy,
 ) -> f64 {
     match x.as_slice() {
         Some(x) => with_simd(
@@ -602,7 +842,7 @@ pub(crate) fn row_terms<A: Float>(
                         x,
                         x,
                         #[inline(always)]
-                        |x, y, _, _| (term(x, y), 0.0),
+                        |x: A, y: A, _, _| (term(x.to_compute(), y.to_compute()), 0.0),
                     )
                     .0;
                 }
@@ -612,8 +852,13 @@ pub(crate) fn row_terms<A: Float>(
         None => {
             let mut sum = OrderedSum::default();
             match y {
-                Some(y) => x.iter().zip(y).for_each(|(&x, &y)| sum.add(term(x, y))),
-                None => x.iter().for_each(|&x| sum.add(term(x, x))),
+                Some(y) => x
+                    .iter()
+                    .zip(y)
+                    .for_each(|(&x, &y)| sum.add(term(x.to_compute(), y.to_compute()))),
+                None => x
+                    .iter()
+                    .for_each(|&x| sum.add(term(x.to_compute(), x.to_compute()))),
             }
             sum.finish()
         }

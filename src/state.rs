@@ -97,6 +97,32 @@ pub struct OptimizerState<A> {
     pub tensors: Vec<TensorState<A>>,
     /// Counters of wrappers around an optimizer (such as the gradient accumulator's micro-step).
     pub extra: BTreeMap<String, u64>,
+    /// With `f32` master weights ([`MasterWeights`](crate::MasterWeights)): the inner `f32`
+    /// optimizer's whole state, each tensor's `f32` copy as its buffer `master_weight`. The
+    /// fields above then summarise it (kind, hyperparameters, counters, groups) and `tensors`
+    /// is empty. Only a `MasterWeights` loads such a state.
+    /// (Absent from a JSON state written before master weights existed: read as `None`.)
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub master_weights: Option<Box<OptimizerState<f32>>>,
+}
+
+impl<A: Float> OptimizerState<A> {
+    /// The state of a [`MasterWeights`](crate::MasterWeights): `inner` (the `f32` state, the
+    /// copies included) under a summary of it.
+    pub(crate) fn with_master_weights(inner: OptimizerState<f32>) -> Self {
+        OptimizerState {
+            format_version: inner.format_version,
+            element_type: A::NAME.to_string(),
+            config: inner.config.clone(),
+            step: inner.step,
+            skipped_steps: inner.skipped_steps,
+            non_finite_policy: inner.non_finite_policy,
+            param_groups: inner.param_groups.clone(),
+            tensors: Vec::new(),
+            extra: BTreeMap::new(),
+            master_weights: Some(Box::new(inner)),
+        }
+    }
 }
 
 /// The saved state of one tensor: one entry of [`OptimizerState::tensors`].

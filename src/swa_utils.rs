@@ -90,8 +90,7 @@ pub enum Averaging {
     },
 }
 
-#[cfg(feature = "serde")]
-crate::exact::plain!(Averaging);
+crate::builder::plain!(Averaging);
 
 config! {
     /// The configuration of an [`AveragedModel`]: PyTorch's `AveragedModel(model,

@@ -94,6 +94,7 @@ impl Dataset {
 // ---------------------------------------------------------------------------------------------
 
 /// A fully connected layer, `y = x·W + b`, for a batch `x` with one example per row.
+#[derive(Clone)]
 pub struct Linear {
     /// `(inputs, outputs)`.
     pub weight: Array2<f32>,
@@ -103,6 +104,7 @@ pub struct Linear {
 
 /// A multilayer perceptron: linear layers with a ReLU between each two. The gradients have the
 /// same shapes as the parameters, so they are an `Mlp` too.
+#[derive(Clone)]
 pub struct Mlp {
     pub layers: Vec<Linear>,
 }

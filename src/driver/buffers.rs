@@ -10,7 +10,7 @@
 //! | `when(\|k\| flag)` | `Option<Vec<A>>` | on the first step if the kernel's `flag` is on, zeros | hold it exactly when `flag` is on |
 //! | `lazy()` | `Option<Vec<A>>` | by the kernel, when it first needs it | hold it or not |
 //! | `scalar(\|k\| init, range)` | `f32` | `init` (an `f32`, from the kernel) | hold it, an `f32` value within `range` |
-//! | `scratch(\|k, shape\| len)` | `Vec<A>` | on the first step, `len` zeros: working space of the kernel, neither saved nor loaded (made anew) | nothing |
+//! | `scratch(\|k, shape\| len)` | `Vec<A::Compute>` | on the first step, `len` zeros: working space of the kernel, neither saved nor loaded (made anew) | nothing |
 //! | `scratch_f64(\|k, shape\| len)` | `Vec<f64>` | likewise, for sums the kernel accumulates in `f64` (Adafactor's column sums) | nothing |
 //! | `shaped(\|k, shape\| Option<shape>)` | `Option<Aux<A>>` | on the first step, zeros of the shape the closure gives for the parameter's shape, if any | hold it exactly when the closure gives a shape, with that shape |
 //!
@@ -94,7 +94,7 @@ macro_rules! state {
         }
     ) => {
         $(#[$meta])*
-        pub(crate) struct $name<A> {
+        pub(crate) struct $name<A: $crate::Float> {
             $(
                 $(#[doc = $doc])*
                 $field: $crate::driver::buffers::state!(@type $how, A),
@@ -102,7 +102,7 @@ macro_rules! state {
         }
 
         // Written out: `derive` does not accept the macro-made field types.
-        impl<A: Clone> Clone for $name<A> {
+        impl<A: $crate::Float> Clone for $name<A> {
             fn clone(&self) -> Self {
                 $name {
                     $($field: self.$field.clone(),)*
@@ -110,7 +110,7 @@ macro_rules! state {
             }
         }
 
-        impl<A: std::fmt::Debug> std::fmt::Debug for $name<A> {
+        impl<A: $crate::Float> std::fmt::Debug for $name<A> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($name))
                     $(.field(stringify!($field), &self.$field))*
@@ -166,7 +166,7 @@ macro_rules! state {
     (@type lazy, $a:ident) => { Option<Vec<$a>> };
     (@type scalar, $a:ident) => { f32 };
     (@type shaped, $a:ident) => { Option<$crate::driver::buffers::Aux<$a>> };
-    (@type scratch, $a:ident) => { Vec<$a> };
+    (@type scratch, $a:ident) => { Vec<<$a as $crate::Float>::Compute> };
     (@type scratch_f64, $a:ident) => { Vec<f64> };
 
     (@new zeros (), $k:ident, $len:ident, $shape:ident) => { vec![A::zero(); $len] };
@@ -185,7 +185,7 @@ macro_rules! state {
     }};
     (@new scratch ($of:expr), $k:ident, $len:ident, $shape:ident) => {{
         let of: fn(&Self::Kernel, &[usize]) -> usize = $of;
-        vec![A::zero(); of($k, $shape)]
+        vec![Default::default(); of($k, $shape)]
     }};
     (@new scratch_f64 ($of:expr), $k:ident, $len:ident, $shape:ident) => {{
         let of: fn(&Self::Kernel, &[usize]) -> usize = $of;
@@ -251,7 +251,7 @@ macro_rules! state {
     };
     (@restore scratch ($of:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {{
         let of: fn(&Self::Kernel, &[usize]) -> usize = $of;
-        vec![A::zero(); of($k, $shape)]
+        vec![Default::default(); of($k, $shape)]
     }};
     (@restore scratch_f64 ($of:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {{
         let of: fn(&Self::Kernel, &[usize]) -> usize = $of;

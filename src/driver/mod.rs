@@ -31,10 +31,11 @@ use std::fmt::Debug;
 
 use ndarray::ShapeBuilder;
 
+use crate::builder::InElement;
 use crate::check;
 use crate::distributed::{Combine, Contribution, Local, NonFiniteAt, Reduce};
 use crate::error::Error;
-use crate::float::Float;
+use crate::float::{Float, random};
 use crate::groups::{ParamGroup, ParamGroups};
 use crate::optimizer::{NonFinitePolicy, StepOutcome};
 use crate::pass::{self, Pass};
@@ -46,10 +47,15 @@ use buffers::{Slot, State};
 /// A public configuration: one optimizer's hyperparameters under PyTorch's names, the rules they
 /// obey, and the kernel they run.
 pub(crate) trait Hyperparameters:
-    Registered + Clone + Debug + PartialEq + Send + Sync
+    Registered + InElement + Clone + Debug + PartialEq + Send + Sync
 {
     /// What the driver runs; often the configuration itself.
     type Kernel: Clone + Debug + Send + Sync + 'static;
+
+    /// Whether the kernel stores the parameter through the pass's element loops only, which
+    /// round stochastically when asked ([`Pass::round_stochastically`]); not for kernels that
+    /// write rows themselves (Adafactor, SparseAdam).
+    const STOCHASTIC_ROUNDING: bool = true;
 
     /// Every rule of this type, the variant's own included (`Nesterov`: momentum `> 0`).
     fn validate(&self) -> Result<(), Error>;
@@ -67,6 +73,13 @@ pub(crate) trait Hyperparameters:
     fn weight_decay(&self) -> Option<f64>;
     /// Sets it; only called when [`weight_decay`](Self::weight_decay) is `Some`.
     fn set_weight_decay(&mut self, weight_decay: f64);
+    /// The largest factor a step multiplies the learning rate by, with the rule it gives: the
+    /// Adam family's first step size is `lr/(1 − β₁)` (its bias correction at step 1). A
+    /// learning rate whose product with it overflows the element type is refused
+    /// ([`validate_in`]).
+    fn largest_step(&self) -> (f64, &'static str) {
+        (1.0, "must be finite")
+    }
     /// The momentum-like hyperparameter cyclic schedules vary; `None` if there is none.
     fn momentum(&self) -> Option<f64> {
         None
@@ -80,7 +93,7 @@ pub(crate) trait Hyperparameters:
         if group.layer_adaptation.is_some() {
             return Err(Error::Unsupported {
                 optimizer: Self::KIND.name(),
-                what: "layer adaptation (a LAMB option)",
+                what: "layer adaptation (a LAMB and LARS option)",
             });
         }
         Ok(self.for_group(group)?.kernel())
@@ -129,6 +142,43 @@ pub(crate) trait Hyperparameters:
     }
 }
 
+/// Every rule of `config` ([`Hyperparameters::validate`]), then the same rules for the values
+/// the kernel of element type `A` computes with: the configuration rounded to the type of its
+/// arithmetic ([`InElement`]; `f32` for `bf16` and `f16` parameters, whose scalars are `f32` as
+/// in PyTorch's kernels), and the products of valid values that type may not hold (the largest
+/// step size, `lr·λ`). Every door that installs hyperparameters goes through it.
+pub(crate) fn validate_in<S: Float, C: Hyperparameters>(config: &C) -> Result<(), Error> {
+    type A<S> = <S as Float>::Compute;
+    validate_in_compute::<A<S>, C>(config)
+}
+
+fn validate_in_compute<A: Float, C: Hyperparameters>(config: &C) -> Result<(), Error> {
+    check::in_element::<A, C>(config, C::validate)?;
+    let rounded = config.in_element::<A>();
+    let overflows = |product: f64| !A::from_f64(product).widen().is_finite();
+    let lr = rounded.learning_rate();
+    let (factor, requirement) = rounded.largest_step();
+    if overflows(lr * factor) {
+        return Err(Error::NotRepresentable {
+            name: "lr",
+            rounded: A::from_f64(lr * factor).widen(),
+            element: A::NAME,
+            requirement,
+        });
+    }
+    if let Some(weight_decay) = rounded.weight_decay()
+        && overflows(lr * weight_decay)
+    {
+        return Err(Error::NotRepresentable {
+            name: "weight_decay",
+            rounded: A::from_f64(lr * weight_decay).widen(),
+            element: A::NAME,
+            requirement: "must keep lr·weight_decay finite",
+        });
+    }
+    Ok(())
+}
+
 /// The per-tensor update of one optimizer, for element type `A`.
 pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
     /// The state kept per tensor (declared with [`state!`](buffers::state)).
@@ -163,6 +213,21 @@ pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
     /// The scalars of step number `step` (1 on the first step); `sum` is the sum over all
     /// tensors when [`reduces`](Self::reduces), else 0.
     fn scalars(&self, step: u64, sum: f64) -> Self::Scalars;
+    /// Running values of a parameter group that every applied step advances, whatever the
+    /// tensors' gradients, before the group's scalars (Schedule-Free's `k`, `weight_sum` and
+    /// `lr_max`): their names and starting values. Saved in
+    /// [`OptimizerState::extra`] as `group<g>.<name>` (the `f64`'s bits). A kernel with any
+    /// takes its step numbers from them, not from [`steps_per_tensor`](Self::steps_per_tensor).
+    fn accumulators(&self) -> &'static [(&'static str, f64)] {
+        &[]
+    }
+    /// Advances the group's running values (in the order of
+    /// [`accumulators`](Self::accumulators)) for step `step`.
+    fn accumulate(&self, _step: u64, _values: &mut [f64]) {}
+    /// The scalars of step `step` from the group's running values, just advanced.
+    fn scalars_with(&self, step: u64, sum: f64, _values: &[f64]) -> Self::Scalars {
+        self.scalars(step, sum)
+    }
     /// Updates one tensor and its state.
     fn update(&self, scalars: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut Self::State);
 }
@@ -173,6 +238,8 @@ pub(crate) type KernelOf<C> = <C as Hyperparameters>::Kernel;
 pub(crate) type StateOf<A, C> = <KernelOf<C> as Kernel<A>>::State;
 /// Its per-step scalars for elements `A`.
 pub(crate) type ScalarsOf<A, C> = <KernelOf<C> as Kernel<A>>::Scalars;
+/// The slot of one tensor: its shape, strides and state.
+pub(crate) type SlotOf<A, C> = Slot<StateOf<A, C>>;
 
 /// Updates the tensor at an index with its gradient and state slot.
 #[cfg(feature = "rayon")]
@@ -209,6 +276,8 @@ where
     skipped: u64,
     slots: Vec<Slot<StateOf<A, C>>>,
     non_finite: NonFinitePolicy,
+    /// The seed of stochastic rounding of the parameters (`bf16` only), if it is on.
+    stochastic: Option<u64>,
     last: StepOutcome,
     /// Where [`Driver::install`] resolves new kernels before they replace `kernels`.
     staging: Scratch<C::Kernel>,
@@ -219,6 +288,8 @@ where
     addresses: Scratch<usize>,
     /// One entry per group, refilled every step.
     scalars: Scratch<ScalarsOf<A, C>>,
+    /// Each group's running values ([`Kernel::accumulators`]); empty lists for most kernels.
+    accumulated: Vec<Vec<f64>>,
     /// Integer working space of [`Driver::step_with`] (SparseAdam's coalescing order).
     working: Scratch<usize>,
     /// Each tensor's term of the kernels' sum ([`Kernel::reduce`]), for the step's round.
@@ -240,6 +311,7 @@ where
             skipped: self.skipped,
             slots: self.slots.clone(),
             non_finite: self.non_finite,
+            stochastic: self.stochastic,
             last: self.last.clone(),
             staging: self.staging.clone(),
             staging_rates: self.staging_rates.clone(),
@@ -248,6 +320,7 @@ where
             scalars: self.scalars.clone(),
             working: self.working.clone(),
             terms: self.terms.clone(),
+            accumulated: self.accumulated.clone(),
         }
     }
 }
@@ -283,6 +356,7 @@ where
             skipped: 0,
             slots: Vec::new(),
             non_finite: NonFinitePolicy::default(),
+            stochastic: None,
             last: StepOutcome::NotStarted,
             staging: Scratch(Vec::new()),
             staging_rates: Scratch(Vec::new()),
@@ -291,6 +365,7 @@ where
             scalars: Scratch(Vec::new()),
             working: Scratch(Vec::new()),
             terms: Scratch(Vec::new()),
+            accumulated: Vec::new(),
         };
         driver.install(config, None)?;
         Ok(driver)
@@ -305,7 +380,7 @@ where
     /// only then replaces them and their kernels. Reuses the kernels' storage, so a scheduler's
     /// per-step call does not allocate.
     fn install(&mut self, config: C, groups: Option<Option<ParamGroups>>) -> Result<(), Error> {
-        config.validate()?;
+        validate_in::<A, C>(&config)?;
         let staging = &mut self.staging.0;
         let rates = &mut self.staging_rates.0;
         staging.clear();
@@ -319,6 +394,7 @@ where
                 for group in groups.groups() {
                     staging.push(config.group_kernel(group)?);
                     let resolved = config.for_group(group)?;
+                    validate_in::<A, C>(&resolved)?;
                     rates.push((resolved.learning_rate(), resolved.momentum()));
                 }
             }
@@ -329,7 +405,36 @@ where
         if let Some(groups) = groups {
             self.groups = groups;
         }
+        self.fit_accumulators();
         Ok(())
+    }
+
+    /// One list of running values per group, each group's kept, a new group's at its starting
+    /// values (allocates only when there are new groups).
+    fn fit_accumulators(&mut self) {
+        let kernels = &self.kernels;
+        self.accumulated.truncate(kernels.len());
+        for kernel in &kernels[self.accumulated.len()..] {
+            self.accumulated.push(
+                kernel
+                    .accumulators()
+                    .iter()
+                    .map(|&(_, start)| start)
+                    .collect(),
+            );
+        }
+    }
+
+    /// The kernel of the tensor at `index` and its slot, if the optimizer has stepped it.
+    pub(crate) fn tensor(&self, index: usize) -> Option<(&C::Kernel, &SlotOf<A, C>)> {
+        let slot = self.slots.get(index)?;
+        Some((self.kernel_of(index), slot))
+    }
+
+    /// The parameters are the tensors the optimizer has stepped (if any), with their shapes.
+    pub(crate) fn check_params(&self, params: &dyn TensorList<A>) -> Result<(), Error> {
+        let n = check::list(params)?;
+        self.validate_params(params, n)
     }
 
     /// The kernel of the tensor at `index`.
@@ -517,8 +622,12 @@ where
         let step = self.step;
         let scalars = &mut self.scalars.0;
         scalars.clear();
-        scalars.extend(self.kernels.iter().map(|k| k.scalars(step, sum)));
+        for (kernel, values) in self.kernels.iter().zip(&mut self.accumulated) {
+            kernel.accumulate(step, values);
+            scalars.push(kernel.scalars_with(step, sum, values));
+        }
         let (kernels, groups) = (&self.kernels, self.groups.as_ref());
+        let stochastic = self.stochastic;
         let update = |index: usize,
                       p: &mut dyn TensorMut<A>,
                       g: &dyn Tensor<A>,
@@ -544,6 +653,9 @@ where
                 &own
             };
             let mut pass = Pass::new(p, g, &slot.strides);
+            if let Some(seed) = stochastic {
+                pass.round_stochastically(random::stream_key(seed, step, index));
+            }
             kernels[group].update(sc, &mut pass, state);
         };
         #[cfg(feature = "rayon")]
@@ -652,7 +764,10 @@ where
         let step = self.step;
         let scalars = &mut self.scalars.0;
         scalars.clear();
-        scalars.extend(self.kernels.iter().map(|k| k.scalars(step, 0.0)));
+        for (kernel, values) in self.kernels.iter().zip(&mut self.accumulated) {
+            kernel.accumulate(step, values);
+            scalars.push(kernel.scalars_with(step, 0.0, values));
+        }
         for (index, slot) in self.slots.iter_mut().enumerate() {
             slot.step += 1;
             let Some(state) = slot.state.as_mut() else {
@@ -966,6 +1081,8 @@ where
 
     pub(crate) fn reset_state(&mut self) {
         self.slots.clear();
+        self.accumulated.clear();
+        self.fit_accumulators();
         self.step = 0;
         self.last = StepOutcome::NotStarted;
         self.skipped = 0;
@@ -979,6 +1096,32 @@ where
         self.non_finite = policy;
     }
 
+    pub(crate) fn stochastic_rounding(&self) -> Option<u64> {
+        self.stochastic
+    }
+
+    /// Stochastic rounding needs a type that has it (`bf16`) and a kernel whose every store
+    /// of the parameter goes through the pass.
+    fn check_stochastic_rounding(&self, seed: Option<u64>) -> Result<(), Error> {
+        if seed.is_some() && !(A::STOCHASTIC && C::STOCHASTIC_ROUNDING) {
+            return Err(Error::Unsupported {
+                optimizer: C::KIND.name(),
+                what: if A::STOCHASTIC {
+                    "stochastic rounding"
+                } else {
+                    "stochastic rounding of parameters other than bf16"
+                },
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_stochastic_rounding(&mut self, seed: Option<u64>) -> Result<(), Error> {
+        self.check_stochastic_rounding(seed)?;
+        self.stochastic = seed;
+        Ok(())
+    }
+
     pub(crate) fn save_state(&self) -> OptimizerState<A> {
         OptimizerState {
             format_version: STATE_FORMAT_VERSION,
@@ -989,13 +1132,30 @@ where
             non_finite_policy: self.non_finite,
             param_groups: self.groups.clone(),
             tensors: self.slots.iter().map(Slot::save).collect(),
-            extra: Default::default(),
+            extra: self.saved_extra(),
+            master_weights: None,
         }
+    }
+
+    /// The stochastic-rounding seed, if any, under [`STOCHASTIC_ROUNDING_SEED`], and the running
+    /// values of every group, by `group<g>.<name>`, as the bits of the `f64`.
+    fn saved_extra(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut extra: std::collections::BTreeMap<String, u64> = self
+            .stochastic
+            .map(|seed| (STOCHASTIC_ROUNDING_SEED.to_string(), seed))
+            .into_iter()
+            .collect();
+        for (group, (kernel, values)) in self.kernels.iter().zip(&self.accumulated).enumerate() {
+            for (&(name, _), value) in kernel.accumulators().iter().zip(values) {
+                extra.insert(format!("group{group}.{name}"), value.to_bits());
+            }
+        }
+        extra
     }
 
     /// Replaces everything with a saved state, after checking all of it exactly as building,
     /// `set_param_groups` and the first step would.
-    pub(crate) fn load_state(&mut self, state: OptimizerState<A>) -> Result<(), Error> {
+    pub(crate) fn load_state(&mut self, mut state: OptimizerState<A>) -> Result<(), Error> {
         if state.format_version != STATE_FORMAT_VERSION {
             return Err(Error::UnsupportedStateFormat {
                 version: state.format_version,
@@ -1023,6 +1183,36 @@ where
             tensor: None,
             reason,
         };
+        if state.master_weights.is_some() {
+            return Err(Error::InvalidState {
+                tensor: None,
+                reason: "saved with f32 master weights: load it into a MasterWeights".to_string(),
+            });
+        }
+        let stochastic = state.extra.remove(STOCHASTIC_ROUNDING_SEED);
+        self.check_stochastic_rounding(stochastic)?;
+        // Each group's running values: saved, finite, or at their start before the first step.
+        let mut accumulated = Vec::new();
+        {
+            let mut resolved = Driver::<A, C>::new(config.clone())?;
+            resolved.install(config.clone(), Some(state.param_groups.clone()))?;
+            for (group, kernel) in resolved.kernels.iter().enumerate() {
+                let mut values = Vec::new();
+                for &(name, start) in kernel.accumulators() {
+                    let key = format!("group{group}.{name}");
+                    let value = match state.extra.remove(&key) {
+                        Some(bits) => f64::from_bits(bits),
+                        None if state.step == 0 => start,
+                        None => return Err(invalid(format!("`{key}` missing"))),
+                    };
+                    if !value.is_finite() {
+                        return Err(invalid(format!("`{key}` is {value}")));
+                    }
+                    values.push(value);
+                }
+                accumulated.push(values);
+            }
+        }
         if !state.extra.is_empty() {
             return Err(invalid(format!(
                 "unexpected counters {:?}",
@@ -1065,7 +1255,9 @@ where
         self.step = state.step;
         self.skipped = state.skipped_steps;
         self.non_finite = state.non_finite_policy;
+        self.stochastic = stochastic;
         self.slots = slots;
+        self.accumulated = accumulated;
         self.last = StepOutcome::NotStarted;
         Ok(())
     }
@@ -1087,6 +1279,9 @@ fn first_non_finite<A: Float>(grads: &dyn TensorList<A>, n: usize) -> Option<Non
         })
     })
 }
+
+/// The key of [`OptimizerState::extra`] that holds the seed of stochastic rounding.
+const STOCHASTIC_ROUNDING_SEED: &str = "stochastic_rounding.seed";
 
 /// Working space reused from step to step so that `step` does not allocate; not state, so a
 /// clone starts with an empty one.
@@ -1244,6 +1439,12 @@ macro_rules! optimizer_type {
             fn set_non_finite_policy(&mut self, policy: $crate::NonFinitePolicy) {
                 self.driver.set_non_finite_policy(policy)
             }
+            fn stochastic_rounding(&self) -> Option<u64> {
+                self.driver.stochastic_rounding()
+            }
+            fn set_stochastic_rounding(&mut self, seed: Option<u64>) -> Result<(), $crate::Error> {
+                self.driver.set_stochastic_rounding(seed)
+            }
             fn name(&self) -> &'static str {
                 <$config as $crate::registry::Registered>::KIND.name()
             }
@@ -1277,6 +1478,20 @@ macro_rules! momentum_is {
     };
 }
 pub(crate) use momentum_is;
+
+/// [`Hyperparameters::largest_step`] of the Adam family, whose step size
+/// `lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ)` is largest at step 1, at most `lr/(1 − β₁)`.
+macro_rules! largest_step_is_adams {
+    () => {
+        fn largest_step(&self) -> (f64, &'static str) {
+            (
+                1.0 / (1.0 - self.betas.0),
+                "must keep lr/(1 − betas[0]), the first step's size, finite",
+            )
+        }
+    };
+}
+pub(crate) use largest_step_is_adams;
 
 /// The accessors of [`Hyperparameters`] every configuration with fields `lr` and
 /// `weight_decay` writes the same way.

@@ -7,6 +7,7 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
+use num_traits::Float as _;
 use crate::ops::{Decay, WeightDecay, addcmul, decayed, descend};
 use crate::pass::{Pass, unswitch};
 
@@ -83,21 +84,21 @@ impl Hyperparameters for AdadeltaConfig {
 
 impl<A: Float> Kernel<A> for AdadeltaConfig {
     type State = AdadeltaState<A>;
-    type Scalars = AdadeltaScalars<A>;
+    type Scalars = AdadeltaScalars<A::Compute>;
 
-    fn scalars(&self, _step: u64, _sum: f64) -> AdadeltaScalars<A> {
+    fn scalars(&self, _step: u64, _sum: f64) -> Self::Scalars {
         AdadeltaScalars {
-            neg_lr: A::from_f64(-self.lr),
-            rho: A::from_f64(self.rho),
-            one_minus_rho: A::from_f64(1.0 - self.rho),
-            eps: A::from_f64(self.eps),
+            neg_lr: A::Compute::from_f64(-self.lr),
+            rho: A::Compute::from_f64(self.rho),
+            one_minus_rho: A::Compute::from_f64(1.0 - self.rho),
+            eps: A::Compute::from_f64(self.eps),
             decay: WeightDecay::coupled(self.maximize, self.weight_decay),
         }
     }
 
     fn update(
         &self,
-        sc: &AdadeltaScalars<A>,
+        sc: &Self::Scalars,
         pass: &mut Pass<'_, A>,
         state: &mut AdadeltaState<A>,
     ) {

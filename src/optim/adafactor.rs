@@ -6,6 +6,7 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
+use num_traits::{One as _, Zero as _};
 use crate::ops::{LerpWeight, descend, saturate};
 use crate::pass::{self, Pass};
 
@@ -60,6 +61,8 @@ config! {
 
 impl Hyperparameters for AdafactorConfig {
     type Kernel = AdafactorConfig;
+    /// No stochastic rounding: its factored update writes the parameter row by row.
+    const STOCHASTIC_ROUNDING: bool = false;
 
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("lr", self.lr)?;
@@ -150,34 +153,34 @@ fn scaled<A: Float>(v: A, g: A, eps1_squared: A) -> A {
 
 /// `row_var.mean(dim=-2).clamp_(min=ε₁)` of batch `b` (the `n` rows of one matrix of the last
 /// two axes): the sum in `f64`, rounded once, divided in `A`.
-fn row_mean<A: Float>(row: &[A], b: usize, n: usize, eps1: A) -> A {
+fn row_mean<A: Float>(row: &[A], b: usize, n: usize, eps1: A::Compute) -> A::Compute {
     let sum: f64 = row[b * n..(b + 1) * n].iter().map(|x| x.widen()).sum();
-    let mean = saturate(A::from_f64(sum) / A::from_f64(n as f64));
+    let mean = saturate(A::Compute::from_f64(sum) / A::Compute::from_f64(n as f64));
     if mean < eps1 { eps1 } else { mean }
 }
 
 impl<A: Float> Kernel<A> for AdafactorConfig {
     type State = AdafactorState<A>;
-    type Scalars = AdafactorScalars<A>;
+    type Scalars = AdafactorScalars<A::Compute>;
 
-    fn scalars(&self, step: u64, _sum: f64) -> AdafactorScalars<A> {
+    fn scalars(&self, step: u64, _sum: f64) -> Self::Scalars {
         let t = step as f64;
         let eps1 = self.eps.0.unwrap_or(A::epsilon().widen());
         AdafactorScalars {
             weight: LerpWeight::new(t.powf(self.beta2_decay)),
             rho: f64::min(self.lr, 1.0 / t.sqrt()),
-            eps1: A::from_f64(eps1),
-            eps1_squared: A::from_f64(eps1 * eps1),
+            eps1: A::Compute::from_f64(eps1),
+            eps1_squared: A::Compute::from_f64(eps1 * eps1),
             eps2: self.eps.1,
             d: self.d,
-            decay: (self.weight_decay != 0.0).then(|| A::from_f64(1.0 - self.lr * self.weight_decay)),
+            decay: (self.weight_decay != 0.0).then(|| A::Compute::from_f64(1.0 - self.lr * self.weight_decay)),
             maximize: self.maximize,
         }
     }
 
     fn update(
         &self,
-        sc: &AdafactorScalars<A>,
+        sc: &Self::Scalars,
         pass: &mut Pass<'_, A>,
         state: &mut AdafactorState<A>,
     ) {
@@ -185,7 +188,7 @@ impl<A: Float> Kernel<A> for AdafactorConfig {
         let len = pass.len() as f64;
         // The step is relative to the parameter's RMS before weight decay (`norm().item()`: an
         // `A`, widened).
-        let norm = A::from_f64(pass::sum_of_squares(pass.param()).sqrt()).widen();
+        let norm = A::Compute::from_f64(pass::sum_of_squares(pass.param()).sqrt()).widen();
         let alpha = f64::max(sc.eps2, norm / len.sqrt()) * sc.rho;
         if let Some(factor) = sc.decay {
             pass.zip(
@@ -193,13 +196,13 @@ impl<A: Float> Kernel<A> for AdafactorConfig {
                 |p, _| *p = *p * factor,
             );
         }
-        let sign = if sc.maximize { -A::one() } else { A::one() };
-        let square = |g: A| {
+        let sign = if sc.maximize { -A::Compute::one() } else { A::Compute::one() };
+        let square = |g: A::Compute| {
             let g = g.widen();
             g * g
         };
         // `max(1, ‖U‖ / (√numel·d))`, from `Σ U²`.
-        let denom = |sum_u2: f64| f64::max(1.0, A::from_f64(sum_u2.sqrt()).widen() / (len.sqrt() * sc.d));
+        let denom = |sum_u2: f64| f64::max(1.0, A::Compute::from_f64(sum_u2.sqrt()).widen() / (len.sqrt() * sc.d));
         match state {
             AdafactorState {
                 row_var: Some(row),
@@ -215,15 +218,16 @@ impl<A: Float> Kernel<A> for AdafactorConfig {
                 // in f64), squared and divided in `A`; then lerped into the statistics.
                 // A mean that overflowed is held at the largest finite value (see `saturate`).
                 let mean = |sum: f64, size: usize| {
-                    let norm = A::from_f64(sum.sqrt());
-                    saturate(norm * norm / A::from_f64(size as f64))
+                    let norm = A::Compute::from_f64(sum.sqrt());
+                    saturate(norm * norm / A::Compute::from_f64(size as f64))
                 };
                 // One pass over the gradient's rows for both statistics: a row's sum at once
                 // (in the order of `OrderedSum`), the columns' sums row by row into `f64`
                 // accumulators (each column's in row order), lerped at a matrix's last row.
                 pass.grad_rows(|r, g| {
                     let (b, i) = (r / n, r % n);
-                    row[r] = weight.lerp(row[r], mean(pass::row_terms(g.view(), None, |g, _| square(g)), m));
+                    let sum = pass::row_terms(g.view(), None, |g, _| square(g));
+                    row[r] = Float::from_compute(weight.lerp(row[r].to_compute(), mean(sum, m)));
                     if i == 0 {
                         col_sums.fill(0.0);
                     }
@@ -232,19 +236,19 @@ impl<A: Float> Kernel<A> for AdafactorConfig {
                             #[inline(always)]
                             || {
                                 for (s, &g) in col_sums.iter_mut().zip(g) {
-                                    *s += square(g);
+                                    *s += square(g.to_compute());
                                 }
                             },
                         ),
                         None => {
                             for (s, &g) in col_sums.iter_mut().zip(g.iter()) {
-                                *s += square(g);
+                                *s += square(g.to_compute());
                             }
                         }
                     }
                     if i == n - 1 {
                         for (c, &s) in col[b * m..(b + 1) * m].iter_mut().zip(col_sums.iter()) {
-                            *c = weight.lerp(*c, mean(s, n));
+                            *c = Float::from_compute(weight.lerp(c.to_compute(), mean(s, n)));
                         }
                     }
                 });
@@ -252,29 +256,30 @@ impl<A: Float> Kernel<A> for AdafactorConfig {
                 // `Σ U²` (per row in the order of `OrderedSum`, the rows' sums in order), then
                 // for the step. Neither keeps `U`: the state stays `n + m` numbers.
                 let (row, col) = (&*row, &*col);
-                let mut den = A::zero();
+                let mut den = A::Compute::zero();
                 let mut sum_u2 = 0.0;
                 pass.grad_rows(|r, g| {
                     let (b, i) = (r / n, r % n);
                     if i == 0 {
                         den = row_mean(row, b, n, eps1);
                     }
-                    let (ri, d) = (row[r], den);
+                    let (ri, d) = (row[r].to_compute(), den);
                     let cols = &col[b * m..(b + 1) * m];
                     sum_u2 += pass::row_terms(g, Some(cols), move |g, c| {
                         square(scaled((ri * c) / d, sign * g, eps1_squared))
                     });
                 });
-                let step = A::from_f64(-alpha / denom(sum_u2));
+                let step = A::Compute::from_f64(-alpha / denom(sum_u2));
                 pass.rows_mut(|r, mut p, g| {
                     let (b, i) = (r / n, r % n);
                     if i == 0 {
                         den = row_mean(row, b, n, eps1);
                     }
-                    let (ri, d) = (row[r], den);
+                    let (ri, d) = (row[r].to_compute(), den);
                     let cols = &col[b * m..(b + 1) * m];
                     let update = move |p: &mut A, g: A, c: A| {
-                        *p = descend(*p, scaled((ri * c) / d, sign * g, eps1_squared), step);
+                        let u = scaled((ri * c.to_compute()) / d, sign * g.to_compute(), eps1_squared);
+                        *p = Float::from_compute(descend(p.to_compute(), u, step));
                     };
                     match (p.as_slice_mut(), g.as_slice()) {
                         (Some(p), Some(g)) => pass::with_simd(
@@ -306,9 +311,9 @@ impl<A: Float> Kernel<A> for AdafactorConfig {
                 );
                 let eps1_squared = sc.eps1_squared;
                 let (sum_u2, _) = pass.sum_squares_logical(v, v, |_, g, v, _| {
-                    (scaled(v, sign * g, eps1_squared), A::zero())
+                    (scaled(v, sign * g, eps1_squared), A::Compute::zero())
                 });
-                let step = A::from_f64(-alpha / denom(sum_u2));
+                let step = A::Compute::from_f64(-alpha / denom(sum_u2));
                 pass.zip1(
                     v,
                     #[inline(always)]

@@ -6,6 +6,7 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
+use num_traits::Float as _;
 use crate::ops::{Decay, WeightDecay, addcdiv};
 use crate::pass::{Pass, unswitch};
 
@@ -81,19 +82,19 @@ impl Hyperparameters for AdagradConfig {
 
 impl<A: Float> Kernel<A> for AdagradConfig {
     type State = AdagradState<A>;
-    type Scalars = AdagradScalars<A>;
+    type Scalars = AdagradScalars<A::Compute>;
 
-    fn scalars(&self, step: u64, _sum: f64) -> AdagradScalars<A> {
+    fn scalars(&self, step: u64, _sum: f64) -> Self::Scalars {
         // The decay starts on the second step: step 1 uses the full learning rate.
         let clr = self.lr / (1.0 + (step as f64 - 1.0) * self.lr_decay);
         AdagradScalars {
-            neg_clr: A::from_f64(-clr),
-            eps: A::from_f64(self.eps),
+            neg_clr: A::Compute::from_f64(-clr),
+            eps: A::Compute::from_f64(self.eps),
             decay: WeightDecay::coupled(self.maximize, self.weight_decay),
         }
     }
 
-    fn update(&self, sc: &AdagradScalars<A>, pass: &mut Pass<'_, A>, state: &mut AdagradState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut AdagradState<A>) {
         let AdagradScalars {
             neg_clr,
             eps,

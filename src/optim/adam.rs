@@ -3,10 +3,13 @@
 use crate::builder::config;
 use crate::check;
 use crate::driver::buffers::state;
-use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
+use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type, largest_step_is_adams};
 use crate::error::Error;
 use crate::float::Float;
-use crate::ops::{Decay, LerpWeight, WeightDecay, addcdiv, addcmul, decayed, maximum};
+use crate::ops::{
+    Decay, LerpWeight, WeightDecay, addcdiv, addcmul, agrees, caution_scale, cautious, decayed,
+    maximum,
+};
 use crate::pass::{Pass, unswitch};
 
 config! {
@@ -21,6 +24,7 @@ config! {
     /// | `decoupled_weight_decay` | `false` (L2 into the gradient) | `true`: `p ← p·(1 − γλ)`, AdamW's form |
     /// | `amsgrad` | `false` | |
     /// | `maximize` | `false` | |
+    /// | `caution` | `false` | `true`: cautious masking, timm's `cadamw` (see [`Adam`]) |
     ///
     /// Note the divergent defaults of other libraries: Keras `eps = 1e-7`, burn `eps = 1e-5`,
     /// optax AdamW `weight_decay = 1e-4`. PyTorch's `AdamW` is [`AdamW`](crate::AdamW) with
@@ -61,6 +65,8 @@ config! {
         amsgrad: bool = false,
         /// Maximise the objective instead of minimising it.
         maximize: bool = false,
+        /// Cautious masking of the first moment in the step (see [`Adam`]).
+        caution: bool = false,
     }
 }
 
@@ -76,6 +82,7 @@ impl AdamConfig {
 }
 
 impl Hyperparameters for AdamConfig {
+    largest_step_is_adams!();
     type Kernel = AdamConfig;
 
     fn validate(&self) -> Result<(), Error> {
@@ -97,6 +104,7 @@ pub(crate) struct AdamScalars<A> {
     bias_correction2_sqrt: A,
     eps: A,
     decay: WeightDecay<A>,
+    caution: bool,
 }
 
 state! {
@@ -113,12 +121,14 @@ state! {
 
 impl<A: Float> AdamScalars<A> {
     /// Weight decay and both moment updates; the moments are updated in place. `maximize` and
-    /// `decay` are this step's decisions, as constants.
+    /// `decay` are this step's decisions, as constants. Returns the gradient the moments saw
+    /// (after `maximize` and coupled decay).
     #[inline(always)]
-    fn moments(&self, p: &mut A, g: A, m: &mut A, v: &mut A, maximize: bool, decay: Decay) {
+    fn moments(&self, p: &mut A, g: A, m: &mut A, v: &mut A, maximize: bool, decay: Decay) -> A {
         let g = self.decay.apply(p, g, maximize, decay);
         *m = self.exp_avg_weight.lerp(*m, g);
         *v = addcmul(decayed(*v, self.beta2), self.one_minus_beta2, g, g);
+        g
     }
 
     /// `p ← p − (γ/bc₁)·m / (√v/√bc₂ + ε)` for the given second moment.
@@ -131,30 +141,31 @@ impl<A: Float> AdamScalars<A> {
 
 impl<A: Float> Kernel<A> for AdamConfig {
     type State = AdamState<A>;
-    type Scalars = AdamScalars<A>;
+    type Scalars = AdamScalars<A::Compute>;
 
-    fn scalars(&self, step: u64, _sum: f64) -> AdamScalars<A> {
+    fn scalars(&self, step: u64, _sum: f64) -> Self::Scalars {
         let (beta1, beta2) = self.betas;
         let t = step as f64;
         let bias_correction1 = 1.0 - beta1.powf(t);
         let bias_correction2 = 1.0 - beta2.powf(t);
         AdamScalars {
             exp_avg_weight: LerpWeight::new(1.0 - beta1),
-            beta2: A::from_f64(beta2),
-            one_minus_beta2: A::from_f64(1.0 - beta2),
-            neg_step_size: A::from_f64(-(self.lr / bias_correction1)),
-            bias_correction2_sqrt: A::from_f64(bias_correction2.sqrt()),
-            eps: A::from_f64(self.eps),
+            beta2: A::Compute::from_f64(beta2),
+            one_minus_beta2: A::Compute::from_f64(1.0 - beta2),
+            neg_step_size: A::Compute::from_f64(-(self.lr / bias_correction1)),
+            bias_correction2_sqrt: A::Compute::from_f64(bias_correction2.sqrt()),
+            eps: A::Compute::from_f64(self.eps),
             decay: WeightDecay::new(
                 self.maximize,
                 self.weight_decay,
                 self.decoupled_weight_decay,
                 self.lr,
             ),
+            caution: self.caution,
         }
     }
 
-    fn update(&self, sc: &AdamScalars<A>, pass: &mut Pass<'_, A>, state: &mut AdamState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut AdamState<A>) {
         let sc = *sc;
         let AdamState {
             exp_avg,
@@ -164,28 +175,74 @@ impl<A: Float> Kernel<A> for AdamConfig {
         unswitch! {
             const MAXIMIZE: bool = sc.decay.maximize();
             const DECAY: Decay = sc.decay.form() => [Decay::None, Decay::Coupled, Decay::Decoupled];
-            match max_exp_avg_sq {
-                None => pass.zip2(
+            if sc.caution {
+                // The mask's mean needs every element's moment first: the moments and the count
+                // of agreeing elements, then the step.
+                let agreeing = if let Some(v_max) = max_exp_avg_sq.as_deref_mut() {
+                    pass.zip3_count(
+                        exp_avg,
+                        exp_avg_sq,
+                        v_max,
+                        #[inline(always)]
+                        move |mut p, g, m, v, v_max| {
+                            let g = sc.moments(&mut p, g, m, v, MAXIMIZE, DECAY);
+                            *v_max = maximum(*v_max, *v);
+                            agrees(*m, g)
+                        },
+                    )
+                } else {
+                    pass.zip2_count(
+                        exp_avg,
+                        exp_avg_sq,
+                        #[inline(always)]
+                        move |mut p, g, m, v| {
+                            let g = sc.moments(&mut p, g, m, v, MAXIMIZE, DECAY);
+                            agrees(*m, g)
+                        },
+                    )
+                };
+                let scale = caution_scale::<A::Compute>(agreeing, pass.len());
+                // The step's denominator: AMSGrad's maximum, else v.
+                let denominator = match max_exp_avg_sq {
+                    Some(v_max) => v_max,
+                    None => exp_avg_sq,
+                };
+                pass.zip2(
                     exp_avg,
-                    exp_avg_sq,
+                    denominator,
                     #[inline(always)]
                     move |p, g, m, v| {
-                        sc.moments(p, g, m, v, MAXIMIZE, DECAY);
-                        sc.apply(p, *m, *v);
+                        // The gradient the moments saw, from the parameter the first pass read
+                        // and left as it was (it decayed a copy): the decoupled decay is here,
+                        // so that the parameter is stored, and rounded, once.
+                        let g = sc.decay.apply(p, g, MAXIMIZE, DECAY);
+                        sc.apply(p, cautious(*m, g, scale), *v);
                     },
-                ),
-                Some(v_max) => pass.zip3(
-                    exp_avg,
-                    exp_avg_sq,
-                    v_max,
-                    #[inline(always)]
-                    move |p, g, m, v, v_max| {
-                        sc.moments(p, g, m, v, MAXIMIZE, DECAY);
-                        // The maximum of the raw v, bias-corrected with this step's bc₂.
-                        *v_max = maximum(*v_max, *v);
-                        sc.apply(p, *m, *v_max);
-                    },
-                ),
+                );
+            } else {
+                match max_exp_avg_sq {
+                    None => pass.zip2(
+                        exp_avg,
+                        exp_avg_sq,
+                        #[inline(always)]
+                        move |p, g, m, v| {
+                            sc.moments(p, g, m, v, MAXIMIZE, DECAY);
+                            sc.apply(p, *m, *v);
+                        },
+                    ),
+                    Some(v_max) => pass.zip3(
+                        exp_avg,
+                        exp_avg_sq,
+                        v_max,
+                        #[inline(always)]
+                        move |p, g, m, v, v_max| {
+                            sc.moments(p, g, m, v, MAXIMIZE, DECAY);
+                            // The maximum of the raw v, bias-corrected with this step's bc₂.
+                            *v_max = maximum(*v_max, *v);
+                            sc.apply(p, *m, *v_max);
+                        },
+                    ),
+                }
             }
         }
     }
@@ -205,8 +262,16 @@ optimizer_type! {
     /// m ← β₁·m + (1 − β₁)·g                    (computed as m + (1 − β₁)(g − m), PyTorch's lerp)
     /// v ← β₂·v + (1 − β₂)·g²
     /// v̂ ← max(v̂, v)                            if amsgrad (else v̂ = v)
-    /// p ← p − γ/(1 − β₁ᵗ) · m / (√v̂ / √(1 − β₂ᵗ) + ε)
+    /// m̃ = m · mask / max(mean(mask), 10⁻³),  mask = (m·g > 0)     if caution (else m̃ = m)
+    /// p ← p − γ/(1 − β₁ᵗ) · m̃ / (√v̂ / √(1 − β₂ᵗ) + ε)
     /// ```
+    ///
+    /// `caution` is cautious masking (Liang et al., 2024, "Cautious Optimizers"), as timm's
+    /// `AdamW(caution=True)` computes it: the components of the step whose sign disagrees with
+    /// the gradient's (the gradient the moments saw, after `maximize` and coupled decay) are
+    /// dropped, the others scaled up by the inverse of the fraction kept, per tensor. It needs
+    /// the count of agreeing elements before the step: two passes over the tensor instead of
+    /// one. `m` itself is stored unmasked.
     ///
     /// `ε` is added after bias-correcting `√v` (PyTorch's form; TF1's "ε̂" form differs). With
     /// `decoupled_weight_decay` this computes PyTorch's `AdamW`, which is also a type of its

@@ -3,10 +3,11 @@
 use crate::builder::config;
 use crate::check;
 use crate::driver::buffers::state;
-use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
+use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type, largest_step_is_adams};
 use crate::error::Error;
 use crate::float::Float;
-use crate::ops::{Decay, LerpWeight, WeightDecay, addcdiv, decayed, maximum};
+use num_traits::Float as _;
+use crate::ops::{Decay, LerpWeight, WeightDecay, decayed, maximum};
 use crate::pass::{Pass, unswitch};
 
 config! {
@@ -66,6 +67,7 @@ state! {
 }
 
 impl Hyperparameters for AdamaxConfig {
+    largest_step_is_adams!();
     type Kernel = AdamaxConfig;
 
     fn validate(&self) -> Result<(), Error> {
@@ -84,21 +86,21 @@ impl Hyperparameters for AdamaxConfig {
 
 impl<A: Float> Kernel<A> for AdamaxConfig {
     type State = AdamaxState<A>;
-    type Scalars = AdamaxScalars<A>;
+    type Scalars = AdamaxScalars<A::Compute>;
 
-    fn scalars(&self, step: u64, _sum: f64) -> AdamaxScalars<A> {
+    fn scalars(&self, step: u64, _sum: f64) -> Self::Scalars {
         let (beta1, beta2) = self.betas;
         let clr = self.lr / (1.0 - beta1.powf(step as f64));
         AdamaxScalars {
             exp_avg_weight: LerpWeight::new(1.0 - beta1),
-            beta2: A::from_f64(beta2),
-            eps: A::from_f64(self.eps),
-            neg_clr: A::from_f64(-clr),
+            beta2: A::Compute::from_f64(beta2),
+            eps: A::Compute::from_f64(self.eps),
+            neg_clr: A::Compute::from_f64(-clr),
             decay: WeightDecay::coupled(self.maximize, self.weight_decay),
         }
     }
 
-    fn update(&self, sc: &AdamaxScalars<A>, pass: &mut Pass<'_, A>, state: &mut AdamaxState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut AdamaxState<A>) {
         let sc = *sc;
         unswitch! {
             const MAXIMIZE: bool = sc.decay.maximize();
@@ -112,7 +114,9 @@ impl<A: Float> Kernel<A> for AdamaxConfig {
                     *m = sc.exp_avg_weight.lerp(*m, g);
                     // ε inside the maximum, so u ≥ ε > 0: nothing is added to the denominator.
                     *u = maximum(decayed(*u, sc.beta2), g.abs() + sc.eps);
-                    *p = addcdiv(*p, sc.neg_clr, *m, *u);
+                    // `addcdiv` without its guard for `u = ∞`: `u ≤ max(|g|) + ε` is finite
+                    // for finite gradients, so no `∞/∞` can arise.
+                    *p = *p + (sc.neg_clr * *m) / *u;
                 },
             )
         }

@@ -1,7 +1,7 @@
 //! AdamW: `torch.optim.AdamW`, Adam's kernel with decoupled weight decay.
 
 use crate::builder::config;
-use crate::driver::{Hyperparameters, momentum_is, lr_and_weight_decay, optimizer_type};
+use crate::driver::{Hyperparameters, momentum_is, lr_and_weight_decay, optimizer_type, largest_step_is_adams};
 use crate::error::Error;
 use crate::float::Float;
 use crate::optim::AdamConfig;
@@ -18,6 +18,7 @@ config! {
     /// | `weight_decay` | `1e-2` (optax: `1e-4`) | `≥ 0` |
     /// | `amsgrad` | `false` | |
     /// | `maximize` | `false` | |
+    /// | `caution` | `false` | `true`: timm's `cadamw` (see [`Adam`](crate::Adam)) |
     ///
     /// # Example
     ///
@@ -41,10 +42,13 @@ config! {
         amsgrad: bool = false,
         /// Maximise the objective instead of minimising it.
         maximize: bool = false,
+        /// Cautious masking of the first moment in the step (see [`Adam`](crate::Adam)).
+        caution: bool = false,
     }
 }
 
 impl Hyperparameters for AdamWConfig {
+    largest_step_is_adams!();
     type Kernel = AdamConfig;
 
     fn validate(&self) -> Result<(), Error> {
@@ -59,6 +63,7 @@ impl Hyperparameters for AdamWConfig {
             decoupled_weight_decay: true,
             amsgrad: self.amsgrad,
             maximize: self.maximize,
+            caution: self.caution,
         }
     }
     lr_and_weight_decay!();

@@ -91,9 +91,9 @@ state! {
 
 impl<A: Float> Kernel<A> for AsgdConfig {
     type State = AsgdState<A>;
-    type Scalars = AsgdScalars<A>;
+    type Scalars = AsgdScalars<A::Compute>;
 
-    fn scalars(&self, step: u64, _sum: f64) -> AsgdScalars<A> {
+    fn scalars(&self, step: u64, _sum: f64) -> Self::Scalars {
         let s = step as f64;
         AsgdScalars {
             lambd: self.lambd,
@@ -103,15 +103,15 @@ impl<A: Float> Kernel<A> for AsgdConfig {
         }
     }
 
-    fn update(&self, sc: &AsgdScalars<A>, pass: &mut Pass<'_, A>, state: &mut AsgdState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut AsgdState<A>) {
         let eta = f64::from(state.eta);
-        let shrink = A::from_f64(1.0 - sc.lambd * eta);
-        let neg_eta = A::from_f64(-eta);
+        let shrink = A::Compute::from_f64(1.0 - sc.lambd * eta);
+        let neg_eta = A::Compute::from_f64(-eta);
         let decay = sc.decay;
         // `mu.item() != 1`: PyTorch copies the parameter until averaging starts.
         #[allow(clippy::float_cmp)] // exactly PyTorch's test
         let copy = state.mu == 1.0;
-        let mu = A::from_f64(f64::from(state.mu));
+        let mu = A::Compute::from_f64(f64::from(state.mu));
         unswitch! {
             const MAXIMIZE: bool = decay.maximize();
             const DECAY: Decay = decay.form() => [Decay::None, Decay::Coupled];

@@ -7,7 +7,11 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::ops::{Decay, LerpWeight, addcmul, decayed, descend, saturate};
+use crate::ops::{
+    Decay, LerpWeight, addcmul, agrees, caution_scale, cautious, decayed, descend, quotient,
+    saturate,
+};
+use num_traits::One as _;
 use crate::groups::ParamGroup;
 use crate::pass::{self, Pass, unswitch};
 use crate::tensor::Tensor;
@@ -28,6 +32,7 @@ config! {
     /// | `trust_clip` | `false` | | LAMBC: `true` caps the ratio at 1 |
     /// | `always_adapt` | `false`: the ratio applies only where `weight_decay ≠ 0` | | the paper, TF-Addons: `true` |
     /// | `decoupled_decay` | `false`: `λp` added to the update, inside the ratio | | `true`: `p ← p − γλp` outside it |
+    /// | `caution` | `false` | | `true`: cautious masking, timm's `clamb` (see [`Lamb`]) |
     ///
     /// # Example
     ///
@@ -61,6 +66,9 @@ config! {
         always_adapt: bool = false,
         /// Apply weight decay to the parameter directly, outside the trust ratio.
         decoupled_decay: bool = false,
+        /// Cautious masking of Adam's direction, before the decay and the trust ratio (see
+        /// [`Lamb`]).
+        caution: bool = false,
     }
 }
 
@@ -96,6 +104,7 @@ pub(crate) struct LambScalars<A> {
     adapt: bool,
     trust_clip: bool,
     neg_lr: A,
+    caution: bool,
 }
 
 state! {
@@ -118,10 +127,16 @@ struct Variant {
 }
 
 impl<A: Float> LambScalars<A> {
+    /// The gradient after pre-normalisation, `g / c`.
+    #[inline(always)]
+    fn normalised(&self, g: A, variant: Variant) -> A {
+        if variant.clips { g / self.clip } else { g }
+    }
+
     /// Gradient normalisation, both moments, and decoupled decay on the parameter.
     #[inline(always)]
     fn moments(&self, p: &mut A, g: A, m: &mut A, v: &mut A, variant: Variant) {
-        let g = if variant.clips { g / self.clip } else { g };
+        let g = self.normalised(g, variant);
         *m = if variant.averages {
             self.exp_avg_weight.lerp(*m, g)
         } else {
@@ -133,13 +148,29 @@ impl<A: Float> LambScalars<A> {
         }
     }
 
-    /// The Adam-style update direction `u = (m/bc₁) / (√v/√bc₂ + ε) [+ λp]`. An element that
-    /// overflows (a tiny `ε` under a vanishing `v`) is held at the type's largest finite value,
-    /// so that the trust ratio scales it instead of turning it into NaN (`∞·0`).
+    /// The parameter after decoupled decay, `p − γλp` (unchanged in the other variants), as
+    /// [`moments`](Self::moments) decays it.
     #[inline(always)]
-    fn direction(&self, p: A, m: A, v: A, variant: Variant) -> A {
+    fn decoupled(&self, p: A, variant: Variant) -> A {
+        if variant.decay == Decay::Decoupled {
+            p.mul_add(self.neg_decoupled_decay, p)
+        } else {
+            p
+        }
+    }
+
+    /// Adam's direction `(m/bc₁) / (√v/√bc₂ + ε)`. An element that overflows (a tiny `ε` under
+    /// a vanishing `v`) is held at the type's largest finite value, so that the trust ratio
+    /// scales it instead of turning it into NaN (`∞·0`).
+    #[inline(always)]
+    fn adam_direction(&self, m: A, v: A) -> A {
         let denom = v.sqrt() / self.bias_correction2_sqrt + self.eps;
-        let u = saturate((m / self.bias_correction1) / denom);
+        saturate(quotient(m / self.bias_correction1, denom))
+    }
+
+    /// The update direction `u = m̃ [+ λp]`, from Adam's direction `m̃` (masked when cautious).
+    #[inline(always)]
+    fn with_decay(&self, p: A, u: A, variant: Variant) -> A {
         if variant.decay == Decay::Coupled {
             p.mul_add(self.weight_decay, u)
         } else {
@@ -180,7 +211,7 @@ impl Hyperparameters for LambConfig {
 
 impl<A: Float> Kernel<A> for LambKernel {
     type State = LambState<A>;
-    type Scalars = LambScalars<A>;
+    type Scalars = LambScalars<A::Compute>;
 
     /// Pre-normalisation needs the global gradient norm: `Σ g²` of every tensor.
     fn reduces(&self) -> bool {
@@ -195,7 +226,7 @@ impl<A: Float> Kernel<A> for LambKernel {
         false
     }
 
-    fn scalars(&self, step: u64, squares: f64) -> LambScalars<A> {
+    fn scalars(&self, step: u64, squares: f64) -> Self::Scalars {
         let LambKernel {
             config: c,
             layer_adaptation,
@@ -212,29 +243,30 @@ impl<A: Float> Kernel<A> for LambKernel {
         let decays = c.weight_decay != 0.0;
         LambScalars {
             clips: clip.is_some(),
-            clip: A::from_f64(clip.unwrap_or(1.0)),
+            clip: A::Compute::from_f64(clip.unwrap_or(1.0)),
             averages: c.grad_averaging,
             exp_avg_weight: LerpWeight::new(1.0 - beta1),
-            beta1: A::from_f64(beta1),
-            beta2: A::from_f64(beta2),
-            one_minus_beta2: A::from_f64(1.0 - beta2),
-            bias_correction1: A::from_f64(bias_correction1),
-            bias_correction2_sqrt: A::from_f64(bias_correction2.sqrt()),
-            eps: A::from_f64(c.eps),
+            beta1: A::Compute::from_f64(beta1),
+            beta2: A::Compute::from_f64(beta2),
+            one_minus_beta2: A::Compute::from_f64(1.0 - beta2),
+            bias_correction1: A::Compute::from_f64(bias_correction1),
+            bias_correction2_sqrt: A::Compute::from_f64(bias_correction2.sqrt()),
+            eps: A::Compute::from_f64(c.eps),
             decay: match (decays, c.decoupled_decay) {
                 (false, _) => Decay::None,
                 (true, false) => Decay::Coupled,
                 (true, true) => Decay::Decoupled,
             },
-            weight_decay: A::from_f64(c.weight_decay),
-            neg_decoupled_decay: A::from_f64(-c.lr * c.weight_decay),
+            weight_decay: A::Compute::from_f64(c.weight_decay),
+            neg_decoupled_decay: A::Compute::from_f64(-c.lr * c.weight_decay),
             adapt: layer_adaptation.unwrap_or(decays || c.always_adapt),
             trust_clip: c.trust_clip,
-            neg_lr: A::from_f64(-c.lr),
+            neg_lr: A::Compute::from_f64(-c.lr),
+            caution: c.caution,
         }
     }
 
-    fn update(&self, sc: &LambScalars<A>, pass: &mut Pass<'_, A>, state: &mut LambState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut LambState<A>) {
         let sc = *sc;
         let LambState {
             exp_avg,
@@ -244,6 +276,7 @@ impl<A: Float> Kernel<A> for LambKernel {
             const CLIPS: bool = sc.clips;
             const AVERAGES: bool = sc.averages;
             const DECAY: Decay = sc.decay => [Decay::None, Decay::Coupled, Decay::Decoupled];
+            const CAUTION: bool = sc.caution;
             {
                 // A constant, not a captured value: each copy of the loops has its own.
                 const V: Variant = Variant {
@@ -251,45 +284,147 @@ impl<A: Float> Kernel<A> for LambKernel {
                     averages: AVERAGES,
                     decay: DECAY,
                 };
-                // 1. Moments (and decoupled decay, which the trust ratio then sees); 2. the
-                // trust ratio ‖p‖ / ‖u‖ of this tensor ("layer"), 1 when either norm is zero.
-                // One pass when it can.
-                let ratio = if sc.adapt {
-                    let (p_squares, u_squares) = pass.zip2_then_sum_squares(
+                // 0. Cautious masking needs the count of agreeing elements of Adam's direction
+                // first: the moments and the count in one pass (which leaves the parameter as
+                // it was: the later passes decay it, so that it is stored and rounded once).
+                let scale = if CAUTION {
+                    let agreeing = pass.zip2_count(
                         exp_avg,
                         exp_avg_sq,
                         #[inline(always)]
-                        move |p, g, m, v| sc.moments(p, g, m, v, V),
-                        #[inline(always)]
-                        move |p, _g, m, v| (p, sc.direction(p, m, v, V)),
+                        move |mut p, g, m, v| {
+                            sc.moments(&mut p, g, m, v, V);
+                            agrees(sc.adam_direction(*m, *v), sc.normalised(g, V))
+                        },
                     );
-                    let (p_norm, u_norm) = (p_squares.sqrt(), u_squares.sqrt());
-                    let ratio = if p_norm > 0.0 && u_norm > 0.0 {
-                        p_norm / u_norm
-                    } else {
-                        1.0
-                    };
-                    A::from_f64(if sc.trust_clip { ratio.min(1.0) } else { ratio })
+                    caution_scale::<A::Compute>(agreeing, pass.len())
                 } else {
-                    pass.zip2(
-                        exp_avg,
-                        exp_avg_sq,
-                        #[inline(always)]
-                        move |p, g, m, v| sc.moments(p, g, m, v, V),
-                    );
-                    A::one()
+                    A::Compute::one()
+                };
+                // The parameter after decoupled decay: stored by pass 1 unless cautious, else
+                // decayed where it is read.
+                let decayed = move |p: A::Compute| {
+                    if CAUTION { sc.decoupled(p, V) } else { p }
+                };
+                // The direction `u` from the updated moments and the parameter after decay.
+                let direction = move |p: A::Compute, g: A::Compute, m: A::Compute, v: A::Compute| {
+                    let u = sc.adam_direction(m, v);
+                    let u = if CAUTION {
+                        cautious(u, sc.normalised(g, V), scale)
+                    } else {
+                        u
+                    };
+                    sc.with_decay(p, u, V)
+                };
+                // 1. Moments (and decoupled decay, which the trust ratio then sees), unless the
+                // cautious count did them; 2. the trust ratio ‖p‖ / ‖u‖ of this tensor
+                // ("layer"), 1 when either norm is zero. One pass when it can.
+                let ratio = if sc.adapt {
+                    let (p_squares, u_squares) = if CAUTION {
+                        pass.sum_squares_logical(
+                            exp_avg,
+                            exp_avg_sq,
+                            #[inline(always)]
+                            move |p, g, m, v| {
+                                let p = decayed(p);
+                                (p, direction(p, g, m, v))
+                            },
+                        )
+                    } else {
+                        pass.zip2_then_sum_squares(
+                            exp_avg,
+                            exp_avg_sq,
+                            #[inline(always)]
+                            move |p, g, m, v| sc.moments(p, g, m, v, V),
+                            #[inline(always)]
+                            move |p, g, m, v| (p, direction(p, g, m, v)),
+                        )
+                    };
+                    let (mut p_norm, mut u_norm) = (Norm::of(p_squares), Norm::of(u_squares));
+                    if !(p_squares.is_finite() && u_squares.is_finite()) {
+                        // Only `f64` elements can overflow an `f64` sum of squares: sum again,
+                        // scaled by a power of two (exact), the norm that overflowed.
+                        let s = A::Compute::from_f64(Norm::SCALE);
+                        let (ps, us) = pass.sum_squares_logical(
+                            exp_avg,
+                            exp_avg_sq,
+                            #[inline(always)]
+                            move |p, g, m, v| {
+                                let p = decayed(p);
+                                (p * s, direction(p, g, m, v) * s)
+                            },
+                        );
+                        if !p_squares.is_finite() {
+                            p_norm = Norm::scaled(ps);
+                        }
+                        if !u_squares.is_finite() {
+                            u_norm = Norm::scaled(us);
+                        }
+                    }
+                    let ratio = p_norm.ratio(u_norm);
+                    // A ratio beyond `A`'s range is held at its largest value: `∞·0` is NaN.
+                    saturate(A::Compute::from_f64(if sc.trust_clip { ratio.min(1.0) } else { ratio }))
+                } else {
+                    if !CAUTION {
+                        pass.zip2(
+                            exp_avg,
+                            exp_avg_sq,
+                            #[inline(always)]
+                            move |p, g, m, v| sc.moments(p, g, m, v, V),
+                        );
+                    }
+                    A::Compute::one()
                 };
                 // 3. The step.
                 pass.zip2(
                     exp_avg,
                     exp_avg_sq,
                     #[inline(always)]
-                    move |p, _g, m, v| {
-                        let u = sc.direction(*p, *m, *v, V) * ratio;
-                        *p = descend(*p, u, sc.neg_lr);
+                    move |p, g, m, v| {
+                        let q = decayed(*p);
+                        let u = direction(q, g, *m, *v) * ratio;
+                        *p = descend(q, u, sc.neg_lr);
                     },
                 );
             }
+        }
+    }
+}
+
+/// An L2 norm `√(Σx²)·2^exponent`, so that a norm whose plain sum of squares overflows `f64`
+/// (huge `f64` parameters) is still exact enough for the trust ratio.
+#[derive(Clone, Copy, Debug)]
+struct Norm {
+    root: f64,
+    exponent: i32,
+}
+
+impl Norm {
+    /// The scale of the second sum: `(x·2⁻⁶⁰⁰)²` is below `2⁸⁴⁸` for every finite `f64` `x`,
+    /// so the sum cannot overflow.
+    const SCALE: f64 = 2.409919865102884e-181; // 2⁻⁶⁰⁰
+
+    fn of(squares: f64) -> Self {
+        Norm {
+            root: squares.sqrt(),
+            exponent: 0,
+        }
+    }
+
+    fn scaled(squares: f64) -> Self {
+        Norm {
+            root: squares.sqrt(),
+            exponent: 600,
+        }
+    }
+
+    /// `self / other`, 1 when either norm is zero (or, after an overflow, not finite).
+    fn ratio(self, other: Norm) -> f64 {
+        let usable = |n: Norm| n.root > 0.0 && n.root.is_finite();
+        if usable(self) && usable(other) {
+            (self.root / other.root) * 2f64.powi(self.exponent - other.exponent)
+        } else {
+            1.0
         }
     }
 }
@@ -313,6 +448,7 @@ optimizer_type! {
     /// m ← β₁·m + (1 − β₁)·g                    (β₁·m + g without grad_averaging)
     /// v ← β₂·v + (1 − β₂)·g²
     /// u = (m / (1 − β₁ᵗ)) / (√v / √(1 − β₂ᵗ) + ε)        (no 1 − βᵗ without bias_correction)
+    /// u ← u · mask / max(mean(mask), 10⁻³),  mask = (u·g > 0)     if caution
     /// u ← u + λ·p                              if λ ≠ 0 (p ← p − γλp instead if decoupled_decay)
     /// r = ‖p‖ / ‖u‖  (1 if either is 0; min(r, 1) if trust_clip)   if λ ≠ 0 or always_adapt
     /// p ← p − γ·r·u
@@ -320,6 +456,10 @@ optimizer_type! {
     ///
     /// Norms are summed in `f64` in each tensor's logical order with a fixed blocking, so the
     /// result does not depend on the memory layout. Defaults are timm's: see [`LambConfig`].
+    /// `caution` is cautious masking (Liang et al., 2024) as timm's `Lamb(caution=True)`
+    /// computes it (timm's `clamb`): Adam's direction is masked where its sign disagrees with
+    /// the (normalised) gradient's, before the decay and the trust ratio; the count of agreeing
+    /// elements takes a pass of its own.
     ///
     /// # Example
     ///

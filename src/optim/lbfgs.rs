@@ -36,8 +36,7 @@ pub enum LineSearch {
     StrongWolfe,
 }
 
-#[cfg(feature = "serde")]
-crate::exact::plain!(LineSearch);
+crate::builder::plain!(LineSearch);
 
 config! {
     /// Hyperparameters of [`Lbfgs`]: those of PyTorch's `torch.optim.LBFGS`, with its defaults.
@@ -122,9 +121,10 @@ impl LbfgsConfig {
     /// # Errors
     ///
     /// [`Error::InvalidHyperparameter`] naming the first value outside its valid range (see the
-    /// table above).
+    /// table above); [`Error::NotRepresentable`] for one that `A` cannot carry (`lr = 1e39`
+    /// in `f32`).
     pub fn build<A: Float>(self) -> Result<Lbfgs<A>, Error> {
-        self.validate()?;
+        check::in_element::<A, _>(&self, Self::validate)?;
         Ok(Lbfgs {
             config: self,
             state: None,
@@ -661,7 +661,7 @@ impl<A: Float> Lbfgs<A> {
                 A::NAME
             )));
         }
-        state.config.validate()?;
+        check::in_element::<A, _>(&state.config, LbfgsConfig::validate)?;
         if state.func_evals == u64::MAX || state.n_iter == u64::MAX {
             return Err(invalid("a counter is at its maximum".to_string()));
         }

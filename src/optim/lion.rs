@@ -6,7 +6,8 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
-use crate::ops::descend;
+use crate::ops::{agrees, caution_scale, cautious, descend};
+use num_traits::{Float as _, One as _};
 use crate::pass::{Pass, unswitch};
 
 config! {
@@ -20,6 +21,7 @@ config! {
     /// | `b2` | `0.99` (decay of the momentum) | `[0, 1]` | |
     /// | `weight_decay` | `1e-3` (decoupled, multiplied by `lr`) | `≥ 0` | lion-pytorch, the paper's code: `0` |
     /// | `maximize` | `false` (not in optax: the update of `−g`) | | |
+    /// | `caution` | `false` | | `true`: cautious masking, timm's `clion` (see [`Lion`]) |
     ///
     /// Every value must also be finite (optax checks nothing). The paper suggests a learning rate
     /// 3–10× smaller than AdamW's and a weight decay 3–10× larger, so that `lr·weight_decay` stays
@@ -47,6 +49,8 @@ config! {
         weight_decay: f64 = 1e-3,
         /// Maximise the objective instead of minimising it (the update of the negated gradient).
         maximize: bool = false,
+        /// Cautious masking of the sign update (see [`Lion`]).
+        caution: bool = false,
     }
 }
 
@@ -61,6 +65,7 @@ pub(crate) struct LionScalars<A> {
     weight_decay: A,
     neg_lr: A,
     maximize: bool,
+    caution: bool,
 }
 
 state! {
@@ -101,43 +106,74 @@ impl Hyperparameters for LionConfig {
 
 impl<A: Float> Kernel<A> for LionConfig {
     type State = LionState<A>;
-    type Scalars = LionScalars<A>;
+    type Scalars = LionScalars<A::Compute>;
 
-    fn scalars(&self, _step: u64, _sum: f64) -> LionScalars<A> {
+    fn scalars(&self, _step: u64, _sum: f64) -> Self::Scalars {
         LionScalars {
-            b1: A::from_f64(self.b1),
-            one_minus_b1: A::from_f64(1.0 - self.b1),
-            b2: A::from_f64(self.b2),
-            one_minus_b2: A::from_f64(1.0 - self.b2),
+            b1: A::Compute::from_f64(self.b1),
+            one_minus_b1: A::Compute::from_f64(1.0 - self.b1),
+            b2: A::Compute::from_f64(self.b2),
+            one_minus_b2: A::Compute::from_f64(1.0 - self.b2),
             decays: self.weight_decay != 0.0,
-            weight_decay: A::from_f64(self.weight_decay),
-            neg_lr: A::from_f64(-self.lr),
+            weight_decay: A::Compute::from_f64(self.weight_decay),
+            neg_lr: A::Compute::from_f64(-self.lr),
             maximize: self.maximize,
+            caution: self.caution,
         }
     }
 
-    fn update(&self, sc: &LionScalars<A>, pass: &mut Pass<'_, A>, state: &mut LionState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut LionState<A>) {
         let sc = *sc;
         unswitch! {
             const MAXIMIZE: bool = sc.maximize;
             const DECAYS: bool = sc.decays;
-            pass.zip1(
-                &mut state.exp_avg,
-                #[inline(always)]
-                move |p, g, m| {
-                    let g = if MAXIMIZE { -g } else { g };
-                    // XLA fuses `(1 − b)·g + b·m` into fma(1 − b, g, b·m), `u + λ·p` into
-                    // fma(λ, p, u) and `p + (−γ)·u` into fma(−γ, u, p) (see `Lion`, "Numerics").
-                    let c = sc.one_minus_b1.mul_add(g, sc.b1 * *m);
-                    *m = sc.one_minus_b2.mul_add(g, sc.b2 * *m);
-                    let mut u = sign(c);
-                    if DECAYS {
-                        u = sc.weight_decay.mul_add(*p, u);
-                    }
-                    *p = descend(*p, u, sc.neg_lr);
-                },
-            )
+            const CAUTION: bool = sc.caution;
+            {
+                // Cautious masking needs the count of signs that agree with the gradient first:
+                // a read-only pass.
+                let scale = if CAUTION {
+                    let agreeing = pass.zip1_count(
+                        &mut state.exp_avg,
+                        #[inline(always)]
+                        move |_p, g, m| {
+                            let g = if MAXIMIZE { -g } else { g };
+                            agrees(sign(sc.interpolation(*m, g)), g)
+                        },
+                    );
+                    caution_scale::<A::Compute>(agreeing, pass.len())
+                } else {
+                    A::Compute::one()
+                };
+                pass.zip1(
+                    &mut state.exp_avg,
+                    #[inline(always)]
+                    move |p, g, m| {
+                        let g = if MAXIMIZE { -g } else { g };
+                        // XLA fuses `(1 − b)·g + b·m` into fma(1 − b, g, b·m), `u + λ·p` into
+                        // fma(λ, p, u) and `p + (−γ)·u` into fma(−γ, u, p) (see `Lion`,
+                        // "Numerics").
+                        let c = sc.interpolation(*m, g);
+                        *m = sc.one_minus_b2.mul_add(g, sc.b2 * *m);
+                        let mut u = sign(c);
+                        if CAUTION {
+                            u = cautious(u, g, scale);
+                        }
+                        if DECAYS {
+                            u = sc.weight_decay.mul_add(*p, u);
+                        }
+                        *p = descend(*p, u, sc.neg_lr);
+                    },
+                )
+            }
         }
+    }
+}
+
+impl<A: Float> LionScalars<A> {
+    /// `c = β₁·m + (1 − β₁)·g`, the value whose sign is the update.
+    #[inline(always)]
+    fn interpolation(&self, m: A, g: A) -> A {
+        self.one_minus_b1.mul_add(g, self.b1 * m)
     }
 }
 
@@ -154,12 +190,16 @@ optimizer_type! {
     /// c = β₁·m + (1 − β₁)·g
     /// m ← β₂·m + (1 − β₂)·g                    (the momentum decays with β₂, not β₁)
     /// u = sign(c)                              (sign(±0) = ±0: a zero c gives no step)
+    /// u ← u · mask / max(mean(mask), 10⁻³),  mask = (u·g > 0)     if caution
     /// p ← p − γ·(u + λ·p)                      (decoupled decay on the old p; none if λ = 0)
     /// ```
     ///
     /// This is optax's chain `scale_by_lion(b1, b2)`, `add_decayed_weights(weight_decay)`,
     /// `scale_by_learning_rate(learning_rate)`, then `apply_updates`. Defaults are optax's: see
-    /// [`LionConfig`]. The state buffer is called `exp_avg` (optax's `mu`, the paper's `m`).
+    /// [`LionConfig`]. `caution` is cautious masking (Liang et al., 2024), as timm's
+    /// `Lion(caution=True)` computes it (timm's `clion`): the signs that disagree with the
+    /// gradient's are dropped and the others scaled by the inverse of the fraction kept, per
+    /// tensor; it counts them in a read-only pass before the step. The state buffer is called `exp_avg` (optax's `mu`, the paper's `m`).
     ///
     /// # Numerics
     ///

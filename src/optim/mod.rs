@@ -47,9 +47,18 @@ crate::registry::optimizers! {
     muon::Muon(MuonConfig) "Muon";
     /// SparseAdam: `torch.optim.SparseAdam`.
     sparse_adam::SparseAdam(SparseAdamConfig) "SparseAdam";
+    /// Adan: timm's `Adan`.
+    adan::Adan(AdanConfig) "Adan";
+    /// LARS: timm's `Lars`.
+    lars::Lars(LarsConfig) "Lars";
+    /// Schedule-Free AdamW: `schedulefree.AdamWScheduleFree`.
+    schedule_free_adamw::ScheduleFreeAdamW(ScheduleFreeAdamWConfig) "ScheduleFreeAdamW";
+    /// Schedule-Free SGD: `schedulefree.SGDScheduleFree`.
+    schedule_free_sgd::ScheduleFreeSgd(ScheduleFreeSgdConfig) "ScheduleFreeSgd";
 }
 
 mod lbfgs;
+mod schedule_free;
 
 pub use lbfgs::{
     Lbfgs, LbfgsConfig, LbfgsError, LbfgsHistory, LbfgsState, LbfgsStep, LbfgsStop, LineSearch,

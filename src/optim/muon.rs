@@ -27,8 +27,7 @@ pub enum AdjustLr {
     SpectralUnclamped,
 }
 
-#[cfg(feature = "serde")]
-crate::exact::plain!(AdjustLr, NewtonSchulzPrecision);
+crate::builder::plain!(AdjustLr, NewtonSchulzPrecision);
 
 impl AdjustLr {
     fn ratio(self, a: usize, b: usize) -> f64 {
@@ -304,7 +303,7 @@ fn newton_schulz<A: Float, M: Arith<A>>(
 
 impl<A: Float> Kernel<A> for MuonConfig {
     type State = MuonState<A>;
-    type Scalars = MuonScalars<A>;
+    type Scalars = MuonScalars<A::Compute>;
 
     fn check_shape(&self, index: usize, shape: &[usize]) -> Result<(), Error> {
         if shape.len() == 2 {
@@ -319,15 +318,15 @@ impl<A: Float> Kernel<A> for MuonConfig {
         }
     }
 
-    fn scalars(&self, _step: u64, _sum: f64) -> MuonScalars<A> {
+    fn scalars(&self, _step: u64, _sum: f64) -> Self::Scalars {
         MuonScalars {
             buffer_weight: LerpWeight::new(1.0 - self.momentum),
             nesterov_weight: self.nesterov.then(|| LerpWeight::new(self.momentum)),
-            decay: A::from_f64(1.0 - self.lr * self.weight_decay),
+            decay: A::Compute::from_f64(1.0 - self.lr * self.weight_decay),
         }
     }
 
-    fn update(&self, sc: &MuonScalars<A>, pass: &mut Pass<'_, A>, state: &mut MuonState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut MuonState<A>) {
         let (rows, cols) = match pass.param().shape() {
             &[rows, cols] => (rows, cols),
             _ => unreachable!("checked by check_shape"),
@@ -345,15 +344,17 @@ impl<A: Float> Kernel<A> for MuonConfig {
         // for a tall matrix).
         let mut k = 0;
         pass.for_each_logical(|_, g| {
-            buffer[k] = sc.buffer_weight.lerp(buffer[k], g);
+            // Stored in the parameters' type; the update uses the value before it is rounded.
+            let b = sc.buffer_weight.lerp(buffer[k].to_compute(), g);
+            buffer[k] = Float::from_compute(b);
             let u = match sc.nesterov_weight {
-                Some(weight) => weight.lerp(g, buffer[k]),
-                None => buffer[k],
+                Some(weight) => weight.lerp(g, b),
+                None => b,
             };
             let (i, j) = (k / cols, k % cols);
             let at = if transposed { j * rows + i } else { k };
             work[at] = if bf16_mode {
-                A::from_f64(f64::from(bf16(u.widen() as f32)))
+                A::Compute::from_f64(f64::from(bf16(u.widen() as f32)))
             } else {
                 u
             };
@@ -365,7 +366,7 @@ impl<A: Float> Kernel<A> for MuonConfig {
         } else {
             newton_schulz(NativeArith, work, r, c, steps.0, steps.1, steps.2);
         }
-        let neg_lr = A::from_f64(-(self.lr * self.adjust_lr_fn.ratio(rows, cols)));
+        let neg_lr = A::Compute::from_f64(-(self.lr * self.adjust_lr_fn.ratio(rows, cols)));
         let mut k = 0;
         pass.for_each_logical(|p, _| {
             let (i, j) = (k / cols, k % cols);

@@ -3,9 +3,10 @@
 use crate::builder::config;
 use crate::check;
 use crate::driver::buffers::state;
-use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
+use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type, largest_step_is_adams};
 use crate::error::Error;
 use crate::float::Float;
+use num_traits::Float as _;
 use crate::ops::{Decay, LerpWeight, WeightDecay, addcdiv, addcmul, decayed};
 use crate::pass::{Pass, unswitch};
 
@@ -88,6 +89,7 @@ state! {
 }
 
 impl Hyperparameters for NAdamConfig {
+    largest_step_is_adams!();
     type Kernel = NAdamConfig;
 
     fn validate(&self) -> Result<(), Error> {
@@ -107,17 +109,17 @@ impl Hyperparameters for NAdamConfig {
 
 impl<A: Float> Kernel<A> for NAdamConfig {
     type State = NAdamState<A>;
-    type Scalars = NAdamScalars<A>;
+    type Scalars = NAdamScalars<A::Compute>;
 
-    fn scalars(&self, step: u64, _sum: f64) -> NAdamScalars<A> {
+    fn scalars(&self, step: u64, _sum: f64) -> Self::Scalars {
         let (beta1, beta2) = self.betas;
         let t = step as f64;
         NAdamScalars {
             exp_avg_weight: LerpWeight::new(1.0 - beta1),
-            beta2: A::from_f64(beta2),
-            one_minus_beta2: A::from_f64(1.0 - beta2),
-            bias_correction2: A::from_f64(1.0 - beta2.powf(t)),
-            eps: A::from_f64(self.eps),
+            beta2: A::Compute::from_f64(beta2),
+            one_minus_beta2: A::Compute::from_f64(1.0 - beta2),
+            bias_correction2: A::Compute::from_f64(1.0 - beta2.powf(t)),
+            eps: A::Compute::from_f64(self.eps),
             decay: WeightDecay::new(
                 self.maximize,
                 self.weight_decay,
@@ -130,13 +132,13 @@ impl<A: Float> Kernel<A> for NAdamConfig {
         }
     }
 
-    fn update(&self, sc: &NAdamScalars<A>, pass: &mut Pass<'_, A>, state: &mut NAdamState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut NAdamState<A>) {
         // `mu_product *= mu` on an f32 tensor: μ rounded to f32, the product rounded to f32.
         let mu_product = state.mu_product * sc.mu as f32;
         state.mu_product = mu_product;
         let mu_product = f64::from(mu_product);
-        let grad_weight = A::from_f64((-sc.lr * (1.0 - sc.mu)) / (1.0 - mu_product));
-        let exp_avg_weight = A::from_f64((-sc.lr * sc.mu_next) / (1.0 - mu_product * sc.mu_next));
+        let grad_weight = A::Compute::from_f64((-sc.lr * (1.0 - sc.mu)) / (1.0 - mu_product));
+        let exp_avg_weight = A::Compute::from_f64((-sc.lr * sc.mu_next) / (1.0 - mu_product * sc.mu_next));
         let NAdamScalars {
             exp_avg_weight: lerp_weight,
             beta2,

@@ -3,9 +3,10 @@
 use crate::builder::config;
 use crate::check;
 use crate::driver::buffers::state;
-use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
+use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type, largest_step_is_adams};
 use crate::error::Error;
 use crate::float::Float;
+use num_traits::{Float as _, One as _, Zero as _};
 use crate::ops::{Decay, LerpWeight, WeightDecay, addcmul, decayed};
 use crate::pass::{Pass, unswitch};
 
@@ -94,6 +95,7 @@ impl RAdamConfig {
 }
 
 impl Hyperparameters for RAdamConfig {
+    largest_step_is_adams!();
     type Kernel = RAdamConfig;
 
     fn validate(&self) -> Result<(), Error> {
@@ -112,9 +114,9 @@ impl Hyperparameters for RAdamConfig {
 
 impl<A: Float> Kernel<A> for RAdamConfig {
     type State = RAdamState<A>;
-    type Scalars = RAdamScalars<A>;
+    type Scalars = RAdamScalars<A::Compute>;
 
-    fn scalars(&self, step: u64, _sum: f64) -> RAdamScalars<A> {
+    fn scalars(&self, step: u64, _sum: f64) -> Self::Scalars {
         let (beta1, beta2) = self.betas;
         let t = step as f64;
         let bias_correction2 = 1.0 - beta2.powf(t);
@@ -125,16 +127,16 @@ impl<A: Float> Kernel<A> for RAdamConfig {
             / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
             .powf(0.5);
         let rectification = Rectified {
-            bias_correction2_sqrt: A::from_f64(bias_correction2.powf(0.5)),
-            rect: A::from_f64(rect),
-            eps: A::from_f64(self.eps),
+            bias_correction2_sqrt: A::Compute::from_f64(bias_correction2.powf(0.5)),
+            rect: A::Compute::from_f64(rect),
+            eps: A::Compute::from_f64(self.eps),
         };
         RAdamScalars {
             exp_avg_weight: LerpWeight::new(1.0 - beta1),
-            beta2: A::from_f64(beta2),
-            one_minus_beta2: A::from_f64(1.0 - beta2),
-            bias_correction1: A::from_f64(1.0 - beta1.powf(t)),
-            lr: A::from_f64(self.lr),
+            beta2: A::Compute::from_f64(beta2),
+            one_minus_beta2: A::Compute::from_f64(1.0 - beta2),
+            bias_correction1: A::Compute::from_f64(1.0 - beta1.powf(t)),
+            lr: A::Compute::from_f64(self.lr),
             rectified,
             rectification,
             decay: WeightDecay::new(
@@ -146,7 +148,7 @@ impl<A: Float> Kernel<A> for RAdamConfig {
         }
     }
 
-    fn update(&self, sc: &RAdamScalars<A>, pass: &mut Pass<'_, A>, state: &mut RAdamState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut RAdamState<A>) {
         let sc = *sc;
         let r = sc.rectification;
         unswitch! {
@@ -165,12 +167,22 @@ impl<A: Float> Kernel<A> for RAdamConfig {
                     let update = if RECTIFIED {
                         // PyTorch's `bc2**0.5 / (sqrt(v) + eps)` is `reciprocal() * scalar`, and
                         // the product is evaluated left to right.
-                        let adaptive = (A::one() / (v.sqrt() + r.eps)) * r.bias_correction2_sqrt;
-                        ((m_hat * sc.lr) * adaptive) * r.rect
+                        let adaptive = (A::Compute::one() / (v.sqrt() + r.eps)) * r.bias_correction2_sqrt;
+                        // A zero factor from an overflowed `v` makes the step 0, also where
+                        // `m̂·γ` overflowed (PyTorch: `∞·0 = NaN`).
+                        if adaptive == A::Compute::zero() {
+                            A::Compute::zero()
+                        } else {
+                            ((m_hat * sc.lr) * adaptive) * r.rect
+                        }
                     } else {
                         m_hat * sc.lr // un-adapted momentum SGD while ρₜ ≤ 5
                     };
-                    *p = *p - update;
+                    // A zero learning rate leaves `p` alone, also where `m̂` overflowed
+                    // (PyTorch: `∞·0 = NaN`).
+                    if sc.lr != A::Compute::zero() {
+                        *p = *p - update;
+                    }
                 },
             )
         }

@@ -6,6 +6,7 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
+use num_traits::Float as _;
 use crate::ops::{Decay, LerpWeight, WeightDecay, addcdiv, addcmul, decayed, descend};
 use crate::pass::{Pass, unswitch};
 
@@ -88,11 +89,17 @@ impl<A: Float> RmsPropScalars<A> {
 
     /// The centered denominator `√(v − ḡ²) + ε`. The variance is clamped at zero: rounding can
     /// make `v − ḡ²` slightly negative when the gradient is nearly constant, where PyTorch's
-    /// square root gives NaN.
+    /// square root gives NaN; and it is `∞` where `v` is.
     #[inline(always)]
     fn centered_denominator(&self, g: A, v: A, grad_avg: &mut A) -> A {
         *grad_avg = self.grad_avg_weight.lerp(*grad_avg, g);
-        let variance = addcmul(v, -A::one(), *grad_avg, *grad_avg);
+        // A second moment that overflowed to `∞` keeps the variance `∞` (PyTorch: `∞ − ∞`
+        // = NaN where the average's square overflowed too), so the quotient is 0.
+        let variance = if v == A::infinity() {
+            v
+        } else {
+            addcmul(v, -A::one(), *grad_avg, *grad_avg)
+        };
         let variance = if variance < A::zero() {
             A::zero()
         } else {
@@ -132,21 +139,21 @@ impl Hyperparameters for RmsPropConfig {
 
 impl<A: Float> Kernel<A> for RmsPropConfig {
     type State = RmsPropState<A>;
-    type Scalars = RmsPropScalars<A>;
+    type Scalars = RmsPropScalars<A::Compute>;
 
-    fn scalars(&self, _step: u64, _sum: f64) -> RmsPropScalars<A> {
+    fn scalars(&self, _step: u64, _sum: f64) -> Self::Scalars {
         RmsPropScalars {
-            neg_lr: A::from_f64(-self.lr),
-            alpha: A::from_f64(self.alpha),
-            one_minus_alpha: A::from_f64(1.0 - self.alpha),
+            neg_lr: A::Compute::from_f64(-self.lr),
+            alpha: A::Compute::from_f64(self.alpha),
+            one_minus_alpha: A::Compute::from_f64(1.0 - self.alpha),
             grad_avg_weight: LerpWeight::new(1.0 - self.alpha),
-            eps: A::from_f64(self.eps),
-            momentum: A::from_f64(self.momentum),
+            eps: A::Compute::from_f64(self.eps),
+            momentum: A::Compute::from_f64(self.momentum),
             decay: WeightDecay::coupled(self.maximize, self.weight_decay),
         }
     }
 
-    fn update(&self, sc: &RmsPropScalars<A>, pass: &mut Pass<'_, A>, state: &mut RmsPropState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut RmsPropState<A>) {
         let sc = *sc;
         let RmsPropState {
             square_avg,

@@ -7,6 +7,7 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, Kernel, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
+use num_traits::{One as _, Zero as _};
 use crate::pass::{Pass, unswitch};
 
 config! {
@@ -120,19 +121,19 @@ fn sign<A: Float>(x: A) -> A {
 
 impl<A: Float> Kernel<A> for RpropConfig {
     type State = RpropState<A>;
-    type Scalars = RpropScalars<A>;
+    type Scalars = RpropScalars<A::Compute>;
 
-    fn scalars(&self, _step: u64, _sum: f64) -> RpropScalars<A> {
+    fn scalars(&self, _step: u64, _sum: f64) -> Self::Scalars {
         RpropScalars {
-            eta_minus: A::from_f64(self.etas.0),
-            eta_plus: A::from_f64(self.etas.1),
-            min_step: A::from_f64(self.step_sizes.0),
-            max_step: A::from_f64(self.step_sizes.1),
+            eta_minus: A::Compute::from_f64(self.etas.0),
+            eta_plus: A::Compute::from_f64(self.etas.1),
+            min_step: A::Compute::from_f64(self.step_sizes.0),
+            max_step: A::Compute::from_f64(self.step_sizes.1),
             maximize: self.maximize,
         }
     }
 
-    fn update(&self, sc: &RpropScalars<A>, pass: &mut Pass<'_, A>, state: &mut RpropState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut RpropState<A>) {
         let sc = *sc;
         unswitch! {
             const MAXIMIZE: bool = sc.maximize;
@@ -145,12 +146,12 @@ impl<A: Float> Kernel<A> for RpropConfig {
                     // The sign of the product, not of each factor: a product that underflows to 0
                     // (or is NaN) counts as no sign, as in PyTorch.
                     let s = sign(g * *prev);
-                    let factor = if s > A::zero() {
+                    let factor = if s > A::Compute::zero() {
                         sc.eta_plus
-                    } else if s < A::zero() {
+                    } else if s < A::Compute::zero() {
                         sc.eta_minus
                     } else {
-                        A::one()
+                        A::Compute::one()
                     };
                     // `clamp(min, max)`: two selects, a NaN stays NaN.
                     let scaled = *step_size * factor;
@@ -165,7 +166,7 @@ impl<A: Float> Kernel<A> for RpropConfig {
                         scaled
                     };
                     // Where the sign flipped, the gradient is forgotten: no step, and no flip next time.
-                    let g = if s < A::zero() { A::zero() } else { g };
+                    let g = if s < A::Compute::zero() { A::Compute::zero() } else { g };
                     // `addcmul_(sign(g), step_size, value=-1)`: the product is exact (±step or 0).
                     *p = (-sign(g) * *step_size) + *p;
                     *prev = g;

@@ -7,6 +7,7 @@ use crate::driver::buffers::state;
 use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
+use num_traits::Float as _;
 use crate::ops::{Decay, WeightDecay, descend};
 use crate::pass::{Pass, unswitch};
 
@@ -114,21 +115,21 @@ state! {
 
 impl<A: Float> Kernel<A> for SgdConfig {
     type State = SgdState<A>;
-    type Scalars = SgdScalars<A>;
+    type Scalars = SgdScalars<A::Compute>;
 
-    fn scalars(&self, _step: u64, _sum: f64) -> SgdScalars<A> {
+    fn scalars(&self, _step: u64, _sum: f64) -> Self::Scalars {
         SgdScalars {
-            neg_lr: A::from_f64(-self.lr),
+            neg_lr: A::Compute::from_f64(-self.lr),
             decay: WeightDecay::coupled(self.maximize, self.weight_decay),
             momentum: (self.momentum != 0.0).then(|| Momentums {
-                momentum: A::from_f64(self.momentum),
-                one_minus_dampening: A::from_f64(1.0 - self.dampening),
+                momentum: A::Compute::from_f64(self.momentum),
+                one_minus_dampening: A::Compute::from_f64(1.0 - self.dampening),
                 nesterov: self.nesterov,
             }),
         }
     }
 
-    fn update(&self, sc: &SgdScalars<A>, pass: &mut Pass<'_, A>, state: &mut SgdState<A>) {
+    fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut SgdState<A>) {
         let SgdScalars {
             neg_lr,
             decay,

@@ -5,9 +5,10 @@ use ndarray::{ArrayViewD, ArrayViewMutD, Axis, Dimension};
 use crate::builder::config;
 use crate::check;
 use crate::driver::buffers::state;
-use crate::driver::{Hyperparameters, Kernel, momentum_is, optimizer_type};
+use crate::driver::{Hyperparameters, Kernel, momentum_is, optimizer_type, largest_step_is_adams};
 use crate::error::Error;
 use crate::float::Float;
+use num_traits::Zero as _;
 use crate::pass::{self, Pass, unswitch};
 use crate::tensor::{Tensor, TensorListMut, TensorMut};
 
@@ -49,7 +50,10 @@ config! {
 }
 
 impl Hyperparameters for SparseAdamConfig {
+    largest_step_is_adams!();
     type Kernel = SparseAdamConfig;
+    /// No stochastic rounding: its rows are written by its own loops.
+    const STOCHASTIC_ROUNDING: bool = false;
 
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("lr", self.lr)?;
@@ -144,11 +148,26 @@ fn update_element<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
     }
 }
 
+/// [`update_element`] on stored values: read exactly into the type of the arithmetic, the
+/// results rounded when stored.
+#[inline(always)]
+fn update_stored<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
+    sc: &SparseAdamScalars<A::Compute>,
+    p: &mut A,
+    g: A,
+    m: &mut A,
+    v: &mut A,
+) {
+    let (mut pc, mut mc, mut vc) = (p.to_compute(), m.to_compute(), v.to_compute());
+    update_element::<A::Compute, MAXIMIZE, MOVES>(sc, &mut pc, g.to_compute(), &mut mc, &mut vc);
+    (*p, *m, *v) = (Float::from_compute(pc), Float::from_compute(mc), Float::from_compute(vc));
+}
+
 /// Updates one row: the parameter's elements and the gradient's, in logical order, and the
 /// row's slices of the moments.
 #[inline(always)]
 fn update_row<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
-    sc: &SparseAdamScalars<A>,
+    sc: &SparseAdamScalars<A::Compute>,
     mut p: ArrayViewMutD<'_, A>,
     g: impl Iterator<Item = A>,
     m: &mut [A],
@@ -158,12 +177,12 @@ fn update_row<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
     match p.as_slice_mut() {
         Some(p) => {
             for ((p, g), (m, v)) in p.iter_mut().zip(g).zip(moments) {
-                update_element::<A, MAXIMIZE, MOVES>(sc, p, g, m, v);
+                update_stored::<A, MAXIMIZE, MOVES>(sc, p, g, m, v);
             }
         }
         None => {
             for ((p, g), (m, v)) in p.iter_mut().zip(g).zip(moments) {
-                update_element::<A, MAXIMIZE, MOVES>(sc, p, g, m, v);
+                update_stored::<A, MAXIMIZE, MOVES>(sc, p, g, m, v);
             }
         }
     }
@@ -213,19 +232,19 @@ fn rows_of(shape: &[usize]) -> (usize, usize) {
 
 impl<A: Float> Kernel<A> for SparseAdamConfig {
     type State = SparseAdamState<A>;
-    type Scalars = SparseAdamScalars<A>;
+    type Scalars = SparseAdamScalars<A::Compute>;
 
-    fn scalars(&self, step: u64, _sum: f64) -> SparseAdamScalars<A> {
+    fn scalars(&self, step: u64, _sum: f64) -> Self::Scalars {
         let (b1, b2) = self.betas;
         let t = step as f64;
         let bias_correction1 = 1.0 - b1.powf(t);
         let bias_correction2 = 1.0 - b2.powf(t);
         let step_size = self.lr * bias_correction2.sqrt() / bias_correction1;
         SparseAdamScalars {
-            c1: A::from_f64(1.0 - b1),
-            c2: A::from_f64(1.0 - b2),
-            eps: A::from_f64(self.eps),
-            neg_step: A::from_f64(-step_size),
+            c1: A::Compute::from_f64(1.0 - b1),
+            c2: A::Compute::from_f64(1.0 - b2),
+            eps: A::Compute::from_f64(self.eps),
+            neg_step: A::Compute::from_f64(-step_size),
             maximize: self.maximize,
         }
     }
@@ -234,12 +253,12 @@ impl<A: Float> Kernel<A> for SparseAdamConfig {
     /// zero, each once.
     fn update(
         &self,
-        sc: &SparseAdamScalars<A>,
+        sc: &Self::Scalars,
         pass: &mut Pass<'_, A>,
         state: &mut SparseAdamState<A>,
     ) {
         let (m, v) = state.moments();
-        let (maximize, moves) = (sc.maximize, sc.neg_step != A::zero());
+        let (maximize, moves) = (sc.maximize, sc.neg_step != A::Compute::zero());
         unswitch! {
             const MAXIMIZE: bool = maximize;
             const MOVES: bool = moves;
@@ -250,7 +269,7 @@ impl<A: Float> Kernel<A> for SparseAdamConfig {
 
 /// [`SparseAdam`]'s dense update: every row whose gradient is not all zero.
 fn dense_rows<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
-    sc: &SparseAdamScalars<A>,
+    sc: &SparseAdamScalars<A::Compute>,
     pass: &mut Pass<'_, A>,
     m: &mut [A],
     v: &mut [A],
@@ -269,7 +288,7 @@ fn dense_rows<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
                     // a select so that the loop vectorises.
                     for (((p, &g), m), v) in ps.iter_mut().zip(gs).zip(m).zip(v) {
                         let (p0, m0, v0) = (*p, *m, *v);
-                        update_element::<A, MAXIMIZE, MOVES>(sc, p, g, m, v);
+                        update_stored::<A, MAXIMIZE, MOVES>(sc, p, g, m, v);
                         let skip = g == A::zero();
                         *p = if skip { p0 } else { *p };
                         *m = if skip { m0 } else { *m };
@@ -285,7 +304,7 @@ fn dense_rows<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
                 {
                     if g.iter().any(|&x| x != A::zero()) {
                         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-                            update_element::<A, MAXIMIZE, MOVES>(sc, p, g, m, v);
+                            update_stored::<A, MAXIMIZE, MOVES>(sc, p, g, m, v);
                         }
                     }
                 }
@@ -669,7 +688,7 @@ impl<A: Float> SparseAdam<A> {
         };
         let mut update = |index: usize,
                           _kernel: &SparseAdamConfig,
-                          sc: &SparseAdamScalars<A>,
+                          sc: &SparseAdamScalars<A::Compute>,
                           p: &mut dyn TensorMut<A>,
                           state: &mut SparseAdamState<A>,
                           order: &mut Vec<usize>| {
@@ -703,7 +722,7 @@ impl<A: Float> SparseAdam<A> {
                         .fold(value(entries[0]), |acc, &k| acc + value(k))
                 };
                 let (m, v) = (&mut m[r * len..(r + 1) * len], &mut v[r * len..(r + 1) * len]);
-                let (maximize, moves) = (sc.maximize, sc.neg_step != A::zero());
+                let (maximize, moves) = (sc.maximize, sc.neg_step != A::Compute::zero());
                 unswitch! {
                     const MAXIMIZE: bool = maximize;
                     const MOVES: bool = moves;

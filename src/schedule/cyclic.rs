@@ -388,8 +388,7 @@ pub enum AnnealStrategy {
     Linear,
 }
 
-#[cfg(feature = "serde")]
-crate::exact::plain!(AnnealStrategy);
+crate::builder::plain!(AnnealStrategy);
 
 impl AnnealStrategy {
     fn anneal(self, start: f64, end: f64, pct: f64) -> f64 {

@@ -54,6 +54,17 @@ pub enum PerGroup {
     Each(Vec<f64>),
 }
 
+use crate::builder::InElement;
+
+impl InElement for PerGroup {
+    fn in_element<E: crate::Float>(&self) -> Self {
+        match self {
+            PerGroup::All(value) => PerGroup::All(value.in_element::<E>()),
+            PerGroup::Each(values) => PerGroup::Each(values.in_element::<E>()),
+        }
+    }
+}
+
 impl PerGroup {
     /// Group `group`'s value: the value of [`All`](PerGroup::All) whatever the group, or entry
     /// `group` of [`Each`](PerGroup::Each) (`None` past its end).

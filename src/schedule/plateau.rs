@@ -34,8 +34,7 @@ pub enum PlateauMode {
     Max,
 }
 
-#[cfg(feature = "serde")]
-crate::exact::plain!(PlateauMode);
+crate::builder::plain!(PlateauMode);
 
 /// How a [`ReduceLrOnPlateau`] measures a significant improvement over the best value.
 ///
@@ -69,8 +68,7 @@ pub enum ThresholdMode {
     Abs,
 }
 
-#[cfg(feature = "serde")]
-crate::exact::plain!(ThresholdMode);
+crate::builder::plain!(ThresholdMode);
 
 config! {
     /// The configuration of a [`ReduceLrOnPlateau`]: the arguments of PyTorch's

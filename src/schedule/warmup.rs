@@ -28,8 +28,7 @@ pub enum WarmupDecay {
     Linear,
 }
 
-#[cfg(feature = "serde")]
-crate::exact::plain!(WarmupDecay);
+crate::builder::plain!(WarmupDecay);
 
 config! {
     /// A linear warmup from `B·start_factor` to the base learning rate `B` over

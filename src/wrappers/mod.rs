@@ -5,6 +5,10 @@
 //! [`check_step`](crate::Optimizer::check_step) before it changes anything, and saves its own
 //! state beside the inner one in the same [`OptimizerState`](crate::OptimizerState).
 
+mod lookahead;
+mod master_weights;
 mod multi_steps;
 
+pub use lookahead::{Lookahead, LookaheadConfig};
+pub use master_weights::MasterWeights;
 pub use multi_steps::{AccumulationMode, MultiSteps, MultiStepsConfig, Transform};

@@ -48,8 +48,7 @@ pub enum AccumulationMode {
     Sum,
 }
 
-#[cfg(feature = "serde")]
-crate::exact::plain!(AccumulationMode);
+crate::builder::plain!(AccumulationMode);
 
 config! {
     /// The configuration of a [`MultiSteps`]: how many micro-batches make one step, how their
@@ -857,6 +856,14 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
 
     fn set_non_finite_policy(&mut self, policy: NonFinitePolicy) {
         self.inner.set_non_finite_policy(policy)
+    }
+
+    fn stochastic_rounding(&self) -> Option<u64> {
+        self.inner.stochastic_rounding()
+    }
+
+    fn set_stochastic_rounding(&mut self, seed: Option<u64>) -> Result<(), Error> {
+        self.inner.set_stochastic_rounding(seed)
     }
 
     /// The inner optimizer's name: the state belongs to it.

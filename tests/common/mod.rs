@@ -46,7 +46,8 @@ pub type StateEntry = (Vec<usize>, Vec<f64>);
 
 pub struct Case {
     pub name: String,
-    /// The reference's class (`SGD`, `AdamW`, `Lamb`, optax's `Lion`).
+    /// The implementation the numbers come from (`torch.optim.SGD`, `timm.optim.Lamb`,
+    /// `optax.lion`, …).
     pub reference: String,
     /// Our configuration of the same case, deserialised from the fixture's `ours` with serde.
     pub config: OptimizerConfig,
@@ -55,6 +56,10 @@ pub struct Case {
     pub groups: Option<ParamGroups>,
     /// `params[step][tensor]` after each step, flattened row-major.
     pub params: Vec<Vec<Vec<f64>>>,
+    /// For the 16-bit fixtures, where PyTorch's fused kernel differs from the `f32` reference
+    /// stepped on 16-bit values (`tests/fixtures/generate_half.py`): that emulation's
+    /// trajectory.
+    pub emulated_params: Option<Vec<Vec<Vec<f64>>>>,
     /// The problem it runs on, when not the shared one.
     pub problem: Option<String>,
     /// The reference's state after the last step, per tensor, by PyTorch's names (the
@@ -143,7 +148,7 @@ pub fn load(tag: &str) -> Fixture {
                         })
                         .collect()
                 }),
-                reference: c["optimizer"].as_str().unwrap().to_string(),
+                reference: c["reference"].as_str().unwrap().to_string(),
                 config,
                 lr_schedule: c["lr_schedule"]
                     .as_array()
@@ -157,6 +162,9 @@ pub fn load(tag: &str) -> Fixture {
                     .iter()
                     .map(tensors)
                     .collect(),
+                emulated_params: c["emulated_params"]
+                    .as_array()
+                    .map(|steps| steps.iter().map(tensors).collect()),
                 name,
             }
         })

@@ -158,6 +158,12 @@ pub fn spec(kind: OptimizerKind) -> Option<Spec> {
                     .decoupled_weight_decay(true)
                     .maximize(true)
                     .into(),
+                AdamConfig::default()
+                    .lr(0.01)
+                    .weight_decay(0.01)
+                    .amsgrad(true)
+                    .caution(true)
+                    .into(),
             ],
             converge(0.05, 5e-3, 5000),
         ),
@@ -165,6 +171,7 @@ pub fn spec(kind: OptimizerKind) -> Option<Spec> {
             vec![
                 AdamWConfig::default().lr(0.01).into(),
                 AdamWConfig::default().lr(0.01).amsgrad(true).into(),
+                AdamWConfig::default().lr(0.01).caution(true).into(),
             ],
             converge(0.05, 5e-3, 5000),
         ),
@@ -213,6 +220,11 @@ pub fn spec(kind: OptimizerKind) -> Option<Spec> {
                     .b2(0.98)
                     .weight_decay(0.1)
                     .into(),
+                LionConfig::default()
+                    .lr(1e-3)
+                    .maximize(true)
+                    .caution(true)
+                    .into(),
             ],
             converge(1e-3, 1e-3, 5000),
         ),
@@ -225,6 +237,12 @@ pub fn spec(kind: OptimizerKind) -> Option<Spec> {
                     .weight_decay(0.0)
                     .max_grad_norm(None)
                     .trust_clip(true)
+                    .into(),
+                LambConfig::default()
+                    .lr(0.01)
+                    .weight_decay(0.1)
+                    .decoupled_decay(true)
+                    .caution(true)
                     .into(),
             ],
             converge(0.02, 2e-3, 5000),
@@ -307,6 +325,72 @@ pub fn spec(kind: OptimizerKind) -> Option<Spec> {
                     .into(),
             ],
             converge(0.05, 5e-3, 5000),
+        ),
+        // Adan's first step is Adam's (the gradient difference starts at 0).
+        K::Adan => (
+            vec![
+                AdanConfig::default().lr(0.01).into(),
+                AdanConfig::default()
+                    .lr(0.01)
+                    .betas((0.9, 0.8, 0.95))
+                    .weight_decay(0.01)
+                    .no_prox(true)
+                    .caution(true)
+                    .into(),
+                AdanConfig::default()
+                    .lr(0.01)
+                    .weight_decay(0.05)
+                    .caution(true)
+                    .into(),
+            ],
+            converge(0.05, 5e-3, 5000),
+        ),
+        // LARS's steps are about η = 0.001 of each tensor's norm when it adapts: large
+        // learning rates, as its recipes use.
+        K::Lars => (
+            vec![
+                LarsConfig::default().lr(0.05).into(),
+                LarsConfig::default()
+                    .lr(1.0)
+                    .momentum(0.9)
+                    .weight_decay(1e-3)
+                    .trust_clip(true)
+                    .into(),
+                LarsConfig::default()
+                    .lr(2.0)
+                    .momentum(0.9)
+                    .nesterov(true)
+                    .always_adapt(true)
+                    .into(),
+            ],
+            converge(0.1, 1e-3, 5000),
+        ),
+        // Schedule-Free's parameters hold y, where the gradient is taken; the convergence
+        // test measures y, which follows the average closely once the weights settle.
+        K::ScheduleFreeAdamW => (
+            vec![
+                ScheduleFreeAdamWConfig::default().lr(0.01).into(),
+                ScheduleFreeAdamWConfig::default()
+                    .lr(0.01)
+                    .warmup_steps(5)
+                    .weight_decay(0.01)
+                    .r(0.5)
+                    .into(),
+            ],
+            converge(0.05, 0.02, 5000),
+        ),
+        K::ScheduleFreeSgd => (
+            vec![
+                ScheduleFreeSgdConfig::default().lr(0.05).into(),
+                ScheduleFreeSgdConfig::default()
+                    .lr(0.02)
+                    .momentum(0.8)
+                    .warmup_steps(3)
+                    .weight_decay(0.01)
+                    .weight_lr_power(1.0)
+                    .into(),
+            ],
+            converge(0.05, 1e-3, 5000),
         ),
         _ => return None,
     };
@@ -499,8 +583,9 @@ pub mod strategies {
                 any::<bool>(),
                 any::<bool>(),
                 any::<bool>(),
+                any::<bool>(),
             )
-                .prop_map(|(lr, b1, b2, eps, wd, ams, max, decoupled)| {
+                .prop_map(|(lr, b1, b2, eps, wd, ams, max, decoupled, caution)| {
                     AdamConfig::default()
                         .lr(lr)
                         .betas((b1, b2))
@@ -509,6 +594,7 @@ pub mod strategies {
                         .amsgrad(ams)
                         .maximize(max)
                         .decoupled_weight_decay(decoupled)
+                        .caution(caution)
                         .into()
                 })
                 .boxed(),
@@ -520,8 +606,9 @@ pub mod strategies {
                 decay(),
                 any::<bool>(),
                 any::<bool>(),
+                any::<bool>(),
             )
-                .prop_map(|(lr, b1, b2, eps, wd, ams, max)| {
+                .prop_map(|(lr, b1, b2, eps, wd, ams, max, caution)| {
                     AdamWConfig::default()
                         .lr(lr)
                         .betas((b1, b2))
@@ -529,6 +616,7 @@ pub mod strategies {
                         .weight_decay(wd)
                         .amsgrad(ams)
                         .maximize(max)
+                        .caution(caution)
                         .into()
                 })
                 .boxed(),
@@ -539,10 +627,10 @@ pub mod strategies {
                     any::<bool>(),
                     prop_oneof![Just(None), (1e-3..10.0).prop_map(Some)],
                 ),
-                (any::<bool>(), any::<bool>(), any::<bool>()),
+                (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
             )
                 .prop_map(
-                    |((lr, b1, b2, eps, wd), (bc, avg, clip), (tc, adapt, dec))| {
+                    |((lr, b1, b2, eps, wd), (bc, avg, clip), (tc, adapt, dec, caution))| {
                         LambConfig::default()
                             .lr(lr)
                             .betas((b1, b2))
@@ -554,6 +642,7 @@ pub mod strategies {
                             .trust_clip(tc)
                             .always_adapt(adapt)
                             .decoupled_decay(dec)
+                            .caution(caution)
                             .into()
                     },
                 )
@@ -611,14 +700,15 @@ pub mod strategies {
                         .into()
                 })
                 .boxed(),
-            K::Lion => (lr(), unit(), unit(), decay(), any::<bool>())
-                .prop_map(|(lr, b1, b2, wd, max)| {
+            K::Lion => (lr(), unit(), unit(), decay(), any::<bool>(), any::<bool>())
+                .prop_map(|(lr, b1, b2, wd, max, caution)| {
                     LionConfig::default()
                         .lr(lr)
                         .b1(b1)
                         .b2(b2)
                         .weight_decay(wd)
                         .maximize(max)
+                        .caution(caution)
                         .into()
                 })
                 .boxed(),
@@ -724,6 +814,71 @@ pub mod strategies {
                         .into()
                 })
                 .boxed(),
+            K::Adan => (
+                (lr(), beta(), beta(), beta()),
+                (eps(), decay(), any::<bool>(), any::<bool>()),
+            )
+                .prop_map(|((lr, b1, b2, b3), (eps, wd, no_prox, caution))| {
+                    AdanConfig::default()
+                        .lr(lr)
+                        .betas((b1, b2, b3))
+                        .eps(eps)
+                        .weight_decay(wd)
+                        .no_prox(no_prox)
+                        .caution(caution)
+                        .into()
+                })
+                .boxed(),
+            K::Lars => (
+                (lr(), prop_oneof![Just(0.0), 0.0..1.5], unit(), decay()),
+                (
+                    prop_oneof![Just(1e-3), 0.0..1.0],
+                    prop_oneof![Just(0.0), eps()],
+                    any::<bool>(),
+                    any::<bool>(),
+                ),
+            )
+                .prop_map(|((lr, momentum, dampening, wd), (tc, eps, clip, adapt))| {
+                    LarsConfig::default()
+                        .lr(lr)
+                        .momentum(momentum)
+                        .dampening(dampening)
+                        .weight_decay(wd)
+                        .trust_coeff(tc)
+                        .eps(eps)
+                        .trust_clip(clip)
+                        .always_adapt(adapt)
+                        .into()
+                })
+                .boxed(),
+            K::ScheduleFreeAdamW => (
+                (lr(), 1e-3..0.999, beta(), eps()),
+                (decay(), 0u64..10, 0.0..2.0, 0.0..3.0),
+            )
+                .prop_map(|((lr, b1, b2, eps), (wd, warmup, r, power))| {
+                    ScheduleFreeAdamWConfig::default()
+                        .lr(lr)
+                        .betas((b1, b2))
+                        .eps(eps)
+                        .weight_decay(wd)
+                        .warmup_steps(warmup)
+                        .r(r)
+                        .weight_lr_power(power)
+                        .into()
+                })
+                .boxed(),
+            K::ScheduleFreeSgd => (lr(), 1e-3..0.999, decay(), 0u64..10, 0.0..2.0, 0.0..3.0)
+                .prop_map(|(lr, m, wd, warmup, r, power)| {
+                    ScheduleFreeSgdConfig::default()
+                        .lr(lr)
+                        .momentum(m)
+                        .weight_decay(wd)
+                        .warmup_steps(warmup)
+                        .r(r)
+                        .weight_lr_power(power)
+                        .into()
+                })
+                .boxed(),
             _ => return None,
         };
         Some(configs)
@@ -804,6 +959,27 @@ pub mod strategies {
                     LambConfig::default()
                         .lr(lr)
                         .betas((b1, 0.999))
+                        .eps(1e-3)
+                        .into()
+                })
+                .boxed(),
+            K::ScheduleFreeAdamW => (typical_lr(), 0.5..0.95, 0.9..0.9999)
+                .prop_map(|(lr, b1, b2)| {
+                    ScheduleFreeAdamWConfig::default()
+                        .lr(lr)
+                        .betas((b1, b2))
+                        .eps(1e-3)
+                        .into()
+                })
+                .boxed(),
+            K::ScheduleFreeSgd => (typical_lr(), 0.5..0.95)
+                .prop_map(|(lr, m)| ScheduleFreeSgdConfig::default().lr(lr).momentum(m).into())
+                .boxed(),
+            K::Adan => (typical_lr(), 0.5..0.95, 0.5..0.95, 0.9..0.9999)
+                .prop_map(|(lr, b1, b2, b3)| {
+                    AdanConfig::default()
+                        .lr(lr)
+                        .betas((b1, b2, b3))
                         .eps(1e-3)
                         .into()
                 })

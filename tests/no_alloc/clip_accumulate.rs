@@ -9,8 +9,9 @@ use super::allocations;
 
 use ndarray::{Array0, Array1, Array2, Array3, ShapeBuilder, arr0, s};
 use ndarray_optim::{
-    Adam, Float, Lamb, Momentum, MultiSteps, MultiStepsConfig, Optimizer, Sgd, clip_grad_norm,
-    clip_grad_norm_per_tensor, clip_grad_value, clip_grads_with_norm, total_norm,
+    Adam, Float, Lamb, Lookahead, LookaheadConfig, Momentum, MultiSteps, MultiStepsConfig,
+    Optimizer, Sgd, clip_grad_norm, clip_grad_norm_per_tensor, clip_grad_value,
+    clip_grads_with_norm, total_norm,
 };
 
 /// Tensors of several ranks and layouts, and a gradient for each.
@@ -103,6 +104,47 @@ fn accumulation<A: Float>() {
             );
         }
     }
+}
+
+/// Lookahead: the slow weights on the first step, the inner optimizer's state on its own first
+/// step; nothing afterwards, synchronisations included.
+fn lookahead<A: Float>() {
+    let inners: Vec<Box<dyn Optimizer<A>>> = vec![
+        Box::new(Sgd::new(0.1).unwrap()),
+        Box::new(Momentum::new(0.1, 0.9).unwrap()),
+        Box::new(Adam::new(0.01).unwrap()),
+        Box::new(Lamb::new(0.01).unwrap()),
+    ];
+    for inner in inners {
+        let name = inner.name();
+        let mut opt = LookaheadConfig::default().k(2).build(inner).unwrap();
+        let mut p = Model::<A>::new(1.0);
+        let g = Model::<A>::new(0.5);
+        let gs = g.wide.slice(s![.., ..;2]);
+        let mut call = |opt: &mut Lookahead<A, Box<dyn Optimizer<A>>>| {
+            let mut strided = p.wide.slice_mut(s![.., ..;2]);
+            opt.step(
+                &mut (&mut p.w, &mut p.b, &mut p.c, &mut strided, &mut p.scalar),
+                &(&g.w, &g.b, &g.c, &gs, &g.scalar),
+            )
+            .unwrap();
+        };
+        assert!(
+            allocations(|| call(&mut opt)) > 0,
+            "{name}: the slow weights"
+        );
+        for call_number in 2..=9 {
+            let n = allocations(|| call(&mut opt));
+            assert_eq!(n, 0, "{name}: {n} allocations at call {call_number}");
+        }
+        assert_eq!(opt.lookahead_step(), 9);
+    }
+}
+
+#[test]
+fn lookahead_allocates_only_on_the_first_step() {
+    lookahead::<f32>();
+    lookahead::<f64>();
 }
 
 #[test]

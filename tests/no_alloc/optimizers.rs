@@ -10,8 +10,12 @@ use ndarray::{Array1, Array2, Array3, ShapeBuilder, s};
 use ndarray_optim::{Float, Optimizer};
 
 fn check<A: Float>() {
+    check_all(common::zoo::<A>());
+}
+
+fn check_all<A: Float>(zoo: Vec<Box<dyn Optimizer<A>>>) {
     let one = A::from_f64(1.0);
-    for mut opt in common::zoo::<A>() {
+    for mut opt in zoo {
         let mut w = Array2::from_shape_fn((16, 9), |(i, j)| A::from_f64((i * 9 + j) as f64 * 0.01));
         let mut b = Array1::from_elem(9, one);
         let mut c = Array3::from_elem((2, 3, 4).f(), one);
@@ -79,6 +83,32 @@ fn no_allocation_after_the_first_step() {
     check::<f64>();
     check_matrices::<f32>();
     check_matrices::<f64>();
+}
+
+/// The same for 16-bit parameters: plain, with stochastic rounding (where it is offered) and
+/// with `f32` master weights around every optimizer.
+#[cfg(feature = "half")]
+#[test]
+fn sixteen_bit_steps_allocate_nothing_after_the_first() {
+    use half::{bf16, f16};
+    check::<bf16>();
+    check::<f16>();
+    check_matrices::<bf16>();
+    let rounded = common::zoo::<bf16>()
+        .into_iter()
+        .filter_map(|mut opt| opt.set_stochastic_rounding(Some(1)).is_ok().then_some(opt))
+        .collect::<Vec<_>>();
+    assert!(rounded.len() >= 14);
+    check_all(rounded);
+    let master = common::zoo::<f32>()
+        .into_iter()
+        .map(|inner| {
+            let mut opt = ndarray_optim::MasterWeights::<bf16, _>::new(inner);
+            opt.set_stochastic_rounding(Some(2)).unwrap();
+            Box::new(opt) as Box<dyn Optimizer<bf16>>
+        })
+        .collect();
+    check_all(master);
 }
 
 /// Muon's first step allocates its momentum buffer (saved) and the Newton–Schulz iteration's

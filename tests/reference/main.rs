@@ -10,6 +10,7 @@ mod clip;
 mod finder;
 mod lbfgs;
 mod parity;
+mod quant;
 mod schedule_groups;
 mod schedules;
 mod sparse_adam;

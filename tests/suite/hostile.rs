@@ -457,3 +457,195 @@ fn lists_that_lend_the_wrong_tensor_are_errors() {
         assert_eq!(opt.step_count(), 0);
     }
 }
+
+/// A registered optimizer's default configuration with `field` set to `value` (through its JSON
+/// form), or `None` if the configuration has no such field holding one number.
+fn with_field(
+    kind: OptimizerKind,
+    field: &str,
+    value: serde_json::Value,
+) -> Option<OptimizerConfig> {
+    let mut json = serde_json::to_value(kind.default_config()).unwrap();
+    let fields = json.as_object_mut()?.values_mut().next()?.as_object_mut()?;
+    let slot = fields.get_mut(field)?;
+    if slot.is_array() || slot.is_null() {
+        return None; // not one number (Adafactor's `eps` pair)
+    }
+    *slot = value;
+    Some(serde_json::from_value(json).unwrap())
+}
+
+fn not_representable(result: Result<Box<dyn Optimizer<f32>>, Error>) -> Option<&'static str> {
+    match result {
+        Err(Error::NotRepresentable { name, element, .. }) => {
+            assert_eq!(element, "f32");
+            Some(name)
+        }
+        Err(other) => panic!("expected NotRepresentable, got {other}"),
+        Ok(_) => None,
+    }
+}
+
+#[test]
+fn hyperparameters_are_validated_in_the_element_type() {
+    let mut with_eps = 0;
+    for &kind in OptimizerKind::ALL {
+        // `eps = 1e-50` is positive in f64 and 0 in f32, where a zero gradient would give 0/0.
+        // (LARS's `eps` may be 0: it only enters the trust ratio, which is computed in `f64`
+        // and is 1 where a norm is 0.)
+        if kind == OptimizerKind::Lars {
+            let config = with_field(kind, "eps", serde_json::json!(1e-50)).unwrap();
+            assert!(config.clone().build::<f32>().is_ok(), "{kind:?}");
+            assert!(LarsConfig::default().eps(0.0).build::<f32>().is_ok());
+        } else if let Some(config) = with_field(kind, "eps", serde_json::json!(1e-50)) {
+            with_eps += 1;
+            assert_eq!(
+                not_representable(config.clone().build::<f32>()),
+                Some("eps"),
+                "{kind:?}"
+            );
+            assert!(config.build::<f64>().is_ok(), "{kind:?}");
+        }
+        // A learning rate beyond f32's range is ∞ there.
+        let config = with_field(kind, "lr", serde_json::json!(1e39)).unwrap();
+        assert_eq!(
+            not_representable(config.clone().build::<f32>()),
+            Some("lr"),
+            "{kind:?}"
+        );
+        assert!(config.build::<f64>().is_ok(), "{kind:?}");
+        // So is a weight decay.
+        if let Some(config) = with_field(kind, "weight_decay", serde_json::json!(1e39)) {
+            let name = not_representable(config.clone().build::<f32>());
+            assert_eq!(name, Some("weight_decay"), "{kind:?}");
+            assert!(config.build::<f64>().is_ok(), "{kind:?}");
+        }
+    }
+    assert!(with_eps >= 8, "the optimizers with an `eps`: {with_eps}");
+
+    // β₂ = 1 − 1e-10 rounds to 1 in f32: the bias correction 1 − β₂ᵗ would be 0.
+    let config = AdamConfig::default().betas((0.9, 1.0 - 1e-10));
+    let err = config.clone().build::<f32>().unwrap_err();
+    assert!(
+        matches!(err, Error::NotRepresentable { name: "betas[1]", rounded, .. } if rounded == 1.0),
+        "{err}"
+    );
+    assert!(config.build::<f64>().is_ok());
+
+    // The first step size lr/(1 − β₁) overflows f32 although lr does not.
+    for kind in ["Adam", "AdamW", "NAdam", "RAdam", "Adamax", "SparseAdam"] {
+        let kind = OptimizerKind::from_name(kind).unwrap();
+        let mut json = serde_json::to_value(kind.default_config()).unwrap();
+        let fields = json.as_object_mut().unwrap().values_mut().next().unwrap();
+        fields["lr"] = serde_json::json!(1e36);
+        fields["betas"] = serde_json::json!([0.9999, 0.999]);
+        let config: OptimizerConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            not_representable(config.clone().build::<f32>()),
+            Some("lr"),
+            "{kind:?}"
+        );
+        assert!(config.build::<f64>().is_ok(), "{kind:?}");
+    }
+
+    // The other doors: a setter and a group's learning rate change nothing when refused.
+    let mut adam: Adam<f32> = AdamConfig::default().build().unwrap();
+    assert!(matches!(
+        adam.set_learning_rate(1e39),
+        Err(Error::NotRepresentable { name: "lr", .. })
+    ));
+    assert_eq!(adam.learning_rate(), 1e-3);
+    let groups = ParamGroups::new(
+        vec![ParamGroup::default(), ParamGroup::default().lr(1e39)],
+        vec![0, 1],
+    )
+    .unwrap();
+    assert!(matches!(
+        adam.set_param_groups(Some(groups.clone())),
+        Err(Error::NotRepresentable { name: "lr", .. })
+    ));
+    assert_eq!(adam.group_count(), 1);
+    let mut adam64: Adam<f64> = AdamConfig::default().build().unwrap();
+    adam64.set_param_groups(Some(groups)).unwrap();
+    // A group's lr_scale times the learning rate, valid in f64, beyond f32.
+    let scaled = ParamGroups::new(vec![ParamGroup::default().lr_scale(1e37)], vec![0]).unwrap();
+    let mut sgd: Sgd<f32> = SgdConfig::default().lr(100.0).build().unwrap();
+    assert!(matches!(
+        sgd.set_param_groups(Some(scaled)),
+        Err(Error::NotRepresentable { name: "lr", .. })
+    ));
+}
+
+/// Finite parameters and gradients at the edges of the type's range never give NaN: each case
+/// is one where PyTorch's arithmetic does (or, for coupled decay, where it makes `∞` that a
+/// later step turns into NaN).
+#[test]
+fn finite_input_at_the_edges_of_the_range_gives_no_nan() {
+    let max = f32::MAX;
+    let finite = |p: &Array1<f32>| p.iter().all(|x| x.is_finite());
+
+    // Both sides of Adam's quotient overflow: (γ/bc₁)·m = 2·MAX and √v = ∞.
+    let mut adam: Adam<f32> = AdamConfig::default()
+        .lr(2.0)
+        .betas((0.0, 0.999))
+        .build()
+        .unwrap();
+    let mut p = array![1.0_f32, 1.0];
+    adam.step(&mut p, &array![max, 1.0]).unwrap();
+    assert_eq!(p[0], 1.0, "a 0 quotient for ∞/∞");
+    assert!(p[1].is_finite() && p[1] < 1.0);
+
+    // An average of opposite gradients near the maximum: `g − m` overflows to ±∞ (as in
+    // PyTorch), and where the squared gradient has overflowed too the quotient is 0, not NaN.
+    for kind in ["Adam", "AdamW", "NAdam", "Lamb", "RMSprop"] {
+        let config = OptimizerKind::from_name(kind).unwrap().default_config();
+        let mut opt = config.build::<f32>().unwrap();
+        let mut p = array![1.0_f32, -1.0];
+        for g in [max, -max, max, 1.0] {
+            opt.step(&mut p, &array![g, -g]).unwrap();
+            assert!(p.iter().all(|x| !x.is_nan()), "{kind}: {p}");
+        }
+    }
+    let mut radam: RAdam<f32> = RAdamConfig::default()
+        .lr(0.0)
+        .betas((0.85, 0.87))
+        .build()
+        .unwrap();
+    let mut p = array![40.0_f32];
+    for _ in 0..2 {
+        radam.step(&mut p, &array![-max]).unwrap();
+    }
+    assert_eq!(
+        p[0], 40.0,
+        "a zero learning rate moves nothing, even past an overflowed m̂"
+    );
+
+    // LAMB's trust ratio: ‖p‖ beyond f64's range, and a ratio beyond f32's.
+    let mut lamb: Lamb<f64> = LambConfig::default().always_adapt(true).build().unwrap();
+    let mut p = array![1e300_f64, -1e300, 0.0];
+    lamb.step(&mut p, &array![1.0, -1.0, 0.0]).unwrap();
+    assert!(p.iter().all(|x| x.is_finite()), "{p}");
+    assert!(
+        p[0] < 1e300 && p[0] > 9e299 && p[1] > -1e300 && p[2] == 0.0,
+        "{p}"
+    );
+    let mut lamb: Lamb<f32> = LambConfig::default().always_adapt(true).build().unwrap();
+    let mut p = array![3e38_f32, 0.0];
+    lamb.step(&mut p, &array![1e-30, 0.0]).unwrap();
+    assert!(finite(&p) && p[1] == 0.0, "{p}");
+
+    // Coupled decay with huge p and g: g + λp is held at the maximum rather than made ∞,
+    // which the momentum buffer (with a dampening of 1, `0·∞`) would turn into NaN.
+    let mut sgd: Sgd<f32> = SgdConfig::default()
+        .lr(1e-3)
+        .momentum(0.9)
+        .dampening(1.0)
+        .weight_decay(1.0)
+        .build()
+        .unwrap();
+    let mut p = array![3e38_f32];
+    for _ in 0..3 {
+        sgd.step(&mut p, &array![3e38]).unwrap();
+        assert!(finite(&p), "{p}");
+    }
+}

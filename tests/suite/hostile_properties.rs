@@ -116,13 +116,16 @@ fn use_it(opt: &mut dyn Optimizer<f64>) {
 }
 
 /// A trained optimizer of every kind (matrices-only kinds get the matrix alone), boxed, plus
-/// one inside `MultiSteps` stopped mid-window.
+/// one inside `MultiSteps` stopped mid-window and one inside `Lookahead` between
+/// synchronisations.
 fn trained(which: usize, steps: usize) -> Box<dyn Optimizer<f64>> {
     let kinds = OptimizerKind::ALL;
     let mut opt: Box<dyn Optimizer<f64>> = if which < kinds.len() {
         kinds[which].default_config().build().unwrap()
-    } else {
+    } else if which == kinds.len() {
         Box::new(MultiSteps::new(Adam::new(0.1).unwrap(), 3).unwrap())
+    } else {
+        Box::new(Lookahead::new(Adam::new(0.1).unwrap(), 3, 0.5).unwrap())
     };
     opt.set_non_finite_policy(NonFinitePolicy::SkipStep);
     let mut w = array![[0.5, -1.0], [0.25, 2.0]];
@@ -148,7 +151,7 @@ proptest! {
     /// Any saved optimizer state, mutated anywhere, loads and steps or is refused unchanged.
     #[test]
     fn mutated_optimizer_states_never_panic(
-        which in 0..=OptimizerKind::ALL.len(),
+        which in 0..=OptimizerKind::ALL.len() + 1,
         steps in 0usize..4,
         at in any::<prop::sample::Index>(),
         choice in 0usize..18,

@@ -81,3 +81,39 @@ fn the_default_policy_is_an_error_and_errors_do_not_change_the_outcome() {
         assert_eq!(opt.skipped_steps(), 0);
     }
 }
+
+/// 16-bit gradients are checked as `f32` ones are: a NaN or an infinity (in `f16`, also what
+/// overflowed past 65504) is an error under the default policy, and changes nothing.
+#[cfg(feature = "half")]
+#[test]
+fn sixteen_bit_non_finite_gradients_are_errors_as_in_f32() {
+    fn check<A: ndarray_optim::Float>() {
+        for mut opt in common::zoo::<A>() {
+            let mut w = Array1::from_elem(3, A::from_f64(1.0));
+            opt.step(&mut w, &Array1::from_elem(3, A::from_f64(0.5)))
+                .unwrap();
+            let saved = opt.save_state();
+            let before = w.clone();
+            for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e6] {
+                let g = Array1::from_vec(vec![A::from_f64(0.5), A::from_f64(bad), A::zero()]);
+                if g[1].is_finite() {
+                    continue; // 1e6 is a finite bf16
+                }
+                assert!(
+                    matches!(
+                        opt.step(&mut w, &g),
+                        Err(Error::NonFiniteGradient { index: 0, .. })
+                    ),
+                    "{} {} {bad}",
+                    opt.name(),
+                    A::NAME
+                );
+            }
+            assert_eq!(w, before);
+            assert_eq!(opt.save_state(), saved);
+            assert_eq!(opt.skipped_steps(), 0);
+        }
+    }
+    check::<half::bf16>();
+    check::<half::f16>();
+}

@@ -15,6 +15,7 @@ fn assert_traits<T: Send + Sync + Clone + std::fmt::Debug>() {}
 /// time, for every entry (`src/registry.rs`); here, everything else.
 fn optimizers<A: Float>() {
     assert_traits::<MultiSteps<A, Adam<A>>>();
+    assert_traits::<Lookahead<A, Adam<A>>>();
     assert_traits::<Box<dyn Optimizer<A>>>();
     assert_traits::<OptimizerState<A>>();
     assert_traits::<TensorState<A>>();
