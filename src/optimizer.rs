@@ -138,9 +138,12 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     /// how `step` runs. [`Sharded`](crate::distributed::Sharded) calls it on the optimizer it
     /// wraps.
     ///
-    /// Every optimizer of the crate and [`MultiSteps`](crate::MultiSteps) implement it. The
-    /// default refuses, without a round (an optimizer of your own implements it by following
-    /// the rules of [`distributed::Reduce`](crate::distributed::Reduce)).
+    /// Every optimizer and wrapper of the crate implements it. The default runs
+    /// [`step`](Optimizer::step) when the rounds are local
+    /// ([`Reduce::is_local`](crate::distributed::Reduce::is_local), e.g. inside
+    /// [`MultiSteps`](crate::MultiSteps) in one process) and otherwise refuses, without a round
+    /// (an optimizer of your own steps part of a model by following the rules of
+    /// [`distributed::Reduce`](crate::distributed::Reduce)).
     ///
     /// # Errors
     ///
@@ -169,7 +172,9 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
         grads: &dyn TensorList<A>,
         reduce: &mut dyn Reduce,
     ) -> Result<(), Error> {
-        let _ = (params, grads, reduce);
+        if reduce.is_local() {
+            return self.step(params, grads);
+        }
         Err(Error::Unsupported {
             optimizer: self.name(),
             what: "steps over part of a model (step_reduced)",

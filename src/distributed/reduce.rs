@@ -128,6 +128,19 @@ pub trait Reduce {
     /// error (the ranks disagree, or a rank refused: [`Error::RankMismatch`],
     /// [`Error::RankFailed`]); [`Error::Collective`] when the communication failed.
     fn exchange(&mut self, local: Result<Contribution<'_>, Error>) -> Result<Agreed, Error>;
+
+    /// Whether the rounds are this process's alone ([`Local`]): an optimizer that cannot step
+    /// part of a model can still step through a local `Reduce`, with its plain `step`.
+    fn is_local(&self) -> bool {
+        false
+    }
+
+    /// The position in the model of the tensor at `index` of the list the optimizer was given:
+    /// what a result that depends on a tensor's identity (the random bits of stochastic
+    /// rounding) is keyed by, so that a sharded step draws the bits one process draws.
+    fn model_index(&self, index: usize) -> usize {
+        index
+    }
 }
 
 /// The rounds of one process: a round's total is this process's terms combined in order, its
@@ -158,5 +171,9 @@ impl Reduce for Local {
             total: local.combine.total(local.terms),
             non_finite: local.non_finite,
         })
+    }
+
+    fn is_local(&self) -> bool {
+        true
     }
 }

@@ -55,9 +55,10 @@ const KEY_WORLD: &str = "sharded.world_size";
 const KEY_RANK: &str = "sharded.rank";
 const KEY_MODEL_TENSORS: &str = "sharded.model_tensors";
 const KEY_POSITION: &str = "sharded.position.";
-/// [`MultiSteps`](crate::MultiSteps)'s count of its inner optimizer's tensors, which splitting
-/// and consolidating count like the tensors themselves.
-const KEY_INNER_TENSORS: &str = "multi_steps.inner_tensors";
+/// The wrappers' counts of their inner optimizer's tensors ([`MultiSteps`](crate::MultiSteps),
+/// [`Lookahead`](crate::Lookahead)), which splitting and consolidating count like the tensors
+/// themselves.
+const KEYS_INNER_TENSORS: [&str; 2] = ["multi_steps.inner_tensors", "lookahead.inner_tensors"];
 
 /// The model as this rank last agreed on it with the others.
 #[derive(Clone, Debug)]
@@ -556,6 +557,10 @@ struct ShardRounds<'a, A> {
 const ROUND_WORDS: usize = 6;
 
 impl<A> Reduce for ShardRounds<'_, A> {
+    fn model_index(&self, index: usize) -> usize {
+        self.layout.owned.get(index).copied().unwrap_or(index)
+    }
+
     fn exchange(&mut self, local: Result<Contribution<'_>, Error>) -> Result<Agreed, Error> {
         let layout = self.layout;
         let owned = &layout.owned;
@@ -880,7 +885,12 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Sharded<A, O> {
         ] {
             state.extra.insert(key.to_string(), value);
         }
-        if !state.tensors.is_empty() {
+        // (The tensors of master weights are those of the inner `f32` optimizer's state.)
+        let master_started = state
+            .master_weights
+            .as_ref()
+            .is_some_and(|m| !m.tensors.is_empty());
+        if !state.tensors.is_empty() || master_started {
             for (k, &i) in positions.iter().enumerate() {
                 state.extra.insert(format!("{KEY_POSITION}{k}"), i as u64);
             }
@@ -962,6 +972,20 @@ struct ShardKeys {
     rank: u64,
     model_tensors: u64,
     positions: Vec<usize>,
+}
+
+/// The keys [`take_shard_keys`] took, put back (into another state).
+fn put_shard_keys<A>(state: &mut OptimizerState<A>, keys: &ShardKeys) {
+    state.extra.insert(KEY_WORLD.to_string(), keys.world);
+    state.extra.insert(KEY_RANK.to_string(), keys.rank);
+    state
+        .extra
+        .insert(KEY_MODEL_TENSORS.to_string(), keys.model_tensors);
+    for (k, &position) in keys.positions.iter().enumerate() {
+        state
+            .extra
+            .insert(format!("{KEY_POSITION}{k}"), position as u64);
+    }
 }
 
 fn take_shard_keys<A>(state: &mut OptimizerState<A>) -> Result<ShardKeys, Error> {
@@ -1119,7 +1143,25 @@ pub fn consolidate<A: Clone>(shards: Vec<OptimizerState<A>>) -> Result<Optimizer
     if started {
         slots.resize_with(usize::try_from(model).unwrap_or(0), || None);
     }
-    let mut inner_tensors: Option<u64> = None;
+    // Master weights ([`MasterWeights`](crate::MasterWeights)): the inner `f32` optimizer's
+    // shards, which know nothing of the sharding; they are consolidated with the outer keys.
+    let mut masters = Vec::new();
+    for (keys, shard) in &mut parts {
+        if let Some(mut master) = shard.master_weights.take().map(|m| *m) {
+            put_shard_keys(&mut master, keys);
+            masters.push(master);
+        }
+    }
+    let master_weights = match masters.len() {
+        0 => None,
+        n if n == parts.len() => Some(Box::new(consolidate(masters)?)),
+        _ => {
+            return Err(invalid(
+                "some shards have master weights, others not".to_string(),
+            ));
+        }
+    };
+    let mut inner_tensors: [Option<u64>; KEYS_INNER_TENSORS.len()] = Default::default();
     let mut whole: Option<OptimizerState<A>> = None;
     for (keys, mut shard) in parts {
         if keys.model_tensors != model {
@@ -1127,8 +1169,10 @@ pub fn consolidate<A: Clone>(shards: Vec<OptimizerState<A>>) -> Result<Optimizer
                 "the shards disagree on the model's tensor count".to_string(),
             ));
         }
-        if let Some(count) = shard.extra.remove(KEY_INNER_TENSORS) {
-            *inner_tensors.get_or_insert(0) += count;
+        for (key, total) in KEYS_INNER_TENSORS.iter().zip(&mut inner_tensors) {
+            if let Some(count) = shard.extra.remove(*key) {
+                *total.get_or_insert(0) += count;
+            }
         }
         if started && shard.tensors.len() != keys.positions.len() {
             return Err(invalid(format!(
@@ -1171,9 +1215,12 @@ pub fn consolidate<A: Clone>(shards: Vec<OptimizerState<A>>) -> Result<Optimizer
         .enumerate()
         .map(|(i, slot)| slot.ok_or_else(|| invalid(format!("tensor {i} in no shard"))))
         .collect::<Result<_, _>>()?;
-    if let Some(count) = inner_tensors {
-        whole.extra.insert(KEY_INNER_TENSORS.to_string(), count);
+    for (key, count) in KEYS_INNER_TENSORS.iter().zip(inner_tensors) {
+        if let Some(count) = count {
+            whole.extra.insert(key.to_string(), count);
+        }
     }
+    whole.master_weights = master_weights;
     Ok(whole)
 }
 
@@ -1231,8 +1278,12 @@ pub fn split<A: Clone>(
             expected: 0,
         });
     }
+    let masters = match state.master_weights.take() {
+        Some(master) => split(*master, world_size)?.into_iter().map(Some).collect(),
+        None => vec![None; world_size],
+    };
     let tensors = std::mem::take(&mut state.tensors);
-    let inner_tensors = state.extra.remove(KEY_INNER_TENSORS);
+    let inner_tensors = KEYS_INNER_TENSORS.map(|key| state.extra.remove(key));
     let model = tensors.len();
     let numels: Vec<usize> = tensors.iter().map(|t| t.shape.iter().product()).collect();
     let owner = partition(&numels, world_size);
@@ -1258,7 +1309,10 @@ pub fn split<A: Clone>(
             .insert(format!("{KEY_POSITION}{k}"), position as u64);
         shard.tensors.push(tensor);
     }
-    if let Some(count) = inner_tensors {
+    for (key, count) in KEYS_INNER_TENSORS.iter().zip(inner_tensors) {
+        let Some(count) = count else {
+            continue;
+        };
         for shard in &mut shards {
             // The inner optimizer's tensors: all of the shard's, or none before its first step.
             let mine = if count == 0 {
@@ -1266,7 +1320,18 @@ pub fn split<A: Clone>(
             } else {
                 shard.tensors.len() as u64
             };
-            shard.extra.insert(KEY_INNER_TENSORS.to_string(), mine);
+            shard.extra.insert(key.to_string(), mine);
+        }
+    }
+    for (shard, master) in shards.iter_mut().zip(masters) {
+        if let Some(mut master) = master {
+            // What the inner optimizer of a sharded run saves: no shard keys of its own; the
+            // outer state (with no tensors of its own) holds them, as a sharded run saves it.
+            let keys = take_shard_keys(&mut master)?;
+            if shard.tensors.is_empty() {
+                put_shard_keys(shard, &keys);
+            }
+            shard.master_weights = Some(Box::new(master));
         }
     }
     Ok(shards)

@@ -294,6 +294,8 @@ where
     working: Scratch<usize>,
     /// Each tensor's term of the kernels' sum ([`Kernel::reduce`]), for the step's round.
     terms: Scratch<f64>,
+    /// Each tensor's position in the model ([`Reduce::model_index`]), for stochastic rounding.
+    positions: Scratch<usize>,
 }
 
 // Written out because a derive would demand `Clone`/`Debug` of the per-step scalars too.
@@ -320,6 +322,7 @@ where
             scalars: self.scalars.clone(),
             working: self.working.clone(),
             terms: self.terms.clone(),
+            positions: self.positions.clone(),
             accumulated: self.accumulated.clone(),
         }
     }
@@ -365,6 +368,7 @@ where
             scalars: Scratch(Vec::new()),
             working: Scratch(Vec::new()),
             terms: Scratch(Vec::new()),
+            positions: Scratch(Vec::new()),
             accumulated: Vec::new(),
         };
         driver.install(config, None)?;
@@ -628,6 +632,14 @@ where
         }
         let (kernels, groups) = (&self.kernels, self.groups.as_ref());
         let stochastic = self.stochastic;
+        // Stochastic rounding draws a tensor's bits by its position in the model, which a
+        // sharded step's list does not start at.
+        let positions = &mut self.positions.0;
+        positions.clear();
+        if stochastic.is_some() {
+            positions.extend((0..n).map(|index| reduce.model_index(index)));
+        }
+        let positions = &*positions;
         let update = |index: usize,
                       p: &mut dyn TensorMut<A>,
                       g: &dyn Tensor<A>,
@@ -654,7 +666,7 @@ where
             };
             let mut pass = Pass::new(p, g, &slot.strides);
             if let Some(seed) = stochastic {
-                pass.round_stochastically(random::stream_key(seed, step, index));
+                pass.round_stochastically(random::stream_key(seed, step, positions[index]));
             }
             kernels[group].update(sc, &mut pass, state);
         };

@@ -5,6 +5,7 @@ use ndarray::{ArrayD, IxDyn, ShapeBuilder, Zip};
 
 use crate::builder::config;
 use crate::check;
+use crate::distributed::{Local, Reduce};
 use crate::error::Error;
 use crate::float::Float;
 use crate::groups::{ParamGroup, ParamGroups};
@@ -263,15 +264,32 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Lookahead<A, O> {
         params: &mut dyn TensorListMut<A>,
         grads: &dyn TensorList<A>,
     ) -> Result<(), Error> {
-        let n = check::read_inputs(&*params, grads)?;
-        self.validate(&*params)?;
+        self.step_reduced(params, grads, &mut Local)
+    }
+
+    /// [`step`](Optimizer::step) over part of a model (see [`Reduce`]): the inner optimizer's
+    /// step goes through `reduce`, and the slow weights are those of the tensors in `params`.
+    fn step_reduced(
+        &mut self,
+        params: &mut dyn TensorListMut<A>,
+        grads: &dyn TensorList<A>,
+        reduce: &mut dyn Reduce,
+    ) -> Result<(), Error> {
+        let n = match check::read_inputs(&*params, grads).and_then(|n| {
+            self.validate(&*params)?;
+            Ok(n)
+        }) {
+            Ok(n) => n,
+            // The other ranks wait in the inner step's first round: they get the error there.
+            Err(e) => return reduce.exchange(Err(e.clone())).and(Err(e)),
+        };
         // Tensors seen for the first time (all of them on the first step, a group's when one
         // was added): their slow weights are the parameters before this step, kept only if the
         // step succeeds.
         let new: Vec<ArrayD<A>> = (self.slow.len()..n)
             .filter_map(|index| params.tensor(index).map(copy_of))
             .collect();
-        self.inner.step(params, grads)?;
+        self.inner.step_reduced(params, grads, reduce)?;
         self.slow.extend(new);
         if *self.inner.last_step() != StepOutcome::Applied {
             return Ok(());

@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 use ndarray::{ArrayD, Zip};
 
 use crate::check;
+use crate::distributed::{Local, Reduce};
 use crate::error::Error;
 use crate::float::Float;
 use crate::float::random::{random_bits, stream_key};
@@ -217,8 +218,26 @@ impl<A: Float<Compute = f32>, O: Optimizer<f32> + Clone + 'static> Optimizer<A>
         params: &mut dyn TensorListMut<A>,
         grads: &dyn TensorList<A>,
     ) -> Result<(), Error> {
-        let n = self.check(&*params, grads)?;
-        check::step_inputs(params, grads)?;
+        self.step_reduced(params, grads, &mut Local)
+    }
+
+    /// [`step`](Optimizer::step) over part of a model (see [`Reduce`]): the inner optimizer
+    /// steps the copies through `reduce`; stochastic rounding draws each tensor's bits by its
+    /// position in the model.
+    fn step_reduced(
+        &mut self,
+        params: &mut dyn TensorListMut<A>,
+        grads: &dyn TensorList<A>,
+        reduce: &mut dyn Reduce,
+    ) -> Result<(), Error> {
+        let n = match self.check(&*params, grads).and_then(|n| {
+            check::step_inputs(params, grads)?;
+            Ok(n)
+        }) {
+            Ok(n) => n,
+            // The other ranks wait in the inner step's first round: they get the error there.
+            Err(e) => return reduce.exchange(Err(e.clone())).and(Err(e)),
+        };
         self.widen_grads(&*params, grads, n);
         let fresh = self.master.is_empty();
         if fresh {
@@ -235,7 +254,7 @@ impl<A: Float<Compute = f32>, O: Optimizer<f32> + Clone + 'static> Optimizer<A>
             grads: &self.grads,
             absent: &self.absent,
         };
-        if let Err(e) = self.inner.step(&mut self.master, &widened) {
+        if let Err(e) = self.inner.step_reduced(&mut self.master, &widened, reduce) {
             if fresh {
                 self.master.clear(); // made by this call: gone with it
             }
@@ -258,7 +277,7 @@ impl<A: Float<Compute = f32>, O: Optimizer<f32> + Clone + 'static> Optimizer<A>
             let mut view = p.view_dyn_mut();
             match self.stochastic.filter(|_| A::STOCHASTIC) {
                 Some(seed) => {
-                    let key = stream_key(seed, step, index);
+                    let key = stream_key(seed, step, reduce.model_index(index));
                     // The copies are row-major: an element's random bits are those of its
                     // logical position.
                     let copy = copy.as_slice().expect("row-major by construction");

@@ -128,6 +128,56 @@ fn f64_lamb_and_adam_sharded_equal_one_process() {
     equals_one_process::<f64>("Adam f64", &|| Box::new(Adam::new(0.01).unwrap()), SHAPES);
 }
 
+/// The wrappers of the crate around a sharded optimizer's inner step: Lookahead's slow
+/// weights and MultiSteps' windows are those of this rank's tensors.
+#[test]
+fn wrappers_sharded_equal_one_process() {
+    use ndarray_optim::LookaheadConfig;
+    equals_one_process::<f32>(
+        "Lookahead(Adam)",
+        &|| {
+            let inner = Adam::new(0.01).unwrap();
+            Box::new(LookaheadConfig::default().k(3).build(inner).unwrap())
+        },
+        SHAPES,
+    );
+    equals_one_process::<f32>(
+        "Lookahead(MultiSteps(Lamb))",
+        &|| {
+            let lamb = Lamb::new(0.01).unwrap();
+            let inner = MultiStepsConfig::default().every_k(2).build(lamb).unwrap();
+            Box::new(LookaheadConfig::default().k(2).build(inner).unwrap())
+        },
+        SHAPES,
+    );
+}
+
+/// 16-bit parameters: broadcast exactly, and stochastic rounding keyed by each tensor's
+/// position in the model, so that every rank draws one process's bits; master weights too.
+#[test]
+fn sixteen_bit_parameters_with_stochastic_rounding_sharded_equal_one_process() {
+    use half::bf16;
+    use ndarray_optim::MasterWeights;
+    equals_one_process::<bf16>(
+        "Adam bf16, stochastic rounding",
+        &|| {
+            let mut opt = Adam::<bf16>::new(0.01).unwrap();
+            opt.set_stochastic_rounding(Some(7)).unwrap();
+            Box::new(opt)
+        },
+        SHAPES,
+    );
+    equals_one_process::<bf16>(
+        "MasterWeights(Adam) bf16, stochastic rounding",
+        &|| {
+            let mut opt = MasterWeights::<bf16, _>::new(Adam::<f32>::new(0.01).unwrap());
+            opt.set_stochastic_rounding(Some(7)).unwrap();
+            Box::new(opt)
+        },
+        SHAPES,
+    );
+}
+
 /// LAMB's global gradient norm and trust ratios, clipping of the accumulated gradient across
 /// ranks (2-norm and ∞-norm), value clipping and accumulation: one process's bits.
 #[test]
@@ -493,23 +543,18 @@ fn a_collective_failing_anywhere_in_a_step_changes_nothing() {
 
 /// Shards saved on 3 ranks consolidate into one process's state, which splits for 2 ranks:
 /// training resumes there with one process's bits, also mid-window of an accumulation.
-#[test]
-fn shards_consolidate_and_split_for_another_world_size() {
-    let make = || -> Box<dyn Optimizer<f64>> {
-        Box::new(
-            MultiStepsConfig::default()
-                .every_k(3)
-                .max_grad_norm(Some(1.0))
-                .build(Lamb::new(0.01).unwrap())
-                .unwrap(),
-        )
-    };
+/// Shards of 3 ranks consolidate into one process's state, which splits for other world sizes
+/// whose runs resume with one process's bits.
+fn resumes_on_other_world_sizes<A: Float>(
+    what: &str,
+    make: &(dyn Fn() -> Box<dyn Optimizer<A>> + Sync),
+) {
     for first in [7, 9] {
-        let (expected, _) = alone(&make, SHAPES, 15);
-        let (midway, state) = alone(&make, SHAPES, first);
-        let ranks = sharded(&make, SHAPES, first, 3);
+        let (expected, _) = alone(make, SHAPES, 15);
+        let (midway, state) = alone(make, SHAPES, first);
+        let ranks = sharded(make, SHAPES, first, 3);
         let whole = consolidate(ranks.into_iter().map(|(_, s)| s).collect()).unwrap();
-        assert_eq!(whole, state);
+        assert_eq!(whole, state, "{what}");
         for world in [1, 2, 4, 7] {
             let shards = split(whole.clone(), world).unwrap();
             assert_eq!(shards.len(), world);
@@ -518,7 +563,7 @@ fn shards_consolidate_and_split_for_another_world_size() {
                 let mut opt = Sharded::new(make(), comm).unwrap();
                 opt.load_state(shards[opt.rank()].clone()).unwrap();
                 for k in first..15 {
-                    opt.step(&mut params, &gradient::<f64>(SHAPES, k)).unwrap();
+                    opt.step(&mut params, &gradient::<A>(SHAPES, k)).unwrap();
                 }
                 params
             });
@@ -526,11 +571,39 @@ fn shards_consolidate_and_split_for_another_world_size() {
                 assert_eq!(
                     bits(&params),
                     bits(&expected),
-                    "{first} steps then {world} ranks"
+                    "{what}: {first} steps then {world} ranks"
                 );
             }
         }
     }
+}
+
+#[test]
+fn shards_consolidate_and_split_for_another_world_size() {
+    resumes_on_other_world_sizes::<f64>("MultiSteps(Lamb) f64", &|| {
+        Box::new(
+            MultiStepsConfig::default()
+                .every_k(3)
+                .max_grad_norm(Some(1.0))
+                .build(Lamb::new(0.01).unwrap())
+                .unwrap(),
+        )
+    });
+    resumes_on_other_world_sizes::<f32>("Lookahead(Adam)", &|| {
+        let inner = Adam::new(0.01).unwrap();
+        Box::new(
+            ndarray_optim::LookaheadConfig::default()
+                .k(4)
+                .build(inner)
+                .unwrap(),
+        )
+    });
+    resumes_on_other_world_sizes::<half::bf16>("MasterWeights(Adam) bf16", &|| {
+        let inner = Adam::<f32>::new(0.01).unwrap();
+        let mut opt = ndarray_optim::MasterWeights::<half::bf16, _>::new(inner);
+        opt.set_stochastic_rounding(Some(3)).unwrap();
+        Box::new(opt)
+    });
 }
 
 #[test]
