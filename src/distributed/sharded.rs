@@ -11,9 +11,10 @@ use crate::check;
 use crate::error::Error;
 use crate::float::Float;
 use crate::groups::{ParamGroup, ParamGroups};
-use crate::optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
+use crate::optimizer::{Optimizer, StepOutcome};
 use crate::state::OptimizerState;
 use crate::tensor::{Tensor, TensorList, TensorListMut, TensorMut};
+use crate::wrappers::forward_to_inner;
 
 /// Which rank owns each tensor: PyTorch's `ZeroRedundancyOptimizer` rule. The tensors, largest
 /// first (by element count; ties in list order), each go to the rank holding the fewest
@@ -667,6 +668,22 @@ impl<A> Reduce for ShardRounds<'_, A> {
 }
 
 impl<A: Float, O: Optimizer<A>> Optimizer<A> for Sharded<A, O> {
+    forward_to_inner!(
+        inner:
+        learning_rate,
+        momentum,
+        group_count,
+        group_learning_rate,
+        group_momentum,
+        step_count,
+        last_step,
+        skipped_steps,
+        reset_state,
+        non_finite_policy,
+        set_non_finite_policy,
+        name
+    );
+
     fn step(
         &mut self,
         params: &mut dyn TensorListMut<A>,
@@ -774,16 +791,10 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Sharded<A, O> {
         }
     }
 
-    fn learning_rate(&self) -> f64 {
-        self.inner.learning_rate()
-    }
     fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
         self.inner.set_learning_rate(lr)?;
         self.sync_groups();
         Ok(())
-    }
-    fn momentum(&self) -> Option<f64> {
-        self.inner.momentum()
     }
     fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
         self.inner.set_momentum(momentum)?;
@@ -824,47 +835,15 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Sharded<A, O> {
             what: "adding parameter groups (set the model's groups with set_param_groups)",
         })
     }
-    fn group_count(&self) -> usize {
-        self.inner.group_count()
-    }
-    fn group_learning_rate(&self, group: usize) -> Option<f64> {
-        self.inner.group_learning_rate(group)
-    }
     fn set_group_learning_rate(&mut self, group: usize, lr: f64) -> Result<(), Error> {
         self.inner.set_group_learning_rate(group, lr)?;
         self.sync_groups();
         Ok(())
     }
-    fn group_momentum(&self, group: usize) -> Option<f64> {
-        self.inner.group_momentum(group)
-    }
     fn set_group_momentum(&mut self, group: usize, momentum: f64) -> Result<(), Error> {
         self.inner.set_group_momentum(group, momentum)?;
         self.sync_groups();
         Ok(())
-    }
-    fn step_count(&self) -> u64 {
-        self.inner.step_count()
-    }
-    fn last_step(&self) -> &StepOutcome {
-        self.inner.last_step()
-    }
-    fn skipped_steps(&self) -> u64 {
-        self.inner.skipped_steps()
-    }
-    fn reset_state(&mut self) {
-        self.inner.reset_state();
-        self.loaded = None;
-    }
-    fn non_finite_policy(&self) -> NonFinitePolicy {
-        self.inner.non_finite_policy()
-    }
-    fn set_non_finite_policy(&mut self, policy: NonFinitePolicy) {
-        self.inner.set_non_finite_policy(policy)
-    }
-    /// The wrapped optimizer's name: the state belongs to it.
-    fn name(&self) -> &'static str {
-        self.inner.name()
     }
 
     /// This rank's shard: the wrapped optimizer's state of the tensors it owns, with

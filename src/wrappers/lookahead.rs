@@ -8,8 +8,8 @@ use crate::check;
 use crate::distributed::{Local, Reduce};
 use crate::error::Error;
 use crate::float::Float;
-use crate::groups::{ParamGroup, ParamGroups};
-use crate::optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
+use crate::groups::ParamGroup;
+use crate::optimizer::{Optimizer, StepOutcome};
 use crate::pass;
 use crate::state::{OptimizerState, TensorState};
 use crate::tensor::{Tensor, TensorList, TensorListMut, TensorMut};
@@ -241,6 +241,29 @@ fn synchronise<A: Float>(slow: &mut ArrayD<A>, fast: &mut dyn TensorMut<A>, alph
 }
 
 impl<A: Float, O: Optimizer<A>> Optimizer<A> for Lookahead<A, O> {
+    forward_to_inner!(
+        inner:
+        learning_rate,
+        set_learning_rate,
+        momentum,
+        set_momentum,
+        group_count,
+        group_learning_rate,
+        set_group_learning_rate,
+        group_momentum,
+        set_group_momentum,
+        non_finite_policy,
+        set_non_finite_policy,
+        name,
+        param_groups,
+        set_param_groups,
+        step_count,
+        last_step,
+        skipped_steps,
+        stochastic_rounding,
+        set_stochastic_rounding
+    );
+
     fn check_step(
         &self,
         params: &dyn TensorList<A>,
@@ -306,66 +329,10 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Lookahead<A, O> {
         Ok(())
     }
 
-    fn learning_rate(&self) -> f64 {
-        self.inner.learning_rate()
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
-        self.inner.set_learning_rate(lr)
-    }
-
-    fn momentum(&self) -> Option<f64> {
-        self.inner.momentum()
-    }
-
-    fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
-        self.inner.set_momentum(momentum)
-    }
-
-    fn param_groups(&self) -> Option<&ParamGroups> {
-        self.inner.param_groups()
-    }
-
-    fn set_param_groups(&mut self, groups: Option<ParamGroups>) -> Result<(), Error> {
-        self.inner.set_param_groups(groups)
-    }
-
-    fn group_count(&self) -> usize {
-        self.inner.group_count()
-    }
-
-    fn group_learning_rate(&self, group: usize) -> Option<f64> {
-        self.inner.group_learning_rate(group)
-    }
-
-    fn set_group_learning_rate(&mut self, group: usize, lr: f64) -> Result<(), Error> {
-        self.inner.set_group_learning_rate(group, lr)
-    }
-
-    fn group_momentum(&self, group: usize) -> Option<f64> {
-        self.inner.group_momentum(group)
-    }
-
-    fn set_group_momentum(&mut self, group: usize, momentum: f64) -> Result<(), Error> {
-        self.inner.set_group_momentum(group, momentum)
-    }
-
     /// Adds a group to the inner optimizer; the slow weights of its tensors are taken from the
     /// parameters on the next step.
     fn add_param_group(&mut self, group: ParamGroup, tensors: usize) -> Result<usize, Error> {
         self.inner.add_param_group(group, tensors)
-    }
-
-    fn step_count(&self) -> u64 {
-        self.inner.step_count()
-    }
-
-    fn last_step(&self) -> &StepOutcome {
-        self.inner.last_step()
-    }
-
-    fn skipped_steps(&self) -> u64 {
-        self.inner.skipped_steps()
     }
 
     /// Resets the inner optimizer and drops the slow weights (taken again on the next step).
@@ -373,27 +340,6 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Lookahead<A, O> {
         self.inner.reset_state();
         self.slow.clear();
         self.steps = 0;
-    }
-
-    fn non_finite_policy(&self) -> NonFinitePolicy {
-        self.inner.non_finite_policy()
-    }
-
-    fn set_non_finite_policy(&mut self, policy: NonFinitePolicy) {
-        self.inner.set_non_finite_policy(policy)
-    }
-
-    fn stochastic_rounding(&self) -> Option<u64> {
-        self.inner.stochastic_rounding()
-    }
-
-    fn set_stochastic_rounding(&mut self, seed: Option<u64>) -> Result<(), Error> {
-        self.inner.set_stochastic_rounding(seed)
-    }
-
-    /// The inner optimizer's name: the state belongs to it.
-    fn name(&self) -> &'static str {
-        self.inner.name()
     }
 
     /// The inner optimizer's state with the slow weights: each tensor's `lookahead_slow_buff`

@@ -9,8 +9,7 @@ use crate::distributed::{Local, Reduce};
 use crate::error::Error;
 use crate::float::Float;
 use crate::float::random::{random_bits, stream_key};
-use crate::groups::{ParamGroup, ParamGroups};
-use crate::optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
+use crate::optimizer::{Optimizer, StepOutcome};
 use crate::state::OptimizerState;
 use crate::tensor::{Tensor, TensorList, TensorListMut};
 
@@ -329,61 +328,30 @@ impl<A: Float<Compute = f32>, O: Optimizer<f32> + Clone + 'static> Optimizer<A>
         };
         self.inner.check_step(&master, &list)
     }
-    fn learning_rate(&self) -> f64 {
-        self.inner.learning_rate()
-    }
-    fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
-        self.inner.set_learning_rate(lr)
-    }
-    fn momentum(&self) -> Option<f64> {
-        self.inner.momentum()
-    }
-    fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
-        self.inner.set_momentum(momentum)
-    }
-    fn param_groups(&self) -> Option<&ParamGroups> {
-        self.inner.param_groups()
-    }
-    fn set_param_groups(&mut self, groups: Option<ParamGroups>) -> Result<(), Error> {
-        self.inner.set_param_groups(groups)
-    }
-    fn group_count(&self) -> usize {
-        self.inner.group_count()
-    }
-    fn group_learning_rate(&self, group: usize) -> Option<f64> {
-        self.inner.group_learning_rate(group)
-    }
-    fn set_group_learning_rate(&mut self, group: usize, lr: f64) -> Result<(), Error> {
-        self.inner.set_group_learning_rate(group, lr)
-    }
-    fn group_momentum(&self, group: usize) -> Option<f64> {
-        self.inner.group_momentum(group)
-    }
-    fn set_group_momentum(&mut self, group: usize, momentum: f64) -> Result<(), Error> {
-        self.inner.set_group_momentum(group, momentum)
-    }
-    fn add_param_group(&mut self, group: ParamGroup, tensors: usize) -> Result<usize, Error> {
-        self.inner.add_param_group(group, tensors)
-    }
-    fn step_count(&self) -> u64 {
-        self.inner.step_count()
-    }
-    fn last_step(&self) -> &StepOutcome {
-        self.inner.last_step()
-    }
-    fn skipped_steps(&self) -> u64 {
-        self.inner.skipped_steps()
-    }
+    forward_to_inner!(
+        inner: learning_rate,
+        set_learning_rate,
+        momentum,
+        set_momentum,
+        param_groups,
+        set_param_groups,
+        group_count,
+        group_learning_rate,
+        set_group_learning_rate,
+        group_momentum,
+        set_group_momentum,
+        add_param_group,
+        step_count,
+        last_step,
+        skipped_steps,
+        non_finite_policy,
+        set_non_finite_policy,
+        name
+    );
     /// Forgets the copies too: the next step makes them anew from the parameters.
     fn reset_state(&mut self) {
         self.inner.reset_state();
         self.master.clear();
-    }
-    fn non_finite_policy(&self) -> NonFinitePolicy {
-        self.inner.non_finite_policy()
-    }
-    fn set_non_finite_policy(&mut self, policy: NonFinitePolicy) {
-        self.inner.set_non_finite_policy(policy)
     }
     fn stochastic_rounding(&self) -> Option<u64> {
         self.stochastic
@@ -399,9 +367,6 @@ impl<A: Float<Compute = f32>, O: Optimizer<f32> + Clone + 'static> Optimizer<A>
         }
         self.stochastic = seed;
         Ok(())
-    }
-    fn name(&self) -> &'static str {
-        self.inner.name()
     }
     /// The inner optimizer's summary with its whole `f32` state in
     /// [`master_weights`](OptimizerState::master_weights): each tensor's copy as its buffer

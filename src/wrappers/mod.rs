@@ -5,6 +5,133 @@
 //! [`check_step`](crate::Optimizer::check_step) before it changes anything, and saves its own
 //! state beside the inner one in the same [`OptimizerState`](crate::OptimizerState).
 
+/// Implements, in an `impl Optimizer for` a wrapper, the methods it passes unchanged to the
+/// optimizer in its field `$inner`: `forward_to_inner!(inner: learning_rate, set_momentum, …)`.
+/// The signatures live here once; each wrapper lists what it forwards and writes the rest.
+macro_rules! forward_to_inner {
+    ($inner:ident: $($method:ident),+ $(,)?) => {
+        $(forward_to_inner!(@ $inner $method);)+
+    };
+    (@ $i:ident learning_rate) => {
+        fn learning_rate(&self) -> f64 {
+            self.$i.learning_rate()
+        }
+    };
+    (@ $i:ident set_learning_rate) => {
+        fn set_learning_rate(&mut self, lr: f64) -> Result<(), $crate::Error> {
+            self.$i.set_learning_rate(lr)
+        }
+    };
+    (@ $i:ident momentum) => {
+        fn momentum(&self) -> Option<f64> {
+            self.$i.momentum()
+        }
+    };
+    (@ $i:ident set_momentum) => {
+        fn set_momentum(&mut self, momentum: f64) -> Result<(), $crate::Error> {
+            self.$i.set_momentum(momentum)
+        }
+    };
+    (@ $i:ident param_groups) => {
+        fn param_groups(&self) -> Option<&$crate::ParamGroups> {
+            self.$i.param_groups()
+        }
+    };
+    (@ $i:ident set_param_groups) => {
+        fn set_param_groups(
+            &mut self,
+            groups: Option<$crate::ParamGroups>,
+        ) -> Result<(), $crate::Error> {
+            self.$i.set_param_groups(groups)
+        }
+    };
+    (@ $i:ident group_count) => {
+        fn group_count(&self) -> usize {
+            self.$i.group_count()
+        }
+    };
+    (@ $i:ident group_learning_rate) => {
+        fn group_learning_rate(&self, group: usize) -> Option<f64> {
+            self.$i.group_learning_rate(group)
+        }
+    };
+    (@ $i:ident set_group_learning_rate) => {
+        fn set_group_learning_rate(&mut self, group: usize, lr: f64) -> Result<(), $crate::Error> {
+            self.$i.set_group_learning_rate(group, lr)
+        }
+    };
+    (@ $i:ident group_momentum) => {
+        fn group_momentum(&self, group: usize) -> Option<f64> {
+            self.$i.group_momentum(group)
+        }
+    };
+    (@ $i:ident set_group_momentum) => {
+        fn set_group_momentum(
+            &mut self,
+            group: usize,
+            momentum: f64,
+        ) -> Result<(), $crate::Error> {
+            self.$i.set_group_momentum(group, momentum)
+        }
+    };
+    (@ $i:ident add_param_group) => {
+        fn add_param_group(
+            &mut self,
+            group: $crate::ParamGroup,
+            tensors: usize,
+        ) -> Result<usize, $crate::Error> {
+            self.$i.add_param_group(group, tensors)
+        }
+    };
+    (@ $i:ident step_count) => {
+        fn step_count(&self) -> u64 {
+            self.$i.step_count()
+        }
+    };
+    (@ $i:ident last_step) => {
+        fn last_step(&self) -> &$crate::StepOutcome {
+            self.$i.last_step()
+        }
+    };
+    (@ $i:ident skipped_steps) => {
+        fn skipped_steps(&self) -> u64 {
+            self.$i.skipped_steps()
+        }
+    };
+    (@ $i:ident reset_state) => {
+        fn reset_state(&mut self) {
+            self.$i.reset_state()
+        }
+    };
+    (@ $i:ident non_finite_policy) => {
+        fn non_finite_policy(&self) -> $crate::NonFinitePolicy {
+            self.$i.non_finite_policy()
+        }
+    };
+    (@ $i:ident set_non_finite_policy) => {
+        fn set_non_finite_policy(&mut self, policy: $crate::NonFinitePolicy) {
+            self.$i.set_non_finite_policy(policy)
+        }
+    };
+    (@ $i:ident stochastic_rounding) => {
+        fn stochastic_rounding(&self) -> Option<u64> {
+            self.$i.stochastic_rounding()
+        }
+    };
+    (@ $i:ident set_stochastic_rounding) => {
+        fn set_stochastic_rounding(&mut self, seed: Option<u64>) -> Result<(), $crate::Error> {
+            self.$i.set_stochastic_rounding(seed)
+        }
+    };
+    (@ $i:ident name) => {
+        /// The inner optimizer's name: the state belongs to it.
+        fn name(&self) -> &'static str {
+            self.$i.name()
+        }
+    };
+}
+pub(crate) use forward_to_inner;
+
 mod lookahead;
 mod master_weights;
 mod multi_steps;

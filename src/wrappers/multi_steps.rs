@@ -615,6 +615,25 @@ impl<A: Float, O: Optimizer<A>> MultiSteps<A, O> {
 }
 
 impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
+    forward_to_inner!(
+        inner:
+        learning_rate,
+        set_learning_rate,
+        momentum,
+        set_momentum,
+        group_count,
+        group_learning_rate,
+        set_group_learning_rate,
+        group_momentum,
+        set_group_momentum,
+        non_finite_policy,
+        set_non_finite_policy,
+        name,
+        param_groups,
+        stochastic_rounding,
+        set_stochastic_rounding
+    );
+
     fn check_step(
         &self,
         params: &dyn TensorList<A>,
@@ -754,26 +773,6 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
         Ok(())
     }
 
-    fn learning_rate(&self) -> f64 {
-        self.inner.learning_rate()
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
-        self.inner.set_learning_rate(lr)
-    }
-
-    fn momentum(&self) -> Option<f64> {
-        self.inner.momentum()
-    }
-
-    fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
-        self.inner.set_momentum(momentum)
-    }
-
-    fn param_groups(&self) -> Option<&ParamGroups> {
-        self.inner.param_groups()
-    }
-
     /// Sets the inner optimizer's groups; refused when they assign another number of tensors
     /// than the window being accumulated holds.
     fn set_param_groups(&mut self, groups: Option<ParamGroups>) -> Result<(), Error> {
@@ -786,26 +785,6 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
             });
         }
         self.inner.set_param_groups(groups)
-    }
-
-    fn group_count(&self) -> usize {
-        self.inner.group_count()
-    }
-
-    fn group_learning_rate(&self, group: usize) -> Option<f64> {
-        self.inner.group_learning_rate(group)
-    }
-
-    fn set_group_learning_rate(&mut self, group: usize, lr: f64) -> Result<(), Error> {
-        self.inner.set_group_learning_rate(group, lr)
-    }
-
-    fn group_momentum(&self, group: usize) -> Option<f64> {
-        self.inner.group_momentum(group)
-    }
-
-    fn set_group_momentum(&mut self, group: usize, momentum: f64) -> Result<(), Error> {
-        self.inner.set_group_momentum(group, momentum)
     }
 
     /// Adds a group to the inner optimizer, between windows only: a window being accumulated
@@ -848,27 +827,6 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
         self.last = StepOutcome::NotStarted;
         self.dropped = 0;
         self.last_grad_norm = None;
-    }
-
-    fn non_finite_policy(&self) -> NonFinitePolicy {
-        self.inner.non_finite_policy()
-    }
-
-    fn set_non_finite_policy(&mut self, policy: NonFinitePolicy) {
-        self.inner.set_non_finite_policy(policy)
-    }
-
-    fn stochastic_rounding(&self) -> Option<u64> {
-        self.inner.stochastic_rounding()
-    }
-
-    fn set_stochastic_rounding(&mut self, seed: Option<u64>) -> Result<(), Error> {
-        self.inner.set_stochastic_rounding(seed)
-    }
-
-    /// The inner optimizer's name: the state belongs to it.
-    fn name(&self) -> &'static str {
-        self.inner.name()
     }
 
     /// The inner optimizer's state, with the window: counters in
