@@ -95,7 +95,7 @@ impl LookaheadConfig {
 /// sensitive to its learning rate and, in the paper's experiments, a little better at the end.
 /// `φ + α·(θ − φ)` is PyTorch's `slow.add_(fast - slow, alpha=α)`: the difference rounded,
 /// then one fused multiply-add. The count is of the steps the inner optimizer applied (a step
-/// it skipped under [`NonFinitePolicy::SkipStep`] does not count), and every tensor is
+/// it skipped under [`NonFinitePolicy::SkipStep`](crate::NonFinitePolicy::SkipStep) does not count), and every tensor is
 /// synchronised, with a gradient at that step or not.
 ///
 /// Two differences from timm, both to follow the paper and optax: the slow weights start as the
