@@ -388,14 +388,6 @@ impl<'a, A: Float> Pass<'a, A> {
         /// [`zip2`](Pass::zip2) with an `f` that says whether the element counts.
         zip2_count(s0: v0, s1: v1)
     }
-    zip_count_method! {
-        /// [`zip3`](Pass::zip3) with an `f` that says whether the element counts.
-        zip3_count(s0: v0, s1: v1, s2: v2)
-    }
-    zip_count_method! {
-        /// [`zip4`](Pass::zip4) with an `f` that says whether the element counts.
-        zip4_count(s0: v0, s1: v1, s2: v2, s3: v3)
-    }
 
     /// `(Σ a², Σ b²)` over the elements, where `(a, b) = f(p, g, s0, s1)` is computed from the
     /// parameter, gradient and two state buffers, all read-only. Summed in the tensor's logical

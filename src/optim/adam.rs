@@ -176,49 +176,43 @@ impl<A: Float> Kernel<A> for AdamConfig {
             const MAXIMIZE: bool = sc.decay.maximize();
             const DECAY: Decay = sc.decay.form() => [Decay::None, Decay::Coupled, Decay::Decoupled];
             if sc.caution {
-                // The mask's mean needs every element's moment first: the moments and the count
-                // of agreeing elements, then the step.
-                let agreeing = if let Some(v_max) = max_exp_avg_sq.as_deref_mut() {
-                    pass.zip3_count(
+                // The mask's mean needs every element's new moment first: a read-only pass
+                // that computes each element's `m` and counts, then the step, which computes
+                // the moments again and steps from them as they are in `A::Compute`, not as
+                // the first pass would have stored them (rounded, for 16-bit types). The
+                // counting pass decays a copy of the parameter, so that it is stored, and
+                // rounded, once.
+                let agreeing = pass.zip1_count(
+                    exp_avg,
+                    #[inline(always)]
+                    move |mut p, g, m| {
+                        let g = sc.decay.apply(&mut p, g, MAXIMIZE, DECAY);
+                        agrees(sc.exp_avg_weight.lerp(*m, g), g)
+                    },
+                );
+                let scale = caution_scale::<A::Compute>(agreeing, pass.len());
+                match max_exp_avg_sq {
+                    None => pass.zip2(
+                        exp_avg,
+                        exp_avg_sq,
+                        #[inline(always)]
+                        move |p, g, m, v| {
+                            let g = sc.moments(p, g, m, v, MAXIMIZE, DECAY);
+                            sc.apply(p, cautious(*m, g, scale), *v);
+                        },
+                    ),
+                    Some(v_max) => pass.zip3(
                         exp_avg,
                         exp_avg_sq,
                         v_max,
                         #[inline(always)]
-                        move |mut p, g, m, v, v_max| {
-                            let g = sc.moments(&mut p, g, m, v, MAXIMIZE, DECAY);
+                        move |p, g, m, v, v_max| {
+                            let g = sc.moments(p, g, m, v, MAXIMIZE, DECAY);
                             *v_max = maximum(*v_max, *v);
-                            agrees(*m, g)
+                            sc.apply(p, cautious(*m, g, scale), *v_max);
                         },
-                    )
-                } else {
-                    pass.zip2_count(
-                        exp_avg,
-                        exp_avg_sq,
-                        #[inline(always)]
-                        move |mut p, g, m, v| {
-                            let g = sc.moments(&mut p, g, m, v, MAXIMIZE, DECAY);
-                            agrees(*m, g)
-                        },
-                    )
-                };
-                let scale = caution_scale::<A::Compute>(agreeing, pass.len());
-                // The step's denominator: AMSGrad's maximum, else v.
-                let denominator = match max_exp_avg_sq {
-                    Some(v_max) => v_max,
-                    None => exp_avg_sq,
-                };
-                pass.zip2(
-                    exp_avg,
-                    denominator,
-                    #[inline(always)]
-                    move |p, g, m, v| {
-                        // The gradient the moments saw, from the parameter the first pass read
-                        // and left as it was (it decayed a copy): the decoupled decay is here,
-                        // so that the parameter is stored, and rounded, once.
-                        let g = sc.decay.apply(p, g, MAXIMIZE, DECAY);
-                        sc.apply(p, cautious(*m, g, scale), *v);
-                    },
-                );
+                    ),
+                }
             } else {
                 match max_exp_avg_sq {
                     None => pass.zip2(

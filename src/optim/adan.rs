@@ -201,26 +201,26 @@ impl<A: Float> Kernel<A> for AdanConfig {
             const DECAY: AdanDecay = sc.decay =>
                 [AdanDecay::None, AdanDecay::Before, AdanDecay::Proximal];
             if sc.caution {
-                // The mask needs the count of agreeing elements first: the moments, counting,
-                // then the step.
-                let agreeing = pass.zip4_count(
+                // The mask needs the count of agreeing elements first: a read-only pass that
+                // computes each element's new `m` and counts, then the step, which computes
+                // the moments again and steps from them as they are in `A::Compute`, not as
+                // the first pass would have stored them (rounded, for 16-bit types).
+                let agreeing = pass.zip1_count(
+                    exp_avg,
+                    #[inline(always)]
+                    move |_p, g, m| agrees(sc.exp_avg_weight.lerp(*m, g), g),
+                );
+                let scale = caution_scale::<A::Compute>(agreeing, pass.len());
+                pass.zip4(
                     exp_avg,
                     exp_avg_sq,
                     exp_avg_diff,
                     neg,
                     #[inline(always)]
-                    move |_p, g, m, n, d, neg| {
+                    move |p, g, m, n, d, neg| {
                         sc.moments(g, m, n, d, neg, FIRST);
-                        agrees(*m, g)
+                        sc.apply(p, cautious(*m, g, scale), *n, *d, DECAY);
                     },
-                );
-                let scale = caution_scale::<A::Compute>(agreeing, pass.len());
-                pass.zip3(
-                    exp_avg,
-                    exp_avg_sq,
-                    exp_avg_diff,
-                    #[inline(always)]
-                    move |p, g, m, n, d| sc.apply(p, cautious(*m, g, scale), *n, *d, DECAY),
                 );
             } else {
                 pass.zip4(

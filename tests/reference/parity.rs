@@ -331,7 +331,7 @@ fn accumulation_with_clipping_matches_pytorch() {
 /// Lookahead around SGD with momentum, Adam, AdamW and LAMB against timm's `Lookahead` (its
 /// slow weights started at the initial parameters, as the paper and optax start them: see the
 /// generator), 50 steps: synchronisations at every `k`-th step included.
-fn lookahead<A: Float>(tag: &str, tolerance: impl Fn(f64, f64) -> bool) {
+fn lookahead<A: Float>(tag: &str, tolerance: impl Fn(&str, f64, f64) -> bool) {
     use ndarray_optim::{LookaheadConfig, OptimizerConfig};
     let path = format!(
         "{}/tests/fixtures/optim_{tag}.json",
@@ -362,7 +362,7 @@ fn lookahead<A: Float>(tag: &str, tolerance: impl Fn(f64, f64) -> bool) {
                     let (got, want) = (got.widen(), A::from_f64(want).widen());
                     worst = worst.max((got - want).abs());
                     assert!(
-                        tolerance(got, want),
+                        tolerance(name, got, want),
                         "{tag} {name}: step {}: got {got:e}, timm {want:e}",
                         step + 1
                     );
@@ -376,8 +376,8 @@ fn lookahead<A: Float>(tag: &str, tolerance: impl Fn(f64, f64) -> bool) {
 
 #[test]
 fn lookahead_matches_timm() {
-    lookahead::<f64>("f64", |got, want| (got - want).abs() <= 1e-10);
-    lookahead::<f32>("f32", |got, want| {
+    lookahead::<f64>("f64", |_, got, want| (got - want).abs() <= 1e-10);
+    lookahead::<f32>("f32", |_, got, want| {
         (got - want).abs() <= 1e-6 + 1e-5 * want.abs()
     });
 }
@@ -385,7 +385,11 @@ fn lookahead_matches_timm() {
 /// Schedule-Free's point to evaluate after the 50 steps of each of its cases, against the
 /// package's `eval()`: `eval_params` into other arrays and `to_x` in place give the same bits,
 /// and `to_y` brings the parameters back to within rounding of `y`.
-fn schedule_free_eval<A: Float>(tag: &str, tolerance: impl Fn(f64, f64) -> bool) {
+fn schedule_free_eval<A: Float>(
+    tag: &str,
+    tolerance: impl Fn(f64, f64) -> bool,
+    round_trip: impl Fn(f64, f64) -> bool,
+) {
     use ndarray_optim::{OptimizerConfig, ScheduleFreeAdamW, ScheduleFreeSgd};
     let path = format!(
         "{}/tests/fixtures/optim_{tag}.json",
@@ -465,8 +469,8 @@ fn schedule_free_eval<A: Float>(tag: &str, tolerance: impl Fn(f64, f64) -> bool)
             for (&y, &back) in y.iter().zip(back) {
                 let (y, back) = (y.widen(), back.widen());
                 assert!(
-                    (y - back).abs() <= 1e-5 * y.abs().max(1.0),
-                    "{}: to_y",
+                    round_trip(y, back),
+                    "{tag} {}: to_y of tensor {index}: {back:e}, y {y:e}",
                     case.name
                 );
             }
@@ -478,17 +482,21 @@ fn schedule_free_eval<A: Float>(tag: &str, tolerance: impl Fn(f64, f64) -> bool)
 
 #[test]
 fn schedule_free_eval_params_match_the_package() {
-    schedule_free_eval::<f64>("f64", |got, want| (got - want).abs() <= 1e-10);
-    schedule_free_eval::<f32>("f32", |got, want| {
-        (got - want).abs() <= 1e-6 + 1e-5 * want.abs()
-    });
+    let round_trip = |y: f64, back: f64| (y - back).abs() <= 1e-5 * y.abs().max(1.0);
+    schedule_free_eval::<f64>("f64", |got, want| (got - want).abs() <= 1e-10, round_trip);
+    schedule_free_eval::<f32>(
+        "f32",
+        |got, want| (got - want).abs() <= 1e-6 + 1e-5 * want.abs(),
+        round_trip,
+    );
 }
 
 /// `bfloat16` and `float16` parameters (`tests/fixtures/generate_half.py`): state in the
 /// parameter's type, each element's update in `f32`, every stored result rounded to nearest
 /// even. For Adam, AdamW, SGD and Adagrad the references are PyTorch's fused CPU kernels run on
 /// 16-bit tensors; for the others (PyTorch has no such kernel: its 16-bit path rounds after
-/// every operation) the `f32` reference stepped on the 16-bit values, its parameters and state
+/// every operation; timm's and `schedulefree`'s optimizers, cautious Adam and AdamW among them,
+/// have none either) the `f32` reference stepped on the 16-bit values, its parameters and state
 /// rounded after each step. In three cases (`nesterov` in `bf16`, `momentum` in `f16`,
 /// `momentum_add_param_group` in both) PyTorch's fused SGD differs from that emulation in one
 /// value of the 50 steps; there the emulation is the reference.
@@ -511,7 +519,8 @@ mod half_types {
     /// does not round correctly in `f32`, which can round a `bf16` result the other way; and
     /// the optimizers that read their state back between passes over a tensor (LAMB's trust
     /// ratio, Adafactor's factored statistics, Muon's momentum before Newton–Schulz), which
-    /// then read it rounded to the 16-bit type where the `f32` reference keeps the `f32`.
+    /// then read it rounded to the 16-bit type where the `f32` reference keeps the `f32`
+    /// (cautious LAMB too: measured within 2 ulp at 1 in `bf16`, 1 in `f16`).
     const ROUNDED_BETWEEN_PASSES: &[OptimizerKind] = &[
         OptimizerKind::Lamb,
         OptimizerKind::Adafactor,
@@ -521,16 +530,6 @@ mod half_types {
     fn bit_for_bit(kind: OptimizerKind, _reference: &str) -> bool {
         kind != OptimizerKind::RmsProp && !ROUNDED_BETWEEN_PASSES.contains(&kind)
     }
-
-    /// Added after `generate_half.py` was last run: no 16-bit fixtures yet (their kernels do
-    /// compute in `f32` for 16-bit parameters, as every other's; their `f32` and `f64`
-    /// trajectories are checked above).
-    const NO_16_BIT_FIXTURES: &[OptimizerKind] = &[
-        OptimizerKind::Adan,
-        OptimizerKind::Lars,
-        OptimizerKind::ScheduleFreeAdamW,
-        OptimizerKind::ScheduleFreeSgd,
-    ];
 
     fn all<A: Float>(tag: &str) {
         let same = |_, got: f64, want: f64| got.to_bits() == want.to_bits();
@@ -550,8 +549,52 @@ mod half_types {
             |k, _| ROUNDED_BETWEEN_PASSES.contains(&k),
             within::<A>(16.0),
         ));
-        kinds.extend(NO_16_BIT_FIXTURES);
         assert_every_kind(tag, &kinds);
+    }
+
+    /// Schedule-Free's `x = lerp(y, z, 1 − 1/β)` from the 16-bit `y` and `z`, computed in `f32`
+    /// and rounded once, as the package's `eval()` on the emulated trajectory gives it: bit for
+    /// bit. `to_y` then rounds `y` again from the rounded `x`: back within an ulp or two.
+    fn schedule_free_eval_16<A: Float>(tag: &str) {
+        schedule_free_eval::<A>(
+            tag,
+            |got, want| got.to_bits() == want.to_bits(),
+            |y, back| (y - back).abs() <= 2.0 * epsilon::<A>() * y.abs().max(1.0),
+        );
+    }
+
+    #[test]
+    fn bf16_schedule_free_eval_params_match_the_package() {
+        schedule_free_eval_16::<bf16>("bf16");
+    }
+
+    #[test]
+    fn f16_schedule_free_eval_params_match_the_package() {
+        schedule_free_eval_16::<f16>("f16");
+    }
+
+    /// Lookahead on 16-bit parameters against timm's `Lookahead` around the emulated `f32`
+    /// reference (the inner step rounded before the synchronisation reads the parameters, the
+    /// slow weights rounded when stored): bit for bit around SGD, Adam and AdamW; around LAMB
+    /// within LAMB's own bound (see `ROUNDED_BETWEEN_PASSES`).
+    fn lookahead_16<A: Float>(tag: &str) {
+        lookahead::<A>(tag, |name, got, want| {
+            if name.contains("lamb") {
+                within::<A>(16.0)(0, got, want)
+            } else {
+                got.to_bits() == want.to_bits()
+            }
+        });
+    }
+
+    #[test]
+    fn bf16_lookahead_matches_timm() {
+        lookahead_16::<bf16>("bf16");
+    }
+
+    #[test]
+    fn f16_lookahead_matches_timm() {
+        lookahead_16::<f16>("f16");
     }
 
     #[test]
