@@ -545,3 +545,89 @@ impl<A: Float> Prodigy<A> {
         ProdigyConfig::default().lr(lr).build()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::float_cmp)] // bit-exact on purpose
+mod tests {
+    use super::*;
+    use crate::{Optimizer, ParamGroup, ParamGroups, StepOutcome};
+    use ndarray::{Array1, array};
+
+    fn d_of(opt: &Prodigy<f64>) -> (f64, f64) {
+        let extra = opt.save_state().extra;
+        let get = |name: &str| f64::from_bits(extra[&format!("group0.{name}")]);
+        (get("d"), get("k"))
+    }
+
+    /// An error (here a non-finite gradient) changes nothing: not the parameters, not a buffer,
+    /// not `d` or `k`.
+    #[test]
+    fn a_refused_step_leaves_d_and_everything_else_alone() {
+        let mut w = array![1.0_f64, -2.0, 0.5];
+        let mut opt = Prodigy::<f64>::new(1.0).unwrap();
+        for _ in 0..5 {
+            let g = w.mapv(|x| x + 0.3);
+            opt.step(&mut w, &g).unwrap();
+        }
+        let (before, state) = (w.clone(), opt.save_state());
+        let err = opt.step(&mut w, &array![0.1, f64::NAN, 0.2]).unwrap_err();
+        assert!(matches!(err, Error::NonFiniteGradient { .. }), "{err:?}");
+        assert_eq!(w, before);
+        assert_eq!(opt.save_state(), state);
+    }
+
+    /// With every gradient zero, `‖s‖₁ = 0` and the reference returns between its passes: the
+    /// moments have decayed, the parameters, `d` and `k` are as they were.
+    #[test]
+    fn no_progress_returns_between_the_passes() {
+        let mut w = array![1.0_f64, -2.0];
+        let mut opt = Prodigy::<f64>::new(1.0).unwrap();
+        opt.step(&mut w, &Array1::zeros(2)).unwrap();
+        assert_eq!(w, array![1.0, -2.0]);
+        assert_eq!(d_of(&opt), (1e-6, 0.0));
+        assert_eq!(opt.last_step(), &StepOutcome::Applied);
+        opt.step(&mut w, &array![1.0, 1.0]).unwrap();
+        assert!(w[0] < 1.0);
+        assert_eq!(d_of(&opt).1, 1.0);
+    }
+
+    /// The estimate is shared: a group's learning rate is 0 or the largest, and what the
+    /// estimate is made of is the same in every group; anything else is refused by the step,
+    /// before anything changes.
+    #[test]
+    fn groups_share_one_estimate() {
+        let mut w = array![1.0_f64, -2.0];
+        let mut b = array![0.5_f64];
+        let g = (array![1.0, 1.0], array![1.0]);
+        let groups = |second: ParamGroup| {
+            ParamGroups::new(vec![ParamGroup::default(), second], vec![0, 1]).unwrap()
+        };
+        let mut opt = Prodigy::<f64>::new(1.0).unwrap();
+        opt.set_param_groups(Some(groups(ParamGroup::default().lr_scale(0.5))))
+            .unwrap();
+        let err = opt.step(&mut (&mut w, &mut b), &(&g.0, &g.1)).unwrap_err();
+        assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+        assert_eq!((opt.step_count(), b[0]), (0, 0.5));
+        let other = ProdigyConfig::default().betas((0.8, 0.999));
+        opt.set_param_groups(Some(groups(ParamGroup::default().hyperparameters(other))))
+            .unwrap();
+        assert!(opt.step(&mut (&mut w, &mut b), &(&g.0, &g.1)).is_err());
+        // A frozen group (lr 0) and one of its own weight decay are fine.
+        opt.set_param_groups(Some(groups(ParamGroup::default().lr(0.0))))
+            .unwrap();
+        opt.step(&mut (&mut w, &mut b), &(&g.0, &g.1)).unwrap();
+        assert_eq!(b[0], 0.5); // β₁ > 0 and no decay: its moments never fill
+        assert!(w[0] < 1.0);
+    }
+
+    #[test]
+    fn slice_p_other_than_1_is_refused() {
+        let err = ProdigyConfig::default().slice_p(11).build::<f32>().unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidHyperparameter { name: "slice_p", .. }),
+            "{err:?}"
+        );
+        assert!(ProdigyConfig::default().lr(0.0).build::<f32>().is_err());
+        assert!(ProdigyConfig::default().growth_rate(0.0).build::<f32>().is_err());
+    }
+}

@@ -621,6 +621,7 @@ mod half_types {
         OptimizerKind::Lars,
         OptimizerKind::ScheduleFreeAdamW,
         OptimizerKind::ScheduleFreeSgd,
+        OptimizerKind::Prodigy,
     ];
 
     fn all<A: Float>(tag: &str) {
