@@ -366,7 +366,14 @@ fn cases<A: Float>() -> Vec<Case<A>> {
             "RAdam, coupled decay" | "RAdam, decoupled decay" => c.warm_up = 6,
             _ => {}
         }
-        if c.name.starts_with("Prodigy") {
+        if c.name == "Prodigy, first step" {
+            // As Adan's first step: four buffers allocated and zeroed (valgrind's `calloc`
+            // zeroes a byte at a time, counted), `x₀` copied.
+            c.weight = 4.0;
+        } else if c.name.starts_with("Prodigy, coupled") {
+            // The two passes below, with the coupled decay (held finite: two selects) in both.
+            c.weight = 2.5;
+        } else if c.name.starts_with("Prodigy") {
             // The moments, `s` and the two sums (terms in `f64`, half as many lanes), then
             // the step: two passes, the first over four buffers.
             c.weight = 2.25;

@@ -849,6 +849,9 @@ fn split_front<'s, A, const N: usize>(rest: &mut [&'s mut [A]; N], len: usize) -
 /// [`block_terms`] for [`Pass::update_and_sum`]: the state of one block (`s`, slices of the
 /// block's length) updated by `f`, which also gives each element's two terms; the terms of
 /// [`SUB`] elements at a time are added lane by lane, in the order of [`OrderedSum::add`].
+///
+/// Each group of [`SUB`] elements is a fixed-size array of every slice, so that the element
+/// loop has no bounds checks and vectorises however many buffers there are.
 #[inline(always)]
 fn block_update_terms<A: Float, const N: usize>(
     p: &[A],
@@ -858,32 +861,38 @@ fn block_update_terms<A: Float, const N: usize>(
 ) -> [f64; 2] {
     let n = p.len();
     let g = &g[..n];
-    let s = s.map(|s| &mut s[..n]);
+    let mut s = s.map(|s| &mut s[..n]);
     let (mut la, mut lb) = ([0.0f64; 8], [0.0f64; 8]);
     let (mut ta, mut tb) = ([0.0f64; SUB], [0.0f64; SUB]);
-    let mut element = |i: usize| {
-        let mut values: [A::Compute; N] = std::array::from_fn(|k| s[k][i].to_compute());
-        let terms = f(p[i].to_compute(), g[i].to_compute(), &mut values);
-        for k in 0..N {
-            s[k][i] = Float::from_compute(values[k]);
-        }
-        terms
-    };
-    let whole = n - n % SUB;
-    for start in (0..whole).step_by(SUB) {
-        for j in 0..SUB {
-            [ta[j], tb[j]] = element(start + j);
-        }
-        for k in (0..SUB).step_by(8) {
-            for lane in 0..8 {
-                la[lane] += ta[k + lane];
-                lb[lane] += tb[k + lane];
+    let (pc, _) = p.as_chunks::<SUB>();
+    let (gc, _) = g.as_chunks::<SUB>();
+    let whole = pc.len() * SUB;
+    {
+        let mut sc: [&mut [[A; SUB]]; N] = s.each_mut().map(|s| s.as_chunks_mut::<SUB>().0);
+        for (c, (p, g)) in pc.iter().zip(gc).enumerate() {
+            let sub: [&mut [A; SUB]; N] = sc.each_mut().map(|chunks| &mut chunks[c]);
+            for j in 0..SUB {
+                let mut values: [A::Compute; N] = std::array::from_fn(|k| sub[k][j].to_compute());
+                [ta[j], tb[j]] = f(p[j].to_compute(), g[j].to_compute(), &mut values);
+                for k in 0..N {
+                    sub[k][j] = Float::from_compute(values[k]);
+                }
+            }
+            for k in (0..SUB).step_by(8) {
+                for lane in 0..8 {
+                    la[lane] += ta[k + lane];
+                    lb[lane] += tb[k + lane];
+                }
             }
         }
     }
     // The last, partial group of a block: element `i` into lane `i mod 8` as before.
     for i in whole..n {
-        let [a, b] = element(i);
+        let mut values: [A::Compute; N] = std::array::from_fn(|k| s[k][i].to_compute());
+        let [a, b] = f(p[i].to_compute(), g[i].to_compute(), &mut values);
+        for (buffer, value) in s.iter_mut().zip(values) {
+            buffer[i] = Float::from_compute(value);
+        }
         la[i % 8] += a;
         lb[i % 8] += b;
     }
