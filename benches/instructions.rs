@@ -31,7 +31,7 @@ use ndarray::{ArrayD, IxDyn};
 use ndarray_optim::{
     AdafactorConfig, AdagradConfig, AdamConfig, AdamWConfig, AdanConfig, AsgdConfig, Float,
     LambConfig, LarsConfig, LionConfig, MomentumConfig, MuonConfig, NAdamConfig, NonFinitePolicy,
-    Optimizer, OptimizerKind, RAdamConfig, RmsPropConfig, ScheduleFreeAdamWConfig,
+    Optimizer, OptimizerKind, ProdigyConfig, RAdamConfig, RmsPropConfig, ScheduleFreeAdamWConfig,
     ScheduleFreeSgdConfig, SgdConfig,
 };
 
@@ -285,6 +285,30 @@ fn cases<A: Float>() -> Vec<Case<A>> {
             ),
         ),
         case(
+            "Prodigy, coupled decay, bias correction, safeguard",
+            boxed(
+                ProdigyConfig::default()
+                    .weight_decay(0.01)
+                    .decouple(false)
+                    .use_bias_correction(true)
+                    .safeguard_warmup(true)
+                    .build(),
+            ),
+        ),
+        case(
+            "Prodigy, no first moment, decoupled decay",
+            boxed(
+                ProdigyConfig::default()
+                    .betas((0.0, 0.999))
+                    .weight_decay(0.01)
+                    .build(),
+            ),
+        ),
+        case(
+            "Prodigy, first step",
+            boxed(ProdigyConfig::default().build()),
+        ),
+        case(
             "LAMB, no pre-normalisation",
             boxed(LambConfig::default().max_grad_norm(None).build()),
         ),
@@ -333,15 +357,27 @@ fn cases<A: Float>() -> Vec<Case<A>> {
         }
         match c.name.as_str() {
             // The buffer is created on the first step: measure that step.
-            "Momentum, first step" | "Adan, first step" | "Schedule-Free AdamW, first step" => {
-                c.warm_up = 0
-            }
+            "Momentum, first step"
+            | "Adan, first step"
+            | "Schedule-Free AdamW, first step"
+            | "Prodigy, first step" => c.warm_up = 0,
             // ρₜ > 5 from step 6 with β₂ = 0.999: the measured step is rectified (RAdam's
             // unrectified steps are the first five; the defaults' case below measures step 3).
             "RAdam, coupled decay" | "RAdam, decoupled decay" => c.warm_up = 6,
             _ => {}
         }
-        if c.name == "LAMB, no decay (not adapted)" {
+        if c.name == "Prodigy, first step" {
+            // As Adan's first step: four buffers allocated and zeroed (valgrind's `calloc`
+            // zeroes a byte at a time, counted), `x₀` copied.
+            c.weight = 4.0;
+        } else if c.name.starts_with("Prodigy, coupled") {
+            // The two passes below, with the coupled decay (held finite: two selects) in both.
+            c.weight = 2.5;
+        } else if c.name.starts_with("Prodigy") {
+            // The moments, `s` and the two sums (terms in `f64`, half as many lanes), then
+            // the step: two passes, the first over four buffers.
+            c.weight = 2.25;
+        } else if c.name == "LAMB, no decay (not adapted)" {
             // Moments, then the step: two passes.
             c.weight = 1.5;
         } else if c.name == "LAMB, cautious" {

@@ -553,6 +553,10 @@ mod baseline {
                 #[inline(always)]
                 || schedule_free_sgd(p, g, s0),
             ),
+            "Prodigy" => for_cpu(
+                #[inline(always)]
+                || prodigy(p, g, s0, s1, s2, s3),
+            ),
             other => panic!("no baseline for {other}"),
         }
     }
@@ -771,6 +775,46 @@ mod baseline {
             *y = 0.01f32.mul_add(*z - *y, *y);
             *y = u.mul_add(-0.0016, *y);
             *z = u.mul_add(-0.0025, *z);
+        }
+    }
+
+    /// Prodigy at a fixed `d`: the moments and `s`, the two sums of each block while it is in
+    /// cache (terms in `f64`), then the step with the new `d` in the denominator.
+    #[inline(always)]
+    fn prodigy(
+        p: &mut [f32],
+        g: &[f32],
+        p0: &mut [f32],
+        s: &mut [f32],
+        m: &mut [f32],
+        v: &mut [f32],
+    ) {
+        let n = p.len();
+        let (g, p0, s, m, v) = (&g[..n], &p0[..n], &mut s[..n], &mut m[..n], &mut v[..n]);
+        let (mut dot, mut l1) = (0.0, 0.0);
+        for ((((p, g), p0), s), (m, v)) in p
+            .chunks(4096)
+            .zip(g.chunks(4096))
+            .zip(p0.chunks(4096))
+            .zip(s.chunks_mut(4096))
+            .zip(m.chunks_mut(4096).zip(v.chunks_mut(4096)))
+        {
+            for (((&g, s), m), v) in g
+                .iter()
+                .zip(s.iter_mut())
+                .zip(m.iter_mut())
+                .zip(v.iter_mut())
+            {
+                *m = g.mul_add(1e-7, *m * 0.9);
+                *v = (1e-9 * g).mul_add(g, *v * 0.999);
+                *s = g.mul_add(1e-6, *s * 0.9995);
+            }
+            dot += lanes(g, p0, p, |g, x0, x| f64::from(g) * f64::from(x0 - x));
+            l1 += lanes(s, s, s, |s, _, _| f64::from(s.abs()));
+        }
+        let d = (dot / l1).max(1e-6) as f32;
+        for ((p, &m), &v) in p.iter_mut().zip(m.iter()).zip(v.iter()) {
+            *p += (-1e-6 * m) / (v.sqrt() + d * 1e-8);
         }
     }
 

@@ -36,7 +36,8 @@
 //!   `get_cosine_schedule_with_warmup` is). Schedule-Free AdamW and SGD take no schedule (that
 //!   is their point): their own linear warmup over the same steps, then a constant rate, and
 //!   every evaluation at their averaged point `x` (`eval_params`), against AdamW with the
-//!   warmup and cosine.
+//!   warmup and cosine. Prodigy estimates its own step size; its learning rate is a multiplier
+//!   of it (1 by default), which follows the same warmup and cosine, as its authors advise.
 //! * **Weight decay** only where the optimizer has it by default (AdamW and LAMB `1e-2`, Lion
 //!   `1e-3`), applied the idiomatic way: [`ParamGroups::no_decay_for_vectors`] puts the biases
 //!   in a group without weight decay (timm's rule; LAMB, which adapts its steps only where

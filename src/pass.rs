@@ -571,6 +571,75 @@ impl<'a, A: Float> Pass<'a, A> {
         self.sum_squares_logical(s0, s1, terms)
     }
 
+    /// Updates the `N` state buffers element by element with `f(p, g, [s₀, …])`, which reads
+    /// the parameter without changing it, and returns the sums of the two terms `f` returns
+    /// for each element, in `f64` in the tensor's logical order with the fixed blocking of
+    /// [`OrderedSum`]: the same bits for every memory layout and thread count. One pass over
+    /// memory for a row-major contiguous tensor (each block updated and summed while it is in
+    /// cache); other layouts are walked in logical order, each element's state found from its
+    /// index. The first pass of a two-pass step (Prodigy's `⟨g, x₀ − x⟩` and `‖s‖₁`).
+    pub(crate) fn update_and_sum<const N: usize>(
+        &mut self,
+        state: [&mut [A]; N],
+        f: impl Fn(A::Compute, A::Compute, &mut [A::Compute; N]) -> [f64; 2] + Copy + Sync,
+    ) -> [f64; 2] {
+        let p = self.param.view_dyn();
+        let g = self.grad.view_dyn();
+        if let (Some(p), Some(g), true) = (p.as_slice(), g.as_slice(), self.is_row_major()) {
+            let n = p.len();
+            let g = &g[..n];
+            const BLOCK: usize = OrderedSum::BLOCK;
+            let block = |b: usize, s: [&mut [A]; N]| {
+                let start = b * BLOCK;
+                let end = (start + s[0].len()).min(n);
+                let (p, g) = (&p[start..end], &g[start..end]);
+                with_simd(
+                    #[inline(always)]
+                    || block_update_terms(p, g, s, f),
+                )
+            };
+            let add = |[ta, tb]: [f64; 2], [a, b]: [f64; 2]| [ta + a, tb + b];
+            let mut rest = state.map(|s| &mut s[..n]);
+            #[cfg(feature = "rayon")]
+            if parallel::split(n) {
+                use rayon::prelude::*;
+                let mut blocks = Vec::with_capacity(n.div_ceil(BLOCK));
+                while !rest[0].is_empty() {
+                    blocks.push(split_front(&mut rest, BLOCK));
+                }
+                let sums: Vec<[f64; 2]> = blocks
+                    .into_par_iter()
+                    .enumerate()
+                    .map(|(b, s)| block(b, s))
+                    .collect();
+                return sums.into_iter().fold([0.0; 2], add);
+            }
+            let mut total = [0.0; 2];
+            let mut b = 0;
+            while !rest[0].is_empty() {
+                total = add(total, block(b, split_front(&mut rest, BLOCK)));
+                b += 1;
+            }
+            return total;
+        }
+        let strides = self.state_strides;
+        let mut state = state;
+        let (mut sa, mut sb) = (OrderedSum::default(), OrderedSum::default());
+        // `indexed_iter` visits the elements in logical (row-major) order.
+        for (index, &p) in p.indexed_iter() {
+            let index = index.slice();
+            let i: usize = index.iter().zip(strides).map(|(i, s)| i * s).sum();
+            let mut values: [A::Compute; N] = std::array::from_fn(|k| state[k][i].to_compute());
+            let [a, b] = f(p.to_compute(), g[index].to_compute(), &mut values);
+            for (buffer, value) in state.iter_mut().zip(values) {
+                buffer[i] = Float::from_compute(value);
+            }
+            sa.add(a);
+            sb.add(b);
+        }
+        [sa.finish(), sb.finish()]
+    }
+
     /// The parameter, read-only (before or between element loops).
     pub(crate) fn param(&self) -> &dyn Tensor<A> {
         &*self.param
@@ -757,6 +826,69 @@ fn block_terms<A: Float>(
         lb[i % 8] += b;
     }
     (combine(&la), combine(&lb))
+}
+
+/// The first `len` elements (or all, if fewer) of every slice of `rest`, split off its front.
+fn split_front<'s, A, const N: usize>(rest: &mut [&'s mut [A]; N], len: usize) -> [&'s mut [A]; N] {
+    let take = rest[0].len().min(len);
+    std::array::from_fn(|k| {
+        let (head, tail) = std::mem::take(&mut rest[k]).split_at_mut(take);
+        rest[k] = tail;
+        head
+    })
+}
+
+/// [`block_terms`] for [`Pass::update_and_sum`]: the state of one block (`s`, slices of the
+/// block's length) updated by `f`, which also gives each element's two terms; the terms of
+/// [`SUB`] elements at a time are added lane by lane, in the order of [`OrderedSum::add`].
+///
+/// Each group of [`SUB`] elements is a fixed-size array of every slice, so that the element
+/// loop has no bounds checks and vectorises however many buffers there are.
+#[inline(always)]
+fn block_update_terms<A: Float, const N: usize>(
+    p: &[A],
+    g: &[A],
+    s: [&mut [A]; N],
+    f: impl Fn(A::Compute, A::Compute, &mut [A::Compute; N]) -> [f64; 2],
+) -> [f64; 2] {
+    let n = p.len();
+    let g = &g[..n];
+    let mut s = s.map(|s| &mut s[..n]);
+    let (mut la, mut lb) = ([0.0f64; 8], [0.0f64; 8]);
+    let (mut ta, mut tb) = ([0.0f64; SUB], [0.0f64; SUB]);
+    let (pc, _) = p.as_chunks::<SUB>();
+    let (gc, _) = g.as_chunks::<SUB>();
+    let whole = pc.len() * SUB;
+    {
+        let mut sc: [&mut [[A; SUB]]; N] = s.each_mut().map(|s| s.as_chunks_mut::<SUB>().0);
+        for (c, (p, g)) in pc.iter().zip(gc).enumerate() {
+            let sub: [&mut [A; SUB]; N] = sc.each_mut().map(|chunks| &mut chunks[c]);
+            for j in 0..SUB {
+                let mut values: [A::Compute; N] = std::array::from_fn(|k| sub[k][j].to_compute());
+                [ta[j], tb[j]] = f(p[j].to_compute(), g[j].to_compute(), &mut values);
+                for k in 0..N {
+                    sub[k][j] = Float::from_compute(values[k]);
+                }
+            }
+            for k in (0..SUB).step_by(8) {
+                for lane in 0..8 {
+                    la[lane] += ta[k + lane];
+                    lb[lane] += tb[k + lane];
+                }
+            }
+        }
+    }
+    // The last, partial group of a block: element `i` into lane `i mod 8` as before.
+    for i in whole..n {
+        let mut values: [A::Compute; N] = std::array::from_fn(|k| s[k][i].to_compute());
+        let [a, b] = f(p[i].to_compute(), g[i].to_compute(), &mut values);
+        for (buffer, value) in s.iter_mut().zip(values) {
+            buffer[i] = Float::from_compute(value);
+        }
+        la[i % 8] += a;
+        lb[i % 8] += b;
+    }
+    [combine(&la), combine(&lb)]
 }
 
 /// The sums of all blocks of an `n`-element slice, added in block order; `block(start)` sums

@@ -309,6 +309,11 @@ pub(crate) struct Slot<S> {
     /// Steps this tensor has taken; 0 exactly when `state` is `None`.
     pub(crate) step: u64,
     pub(crate) state: Option<S>,
+    /// This step's terms of a two-pass kernel's sums ([`Kernel::gather`]), kept here between
+    /// the passes; not state.
+    ///
+    /// [`Kernel::gather`]: crate::driver::Kernel::gather
+    pub(crate) gathered: [f64; 2],
 }
 
 impl<S> Slot<S> {
@@ -392,6 +397,7 @@ impl<S> Slot<S> {
             name: saved.name,
             step: saved.step,
             state,
+            gathered: [0.0; 2],
         })
     }
 

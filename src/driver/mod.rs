@@ -215,12 +215,11 @@ pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
     fn scalars(&self, step: u64, sum: f64) -> Self::Scalars;
     /// Running values of a parameter group that every applied step advances, whatever the
     /// tensors' gradients, before the group's scalars (Schedule-Free's `k`, `weight_sum` and
-    /// `lr_max`): their names and starting values. Saved in
+    /// `lr_max`), or that a two-pass step [`settle`](Self::settle)s between its passes
+    /// (Prodigy's `d`): `each(name, starting value)` for each, in order. Saved in
     /// [`OptimizerState::extra`] as `group<g>.<name>` (the `f64`'s bits). A kernel with any
     /// takes its step numbers from them, not from [`steps_per_tensor`](Self::steps_per_tensor).
-    fn accumulators(&self) -> &'static [(&'static str, f64)] {
-        &[]
-    }
+    fn accumulators(&self, _each: &mut dyn FnMut(&'static str, f64)) {}
     /// Advances the group's running values (in the order of
     /// [`accumulators`](Self::accumulators)) for step `step`.
     fn accumulate(&self, _step: u64, _values: &mut [f64]) {}
@@ -228,7 +227,64 @@ pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
     fn scalars_with(&self, step: u64, sum: f64, _values: &[f64]) -> Self::Scalars {
         self.scalars(step, sum)
     }
-    /// Updates one tensor and its state.
+    /// Every group's scalars of one step (`out[g]`, refilled), from every group's kernel and
+    /// running values (`values[g]`): by default each group's running values advanced
+    /// ([`accumulate`](Self::accumulate)) and its own [`scalars_with`](Self::scalars_with). A
+    /// kernel whose groups share quantities (Prodigy: the largest learning rate, group 0's `d`)
+    /// computes them here, once per step.
+    fn group_scalars(
+        kernels: &[Self],
+        step: u64,
+        sum: f64,
+        values: &mut [Vec<f64>],
+        out: &mut Vec<Self::Scalars>,
+    ) {
+        out.clear();
+        for (kernel, values) in kernels.iter().zip(values) {
+            kernel.accumulate(step, values);
+            out.push(kernel.scalars_with(step, sum, values));
+        }
+    }
+    /// The rules that hold between the groups' kernels (Prodigy: a group's learning rate is 0
+    /// or the largest), checked before a step changes anything: not when hyperparameters are
+    /// installed, since a schedule sets the groups one at a time.
+    fn check_groups(_kernels: &[Self]) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Whether a step takes two passes over the tensors with sums over all of them in between
+    /// (Prodigy's `⟨g, x₀ − x⟩` and `‖s‖₁`, from which `d` is estimated): first
+    /// [`gather`](Self::gather) for every tensor, then [`settle`](Self::settle) with the sums,
+    /// then [`update`](Self::update) for every tensor. Such a kernel's scalars are its group's
+    /// ([`steps_per_tensor`](Self::steps_per_tensor) is not asked).
+    fn two_pass(&self) -> bool {
+        false
+    }
+    /// The first pass over one tensor: updates its state (not the parameter) and returns its
+    /// terms of the two sums, each summed in the tensor's logical order with a fixed blocking
+    /// ([`Pass::update_and_sum`]), so that they do not depend on its layout. The driver adds
+    /// the tensors' terms in list order, whatever the thread count.
+    fn gather(
+        &self,
+        _scalars: &Self::Scalars,
+        _pass: &mut Pass<'_, A>,
+        _state: &mut Self::State,
+    ) -> [f64; 2] {
+        [0.0; 2]
+    }
+    /// Between the passes: from the sums over every tensor, every group's running values are
+    /// advanced and every group's scalars completed for [`update`](Self::update). Returns
+    /// whether the second pass runs (Prodigy's reference returns early when `‖s‖₁ = 0`).
+    fn settle(
+        _kernels: &[Self],
+        _sums: [f64; 2],
+        _values: &mut [Vec<f64>],
+        _scalars: &mut [Self::Scalars],
+    ) -> bool {
+        true
+    }
+    /// Updates one tensor and its state (the second pass of a [`two_pass`](Self::two_pass)
+    /// kernel).
     fn update(&self, scalars: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut Self::State);
 }
 
@@ -241,10 +297,14 @@ pub(crate) type ScalarsOf<A, C> = <KernelOf<C> as Kernel<A>>::Scalars;
 /// The slot of one tensor: its shape, strides and state.
 pub(crate) type SlotOf<A, C> = Slot<StateOf<A, C>>;
 
-/// Updates the tensor at an index with its gradient and state slot.
+/// Updates the tensor at an index with its gradient and state slot (on any thread, with the
+/// `rayon` feature).
 #[cfg(feature = "rayon")]
 type UpdateOne<'a, A, S> =
     dyn Fn(usize, &mut dyn TensorMut<A>, &dyn Tensor<A>, &mut Slot<S>) + Sync + 'a;
+/// Updates the tensor at an index with its gradient and state slot.
+#[cfg(not(feature = "rayon"))]
+type UpdateOne<'a, A, S> = dyn Fn(usize, &mut dyn TensorMut<A>, &dyn Tensor<A>, &mut Slot<S>) + 'a;
 
 /// What [`Driver::step_with`] checks each tensor's gradient with: its index and parameter.
 pub(crate) type CheckGrad<'a, A> = dyn Fn(usize, &dyn Tensor<A>) -> Result<(), Error> + 'a;
@@ -419,13 +479,9 @@ where
         let kernels = &self.kernels;
         self.accumulated.truncate(kernels.len());
         for kernel in &kernels[self.accumulated.len()..] {
-            self.accumulated.push(
-                kernel
-                    .accumulators()
-                    .iter()
-                    .map(|&(_, start)| start)
-                    .collect(),
-            );
+            let mut starts = Vec::new();
+            kernel.accumulators(&mut |_, start| starts.push(start));
+            self.accumulated.push(starts);
         }
     }
 
@@ -509,6 +565,7 @@ where
                 found: n,
             });
         }
+        <C::Kernel as Kernel<A>>::check_groups(&self.kernels)?;
         for index in 0..n {
             let shape = params.tensor(index).map_or(&[][..], |p| p.shape());
             self.kernel_of(index).check_shape(index, shape)?;
@@ -624,13 +681,73 @@ where
         // The scalars of every group at the optimizer's step; a tensor whose own count differs
         // (it skipped steps without a gradient) computes its own.
         let step = self.step;
-        let scalars = &mut self.scalars.0;
-        scalars.clear();
-        for (kernel, values) in self.kernels.iter().zip(&mut self.accumulated) {
-            kernel.accumulate(step, values);
-            scalars.push(kernel.scalars_with(step, sum, values));
+        <C::Kernel as Kernel<A>>::group_scalars(
+            &self.kernels,
+            step,
+            sum,
+            &mut self.accumulated,
+            &mut self.scalars.0,
+        );
+        let two_pass = self.kernels[0].two_pass();
+        let groups = self.groups.as_ref();
+        let group_of = move |index: usize| groups.map_or(0, |groups| groups.assignment()[index]);
+        if two_pass {
+            // 1. Every tensor's state and its terms of the sums, which the driver then adds in
+            // list order (a tensor without a gradient adds nothing).
+            let (kernels, scalars) = (&self.kernels, &self.scalars.0);
+            let gather = |index: usize,
+                          p: &mut dyn TensorMut<A>,
+                          g: &dyn Tensor<A>,
+                          slot: &mut Slot<StateOf<A, C>>| {
+                let Some(state) = &mut slot.state else {
+                    return;
+                };
+                slot.step += 1;
+                if slot.shape.contains(&0) {
+                    return;
+                }
+                let group = group_of(index);
+                let mut pass = Pass::new(p, g, &slot.strides);
+                slot.gathered = kernels[group].gather(&scalars[group], &mut pass, state);
+            };
+            self.slots
+                .iter_mut()
+                .for_each(|slot| slot.gathered = [0.0; 2]);
+            Self::each_tensor(
+                &mut self.slots,
+                #[cfg(feature = "rayon")]
+                &self.addresses.0,
+                params,
+                grads,
+                &gather,
+            );
+            // Each sum is a round: over the whole model, in its tensor order, on every rank
+            // of a sharded step (in one process, the list's terms added in order).
+            let mut sums = [0.0; 2];
+            for (which, sum) in sums.iter_mut().enumerate() {
+                let terms = &mut self.terms.0;
+                terms.clear();
+                terms.extend(self.slots.iter().map(|slot| slot.gathered[which]));
+                *sum = reduce
+                    .exchange(Ok(Contribution {
+                        terms,
+                        combine: Combine::Sum,
+                        non_finite: None,
+                    }))?
+                    .total;
+            }
+            // 2. The running values and the second pass's scalars from the sums.
+            if !<C::Kernel as Kernel<A>>::settle(
+                &self.kernels,
+                sums,
+                &mut self.accumulated,
+                &mut self.scalars.0,
+            ) {
+                self.last = StepOutcome::Applied;
+                return Ok(());
+            }
         }
-        let (kernels, groups) = (&self.kernels, self.groups.as_ref());
+        let (kernels, scalars) = (&self.kernels, &self.scalars.0);
         let stochastic = self.stochastic;
         // Stochastic rounding draws a tensor's bits by its position in the model, which a
         // sharded step's list does not start at.
@@ -647,13 +764,15 @@ where
             let Some(state) = &mut slot.state else {
                 return; // absent gradient (no state is made without one)
             };
-            slot.step += 1;
+            if !two_pass {
+                slot.step += 1; // (counted by the first pass otherwise)
+            }
             if slot.shape.contains(&0) {
                 return; // no elements, nothing to update
             }
-            let group = groups.map_or(0, |groups| groups.assignment()[index]);
+            let group = group_of(index);
             let own;
-            let tensor_step = if kernels[group].steps_per_tensor() {
+            let tensor_step = if !two_pass && kernels[group].steps_per_tensor() {
                 slot.step
             } else {
                 step
@@ -670,22 +789,41 @@ where
             }
             kernels[group].update(sc, &mut pass, state);
         };
+        Self::each_tensor(
+            &mut self.slots,
+            #[cfg(feature = "rayon")]
+            &self.addresses.0,
+            params,
+            grads,
+            &update,
+        );
+        self.last = StepOutcome::Applied;
+        Ok(())
+    }
+
+    /// Calls `f(index, param, grad, slot)` for every tensor with a gradient: on several threads
+    /// when the `rayon` feature is on and the step is worth splitting (see
+    /// [`parallel_over_tensors`](Self::parallel_over_tensors)), else one tensor at a time.
+    fn each_tensor(
+        slots: &mut [Slot<StateOf<A, C>>],
+        #[cfg(feature = "rayon")] addresses: &[usize],
+        params: &mut dyn TensorListMut<A>,
+        grads: &dyn TensorList<A>,
+        f: &UpdateOne<'_, A, StateOf<A, C>>,
+    ) {
         #[cfg(feature = "rayon")]
-        if Self::parallel_over_tensors(&mut self.slots, &self.addresses.0, params, grads, &update) {
-            self.last = StepOutcome::Applied;
-            return Ok(());
+        if Self::parallel_over_tensors(slots, addresses, params, grads, f) {
+            return;
         }
-        for (index, slot) in self.slots.iter_mut().enumerate() {
+        for (index, slot) in slots.iter_mut().enumerate() {
             if grads.absent(index) {
                 continue;
             }
             let (Some(p), Some(g)) = (params.tensor_mut(index), grads.tensor(index)) else {
                 unreachable!("checked by step_inputs");
             };
-            update(index, p, g, slot);
+            f(index, p, g, slot);
         }
-        self.last = StepOutcome::Applied;
-        Ok(())
     }
 
     /// The part of a step after every check: the state of each of the `n` tensors created on
@@ -703,6 +841,7 @@ where
                     name: params.name(index).map(str::to_string),
                     step: 0,
                     state: None,
+                    gathered: [0.0; 2],
                 });
             }
         }
@@ -774,12 +913,14 @@ where
         // Nothing has changed so far; from here on nothing can fail.
         self.prepare(&*params, n, &|_| false);
         let step = self.step;
-        let scalars = &mut self.scalars.0;
-        scalars.clear();
-        for (kernel, values) in self.kernels.iter().zip(&mut self.accumulated) {
-            kernel.accumulate(step, values);
-            scalars.push(kernel.scalars_with(step, 0.0, values));
-        }
+        <C::Kernel as Kernel<A>>::group_scalars(
+            &self.kernels,
+            step,
+            0.0,
+            &mut self.accumulated,
+            &mut self.scalars.0,
+        );
+        let scalars = &self.scalars.0;
         for (index, slot) in self.slots.iter_mut().enumerate() {
             slot.step += 1;
             let Some(state) = slot.state.as_mut() else {
@@ -1158,9 +1299,12 @@ where
             .into_iter()
             .collect();
         for (group, (kernel, values)) in self.kernels.iter().zip(&self.accumulated).enumerate() {
-            for (&(name, _), value) in kernel.accumulators().iter().zip(values) {
-                extra.insert(format!("group{group}.{name}"), value.to_bits());
-            }
+            let mut values = values.iter();
+            kernel.accumulators(&mut |name, _| {
+                if let Some(value) = values.next() {
+                    extra.insert(format!("group{group}.{name}"), value.to_bits());
+                }
+            });
         }
         extra
     }
@@ -1210,17 +1354,24 @@ where
             resolved.install(config.clone(), Some(state.param_groups.clone()))?;
             for (group, kernel) in resolved.kernels.iter().enumerate() {
                 let mut values = Vec::new();
-                for &(name, start) in kernel.accumulators() {
+                let mut problem = None;
+                kernel.accumulators(&mut |name, start| {
                     let key = format!("group{group}.{name}");
                     let value = match state.extra.remove(&key) {
                         Some(bits) => f64::from_bits(bits),
                         None if state.step == 0 => start,
-                        None => return Err(invalid(format!("`{key}` missing"))),
+                        None => {
+                            problem.get_or_insert(format!("`{key}` missing"));
+                            start
+                        }
                     };
                     if !value.is_finite() {
-                        return Err(invalid(format!("`{key}` is {value}")));
+                        problem.get_or_insert(format!("`{key}` is {value}"));
                     }
                     values.push(value);
+                });
+                if let Some(reason) = problem {
+                    return Err(invalid(reason));
                 }
                 accumulated.push(values);
             }

@@ -55,6 +55,8 @@ crate::registry::optimizers! {
     schedule_free_adamw::ScheduleFreeAdamW(ScheduleFreeAdamWConfig) "ScheduleFreeAdamW";
     /// Schedule-Free SGD: `schedulefree.SGDScheduleFree`.
     schedule_free_sgd::ScheduleFreeSgd(ScheduleFreeSgdConfig) "ScheduleFreeSgd";
+    /// Prodigy: `prodigyopt.Prodigy`.
+    prodigy::Prodigy(ProdigyConfig) "Prodigy";
 }
 
 mod lbfgs;

@@ -106,8 +106,8 @@ impl<A: Float> Kernel<A> for ScheduleFreeAdamWConfig {
     fn steps_per_tensor(&self) -> bool {
         false
     }
-    fn accumulators(&self) -> &'static [(&'static str, f64)] {
-        ACCUMULATORS
+    fn accumulators(&self, each: &mut dyn FnMut(&'static str, f64)) {
+        ACCUMULATORS.iter().for_each(|&(name, start)| each(name, start));
     }
     fn accumulate(&self, _step: u64, values: &mut [f64]) {
         self.averaging().accumulate(values);

@@ -392,6 +392,27 @@ pub fn spec(kind: OptimizerKind) -> Option<Spec> {
             ],
             converge(0.05, 1e-3, 5000),
         ),
+        // Prodigy estimates its step size: the learning rate is a multiplier, 1 (its default)
+        // on both surfaces.
+        K::Prodigy => (
+            vec![
+                ProdigyConfig::default().into(),
+                ProdigyConfig::default()
+                    .weight_decay(0.01)
+                    .decouple(false)
+                    .use_bias_correction(true)
+                    .safeguard_warmup(true)
+                    .into(),
+                ProdigyConfig::default()
+                    .betas((0.0, 0.99))
+                    .beta3(Some(0.9))
+                    .weight_decay(0.01)
+                    .d_coef(0.5)
+                    .growth_rate(1.05)
+                    .into(),
+            ],
+            converge(1.0, 1.0, 5000),
+        ),
         _ => return None,
     };
     Some(Spec {
@@ -878,6 +899,38 @@ pub mod strategies {
                         .weight_lr_power(power)
                         .into()
                 })
+                .boxed(),
+            K::Prodigy => (
+                (
+                    prop_oneof![1e-3..1.0, 1.0..10.0],
+                    beta(),
+                    beta(),
+                    prop_oneof![Just(None), unit().prop_map(Some)],
+                ),
+                (eps(), decay(), any::<bool>(), any::<bool>(), any::<bool>()),
+                (
+                    prop_oneof![Just(1e-6), 1e-9..1.0],
+                    prop_oneof![Just(1.0), 0.1..4.0],
+                    prop_oneof![Just(f64::INFINITY), 1.0..2.0],
+                ),
+            )
+                .prop_map(
+                    |((lr, b1, b2, b3), (eps, wd, decouple, bc, safeguard), (d0, coef, growth))| {
+                        ProdigyConfig::default()
+                            .lr(lr)
+                            .betas((b1, b2))
+                            .beta3(b3)
+                            .eps(eps)
+                            .weight_decay(wd)
+                            .decouple(decouple)
+                            .use_bias_correction(bc)
+                            .safeguard_warmup(safeguard)
+                            .d0(d0)
+                            .d_coef(coef)
+                            .growth_rate(growth)
+                            .into()
+                    },
+                )
                 .boxed(),
             _ => return None,
         };

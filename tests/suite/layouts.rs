@@ -172,10 +172,11 @@ fn every_layout_gives_bit_identical_results_f32() {
 fn tensors_of_different_ranks_in_one_call_match_separate_optimizers() {
     // Element-wise optimizers treat tensors independently: a tuple of a matrix, a vector and a
     // 3-D tensor gives what three separate optimizers give. (LAMB's global gradient clipping
-    // couples tensors on purpose, so it is left out here.)
+    // and Prodigy's estimate of its step size from sums over all tensors couple tensors on
+    // purpose, so they are left out here.)
     for index in 0..common::zoo::<f64>().len() {
         let mut together = common::zoo::<f64>().remove(index);
-        if together.name() == "Lamb" {
+        if matches!(together.name(), "Lamb" | "Prodigy") {
             continue;
         }
         let mut apart: Vec<Box<dyn Optimizer<f64>>> =
@@ -221,4 +222,41 @@ fn lamb_norms_do_not_depend_on_memory_order() {
             .zip(wf.iter())
             .all(|(a, b)| a.to_bits() == b.to_bits())
     );
+}
+
+#[test]
+fn prodigy_sums_do_not_depend_on_memory_order() {
+    // Larger than one summation block, so the blocking matters; C order walks the blocks of a
+    // slice, Fortran order and a strided view each element by its index, in logical order.
+    let (rows, cols) = (97, 131);
+    let mut opts: Vec<_> = (0..3)
+        .map(|_| ndarray_optim::Prodigy::<f32>::new(1.0).unwrap())
+        .collect();
+    let start = |(i, j)| value(i, j) as f32;
+    let mut wc = Array2::from_shape_fn((rows, cols), start);
+    let mut wf = Array2::from_shape_fn((rows, cols).f(), start);
+    let mut wide = Array2::from_shape_fn((rows, 2 * cols), |(i, j)| start((i, j / 2)));
+    for step in 0..5 {
+        // Gradients that keep a direction, so that d grows and the sums matter.
+        let g = Array2::from_shape_fn((rows, cols), |(i, j)| (grad(step, i, j) + 0.5) as f32);
+        let mut gf = Array2::zeros((rows, cols).f());
+        gf.assign(&g);
+        opts[0].step(&mut wc, &g).unwrap();
+        opts[1].step(&mut wf, &gf).unwrap();
+        let mut strided = wide.slice_mut(ndarray::s![.., ..;2]);
+        opts[2].step(&mut strided, &g).unwrap();
+    }
+    let d = |opt: &ndarray_optim::Prodigy<f32>| opt.save_state().extra["group0.d"];
+    assert!(f64::from_bits(d(&opts[0])) > 1e-6, "d grew");
+    assert_eq!(d(&opts[0]), d(&opts[1]));
+    assert_eq!(d(&opts[0]), d(&opts[2]));
+    let strided = wide.slice(ndarray::s![.., ..;2]);
+    for (other, name) in [(wf.view(), "Fortran order"), (strided, "strided")] {
+        assert!(
+            wc.iter()
+                .zip(other.iter())
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{name}"
+        );
+    }
 }
