@@ -317,6 +317,7 @@ mod exact;
 pub mod finder;
 mod float;
 mod groups;
+mod lowbit;
 mod ops;
 mod optim;
 mod optimizer;
@@ -335,6 +336,7 @@ pub use clip::{
 pub use error::Error;
 pub use float::Float;
 pub use groups::{ParamGroup, ParamGroups};
+pub use lowbit::Quantization;
 pub use optim::*;
 pub use optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
 /// With the `rayon` feature: a tensor with at least this many elements is split into chunks
@@ -343,7 +345,7 @@ pub use optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
 /// results are the same bits either way.
 #[cfg(feature = "rayon")]
 pub use pass::parallel::MIN_LEN as PARALLEL_MIN_LEN;
-pub use state::{OptimizerState, STATE_FORMAT_VERSION, TensorState};
+pub use state::{OptimizerState, QuantizedBuffer, STATE_FORMAT_VERSION, TensorState};
 pub use tensor::{Gradients, Tensor, TensorList, TensorListMut, TensorMut};
 pub use wrappers::{
     AccumulationMode, Lookahead, LookaheadConfig, MasterWeights, MultiSteps, MultiStepsConfig,

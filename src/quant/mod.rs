@@ -9,9 +9,9 @@
 //! the value), then moved up if the value is at least half-way to the next entry; a value is
 //! `map[code] * scale` again.
 //!
-//! This is the storage of the quantised state; the optimizers that keep their moments in it are
-//! not written yet.
-#![allow(dead_code)] // the storage of quantised optimizer state; no optimizer uses it yet
+//! This module is the arithmetic only (the test of it against torchao compiles it on its own);
+//! the state kept in it, [`Quantized`](crate::lowbit::Quantized), and the option,
+//! [`Quantization`](crate::Quantization), are in `src/lowbit.rs`.
 
 mod maps;
 
@@ -51,6 +51,7 @@ impl CodeMap {
     }
 
     /// The block size torchao uses with this map: 256 for 8-bit codes, 128 for 4-bit.
+    #[cfg(test)]
     pub(crate) fn block_size(self) -> usize {
         if self.len() == 256 { 256 } else { 128 }
     }
@@ -82,8 +83,8 @@ impl CodeMap {
 
 /// A block's scale: its largest magnitude, at least `1e-12` (torchao's `clip(1e-12)`); a NaN
 /// is its own scale.
-pub(crate) fn block_scale(block: &[f32]) -> f32 {
-    let max = block.iter().fold(0.0f32, |m, &x| {
+pub(crate) fn block_scale(block: impl Iterator<Item = f32>) -> f32 {
+    let max = block.fold(0.0f32, |m, x| {
         if x.abs() > m || x.is_nan() {
             x.abs()
         } else {
@@ -93,6 +94,7 @@ pub(crate) fn block_scale(block: &[f32]) -> f32 {
     if max < 1e-12 { 1e-12 } else { max }
 }
 
+#[cfg(test)] // the whole-tensor forms, for the tests; the optimizers work block by block
 /// Quantises `x` block by block into one code per value and one scale per block.
 ///
 /// # Panics
@@ -110,7 +112,7 @@ pub(crate) fn quantize(
         x.len().is_multiple_of(block) && codes.len() == x.len() && scales.len() == x.len() / block
     );
     for ((x, codes), scale) in x.chunks(block).zip(codes.chunks_mut(block)).zip(scales) {
-        *scale = block_scale(x);
+        *scale = block_scale(x.iter().copied());
         let s = *scale;
         for (c, &x) in codes.iter_mut().zip(x) {
             *c = map.code(x / s);
@@ -118,6 +120,7 @@ pub(crate) fn quantize(
     }
 }
 
+#[cfg(test)] // the whole-tensor forms, for the tests; the optimizers work block by block
 /// The values of quantised blocks: `map[code] * scale`.
 ///
 /// # Panics
@@ -138,6 +141,7 @@ pub(crate) fn dequantize(
     }
 }
 
+#[cfg(test)] // the whole-tensor forms, for the tests; the optimizers work block by block
 /// Two 4-bit codes per byte, as torchao packs them: `(c[2i] << 4) | c[2i + 1]`.
 ///
 /// # Panics
@@ -150,6 +154,7 @@ pub(crate) fn pack4(codes: &[u8], packed: &mut [u8]) {
     }
 }
 
+#[cfg(test)] // the whole-tensor forms, for the tests; the optimizers work block by block
 /// The codes of [`pack4`]'s bytes.
 ///
 /// # Panics
