@@ -19,7 +19,7 @@ pub(crate) const MAX_BLOCK: usize = 2048;
 /// norms) keep full-precision state, as torchao and bitsandbytes do. First moments use the
 /// signed dynamic map, second moments the unsigned one (8 bits) or a linear one (4 bits). Each
 /// step dequantises a block, updates it and the parameters from the new values, and quantises
-/// it again (see the crate docs, "Memory", and `docs/numerics.md`).
+/// it again (see [`Adam`](crate::Adam), "8-bit and 4-bit state").
 ///
 /// | field | [`int8`](Self::int8) | [`int4`](Self::int4) | valid |
 /// |---|---|---|---|
@@ -236,7 +236,9 @@ impl Quantized {
     /// to `f32` first) into block `b`: its scale, then every code.
     #[inline(always)]
     pub(crate) fn quantize_block<C: crate::Float>(&mut self, b: usize, values: &[C]) {
-        let narrow = |x: C| x.widen() as f32;
+        // Rounded to `f32` and held within its finite range: an infinite value would make its
+        // block's scale infinite and `∞/∞` a NaN code (identical for every finite `f32` value).
+        let narrow = |x: C| crate::ops::saturate(x.widen() as f32);
         let s = block_scale(values.iter().map(|&x| narrow(x)));
         self.scales[b] = s;
         let map = self.map;

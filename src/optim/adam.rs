@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::float::Float;
 use crate::ops::{
     Decay, LerpWeight, WeightDecay, addcdiv, addcmul, agrees, caution_scale, cautious, decayed,
-    maximum,
+    maximum, saturate,
 };
 use crate::lowbit::{Moment, Quantization};
 use crate::pass::{Pass, unswitch};
@@ -170,8 +170,10 @@ impl<A: Float> AdamScalars<A> {
             Decay::Coupled => g = g + ao.weight_decay * *p,
             Decay::Decoupled => *p = *p - ao.lr_weight_decay * *p,
         }
-        *m = self.exp_avg_weight.lerp(*m, g);
-        *v = ao.exp_avg_sq_weight.lerp(*v, g * g);
+        // Held within the finite range (identical for every moment that did not overflow): an
+        // overflowed `g²` would make `∞ − ∞` of the next lerp, and NaN codes of its block.
+        *m = saturate(self.exp_avg_weight.lerp(*m, g));
+        *v = saturate(ao.exp_avg_sq_weight.lerp(*v, g * g));
         let denom = v.sqrt() / ao.bias_correction2_sqrt + self.eps;
         *p = *p - ao.lr * (*m / ao.bias_correction1) / denom;
     }
