@@ -365,3 +365,81 @@ impl<A: crate::Float> Moment<A> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::{dequantize, pack4, quantize, unpack4};
+
+    /// Moment-like values of very different sizes from block to block.
+    fn values(n: usize, signed: bool) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let x = ((i * 7919) % 1009) as f32 / 504.0 - 1.0;
+                let x = x * [1e-7, 1e-3, 1.0, 30.0][(i / 128) % 4];
+                if signed { x } else { x * x }
+            })
+            .collect()
+    }
+
+    /// The optimizers' block-by-block storage gives the codes, scales and values of the
+    /// whole-tensor functions that `tests/reference/quant.rs` checks against torchao.
+    #[test]
+    fn blocks_are_the_whole_tensor_quantisation() {
+        for map in [
+            CodeMap::Signed8,
+            CodeMap::Unsigned8,
+            CodeMap::Signed4,
+            CodeMap::Unsigned4,
+        ] {
+            let block = map.block_size();
+            let n = 16 * block;
+            let x = values(n, matches!(map, CodeMap::Signed8 | CodeMap::Signed4));
+            let mut codes = vec![0u8; n];
+            let mut scales = vec![0f32; n / block];
+            quantize(&x, block, map, &mut codes, &mut scales);
+            let mut q = Quantized::zeros(map, block, n);
+            for b in 0..q.blocks() {
+                q.quantize_block(b, &x[b * block..(b + 1) * block]);
+            }
+            assert_eq!(q.scales(), &scales[..], "{map:?}");
+            let stored = if map.len() == 16 {
+                let mut packed = vec![0u8; n / 2];
+                pack4(&codes, &mut packed);
+                let mut back = vec![0u8; n];
+                unpack4(&packed, &mut back);
+                assert_eq!(back, codes);
+                packed
+            } else {
+                codes.clone()
+            };
+            assert_eq!(q.codes(), &stored[..], "{map:?}");
+            let mut want = vec![0f32; n];
+            dequantize(&codes, &scales, block, map, &mut want);
+            let mut got = vec![0f32; n];
+            for b in 0..q.blocks() {
+                q.dequantize_block(b, &mut got[b * block..(b + 1) * block]);
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{map:?}");
+        }
+    }
+
+    /// Saturated storage: an infinite moment is stored as the largest finite one, never as a
+    /// NaN code; a NaN stays NaN.
+    #[test]
+    fn infinite_moments_are_stored_finite() {
+        let mut q = Quantized::zeros(CodeMap::Unsigned8, 4, 4);
+        q.quantize_block(0, &[f32::INFINITY, 1.0, 0.0, 2.0]);
+        let mut out = [0f32; 4];
+        q.dequantize_block(0, &mut out);
+        assert_eq!(out[0].to_bits(), f32::MAX.to_bits());
+        assert!(out.iter().all(|x| x.is_finite()));
+        q.quantize_block(0, &[f32::NAN, 1.0, 0.0, 2.0]);
+        q.dequantize_block(0, &mut out);
+        assert!(
+            out.iter().all(|x| x.is_nan()),
+            "a NaN block is NaN: {out:?}"
+        );
+    }
+}
