@@ -174,8 +174,15 @@ impl Quantized {
                 expected.scales.len()
             ));
         }
-        if let Some(s) = scales.iter().find(|s| s.is_sign_negative()) {
-            return Err(format!("a block's scale is {s}: scales are magnitudes"));
+        // Scales are magnitudes, held finite; a NaN one is a block of NaN moments (under the
+        // `Unchecked` non-finite policy).
+        if let Some(s) = scales
+            .iter()
+            .find(|s| s.is_sign_negative() || s.is_infinite())
+        {
+            return Err(format!(
+                "a block's scale is {s}: scales are finite magnitudes"
+            ));
         }
         Ok(Quantized {
             map,
@@ -216,8 +223,8 @@ impl Quantized {
     #[inline(always)]
     pub(crate) fn dequantize_block<C: crate::Float>(&self, b: usize, out: &mut [C]) {
         let s = self.scales[b];
-        let map = self.map;
-        let value = |c: u8| C::from_f64(f64::from(map.value(c) * s));
+        let table = self.map.bits(); // chosen once per block, not per element
+        let value = |c: u8| C::from_f64(f64::from(f32::from_bits(table[usize::from(c)]) * s));
         if self.map.len() == 16 {
             let codes = &self.codes[b * self.block / 2..(b + 1) * self.block / 2];
             for (pair, &c) in out.chunks_exact_mut(2).zip(codes) {
@@ -241,17 +248,24 @@ impl Quantized {
         let narrow = |x: C| crate::ops::saturate(x.widen() as f32);
         let s = block_scale(values.iter().map(|&x| narrow(x)));
         self.scales[b] = s;
+        let n = values.len().min(MAX_BLOCK);
+        let mut scaled = [0f32; MAX_BLOCK];
+        for (y, &x) in scaled.iter_mut().zip(&values[..n]) {
+            *y = narrow(x) / s;
+        }
         let map = self.map;
         if map.len() == 16 {
-            let codes = &mut self.codes[b * self.block / 2..(b + 1) * self.block / 2];
-            for (c, pair) in codes.iter_mut().zip(values.chunks_exact(2)) {
-                *c = (map.code(narrow(pair[0]) / s) << 4) | map.code(narrow(pair[1]) / s);
+            let mut codes = [0u8; MAX_BLOCK];
+            map.codes_of(&scaled[..n], &mut codes[..n]);
+            let packed = &mut self.codes[b * self.block / 2..(b + 1) * self.block / 2];
+            for (c, pair) in packed.iter_mut().zip(codes[..n].chunks_exact(2)) {
+                *c = (pair[0] << 4) | pair[1];
             }
         } else {
-            let codes = &mut self.codes[b * self.block..(b + 1) * self.block];
-            for (c, &x) in codes.iter_mut().zip(values) {
-                *c = map.code(narrow(x) / s);
-            }
+            map.codes_of(
+                &scaled[..n],
+                &mut self.codes[b * self.block..(b + 1) * self.block],
+            );
         }
     }
 }

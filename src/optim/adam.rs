@@ -234,32 +234,38 @@ impl<A: Float> Kernel<A> for AdamConfig {
             exp_avg_sq,
             max_exp_avg_sq,
         } = state;
+        // torchao's arithmetic for every tensor whose moments are quantised, and for the others
+        // with `quantized_state` (smaller tensors). Validation keeps AMSGrad and caution out of
+        // such a configuration; the state decides the storage (a group's configuration changed
+        // since the state was made does not change it).
+        let (exp_avg, exp_avg_sq) = match (exp_avg, exp_avg_sq) {
+            (Moment::Quantized(m), Moment::Quantized(v)) => {
+                return unswitch! {
+                    const MAXIMIZE: bool = sc.decay.maximize();
+                    const DECAY: Decay = sc.decay.form() => [Decay::None, Decay::Coupled, Decay::Decoupled];
+                    pass.zip2_quantized(
+                        m,
+                        v,
+                        #[inline(always)]
+                        move |p, g, m, v| sc.torchao(p, g, m, v, MAXIMIZE, DECAY),
+                    )
+                };
+            }
+            (Moment::Full(m), Moment::Full(v)) => (m, v),
+            _ => unreachable!("a tensor's moments are made and loaded together"),
+        };
         if self.quantized_state.is_some() {
-            // torchao's arithmetic for every tensor, its moments quantised or (small tensors)
-            // not; validation keeps AMSGrad and caution out.
             return unswitch! {
                 const MAXIMIZE: bool = sc.decay.maximize();
                 const DECAY: Decay = sc.decay.form() => [Decay::None, Decay::Coupled, Decay::Decoupled];
-                match (exp_avg, exp_avg_sq) {
-                    (Moment::Quantized(m), Moment::Quantized(v)) => pass.zip2_quantized(
-                        m,
-                        v,
-                        #[inline(always)]
-                        move |p, g, m, v| sc.torchao(p, g, m, v, MAXIMIZE, DECAY),
-                    ),
-                    (Moment::Full(m), Moment::Full(v)) => pass.zip2(
-                        m,
-                        v,
-                        #[inline(always)]
-                        move |p, g, m, v| sc.torchao(p, g, m, v, MAXIMIZE, DECAY),
-                    ),
-                    _ => unreachable!("a tensor's moments are made together"),
-                }
+                pass.zip2(
+                    exp_avg,
+                    exp_avg_sq,
+                    #[inline(always)]
+                    move |p, g, m, v| sc.torchao(p, g, m, v, MAXIMIZE, DECAY),
+                )
             };
         }
-        let (Moment::Full(exp_avg), Moment::Full(exp_avg_sq)) = (exp_avg, exp_avg_sq) else {
-            unreachable!("moments are quantised only with quantized_state");
-        };
         unswitch! {
             const MAXIMIZE: bool = sc.decay.maximize();
             const DECAY: Decay = sc.decay.form() => [Decay::None, Decay::Coupled, Decay::Decoupled];

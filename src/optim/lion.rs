@@ -144,22 +144,21 @@ impl<A: Float> Kernel<A> for LionConfig {
             const CAUTION: bool = sc.caution;
             {
                 // Cautious masking needs the count of signs that agree with the gradient first:
-                // a read-only pass.
-                let scale = if CAUTION {
-                    let agreeing = pass.zip1_count(
-                        match &mut state.exp_avg {
-                            Moment::Full(m) => m,
-                            Moment::Quantized(_) => unreachable!("no caution with quantised state"),
-                        },
-                        #[inline(always)]
-                        move |_p, g, m| {
-                            let g = if MAXIMIZE { -g } else { g };
-                            agrees(sign(sc.interpolation(*m, g)), g)
-                        },
-                    );
-                    caution_scale::<A::Compute>(agreeing, pass.len())
-                } else {
-                    A::Compute::one()
+                // a read-only pass. Validation keeps it away from quantised state (a group's
+                // configuration changed since then steps it without the mask).
+                let scale = match &mut state.exp_avg {
+                    Moment::Full(m) if CAUTION => {
+                        let agreeing = pass.zip1_count(
+                            m,
+                            #[inline(always)]
+                            move |_p, g, m| {
+                                let g = if MAXIMIZE { -g } else { g };
+                                agrees(sign(sc.interpolation(*m, g)), g)
+                            },
+                        );
+                        caution_scale::<A::Compute>(agreeing, pass.len())
+                    }
+                    _ => A::Compute::one(),
                 };
                 match &mut state.exp_avg {
                     Moment::Full(m) => pass.zip1(
@@ -167,11 +166,10 @@ impl<A: Float> Kernel<A> for LionConfig {
                         #[inline(always)]
                         move |p, g, m| sc.step(p, g, m, scale, MAXIMIZE, CAUTION, DECAYS),
                     ),
-                    // Validation keeps caution out: its count would need a pass of its own.
                     Moment::Quantized(m) => pass.zip1_quantized(
                         m,
                         #[inline(always)]
-                        move |p, g, m| sc.step(p, g, m, scale, MAXIMIZE, CAUTION, DECAYS),
+                        move |p, g, m| sc.step(p, g, m, scale, MAXIMIZE, false, DECAYS),
                     ),
                 }
             }

@@ -405,3 +405,77 @@ fn low_bit_adam_trains_as_well_as_f32_adam() {
         assert!(low < bound, "{q:?}: {low} against f32's {full}");
     }
 }
+
+/// The state decides the storage: a group's configuration changed after the state was made
+/// (quantisation off, caution on) steps the existing state without a panic, and a fresh state
+/// follows the new configuration.
+#[test]
+fn a_group_changed_since_keeps_its_state_s_storage() {
+    use ndarray_optim::{ParamGroup, ParamGroups};
+    let q = Quantization::int8().block_size(2).min_size(0);
+    let changed: Vec<(Box<dyn Optimizer<f32>>, OptimizerConfigOf)> = vec![
+        (
+            Box::new(
+                AdamConfig::default()
+                    .quantized_state(q)
+                    .build::<f32>()
+                    .unwrap(),
+            ),
+            OptimizerConfigOf::Adam(AdamConfig::default().amsgrad(true)),
+        ),
+        (
+            Box::new(
+                LionConfig::default()
+                    .quantized_state(q)
+                    .build::<f32>()
+                    .unwrap(),
+            ),
+            OptimizerConfigOf::Lion(LionConfig::default().caution(true)),
+        ),
+        (
+            Box::new(
+                MomentumConfig::default()
+                    .quantized_state(q)
+                    .build::<f32>()
+                    .unwrap(),
+            ),
+            OptimizerConfigOf::Momentum(MomentumConfig::default()),
+        ),
+    ];
+    for (mut opt, config) in changed {
+        let mut w = Array1::<f32>::from_elem(8, 1.0);
+        let g = Array1::<f32>::from_elem(8, 0.5);
+        opt.step(&mut w, &g).unwrap();
+        let group = match config {
+            OptimizerConfigOf::Adam(c) => ParamGroup::default().hyperparameters(c),
+            OptimizerConfigOf::Lion(c) => ParamGroup::default().hyperparameters(c),
+            OptimizerConfigOf::Momentum(c) => ParamGroup::default().hyperparameters(c),
+        };
+        opt.set_param_groups(Some(ParamGroups::new(vec![group], vec![0]).unwrap()))
+            .unwrap();
+        opt.step(&mut w, &g).unwrap();
+        assert!(
+            w.iter().all(|x| x.is_finite() && *x < 1.0),
+            "{}: {w}",
+            opt.name()
+        );
+        assert!(
+            !opt.save_state().tensors[0].quantized.is_empty(),
+            "{}",
+            opt.name()
+        );
+        opt.reset_state();
+        opt.step(&mut w, &g).unwrap();
+        assert!(
+            opt.save_state().tensors[0].quantized.is_empty(),
+            "{}",
+            opt.name()
+        );
+    }
+}
+
+enum OptimizerConfigOf {
+    Adam(AdamConfig),
+    Lion(LionConfig),
+    Momentum(MomentumConfig),
+}
