@@ -34,6 +34,10 @@
 //! - `half/<case>/<n>`: Adam on `f32` parameters against `bf16` and `f16` parameters (state in
 //!   the same type), `bf16` with stochastic rounding, and `bf16` with `f32` master weights: what
 //!   16-bit storage saves in memory traffic.
+//! - `lowbit/<case>/<n>`, n = 102,400 and 10,240,000 (multiples of 256): Adam with `f32`
+//!   state against 8-bit and 4-bit block-wise quantised state (`quantized_state`), `f32`
+//!   parameters: 8 bytes of state per element against 2.03 and
+//!   1.06, and the work of dequantising and quantising each block.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -399,6 +403,47 @@ fn half_precision(c: &mut Criterion) {
     }
 }
 
+/// Adam with `f32` state against quantised 8-bit and 4-bit state (`lowbit/<case>/<n>`).
+fn low_bit_state(c: &mut Criterion) {
+    use ndarray_optim::{Adam, AdamConfig, Quantization};
+    // About 1e5 and 1e7, multiples of 256 (torchao quantises only whole blocks).
+    for n in [102_400, 10_240_000] {
+        let mut group = c.benchmark_group("lowbit");
+        configure(&mut group, n);
+        group.throughput(Throughput::Elements(n as u64));
+        let cases: [(&str, Box<dyn Optimizer<f32>>); 3] = [
+            ("adam-f32", Box::new(Adam::new(1e-3).unwrap())),
+            (
+                "adam-8bit",
+                Box::new(
+                    AdamConfig::default()
+                        .quantized_state(Quantization::int8())
+                        .build()
+                        .unwrap(),
+                ),
+            ),
+            (
+                "adam-4bit",
+                Box::new(
+                    AdamConfig::default()
+                        .quantized_state(Quantization::int4())
+                        .build()
+                        .unwrap(),
+                ),
+            ),
+        ];
+        for (id, mut opt) in cases {
+            let mut p = data::<f32>(n, 0.0);
+            let g = data::<f32>(n, 1.0).mapv(|x| x * 1e-3);
+            opt.step(&mut p, &g).unwrap(); // state allocated outside the timing
+            group.bench_function(BenchmarkId::new(id, n), |b| {
+                b.iter(|| opt.step(black_box(&mut p), black_box(&g)).unwrap())
+            });
+        }
+        group.finish();
+    }
+}
+
 fn benches(c: &mut Criterion) {
     // One thread for everything but the `threads` group (which makes pools of its own): with a
     // one-thread global pool, the steps see `current_num_threads() == 1` and never split.
@@ -408,6 +453,7 @@ fn benches(c: &mut Criterion) {
         .unwrap();
     copy_bandwidth(c);
     half_precision(c);
+    low_bit_state(c);
     step_one_tensor::<f32>(c, "f32");
     vs_baseline(c);
     step_one_tensor::<f64>(c, "f64");

@@ -1139,9 +1139,15 @@ mod plot {
         contenders: &[Contender],
         runs: &[Run],
     ) -> Result<()> {
-        // Many optimizers (more than 16) get smaller type, to fit the panel's height.
+        // Many optimizers (more than 16) get smaller type, to fit the panel's height; more
+        // than 20, smaller still.
         let compact = contenders.len() > 16;
-        let (size, small_size, status_offset) = if compact { (13, 11, 15) } else { (15, 12, 18) };
+        let crowded = contenders.len() > 20;
+        let (size, small_size, status_offset) = match (compact, crowded) {
+            (_, true) => (12, 10, 12),
+            (true, false) => (13, 11, 15),
+            _ => (15, 12, 18),
+        };
         let font = ("sans-serif", size).into_font();
         let small = ("sans-serif", small_size)
             .into_font()
@@ -1149,11 +1155,15 @@ mod plot {
         area.draw(&Text::new("optimizer, lr", (4, 50), font.clone()))?;
         // As many entries as there are optimizers, each of two lines, spread over the height.
         let (top, bottom) = if compact {
-            (76, PANEL as i32 - 8)
+            (if crowded { 68 } else { 76 }, PANEL as i32 - 8)
         } else {
             (84, PANEL as i32 - 40)
         };
-        let min_pitch = if compact { 26 } else { 34 };
+        let min_pitch = match (compact, crowded) {
+            (_, true) => 22,
+            (true, false) => 26,
+            _ => 34,
+        };
         let pitch = ((bottom - top) / contenders.len().max(1) as i32).clamp(min_pitch, 52);
         for (k, (contender, r)) in contenders.iter().zip(runs).enumerate() {
             let y = top + pitch * k as i32;

@@ -42,10 +42,15 @@
 //!   `1e-3`), applied the idiomatic way: [`ParamGroups::no_decay_for_vectors`] puts the biases
 //!   in a group without weight decay (timm's rule; LAMB, which adapts its steps only where
 //!   there is decay, then gives the biases plain Adam steps, as timm's does).
+//! * **Low-bit state**: besides every optimizer of the registry, `Adam-8bit` and `Adam-4bit`
+//!   are Adam with block-wise quantised moments ([`Quantization::int8`], [`Quantization::int4`]:
+//!   torchao's `Adam8bit` and `Adam4bit`); the two weight matrices (8,192 elements each) are
+//!   quantised, the last layer (640) and the biases keep `f32` state. The table's `state`
+//!   column is [`Optimizer::state_bytes`] per parameter of the model.
 //! * **Output**: a progress bar per optimizer on standard error, drawn only when that is a
 //!   terminal (not in CI or a pipe); the sweep as a Markdown table; one line per optimizer as
 //!   it finishes; then a Markdown table of learning rate, final training loss, test loss, test
-//!   accuracy and training time. The picture (`--out`) has two panels, the training loss and
+//!   accuracy, optimizer state per parameter and training time. The picture (`--out`) has two panels, the training loss and
 //!   the test accuracy after every epoch, one curve per optimizer, and a legend.
 //!
 //! # How the learning rates are chosen
@@ -107,8 +112,8 @@ use ndarray::Axis;
 use ndarray_optim::finder::{LrFinder, Rule, Stop};
 use ndarray_optim::schedule::{Schedule, Warmup};
 use ndarray_optim::{
-    Error, Optimizer, OptimizerConfig, OptimizerKind, ParamGroups, ScheduleFreeAdamW,
-    ScheduleFreeSgd,
+    AdamConfig, Error, Optimizer, OptimizerConfig, OptimizerKind, ParamGroups, Quantization,
+    ScheduleFreeAdamW, ScheduleFreeSgd,
 };
 use palette::Style;
 use rand::SeedableRng;
@@ -161,12 +166,34 @@ impl Contender {
 
 /// Every optimizer of the crate, in the registry's order, but Muon: it takes matrices only, and
 /// this MLP's biases would need a second optimizer (as Muon's users pair it with AdamW).
+/// After Adam, Adam with 8-bit and 4-bit block-wise quantised state (torchao's `Adam8bit` and
+/// `Adam4bit`: the two large weight matrices are quantised, the rest keeps `f32` state).
 fn contenders() -> Vec<Contender> {
-    OptimizerKind::ALL
-        .iter()
-        .filter(|&&kind| kind != OptimizerKind::Muon)
-        .map(|&kind| Contender::new(kind))
-        .collect()
+    let mut all = Vec::new();
+    for &kind in OptimizerKind::ALL {
+        if kind == OptimizerKind::Muon {
+            continue;
+        }
+        all.push(Contender::new(kind));
+        if kind == OptimizerKind::Adam {
+            for (name, q) in [
+                ("Adam-8bit", Quantization::int8()),
+                ("Adam-4bit", Quantization::int4()),
+            ] {
+                let mut low = Contender::new(kind);
+                low.name = name;
+                low.config = AdamConfig::default().quantized_state(q).into();
+                low.style.dashed = true;
+                all.push(low);
+            }
+        }
+    }
+    all
+}
+
+/// The number of parameters of the MLP: each layer's weights and biases.
+fn parameter_count() -> usize {
+    LAYERS.windows(2).map(|w| w[0] * w[1] + w[1]).sum()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -191,6 +218,8 @@ struct Run {
     /// The epoch in which the optimizer refused a non-finite gradient, if it did.
     diverged: Option<usize>,
     seconds: f64,
+    /// The optimizer's state at the end, in bytes ([`Optimizer::state_bytes`]).
+    state_bytes: usize,
 }
 
 impl Run {
@@ -242,6 +271,7 @@ fn train(
         eval: vec![trained.evaluate(&model, eval_set)?],
         diverged: None,
         seconds: 0.0,
+        state_bytes: 0,
     };
     let mut order: Vec<usize> = (0..train_set.len()).collect();
     'epochs: for epoch in 1..=recipe.epochs {
@@ -278,6 +308,7 @@ fn train(
         ));
     }
     run.seconds = start.elapsed().as_secs_f64();
+    run.state_bytes = trained.optimizer().state_bytes();
     Ok(run)
 }
 
@@ -549,9 +580,9 @@ fn percent(fraction: f64) -> String {
 fn print_table(runs: &[Run], contenders: &[&Contender]) {
     println!(
         "\n| optimizer | lr | default lr | weight decay (not on biases) | final train loss \
-         | test loss | test accuracy | time |"
+         | test loss | test accuracy | state (B/param) | time |"
     );
-    println!("|---|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|");
     for (run, contender) in runs.iter().zip(contenders) {
         let (train, eval) = (run.last_train(), run.last_eval());
         let (loss, test_loss, accuracy) = match run.diverged {
@@ -567,13 +598,14 @@ fn print_table(runs: &[Run], contenders: &[&Contender]) {
             ),
         };
         println!(
-            "| {} | {} | {} | {} | {loss} | {test_loss} | {accuracy} | {:.2} s |",
+            "| {} | {} | {} | {} | {loss} | {test_loss} | {accuracy} | {:.2} | {:.2} s |",
             run.name,
             run.lr,
             contender.default_lr,
             contender
                 .weight_decay
                 .map_or_else(|| "–".to_string(), |wd| wd.to_string()),
+            run.state_bytes as f64 / parameter_count() as f64,
             run.seconds
         );
     }

@@ -646,6 +646,36 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     /// ```
     fn save_state(&self) -> OptimizerState<A>;
 
+    /// The bytes of per-element state the optimizer keeps: its buffers (`A` per element),
+    /// the codes and scales of block-wise quantised ones
+    /// ([`Quantization`](crate::Quantization)), and the `f32` copies of master weights;
+    /// not per-tensor scalars, counters or working space. Zero before the first step.
+    /// The same number as [`OptimizerState::state_bytes`] of [`save_state`](Self::save_state),
+    /// which the provided method counts; the crate's optimizers count without copying.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::Array1;
+    /// use ndarray_optim::{Adam, AdamConfig, Optimizer, Quantization};
+    ///
+    /// let n = 1 << 20;
+    /// let (mut w, g) = (Array1::<f32>::zeros(n), Array1::<f32>::ones(n));
+    /// let mut adam = Adam::<f32>::new(1e-3)?;
+    /// adam.step(&mut w, &g)?;
+    /// assert_eq!(adam.state_bytes() as f64 / n as f64, 8.0); // m and v in f32
+    /// let mut adam8 = AdamConfig::default().quantized_state(Quantization::int8()).build::<f32>()?;
+    /// adam8.step(&mut w, &g)?;
+    /// assert_eq!(adam8.state_bytes() as f64 / n as f64, 2.03125); // + one f32 per 256
+    /// let mut adam4 = AdamConfig::default().quantized_state(Quantization::int4()).build::<f32>()?;
+    /// adam4.step(&mut w, &g)?;
+    /// assert_eq!(adam4.state_bytes() as f64 / n as f64, 1.0625); // + one f32 per 128
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    fn state_bytes(&self) -> usize {
+        self.save_state().state_bytes()
+    }
+
     /// Replaces this optimizer's hyperparameters, counters and state with a saved state, so
     /// that the next step continues exactly where the saved optimizer was. Everything is checked
     /// first; on `Err` nothing changes. The tensors are checked against the saved shapes at the
@@ -802,6 +832,9 @@ impl<A: Float, O: Optimizer<A> + ?Sized> Optimizer<A> for Box<O> {
     }
     fn save_state(&self) -> OptimizerState<A> {
         (**self).save_state()
+    }
+    fn state_bytes(&self) -> usize {
+        (**self).state_bytes()
     }
     fn load_state(&mut self, state: OptimizerState<A>) -> Result<(), Error> {
         (**self).load_state(state)

@@ -26,6 +26,7 @@ use ndarray::{
 
 use crate::float::Float;
 use crate::float::random::random_bits;
+use crate::lowbit::{MAX_BLOCK, Quantized};
 use crate::tensor::{Tensor, TensorMut};
 
 /// Runs `body` with run-time decisions turned into constants: each `const NAME: T = value;`
@@ -679,6 +680,119 @@ impl<'a, A: Float> Pass<'a, A> {
             .zip(g.iter())
             .enumerate()
             .for_each(|(i, (p, &g))| element(i, p, g));
+    }
+
+    /// Applies `f(p, g, s0)` to every element, `s0` a block-wise quantised moment: block by
+    /// block, the block's values dequantised into a buffer, `f` over the block's elements, the
+    /// new values quantised again (torchao's low-bit state: the parameter's update sees the
+    /// moment's new value before it is quantised). In logical order, as the codes are; a plain
+    /// slice loop when both tensors are row-major contiguous. With stochastic rounding, an
+    /// element's random bits are those of its logical position.
+    pub(crate) fn zip1_quantized(
+        &mut self,
+        s0: &mut Quantized,
+        f: impl Fn(&mut A::Compute, A::Compute, &mut A::Compute) + Copy,
+    ) {
+        self.zip_quantized(
+            [s0],
+            #[inline(always)]
+            move |p, g, [v0]: &mut [A::Compute; 1]| f(p, g, v0),
+        );
+    }
+
+    /// [`zip1_quantized`](Self::zip1_quantized) with two quantised moments (of one block size).
+    pub(crate) fn zip2_quantized(
+        &mut self,
+        s0: &mut Quantized,
+        s1: &mut Quantized,
+        f: impl Fn(&mut A::Compute, A::Compute, &mut A::Compute, &mut A::Compute) + Copy,
+    ) {
+        self.zip_quantized(
+            [s0, s1],
+            #[inline(always)]
+            move |p, g, [v0, v1]: &mut [A::Compute; 2]| f(p, g, v0, v1),
+        );
+    }
+
+    fn zip_quantized<const K: usize>(
+        &mut self,
+        states: [&mut Quantized; K],
+        f: impl Fn(&mut A::Compute, A::Compute, &mut [A::Compute; K]) + Copy,
+    ) {
+        match self.stochastic {
+            Some(key) if A::STOCHASTIC => self.quantized_blocks(states, f, move |x, i| {
+                A::from_compute_stochastic(x, random_bits(key, i))
+            }),
+            _ => self.quantized_blocks(states, f, |x, _| Float::from_compute(x)),
+        }
+    }
+
+    /// The loop of [`zip_quantized`](Self::zip_quantized); `store(x, i)` stores the parameter's
+    /// new value `x` at logical position `i`.
+    #[inline(always)]
+    fn quantized_blocks<const K: usize>(
+        &mut self,
+        mut states: [&mut Quantized; K],
+        f: impl Fn(&mut A::Compute, A::Compute, &mut [A::Compute; K]) + Copy,
+        store: impl Fn(A::Compute, usize) -> A + Copy,
+    ) {
+        let block = states[0].block();
+        let blocks = states[0].blocks();
+        debug_assert!(
+            states
+                .iter()
+                .all(|s| s.block() == block && s.blocks() == blocks)
+        );
+        debug_assert_eq!(block * blocks, self.len());
+        let g = self.grad.view_dyn();
+        let mut p = self.param.view_dyn_mut();
+        // The block's values, in the type of the arithmetic (on the stack: no allocation).
+        let mut values = [[<A::Compute as Float>::from_f64(0.0); MAX_BLOCK]; K];
+        if let (Some(p), Some(g)) = (p.as_slice_mut(), g.as_slice()) {
+            let g = &g[..p.len()];
+            return with_simd(
+                #[inline(always)]
+                || {
+                    for b in 0..blocks {
+                        let start = b * block;
+                        let (p, g) = (&mut p[start..start + block], &g[start..start + block]);
+                        for (s, v) in states.iter().zip(values.iter_mut()) {
+                            s.dequantize_block(b, &mut v[..block]);
+                        }
+                        for i in 0..block {
+                            let mut x = p[i].to_compute();
+                            let mut s: [A::Compute; K] = std::array::from_fn(|k| values[k][i]);
+                            f(&mut x, g[i].to_compute(), &mut s);
+                            p[i] = store(x, start + i);
+                            for k in 0..K {
+                                values[k][i] = s[k];
+                            }
+                        }
+                        for (s, v) in states.iter_mut().zip(values.iter()) {
+                            s.quantize_block(b, &v[..block]);
+                        }
+                    }
+                },
+            );
+        }
+        let mut elements = p.iter_mut().zip(g.iter());
+        for b in 0..blocks {
+            for (s, v) in states.iter().zip(values.iter_mut()) {
+                s.dequantize_block(b, &mut v[..block]);
+            }
+            for (i, (p, &g)) in (0..block).zip(&mut elements) {
+                let mut x = p.to_compute();
+                let mut s: [A::Compute; K] = std::array::from_fn(|k| values[k][i]);
+                f(&mut x, g.to_compute(), &mut s);
+                *p = store(x, b * block + i);
+                for k in 0..K {
+                    values[k][i] = s[k];
+                }
+            }
+            for (s, v) in states.iter_mut().zip(values.iter()) {
+                s.quantize_block(b, &v[..block]);
+            }
+        }
     }
 
     /// `f(r, g_row)` for every row of the gradient (its lanes along the last axis, rank ≥ 1),

@@ -29,7 +29,7 @@ use crate::tensor::TensorList;
 /// assert!(matches!(opt.load_state(saved), Err(Error::UnsupportedStateFormat { .. })));
 /// # Ok::<(), Error>(())
 /// ```
-pub const STATE_FORMAT_VERSION: u32 = 2;
+pub const STATE_FORMAT_VERSION: u32 = 3;
 
 /// Everything an optimizer knows: what it is, its hyperparameters, its step counters and, per
 /// tensor, its state buffers. Taken with [`Optimizer::save_state`](crate::Optimizer::save_state)
@@ -163,9 +163,95 @@ pub struct TensorState<A> {
     /// Per-tensor scalar state by PyTorch's names (NAdam's `mu_product`), as exact `f64`.
     #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub scalars: BTreeMap<String, f64>,
+    /// The block-wise quantised buffers ([`Quantization`](crate::Quantization)), by the same
+    /// names as full-precision ones (`exp_avg`, `exp_avg_sq`, `momentum_buffer`); a buffer is
+    /// in `buffers` or here, never both.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub quantized: BTreeMap<String, QuantizedBuffer>,
+}
+
+/// A block-wise quantised state buffer ([`Quantization`](crate::Quantization)) as saved: the
+/// codes of the tensor's elements in logical (row-major) order and one scale per block,
+/// exactly as the optimizer keeps them (and as torchao's `OptimState8bit`/`OptimState4bit`
+/// hold them: `codes`, `scale`).
+///
+/// # Example
+///
+/// ```
+/// use ndarray::Array1;
+/// use ndarray_optim::{AdamConfig, Optimizer, Quantization};
+///
+/// let mut opt = AdamConfig::default().quantized_state(Quantization::int4()).build::<f32>()?;
+/// let mut w = Array1::<f32>::zeros(4096);
+/// opt.step(&mut w, &Array1::from_elem(4096, 1.0))?;
+/// let saved = opt.save_state();
+/// let m = &saved.tensors[0].quantized["exp_avg"];
+/// assert_eq!((m.bits, m.block_size, m.codes.len(), m.scales.len()), (4, 128, 2048, 32));
+/// assert!(saved.tensors[0].buffers.is_empty());
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct QuantizedBuffer {
+    /// Bits per code: 8 or 4.
+    pub bits: u32,
+    /// Elements per block.
+    pub block_size: usize,
+    /// One code per element (8 bits), or two per byte (4 bits: element `2i` in the high
+    /// nibble of byte `i`, `2i + 1` in the low one).
+    pub codes: Vec<u8>,
+    /// One scale per block: the block's largest magnitude when it was quantised (at least
+    /// `1e-12`), or 0 before the first step.
+    #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
+    pub scales: Vec<f32>,
+}
+
+impl QuantizedBuffer {
+    /// The bytes it holds: its codes and its `f32` scales.
+    pub fn bytes(&self) -> usize {
+        self.codes.len() + std::mem::size_of::<f32>() * self.scales.len()
+    }
 }
 
 impl<A: Float> OptimizerState<A> {
+    /// The bytes of per-element state it holds: every buffer's elements (of `A`), every
+    /// quantised buffer's codes and scales, and the buffers of [`master_weights`](Self::master_weights)
+    /// (their `f32` copies included); not the per-tensor scalars and counters. The same number
+    /// as [`Optimizer::state_bytes`](crate::Optimizer::state_bytes).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndarray::Array1;
+    /// use ndarray_optim::{Adam, Optimizer};
+    ///
+    /// let mut opt = Adam::<f32>::new(1e-3)?;
+    /// opt.step(&mut Array1::zeros(1000), &Array1::ones(1000))?;
+    /// assert_eq!(opt.save_state().state_bytes(), 8 * 1000); // m and v, 4 bytes each
+    /// # Ok::<(), ndarray_optim::Error>(())
+    /// ```
+    pub fn state_bytes(&self) -> usize {
+        let own: usize = self
+            .tensors
+            .iter()
+            .map(|t| {
+                t.buffers
+                    .values()
+                    .map(|b| b.len() * std::mem::size_of::<A>())
+                    .sum::<usize>()
+                    + t.quantized
+                        .values()
+                        .map(QuantizedBuffer::bytes)
+                        .sum::<usize>()
+            })
+            .sum();
+        own + self
+            .master_weights
+            .as_ref()
+            .map_or(0, |inner| inner.state_bytes())
+    }
+
     /// Which optimizer this state belongs to (the tag of [`config`](Self::config)).
     ///
     /// # Example

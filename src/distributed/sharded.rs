@@ -303,12 +303,6 @@ impl<A: Float, O: Optimizer<A>> Sharded<A, O> {
         self.undo = undo;
     }
 
-    /// The bytes of this rank's shard of the state: the elements of every buffer of every
-    /// tensor it holds (what ZeRO divides by the number of ranks).
-    pub fn state_bytes(&self) -> usize {
-        state_bytes(&self.inner.save_state())
-    }
-
     /// The layout for `params` (agreed with every rank by now): the current one if the shapes
     /// are the same, else a new one.
     fn prepare_layout(&mut self, params: &dyn TensorList<A>, n: usize, shapes_hash: u64) {
@@ -681,7 +675,8 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Sharded<A, O> {
         reset_state,
         non_finite_policy,
         set_non_finite_policy,
-        name
+        name,
+        state_bytes
     );
 
     fn step(
@@ -1037,13 +1032,8 @@ fn take_shard_keys<A>(state: &mut OptimizerState<A>) -> Result<ShardKeys, Error>
 /// assert_eq!(state_bytes(&opt.save_state()), 2 * 3 * 4); // exp_avg and exp_avg_sq
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
-pub fn state_bytes<A>(state: &OptimizerState<A>) -> usize {
-    state
-        .tensors
-        .iter()
-        .flat_map(|t| t.buffers.values())
-        .map(|b| b.len() * std::mem::size_of::<A>())
-        .sum()
+pub fn state_bytes<A: Float>(state: &OptimizerState<A>) -> usize {
+    state.state_bytes() // quantised codes and master weights included
 }
 
 /// Merges the shards every rank of a [`Sharded`] optimizer saved (in any order, one per rank)

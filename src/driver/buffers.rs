@@ -12,6 +12,8 @@
 //! | `scalar(\|k\| init, range)` | `f32` | `init` (an `f32`, from the kernel) | hold it, an `f32` value within `range` |
 //! | `scratch(\|k, shape\| len)` | `Vec<A::Compute>` | on the first step, `len` zeros: working space of the kernel, neither saved nor loaded (made anew) | nothing |
 //! | `scratch_f64(\|k, shape\| len)` | `Vec<f64>` | likewise, for sums the kernel accumulates in `f64` (Adafactor's column sums) | nothing |
+//! | `moment(signed, \|k\| Option<Quantization>)` | `Moment<A>` | on the first step, zeros: block-wise quantised (first moments' map if `signed`, else second moments') if the kernel's [`Quantization`](crate::Quantization) applies to the tensor, else a `Vec<A>` | hold it, quantised ([`TensorState::quantized`]) exactly when the quantisation applies, with its bits and block size |
+//! | `lazy_moment(signed, \|k\| Option<Quantization>)` | `Option<Moment<A>>` | quantised zeros on the first step if the quantisation applies (as `moment`), else by the kernel when it first needs it (as `lazy`) | hold it quantised exactly when the quantisation applies, else hold it or not |
 //! | `shaped(\|k, shape\| Option<shape>)` | `Option<Aux<A>>` | on the first step, zeros of the shape the closure gives for the parameter's shape, if any | hold it exactly when the closure gives a shape, with that shape |
 //!
 //! From that one list come the struct, its creation, and the saving, checking and rebuilding of
@@ -28,7 +30,8 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, ShapeBuilder};
 
 use crate::error::Error;
 use crate::float::Float;
-use crate::state::TensorState;
+use crate::lowbit::{Moment, Quantized};
+use crate::state::{QuantizedBuffer, TensorState};
 
 /// What the driver needs of a kernel's per-tensor state; implemented by [`state!`].
 pub(crate) trait State<A>: Clone + std::fmt::Debug + Send + Sync + Sized {
@@ -43,6 +46,8 @@ pub(crate) trait State<A>: Clone + std::fmt::Debug + Send + Sync + Sized {
     fn each_mut(&mut self, f: &mut dyn FnMut(&mut Vec<A>));
     /// Every scalar, by name, as an exact `f64`.
     fn scalars(&self, f: &mut dyn FnMut(&'static str, f64));
+    /// Every block-wise quantised buffer, by name (in logical order).
+    fn each_quantized(&self, f: &mut dyn FnMut(&'static str, &Quantized));
     /// Rebuilds the state of a tensor of `shape` from saved buffers (row-major) and scalars,
     /// taking out of the maps what it uses; checks each buffer's shape. Errors say which entry
     /// is wrong.
@@ -51,7 +56,17 @@ pub(crate) trait State<A>: Clone + std::fmt::Debug + Send + Sync + Sized {
         shape: &[usize],
         buffers: &mut BTreeMap<String, ArrayD<A>>,
         scalars: &mut BTreeMap<String, f64>,
+        quantized: &mut BTreeMap<String, QuantizedBuffer>,
     ) -> Result<Self, String>;
+
+    /// The bytes of per-element state it holds (buffers, codes and scales; not scalars or
+    /// working space).
+    fn bytes(&self) -> usize {
+        let mut bytes = 0;
+        self.each(&mut |_, _, buffer| bytes += std::mem::size_of_val(buffer));
+        self.each_quantized(&mut |_, q| bytes += q.bytes());
+        bytes
+    }
 }
 
 /// What [`State::each`] calls for each buffer: its name, its own shape (`None`: the
@@ -145,15 +160,24 @@ macro_rules! state {
             }
 
             #[allow(unused_variables)]
+            fn each_quantized(
+                &self,
+                f: &mut dyn FnMut(&'static str, &$crate::lowbit::Quantized),
+            ) {
+                $($crate::driver::buffers::state!(@quantized $how, stringify!($field), &self.$field, f);)*
+            }
+
+            #[allow(unused_variables)]
             fn restore(
                 kernel: &$kernel,
                 shape: &[usize],
                 buffers: &mut std::collections::BTreeMap<String, ndarray::ArrayD<A>>,
                 scalars: &mut std::collections::BTreeMap<String, f64>,
+                quantized: &mut std::collections::BTreeMap<String, $crate::state::QuantizedBuffer>,
             ) -> Result<Self, String> {
                 Ok($name {
                     $($field: $crate::driver::buffers::state!(
-                        @restore $how ($($args)*), stringify!($field), kernel, shape, buffers, scalars
+                        @restore $how ($($args)*), stringify!($field), kernel, shape, buffers, scalars, quantized
                     ),)*
                 })
             }
@@ -165,6 +189,8 @@ macro_rules! state {
     (@type when, $a:ident) => { Option<Vec<$a>> };
     (@type lazy, $a:ident) => { Option<Vec<$a>> };
     (@type scalar, $a:ident) => { f32 };
+    (@type moment, $a:ident) => { $crate::lowbit::Moment<$a> };
+    (@type lazy_moment, $a:ident) => { Option<$crate::lowbit::Moment<$a>> };
     (@type shaped, $a:ident) => { Option<$crate::driver::buffers::Aux<$a>> };
     (@type scratch, $a:ident) => { Vec<<$a as $crate::Float>::Compute> };
     (@type scratch_f64, $a:ident) => { Vec<f64> };
@@ -191,6 +217,14 @@ macro_rules! state {
         let of: fn(&Self::Kernel, &[usize]) -> usize = $of;
         vec![0.0f64; of($k, $shape)]
     }};
+    (@new moment ($signed:expr, $q:expr), $k:ident, $len:ident, $shape:ident) => {{
+        let q: fn(&Self::Kernel) -> Option<$crate::Quantization> = $q;
+        $crate::lowbit::Moment::new(q($k), $signed, $len)
+    }};
+    (@new lazy_moment ($signed:expr, $q:expr), $k:ident, $len:ident, $shape:ident) => {{
+        let q: fn(&Self::Kernel) -> Option<$crate::Quantization> = $q;
+        $crate::lowbit::Moment::new_lazy(q($k), $signed, $len)
+    }};
     (@new shaped ($of:expr), $k:ident, $len:ident, $shape:ident) => {{
         let of: fn(&Self::Kernel, &[usize]) -> Option<Vec<usize>> = $of;
         of($k, $shape).map(|shape| $crate::driver::buffers::Aux {
@@ -206,6 +240,12 @@ macro_rules! state {
     (@each scalar, $n:expr, $b:expr, $f:ident) => {};
     (@each scratch, $n:expr, $b:expr, $f:ident) => {};
     (@each scratch_f64, $n:expr, $b:expr, $f:ident) => {};
+    (@each moment, $n:expr, $b:expr, $f:ident) => {
+        if let $crate::lowbit::Moment::Full(b) = $b { $f($n, None, b) }
+    };
+    (@each lazy_moment, $n:expr, $b:expr, $f:ident) => {
+        if let Some($crate::lowbit::Moment::Full(b)) = $b { $f($n, None, b) }
+    };
     (@each shaped, $n:expr, $b:expr, $f:ident) => {
         if let Some(b) = $b { $f($n, Some(&b.shape), &b.data) }
     };
@@ -218,19 +258,33 @@ macro_rules! state {
     (@each_mut scratch, $b:expr, $f:ident) => {};
     (@each_mut scratch_f64, $b:expr, $f:ident) => {};
     (@each_mut shaped, $b:expr, $f:ident) => {};
+    (@each_mut lazy_moment, $b:expr, $f:ident) => {
+        if let Some($crate::lowbit::Moment::Full(b)) = $b { $f(b) }
+    };
+    (@each_mut moment, $b:expr, $f:ident) => {
+        if let $crate::lowbit::Moment::Full(b) = $b { $f(b) }
+    };
+
+    (@quantized moment, $n:expr, $b:expr, $f:ident) => {
+        if let $crate::lowbit::Moment::Quantized(q) = $b { $f($n, q) }
+    };
+    (@quantized lazy_moment, $n:expr, $b:expr, $f:ident) => {
+        if let Some($crate::lowbit::Moment::Quantized(q)) = $b { $f($n, q) }
+    };
+    (@quantized $how:ident, $n:expr, $b:expr, $f:ident) => {};
 
     (@scalar scalar, $n:expr, $v:expr, $f:ident) => { $f($n, f64::from($v)) };
     (@scalar $how:ident, $n:expr, $v:expr, $f:ident) => {};
 
-    (@restore zeros (), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {
+    (@restore zeros (), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident, $qz:ident) => {
         $crate::driver::buffers::take_param_shaped($n, $shape, $b)?
             .ok_or_else(|| format!("buffer `{}` is missing", $n))?
     };
-    (@restore fill ($value:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {
+    (@restore fill ($value:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident, $qz:ident) => {
         $crate::driver::buffers::take_param_shaped($n, $shape, $b)?
             .ok_or_else(|| format!("buffer `{}` is missing", $n))?
     };
-    (@restore when ($flag:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {{
+    (@restore when ($flag:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident, $qz:ident) => {{
         let flag: fn(&Self::Kernel) -> bool = $flag;
         match (flag($k), $crate::driver::buffers::take_param_shaped($n, $shape, $b)?) {
             (true, Some(buffer)) => Some(buffer),
@@ -246,18 +300,18 @@ macro_rules! state {
             }
         }
     }};
-    (@restore lazy (), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {
+    (@restore lazy (), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident, $qz:ident) => {
         $crate::driver::buffers::take_param_shaped($n, $shape, $b)?
     };
-    (@restore scratch ($of:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {{
+    (@restore scratch ($of:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident, $qz:ident) => {{
         let of: fn(&Self::Kernel, &[usize]) -> usize = $of;
         vec![Default::default(); of($k, $shape)]
     }};
-    (@restore scratch_f64 ($of:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {{
+    (@restore scratch_f64 ($of:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident, $qz:ident) => {{
         let of: fn(&Self::Kernel, &[usize]) -> usize = $of;
         vec![0.0f64; of($k, $shape)]
     }};
-    (@restore shaped ($of:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {{
+    (@restore shaped ($of:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident, $qz:ident) => {{
         let of: fn(&Self::Kernel, &[usize]) -> Option<Vec<usize>> = $of;
         match (of($k, $shape), $b.remove($n)) {
             (None, None) => None,
@@ -285,7 +339,15 @@ macro_rules! state {
             }
         }
     }};
-    (@restore scalar ($init:expr, $range:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident) => {{
+    (@restore moment ($signed:expr, $q:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident, $qz:ident) => {{
+        let q: fn(&Self::Kernel) -> Option<$crate::Quantization> = $q;
+        $crate::lowbit::Moment::restore($n, q($k), $signed, $shape, $b, $qz)?
+    }};
+    (@restore lazy_moment ($signed:expr, $q:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident, $qz:ident) => {{
+        let q: fn(&Self::Kernel) -> Option<$crate::Quantization> = $q;
+        $crate::lowbit::Moment::restore_lazy($n, q($k), $signed, $shape, $b, $qz)?
+    }};
+    (@restore scalar ($init:expr, $range:expr), $n:expr, $k:ident, $shape:ident, $b:ident, $s:ident, $qz:ident) => {{
         let value = $s.remove($n).ok_or_else(|| format!("scalar `{}` is missing", $n))?;
         // Saved as the exact `f64` of an `f32`: anything else was not written by this crate.
         if f64::from(value as f32).to_bits() != value.to_bits() || !($range).contains(&value) {
@@ -331,6 +393,7 @@ impl<S> Slot<S> {
                 step: 0,
                 buffers,
                 scalars,
+                quantized: BTreeMap::new(),
             };
         };
         state.each(&mut |name, own_shape, buffer| {
@@ -344,12 +407,17 @@ impl<S> Slot<S> {
         state.scalars(&mut |name, value| {
             scalars.insert(name.to_string(), value);
         });
+        let mut quantized = BTreeMap::new();
+        state.each_quantized(&mut |name, q| {
+            quantized.insert(name.to_string(), Moment::<A>::saved(q));
+        });
         TensorState {
             name: self.name.clone(),
             shape: self.shape.clone(),
             step: self.step,
             buffers,
             scalars,
+            quantized,
         }
     }
 
@@ -379,11 +447,20 @@ impl<S> Slot<S> {
         }
         let mut scalars = saved.scalars;
         let mut buffers = saved.buffers;
+        let mut quantized = saved.quantized;
         // A tensor that has not taken a step has no state yet.
         let state = match saved.step {
             0 => None,
-            _ => Some(S::restore(kernel, &shape, &mut buffers, &mut scalars).map_err(invalid)?),
+            _ => Some(
+                S::restore(kernel, &shape, &mut buffers, &mut scalars, &mut quantized)
+                    .map_err(invalid)?,
+            ),
         };
+        if let Some(name) = quantized.keys().next() {
+            return Err(invalid(format!(
+                "unknown quantised buffer `{name}` for {what}"
+            )));
+        }
         if let Some(name) = buffers.keys().next() {
             return Err(invalid(format!("unknown buffer `{name}` for {what}")));
         }

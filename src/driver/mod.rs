@@ -1275,6 +1275,15 @@ where
         Ok(())
     }
 
+    /// [`Optimizer::state_bytes`](crate::Optimizer::state_bytes), counted without a copy.
+    pub(crate) fn state_bytes(&self) -> usize {
+        self.slots
+            .iter()
+            .filter_map(|slot| slot.state.as_ref())
+            .map(State::bytes)
+            .sum()
+    }
+
     pub(crate) fn save_state(&self) -> OptimizerState<A> {
         OptimizerState {
             format_version: STATE_FORMAT_VERSION,
@@ -1613,6 +1622,9 @@ macro_rules! optimizer_type {
             }
             fn save_state(&self) -> $crate::OptimizerState<A> {
                 self.driver.save_state()
+            }
+            fn state_bytes(&self) -> usize {
+                self.driver.state_bytes()
             }
             fn load_state(
                 &mut self,

@@ -8,8 +8,9 @@ use crate::error::Error;
 use crate::float::Float;
 use crate::ops::{
     Decay, LerpWeight, WeightDecay, addcdiv, addcmul, agrees, caution_scale, cautious, decayed,
-    maximum,
+    maximum, saturate,
 };
+use crate::lowbit::{Moment, Quantization};
 use crate::pass::{Pass, unswitch};
 
 config! {
@@ -25,6 +26,7 @@ config! {
     /// | `amsgrad` | `false` | |
     /// | `maximize` | `false` | |
     /// | `caution` | `false` | `true`: cautious masking, timm's `cadamw` (see [`Adam`]) |
+    /// | `quantized_state` | `None` (`f32`/`f64` state) | [`Quantization::int8`] or [`Quantization::int4`]: torchao's `Adam8bit`/`Adam4bit` (see [`Adam`]); not with `amsgrad` or `caution` |
     ///
     /// Note the divergent defaults of other libraries: Keras `eps = 1e-7`, burn `eps = 1e-5`,
     /// optax AdamW `weight_decay = 1e-4`. PyTorch's `AdamW` is [`AdamW`](crate::AdamW) with
@@ -67,6 +69,8 @@ config! {
         maximize: bool = false,
         /// Cautious masking of the first moment in the step (see [`Adam`]).
         caution: bool = false,
+        /// Block-wise quantised moments, torchao's 8-bit or 4-bit state (see [`Adam`]).
+        quantized_state: impl Into<Option<Quantization>> = None,
     }
 }
 
@@ -77,7 +81,17 @@ impl AdamConfig {
         check::beta("betas[0]", self.betas.0)?;
         check::beta("betas[1]", self.betas.1)?;
         check::positive("eps", self.eps)?;
-        check::non_negative("weight_decay", self.weight_decay)
+        check::non_negative("weight_decay", self.weight_decay)?;
+        if let Some(q) = self.quantized_state {
+            q.check(&[8, 4])?;
+            check::require(
+                !self.amsgrad && !self.caution,
+                "quantized_state",
+                f64::from(q.bits),
+                "is not available with amsgrad or caution",
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -105,15 +119,29 @@ pub(crate) struct AdamScalars<A> {
     eps: A,
     decay: WeightDecay<A>,
     caution: bool,
+    /// torchao's scalars, for quantised state (see [`AdamScalars::torchao`]).
+    torchao: TorchaoScalars<A>,
+}
+
+/// The scalars of torchao's `single_param_adam`, each as torchao computes it in the type of the
+/// arithmetic: `lr` (a tensor there), the bias corrections `1 − βᵗ` from a power in that type.
+#[derive(Clone, Copy)]
+pub(crate) struct TorchaoScalars<A> {
+    exp_avg_sq_weight: LerpWeight<A>,
+    lr: A,
+    weight_decay: A,
+    lr_weight_decay: A,
+    bias_correction1: A,
+    bias_correction2_sqrt: A,
 }
 
 state! {
     /// Per-tensor state of Adam and AdamW.
     pub(crate) struct AdamState for AdamConfig {
         /// The first moment `m`.
-        exp_avg: zeros(),
+        exp_avg: moment(true, |k| k.quantized_state),
         /// The second moment `v`.
-        exp_avg_sq: zeros(),
+        exp_avg_sq: moment(false, |k| k.quantized_state),
         /// The running maximum of `v` (AMSGrad).
         max_exp_avg_sq: when(|k| k.amsgrad),
     }
@@ -129,6 +157,25 @@ impl<A: Float> AdamScalars<A> {
         *m = self.exp_avg_weight.lerp(*m, g);
         *v = addcmul(decayed(*v, self.beta2), self.one_minus_beta2, g, g);
         g
+    }
+
+    /// torchao's `single_param_adam`, its operations in its order, each rounded: the decay,
+    /// `m ← m.lerp(g, 1 − β₁)`, `v ← v.lerp(g², 1 − β₂)`, `p ← p − γ·(m/bc₁) / (√v/√bc₂ + ε)`.
+    #[inline(always)]
+    fn torchao(&self, p: &mut A, g: A, m: &mut A, v: &mut A, maximize: bool, decay: Decay) {
+        let ao = &self.torchao;
+        let mut g = if maximize { -g } else { g };
+        match decay {
+            Decay::None => {}
+            Decay::Coupled => g = g + ao.weight_decay * *p,
+            Decay::Decoupled => *p = *p - ao.lr_weight_decay * *p,
+        }
+        // Held within the finite range (identical for every moment that did not overflow): an
+        // overflowed `g²` would make `∞ − ∞` of the next lerp, and NaN codes of its block.
+        *m = saturate(self.exp_avg_weight.lerp(*m, g));
+        *v = saturate(ao.exp_avg_sq_weight.lerp(*v, g * g));
+        let denom = v.sqrt() / ao.bias_correction2_sqrt + self.eps;
+        *p = *p - ao.lr * (*m / ao.bias_correction1) / denom;
     }
 
     /// `p ← p − (γ/bc₁)·m / (√v/√bc₂ + ε)` for the given second moment.
@@ -162,6 +209,21 @@ impl<A: Float> Kernel<A> for AdamConfig {
                 self.lr,
             ),
             caution: self.caution,
+            torchao: {
+                type C<A> = <A as Float>::Compute;
+                let t = C::<A>::from_f64(step as f64);
+                let power = |beta: f64| num_traits::Float::powf(C::<A>::from_f64(beta), t);
+                let lr = C::<A>::from_f64(self.lr);
+                let weight_decay = C::<A>::from_f64(self.weight_decay);
+                TorchaoScalars {
+                    exp_avg_sq_weight: LerpWeight::new(1.0 - beta2),
+                    lr,
+                    weight_decay,
+                    lr_weight_decay: lr * weight_decay,
+                    bias_correction1: C::<A>::from_f64(1.0) - power(beta1),
+                    bias_correction2_sqrt: num_traits::Float::sqrt(C::<A>::from_f64(1.0) - power(beta2)),
+                }
+            },
         }
     }
 
@@ -172,6 +234,38 @@ impl<A: Float> Kernel<A> for AdamConfig {
             exp_avg_sq,
             max_exp_avg_sq,
         } = state;
+        // torchao's arithmetic for every tensor whose moments are quantised, and for the others
+        // with `quantized_state` (smaller tensors). Validation keeps AMSGrad and caution out of
+        // such a configuration; the state decides the storage (a group's configuration changed
+        // since the state was made does not change it).
+        let (exp_avg, exp_avg_sq) = match (exp_avg, exp_avg_sq) {
+            (Moment::Quantized(m), Moment::Quantized(v)) => {
+                return unswitch! {
+                    const MAXIMIZE: bool = sc.decay.maximize();
+                    const DECAY: Decay = sc.decay.form() => [Decay::None, Decay::Coupled, Decay::Decoupled];
+                    pass.zip2_quantized(
+                        m,
+                        v,
+                        #[inline(always)]
+                        move |p, g, m, v| sc.torchao(p, g, m, v, MAXIMIZE, DECAY),
+                    )
+                };
+            }
+            (Moment::Full(m), Moment::Full(v)) => (m, v),
+            _ => unreachable!("a tensor's moments are made and loaded together"),
+        };
+        if self.quantized_state.is_some() {
+            return unswitch! {
+                const MAXIMIZE: bool = sc.decay.maximize();
+                const DECAY: Decay = sc.decay.form() => [Decay::None, Decay::Coupled, Decay::Decoupled];
+                pass.zip2(
+                    exp_avg,
+                    exp_avg_sq,
+                    #[inline(always)]
+                    move |p, g, m, v| sc.torchao(p, g, m, v, MAXIMIZE, DECAY),
+                )
+            };
+        }
         unswitch! {
             const MAXIMIZE: bool = sc.decay.maximize();
             const DECAY: Decay = sc.decay.form() => [Decay::None, Decay::Coupled, Decay::Decoupled];
@@ -266,6 +360,33 @@ optimizer_type! {
     /// dropped, the others scaled up by the inverse of the fraction kept, per tensor. It needs
     /// the count of agreeing elements before the step: two passes over the tensor instead of
     /// one. `m` itself is stored unmasked.
+    ///
+    /// # 8-bit and 4-bit state
+    ///
+    /// With `quantized_state` ([`Quantization::int8`], [`Quantization::int4`]) this is
+    /// torchao's `Adam8bit`/`Adam4bit` (`AdamW8bit`/`AdamW4bit` with decoupled decay), bit for
+    /// bit: `m` and `v` of every tensor of at least 4,096 elements (a multiple of the block
+    /// size) are kept as one code per element, 8 or 4 bits, and one `f32` scale per block of 256
+    /// (8 bits) or 128 (4 bits) elements: about 2.03 or 1.06 bytes per parameter instead of 8
+    /// ([`Optimizer::state_bytes`](crate::Optimizer::state_bytes)). A block is updated as
+    /// torchao does, in its operations and order:
+    ///
+    /// ```text
+    /// m, v ← map₁[code]·scale, map₂[code]·scale             (dequantise the block)
+    /// p ← p − (γλ)·p                                     if decoupled;  g ← g + λ·p  if coupled
+    /// m ← m.lerp(g, 1 − β₁) ;  v ← v.lerp(g², 1 − β₂)
+    /// p ← p − γ·(m / bc₁) / (√v / √bc₂ + ε)              (the new m and v, before quantising)
+    /// scale ← max(max |x| over the block, 10⁻¹²) ;  code ← nearest(map, x / scale)   for m, v
+    /// ```
+    ///
+    /// with `bc = 1 − βᵗ` computed in the arithmetic's type (`f32` for `f32` parameters), as
+    /// torchao's tensors do. `map₁` is the signed dynamic map (bitsandbytes'
+    /// `create_dynamic_map`) for `m`, `map₂` the unsigned one for `v` (8 bits), or with 4 bits
+    /// torchao's signed dynamic map of 16 entries and the linear map `k/16, k = 1…16`; `nearest`
+    /// is torchao's binary search with ties up. Smaller tensors keep `m` and `v` in full
+    /// precision, with the same arithmetic. Before the first step every code and scale is 0.
+    /// AMSGrad and caution are not available with quantised state. See `docs/numerics.md`
+    /// for how bitsandbytes' 8-bit Adam differs.
     ///
     /// `ε` is added after bias-correcting `√v` (PyTorch's form; TF1's "ε̂" form differs). With
     /// `decoupled_weight_decay` this computes PyTorch's `AdamW`, which is also a type of its

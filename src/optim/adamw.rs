@@ -4,6 +4,7 @@ use crate::builder::config;
 use crate::driver::{Hyperparameters, momentum_is, lr_and_weight_decay, optimizer_type, largest_step_is_adams};
 use crate::error::Error;
 use crate::float::Float;
+use crate::lowbit::Quantization;
 use crate::optim::AdamConfig;
 
 config! {
@@ -19,6 +20,7 @@ config! {
     /// | `amsgrad` | `false` | |
     /// | `maximize` | `false` | |
     /// | `caution` | `false` | `true`: timm's `cadamw` (see [`Adam`](crate::Adam)) |
+    /// | `quantized_state` | `None` | [`Quantization::int8`] or [`Quantization::int4`]: torchao's `AdamW8bit`/`AdamW4bit` (see [`Adam`](crate::Adam)); not with `amsgrad` or `caution` |
     ///
     /// # Example
     ///
@@ -44,6 +46,9 @@ config! {
         maximize: bool = false,
         /// Cautious masking of the first moment in the step (see [`Adam`](crate::Adam)).
         caution: bool = false,
+        /// Block-wise quantised moments, torchao's 8-bit or 4-bit state (see
+        /// [`Adam`](crate::Adam)).
+        quantized_state: impl Into<Option<Quantization>> = None,
     }
 }
 
@@ -64,6 +69,7 @@ impl Hyperparameters for AdamWConfig {
             amsgrad: self.amsgrad,
             maximize: self.maximize,
             caution: self.caution,
+            quantized_state: self.quantized_state,
         }
     }
     lr_and_weight_decay!();

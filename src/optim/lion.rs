@@ -7,7 +7,8 @@ use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, o
 use crate::error::Error;
 use crate::float::Float;
 use crate::ops::{agrees, caution_scale, cautious, descend};
-use num_traits::{Float as _, One as _};
+use num_traits::One as _;
+use crate::lowbit::{Moment, Quantization};
 use crate::pass::{Pass, unswitch};
 
 config! {
@@ -22,6 +23,7 @@ config! {
     /// | `weight_decay` | `1e-3` (decoupled, multiplied by `lr`) | `≥ 0` | lion-pytorch, the paper's code: `0` |
     /// | `maximize` | `false` (not in optax: the update of `−g`) | | |
     /// | `caution` | `false` | | `true`: cautious masking, timm's `clion` (see [`Lion`]) |
+    /// | `quantized_state` | `None` | [`Quantization::int8`], not with `caution` | an 8-bit momentum (see [`Lion`]); bitsandbytes' `Lion8bit` |
     ///
     /// Every value must also be finite (optax checks nothing). The paper suggests a learning rate
     /// 3–10× smaller than AdamW's and a weight decay 3–10× larger, so that `lr·weight_decay` stays
@@ -51,6 +53,8 @@ config! {
         maximize: bool = false,
         /// Cautious masking of the sign update (see [`Lion`]).
         caution: bool = false,
+        /// A block-wise quantised 8-bit momentum (see [`Lion`]).
+        quantized_state: impl Into<Option<Quantization>> = None,
     }
 }
 
@@ -72,7 +76,7 @@ state! {
     /// Per-tensor state of Lion.
     pub(crate) struct LionState for LionConfig {
         /// The momentum `m`.
-        exp_avg: zeros(),
+        exp_avg: moment(true, |k| k.quantized_state),
     }
 }
 
@@ -95,7 +99,17 @@ impl Hyperparameters for LionConfig {
         check::non_negative("lr", self.lr)?;
         check::unit("b1", self.b1)?;
         check::unit("b2", self.b2)?;
-        check::non_negative("weight_decay", self.weight_decay)
+        check::non_negative("weight_decay", self.weight_decay)?;
+        if let Some(q) = self.quantized_state {
+            q.check(&[8])?;
+            check::require(
+                !self.caution,
+                "quantized_state",
+                f64::from(q.bits),
+                "is not available with caution",
+            )?;
+        }
+        Ok(())
     }
     fn kernel(&self) -> LionConfig {
         self.clone()
@@ -130,46 +144,69 @@ impl<A: Float> Kernel<A> for LionConfig {
             const CAUTION: bool = sc.caution;
             {
                 // Cautious masking needs the count of signs that agree with the gradient first:
-                // a read-only pass.
-                let scale = if CAUTION {
-                    let agreeing = pass.zip1_count(
-                        &mut state.exp_avg,
-                        #[inline(always)]
-                        move |_p, g, m| {
-                            let g = if MAXIMIZE { -g } else { g };
-                            agrees(sign(sc.interpolation(*m, g)), g)
-                        },
-                    );
-                    caution_scale::<A::Compute>(agreeing, pass.len())
-                } else {
-                    A::Compute::one()
+                // a read-only pass. Validation keeps it away from quantised state (a group's
+                // configuration changed since then steps it without the mask).
+                let scale = match &mut state.exp_avg {
+                    Moment::Full(m) if CAUTION => {
+                        let agreeing = pass.zip1_count(
+                            m,
+                            #[inline(always)]
+                            move |_p, g, m| {
+                                let g = if MAXIMIZE { -g } else { g };
+                                agrees(sign(sc.interpolation(*m, g)), g)
+                            },
+                        );
+                        caution_scale::<A::Compute>(agreeing, pass.len())
+                    }
+                    _ => A::Compute::one(),
                 };
-                pass.zip1(
-                    &mut state.exp_avg,
-                    #[inline(always)]
-                    move |p, g, m| {
-                        let g = if MAXIMIZE { -g } else { g };
-                        // XLA fuses `(1 − b)·g + b·m` into fma(1 − b, g, b·m), `u + λ·p` into
-                        // fma(λ, p, u) and `p + (−γ)·u` into fma(−γ, u, p) (see `Lion`,
-                        // "Numerics").
-                        let c = sc.interpolation(*m, g);
-                        *m = sc.one_minus_b2.mul_add(g, sc.b2 * *m);
-                        let mut u = sign(c);
-                        if CAUTION {
-                            u = cautious(u, g, scale);
-                        }
-                        if DECAYS {
-                            u = sc.weight_decay.mul_add(*p, u);
-                        }
-                        *p = descend(*p, u, sc.neg_lr);
-                    },
-                )
+                match &mut state.exp_avg {
+                    Moment::Full(m) => pass.zip1(
+                        m,
+                        #[inline(always)]
+                        move |p, g, m| sc.step(p, g, m, scale, MAXIMIZE, CAUTION, DECAYS),
+                    ),
+                    Moment::Quantized(m) => pass.zip1_quantized(
+                        m,
+                        #[inline(always)]
+                        move |p, g, m| sc.step(p, g, m, scale, MAXIMIZE, false, DECAYS),
+                    ),
+                }
             }
         }
     }
 }
 
 impl<A: Float> LionScalars<A> {
+    /// One element's step; `maximize`, `caution` and `decays` are this step's decisions, as
+    /// constants.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn step(
+        &self,
+        p: &mut A,
+        g: A,
+        m: &mut A,
+        scale: A,
+        maximize: bool,
+        caution: bool,
+        decays: bool,
+    ) {
+        let g = if maximize { -g } else { g };
+        // XLA fuses `(1 − b)·g + b·m` into fma(1 − b, g, b·m), `u + λ·p` into fma(λ, p, u) and
+        // `p + (−γ)·u` into fma(−γ, u, p) (see `Lion`, "Numerics").
+        let c = self.interpolation(*m, g);
+        *m = self.one_minus_b2.mul_add(g, self.b2 * *m);
+        let mut u = sign(c);
+        if caution {
+            u = cautious(u, g, scale);
+        }
+        if decays {
+            u = self.weight_decay.mul_add(*p, u);
+        }
+        *p = descend(*p, u, self.neg_lr);
+    }
+
     /// `c = β₁·m + (1 − β₁)·g`, the value whose sign is the update.
     #[inline(always)]
     fn interpolation(&self, m: A, g: A) -> A {
@@ -213,6 +250,15 @@ optimizer_type! {
     /// `p ← p·(1 − γλ)`, then `p ← p − γ·sign(c)`: the same algorithm with other roundings, and
     /// `weight_decay = 0` by default. There is no square root, so the comparison with optax in the
     /// test suite is exact.
+    ///
+    /// # 8-bit state
+    ///
+    /// With `quantized_state` ([`Quantization::int8`]) the momentum of a tensor of at least
+    /// 4,096 elements (a multiple of 256) is kept as one code of the signed dynamic map per
+    /// element and one `f32` scale per block of 256 (about 1.02 bytes per parameter, as
+    /// bitsandbytes' `Lion8bit`): each block is dequantised (`m = map[code]·scale`), updated as
+    /// above, and quantised again with torchao's arithmetic (see [`Adam`](crate::Adam), "8-bit
+    /// and 4-bit state"). Smaller tensors keep `m` in full precision.
     ///
     /// # Example
     ///

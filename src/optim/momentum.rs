@@ -5,6 +5,7 @@ use crate::check;
 use crate::driver::{Hyperparameters, momentum_is, lr_and_weight_decay, optimizer_type};
 use crate::error::Error;
 use crate::float::Float;
+use crate::lowbit::Quantization;
 use crate::optim::SgdConfig;
 
 config! {
@@ -18,6 +19,7 @@ config! {
     /// | `dampening` | `0` | `[0, 1]` |
     /// | `weight_decay` | `0` (coupled L2) | `≥ 0` |
     /// | `maximize` | `false` | |
+    /// | `quantized_state` | `None` (buffer in `A`) | [`Quantization::int8`]: an 8-bit buffer (see [`Momentum`]) |
     ///
     /// `momentum > 0` holds on every path: building, [`set_momentum`](crate::Optimizer::set_momentum)
     /// (a momentum schedule must stay above 0; use [`Sgd`](crate::Sgd) for one that reaches it)
@@ -45,6 +47,8 @@ config! {
         weight_decay: f64 = 0.0,
         /// Maximise the objective instead of minimising it.
         maximize: bool = false,
+        /// A block-wise quantised 8-bit momentum buffer (see [`Momentum`]).
+        quantized_state: impl Into<Option<Quantization>> = None,
     }
 }
 
@@ -55,7 +59,11 @@ impl Hyperparameters for MomentumConfig {
         check::non_negative("lr", self.lr)?;
         check::positive("momentum", self.momentum)?;
         check::unit("dampening", self.dampening)?;
-        check::non_negative("weight_decay", self.weight_decay)
+        check::non_negative("weight_decay", self.weight_decay)?;
+        if let Some(q) = self.quantized_state {
+            q.check(&[8])?;
+        }
+        Ok(())
     }
     fn kernel(&self) -> SgdConfig {
         SgdConfig {
@@ -65,6 +73,7 @@ impl Hyperparameters for MomentumConfig {
             weight_decay: self.weight_decay,
             nesterov: false,
             maximize: self.maximize,
+            quantized_state: self.quantized_state,
         }
     }
     lr_and_weight_decay!();
@@ -89,6 +98,15 @@ optimizer_type! {
     /// It runs [`Sgd`](crate::Sgd)'s kernel, so its numbers are PyTorch's `SGD(momentum=μ)`;
     /// `momentum` is always positive (see [`MomentumConfig`]). Its saved state is a `Momentum`
     /// state: it loads into a `Momentum`, not into an `Sgd`.
+    ///
+    /// With `quantized_state` ([`Quantization::int8`]) the buffer of a tensor of at least 4,096
+    /// elements (a multiple of 256) is kept as bitsandbytes' and torchao's 8-bit state: one
+    /// code of the signed dynamic map per element and one `f32` scale per block of 256, about
+    /// 1.02 bytes per parameter. Each block is dequantised (`b = map[code]·scale`), updated
+    /// with the arithmetic above (the first step's `b ← g` included), `p` updated from the new
+    /// `b`, and `b` quantised again (scale = the block's largest `|b|`, at least 10⁻¹², the
+    /// nearest code by torchao's search); see [`Adam`](crate::Adam), "8-bit and 4-bit state".
+    /// Smaller tensors keep their buffer in full precision, with PyTorch's numbers.
     ///
     /// # Example
     ///

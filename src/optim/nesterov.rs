@@ -56,6 +56,7 @@ impl Hyperparameters for NesterovConfig {
             weight_decay: self.weight_decay,
             nesterov: true,
             maximize: self.maximize,
+            quantized_state: None,
         }
     }
     lr_and_weight_decay!();

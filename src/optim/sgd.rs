@@ -8,6 +8,7 @@ use crate::driver::{Hyperparameters, momentum_is, Kernel, lr_and_weight_decay, o
 use crate::error::Error;
 use crate::float::Float;
 use num_traits::Float as _;
+use crate::lowbit::{Moment, Quantization};
 use crate::ops::{Decay, WeightDecay, descend};
 use crate::pass::{Pass, unswitch};
 
@@ -22,6 +23,7 @@ config! {
     /// | `weight_decay` | `0` (coupled L2) | `≥ 0` |
     /// | `nesterov` | `false` | needs `momentum > 0` and `dampening = 0` |
     /// | `maximize` | `false` | |
+    /// | `quantized_state` | `None` | [`Quantization::int8`]: an 8-bit momentum buffer (see [`Momentum`](crate::Momentum)) |
     ///
     /// Every value must also be finite. PyTorch leaves `dampening` unchecked; here it must lie in
     /// `[0, 1]`. The rules hold on every path: building, [`set_momentum`](crate::Optimizer::set_momentum)
@@ -55,6 +57,8 @@ config! {
         nesterov: bool = false,
         /// Maximise the objective instead of minimising it.
         maximize: bool = false,
+        /// A block-wise quantised 8-bit momentum buffer (see [`Momentum`](crate::Momentum)).
+        quantized_state: impl Into<Option<Quantization>> = None,
     }
 }
 
@@ -66,6 +70,17 @@ impl Hyperparameters for SgdConfig {
         check::non_negative("momentum", self.momentum)?;
         check::unit("dampening", self.dampening)?;
         check::non_negative("weight_decay", self.weight_decay)?;
+        if let Some(q) = self.quantized_state {
+            q.check(&[8])?;
+            // The buffer exists from the first step: with momentum 0 first, PyTorch's buffer
+            // would start later, as that step's gradient.
+            check::require(
+                self.momentum > 0.0,
+                "momentum",
+                self.momentum,
+                "must be > 0 with quantized_state",
+            )?;
+        }
         if self.nesterov {
             check::require(
                 self.momentum > 0.0,
@@ -95,6 +110,8 @@ pub(crate) struct SgdScalars<A> {
     neg_lr: A,
     decay: WeightDecay<A>,
     momentum: Option<Momentums<A>>,
+    /// Whether this is the tensor's first step: a quantised buffer then starts as the gradient.
+    first: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -109,7 +126,7 @@ state! {
     pub(crate) struct SgdState for SgdConfig {
         /// The momentum buffer `b`, created on the first step that uses momentum (it starts as
         /// that step's gradient, not as zeros).
-        momentum_buffer: lazy(),
+        momentum_buffer: lazy_moment(true, |k| k.quantized_state),
     }
 }
 
@@ -117,8 +134,9 @@ impl<A: Float> Kernel<A> for SgdConfig {
     type State = SgdState<A>;
     type Scalars = SgdScalars<A::Compute>;
 
-    fn scalars(&self, _step: u64, _sum: f64) -> Self::Scalars {
+    fn scalars(&self, step: u64, _sum: f64) -> Self::Scalars {
         SgdScalars {
+            first: step == 1,
             neg_lr: A::Compute::from_f64(-self.lr),
             decay: WeightDecay::coupled(self.maximize, self.weight_decay),
             momentum: (self.momentum != 0.0).then(|| Momentums {
@@ -134,6 +152,7 @@ impl<A: Float> Kernel<A> for SgdConfig {
             neg_lr,
             decay,
             momentum,
+            first,
         } = *sc;
         let Some(Momentums {
             momentum,
@@ -158,7 +177,7 @@ impl<A: Float> Kernel<A> for SgdConfig {
             const DECAY: Decay = decay.form() => [Decay::None, Decay::Coupled];
             const NESTEROV: bool = nesterov;
             match &mut state.momentum_buffer {
-                Some(buf) => pass.zip1(
+                Some(Moment::Full(buf)) => pass.zip1(
                     buf,
                     #[inline(always)]
                     move |p, g, buf| {
@@ -167,6 +186,24 @@ impl<A: Float> Kernel<A> for SgdConfig {
                         *p = descend(*p, direction(g, *buf, momentum, NESTEROV), neg_lr);
                     },
                 ),
+                // The buffer dequantised block by block; on the tensor's first step it starts
+                // as the gradient, as PyTorch's.
+                Some(Moment::Quantized(buf)) => unswitch! {
+                    const FIRST: bool = first;
+                    pass.zip1_quantized(
+                        buf,
+                        #[inline(always)]
+                        move |p, g, buf| {
+                            let g = decay.apply(p, g, MAXIMIZE, DECAY);
+                            *buf = if FIRST {
+                                g
+                            } else {
+                                g.mul_add(one_minus_dampening, *buf * momentum)
+                            };
+                            *p = descend(*p, direction(g, *buf, momentum, NESTEROV), neg_lr);
+                        },
+                    )
+                },
                 None => {
                     // First step with momentum: the buffer starts as the gradient itself,
                     // without dampening (PyTorch's `torch.clone(g)`), not as zeros.
@@ -180,7 +217,7 @@ impl<A: Float> Kernel<A> for SgdConfig {
                             *p = descend(*p, direction(g, g, momentum, NESTEROV), neg_lr);
                         },
                     );
-                    state.momentum_buffer = Some(buf);
+                    state.momentum_buffer = Some(Moment::Full(buf));
                 }
             }
         }

@@ -9,9 +9,9 @@
 //! the value), then moved up if the value is at least half-way to the next entry; a value is
 //! `map[code] * scale` again.
 //!
-//! This is the storage of the quantised state; the optimizers that keep their moments in it are
-//! not written yet.
-#![allow(dead_code)] // the storage of quantised optimizer state; no optimizer uses it yet
+//! This module is the arithmetic only (the test of it against torchao compiles it on its own);
+//! the state kept in it, [`Quantized`](crate::lowbit::Quantized), and the option,
+//! [`Quantization`](crate::Quantization), are in `src/lowbit.rs`.
 
 mod maps;
 
@@ -30,7 +30,7 @@ pub(crate) enum CodeMap {
 
 impl CodeMap {
     /// The entries' bits, sorted by value.
-    fn bits(self) -> &'static [u32] {
+    pub(crate) fn bits(self) -> &'static [u32] {
         match self {
             CodeMap::Signed8 => &maps::SIGNED_8,
             CodeMap::Unsigned8 => &maps::UNSIGNED_8,
@@ -40,6 +40,7 @@ impl CodeMap {
     }
 
     /// Entry `code`.
+    #[cfg(test)]
     #[inline(always)]
     pub(crate) fn value(self, code: u8) -> f32 {
         f32::from_bits(self.bits()[usize::from(code)])
@@ -51,11 +52,13 @@ impl CodeMap {
     }
 
     /// The block size torchao uses with this map: 256 for 8-bit codes, 128 for 4-bit.
+    #[cfg(test)]
     pub(crate) fn block_size(self) -> usize {
         if self.len() == 256 { 256 } else { 128 }
     }
 
     /// The code of a scaled value `x` (in [-1, 1]): torchao's search and rounding.
+    #[cfg(test)]
     #[inline(always)]
     pub(crate) fn code(self, x: f32) -> u8 {
         let bits = self.bits();
@@ -80,10 +83,57 @@ impl CodeMap {
     }
 }
 
+impl CodeMap {
+    /// The codes of scaled values: `out[i] = self.code(x[i])`, bit for bit, computed one step
+    /// of the search at a time over the whole slice. The elements are independent, so their
+    /// table loads overlap (the search of one value is a chain of dependent loads) and the
+    /// loops vectorise with gathers.
+    #[inline(always)]
+    pub(crate) fn codes_of(self, x: &[f32], out: &mut [u8]) {
+        match self {
+            CodeMap::Signed8 => search(&maps::SIGNED_8, x, out),
+            CodeMap::Unsigned8 => search(&maps::UNSIGNED_8, x, out),
+            CodeMap::Signed4 => search(&maps::SIGNED_4, x, out),
+            CodeMap::Unsigned4 => search(&maps::UNSIGNED_4, x, out),
+        }
+    }
+}
+
+/// [`CodeMap::codes_of`] for one map of `N` entries (a power of two), in chunks of 256 values.
+#[inline(always)]
+fn search<const N: usize>(table: &[u32; N], x: &[f32], out: &mut [u8]) {
+    let map = |c: u32| f32::from_bits(table[c as usize % N]);
+    for (x, out) in x.chunks(256).zip(out.chunks_mut(256)) {
+        let n = x.len().min(out.len());
+        let mut code = [0u32; 256];
+        // The largest entry at or below `x` (0 if none), one bit of every code at a time.
+        let mut step = (N / 2) as u32;
+        while step > 0 {
+            for i in 0..n {
+                let up = code[i] + step;
+                code[i] = if x[i] >= map(up) { up } else { code[i] };
+            }
+            step /= 2;
+        }
+        for i in 0..n {
+            let down = code[i];
+            let up = (down + 1).min(N as u32 - 1);
+            let (down_value, up_value) = (map(down), map(up));
+            // torchao: `residual >= (val_up - val_down) * 0.5`, in `f32`.
+            let c = if x[i] - down_value >= (up_value - down_value) * 0.5 {
+                up
+            } else {
+                down
+            };
+            out[i] = c as u8;
+        }
+    }
+}
+
 /// A block's scale: its largest magnitude, at least `1e-12` (torchao's `clip(1e-12)`); a NaN
 /// is its own scale.
-pub(crate) fn block_scale(block: &[f32]) -> f32 {
-    let max = block.iter().fold(0.0f32, |m, &x| {
+pub(crate) fn block_scale(block: impl Iterator<Item = f32>) -> f32 {
+    let max = block.fold(0.0f32, |m, x| {
         if x.abs() > m || x.is_nan() {
             x.abs()
         } else {
@@ -93,6 +143,7 @@ pub(crate) fn block_scale(block: &[f32]) -> f32 {
     if max < 1e-12 { 1e-12 } else { max }
 }
 
+#[cfg(test)] // the whole-tensor forms, for the tests; the optimizers work block by block
 /// Quantises `x` block by block into one code per value and one scale per block.
 ///
 /// # Panics
@@ -110,14 +161,21 @@ pub(crate) fn quantize(
         x.len().is_multiple_of(block) && codes.len() == x.len() && scales.len() == x.len() / block
     );
     for ((x, codes), scale) in x.chunks(block).zip(codes.chunks_mut(block)).zip(scales) {
-        *scale = block_scale(x);
+        *scale = block_scale(x.iter().copied());
         let s = *scale;
-        for (c, &x) in codes.iter_mut().zip(x) {
-            *c = map.code(x / s);
-        }
+        let scaled: Vec<f32> = x.iter().map(|&x| x / s).collect();
+        map.codes_of(&scaled, codes);
+        // The one-value search gives the same codes.
+        debug_assert!(
+            scaled
+                .iter()
+                .zip(codes.iter())
+                .all(|(&x, &c)| map.code(x) == c)
+        );
     }
 }
 
+#[cfg(test)] // the whole-tensor forms, for the tests; the optimizers work block by block
 /// The values of quantised blocks: `map[code] * scale`.
 ///
 /// # Panics
@@ -138,6 +196,7 @@ pub(crate) fn dequantize(
     }
 }
 
+#[cfg(test)] // the whole-tensor forms, for the tests; the optimizers work block by block
 /// Two 4-bit codes per byte, as torchao packs them: `(c[2i] << 4) | c[2i + 1]`.
 ///
 /// # Panics
@@ -150,6 +209,7 @@ pub(crate) fn pack4(codes: &[u8], packed: &mut [u8]) {
     }
 }
 
+#[cfg(test)] // the whole-tensor forms, for the tests; the optimizers work block by block
 /// The codes of [`pack4`]'s bytes.
 ///
 /// # Panics

@@ -363,6 +363,7 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Lookahead<A, O> {
                     shape: slow.shape().to_vec(),
                     buffers: [(SLOW.to_string(), logical)].into_iter().collect(),
                     scalars: Default::default(),
+                    quantized: Default::default(),
                 });
             }
         }

@@ -381,6 +381,7 @@ impl<A: Float<Compute = f32>, O: Optimizer<f32> + Clone + 'static> Optimizer<A>
                     step: 0,
                     buffers: Default::default(),
                     scalars: Default::default(),
+                    quantized: Default::default(),
                 });
             }
             inner.tensors[index]

@@ -123,6 +123,12 @@ macro_rules! forward_to_inner {
             self.$i.set_stochastic_rounding(seed)
         }
     };
+    (@ $i:ident state_bytes) => {
+        /// The bytes of the inner optimizer's state (for a sharded one, this rank's share).
+        fn state_bytes(&self) -> usize {
+            self.$i.state_bytes()
+        }
+    };
     (@ $i:ident name) => {
         /// The inner optimizer's name: the state belongs to it.
         fn name(&self) -> &'static str {

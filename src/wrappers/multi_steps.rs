@@ -853,6 +853,7 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
                         shape: buffer.shape().to_vec(),
                         buffers: [(ACC_GRADS.to_string(), logical)].into_iter().collect(),
                         scalars: Default::default(),
+                        quantized: Default::default(),
                     });
                 }
             }

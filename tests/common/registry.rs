@@ -60,6 +60,13 @@ fn converge(quadratic_lr: f64, rosenbrock_lr: f64, steps: usize) -> Converge {
     }
 }
 
+/// Block-wise quantised 8-bit state on the tests' small tensors: blocks of 1 element (each its
+/// own scale) and no minimum size, so that every tensor is quantised.
+pub const LOW_BIT_8: Quantization = Quantization::int8().block_size(1).min_size(0);
+/// 4-bit state in blocks of 2 (two codes per byte): every tensor of an even element count is
+/// quantised, the others keep full-precision state.
+pub const LOW_BIT_4: Quantization = Quantization::int4().block_size(2).min_size(0);
+
 /// The entry of one kind; `None` for a kind not described here yet.
 pub fn spec(kind: OptimizerKind) -> Option<Spec> {
     use OptimizerKind as K;
@@ -87,6 +94,12 @@ pub fn spec(kind: OptimizerKind) -> Option<Spec> {
                     .lr(0.02)
                     .dampening(0.1)
                     .weight_decay(1e-3)
+                    .into(),
+                MomentumConfig::default()
+                    .lr(0.02)
+                    .dampening(0.1)
+                    .maximize(true)
+                    .quantized_state(LOW_BIT_8)
                     .into(),
             ],
             converge(0.05, 1e-3, 3000),
@@ -164,6 +177,13 @@ pub fn spec(kind: OptimizerKind) -> Option<Spec> {
                     .amsgrad(true)
                     .caution(true)
                     .into(),
+                // 8-bit state (torchao's `Adam8bit` arithmetic) on the tests' small tensors.
+                AdamConfig::default()
+                    .lr(0.01)
+                    .weight_decay(0.01)
+                    .maximize(true)
+                    .quantized_state(LOW_BIT_8)
+                    .into(),
             ],
             converge(0.05, 5e-3, 5000),
         ),
@@ -172,6 +192,10 @@ pub fn spec(kind: OptimizerKind) -> Option<Spec> {
                 AdamWConfig::default().lr(0.01).into(),
                 AdamWConfig::default().lr(0.01).amsgrad(true).into(),
                 AdamWConfig::default().lr(0.01).caution(true).into(),
+                AdamWConfig::default()
+                    .lr(0.01)
+                    .quantized_state(LOW_BIT_4)
+                    .into(),
             ],
             converge(0.05, 5e-3, 5000),
         ),
@@ -224,6 +248,11 @@ pub fn spec(kind: OptimizerKind) -> Option<Spec> {
                     .lr(1e-3)
                     .maximize(true)
                     .caution(true)
+                    .into(),
+                LionConfig::default()
+                    .lr(1e-3)
+                    .weight_decay(0.1)
+                    .quantized_state(LOW_BIT_8)
                     .into(),
             ],
             converge(1e-3, 1e-3, 5000),
@@ -498,6 +527,20 @@ pub mod strategies {
         prop_oneof![Just(0.0), 0.0..1.0]
     }
     /// The learning rates of [`typical`] configurations.
+    /// No quantised state, or 8-bit (`bits4`: or 4-bit) state in small blocks on every tensor.
+    fn quantized(bits4: bool) -> impl Strategy<Value = Option<Quantization>> + Clone {
+        let four = if bits4 { 4u32 } else { 8 };
+        prop_oneof![
+            Just(None),
+            (1usize..5).prop_map(|b| Some(Quantization::int8().block_size(b).min_size(0))),
+            (1usize..3).prop_map(move |b| Some(if four == 4 {
+                Quantization::int4().block_size(2 * b).min_size(0)
+            } else {
+                Quantization::int8().block_size(2 * b).min_size(0)
+            })),
+        ]
+    }
+
     fn typical_lr() -> std::ops::Range<f64> {
         1e-4..0.1
     }
@@ -523,14 +566,22 @@ pub mod strategies {
                         .into()
                 })
                 .boxed(),
-            K::Momentum => (lr(), 1e-3..1.5, unit(), decay(), any::<bool>())
-                .prop_map(|(lr, momentum, dampening, wd, max)| {
+            K::Momentum => (
+                lr(),
+                1e-3..1.5,
+                unit(),
+                decay(),
+                any::<bool>(),
+                quantized(false),
+            )
+                .prop_map(|(lr, momentum, dampening, wd, max, q)| {
                     MomentumConfig::default()
                         .lr(lr)
                         .momentum(momentum)
                         .dampening(dampening)
                         .weight_decay(wd)
                         .maximize(max)
+                        .quantized_state(q)
                         .into()
                 })
                 .boxed(),
@@ -605,8 +656,9 @@ pub mod strategies {
                 any::<bool>(),
                 any::<bool>(),
                 any::<bool>(),
+                quantized(true),
             )
-                .prop_map(|(lr, b1, b2, eps, wd, ams, max, decoupled, caution)| {
+                .prop_map(|(lr, b1, b2, eps, wd, ams, max, decoupled, caution, q)| {
                     AdamConfig::default()
                         .lr(lr)
                         .betas((b1, b2))
@@ -616,6 +668,7 @@ pub mod strategies {
                         .maximize(max)
                         .decoupled_weight_decay(decoupled)
                         .caution(caution)
+                        .quantized_state(q.filter(|_| !ams && !caution))
                         .into()
                 })
                 .boxed(),
@@ -628,8 +681,9 @@ pub mod strategies {
                 any::<bool>(),
                 any::<bool>(),
                 any::<bool>(),
+                quantized(true),
             )
-                .prop_map(|(lr, b1, b2, eps, wd, ams, max, caution)| {
+                .prop_map(|(lr, b1, b2, eps, wd, ams, max, caution, q)| {
                     AdamWConfig::default()
                         .lr(lr)
                         .betas((b1, b2))
@@ -638,6 +692,7 @@ pub mod strategies {
                         .amsgrad(ams)
                         .maximize(max)
                         .caution(caution)
+                        .quantized_state(q.filter(|_| !ams && !caution))
                         .into()
                 })
                 .boxed(),
@@ -721,8 +776,16 @@ pub mod strategies {
                         .into()
                 })
                 .boxed(),
-            K::Lion => (lr(), unit(), unit(), decay(), any::<bool>(), any::<bool>())
-                .prop_map(|(lr, b1, b2, wd, max, caution)| {
+            K::Lion => (
+                lr(),
+                unit(),
+                unit(),
+                decay(),
+                any::<bool>(),
+                any::<bool>(),
+                quantized(false),
+            )
+                .prop_map(|(lr, b1, b2, wd, max, caution, q)| {
                     LionConfig::default()
                         .lr(lr)
                         .b1(b1)
@@ -730,6 +793,7 @@ pub mod strategies {
                         .weight_decay(wd)
                         .maximize(max)
                         .caution(caution)
+                        .quantized_state(q.filter(|_| !caution))
                         .into()
                 })
                 .boxed(),

@@ -152,6 +152,7 @@ fn state_is_exactly_what_the_algorithm_needs() {
         );
         let bytes = bytes_allocated(|| opt.step(&mut (&mut w, &mut b), &(&gw, &gb)).unwrap());
         let state = state_bytes(&opt.save_state());
+        assert_eq!(opt.state_bytes(), state, "{}", opt.name());
         assert!(
             bytes >= state && bytes <= state + 4096,
             "{}: {bytes} bytes allocated, the state needs {state}",
@@ -160,14 +161,10 @@ fn state_is_exactly_what_the_algorithm_needs() {
     }
 }
 
-/// Bytes of the state buffers of a saved state.
+/// Bytes of the state buffers of a saved state (quantised codes and scales included), as the
+/// optimizer itself reports them.
 fn state_bytes<A: Float>(saved: &ndarray_optim::OptimizerState<A>) -> usize {
-    saved
-        .tensors
-        .iter()
-        .flat_map(|t| t.buffers.values())
-        .map(|b| b.len() * std::mem::size_of::<A>())
-        .sum()
+    saved.state_bytes()
 }
 
 /// Adafactor's point: the state of a 4096 × 4096 `f32` matrix is its row and column

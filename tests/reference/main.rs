@@ -9,6 +9,7 @@ mod common;
 mod clip;
 mod finder;
 mod lbfgs;
+mod lowbit;
 mod parity;
 mod quant;
 mod schedule_groups;

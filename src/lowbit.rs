@@ -1,0 +1,459 @@
+//! Block-wise quantised optimizer state: the option ([`Quantization`]) and one quantised moment
+//! ([`Quantized`]), on the arithmetic of [`crate::quant`] (torchao's code maps, scales, search
+//! and rounding, tested bit for bit against torchao there).
+
+use crate::quant::{CodeMap, block_scale};
+
+/// The largest block size of [`Quantization`]: the block's values are dequantised into buffers
+/// of this many elements on the stack (bitsandbytes' blocks were 2,048 before version 0.44).
+pub(crate) const MAX_BLOCK: usize = 2048;
+
+/// Block-wise quantised optimizer state (torchao's `Adam8bit`/`Adam4bit` design): an option of
+/// [`AdamConfig`](crate::AdamConfig), [`AdamWConfig`](crate::AdamWConfig),
+/// [`MomentumConfig`](crate::MomentumConfig) and [`LionConfig`](crate::LionConfig)
+/// (`quantized_state`).
+///
+/// Each moment of a tensor with at least [`min_size`](Self::min_size) elements, a multiple of
+/// [`block_size`](Self::block_size), is kept as one code of [`bits`](Self::bits) bits per
+/// element and one `f32` scale per block (the block's largest magnitude); smaller tensors (biases,
+/// norms) keep full-precision state, as torchao and bitsandbytes do. First moments use the
+/// signed dynamic map, second moments the unsigned one (8 bits) or a linear one (4 bits). Each
+/// step dequantises a block, updates it and the parameters from the new values, and quantises
+/// it again (see [`Adam`](crate::Adam), "8-bit and 4-bit state").
+///
+/// | field | [`int8`](Self::int8) | [`int4`](Self::int4) | valid |
+/// |---|---|---|---|
+/// | `bits` | 8 | 4 | 8, or 4 for Adam and AdamW |
+/// | `block_size` | 256 | 128 | 1 to 2,048; even with 4 bits |
+/// | `min_size` | 4,096 | 4,096 | any |
+///
+/// # Example
+///
+/// ```
+/// use ndarray::Array1;
+/// use ndarray_optim::{AdamWConfig, Optimizer, Quantization};
+///
+/// let mut opt = AdamWConfig::default().quantized_state(Quantization::int8()).build::<f32>()?;
+/// let n = 1 << 16;
+/// let mut w = Array1::<f32>::ones(n);
+/// opt.step(&mut w, &Array1::from_elem(n, 0.5))?;
+/// // Two moments of one byte per element and one f32 scale per 256 elements.
+/// assert_eq!(opt.state_bytes(), 2 * n + 2 * 4 * n / 256);
+/// assert!(AdamWConfig::default().quantized_state(Quantization::int8().block_size(0))
+///     .build::<f32>().is_err());
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Quantization {
+    /// Bits per code: 8, or 4 (Adam and AdamW only, as torchao).
+    pub bits: u32,
+    /// Elements per block, each block with a scale of its own.
+    pub block_size: usize,
+    /// Tensors with fewer elements keep full-precision state.
+    pub min_size: usize,
+}
+
+crate::builder::plain!(Quantization);
+
+impl Quantization {
+    /// 8-bit codes in blocks of 256 for tensors of at least 4,096 elements: torchao's
+    /// `Adam8bit` and `AdamW8bit`, bitsandbytes' 8-bit optimizers.
+    pub const fn int8() -> Self {
+        Quantization {
+            bits: 8,
+            block_size: 256,
+            min_size: 4096,
+        }
+    }
+
+    /// 4-bit codes in blocks of 128 for tensors of at least 4,096 elements: torchao's
+    /// `Adam4bit` and `AdamW4bit`.
+    pub const fn int4() -> Self {
+        Quantization {
+            bits: 4,
+            block_size: 128,
+            min_size: 4096,
+        }
+    }
+
+    /// Sets [`block_size`](Self::block_size).
+    pub const fn block_size(mut self, block_size: usize) -> Self {
+        self.block_size = block_size;
+        self
+    }
+
+    /// Sets [`min_size`](Self::min_size).
+    pub const fn min_size(mut self, min_size: usize) -> Self {
+        self.min_size = min_size;
+        self
+    }
+
+    /// The checks of an optimizer whose state may have `bits` in `allowed`.
+    pub(crate) fn check(self, allowed: &[u32]) -> Result<(), crate::Error> {
+        crate::check::require(
+            allowed.contains(&self.bits),
+            "quantized_state.bits",
+            f64::from(self.bits),
+            if allowed.len() == 1 {
+                "must be 8 for this optimizer"
+            } else {
+                "must be 8 or 4"
+            },
+        )?;
+        crate::check::require(
+            (1..=MAX_BLOCK).contains(&self.block_size),
+            "quantized_state.block_size",
+            self.block_size as f64,
+            "must be in [1, 2048]",
+        )?;
+        crate::check::require(
+            self.bits == 8 || self.block_size.is_multiple_of(2),
+            "quantized_state.block_size",
+            self.block_size as f64,
+            "must be even with 4-bit codes (two per byte)",
+        )
+    }
+
+    /// Whether a tensor of `len` elements has quantised state (torchao's rule).
+    pub(crate) fn applies(self, len: usize) -> bool {
+        len > 0 && len >= self.min_size && len.is_multiple_of(self.block_size)
+    }
+
+    /// The code map of first (`signed`) or second moments.
+    pub(crate) fn map(self, signed: bool) -> CodeMap {
+        match (self.bits, signed) {
+            (4, true) => CodeMap::Signed4,
+            (4, false) => CodeMap::Unsigned4,
+            (_, true) => CodeMap::Signed8,
+            (_, false) => CodeMap::Unsigned8,
+        }
+    }
+}
+
+/// One quantised moment of a tensor: its codes (two per byte with 4 bits, in torchao's packing)
+/// and one scale per block, the elements in the tensor's logical (row-major) order.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Quantized {
+    map: CodeMap,
+    block: usize,
+    codes: Vec<u8>,
+    scales: Vec<f32>,
+}
+
+impl Quantized {
+    /// A moment of `len` elements (a multiple of `block`, even with 4 bits) at zero: codes 0 and
+    /// scales 0, as torchao's `OptimState8bit.zeros` (every value `map[0]·0 = ±0`).
+    pub(crate) fn zeros(map: CodeMap, block: usize, len: usize) -> Self {
+        let bytes = if map.len() == 16 { len / 2 } else { len };
+        Quantized {
+            map,
+            block,
+            codes: vec![0; bytes],
+            scales: vec![0.0; len / block],
+        }
+    }
+
+    /// A saved moment, checked: `len` elements in blocks of `block`, a scale per block, never
+    /// negative.
+    pub(crate) fn from_saved(
+        map: CodeMap,
+        block: usize,
+        len: usize,
+        codes: Vec<u8>,
+        scales: Vec<f32>,
+    ) -> Result<Self, String> {
+        let expected = Quantized::zeros(map, block, len);
+        if codes.len() != expected.codes.len() || scales.len() != expected.scales.len() {
+            return Err(format!(
+                "{} codes and {} scales, not {} and {} for {len} elements in blocks of {block}",
+                codes.len(),
+                scales.len(),
+                expected.codes.len(),
+                expected.scales.len()
+            ));
+        }
+        // Scales are magnitudes, held finite; a NaN one is a block of NaN moments (under the
+        // `Unchecked` non-finite policy).
+        if let Some(s) = scales
+            .iter()
+            .find(|s| s.is_sign_negative() || s.is_infinite())
+        {
+            return Err(format!(
+                "a block's scale is {s}: scales are finite magnitudes"
+            ));
+        }
+        Ok(Quantized {
+            map,
+            block,
+            codes,
+            scales,
+        })
+    }
+
+    pub(crate) fn map(&self) -> CodeMap {
+        self.map
+    }
+
+    pub(crate) fn block(&self) -> usize {
+        self.block
+    }
+
+    pub(crate) fn codes(&self) -> &[u8] {
+        &self.codes
+    }
+
+    pub(crate) fn scales(&self) -> &[f32] {
+        &self.scales
+    }
+
+    /// The number of blocks.
+    pub(crate) fn blocks(&self) -> usize {
+        self.scales.len()
+    }
+
+    /// Bytes of codes and scales.
+    pub(crate) fn bytes(&self) -> usize {
+        self.codes.len() + std::mem::size_of::<f32>() * self.scales.len()
+    }
+
+    /// The values of block `b`, `map[code]·scale` in `f32`, into `out` (one per element of the
+    /// block) in the type of the arithmetic.
+    #[inline(always)]
+    pub(crate) fn dequantize_block<C: crate::Float>(&self, b: usize, out: &mut [C]) {
+        let s = self.scales[b];
+        let table = self.map.bits(); // chosen once per block, not per element
+        let value = |c: u8| C::from_f64(f64::from(f32::from_bits(table[usize::from(c)]) * s));
+        if self.map.len() == 16 {
+            let codes = &self.codes[b * self.block / 2..(b + 1) * self.block / 2];
+            for (pair, &c) in out.chunks_exact_mut(2).zip(codes) {
+                pair[0] = value(c >> 4);
+                pair[1] = value(c & 0x0f);
+            }
+        } else {
+            let codes = &self.codes[b * self.block..(b + 1) * self.block];
+            for (o, &c) in out.iter_mut().zip(codes) {
+                *o = value(c);
+            }
+        }
+    }
+
+    /// Quantises `values` (one per element of block `b`, in the type of the arithmetic, rounded
+    /// to `f32` first) into block `b`: its scale, then every code.
+    #[inline(always)]
+    pub(crate) fn quantize_block<C: crate::Float>(&mut self, b: usize, values: &[C]) {
+        // Rounded to `f32` and held within its finite range: an infinite value would make its
+        // block's scale infinite and `∞/∞` a NaN code (identical for every finite `f32` value).
+        let narrow = |x: C| crate::ops::saturate(x.widen() as f32);
+        let s = block_scale(values.iter().map(|&x| narrow(x)));
+        self.scales[b] = s;
+        let n = values.len().min(MAX_BLOCK);
+        let mut scaled = [0f32; MAX_BLOCK];
+        for (y, &x) in scaled.iter_mut().zip(&values[..n]) {
+            *y = narrow(x) / s;
+        }
+        let map = self.map;
+        if map.len() == 16 {
+            let mut codes = [0u8; MAX_BLOCK];
+            map.codes_of(&scaled[..n], &mut codes[..n]);
+            let packed = &mut self.codes[b * self.block / 2..(b + 1) * self.block / 2];
+            for (c, pair) in packed.iter_mut().zip(codes[..n].chunks_exact(2)) {
+                *c = (pair[0] << 4) | pair[1];
+            }
+        } else {
+            map.codes_of(
+                &scaled[..n],
+                &mut self.codes[b * self.block..(b + 1) * self.block],
+            );
+        }
+    }
+}
+
+/// A moment buffer of a kernel's state (a `moment` entry of
+/// [`state!`](crate::driver::buffers::state)): full precision, in the parameter's memory order,
+/// or block-wise quantised, in logical order.
+#[derive(Clone, Debug)]
+pub(crate) enum Moment<A> {
+    Full(Vec<A>),
+    Quantized(Quantized),
+}
+
+impl<A: crate::Float> Moment<A> {
+    /// A moment of `len` elements at zero: quantised with the first (`signed`) or second
+    /// moments' map if `quantization` applies to the tensor, else full precision.
+    pub(crate) fn new(quantization: Option<Quantization>, signed: bool, len: usize) -> Self {
+        match quantization {
+            Some(q) if q.applies(len) => {
+                Moment::Quantized(Quantized::zeros(q.map(signed), q.block_size, len))
+            }
+            _ => Moment::Full(vec![A::zero(); len]),
+        }
+    }
+
+    /// The moment `name` of a tensor of `shape` from its saved form: a full-precision buffer
+    /// from `buffers` or a quantised one from `quantized`, whichever the configuration keeps.
+    pub(crate) fn restore(
+        name: &str,
+        quantization: Option<Quantization>,
+        signed: bool,
+        shape: &[usize],
+        buffers: &mut std::collections::BTreeMap<String, ndarray::ArrayD<A>>,
+        quantized: &mut std::collections::BTreeMap<String, crate::state::QuantizedBuffer>,
+    ) -> Result<Self, String> {
+        let len: usize = shape.iter().product();
+        match quantization.filter(|q| q.applies(len)) {
+            None => {
+                if quantized.contains_key(name) {
+                    return Err(format!(
+                        "buffer `{name}` is saved quantised, but the configuration keeps it in \
+                         full precision for a tensor of shape {shape:?}"
+                    ));
+                }
+                crate::driver::buffers::take_param_shaped(name, shape, buffers)?
+                    .map(Moment::Full)
+                    .ok_or_else(|| format!("buffer `{name}` is missing"))
+            }
+            Some(q) => {
+                if buffers.contains_key(name) {
+                    return Err(format!(
+                        "buffer `{name}` is saved in full precision, but the configuration \
+                         quantises it for a tensor of shape {shape:?}"
+                    ));
+                }
+                let saved = quantized
+                    .remove(name)
+                    .ok_or_else(|| format!("quantised buffer `{name}` is missing"))?;
+                if (saved.bits, saved.block_size) != (q.bits, q.block_size) {
+                    return Err(format!(
+                        "buffer `{name}` is saved with {}-bit codes in blocks of {}, the \
+                         configuration uses {}-bit codes in blocks of {}",
+                        saved.bits, saved.block_size, q.bits, q.block_size
+                    ));
+                }
+                Quantized::from_saved(q.map(signed), q.block_size, len, saved.codes, saved.scales)
+                    .map(Moment::Quantized)
+                    .map_err(|reason| format!("buffer `{name}`: {reason}"))
+            }
+        }
+    }
+
+    /// A moment created by the kernel when it first needs it (`lazy_moment`): quantised zeros
+    /// from the start if `quantization` applies to the tensor, else none yet.
+    pub(crate) fn new_lazy(
+        quantization: Option<Quantization>,
+        signed: bool,
+        len: usize,
+    ) -> Option<Self> {
+        match quantization {
+            Some(q) if q.applies(len) => Some(Moment::new(Some(q), signed, len)),
+            _ => None,
+        }
+    }
+
+    /// [`restore`](Self::restore) for a `lazy_moment`: quantised (and present) exactly when
+    /// `quantization` applies, else a full-precision buffer or none.
+    pub(crate) fn restore_lazy(
+        name: &str,
+        quantization: Option<Quantization>,
+        signed: bool,
+        shape: &[usize],
+        buffers: &mut std::collections::BTreeMap<String, ndarray::ArrayD<A>>,
+        quantized: &mut std::collections::BTreeMap<String, crate::state::QuantizedBuffer>,
+    ) -> Result<Option<Self>, String> {
+        let len: usize = shape.iter().product();
+        if quantization.is_some_and(|q| q.applies(len)) || quantized.contains_key(name) {
+            return Moment::restore(name, quantization, signed, shape, buffers, quantized)
+                .map(Some);
+        }
+        Ok(crate::driver::buffers::take_param_shaped(name, shape, buffers)?.map(Moment::Full))
+    }
+
+    /// The saved form of a quantised moment.
+    pub(crate) fn saved(q: &Quantized) -> crate::state::QuantizedBuffer {
+        crate::state::QuantizedBuffer {
+            bits: if q.map().len() == 16 { 4 } else { 8 },
+            block_size: q.block(),
+            codes: q.codes().to_vec(),
+            scales: q.scales().to_vec(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::{dequantize, pack4, quantize, unpack4};
+
+    /// Moment-like values of very different sizes from block to block.
+    fn values(n: usize, signed: bool) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let x = ((i * 7919) % 1009) as f32 / 504.0 - 1.0;
+                let x = x * [1e-7, 1e-3, 1.0, 30.0][(i / 128) % 4];
+                if signed { x } else { x * x }
+            })
+            .collect()
+    }
+
+    /// The optimizers' block-by-block storage gives the codes, scales and values of the
+    /// whole-tensor functions that `tests/reference/quant.rs` checks against torchao.
+    #[test]
+    fn blocks_are_the_whole_tensor_quantisation() {
+        for map in [
+            CodeMap::Signed8,
+            CodeMap::Unsigned8,
+            CodeMap::Signed4,
+            CodeMap::Unsigned4,
+        ] {
+            let block = map.block_size();
+            let n = 16 * block;
+            let x = values(n, matches!(map, CodeMap::Signed8 | CodeMap::Signed4));
+            let mut codes = vec![0u8; n];
+            let mut scales = vec![0f32; n / block];
+            quantize(&x, block, map, &mut codes, &mut scales);
+            let mut q = Quantized::zeros(map, block, n);
+            for b in 0..q.blocks() {
+                q.quantize_block(b, &x[b * block..(b + 1) * block]);
+            }
+            assert_eq!(q.scales(), &scales[..], "{map:?}");
+            let stored = if map.len() == 16 {
+                let mut packed = vec![0u8; n / 2];
+                pack4(&codes, &mut packed);
+                let mut back = vec![0u8; n];
+                unpack4(&packed, &mut back);
+                assert_eq!(back, codes);
+                packed
+            } else {
+                codes.clone()
+            };
+            assert_eq!(q.codes(), &stored[..], "{map:?}");
+            let mut want = vec![0f32; n];
+            dequantize(&codes, &scales, block, map, &mut want);
+            let mut got = vec![0f32; n];
+            for b in 0..q.blocks() {
+                q.dequantize_block(b, &mut got[b * block..(b + 1) * block]);
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{map:?}");
+        }
+    }
+
+    /// Saturated storage: an infinite moment is stored as the largest finite one, never as a
+    /// NaN code; a NaN stays NaN.
+    #[test]
+    fn infinite_moments_are_stored_finite() {
+        let mut q = Quantized::zeros(CodeMap::Unsigned8, 4, 4);
+        q.quantize_block(0, &[f32::INFINITY, 1.0, 0.0, 2.0]);
+        let mut out = [0f32; 4];
+        q.dequantize_block(0, &mut out);
+        assert_eq!(out[0].to_bits(), f32::MAX.to_bits());
+        assert!(out.iter().all(|x| x.is_finite()));
+        q.quantize_block(0, &[f32::NAN, 1.0, 0.0, 2.0]);
+        q.dequantize_block(0, &mut out);
+        assert!(
+            out.iter().all(|x| x.is_nan()),
+            "a NaN block is NaN: {out:?}"
+        );
+    }
+}
