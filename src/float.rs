@@ -25,6 +25,17 @@ pub(crate) mod sealed {
         fn from_compute_stochastic(x: <Self as super::Float>::Compute, random: u32) -> Self
         where
             Self: super::Float;
+        /// The slice as `f32`s if this type is `f32` (for loops written for `f32` alone: the
+        /// quantised state's table loads).
+        #[inline(always)]
+        fn as_f32s(_s: &[Self]) -> Option<&[f32]> {
+            None
+        }
+        /// [`as_f32s`](Sealed::as_f32s), mutable.
+        #[inline(always)]
+        fn as_f32s_mut(_s: &mut [Self]) -> Option<&mut [f32]> {
+            None
+        }
     }
 
     /// The methods of [`Sealed`] that pick the collective's method for the type.
@@ -116,6 +127,14 @@ pub(crate) mod sealed {
         #[inline(always)]
         fn from_compute_stochastic(x: f32, _random: u32) -> f32 {
             x
+        }
+        #[inline(always)]
+        fn as_f32s(s: &[f32]) -> Option<&[f32]> {
+            Some(s)
+        }
+        #[inline(always)]
+        fn as_f32s_mut(s: &mut [f32]) -> Option<&mut [f32]> {
+            Some(s)
         }
     }
 

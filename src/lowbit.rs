@@ -224,50 +224,89 @@ impl Quantized {
     pub(crate) fn dequantize_block<C: crate::Float>(&self, b: usize, out: &mut [C]) {
         let s = self.scales[b];
         let table = self.map.bits(); // chosen once per block, not per element
+        let (whole, half) = (
+            b * self.block..(b + 1) * self.block,
+            b * self.block / 2..(b + 1) * self.block / 2,
+        );
+        #[cfg(target_arch = "x86_64")]
+        if let Some(avx2) = avx2()
+            && let Some(out) = C::as_f32s_mut(out)
+        {
+            use crate::quant::x86::{dequantize4, dequantize8};
+            match <&[u32; 256]>::try_from(table) {
+                Ok(table) => dequantize8(avx2, table, &self.codes[whole], s, out),
+                Err(_) => match <&[u32; 16]>::try_from(table) {
+                    Ok(table) => dequantize4(avx2, table, &self.codes[half], s, out),
+                    Err(_) => unreachable!("code maps have 256 or 16 entries"),
+                },
+            }
+            return;
+        }
         let value = |c: u8| C::from_f64(f64::from(f32::from_bits(table[usize::from(c)]) * s));
         if self.map.len() == 16 {
-            let codes = &self.codes[b * self.block / 2..(b + 1) * self.block / 2];
-            for (pair, &c) in out.chunks_exact_mut(2).zip(codes) {
+            for (pair, &c) in out.chunks_exact_mut(2).zip(&self.codes[half]) {
                 pair[0] = value(c >> 4);
                 pair[1] = value(c & 0x0f);
             }
         } else {
-            let codes = &self.codes[b * self.block..(b + 1) * self.block];
-            for (o, &c) in out.iter_mut().zip(codes) {
+            for (o, &c) in out.iter_mut().zip(&self.codes[whole]) {
                 *o = value(c);
             }
         }
     }
 
     /// Quantises `values` (one per element of block `b`, in the type of the arithmetic, rounded
-    /// to `f32` first) into block `b`: its scale, then every code.
+    /// to `f32` first) into block `b`: its scale, then every code. `values` is working space:
+    /// it is left holding the scaled values.
     #[inline(always)]
-    pub(crate) fn quantize_block<C: crate::Float>(&mut self, b: usize, values: &[C]) {
+    pub(crate) fn quantize_block<C: crate::Float>(&mut self, b: usize, values: &mut [C]) {
         // Rounded to `f32` and held within its finite range: an infinite value would make its
         // block's scale infinite and `∞/∞` a NaN code (identical for every finite `f32` value).
         let narrow = |x: C| crate::ops::saturate(x.widen() as f32);
         let s = block_scale(values.iter().map(|&x| narrow(x)));
         self.scales[b] = s;
-        let n = values.len().min(MAX_BLOCK);
-        let mut scaled = [0f32; MAX_BLOCK];
-        for (y, &x) in scaled.iter_mut().zip(&values[..n]) {
-            *y = narrow(x) / s;
-        }
-        let map = self.map;
-        if map.len() == 16 {
-            let mut codes = [0u8; MAX_BLOCK];
-            map.codes_of(&scaled[..n], &mut codes[..n]);
-            let packed = &mut self.codes[b * self.block / 2..(b + 1) * self.block / 2];
-            for (c, pair) in packed.iter_mut().zip(codes[..n].chunks_exact(2)) {
-                *c = (pair[0] << 4) | pair[1];
-            }
+        let (map, avx2) = (self.map, avx2());
+        let codes = if map.len() == 16 {
+            &mut self.codes[b * self.block / 2..(b + 1) * self.block / 2]
         } else {
-            map.codes_of(
-                &scaled[..n],
-                &mut self.codes[b * self.block..(b + 1) * self.block],
-            );
+            &mut self.codes[b * self.block..(b + 1) * self.block]
+        };
+        let encode = |x: &[f32], codes: &mut [u8]| {
+            if map.len() == 16 {
+                map.packed_codes_of(x, codes, avx2);
+            } else {
+                map.codes_of(x, codes, avx2);
+            }
+        };
+        if let Some(values) = C::as_f32s_mut(values) {
+            // In place, the scaled values' `f32`s.
+            for x in values.iter_mut() {
+                *x = crate::ops::saturate(*x) / s;
+            }
+            return encode(values, codes);
+        }
+        // Wider arithmetic (`f64`): the scaled values through a small buffer of `f32`s.
+        const CHUNK: usize = 64;
+        let per_chunk = if map.len() == 16 { CHUNK / 2 } else { CHUNK };
+        for (values, codes) in values.chunks(CHUNK).zip(codes.chunks_mut(per_chunk)) {
+            let mut scaled = [0f32; CHUNK];
+            for (y, &x) in scaled.iter_mut().zip(values) {
+                *y = narrow(x) / s;
+            }
+            encode(&scaled[..values.len()], codes);
         }
     }
+}
+
+/// Whether the quantised state's table loads may use AVX2 (the crate's SIMD level, which
+/// `NDARRAY_OPTIM_SIMD` can lower, and the CPU's).
+#[inline(always)]
+fn avx2() -> Option<crate::quant::Avx2> {
+    #[cfg(target_arch = "x86_64")]
+    if crate::pass::simd() != crate::pass::Simd::Baseline {
+        return crate::quant::Avx2::detect();
+    }
+    None
 }
 
 /// A moment buffer of a kernel's state (a `moment` entry of
@@ -414,7 +453,7 @@ mod tests {
             quantize(&x, block, map, &mut codes, &mut scales);
             let mut q = Quantized::zeros(map, block, n);
             for b in 0..q.blocks() {
-                q.quantize_block(b, &x[b * block..(b + 1) * block]);
+                q.quantize_block(b, &mut x[b * block..(b + 1) * block].to_vec());
             }
             assert_eq!(q.scales(), &scales[..], "{map:?}");
             let stored = if map.len() == 16 {
@@ -444,12 +483,12 @@ mod tests {
     #[test]
     fn infinite_moments_are_stored_finite() {
         let mut q = Quantized::zeros(CodeMap::Unsigned8, 4, 4);
-        q.quantize_block(0, &[f32::INFINITY, 1.0, 0.0, 2.0]);
+        q.quantize_block(0, &mut [f32::INFINITY, 1.0, 0.0, 2.0]);
         let mut out = [0f32; 4];
         q.dequantize_block(0, &mut out);
         assert_eq!(out[0].to_bits(), f32::MAX.to_bits());
         assert!(out.iter().all(|x| x.is_finite()));
-        q.quantize_block(0, &[f32::NAN, 1.0, 0.0, 2.0]);
+        q.quantize_block(0, &mut [f32::NAN, 1.0, 0.0, 2.0]);
         q.dequantize_block(0, &mut out);
         assert!(
             out.iter().all(|x| x.is_nan()),

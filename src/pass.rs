@@ -753,23 +753,27 @@ impl<'a, A: Float> Pass<'a, A> {
             return with_simd(
                 #[inline(always)]
                 || {
+                    // Moved in, so that the scalars live in registers (see `flat_loop!`).
+                    let (f, store) = (f, store);
                     for b in 0..blocks {
                         let start = b * block;
                         let (p, g) = (&mut p[start..start + block], &g[start..start + block]);
-                        for (s, v) in states.iter().zip(values.iter_mut()) {
-                            s.dequantize_block(b, &mut v[..block]);
+                        let mut v = values.each_mut().map(|v| &mut v[..block]);
+                        for (s, v) in states.iter().zip(v.iter_mut()) {
+                            s.dequantize_block(b, v);
                         }
-                        for i in 0..block {
+                        let n = p.len();
+                        for i in 0..n {
                             let mut x = p[i].to_compute();
-                            let mut s: [A::Compute; K] = std::array::from_fn(|k| values[k][i]);
+                            let mut s: [A::Compute; K] = std::array::from_fn(|k| v[k][i]);
                             f(&mut x, g[i].to_compute(), &mut s);
                             p[i] = store(x, start + i);
                             for k in 0..K {
-                                values[k][i] = s[k];
+                                v[k][i] = s[k];
                             }
                         }
-                        for (s, v) in states.iter_mut().zip(values.iter()) {
-                            s.quantize_block(b, &v[..block]);
+                        for (s, v) in states.iter_mut().zip(v.iter_mut()) {
+                            s.quantize_block(b, v);
                         }
                     }
                 },
@@ -789,8 +793,8 @@ impl<'a, A: Float> Pass<'a, A> {
                     values[k][i] = s[k];
                 }
             }
-            for (s, v) in states.iter_mut().zip(values.iter()) {
-                s.quantize_block(b, &v[..block]);
+            for (s, v) in states.iter_mut().zip(values.iter_mut()) {
+                s.quantize_block(b, &mut v[..block]);
             }
         }
     }

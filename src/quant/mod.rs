@@ -14,6 +14,17 @@
 //! [`Quantization`](crate::Quantization), are in `src/lowbit.rs`.
 
 mod maps;
+mod search;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86;
+
+use search::Search;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::Avx2;
+/// No AVX2 off x86-64: the scalar search everywhere.
+#[cfg(not(target_arch = "x86_64"))]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Avx2 {}
 
 /// A sorted code map: 256 entries for 8-bit codes, 16 for 4-bit ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,62 +95,103 @@ impl CodeMap {
 }
 
 impl CodeMap {
-    /// The codes of scaled values: `out[i] = self.code(x[i])`, bit for bit, computed one step
-    /// of the search at a time over the whole slice. The elements are independent, so their
-    /// table loads overlap (the search of one value is a chain of dependent loads) and the
-    /// loops vectorise with gathers.
+    /// The codes of scaled values: `out[i] = self.code(x[i])`, bit for bit, each in one table
+    /// load ([`search`]; torchao's binary search is a chain of eight dependent loads), eight at
+    /// a time with AVX2 gathers when `avx2` is given.
     #[inline(always)]
-    pub(crate) fn codes_of(self, x: &[f32], out: &mut [u8]) {
+    pub(crate) fn codes_of(self, x: &[f32], out: &mut [u8], avx2: Option<Avx2>) {
         match self {
-            CodeMap::Signed8 => search(&maps::SIGNED_8, x, out),
-            CodeMap::Unsigned8 => search(&maps::UNSIGNED_8, x, out),
-            CodeMap::Signed4 => search(&maps::SIGNED_4, x, out),
-            CodeMap::Unsigned4 => search(&maps::UNSIGNED_4, x, out),
+            CodeMap::Signed8 => codes(&SEARCH_SIGNED_8, x, out, avx2),
+            CodeMap::Unsigned8 => codes(&SEARCH_UNSIGNED_8, x, out, avx2),
+            CodeMap::Signed4 => codes(&SEARCH_SIGNED_4, x, out, avx2),
+            CodeMap::Unsigned4 => codes(&SEARCH_UNSIGNED_4, x, out, avx2),
+        }
+    }
+
+    /// [`codes_of`](Self::codes_of) two codes to a byte, as torchao packs 4-bit codes:
+    /// `out[i] = code(x[2i]) << 4 | code(x[2i + 1])`.
+    #[inline(always)]
+    pub(crate) fn packed_codes_of(self, x: &[f32], out: &mut [u8], avx2: Option<Avx2>) {
+        match self {
+            CodeMap::Signed8 => packed_codes(&SEARCH_SIGNED_8, x, out, avx2),
+            CodeMap::Unsigned8 => packed_codes(&SEARCH_UNSIGNED_8, x, out, avx2),
+            CodeMap::Signed4 => packed_codes(&SEARCH_SIGNED_4, x, out, avx2),
+            CodeMap::Unsigned4 => packed_codes(&SEARCH_UNSIGNED_4, x, out, avx2),
         }
     }
 }
 
-/// [`CodeMap::codes_of`] for one map of `N` entries (a power of two), in chunks of 256 values.
+// The search tables, built at compile time: the 8-bit maps' entries are a few per cent apart
+// down to about 2^-22, so buckets of 7 mantissa bits from 2^-23 hold one threshold at most;
+// the 4-bit maps' entries are at least 2^-9 apart.
+static SEARCH_SIGNED_8: Search<7, { 127 - 23 }, 8192> = Search::new(&maps::SIGNED_8);
+static SEARCH_UNSIGNED_8: Search<7, { 127 - 23 }, 8192> = Search::new(&maps::UNSIGNED_8);
+static SEARCH_SIGNED_4: Search<4, { 127 - 10 }, 512> = Search::new(&maps::SIGNED_4);
+static SEARCH_UNSIGNED_4: Search<4, { 127 - 10 }, 512> = Search::new(&maps::UNSIGNED_4);
+
+/// [`CodeMap::codes_of`] with one map's table.
 #[inline(always)]
-fn search<const N: usize>(table: &[u32; N], x: &[f32], out: &mut [u8]) {
-    let map = |c: u32| f32::from_bits(table[c as usize % N]);
-    for (x, out) in x.chunks(256).zip(out.chunks_mut(256)) {
-        let n = x.len().min(out.len());
-        let mut code = [0u32; 256];
-        // The largest entry at or below `x` (0 if none), one bit of every code at a time.
-        let mut step = (N / 2) as u32;
-        while step > 0 {
-            for i in 0..n {
-                let up = code[i] + step;
-                code[i] = if x[i] >= map(up) { up } else { code[i] };
-            }
-            step /= 2;
-        }
-        for i in 0..n {
-            let down = code[i];
-            let up = (down + 1).min(N as u32 - 1);
-            let (down_value, up_value) = (map(down), map(up));
-            // torchao: `residual >= (val_up - val_down) * 0.5`, in `f32`.
-            let c = if x[i] - down_value >= (up_value - down_value) * 0.5 {
-                up
-            } else {
-                down
-            };
-            out[i] = c as u8;
-        }
+fn codes<const M: u32, const E0: u32, const B: usize>(
+    search: &Search<M, E0, B>,
+    x: &[f32],
+    out: &mut [u8],
+    avx2: Option<Avx2>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(avx2) = avx2 {
+        return search.codes_avx2(avx2, x, out);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    if let Some(never) = avx2 {
+        match never {}
+    }
+    for (out, &x) in out.iter_mut().zip(x) {
+        *out = search.code(x);
+    }
+}
+
+/// [`CodeMap::packed_codes_of`] with one map's table.
+#[inline(always)]
+fn packed_codes<const M: u32, const E0: u32, const B: usize>(
+    search: &Search<M, E0, B>,
+    x: &[f32],
+    out: &mut [u8],
+    avx2: Option<Avx2>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(avx2) = avx2 {
+        return search.packed_codes_avx2(avx2, x, out);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    if let Some(never) = avx2 {
+        match never {}
+    }
+    for (out, pair) in out.iter_mut().zip(x.chunks_exact(2)) {
+        *out = search.code(pair[0]) << 4 | search.code(pair[1]);
     }
 }
 
 /// A block's scale: its largest magnitude, at least `1e-12` (torchao's `clip(1e-12)`); a NaN
-/// is its own scale.
-pub(crate) fn block_scale(block: impl Iterator<Item = f32>) -> f32 {
-    let max = block.fold(0.0f32, |m, x| {
-        if x.abs() > m || x.is_nan() {
-            x.abs()
-        } else {
-            m
-        }
-    });
+/// is its own scale (the last NaN of the block, as a running maximum that a NaN replaces).
+#[inline(always)]
+pub(crate) fn block_scale(block: impl Iterator<Item = f32> + Clone) -> f32 {
+    // The largest magnitude as the largest magnitude's bits: an integer maximum, which
+    // vectorises (a float maximum with torchao's NaN rule does not); a NaN's bits are larger
+    // than any number's, and then the rare running form gives the NaN torchao's would.
+    let largest = block
+        .clone()
+        .fold(0u32, |m, x| m.max(x.to_bits() & 0x7fff_ffff));
+    let max = if largest > 0x7f80_0000 {
+        block.fold(0.0f32, |m, x| {
+            if x.abs() > m || x.is_nan() {
+                x.abs()
+            } else {
+                m
+            }
+        })
+    } else {
+        f32::from_bits(largest)
+    };
     if max < 1e-12 { 1e-12 } else { max }
 }
 
@@ -164,14 +216,29 @@ pub(crate) fn quantize(
         *scale = block_scale(x.iter().copied());
         let s = *scale;
         let scaled: Vec<f32> = x.iter().map(|&x| x / s).collect();
-        map.codes_of(&scaled, codes);
-        // The one-value search gives the same codes.
-        debug_assert!(
+        map.codes_of(&scaled, codes, None);
+        // The one-value search gives the same codes, and so do the AVX2 searches.
+        assert!(
             scaled
                 .iter()
                 .zip(codes.iter())
                 .all(|(&x, &c)| map.code(x) == c)
         );
+        #[cfg(target_arch = "x86_64")]
+        if let Some(avx2) = Avx2::detect() {
+            let mut simd = vec![0u8; codes.len()];
+            map.codes_of(&scaled, &mut simd, Some(avx2));
+            assert_eq!(simd, codes, "{map:?}");
+            if codes.len().is_multiple_of(2) {
+                let (mut packed, mut want) =
+                    (vec![0u8; codes.len() / 2], vec![0u8; codes.len() / 2]);
+                map.packed_codes_of(&scaled, &mut packed, Some(avx2));
+                pack4(codes, &mut want);
+                if map.len() == 16 {
+                    assert_eq!(packed, want, "{map:?}");
+                }
+            }
+        }
     }
 }
 
@@ -192,6 +259,22 @@ pub(crate) fn dequantize(
     for ((out, codes), &s) in out.chunks_mut(block).zip(codes.chunks(block)).zip(scales) {
         for (o, &c) in out.iter_mut().zip(codes) {
             *o = map.value(c) * s;
+        }
+        // The AVX2 table loads give the same values.
+        #[cfg(target_arch = "x86_64")]
+        if let Some(avx2) = Avx2::detect() {
+            let mut simd = vec![0f32; out.len()];
+            match <&[u32; 256]>::try_from(map.bits()) {
+                Ok(table) => x86::dequantize8(avx2, table, codes, s, &mut simd),
+                Err(_) => {
+                    let mut packed = vec![0u8; codes.len() / 2];
+                    pack4(codes, &mut packed);
+                    let table = map.bits().try_into().expect("16 entries");
+                    x86::dequantize4(avx2, table, &packed, s, &mut simd);
+                }
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&simd), bits(out), "{map:?}");
         }
     }
 }
