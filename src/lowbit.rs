@@ -218,6 +218,64 @@ impl Quantized {
         self.codes.len() + std::mem::size_of::<f32>() * self.scales.len()
     }
 
+    /// Every block, to be updated.
+    pub(crate) fn blocks_mut(&mut self) -> BlocksMut<'_> {
+        BlocksMut {
+            map: self.map,
+            block: self.block,
+            codes: &mut self.codes,
+            scales: &mut self.scales,
+        }
+    }
+}
+
+/// A run of whole blocks of a quantised moment, to be updated: the moment's blocks, or a part of
+/// them (what one thread updates).
+#[derive(Debug)]
+pub(crate) struct BlocksMut<'a> {
+    map: CodeMap,
+    block: usize,
+    codes: &'a mut [u8],
+    scales: &'a mut [f32],
+}
+
+impl<'a> BlocksMut<'a> {
+    /// Elements per block.
+    pub(crate) fn block(&self) -> usize {
+        self.block
+    }
+
+    /// The number of blocks.
+    pub(crate) fn blocks(&self) -> usize {
+        self.scales.len()
+    }
+
+    /// The first `blocks` blocks and the rest.
+    pub(crate) fn split_at(self, blocks: usize) -> (Self, Self) {
+        let bytes = if self.map.len() == 16 {
+            blocks * self.block / 2
+        } else {
+            blocks * self.block
+        };
+        let (codes, rest_codes) = self.codes.split_at_mut(bytes);
+        let (scales, rest_scales) = self.scales.split_at_mut(blocks);
+        let (map, block) = (self.map, self.block);
+        (
+            BlocksMut {
+                map,
+                block,
+                codes,
+                scales,
+            },
+            BlocksMut {
+                map,
+                block,
+                codes: rest_codes,
+                scales: rest_scales,
+            },
+        )
+    }
+
     /// The values of block `b`, `map[code]·scale` in `f32`, into `out` (one per element of the
     /// block) in the type of the arithmetic.
     #[inline(always)]
@@ -271,19 +329,21 @@ impl Quantized {
         } else {
             &mut self.codes[b * self.block..(b + 1) * self.block]
         };
-        let encode = |x: &[f32], codes: &mut [u8]| {
+        // (A function, not a closure, so that it is inlined into the SIMD loops' context.)
+        #[inline(always)]
+        fn encode(map: CodeMap, x: &[f32], codes: &mut [u8], avx2: Option<crate::quant::Avx2>) {
             if map.len() == 16 {
                 map.packed_codes_of(x, codes, avx2);
             } else {
                 map.codes_of(x, codes, avx2);
             }
-        };
+        }
         if let Some(values) = C::as_f32s_mut(values) {
             // In place, the scaled values' `f32`s.
             for x in values.iter_mut() {
                 *x = crate::ops::saturate(*x) / s;
             }
-            return encode(values, codes);
+            return encode(map, values, codes, avx2);
         }
         // Wider arithmetic (`f64`): the scaled values through a small buffer of `f32`s.
         const CHUNK: usize = 64;
@@ -293,7 +353,7 @@ impl Quantized {
             for (y, &x) in scaled.iter_mut().zip(values) {
                 *y = narrow(x) / s;
             }
-            encode(&scaled[..values.len()], codes);
+            encode(map, &scaled[..values.len()], codes, avx2);
         }
     }
 }
@@ -453,7 +513,8 @@ mod tests {
             quantize(&x, block, map, &mut codes, &mut scales);
             let mut q = Quantized::zeros(map, block, n);
             for b in 0..q.blocks() {
-                q.quantize_block(b, &mut x[b * block..(b + 1) * block].to_vec());
+                q.blocks_mut()
+                    .quantize_block(b, &mut x[b * block..(b + 1) * block].to_vec());
             }
             assert_eq!(q.scales(), &scales[..], "{map:?}");
             let stored = if map.len() == 16 {
@@ -471,7 +532,8 @@ mod tests {
             dequantize(&codes, &scales, block, map, &mut want);
             let mut got = vec![0f32; n];
             for b in 0..q.blocks() {
-                q.dequantize_block(b, &mut got[b * block..(b + 1) * block]);
+                q.blocks_mut()
+                    .dequantize_block(b, &mut got[b * block..(b + 1) * block]);
             }
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "{map:?}");
@@ -483,13 +545,15 @@ mod tests {
     #[test]
     fn infinite_moments_are_stored_finite() {
         let mut q = Quantized::zeros(CodeMap::Unsigned8, 4, 4);
-        q.quantize_block(0, &mut [f32::INFINITY, 1.0, 0.0, 2.0]);
+        q.blocks_mut()
+            .quantize_block(0, &mut [f32::INFINITY, 1.0, 0.0, 2.0]);
         let mut out = [0f32; 4];
-        q.dequantize_block(0, &mut out);
+        q.blocks_mut().dequantize_block(0, &mut out);
         assert_eq!(out[0].to_bits(), f32::MAX.to_bits());
         assert!(out.iter().all(|x| x.is_finite()));
-        q.quantize_block(0, &mut [f32::NAN, 1.0, 0.0, 2.0]);
-        q.dequantize_block(0, &mut out);
+        q.blocks_mut()
+            .quantize_block(0, &mut [f32::NAN, 1.0, 0.0, 2.0]);
+        q.blocks_mut().dequantize_block(0, &mut out);
         assert!(
             out.iter().all(|x| x.is_nan()),
             "a NaN block is NaN: {out:?}"

@@ -26,7 +26,7 @@ use ndarray::{
 
 use crate::float::Float;
 use crate::float::random::random_bits;
-use crate::lowbit::{MAX_BLOCK, Quantized};
+use crate::lowbit::{BlocksMut, MAX_BLOCK, Quantized};
 use crate::tensor::{Tensor, TensorMut};
 
 /// Runs `body` with run-time decisions turned into constants: each `const NAME: T = value;`
@@ -691,7 +691,7 @@ impl<'a, A: Float> Pass<'a, A> {
     pub(crate) fn zip1_quantized(
         &mut self,
         s0: &mut Quantized,
-        f: impl Fn(&mut A::Compute, A::Compute, &mut A::Compute) + Copy,
+        f: impl Fn(&mut A::Compute, A::Compute, &mut A::Compute) + Copy + Sync,
     ) {
         self.zip_quantized(
             [s0],
@@ -705,7 +705,7 @@ impl<'a, A: Float> Pass<'a, A> {
         &mut self,
         s0: &mut Quantized,
         s1: &mut Quantized,
-        f: impl Fn(&mut A::Compute, A::Compute, &mut A::Compute, &mut A::Compute) + Copy,
+        f: impl Fn(&mut A::Compute, A::Compute, &mut A::Compute, &mut A::Compute) + Copy + Sync,
     ) {
         self.zip_quantized(
             [s0, s1],
@@ -717,7 +717,7 @@ impl<'a, A: Float> Pass<'a, A> {
     fn zip_quantized<const K: usize>(
         &mut self,
         states: [&mut Quantized; K],
-        f: impl Fn(&mut A::Compute, A::Compute, &mut [A::Compute; K]) + Copy,
+        f: impl Fn(&mut A::Compute, A::Compute, &mut [A::Compute; K]) + Copy + Sync,
     ) {
         match self.stochastic {
             Some(key) if A::STOCHASTIC => self.quantized_blocks(states, f, move |x, i| {
@@ -728,13 +728,15 @@ impl<'a, A: Float> Pass<'a, A> {
     }
 
     /// The loop of [`zip_quantized`](Self::zip_quantized); `store(x, i)` stores the parameter's
-    /// new value `x` at logical position `i`.
+    /// new value `x` at logical position `i`. A large contiguous tensor is split on block
+    /// boundaries across threads (the `rayon` feature): each block's result depends on that
+    /// block alone, so the bits are the same whatever the split.
     #[inline(always)]
     fn quantized_blocks<const K: usize>(
         &mut self,
-        mut states: [&mut Quantized; K],
-        f: impl Fn(&mut A::Compute, A::Compute, &mut [A::Compute; K]) + Copy,
-        store: impl Fn(A::Compute, usize) -> A + Copy,
+        states: [&mut Quantized; K],
+        f: impl Fn(&mut A::Compute, A::Compute, &mut [A::Compute; K]) + Copy + Sync,
+        store: impl Fn(A::Compute, usize) -> A + Copy + Sync,
     ) {
         let block = states[0].block();
         let blocks = states[0].blocks();
@@ -744,41 +746,30 @@ impl<'a, A: Float> Pass<'a, A> {
                 .all(|s| s.block() == block && s.blocks() == blocks)
         );
         debug_assert_eq!(block * blocks, self.len());
+        let states = states.map(|s| s.blocks_mut());
         let g = self.grad.view_dyn();
         let mut p = self.param.view_dyn_mut();
-        // The block's values, in the type of the arithmetic (on the stack: no allocation).
-        let mut values = [[<A::Compute as Float>::from_f64(0.0); MAX_BLOCK]; K];
         if let (Some(p), Some(g)) = (p.as_slice_mut(), g.as_slice()) {
             let g = &g[..p.len()];
-            return with_simd(
-                #[inline(always)]
-                || {
-                    // Moved in, so that the scalars live in registers (see `flat_loop!`).
-                    let (f, store) = (f, store);
-                    for b in 0..blocks {
-                        let start = b * block;
-                        let (p, g) = (&mut p[start..start + block], &g[start..start + block]);
-                        let mut v = values.each_mut().map(|v| &mut v[..block]);
-                        for (s, v) in states.iter().zip(v.iter_mut()) {
-                            s.dequantize_block(b, v);
-                        }
-                        let n = p.len();
-                        for i in 0..n {
-                            let mut x = p[i].to_compute();
-                            let mut s: [A::Compute; K] = std::array::from_fn(|k| v[k][i]);
-                            f(&mut x, g[i].to_compute(), &mut s);
-                            p[i] = store(x, start + i);
-                            for k in 0..K {
-                                v[k][i] = s[k];
-                            }
-                        }
-                        for (s, v) in states.iter_mut().zip(v.iter_mut()) {
-                            s.quantize_block(b, v);
-                        }
-                    }
-                },
-            );
+            // The blocks' buffers on the stack are as large as torchao's blocks (256 values)
+            // unless the blocks are larger: they are zeroed on every call.
+            let run = |p: &mut [A], g: &[A], states: [BlocksMut<'_>; K], offset: usize| {
+                with_simd(
+                    #[inline(always)]
+                    || match block {
+                        ..=256 => quantized_run::<A, K, 256>(p, g, states, offset, f, store),
+                        _ => quantized_run::<A, K, MAX_BLOCK>(p, g, states, offset, f, store),
+                    },
+                )
+            };
+            #[cfg(feature = "rayon")]
+            if parallel::split(p.len()) {
+                return split_blocks(p, g, states, 0, &run);
+            }
+            return run(p, g, states, 0);
         }
+        let mut states = states;
+        let mut values = [[<A::Compute as Float>::from_f64(0.0); MAX_BLOCK]; K];
         let mut elements = p.iter_mut().zip(g.iter());
         for b in 0..blocks {
             for (s, v) in states.iter().zip(values.iter_mut()) {
@@ -1154,6 +1145,89 @@ pub(crate) fn first_non_finite<A: Float>(t: &dyn Tensor<A>) -> Option<(Vec<usize
         .indexed_iter()
         .find(|(_, x)| !x.is_finite())
         .map(|(index, &x)| (index.slice().to_vec(), x))
+}
+
+/// The element loop of [`Pass::zip_quantized`] over contiguous blocks: block by block, the
+/// moments' values dequantised into stack buffers, `f` over the block's elements, the new
+/// values quantised again. `offset` is the logical position of `p[0]` (for `store`).
+/// The moments' values of a block are held in `[_; B]` buffers (`B` at least the block size).
+#[inline(always)]
+fn quantized_run<A: Float, const K: usize, const B: usize>(
+    p: &mut [A],
+    g: &[A],
+    mut states: [BlocksMut<'_>; K],
+    offset: usize,
+    f: impl Fn(&mut A::Compute, A::Compute, &mut [A::Compute; K]) + Copy,
+    store: impl Fn(A::Compute, usize) -> A + Copy,
+) {
+    // Moved in, so that the scalars live in registers (see `flat_loop!`).
+    let (f, store) = (f, store);
+    let block = states[0].block();
+    // The block's values, in the type of the arithmetic (on the stack: no allocation).
+    let mut values = [[<A::Compute as Float>::from_f64(0.0); B]; K];
+    for b in 0..states[0].blocks() {
+        let start = b * block;
+        let (p, g) = (&mut p[start..start + block], &g[start..start + block]);
+        for (s, v) in states.iter().zip(values.iter_mut()) {
+            s.dequantize_block(b, &mut v[..block]);
+        }
+        let element = |i: usize, p: &mut A, g: A, values: &mut [[A::Compute; B]; K]| {
+            let mut x = p.to_compute();
+            let mut s: [A::Compute; K] = std::array::from_fn(|k| values[k][i]);
+            f(&mut x, g.to_compute(), &mut s);
+            *p = store(x, offset + start + i);
+            for k in 0..K {
+                values[k][i] = s[k];
+            }
+        };
+        if let (Ok(p), Ok(g)) = (<&mut [A; B]>::try_from(&mut *p), <&[A; B]>::try_from(g)) {
+            // A whole buffer (torchao's blocks): a loop of a fixed count without bounds
+            // checks, which the compiler vectorises without a scalar tail.
+            for i in 0..B {
+                element(i, &mut p[i], g[i], &mut values);
+            }
+        } else {
+            for i in 0..block {
+                element(i, &mut p[i], g[i], &mut values);
+            }
+        }
+        for (s, v) in states.iter_mut().zip(values.iter_mut()) {
+            s.quantize_block(b, &mut v[..block]);
+        }
+    }
+}
+
+/// Runs `run(p, g, states, offset)` on parts of whole blocks, about
+/// [`parallel::CHUNK`](parallel::CHUNK) elements each, on rayon's threads (halving
+/// recursively, so that nothing is allocated).
+#[cfg(feature = "rayon")]
+fn split_blocks<A: Float, const K: usize>(
+    p: &mut [A],
+    g: &[A],
+    states: [BlocksMut<'_>; K],
+    offset: usize,
+    run: &(impl Fn(&mut [A], &[A], [BlocksMut<'_>; K], usize) + Sync),
+) {
+    let (block, blocks) = (states[0].block(), states[0].blocks());
+    let per_part = (parallel::CHUNK / block).max(1);
+    if blocks <= per_part {
+        return run(p, g, states, offset);
+    }
+    // Split on a part's boundary near the middle.
+    let left_blocks = (blocks / per_part).div_ceil(2) * per_part;
+    let mid = left_blocks * block;
+    let (p0, p1) = p.split_at_mut(mid);
+    let (g0, g1) = g.split_at(mid);
+    let mut halves = states.map(|s| {
+        let (a, b) = s.split_at(left_blocks);
+        (Some(a), Some(b))
+    });
+    let left = std::array::from_fn(|k| halves[k].0.take().expect("split"));
+    let right = std::array::from_fn(|k| halves[k].1.take().expect("split"));
+    rayon::join(
+        || split_blocks(p0, g0, left, offset, run),
+        || split_blocks(p1, g1, right, offset + mid, run),
+    );
 }
 
 /// Runs `body` compiled for the widest vector instructions this CPU supports.

@@ -197,6 +197,65 @@ fn every_layout_gives_the_same_bits() {
     }
 }
 
+/// A tensor large enough to be split across threads (the `rayon` feature: on block
+/// boundaries, in parts of whole blocks) gives the bits of one thread, parameters and codes.
+#[cfg(feature = "rayon")]
+#[test]
+fn every_thread_count_gives_the_same_bits() {
+    // Several parts of 2^15 elements, and a last part that is not a whole one.
+    let n = 5 * (1 << 15) + 3 * 256;
+    assert!(n >= ndarray_optim::PARALLEL_MIN_LEN);
+    for (name, _) in configs() {
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut opt = configs().into_iter().find(|(n, _)| *n == name).unwrap().1;
+                let mut p = Array1::from_shape_fn(n, |i| (i as f32 * 0.01).sin());
+                for step in 1..4 {
+                    opt.step(&mut p, &grad(step, n)).unwrap();
+                }
+                let bits: Vec<u32> = p.iter().map(|x| x.to_bits()).collect();
+                (bits, opt.save_state())
+            })
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            assert!(run(threads) == one, "{name} with {threads} threads");
+        }
+    }
+    // bf16 parameters with stochastic rounding: each element's random bits are those of its
+    // position, whichever thread stores it.
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut opt = AdamConfig::default()
+                .lr(1e-3)
+                .quantized_state(Quantization::int8())
+                .build::<half::bf16>()
+                .unwrap();
+            opt.set_stochastic_rounding(Some(7)).unwrap();
+            let mut p = Array1::from_shape_fn(n, |i| half::bf16::from_f32((i as f32 * 0.01).sin()));
+            for step in 1..4 {
+                opt.step(&mut p, &grad(step, n).mapv(half::bf16::from_f32))
+                    .unwrap();
+            }
+            p.iter().map(|x| x.to_bits()).collect::<Vec<u16>>()
+        })
+    };
+    let one = run(1);
+    assert_eq!(
+        run(2),
+        one,
+        "bf16 Adam 8-bit, stochastic rounding, 2 threads"
+    );
+}
+
 /// `load_state(tampered)` fails with `InvalidState` and leaves `opt` as it was.
 fn refused(opt: &mut dyn Optimizer<f32>, tampered: OptimizerState<f32>, what: &str) {
     let before = opt.save_state();
