@@ -486,13 +486,18 @@ impl<A: Float, O: Optimizer<A>> Sharded<A, O> {
     }
 }
 
-/// Part of a list: the tensors at `positions`, in that order.
-struct Part<'a, L: ?Sized> {
-    list: &'a mut L,
+/// Part of a list: the tensors at `positions`, in that order. `R` is a reference to the list,
+/// shared (a read-only part) or exclusive.
+struct Part<'a, R> {
+    list: R,
     positions: &'a [usize],
 }
 
-impl<A, L: TensorList<A> + ?Sized> TensorList<A> for Part<'_, L> {
+impl<'a, A, L, R> TensorList<A> for Part<'a, R>
+where
+    L: TensorList<A> + ?Sized + 'a,
+    R: std::ops::Deref<Target = L>,
+{
     fn len(&self) -> usize {
         self.positions.len()
     }
@@ -509,32 +514,13 @@ impl<A, L: TensorList<A> + ?Sized> TensorList<A> for Part<'_, L> {
     }
 }
 
-impl<A, L: TensorListMut<A> + ?Sized> TensorListMut<A> for Part<'_, L> {
+impl<'a, A, L, R> TensorListMut<A> for Part<'a, R>
+where
+    L: TensorListMut<A> + ?Sized + 'a,
+    R: std::ops::DerefMut<Target = L>,
+{
     fn tensor_mut(&mut self, index: usize) -> Option<&mut dyn TensorMut<A>> {
         self.list.tensor_mut(*self.positions.get(index)?)
-    }
-}
-
-/// A read-only part of a list.
-struct PartOf<'a, L: ?Sized> {
-    list: &'a L,
-    positions: &'a [usize],
-}
-
-impl<A, L: TensorList<A> + ?Sized> TensorList<A> for PartOf<'_, L> {
-    fn len(&self) -> usize {
-        self.positions.len()
-    }
-    fn tensor(&self, index: usize) -> Option<&dyn Tensor<A>> {
-        self.list.tensor(*self.positions.get(index)?)
-    }
-    fn absent(&self, index: usize) -> bool {
-        self.positions
-            .get(index)
-            .is_some_and(|&i| self.list.absent(i))
-    }
-    fn name(&self, index: usize) -> Option<&str> {
-        self.list.name(*self.positions.get(index)?)
     }
 }
 
@@ -726,7 +712,7 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Sharded<A, O> {
                 list: &mut *params,
                 positions: &layout.owned,
             };
-            let grads = PartOf {
+            let grads = Part {
                 list: grads,
                 positions: &layout.owned,
             };
@@ -771,11 +757,11 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Sharded<A, O> {
                 let positions = &layout.owned;
                 self.inner
                     .check_step(
-                        &PartOf {
+                        &Part {
                             list: params,
                             positions,
                         },
-                        &PartOf {
+                        &Part {
                             list: grads,
                             positions,
                         },

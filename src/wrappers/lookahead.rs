@@ -298,14 +298,11 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Lookahead<A, O> {
         grads: &dyn TensorList<A>,
         reduce: &mut dyn Reduce,
     ) -> Result<(), Error> {
-        let n = match check::read_inputs(&*params, grads).and_then(|n| {
+        let checks = check::read_inputs(&*params, grads).and_then(|n| {
             self.validate(&*params)?;
             Ok(n)
-        }) {
-            Ok(n) => n,
-            // The other ranks wait in the inner step's first round: they get the error there.
-            Err(e) => return reduce.exchange(Err(e.clone())).and(Err(e)),
-        };
+        });
+        let n = super::checked_before_rounds(reduce, checks)?;
         // Tensors seen for the first time (all of them on the first step, a group's when one
         // was added): their slow weights are the parameters before this step, kept only if the
         // step succeeds.

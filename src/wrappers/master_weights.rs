@@ -229,14 +229,11 @@ impl<A: Float<Compute = f32>, O: Optimizer<f32> + Clone + 'static> Optimizer<A>
         grads: &dyn TensorList<A>,
         reduce: &mut dyn Reduce,
     ) -> Result<(), Error> {
-        let n = match self.check(&*params, grads).and_then(|n| {
+        let checks = self.check(&*params, grads).and_then(|n| {
             check::step_inputs(params, grads)?;
             Ok(n)
-        }) {
-            Ok(n) => n,
-            // The other ranks wait in the inner step's first round: they get the error there.
-            Err(e) => return reduce.exchange(Err(e.clone())).and(Err(e)),
-        };
+        });
+        let n = super::checked_before_rounds(reduce, checks)?;
         self.widen_grads(&*params, grads, n);
         let fresh = self.master.is_empty();
         if fresh {

@@ -138,6 +138,16 @@ macro_rules! forward_to_inner {
 }
 pub(crate) use forward_to_inner;
 
+/// A wrapper's own checks before its inner optimizer's step through `reduce`: their error is
+/// also sent into the round the inner step would make first, where the other ranks wait, so
+/// that every rank fails together.
+pub(crate) fn checked_before_rounds<T>(
+    reduce: &mut dyn crate::distributed::Reduce,
+    checks: Result<T, crate::Error>,
+) -> Result<T, crate::Error> {
+    checks.or_else(|e| reduce.exchange(Err(e.clone())).and(Err(e)))
+}
+
 mod lookahead;
 mod master_weights;
 mod multi_steps;
