@@ -603,6 +603,18 @@ mod baseline {
                 #[inline(always)]
                 || prodigy(p, g, s0, s1, s2, s3),
             ),
+            "ASGD" => for_cpu(
+                #[inline(always)]
+                || asgd(p, g, s0),
+            ),
+            "Adafactor" => for_cpu(
+                #[inline(always)]
+                || adafactor(p, g, s0),
+            ),
+            "SparseAdam" => for_cpu(
+                #[inline(always)]
+                || sparse_adam(p, g, s0, s1),
+            ),
             other => panic!("no baseline for {other}"),
         }
     }
@@ -861,6 +873,61 @@ mod baseline {
         let d = (dot / l1).max(1e-6) as f32;
         for ((p, &m), &v) in p.iter_mut().zip(m.iter()).zip(v.iter()) {
             *p += (-1e-6 * m) / (v.sqrt() + d * 1e-8);
+        }
+    }
+
+    /// ASGD before averaging starts (`t₀` = 1e6): the shrunk step, the average a copy.
+    #[inline(always)]
+    fn asgd(p: &mut [f32], g: &[f32], ax: &mut [f32]) {
+        let (shrink, eta) = (1.0 - 1e-4 * 0.01, 0.01f32);
+        for ((p, &g), ax) in p.iter_mut().zip(g).zip(ax) {
+            *p = g.mul_add(-eta, *p * shrink);
+            *ax = *p;
+        }
+    }
+
+    /// Adafactor on a vector (unfactored): the parameter's RMS (`f64` terms), the second
+    /// moment, `Σ U²` (`f64` terms), then the step: four passes, as the crate makes them.
+    #[inline(always)]
+    fn adafactor(p: &mut [f32], g: &[f32], v: &mut [f32]) {
+        let rms = (lanes(p, p, p, |p, _, _| f64::from(p) * f64::from(p)) / p.len() as f64).sqrt();
+        for (v, &g) in v.iter_mut().zip(g) {
+            *v = (g * g - *v).mul_add(0.2, *v);
+        }
+        let u = |g: f32, v: f32| g * (1.0 / v.max(1e-60).sqrt());
+        let sum_u2 = lanes(g, v, v, |g, v, _| {
+            let u = f64::from(u(g, v));
+            u * u
+        });
+        let step =
+            (-(rms.max(1e-3) * 0.01) / (sum_u2.sqrt() / (p.len() as f64).sqrt()).max(1.0)) as f32;
+        for ((p, &g), &v) in p.iter_mut().zip(g).zip(v.iter()) {
+            *p = u(g, v).mul_add(step, *p);
+        }
+    }
+
+    /// SparseAdam with a dense gradient: Adam's arithmetic in PyTorch's lerp form, with the
+    /// guards of the moments and of `m / (√v + ε)` (selects).
+    #[inline(always)]
+    fn sparse_adam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+            *m = if m.is_infinite() {
+                *m
+            } else {
+                *m + (g - *m) * 0.1
+            };
+            *v = if v.is_infinite() {
+                *v
+            } else {
+                *v + (g * g - *v) * 0.001
+            };
+            let denom = v.sqrt() + 1e-8;
+            let ratio = if m.is_infinite() && denom.is_infinite() {
+                0.0
+            } else {
+                *m / denom
+            };
+            *p += ratio * -1e-3;
         }
     }
 
