@@ -37,7 +37,8 @@
 //! - `lowbit/<case>/<n>`, n = 102,400 and 10,240,000 (multiples of 256): Adam with `f32`
 //!   state against 8-bit and 4-bit block-wise quantised state (`quantized_state`), `f32`
 //!   parameters: 8 bytes of state per element against 2.03 and
-//!   1.06, and the work of dequantising and quantising each block.
+//!   1.06, and the work of dequantising and quantising each block; each also on 2 threads
+//!   (`<case>-2-threads`: a large tensor's blocks split across a pool of two).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -438,6 +439,14 @@ fn low_bit_state(c: &mut Criterion) {
             opt.step(&mut p, &g).unwrap(); // state allocated outside the timing
             group.bench_function(BenchmarkId::new(id, n), |b| {
                 b.iter(|| opt.step(black_box(&mut p), black_box(&g)).unwrap())
+            });
+            // The same step on two threads (a large tensor is split on block boundaries).
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap();
+            group.bench_function(BenchmarkId::new(format!("{id}-2-threads"), n), |b| {
+                b.iter(|| pool.install(|| opt.step(black_box(&mut p), black_box(&g)).unwrap()))
             });
         }
         group.finish();
