@@ -251,6 +251,7 @@ impl<'a> BlocksMut<'a> {
     }
 
     /// The first `blocks` blocks and the rest.
+    #[cfg(feature = "rayon")]
     pub(crate) fn split_at(self, blocks: usize) -> (Self, Self) {
         let bytes = if self.map.len() == 16 {
             blocks * self.block / 2

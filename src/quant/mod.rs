@@ -100,23 +100,23 @@ impl CodeMap {
     /// a time with AVX2 gathers when `avx2` is given.
     #[inline(always)]
     pub(crate) fn codes_of(self, x: &[f32], out: &mut [u8], avx2: Option<Avx2>) {
-        match self {
-            CodeMap::Signed8 => codes(&SEARCH_SIGNED_8, x, out, avx2),
-            CodeMap::Unsigned8 => codes(&SEARCH_UNSIGNED_8, x, out, avx2),
-            CodeMap::Signed4 => codes(&SEARCH_SIGNED_4, x, out, avx2),
-            CodeMap::Unsigned4 => codes(&SEARCH_UNSIGNED_4, x, out, avx2),
-        }
+        self.encode(x, out, false, avx2);
     }
 
     /// [`codes_of`](Self::codes_of) two codes to a byte, as torchao packs 4-bit codes:
     /// `out[i] = code(x[2i]) << 4 | code(x[2i + 1])`.
     #[inline(always)]
     pub(crate) fn packed_codes_of(self, x: &[f32], out: &mut [u8], avx2: Option<Avx2>) {
+        self.encode(x, out, true, avx2);
+    }
+
+    #[inline(always)]
+    fn encode(self, x: &[f32], out: &mut [u8], packed: bool, avx2: Option<Avx2>) {
         match self {
-            CodeMap::Signed8 => packed_codes(&SEARCH_SIGNED_8, x, out, avx2),
-            CodeMap::Unsigned8 => packed_codes(&SEARCH_UNSIGNED_8, x, out, avx2),
-            CodeMap::Signed4 => packed_codes(&SEARCH_SIGNED_4, x, out, avx2),
-            CodeMap::Unsigned4 => packed_codes(&SEARCH_UNSIGNED_4, x, out, avx2),
+            CodeMap::Signed8 => encode(&SEARCH_SIGNED_8, x, out, packed, avx2),
+            CodeMap::Unsigned8 => encode(&SEARCH_UNSIGNED_8, x, out, packed, avx2),
+            CodeMap::Signed4 => encode(&SEARCH_SIGNED_4, x, out, packed, avx2),
+            CodeMap::Unsigned4 => encode(&SEARCH_UNSIGNED_4, x, out, packed, avx2),
         }
     }
 }
@@ -129,45 +129,34 @@ static SEARCH_UNSIGNED_8: Search<7, { 127 - 23 }, 8192> = Search::new(&maps::UNS
 static SEARCH_SIGNED_4: Search<4, { 127 - 10 }, 512> = Search::new(&maps::SIGNED_4);
 static SEARCH_UNSIGNED_4: Search<4, { 127 - 10 }, 512> = Search::new(&maps::UNSIGNED_4);
 
-/// [`CodeMap::codes_of`] with one map's table.
+/// [`CodeMap::codes_of`] (or, `packed`, [`CodeMap::packed_codes_of`]) with one map's table.
 #[inline(always)]
-fn codes<const M: u32, const E0: u32, const B: usize>(
+fn encode<const M: u32, const E0: u32, const B: usize>(
     search: &Search<M, E0, B>,
     x: &[f32],
     out: &mut [u8],
+    packed: bool,
     avx2: Option<Avx2>,
 ) {
     #[cfg(target_arch = "x86_64")]
     if let Some(avx2) = avx2 {
-        return search.codes_avx2(avx2, x, out);
+        return match packed {
+            false => search.codes_avx2(avx2, x, out),
+            true => search.packed_codes_avx2(avx2, x, out),
+        };
     }
     #[cfg(not(target_arch = "x86_64"))]
     if let Some(never) = avx2 {
         match never {}
     }
-    for (out, &x) in out.iter_mut().zip(x) {
-        *out = search.code(x);
-    }
-}
-
-/// [`CodeMap::packed_codes_of`] with one map's table.
-#[inline(always)]
-fn packed_codes<const M: u32, const E0: u32, const B: usize>(
-    search: &Search<M, E0, B>,
-    x: &[f32],
-    out: &mut [u8],
-    avx2: Option<Avx2>,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(avx2) = avx2 {
-        return search.packed_codes_avx2(avx2, x, out);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    if let Some(never) = avx2 {
-        match never {}
-    }
-    for (out, pair) in out.iter_mut().zip(x.chunks_exact(2)) {
-        *out = search.code(pair[0]) << 4 | search.code(pair[1]);
+    if packed {
+        for (out, pair) in out.iter_mut().zip(x.chunks_exact(2)) {
+            *out = search.code(pair[0]) << 4 | search.code(pair[1]);
+        }
+    } else {
+        for (out, &x) in out.iter_mut().zip(x) {
+            *out = search.code(x);
+        }
     }
 }
 

@@ -202,16 +202,19 @@ fn every_layout_gives_the_same_bits() {
 #[cfg(feature = "rayon")]
 #[test]
 fn every_thread_count_gives_the_same_bits() {
+    fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(f)
+    }
     // Several parts of 2^15 elements, and a last part that is not a whole one.
     let n = 5 * (1 << 15) + 3 * 256;
     assert!(n >= ndarray_optim::PARALLEL_MIN_LEN);
     for (name, _) in configs() {
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            in_pool(threads, || {
                 let mut opt = configs().into_iter().find(|(n, _)| *n == name).unwrap().1;
                 let mut p = Array1::from_shape_fn(n, |i| (i as f32 * 0.01).sin());
                 for step in 1..4 {
@@ -229,11 +232,7 @@ fn every_thread_count_gives_the_same_bits() {
     // bf16 parameters with stochastic rounding: each element's random bits are those of its
     // position, whichever thread stores it.
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        in_pool(threads, || {
             let mut opt = AdamConfig::default()
                 .lr(1e-3)
                 .quantized_state(Quantization::int8())
