@@ -135,7 +135,8 @@ fn run<A: Float>(
                             } else {
                                 A::from_f64(want).widen()
                             };
-                            if !tolerance(index, got, want) {
+                            // Equal infinities too (Prodigy's `s`, which overflows `f16`).
+                            if got != want && !tolerance(index, got, want) {
                                 failures.push(format!(
                                     "{tag} {}: final `{name}` of tensor {index}: got {got:e}, \
                                      PyTorch {want:e}",
@@ -619,13 +620,20 @@ mod half_types {
     ];
 
     fn bit_for_bit(kind: OptimizerKind, _reference: &str) -> bool {
-        kind != OptimizerKind::RmsProp && !ROUNDED_BETWEEN_PASSES.contains(&kind)
+        kind != OptimizerKind::RmsProp
+            && kind != OptimizerKind::Prodigy
+            && !ROUNDED_BETWEEN_PASSES.contains(&kind)
     }
 
-    /// Added after `generate_half.py` was last run: no 16-bit fixtures yet (its kernel does
-    /// compute in `f32` for 16-bit parameters, as every other's; its `f32` and `f64`
-    /// trajectories are checked above).
-    const NO_16_BIT_FIXTURES: &[OptimizerKind] = &[OptimizerKind::Prodigy];
+    /// Prodigy's second pass reads the moments its first pass stored, rounded to the 16-bit
+    /// type, where the emulated reference (`prodigyopt` in `f32`, rounded after the step) keeps
+    /// them in `f32` within the step. In `bf16` that is one rounding's worth: 13 of the 15 cases
+    /// are bit-identical at every step and the other two within 0.02 ulp at 1 (measured). In
+    /// `f16` it is not compared: `exp_avg_sq = d²(1 − β₂)·g²` with `d₀ = 1e-6` underflows to 0 at
+    /// the first step (under the 6e-8 of `f16`'s smallest subnormal), and the step divides by
+    /// `d·ε` (a move of 10 where the reference moves 1e-6): a known defect of the crate's
+    /// 16-bit Prodigy (docs/numerics.md); the fixtures are there for its fix.
+    const F16_PRODIGY_DIVERGES: OptimizerKind = OptimizerKind::Prodigy;
 
     fn all<A: Float>(tag: &str) {
         let same = |_, got: f64, want: f64| got.to_bits() == want.to_bits();
@@ -645,7 +653,15 @@ mod half_types {
             |k, _| ROUNDED_BETWEEN_PASSES.contains(&k),
             within::<A>(16.0),
         ));
-        kinds.extend(NO_16_BIT_FIXTURES);
+        if tag == "bf16" {
+            kinds.extend(run::<A>(
+                tag,
+                |k, _| k == OptimizerKind::Prodigy,
+                within::<A>(0.05),
+            ));
+        } else {
+            kinds.insert(F16_PRODIGY_DIVERGES);
+        }
         assert_every_kind(tag, &kinds);
     }
 
