@@ -255,8 +255,8 @@ pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
     fn two_pass(&self) -> bool {
         false
     }
-    /// The first pass over one tensor: updates its state (not the parameter) and returns its
-    /// terms of the two sums, each summed in the tensor's logical order with a fixed blocking
+    /// The first pass over one tensor: reads (or updates) its state, never the parameter, and
+    /// returns its terms of the two sums, each summed in the tensor's logical order with a fixed blocking
     /// ([`Pass::update_and_sum`]), so that they do not depend on its layout. The driver adds
     /// the tensors' terms in list order, whatever the thread count.
     fn gather(
