@@ -563,15 +563,16 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     /// parameter on average. The state is still rounded to nearest.
     ///
     /// The random bits come from a counter-based generator keyed by the seed, the step, the
-    /// tensor's position and the element's (in the parameter's memory order; Muon's in logical
-    /// order), so a run gives the same bits whatever the thread count, and a resumed run (the
-    /// seed is saved with the state) the same as an uninterrupted one.
+    /// tensor's position and the element's (in the parameter's memory order; in logical order
+    /// for the optimizers that walk a tensor so: Muon, Adafactor's factored matrices and
+    /// SparseAdam), so a run gives the same bits whatever the thread count, and a resumed run
+    /// (the seed is saved with the state) the same as an uninterrupted one. Every optimizer of
+    /// the crate has it, SparseAdam's [`step_sparse`](crate::SparseAdam::step_sparse) too.
     ///
     /// # Errors
     ///
     /// [`Error::Unsupported`] for parameters of another type than `bf16` (`f16` has no
-    /// stochastic rounding here, as in torchao), and for Adafactor and SparseAdam (whose
-    /// row-wise updates store the parameter themselves). Nothing changes on error.
+    /// stochastic rounding here, as in torchao). Nothing changes on error.
     ///
     /// # Example
     ///

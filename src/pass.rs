@@ -20,9 +20,7 @@
 
 #![allow(unsafe_code)] // `#[target_feature]` functions, called only after run-time detection.
 
-use ndarray::{
-    ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Dimension, IxDyn, ShapeBuilder, Zip,
-};
+use ndarray::{ArrayView1, ArrayViewD, ArrayViewMutD, Axis, Dimension, IxDyn, ShapeBuilder, Zip};
 
 use crate::float::Float;
 use crate::float::random::random_bits;
@@ -77,6 +75,32 @@ macro_rules! unswitch {
     ($($body:tt)+) => {{ $($body)+ }};
 }
 pub(crate) use unswitch;
+
+/// Runs `body` with `$store`, the store of a parameter's new values (`store(x, i)`: the value
+/// `x` of element `i`, in the type of the arithmetic, as the element type): to nearest, or with
+/// stochastic rounding (`bf16` only) when `$stochastic` holds the stream key of the tensor and
+/// step, from [`random_bits`] of the key and `i`. Every loop that writes a parameter, the
+/// pass's and a kernel's own (Adafactor's rows, SparseAdam's), stores through it, so that the
+/// rule and the bits are the same everywhere: `i` is the element's position in the tensor's
+/// state buffers (for a kernel's own row loops, its logical position). The choice is made
+/// once, outside the loop; `body` is expanded once per choice.
+macro_rules! with_store {
+    ($A:ty, $stochastic:expr, |$store:ident| $body:expr) => {
+        match $stochastic {
+            Some(key) if <$A>::STOCHASTIC => {
+                let $store = move |x, i: usize| {
+                    <$A>::from_compute_stochastic(x, $crate::float::random::random_bits(key, i))
+                };
+                $body
+            }
+            _ => {
+                let $store = |x, _: usize| -> $A { $crate::float::Float::from_compute(x) };
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_store;
 
 /// When work is split across threads (the `rayon` feature).
 #[cfg(feature = "rayon")]
@@ -660,26 +684,24 @@ impl<'a, A: Float> Pass<'a, A> {
     pub(crate) fn for_each_logical(&mut self, mut f: impl FnMut(&mut A::Compute, A::Compute)) {
         let g = self.grad.view_dyn();
         let mut p = self.param.view_dyn_mut();
-        let stochastic = self.stochastic.filter(|_| A::STOCHASTIC);
-        let mut element = |i: usize, p: &mut A, g: A| {
-            let mut value = p.to_compute();
-            f(&mut value, g.to_compute());
-            *p = match stochastic {
-                Some(key) => A::from_compute_stochastic(value, random_bits(key, i)),
-                None => Float::from_compute(value),
+        with_store!(A, self.stochastic, |store| {
+            let mut element = |i: usize, p: &mut A, g: A| {
+                let mut value = p.to_compute();
+                f(&mut value, g.to_compute());
+                *p = store(value, i);
             };
-        };
-        if let (Some(p), Some(g)) = (p.as_slice_mut(), g.as_slice()) {
-            let g = &g[..p.len()];
-            for i in 0..p.len() {
-                element(i, &mut p[i], g[i]);
+            if let (Some(p), Some(g)) = (p.as_slice_mut(), g.as_slice()) {
+                let g = &g[..p.len()];
+                for i in 0..p.len() {
+                    element(i, &mut p[i], g[i]);
+                }
+                return;
             }
-            return;
-        }
-        p.iter_mut()
-            .zip(g.iter())
-            .enumerate()
-            .for_each(|(i, (p, &g))| element(i, p, g));
+            p.iter_mut()
+                .zip(g.iter())
+                .enumerate()
+                .for_each(|(i, (p, &g))| element(i, p, g));
+        })
     }
 
     /// Applies `f(p, g, s0)` to every element, `s0` a block-wise quantised moment: block by
@@ -802,20 +824,55 @@ impl<'a, A: Float> Pass<'a, A> {
             .for_each(|(r, g)| f(r, g));
     }
 
-    /// `f(r, p_row, g_row)` for every row of the parameter and the gradient, as
-    /// [`grad_rows`](Self::grad_rows).
-    pub(crate) fn rows_mut(
-        &mut self,
-        mut f: impl FnMut(usize, ArrayViewMut1<'_, A>, ArrayView1<'_, A>),
-    ) {
+    /// Updates the parameter row by row (its lanes along the last axis, rank ≥ 1, in logical
+    /// order): `row(r)` gives row `r`'s element update `f(p, g, c)` and the row's `c`, a slice
+    /// of the row's length (Adafactor's column statistics), and `f` runs on every element of
+    /// the row with the parameter, the gradient and `c` read into the type of the arithmetic.
+    /// A row of a row-major tensor is a slice, and its loop vectorises. With stochastic
+    /// rounding, an element's random bits are those of its logical position.
+    pub(crate) fn update_rows<'c, F>(&mut self, mut row: impl FnMut(usize) -> (F, &'c [A]))
+    where
+        A: 'c,
+        F: Fn(&mut A::Compute, A::Compute, A::Compute) + Copy,
+    {
         let g = self.grad.view_dyn();
         let mut p = self.param.view_dyn_mut();
         let last = Axis(g.ndim() - 1);
-        p.lanes_mut(last)
-            .into_iter()
-            .zip(g.lanes(last))
-            .enumerate()
-            .for_each(|(r, (p, g))| f(r, p, g));
+        let len = g.len_of(last);
+        with_store!(A, self.stochastic, |store| {
+            for (r, (mut p, g)) in p.lanes_mut(last).into_iter().zip(g.lanes(last)).enumerate() {
+                let (f, c) = row(r);
+                let start = r * len;
+                let element = move |i: usize, p: &mut A, g: A, c: A| {
+                    let mut x = p.to_compute();
+                    f(&mut x, g.to_compute(), c.to_compute());
+                    *p = store(x, start + i);
+                };
+                match (p.as_slice_mut(), g.as_slice()) {
+                    (Some(p), Some(g)) => with_simd(
+                        #[inline(always)]
+                        || {
+                            let (g, c) = (&g[..p.len()], &c[..p.len()]);
+                            for i in 0..p.len() {
+                                element(i, &mut p[i], g[i], c[i]);
+                            }
+                        },
+                    ),
+                    _ => {
+                        for (i, ((p, &g), &c)) in p.iter_mut().zip(g.iter()).zip(c).enumerate() {
+                            element(i, p, g, c);
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// The stream key of stochastic rounding for this tensor and step, if the parameter is
+    /// rounded stochastically: for kernels that store it outside the pass's loops, through
+    /// [`with_store!`] (SparseAdam's rows).
+    pub(crate) fn stochastic(&self) -> Option<u64> {
+        self.stochastic.filter(|_| A::STOCHASTIC)
     }
 
     /// Whether the state buffers are laid out in row-major order (C order).

@@ -52,11 +52,6 @@ pub(crate) trait Hyperparameters:
     /// What the driver runs; often the configuration itself.
     type Kernel: Clone + Debug + Send + Sync + 'static;
 
-    /// Whether the kernel stores the parameter through the pass's element loops only, which
-    /// round stochastically when asked ([`Pass::round_stochastically`]); not for kernels that
-    /// write rows themselves (Adafactor, SparseAdam).
-    const STOCHASTIC_ROUNDING: bool = true;
-
     /// Every rule of this type, the variant's own included (`Nesterov`: momentum `> 0`).
     fn validate(&self) -> Result<(), Error>;
     /// The rules only building checks, on top of [`validate`](Self::validate): those PyTorch's
@@ -260,8 +255,8 @@ pub(crate) trait Kernel<A: Float>: Clone + Debug + Send + Sync + 'static {
     fn two_pass(&self) -> bool {
         false
     }
-    /// The first pass over one tensor: updates its state (not the parameter) and returns its
-    /// terms of the two sums, each summed in the tensor's logical order with a fixed blocking
+    /// The first pass over one tensor: reads (or updates) its state, never the parameter, and
+    /// returns its terms of the two sums, each summed in the tensor's logical order with a fixed blocking
     /// ([`Pass::update_and_sum`]), so that they do not depend on its layout. The driver adds
     /// the tensors' terms in list order, whatever the thread count.
     fn gather(
@@ -318,6 +313,7 @@ pub(crate) type UpdateWith<'a, A, C> = dyn FnMut(
         &mut dyn TensorMut<A>,
         &mut StateOf<A, C>,
         &mut Vec<usize>,
+        Option<u64>,
     ) + 'a;
 
 /// The bookkeeping shared by every tensor-wise optimizer (see the [module docs](self)).
@@ -881,8 +877,10 @@ where
     /// value of that gradient: its index and value), which the policy turns into an error or a
     /// skipped step. Then, with nothing left that can fail, the state is created on the first
     /// step, the counter advanced, and `update(index, kernel, scalars, param, state,
-    /// working)` runs for each tensor with elements; `working` is integer working space kept
-    /// from step to step.
+    /// working, stochastic)` runs for each tensor with elements; `working` is integer working
+    /// space kept from step to step, `stochastic` the tensor's stream key of stochastic
+    /// rounding at this step when it is on (for [`pass::with_store!`], as a dense step's pass
+    /// has it).
     pub(crate) fn step_with(
         &mut self,
         params: &mut dyn TensorListMut<A>,
@@ -944,7 +942,13 @@ where
                 &own
             };
             let p = params.tensor_mut(index).expect("checked by list_mut");
-            update(index, kernel, sc, p, state, &mut self.working.0);
+            // Stochastic rounding's stream, keyed as a dense step's (one process: the tensor's
+            // position in the model is its index).
+            let stochastic = self
+                .stochastic
+                .filter(|_| A::STOCHASTIC)
+                .map(|seed| random::stream_key(seed, step, index));
+            update(index, kernel, sc, p, state, &mut self.working.0, stochastic);
         }
         self.last = StepOutcome::Applied;
         Ok(())
@@ -1253,17 +1257,13 @@ where
         self.stochastic
     }
 
-    /// Stochastic rounding needs a type that has it (`bf16`) and a kernel whose every store
-    /// of the parameter goes through the pass.
+    /// Stochastic rounding needs a type that has it (`bf16`); every kernel stores the
+    /// parameter through [`pass::with_store!`] (the pass's loops or its own).
     fn check_stochastic_rounding(&self, seed: Option<u64>) -> Result<(), Error> {
-        if seed.is_some() && !(A::STOCHASTIC && C::STOCHASTIC_ROUNDING) {
+        if seed.is_some() && !A::STOCHASTIC {
             return Err(Error::Unsupported {
                 optimizer: C::KIND.name(),
-                what: if A::STOCHASTIC {
-                    "stochastic rounding"
-                } else {
-                    "stochastic rounding of parameters other than bf16"
-                },
+                what: "stochastic rounding of parameters other than bf16",
             });
         }
         Ok(())

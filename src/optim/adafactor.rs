@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::float::Float;
 use num_traits::{One as _, Zero as _};
 use crate::ops::{LerpWeight, descend, saturate};
-use crate::pass::{self, Pass};
+use crate::pass::{self, Pass, unswitch};
 
 config! {
     /// Hyperparameters of [`Adafactor`]: those of PyTorch's `torch.optim.Adafactor`, with its
@@ -61,9 +61,6 @@ config! {
 
 impl Hyperparameters for AdafactorConfig {
     type Kernel = AdafactorConfig;
-    /// No stochastic rounding: its factored update writes the parameter row by row.
-    const STOCHASTIC_ROUNDING: bool = false;
-
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("lr", self.lr)?;
         check::require(
@@ -190,12 +187,10 @@ impl<A: Float> Kernel<A> for AdafactorConfig {
         // `A`, widened).
         let norm = A::Compute::from_f64(pass::sum_of_squares(pass.param()).sqrt()).widen();
         let alpha = f64::max(sc.eps2, norm / len.sqrt()) * sc.rho;
-        if let Some(factor) = sc.decay {
-            pass.zip(
-                #[inline(always)]
-                |p, _| *p = *p * factor,
-            );
-        }
+        // The decay is part of the step's one store of the parameter (in the type of the
+        // arithmetic, rounded once with the update, as the reference computes both in `f32`
+        // and rounds after the step; and so that stochastic rounding sees it).
+        let (decays, factor) = (sc.decay.is_some(), sc.decay.unwrap_or(A::Compute::one()));
         let sign = if sc.maximize { -A::Compute::one() } else { A::Compute::one() };
         let square = |g: A::Compute| {
             let g = g.widen();
@@ -270,33 +265,21 @@ impl<A: Float> Kernel<A> for AdafactorConfig {
                     });
                 });
                 let step = A::Compute::from_f64(-alpha / denom(sum_u2));
-                pass.rows_mut(|r, mut p, g| {
-                    let (b, i) = (r / n, r % n);
-                    if i == 0 {
-                        den = row_mean(row, b, n, eps1);
-                    }
-                    let (ri, d) = (row[r].to_compute(), den);
-                    let cols = &col[b * m..(b + 1) * m];
-                    let update = move |p: &mut A, g: A, c: A| {
-                        let u = scaled((ri * c.to_compute()) / d, sign * g.to_compute(), eps1_squared);
-                        *p = Float::from_compute(descend(p.to_compute(), u, step));
-                    };
-                    match (p.as_slice_mut(), g.as_slice()) {
-                        (Some(p), Some(g)) => pass::with_simd(
-                            #[inline(always)]
-                            || {
-                                for ((p, &g), &c) in p.iter_mut().zip(g).zip(cols) {
-                                    update(p, g, c);
-                                }
-                            },
-                        ),
-                        _ => {
-                            for ((p, &g), &c) in p.iter_mut().zip(g.iter()).zip(cols) {
-                                update(p, g, c);
-                            }
+                unswitch! {
+                    const DECAY: bool = decays;
+                    pass.update_rows(|r| {
+                        let (b, i) = (r / n, r % n);
+                        if i == 0 {
+                            den = row_mean(row, b, n, eps1);
                         }
-                    }
-                });
+                        let (ri, d) = (row[r].to_compute(), den);
+                        let update = move |p: &mut A::Compute, g: A::Compute, c: A::Compute| {
+                            let p0 = if DECAY { *p * factor } else { *p };
+                            *p = descend(p0, scaled((ri * c) / d, sign * g, eps1_squared), step);
+                        };
+                        (update, &col[b * m..(b + 1) * m])
+                    })
+                }
             }
             AdafactorState {
                 variance: Some(variance),
@@ -314,11 +297,17 @@ impl<A: Float> Kernel<A> for AdafactorConfig {
                     (scaled(v, sign * g, eps1_squared), A::Compute::zero())
                 });
                 let step = A::Compute::from_f64(-alpha / denom(sum_u2));
-                pass.zip1(
-                    v,
-                    #[inline(always)]
-                    |p, g, v| *p = descend(*p, scaled(*v, sign * g, eps1_squared), step),
-                );
+                unswitch! {
+                    const DECAY: bool = decays;
+                    pass.zip1(
+                        v,
+                        #[inline(always)]
+                        move |p, g, v| {
+                            let p0 = if DECAY { *p * factor } else { *p };
+                            *p = descend(p0, scaled(*v, sign * g, eps1_squared), step);
+                        },
+                    )
+                }
             }
             _ => unreachable!("a tensor has either factored or full second moments"),
         }

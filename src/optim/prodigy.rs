@@ -131,6 +131,7 @@ impl ProdigyConfig {
             // Set between the passes, from the new `d`.
             eps_d: A::from_f64(d * self.eps),
             neg_dlr_d: A::from_f64(-dlr * d),
+            moves: true,
         }
     }
 }
@@ -228,6 +229,9 @@ pub(crate) struct ProdigyScalars<A> {
     eps_d: A,
     /// `−d̃·d′`, the step size when `β₁ = 0`.
     neg_dlr_d: A,
+    /// The second pass moves the parameters (set between the passes: not when there was no
+    /// progress, where the reference ends the step with the moments and `s` updated).
+    moves: bool,
 }
 
 impl<A: Float> ProdigyScalars<A> {
@@ -241,13 +245,28 @@ impl<A: Float> ProdigyScalars<A> {
         }
     }
 
-    /// The moments and `s` of one element, and its terms of the two sums.
+    /// The new `s` of one element and its gradient (with coupled decay), for the terms of the
+    /// two sums (the first pass) and the update (the second).
     #[inline(always)]
-    fn moments(&self, p: A, g: A, x0: A, s: &mut A, v: &mut A, coupled: bool) -> (A, [f64; 2]) {
+    fn s_and_grad(&self, p: A, g: A, s: A, coupled: bool) -> (A, A) {
         let g = self.grad(p, g, coupled);
+        (g.mul_add(self.s_weight, decayed(s, self.beta3)), g)
+    }
+
+    /// The terms of one element in the two sums: `⟨g, x₀ − x⟩` and `|s|` of the new `s`.
+    #[inline(always)]
+    fn terms(&self, p: A, g: A, x0: A, s: A, coupled: bool) -> [f64; 2] {
+        let (s, g) = self.s_and_grad(p, g, s, coupled);
+        [g.widen() * (x0 - p).widen(), s.widen().abs()]
+    }
+
+    /// The second moment and `s` of one element, updated; returns the gradient.
+    #[inline(always)]
+    fn moments(&self, p: A, g: A, s: &mut A, v: &mut A, coupled: bool) -> A {
+        let (new_s, g) = self.s_and_grad(p, g, *s, coupled);
+        *s = new_s;
         *v = addcmul(decayed(*v, self.beta2), self.exp_avg_sq_weight, g, g);
-        *s = g.mul_add(self.s_weight, decayed(*s, self.beta3));
-        (g, [g.widen() * (x0 - p).widen(), s.widen().abs()])
+        g
     }
 }
 
@@ -323,7 +342,11 @@ impl<A: Float> Kernel<A> for ProdigyConfig {
         true
     }
 
-    /// `x₀` on the first step, the moments and `s`, and `(d/d₀)·d̃·⟨g, x₀ − x⟩` and `‖s‖₁`.
+    /// `x₀` on the first step, and `(d/d₀)·d̃·⟨g, x₀ − x⟩` and `‖s‖₁` of the new `s`, which
+    /// the first pass computes without storing it: the second pass computes the moments and
+    /// `s` again from the stored ones, in the type of the arithmetic, and steps from them as
+    /// computed (as the reference, in one step, steps from its `f32` moments: a 16-bit moment
+    /// stored and read back would be rounded, or in `f16` underflow to 0).
     fn gather(
         &self,
         sc: &Self::Scalars,
@@ -331,12 +354,7 @@ impl<A: Float> Kernel<A> for ProdigyConfig {
         state: &mut ProdigyState<A>,
     ) -> [f64; 2] {
         let sc = *sc;
-        let ProdigyState {
-            s,
-            p0,
-            exp_avg,
-            exp_avg_sq,
-        } = state;
+        let ProdigyState { s, p0, exp_avg, .. } = state;
         let first = p0.is_none();
         let p0 = p0.get_or_insert_with(|| vec![A::zero(); pass.len()]);
         if !sc.active {
@@ -359,37 +377,19 @@ impl<A: Float> Kernel<A> for ProdigyConfig {
         } else {
             *exp_avg = None;
         }
-        let [dot, l1] = match exp_avg {
-            Some(m) => unswitch! {
-                const FIRST: bool = first;
-                const COUPLED: bool = sc.coupled;
-                pass.update_and_sum(
-                    [p0, s, m, exp_avg_sq],
-                    #[inline(always)]
-                    move |p, g, [x0, s, m, v]| {
-                        if FIRST {
-                            *x0 = p;
-                        }
-                        let (g, terms) = sc.moments(p, g, *x0, s, v, COUPLED);
-                        *m = g.mul_add(sc.exp_avg_weight, *m * sc.beta1);
-                        terms
-                    },
-                )
-            },
-            None => unswitch! {
-                const FIRST: bool = first;
-                const COUPLED: bool = sc.coupled;
-                pass.update_and_sum(
-                    [p0, s, exp_avg_sq],
-                    #[inline(always)]
-                    move |p, g, [x0, s, v]| {
-                        if FIRST {
-                            *x0 = p;
-                        }
-                        sc.moments(p, g, *x0, s, v, COUPLED).1
-                    },
-                )
-            },
+        let [dot, l1] = unswitch! {
+            const FIRST: bool = first;
+            const COUPLED: bool = sc.coupled;
+            pass.update_and_sum(
+                [p0, s],
+                #[inline(always)]
+                move |p, g, [x0, s]| {
+                    if FIRST {
+                        *x0 = p;
+                    }
+                    sc.terms(p, g, *x0, *s, COUPLED)
+                },
+            )
         };
         [sc.numerator_weight * dot, l1]
     }
@@ -405,7 +405,11 @@ impl<A: Float> Kernel<A> for ProdigyConfig {
         // No progress (every gradient zero): the reference returns before its second loop,
         // with the moments and `s` updated and `d` and `k` as they were.
         if d_denom == 0.0 {
-            return false;
+            // The second pass updates the moments and `s` only.
+            for sc in scalars.iter_mut() {
+                sc.moves = false;
+            }
+            return true;
         }
         let first = &kernels[0];
         let (d, d_max) = (values[0][D], values[0][D_MAX]);
@@ -432,44 +436,95 @@ impl<A: Float> Kernel<A> for ProdigyConfig {
         true
     }
 
-    /// The step with the new `d` in the denominator and the old one in `d̃`.
+    /// The moments and `s` (with the `d` before the step), then the step from them with the
+    /// new `d` in the denominator and the old one in `d̃`.
     fn update(&self, sc: &Self::Scalars, pass: &mut Pass<'_, A>, state: &mut ProdigyState<A>) {
         let sc = *sc;
         let ProdigyState {
+            s,
             exp_avg,
             exp_avg_sq,
             ..
         } = state;
+        if !sc.active {
+            // A group at learning rate 0 (`d̃ = 0`): its moments and `s` stay as they are, and
+            // the step adds `0·m/denom` (and decays by `0·p`), as the reference's loop does.
+            match exp_avg {
+                Some(m) => unswitch! {
+                    const DECOUPLED: bool = sc.decoupled;
+                    pass.zip2(
+                        m,
+                        exp_avg_sq,
+                        #[inline(always)]
+                        move |p, _, m, v| {
+                            let denom = v.sqrt() + sc.eps_d;
+                            if DECOUPLED {
+                                *p = p.mul_add(sc.neg_decay, *p);
+                            }
+                            *p = addcdiv(*p, sc.neg_dlr, *m, denom);
+                        },
+                    )
+                },
+                None => unswitch! {
+                    const DECOUPLED: bool = sc.decoupled;
+                    const COUPLED: bool = sc.coupled;
+                    pass.zip1(
+                        exp_avg_sq,
+                        #[inline(always)]
+                        move |p, g, v| {
+                            let g = sc.grad(*p, g, COUPLED);
+                            let denom = v.sqrt() + sc.eps_d;
+                            if DECOUPLED {
+                                *p = p.mul_add(sc.neg_decay, *p);
+                            }
+                            *p = addcdiv(*p, sc.neg_dlr_d, g, denom);
+                        },
+                    )
+                },
+            }
+            return;
+        }
         match exp_avg {
             Some(m) => unswitch! {
+                const MOVES: bool = sc.moves;
+                const COUPLED: bool = sc.coupled;
                 const DECOUPLED: bool = sc.decoupled;
-                pass.zip2(
+                pass.zip3(
+                    s,
                     m,
                     exp_avg_sq,
                     #[inline(always)]
-                    move |p, _, m, v| {
-                        let denom = v.sqrt() + sc.eps_d;
-                        if DECOUPLED {
-                            *p = p.mul_add(sc.neg_decay, *p);
+                    move |p, g, s, m, v| {
+                        let g = sc.moments(*p, g, s, v, COUPLED);
+                        *m = g.mul_add(sc.exp_avg_weight, *m * sc.beta1);
+                        if MOVES {
+                            let denom = v.sqrt() + sc.eps_d;
+                            if DECOUPLED {
+                                *p = p.mul_add(sc.neg_decay, *p);
+                            }
+                            *p = addcdiv(*p, sc.neg_dlr, *m, denom);
                         }
-                        *p = addcdiv(*p, sc.neg_dlr, *m, denom);
                     },
                 )
             },
             None => unswitch! {
-                const DECOUPLED: bool = sc.decoupled;
+                const MOVES: bool = sc.moves;
                 const COUPLED: bool = sc.coupled;
-                pass.zip1(
+                const DECOUPLED: bool = sc.decoupled;
+                pass.zip2(
+                    s,
                     exp_avg_sq,
                     #[inline(always)]
-                    move |p, g, v| {
-                        // The gradient the first pass saw (the reference decays it in place).
-                        let g = sc.grad(*p, g, COUPLED);
-                        let denom = v.sqrt() + sc.eps_d;
-                        if DECOUPLED {
-                            *p = p.mul_add(sc.neg_decay, *p);
+                    move |p, g, s, v| {
+                        // The gradient with coupled decay (the reference decays it in place).
+                        let g = sc.moments(*p, g, s, v, COUPLED);
+                        if MOVES {
+                            let denom = v.sqrt() + sc.eps_d;
+                            if DECOUPLED {
+                                *p = p.mul_add(sc.neg_decay, *p);
+                            }
+                            *p = addcdiv(*p, sc.neg_dlr_d, g, denom);
                         }
-                        *p = addcdiv(*p, sc.neg_dlr_d, g, denom);
                     },
                 )
             },
@@ -505,6 +560,11 @@ optimizer_type! {
     ///   x ← x − d̃·m / (√v + d′·ε)                   (x − d̃·d′·g / (√v + d′·ε) if β₁ = 0)
     ///   k ← k + 1
     /// ```
+    ///
+    /// The first pass here computes only the terms of the sums (the new `s` without storing
+    /// it) and records `x₀`; the second computes `m`, `v` and `s` from the stored ones and
+    /// steps from them as computed: the same numbers, and for 16-bit parameters the step from
+    /// the `f32` moments, as the reference's within one step.
     ///
     /// `β₃` is `√β₂` unless set. The moments carry `d` inside them, so `m/√v` is scale-free
     /// and `d̃` alone sets the step. The two sums are taken in `f64` in a fixed order (each

@@ -52,9 +52,6 @@ config! {
 impl Hyperparameters for SparseAdamConfig {
     largest_step_is_adams!();
     type Kernel = SparseAdamConfig;
-    /// No stochastic rounding: its rows are written by its own loops.
-    const STOCHASTIC_ROUNDING: bool = false;
-
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("lr", self.lr)?;
         check::beta("betas[0]", self.betas.0)?;
@@ -148,41 +145,44 @@ fn update_element<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
     }
 }
 
+/// How a parameter's new value is stored: `store(x, i)` for element `i` in logical order (see
+/// [`pass::with_store`]).
+trait Store<A: Float>: Fn(A::Compute, usize) -> A + Copy {}
+impl<A: Float, S: Fn(A::Compute, usize) -> A + Copy> Store<A> for S {}
+
 /// [`update_element`] on stored values: read exactly into the type of the arithmetic, the
-/// results rounded when stored.
+/// results rounded when stored (the parameter, element `i` in logical order, by `store`).
 #[inline(always)]
 fn update_stored<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
     sc: &SparseAdamScalars<A::Compute>,
-    p: &mut A,
-    g: A,
-    m: &mut A,
-    v: &mut A,
+    (p, g, m, v): (&mut A, A, &mut A, &mut A),
+    store: impl Store<A>,
+    i: usize,
 ) {
     let (mut pc, mut mc, mut vc) = (p.to_compute(), m.to_compute(), v.to_compute());
     update_element::<A::Compute, MAXIMIZE, MOVES>(sc, &mut pc, g.to_compute(), &mut mc, &mut vc);
-    (*p, *m, *v) = (Float::from_compute(pc), Float::from_compute(mc), Float::from_compute(vc));
+    (*p, *m, *v) = (store(pc, i), Float::from_compute(mc), Float::from_compute(vc));
 }
 
-/// Updates one row: the parameter's elements and the gradient's, in logical order, and the
-/// row's slices of the moments.
+/// Updates one row, whose first element is element `start` of the tensor: the parameter's
+/// elements and the gradient's, in logical order, and the row's slices of the moments.
 #[inline(always)]
 fn update_row<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
     sc: &SparseAdamScalars<A::Compute>,
-    mut p: ArrayViewMutD<'_, A>,
-    g: impl Iterator<Item = A>,
-    m: &mut [A],
-    v: &mut [A],
+    (mut p, g, m, v): (ArrayViewMutD<'_, A>, impl Iterator<Item = A>, &mut [A], &mut [A]),
+    store: impl Store<A>,
+    start: usize,
 ) {
     let moments = m.iter_mut().zip(v.iter_mut());
     match p.as_slice_mut() {
         Some(p) => {
-            for ((p, g), (m, v)) in p.iter_mut().zip(g).zip(moments) {
-                update_stored::<A, MAXIMIZE, MOVES>(sc, p, g, m, v);
+            for (j, ((p, g), (m, v))) in p.iter_mut().zip(g).zip(moments).enumerate() {
+                update_stored::<A, MAXIMIZE, MOVES>(sc, (p, g, m, v), store, start + j);
             }
         }
         None => {
-            for ((p, g), (m, v)) in p.iter_mut().zip(g).zip(moments) {
-                update_stored::<A, MAXIMIZE, MOVES>(sc, p, g, m, v);
+            for (j, ((p, g), (m, v))) in p.iter_mut().zip(g).zip(moments).enumerate() {
+                update_stored::<A, MAXIMIZE, MOVES>(sc, (p, g, m, v), store, start + j);
             }
         }
     }
@@ -262,7 +262,9 @@ impl<A: Float> Kernel<A> for SparseAdamConfig {
         unswitch! {
             const MAXIMIZE: bool = maximize;
             const MOVES: bool = moves;
-            dense_rows::<A, MAXIMIZE, MOVES>(sc, pass, m, v)
+            pass::with_store!(A, pass.stochastic(), |store| {
+                dense_rows::<A, MAXIMIZE, MOVES>(sc, pass, m, v, store)
+            })
         }
     }
 }
@@ -273,6 +275,7 @@ fn dense_rows<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
     pass: &mut Pass<'_, A>,
     m: &mut [A],
     v: &mut [A],
+    store: impl Store<A>,
 ) {
     let (p, g) = pass.tensors();
     let (rows, len) = rows_of(p.shape());
@@ -286,9 +289,12 @@ fn dense_rows<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
                 if len == 1 {
                     // Rows of one element (a vector): the row test is the element's, done as
                     // a select so that the loop vectorises.
-                    for (((p, &g), m), v) in ps.iter_mut().zip(gs).zip(m).zip(v) {
+                    let n = ps.len();
+                    let (gs, m, v) = (&gs[..n], &mut m[..n], &mut v[..n]);
+                    for i in 0..n {
+                        let (p, g, m, v) = (&mut ps[i], gs[i], &mut m[i], &mut v[i]);
                         let (p0, m0, v0) = (*p, *m, *v);
-                        update_stored::<A, MAXIMIZE, MOVES>(sc, p, g, m, v);
+                        update_stored::<A, MAXIMIZE, MOVES>(sc, (p, g, m, v), store, i);
                         let skip = g == A::zero();
                         *p = if skip { p0 } else { *p };
                         *m = if skip { m0 } else { *m };
@@ -296,15 +302,16 @@ fn dense_rows<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
                     }
                     return;
                 }
-                for (((p, g), m), v) in ps
+                for (r, (((p, g), m), v)) in ps
                     .chunks_mut(len)
                     .zip(gs.chunks(len))
                     .zip(m.chunks_mut(len))
                     .zip(v.chunks_mut(len))
+                    .enumerate()
                 {
                     if g.iter().any(|&x| x != A::zero()) {
-                        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-                            update_stored::<A, MAXIMIZE, MOVES>(sc, p, g, m, v);
+                        for (j, (((p, &g), m), v)) in p.iter_mut().zip(g).zip(m).zip(v).enumerate() {
+                            update_stored::<A, MAXIMIZE, MOVES>(sc, (p, g, m, v), store, r * len + j);
                         }
                     }
                 }
@@ -316,7 +323,8 @@ fn dense_rows<A: Float, const MAXIMIZE: bool, const MOVES: bool>(
         let g = row(&g, r);
         if g.iter().any(|&x| x != A::zero()) {
             let (m, v) = (&mut m[r * len..(r + 1) * len], &mut v[r * len..(r + 1) * len]);
-            update_row::<A, MAXIMIZE, MOVES>(sc, row_mut(&mut p, r), g.iter().copied(), m, v);
+            let row = (row_mut(&mut p, r), g.iter().copied(), m, v);
+            update_row::<A, MAXIMIZE, MOVES>(sc, row, store, r * len);
         }
     }
 }
@@ -691,7 +699,8 @@ impl<A: Float> SparseAdam<A> {
                           sc: &SparseAdamScalars<A::Compute>,
                           p: &mut dyn TensorMut<A>,
                           state: &mut SparseAdamState<A>,
-                          order: &mut Vec<usize>| {
+                          order: &mut Vec<usize>,
+                          stochastic: Option<u64>| {
             let grad = &grads[index];
             if grad.indices.is_empty() {
                 return; // PyTorch skips an empty gradient
@@ -723,10 +732,13 @@ impl<A: Float> SparseAdam<A> {
                 };
                 let (m, v) = (&mut m[r * len..(r + 1) * len], &mut v[r * len..(r + 1) * len]);
                 let (maximize, moves) = (sc.maximize, sc.neg_step != A::Compute::zero());
+                let row = (row_mut(&mut p, r), (0..len).map(sum), m, v);
                 unswitch! {
                     const MAXIMIZE: bool = maximize;
                     const MOVES: bool = moves;
-                    update_row::<A, MAXIMIZE, MOVES>(sc, row_mut(&mut p, r), (0..len).map(sum), m, v)
+                    pass::with_store!(A, stochastic, |store| {
+                        update_row::<A, MAXIMIZE, MOVES>(sc, row, store, r * len)
+                    })
                 }
                 start = end;
             }

@@ -8,7 +8,7 @@ use crate::check;
 use crate::distributed::{Local, Reduce};
 use crate::error::Error;
 use crate::float::Float;
-use crate::float::random::{random_bits, stream_key};
+use crate::float::random::stream_key;
 use crate::optimizer::{Optimizer, StepOutcome};
 use crate::state::OptimizerState;
 use crate::tensor::{Tensor, TensorList, TensorListMut};
@@ -271,20 +271,17 @@ impl<A: Float<Compute = f32>, O: Optimizer<f32> + Clone + 'static> Optimizer<A>
             }
             let p = params.tensor_mut(index).expect("checked");
             let mut view = p.view_dyn_mut();
-            match self.stochastic.filter(|_| A::STOCHASTIC) {
-                Some(seed) => {
-                    let key = stream_key(seed, step, reduce.model_index(index));
-                    // The copies are row-major: an element's random bits are those of its
-                    // logical position.
-                    let copy = copy.as_slice().expect("row-major by construction");
-                    for (i, (p, &x)) in view.iter_mut().zip(copy).enumerate() {
-                        *p = A::from_compute_stochastic(x, random_bits(key, i));
-                    }
+            let key = self
+                .stochastic
+                .map(|seed| stream_key(seed, step, reduce.model_index(index)));
+            // The copies are row-major: an element's random bits are those of its logical
+            // position. The store is the optimizers' (`pass::with_store!`).
+            let copy = copy.as_slice().expect("row-major by construction");
+            crate::pass::with_store!(A, key, |store| {
+                for (i, (p, &x)) in view.iter_mut().zip(copy).enumerate() {
+                    *p = store(x, i);
                 }
-                None => Zip::from(&mut view)
-                    .and(copy)
-                    .for_each(|p, &x| *p = A::from_compute(x)),
-            }
+            })
         }
         Ok(())
     }

@@ -135,7 +135,8 @@ fn run<A: Float>(
                             } else {
                                 A::from_f64(want).widen()
                             };
-                            if !tolerance(index, got, want) {
+                            // Equal infinities too (Prodigy's `s`, which overflows `f16`).
+                            if got != want && !tolerance(index, got, want) {
                                 failures.push(format!(
                                     "{tag} {}: final `{name}` of tensor {index}: got {got:e}, \
                                      PyTorch {want:e}",
@@ -622,14 +623,13 @@ mod half_types {
         kind != OptimizerKind::RmsProp && !ROUNDED_BETWEEN_PASSES.contains(&kind)
     }
 
-    /// Added after `generate_half.py` was last run: no 16-bit fixtures yet (its kernel does
-    /// compute in `f32` for 16-bit parameters, as every other's; its `f32` and `f64`
-    /// trajectories are checked above).
-    const NO_16_BIT_FIXTURES: &[OptimizerKind] = &[OptimizerKind::Prodigy];
-
     fn all<A: Float>(tag: &str) {
         let same = |_, got: f64, want: f64| got.to_bits() == want.to_bits();
-        let mut kinds = run::<A>(tag, bit_for_bit, same);
+        // Prodigy in `f16`: 12 of the 15 cases bit-identical at every step, the others from
+        // one element rounded the other way at some step (its `d` comes from sums in `f64`,
+        // the reference's in `f32`); measured within 0.03 ulp at 1 after it. (`bf16`: all 15.)
+        let prodigy_f16 = |kind| tag == "f16" && kind == OptimizerKind::Prodigy;
+        let mut kinds = run::<A>(tag, |k, r| bit_for_bit(k, r) && !prodigy_f16(k), same);
         // One rounding of one element the other way at some step, and the small drift after it
         // (measured: a quarter of an ulp at 1 in `bf16`; none in `f16`).
         kinds.extend(run::<A>(
@@ -645,7 +645,7 @@ mod half_types {
             |k, _| ROUNDED_BETWEEN_PASSES.contains(&k),
             within::<A>(16.0),
         ));
-        kinds.extend(NO_16_BIT_FIXTURES);
+        kinds.extend(run::<A>(tag, |k, _| prodigy_f16(k), within::<A>(0.1)));
         assert_every_kind(tag, &kinds);
     }
 

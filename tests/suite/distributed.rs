@@ -178,6 +178,28 @@ fn sixteen_bit_parameters_with_stochastic_rounding_sharded_equal_one_process() {
     );
 }
 
+/// Every optimizer of the registry, every variant, with `bf16` parameters and stochastic
+/// rounding (Adafactor's factored rows and SparseAdam's rows included): one process's bits.
+#[test]
+fn every_optimizer_bf16_with_stochastic_rounding_sharded_equals_one_process() {
+    use half::bf16;
+    for spec in specs() {
+        let shapes = if spec.matrices_only { MATRICES } else { SHAPES };
+        for config in spec.variants {
+            let what = format!("{config:?}, bf16, stochastic rounding");
+            equals_one_process::<bf16>(
+                &what,
+                &|| {
+                    let mut opt = config.clone().build::<bf16>().unwrap();
+                    opt.set_stochastic_rounding(Some(7)).unwrap();
+                    opt
+                },
+                shapes,
+            );
+        }
+    }
+}
+
 /// LAMB's global gradient norm and trust ratios, clipping of the accumulated gradient across
 /// ranks (2-norm and ∞-norm), value clipping and accumulation: one process's bits.
 #[test]

@@ -17,6 +17,7 @@ mod invariants;
 mod layouts;
 mod lbfgs;
 mod lookahead;
+mod low_memory_accuracy;
 mod lowbit;
 mod master_weights;
 mod matrices_only;
