@@ -171,9 +171,11 @@ impl<A: Float> AdamScalars<A> {
             Decay::Decoupled => *p = *p - ao.lr_weight_decay * *p,
         }
         // Held within the finite range (identical for every moment that did not overflow): an
-        // overflowed `g²` would make `∞ − ∞` of the next lerp, and NaN codes of its block.
+        // overflowed `g²` would make `∞ − ∞` of the next lerp, and NaN codes of its block; and
+        // `g²` itself, before the lerp, whose `end − (end − start)·(1 − w)` form turns an
+        // infinite `end` into `∞ − ∞` (where torchao writes a NaN from a finite gradient).
         *m = saturate(self.exp_avg_weight.lerp(*m, g));
-        *v = saturate(ao.exp_avg_sq_weight.lerp(*v, g * g));
+        *v = saturate(ao.exp_avg_sq_weight.lerp(*v, saturate(g * g)));
         let denom = v.sqrt() / ao.bias_correction2_sqrt + self.eps;
         *p = *p - ao.lr * (*m / ao.bias_correction1) / denom;
     }

@@ -255,6 +255,27 @@ fn every_thread_count_gives_the_same_bits() {
     );
 }
 
+/// A finite gradient whose square overflows makes no NaN (the property tests found it: with
+/// β₂ = 0 the second moment's lerp was `∞ − ∞·0`, which torchao's own form gives too).
+#[test]
+fn an_overflowing_square_makes_no_nan() {
+    for (lr, beta2) in [(0.0, 0.0), (1e-3, 0.0), (1e-3, 0.999)] {
+        let mut opt = AdamWConfig::default()
+            .lr(lr)
+            .betas((0.0, beta2))
+            .eps(1e-30)
+            .quantized_state(Quantization::int8().block_size(1).min_size(0))
+            .build::<f32>()
+            .unwrap();
+        let mut p = ndarray::arr0(1.0f32).into_dyn();
+        let g = ndarray::arr0(9.154_76e19_f32).into_dyn();
+        for step in 0..3 {
+            opt.step(&mut p, &g).unwrap();
+            assert!(p.iter().all(|x| x.is_finite()), "lr {lr}, β₂ {beta2}, step {step}: {p}");
+        }
+    }
+}
+
 /// `load_state(tampered)` fails with `InvalidState` and leaves `opt` as it was.
 fn refused(opt: &mut dyn Optimizer<f32>, tampered: OptimizerState<f32>, what: &str) {
     let before = opt.save_state();
