@@ -271,7 +271,10 @@ fn an_overflowing_square_makes_no_nan() {
         let g = ndarray::arr0(9.154_76e19_f32).into_dyn();
         for step in 0..3 {
             opt.step(&mut p, &g).unwrap();
-            assert!(p.iter().all(|x| x.is_finite()), "lr {lr}, β₂ {beta2}, step {step}: {p}");
+            assert!(
+                p.iter().all(|x| x.is_finite()),
+                "lr {lr}, β₂ {beta2}, step {step}: {p}"
+            );
         }
     }
 }
