@@ -282,34 +282,26 @@ impl<'a> BlocksMut<'a> {
     #[inline(always)]
     pub(crate) fn dequantize_block<C: crate::Float>(&self, b: usize, out: &mut [C]) {
         let s = self.scales[b];
-        let table = self.map.bits(); // chosen once per block, not per element
-        let (whole, half) = (
-            b * self.block..(b + 1) * self.block,
-            b * self.block / 2..(b + 1) * self.block / 2,
-        );
-        #[cfg(target_arch = "x86_64")]
-        if let Some(avx2) = avx2()
-            && let Some(out) = C::as_f32s_mut(out)
-        {
-            use crate::quant::x86::{dequantize4, dequantize8};
-            match <&[u32; 256]>::try_from(table) {
-                Ok(table) => dequantize8(avx2, table, &self.codes[whole], s, out),
-                Err(_) => match <&[u32; 16]>::try_from(table) {
-                    Ok(table) => dequantize4(avx2, table, &self.codes[half], s, out),
-                    Err(_) => unreachable!("code maps have 256 or 16 entries"),
-                },
-            }
-            return;
-        }
-        let value = |c: u8| C::from_f64(f64::from(f32::from_bits(table[usize::from(c)]) * s));
-        if self.map.len() == 16 {
-            for (pair, &c) in out.chunks_exact_mut(2).zip(&self.codes[half]) {
-                pair[0] = value(c >> 4);
-                pair[1] = value(c & 0x0f);
-            }
+        let codes = if self.map.len() == 16 {
+            &self.codes[b * self.block / 2..(b + 1) * self.block / 2]
         } else {
-            for (o, &c) in out.iter_mut().zip(&self.codes[whole]) {
-                *o = value(c);
+            &self.codes[b * self.block..(b + 1) * self.block]
+        };
+        if let Some(out) = C::as_f32s_mut(out) {
+            return self.map.values_of(codes, s, out, vector());
+        }
+        // Wider arithmetic (`f64`): the `f32` values through a small buffer.
+        const CHUNK: usize = 64;
+        let per_chunk = if self.map.len() == 16 {
+            CHUNK / 2
+        } else {
+            CHUNK
+        };
+        for (out, codes) in out.chunks_mut(CHUNK).zip(codes.chunks(per_chunk)) {
+            let mut values = [0f32; CHUNK];
+            self.map.values_of(codes, s, &mut values[..out.len()], None);
+            for (o, &v) in out.iter_mut().zip(&values) {
+                *o = C::from_f64(f64::from(v));
             }
         }
     }
@@ -324,7 +316,7 @@ impl<'a> BlocksMut<'a> {
         let narrow = |x: C| crate::ops::saturate(x.widen() as f32);
         let s = block_scale(values.iter().map(|&x| narrow(x)));
         self.scales[b] = s;
-        let (map, avx2) = (self.map, avx2());
+        let (map, vector) = (self.map, vector());
         let codes = if map.len() == 16 {
             &mut self.codes[b * self.block / 2..(b + 1) * self.block / 2]
         } else {
@@ -332,11 +324,11 @@ impl<'a> BlocksMut<'a> {
         };
         // (A function, not a closure, so that it is inlined into the SIMD loops' context.)
         #[inline(always)]
-        fn encode(map: CodeMap, x: &[f32], codes: &mut [u8], avx2: Option<crate::quant::Avx2>) {
+        fn encode(map: CodeMap, x: &[f32], codes: &mut [u8], vector: Option<crate::quant::Vector>) {
             if map.len() == 16 {
-                map.packed_codes_of(x, codes, avx2);
+                map.packed_codes_of(x, codes, vector);
             } else {
-                map.codes_of(x, codes, avx2);
+                map.codes_of(x, codes, vector);
             }
         }
         if let Some(values) = C::as_f32s_mut(values) {
@@ -344,7 +336,7 @@ impl<'a> BlocksMut<'a> {
             for x in values.iter_mut() {
                 *x = crate::ops::saturate(*x) / s;
             }
-            return encode(map, values, codes, avx2);
+            return encode(map, values, codes, vector);
         }
         // Wider arithmetic (`f64`): the scaled values through a small buffer of `f32`s.
         const CHUNK: usize = 64;
@@ -354,19 +346,34 @@ impl<'a> BlocksMut<'a> {
             for (y, &x) in scaled.iter_mut().zip(values) {
                 *y = narrow(x) / s;
             }
-            encode(map, &scaled[..values.len()], codes, avx2);
+            encode(map, &scaled[..values.len()], codes, vector);
         }
     }
 }
 
-/// Whether the quantised state's table loads may use AVX2 (the crate's SIMD level, which
-/// `NDARRAY_OPTIM_SIMD` can lower, and the CPU's).
+/// The vector instructions the quantised state's table lookups may use: AVX-512 (with VBMI)
+/// if the crate's SIMD level is AVX-512 and the CPU has VBMI, AVX2 if the level is not the
+/// baseline (`NDARRAY_OPTIM_SIMD` lowers it), none off x86-64.
 #[inline(always)]
-fn avx2() -> Option<crate::quant::Avx2> {
+fn vector() -> Option<crate::quant::Vector> {
     #[cfg(target_arch = "x86_64")]
-    if crate::pass::simd() != crate::pass::Simd::Baseline {
-        return crate::quant::Avx2::detect();
+    {
+        use crate::{
+            pass::{Simd, simd},
+            quant::{Avx2, Vbmi, Vector},
+        };
+        match simd() {
+            Simd::Avx512 => {
+                if let Some(vbmi) = Vbmi::detect() {
+                    return Some(Vector::Avx512(vbmi));
+                }
+                Avx2::detect().map(Vector::Avx2)
+            }
+            Simd::Avx2 => Avx2::detect().map(Vector::Avx2),
+            Simd::Baseline => None,
+        }
     }
+    #[cfg(not(target_arch = "x86_64"))]
     None
 }
 

@@ -20,11 +20,38 @@ pub(crate) mod x86;
 
 use search::Search;
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::Avx2;
-/// No AVX2 off x86-64: the scalar search everywhere.
+pub(crate) use x86::{Avx2, BytePlanes, Vbmi};
+
+/// The vector instructions the table lookups may use: AVX2, or AVX-512 with VBMI (x86-64).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Vector {
+    Avx2(Avx2),
+    Avx512(Vbmi),
+}
+
+/// No vector forms off x86-64: the scalar search everywhere.
 #[cfg(not(target_arch = "x86_64"))]
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Avx2 {}
+pub(crate) enum Vector {}
+
+impl Vector {
+    /// Every form this CPU has, best first (for the tests, which compare each with the scalar
+    /// one).
+    #[cfg(test)]
+    pub(crate) fn all() -> Vec<Vector> {
+        #[cfg(target_arch = "x86_64")]
+        return [
+            Vbmi::detect().map(Vector::Avx512),
+            Avx2::detect().map(Vector::Avx2),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        #[cfg(not(target_arch = "x86_64"))]
+        Vec::new()
+    }
+}
 
 /// A sorted code map: 256 entries for 8-bit codes, 16 for 4-bit ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +74,18 @@ impl CodeMap {
             CodeMap::Unsigned8 => &maps::UNSIGNED_8,
             CodeMap::Signed4 => &maps::SIGNED_4,
             CodeMap::Unsigned4 => &maps::UNSIGNED_4,
+        }
+    }
+
+    /// An 8-bit map's entries as planes of bytes, for byte permutes (`None` for a 4-bit map).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn planes(self) -> Option<&'static BytePlanes> {
+        static SIGNED_8: BytePlanes = BytePlanes::new(&maps::SIGNED_8);
+        static UNSIGNED_8: BytePlanes = BytePlanes::new(&maps::UNSIGNED_8);
+        match self {
+            CodeMap::Signed8 => Some(&SIGNED_8),
+            CodeMap::Unsigned8 => Some(&UNSIGNED_8),
+            CodeMap::Signed4 | CodeMap::Unsigned4 => None,
         }
     }
 
@@ -97,26 +136,74 @@ impl CodeMap {
 impl CodeMap {
     /// The codes of scaled values: `out[i] = self.code(x[i])`, bit for bit, each in one table
     /// load ([`search`]; torchao's binary search is a chain of eight dependent loads), eight at
-    /// a time with AVX2 gathers when `avx2` is given.
+    /// a time with AVX2 gathers (sixteen with AVX-512) when `vector` is given.
     #[inline(always)]
-    pub(crate) fn codes_of(self, x: &[f32], out: &mut [u8], avx2: Option<Avx2>) {
-        self.encode(x, out, false, avx2);
+    pub(crate) fn codes_of(self, x: &[f32], out: &mut [u8], vector: Option<Vector>) {
+        self.encode(x, out, false, vector);
+    }
+
+    /// The values of codes (two to a byte with 4 bits, as torchao packs them), times `scale`:
+    /// `out[i] = map[code i] · scale`, with `vector`'s byte permutes (AVX-512, 8 bits),
+    /// register permutes (4 bits) or gathers (AVX2, 8 bits), or one load at a time: the same
+    /// bits.
+    #[inline(always)]
+    pub(crate) fn values_of(
+        self,
+        codes: &[u8],
+        scale: f32,
+        out: &mut [f32],
+        vector: Option<Vector>,
+    ) {
+        let table = self.bits();
+        #[cfg(target_arch = "x86_64")]
+        if let Some(vector) = vector {
+            let avx2 = match (vector, self.planes()) {
+                (Vector::Avx512(vbmi), Some(planes)) => {
+                    return x86::dequantize8_vbmi(vbmi, planes, codes, scale, out);
+                }
+                (Vector::Avx512(vbmi), None) => vbmi.avx2(),
+                (Vector::Avx2(avx2), _) => avx2,
+            };
+            return match (
+                <&[u32; 256]>::try_from(table),
+                <&[u32; 16]>::try_from(table),
+            ) {
+                (Ok(table), _) => x86::dequantize8(avx2, table, codes, scale, out),
+                (_, Ok(table)) => x86::dequantize4(avx2, table, codes, scale, out),
+                _ => unreachable!("code maps have 256 or 16 entries"),
+            };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        if let Some(never) = vector {
+            match never {}
+        }
+        let value = |c: u8| f32::from_bits(table[usize::from(c)]) * scale;
+        if self.len() == 16 {
+            for (pair, &c) in out.chunks_exact_mut(2).zip(codes) {
+                pair[0] = value(c >> 4);
+                pair[1] = value(c & 0x0f);
+            }
+        } else {
+            for (o, &c) in out.iter_mut().zip(codes) {
+                *o = value(c);
+            }
+        }
     }
 
     /// [`codes_of`](Self::codes_of) two codes to a byte, as torchao packs 4-bit codes:
     /// `out[i] = code(x[2i]) << 4 | code(x[2i + 1])`.
     #[inline(always)]
-    pub(crate) fn packed_codes_of(self, x: &[f32], out: &mut [u8], avx2: Option<Avx2>) {
-        self.encode(x, out, true, avx2);
+    pub(crate) fn packed_codes_of(self, x: &[f32], out: &mut [u8], vector: Option<Vector>) {
+        self.encode(x, out, true, vector);
     }
 
     #[inline(always)]
-    fn encode(self, x: &[f32], out: &mut [u8], packed: bool, avx2: Option<Avx2>) {
+    fn encode(self, x: &[f32], out: &mut [u8], packed: bool, vector: Option<Vector>) {
         match self {
-            CodeMap::Signed8 => encode(&SEARCH_SIGNED_8, x, out, packed, avx2),
-            CodeMap::Unsigned8 => encode(&SEARCH_UNSIGNED_8, x, out, packed, avx2),
-            CodeMap::Signed4 => encode(&SEARCH_SIGNED_4, x, out, packed, avx2),
-            CodeMap::Unsigned4 => encode(&SEARCH_UNSIGNED_4, x, out, packed, avx2),
+            CodeMap::Signed8 => encode(&SEARCH_SIGNED_8, x, out, packed, vector),
+            CodeMap::Unsigned8 => encode(&SEARCH_UNSIGNED_8, x, out, packed, vector),
+            CodeMap::Signed4 => encode(&SEARCH_SIGNED_4, x, out, packed, vector),
+            CodeMap::Unsigned4 => encode(&SEARCH_UNSIGNED_4, x, out, packed, vector),
         }
     }
 }
@@ -136,17 +223,19 @@ fn encode<const M: u32, const E0: u32, const B: usize>(
     x: &[f32],
     out: &mut [u8],
     packed: bool,
-    avx2: Option<Avx2>,
+    vector: Option<Vector>,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if let Some(avx2) = avx2 {
-        return match packed {
-            false => search.codes_avx2(avx2, x, out),
-            true => search.packed_codes_avx2(avx2, x, out),
+    if let Some(vector) = vector {
+        return match (vector, packed) {
+            (Vector::Avx2(avx2), false) => search.codes_avx2(avx2, x, out),
+            (Vector::Avx2(avx2), true) => search.packed_codes_avx2(avx2, x, out),
+            (Vector::Avx512(avx512), false) => search.codes_avx512(avx512, x, out),
+            (Vector::Avx512(avx512), true) => search.packed_codes_avx512(avx512, x, out),
         };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    if let Some(never) = avx2 {
+    if let Some(never) = vector {
         match never {}
     }
     if packed {
@@ -213,18 +302,17 @@ pub(crate) fn quantize(
                 .zip(codes.iter())
                 .all(|(&x, &c)| map.code(x) == c)
         );
-        #[cfg(target_arch = "x86_64")]
-        if let Some(avx2) = Avx2::detect() {
+        for vector in Vector::all() {
             let mut simd = vec![0u8; codes.len()];
-            map.codes_of(&scaled, &mut simd, Some(avx2));
-            assert_eq!(simd, codes, "{map:?}");
+            map.codes_of(&scaled, &mut simd, Some(vector));
+            assert_eq!(simd, codes, "{map:?} {vector:?}");
             if codes.len().is_multiple_of(2) {
                 let (mut packed, mut want) =
                     (vec![0u8; codes.len() / 2], vec![0u8; codes.len() / 2]);
-                map.packed_codes_of(&scaled, &mut packed, Some(avx2));
+                map.packed_codes_of(&scaled, &mut packed, Some(vector));
                 pack4(codes, &mut want);
                 if map.len() == 16 {
-                    assert_eq!(packed, want, "{map:?}");
+                    assert_eq!(packed, want, "{map:?} {vector:?}");
                 }
             }
         }
@@ -249,21 +337,22 @@ pub(crate) fn dequantize(
         for (o, &c) in out.iter_mut().zip(codes) {
             *o = map.value(c) * s;
         }
-        // The AVX2 table loads give the same values.
-        #[cfg(target_arch = "x86_64")]
-        if let Some(avx2) = Avx2::detect() {
-            let mut simd = vec![0f32; out.len()];
-            match <&[u32; 256]>::try_from(map.bits()) {
-                Ok(table) => x86::dequantize8(avx2, table, codes, s, &mut simd),
-                Err(_) => {
-                    let mut packed = vec![0u8; codes.len() / 2];
-                    pack4(codes, &mut packed);
-                    let table = map.bits().try_into().expect("16 entries");
-                    x86::dequantize4(avx2, table, &packed, s, &mut simd);
-                }
-            }
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&simd), bits(out), "{map:?}");
+        // The packed codes, by every vector form this CPU has, give the same values.
+        let packed = if map.len() == 16 {
+            let mut packed = vec![0u8; codes.len() / 2];
+            pack4(codes, &mut packed);
+            packed
+        } else {
+            codes.to_vec()
+        };
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for vector in [None]
+            .into_iter()
+            .chain(Vector::all().into_iter().map(Some))
+        {
+            let mut values = vec![0f32; out.len()];
+            map.values_of(&packed, s, &mut values, vector);
+            assert_eq!(bits(&values), bits(out), "{map:?} {vector:?}");
         }
     }
 }

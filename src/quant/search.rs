@@ -269,6 +269,102 @@ impl<const M: u32, const E0: u32, const B: usize> Search<M, E0, B> {
 }
 
 #[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)] // AVX-512 gathers (see `super::x86`).
+impl<const M: u32, const E0: u32, const B: usize> Search<M, E0, B> {
+    /// [`code`](Self::code) of sixteen values (their bits), each code in a 32-bit lane: the
+    /// steps of [`code8`](Self::code8), with mask registers for the sign, the rounding and NaNs.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn code16(&self, bits: x86::__m512i) -> x86::__m512i {
+        use x86::*;
+        let int = |v: u32| _mm512_set1_epi32(v as i32);
+        let magnitude = _mm512_and_si512(bits, int(0x7fff_ffff));
+        let negative = _mm512_cmplt_epi32_mask(bits, _mm512_setzero_si512());
+        let key = _mm512_srl_epi32(magnitude, _mm_cvtsi32_si128(Self::SHIFT as i32));
+        let last = Self::FIRST + Self::PER_SIGN - 1;
+        let k = _mm512_sub_epi32(
+            _mm512_min_epu32(_mm512_max_epu32(key, int(Self::FIRST)), int(last)),
+            int(Self::FIRST),
+        );
+        let index = _mm512_mask_add_epi32(k, negative, k, int(Self::PER_SIGN));
+        // SAFETY: `k < PER_SIGN`, so every index is below `2 · PER_SIGN <= B` (checked when
+        // the table was built).
+        let entry = unsafe { _mm512_i32gather_epi32::<4>(index, self.entries.as_ptr().cast()) };
+        let flipped = _mm512_mask_xor_epi32(magnitude, negative, magnitude, int(u32::MAX));
+        let low = _mm512_and_si512(flipped, int(Self::LOW));
+        let threshold = _mm512_and_si512(entry, int(2 * Self::LOW + 1));
+        let base = _mm512_srli_epi32::<24>(entry);
+        let code =
+            _mm512_mask_add_epi32(base, _mm512_cmpge_epu32_mask(low, threshold), base, int(1));
+        let number = _mm512_cmple_epu32_mask(magnitude, int(0x7f80_0000));
+        _mm512_maskz_mov_epi32(number, code)
+    }
+
+    /// `out[i] = self.code(x[i])`, sixteen at a time.
+    #[inline(always)]
+    pub(crate) fn codes_avx512(&self, _: super::Vbmi, x: &[f32], out: &mut [u8]) {
+        // SAFETY: the token proves the CPU has AVX-512 F.
+        unsafe { self.codes_avx512_unchecked(x, out) }
+    }
+
+    /// `out[i] = self.code(x[2i]) << 4 | self.code(x[2i + 1])`, eight bytes at a time.
+    #[inline(always)]
+    pub(crate) fn packed_codes_avx512(&self, _: super::Vbmi, x: &[f32], out: &mut [u8]) {
+        // SAFETY: the token proves the CPU has AVX-512 F.
+        unsafe { self.packed_codes_avx512_unchecked(x, out) }
+    }
+
+    /// [`codes_avx512`](Self::codes_avx512).
+    ///
+    /// # Safety
+    ///
+    /// AVX-512 F.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn codes_avx512_unchecked(&self, x: &[f32], out: &mut [u8]) {
+        use x86::*;
+        let n = x.len().min(out.len());
+        let mut i = 0;
+        while i + 16 <= n {
+            // SAFETY: `x[i..i + 16]` and `out[i..i + 16]`, within both (`i + 16 <= n`).
+            unsafe {
+                let code = self.code16(_mm512_loadu_si512(x.as_ptr().add(i).cast()));
+                _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), _mm512_cvtepi32_epi8(code));
+            }
+            i += 16;
+        }
+        for (out, &x) in out[i..n].iter_mut().zip(&x[i..n]) {
+            *out = self.code(x);
+        }
+    }
+
+    /// [`packed_codes_avx512`](Self::packed_codes_avx512).
+    ///
+    /// # Safety
+    ///
+    /// AVX-512 F.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn packed_codes_avx512_unchecked(&self, x: &[f32], out: &mut [u8]) {
+        use x86::*;
+        let n = out.len().min(x.len() / 2);
+        let mut i = 0;
+        while i + 8 <= n {
+            // SAFETY: `x[2i..2i + 16]` and `out[i..i + 8]`, within both (`i + 8 <= n`).
+            unsafe {
+                let code = self.code16(_mm512_loadu_si512(x.as_ptr().add(2 * i).cast()));
+                // In each 64-bit lane: (even code << 4) | odd code, in its low byte.
+                let pairs =
+                    _mm512_or_si512(_mm512_slli_epi64::<4>(code), _mm512_srli_epi64::<32>(code));
+                _mm_storel_epi64(out.as_mut_ptr().add(i).cast(), _mm512_cvtepi64_epi8(pairs));
+            }
+            i += 8;
+        }
+        for (out, pair) in out[i..n].iter_mut().zip(x[2 * i..].chunks_exact(2)) {
+            *out = self.code(pair[0]) << 4 | self.code(pair[1]);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
 mod x86 {
     pub(super) use std::arch::x86_64::*;
 }
@@ -284,21 +380,20 @@ mod tests {
         CodeMap::Unsigned4,
     ];
 
-    /// The codes of `x` by the table search, scalar and (where the CPU has it) with AVX2,
-    /// which must agree.
+    /// The codes of `x` by the table search, scalar and with every vector form the CPU has
+    /// (AVX2, AVX-512), which must agree.
     fn fast(map: CodeMap, x: &[f32]) -> Vec<u8> {
         let mut scalar = vec![0u8; x.len()];
         map.codes_of(x, &mut scalar, None);
-        #[cfg(target_arch = "x86_64")]
-        if let Some(avx2) = super::super::Avx2::detect() {
+        for vector in super::super::Vector::all() {
             let mut simd = vec![0u8; x.len()];
-            map.codes_of(x, &mut simd, Some(avx2));
-            assert_eq!(simd, scalar, "{map:?}");
+            map.codes_of(x, &mut simd, Some(vector));
+            assert_eq!(simd, scalar, "{map:?} {vector:?}");
             let mut packed = vec![0u8; x.len() / 2];
-            map.packed_codes_of(x, &mut packed, Some(avx2));
+            map.packed_codes_of(x, &mut packed, Some(vector));
             let mut want = vec![0u8; x.len() / 2];
             map.packed_codes_of(x, &mut want, None);
-            assert_eq!(packed, want, "{map:?}");
+            assert_eq!(packed, want, "{map:?} {vector:?}");
         }
         scalar
     }

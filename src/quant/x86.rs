@@ -1,20 +1,28 @@
-//! AVX2 forms of the quantised state's table loads, on x86-64.
+//! AVX2 and AVX-512 forms of the quantised state's table loads, on x86-64.
 //!
 //! The rest of the crate leaves vectorisation to the compiler, but a table load per element
 //! (a value's entry in the code map, a scaled value's entry in the search table) becomes a
 //! vector gather only when the compiler is told the CPU's gathers are fast, which generic
 //! x86-64 code never is: written out here, with AVX2 gathers (also on AVX-512 CPUs, where
 //! eight lanes are as fast per element and the AVX2 path is what valgrind's instruction counts
-//! see). Every function gives the bits of its scalar form, which runs the tails and every
-//! other CPU; an [`Avx2`] token says they may run (the caller decides whether to ask for one:
-//! the crate asks when its SIMD level is not the baseline).
+//! see). A gather reads about one element per cycle, so where a table fits in registers the
+//! lookup is a permute instead: the 16 entries of a 4-bit map in two AVX2 registers, and the
+//! 256 of an 8-bit map, as four planes of bytes, in sixteen AVX-512 registers (VBMI's
+//! two-register byte permute looks up 64 bytes among 128 in one instruction). Every function
+//! gives the bits of its scalar form, which runs the tails and every other CPU; an [`Avx2`] or
+//! [`Vbmi`] token says they may run (the caller decides whether to ask for one: the crate asks
+//! when its SIMD level is not the baseline, and for VBMI when it is AVX-512).
 #![allow(unsafe_code)] // AVX2 intrinsics: gathers and loads through pointers, after detection.
 
 use std::arch::x86_64::{
-    __m256i, _mm_and_si128, _mm_cvtepu8_epi32, _mm_cvtsi32_si128, _mm_cvtsi64_si128,
-    _mm_set1_epi32, _mm_srli_epi32, _mm_unpackhi_epi32, _mm_unpacklo_epi32, _mm256_cvtepu8_epi32,
-    _mm256_i32gather_ps, _mm256_loadu_si256, _mm256_mul_ps, _mm256_set_m128i, _mm256_set1_ps,
-    _mm256_storeu_ps,
+    __m256i, __m512i, _mm_and_si128, _mm_cvtepu8_epi32, _mm_cvtsi32_si128, _mm_cvtsi64_si128,
+    _mm_set1_epi32, _mm_srli_epi32, _mm_unpackhi_epi32, _mm_unpacklo_epi32, _mm256_blendv_ps,
+    _mm256_castsi256_ps, _mm256_cvtepu8_epi32, _mm256_i32gather_ps, _mm256_loadu_ps,
+    _mm256_loadu_si256, _mm256_mul_ps, _mm256_permutevar8x32_ps, _mm256_set_m128i, _mm256_set1_ps,
+    _mm256_slli_epi32, _mm256_storeu_ps, _mm512_castsi512_ps, _mm512_loadu_si512,
+    _mm512_mask_blend_epi8, _mm512_movepi8_mask, _mm512_mul_ps, _mm512_permutex2var_epi8,
+    _mm512_permutexvar_epi8, _mm512_set1_ps, _mm512_storeu_ps, _mm512_unpackhi_epi8,
+    _mm512_unpackhi_epi16, _mm512_unpacklo_epi8, _mm512_unpacklo_epi16,
 };
 
 /// Proof that the CPU has AVX2: the safe functions that take one may run AVX2 code.
@@ -26,6 +34,58 @@ impl Avx2 {
     #[inline(always)]
     pub(crate) fn detect() -> Option<Self> {
         std::arch::is_x86_feature_detected!("avx2").then_some(Avx2(()))
+    }
+}
+
+/// Proof that the CPU has AVX-512 F and BW, VBMI (byte permutes) and AVX2: the safe functions
+/// that take one may run them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Vbmi(());
+
+impl Vbmi {
+    /// `Some` if the CPU has AVX-512 F, BW and VBMI, and AVX2 (detected once, then loads).
+    #[inline(always)]
+    pub(crate) fn detect() -> Option<Self> {
+        (std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vbmi"))
+        .then_some(Vbmi(()))
+    }
+
+    /// The AVX2 the token also proves.
+    #[inline(always)]
+    pub(crate) fn avx2(self) -> Avx2 {
+        Avx2(())
+    }
+}
+
+/// A code map of 256 entries as four planes of bytes, for byte permutes: `self.0[k][c]` is
+/// byte `k` (little-endian) of entry `c`'s bits.
+pub(crate) struct BytePlanes([[u8; 256]; 4]);
+
+impl BytePlanes {
+    /// The planes of `map` (its entries' bits).
+    pub(crate) const fn new(map: &[u32; 256]) -> Self {
+        let mut planes = [[0u8; 256]; 4];
+        let mut c = 0;
+        while c < 256 {
+            let bytes = map[c].to_le_bytes();
+            let mut k = 0;
+            while k < 4 {
+                planes[k][c] = bytes[k];
+                k += 1;
+            }
+            c += 1;
+        }
+        BytePlanes(planes)
+    }
+
+    /// Entry `code`'s bits.
+    #[inline(always)]
+    fn entry(&self, code: u8) -> u32 {
+        let c = usize::from(code);
+        u32::from_le_bytes([self.0[0][c], self.0[1][c], self.0[2][c], self.0[3][c]])
     }
 }
 
@@ -50,11 +110,95 @@ pub(crate) fn dequantize8(_: Avx2, table: &[u32; 256], codes: &[u8], scale: f32,
 }
 
 /// `out[2i] = table[codes[i] >> 4] · scale`, `out[2i + 1] = table[codes[i] & 15] · scale` (4-bit
-/// codes two to a byte, a map of 16 entries).
+/// codes two to a byte, a map of 16 entries, in two registers).
 #[inline(always)]
 pub(crate) fn dequantize4(_: Avx2, table: &[u32; 16], codes: &[u8], scale: f32, out: &mut [f32]) {
     // SAFETY: the token proves the CPU has AVX2.
     unsafe { dequantize4_avx2(table, codes, scale, out) }
+}
+
+/// `out[i] = map[codes[i]] · scale` (8-bit codes), 64 at a time with byte permutes.
+#[inline(always)]
+pub(crate) fn dequantize8_vbmi(
+    _: Vbmi,
+    map: &BytePlanes,
+    codes: &[u8],
+    scale: f32,
+    out: &mut [f32],
+) {
+    // SAFETY: the token proves the CPU has AVX-512 F, BW and VBMI.
+    unsafe { dequantize8_vbmi_unchecked(map, codes, scale, out) }
+}
+
+/// The order of 64 codes that the byte planes' interleaving (`unpack` within 128-bit lanes)
+/// puts back in order: the interleaved register `k` holds, in its lane `L`, the entries of the
+/// permuted bytes `16L + 4k + i` (`i < 4`), which must be those of codes `16k + 4L + i`.
+const INTERLEAVED_ORDER: [u8; 64] = {
+    let mut order = [0u8; 64];
+    let mut j = 0;
+    while j < 64 {
+        let (lane, k, i) = (j / 16, (j % 16) / 4, j % 4);
+        order[j] = (16 * k + 4 * lane + i) as u8;
+        j += 1;
+    }
+    order
+};
+
+/// [`dequantize8_vbmi`].
+///
+/// # Safety
+///
+/// AVX-512 F, BW and VBMI.
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+unsafe fn dequantize8_vbmi_unchecked(map: &BytePlanes, codes: &[u8], scale: f32, out: &mut [f32]) {
+    let n = codes.len().min(out.len());
+    // SAFETY: each plane is 256 bytes, four unaligned loads of 64; the order is 64 bytes.
+    let (planes, order) = unsafe {
+        let quarter = |k: usize, q: usize| _mm512_loadu_si512(map.0[k][64 * q..].as_ptr().cast());
+        (
+            [0, 1, 2, 3].map(|k| [0, 1, 2, 3].map(|q| quarter(k, q))),
+            _mm512_loadu_si512(INTERLEAVED_ORDER.as_ptr().cast()),
+        )
+    };
+    let s = _mm512_set1_ps(scale);
+    let mut i = 0;
+    while i + 64 <= n {
+        // SAFETY: `codes[i..i + 64]`, within `codes` (`i + 64 <= n`).
+        let c = unsafe { _mm512_loadu_si512(codes.as_ptr().add(i).cast()) };
+        let c = _mm512_permutexvar_epi8(order, c);
+        // Entries 0..128 by the low seven bits, entries 128..256 likewise, and the eighth bit
+        // chooses.
+        let high = _mm512_movepi8_mask(c);
+        let byte = |p: &[__m512i; 4]| {
+            _mm512_mask_blend_epi8(
+                high,
+                _mm512_permutex2var_epi8(p[0], c, p[1]),
+                _mm512_permutex2var_epi8(p[2], c, p[3]),
+            )
+        };
+        let [b0, b1, b2, b3] = planes.each_ref().map(byte);
+        let (low01, high01) = (_mm512_unpacklo_epi8(b0, b1), _mm512_unpackhi_epi8(b0, b1));
+        let (low23, high23) = (_mm512_unpacklo_epi8(b2, b3), _mm512_unpackhi_epi8(b2, b3));
+        let entries = [
+            _mm512_unpacklo_epi16(low01, low23),
+            _mm512_unpackhi_epi16(low01, low23),
+            _mm512_unpacklo_epi16(high01, high23),
+            _mm512_unpackhi_epi16(high01, high23),
+        ];
+        for (k, e) in entries.into_iter().enumerate() {
+            // SAFETY: `out[i + 16k..i + 16k + 16]`, within `out` (`i + 64 <= n`).
+            unsafe {
+                _mm512_storeu_ps(
+                    out.as_mut_ptr().add(i + 16 * k),
+                    _mm512_mul_ps(_mm512_castsi512_ps(e), s),
+                );
+            }
+        }
+        i += 64;
+    }
+    for (o, &c) in out[i..n].iter_mut().zip(&codes[i..n]) {
+        *o = f32::from_bits(map.entry(c)) * scale;
+    }
 }
 
 /// [`dequantize8`].
@@ -92,6 +236,13 @@ unsafe fn dequantize8_avx2(table: &[u32; 256], codes: &[u8], scale: f32, out: &m
 unsafe fn dequantize4_avx2(table: &[u32; 16], codes: &[u8], scale: f32, out: &mut [f32]) {
     let n = codes.len().min(out.len() / 2);
     let s = _mm256_set1_ps(scale);
+    // SAFETY: the table's two halves of eight entries, unaligned loads.
+    let (low_entries, high_entries) = unsafe {
+        (
+            _mm256_loadu_ps(table.as_ptr().cast()),
+            _mm256_loadu_ps(table[8..].as_ptr().cast()),
+        )
+    };
     let mut i = 0;
     while i + 4 <= n {
         let c = u32::from_le_bytes(codes[i..i + 4].try_into().expect("four bytes"));
@@ -101,12 +252,15 @@ unsafe fn dequantize4_avx2(table: &[u32; 16], codes: &[u8], scale: f32, out: &mu
             _mm_and_si128(bytes, _mm_set1_epi32(15)),
         );
         let index = _mm256_set_m128i(_mm_unpackhi_epi32(high, low), _mm_unpacklo_epi32(high, low));
-        // SAFETY: every index is a nibble, below the table's 16 entries; the store writes
-        // `out[2i..2i + 8]`, within `out` (`2(i + 4) <= out.len()`).
-        unsafe {
-            let v = _mm256_i32gather_ps::<4>(table.as_ptr().cast(), index);
-            _mm256_storeu_ps(out.as_mut_ptr().add(2 * i), _mm256_mul_ps(v, s));
-        }
+        // Entries 0..8 and 8..16 by the low three bits; the fourth bit (moved to the sign)
+        // chooses.
+        let v = _mm256_blendv_ps(
+            _mm256_permutevar8x32_ps(low_entries, index),
+            _mm256_permutevar8x32_ps(high_entries, index),
+            _mm256_castsi256_ps(_mm256_slli_epi32::<28>(index)),
+        );
+        // SAFETY: the store writes `out[2i..2i + 8]`, within `out` (`2(i + 4) <= out.len()`).
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(2 * i), _mm256_mul_ps(v, s)) };
         i += 4;
     }
     for (pair, &c) in out[2 * i..2 * n].chunks_exact_mut(2).zip(&codes[i..n]) {
