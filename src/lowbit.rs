@@ -225,6 +225,7 @@ impl Quantized {
             block: self.block,
             codes: &mut self.codes,
             scales: &mut self.scales,
+            vector: vector(),
         }
     }
 }
@@ -237,6 +238,8 @@ pub(crate) struct BlocksMut<'a> {
     block: usize,
     codes: &'a mut [u8],
     scales: &'a mut [f32],
+    /// The vector forms of the table lookups, chosen once per tensor (not per block).
+    vector: Option<crate::quant::Vector>,
 }
 
 impl<'a> BlocksMut<'a> {
@@ -260,19 +263,21 @@ impl<'a> BlocksMut<'a> {
         };
         let (codes, rest_codes) = self.codes.split_at_mut(bytes);
         let (scales, rest_scales) = self.scales.split_at_mut(blocks);
-        let (map, block) = (self.map, self.block);
+        let (map, block, vector) = (self.map, self.block, self.vector);
         (
             BlocksMut {
                 map,
                 block,
                 codes,
                 scales,
+                vector,
             },
             BlocksMut {
                 map,
                 block,
                 codes: rest_codes,
                 scales: rest_scales,
+                vector,
             },
         )
     }
@@ -288,7 +293,7 @@ impl<'a> BlocksMut<'a> {
             &self.codes[b * self.block..(b + 1) * self.block]
         };
         if let Some(out) = C::as_f32s_mut(out) {
-            return self.map.values_of(codes, s, out, vector());
+            return self.map.values_of(codes, s, out, self.vector);
         }
         // Wider arithmetic (`f64`): the `f32` values through a small buffer.
         const CHUNK: usize = 64;
@@ -316,7 +321,7 @@ impl<'a> BlocksMut<'a> {
         let narrow = |x: C| crate::ops::saturate(x.widen() as f32);
         let s = block_scale(values.iter().map(|&x| narrow(x)));
         self.scales[b] = s;
-        let (map, vector) = (self.map, vector());
+        let (map, vector) = (self.map, self.vector);
         let codes = if map.len() == 16 {
             &mut self.codes[b * self.block / 2..(b + 1) * self.block / 2]
         } else {
