@@ -376,7 +376,7 @@ pub use clip::{
 pub use error::Error;
 pub use float::Float;
 pub use groups::{ParamGroup, ParamGroups};
-pub use lowbit::Quantization;
+pub use lowbit::{CodeFormat, Quantization};
 pub use optim::*;
 pub use optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
 /// With the `rayon` feature: a tensor with at least this many elements is split into chunks

@@ -21,11 +21,18 @@ pub(crate) const MAX_BLOCK: usize = 2048;
 /// step dequantises a block, updates it and the parameters from the new values, and quantises
 /// it again (see [`Adam`](crate::Adam), "8-bit and 4-bit state").
 ///
-/// | field | [`int8`](Self::int8) | [`int4`](Self::int4) | valid |
-/// |---|---|---|---|
-/// | `bits` | 8 | 4 | 8, or 4 for Adam and AdamW |
-/// | `block_size` | 256 | 128 | 1 to 2,048; even with 4 bits |
-/// | `min_size` | 4,096 | 4,096 | any |
+/// With [`fp8`](Self::fp8) (torchao's `AdamFp8` and `AdamWFp8`) the codes are float8 e4m3fn
+/// numbers instead ([`CodeFormat::Float8`]): each block is scaled by its largest magnitude over
+/// 448, e4m3fn's largest value, and each scaled value rounded to the nearest e4m3fn number, for
+/// both moments. That conversion is arithmetic, where the code maps' nearest entry must be
+/// searched for: the step is faster (see the README's table) for somewhat coarser first moments.
+///
+/// | field | [`int8`](Self::int8) | [`int4`](Self::int4) | [`fp8`](Self::fp8) | valid |
+/// |---|---|---|---|---|
+/// | `bits` | 8 | 4 | 8 | 8, or 4 for Adam and AdamW (not with float8 codes) |
+/// | `format` | `Map` | `Map` | `Float8` | either |
+/// | `block_size` | 256 | 128 | 256 | 1 to 2,048; even with 4 bits |
+/// | `min_size` | 4,096 | 4,096 | 4,096 | any |
 ///
 /// # Example
 ///
@@ -49,6 +56,9 @@ pub(crate) const MAX_BLOCK: usize = 2048;
 pub struct Quantization {
     /// Bits per code: 8, or 4 (Adam and AdamW only, as torchao).
     pub bits: u32,
+    /// What a code is: an entry of a code map, or a float8 number.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub format: CodeFormat,
     /// Elements per block, each block with a scale of its own.
     pub block_size: usize,
     /// Tensors with fewer elements keep full-precision state.
@@ -63,6 +73,18 @@ impl Quantization {
     pub const fn int8() -> Self {
         Quantization {
             bits: 8,
+            format: CodeFormat::Map,
+            block_size: 256,
+            min_size: 4096,
+        }
+    }
+
+    /// float8 e4m3fn codes in blocks of 256 for tensors of at least 4,096 elements: torchao's
+    /// `AdamFp8` and `AdamWFp8`.
+    pub const fn fp8() -> Self {
+        Quantization {
+            bits: 8,
+            format: CodeFormat::Float8,
             block_size: 256,
             min_size: 4096,
         }
@@ -73,6 +95,7 @@ impl Quantization {
     pub const fn int4() -> Self {
         Quantization {
             bits: 4,
+            format: CodeFormat::Map,
             block_size: 128,
             min_size: 4096,
         }
@@ -113,6 +136,12 @@ impl Quantization {
             "quantized_state.block_size",
             self.block_size as f64,
             "must be even with 4-bit codes (two per byte)",
+        )?;
+        crate::check::require(
+            self.bits == 8 || self.format == CodeFormat::Map,
+            "quantized_state.bits",
+            f64::from(self.bits),
+            "must be 8 with float8 codes",
         )
     }
 
@@ -123,6 +152,9 @@ impl Quantization {
 
     /// The code map of first (`signed`) or second moments.
     pub(crate) fn map(self, signed: bool) -> CodeMap {
+        if self.format == CodeFormat::Float8 {
+            return CodeMap::Float8;
+        }
         match (self.bits, signed) {
             (4, true) => CodeMap::Signed4,
             (4, false) => CodeMap::Unsigned4,
@@ -131,6 +163,25 @@ impl Quantization {
         }
     }
 }
+
+/// What the codes of [`Quantization`] are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum CodeFormat {
+    /// The index of the nearest entry of a sorted code map (torchao's `Adam8bit`, `Adam4bit`;
+    /// bitsandbytes'): with 8 bits, the signed dynamic map for first moments and the unsigned
+    /// one for second moments; with 4 bits, torchao's 4-bit maps. A block is scaled by its
+    /// largest magnitude, into [-1, 1].
+    #[default]
+    Map,
+    /// A float8 e4m3fn number (torchao's `AdamFp8`), for both moments: a block is scaled by its
+    /// largest magnitude over 448, into [-448, 448], and each value rounded to the nearest
+    /// e4m3fn number (to even; PyTorch's conversion).
+    Float8,
+}
+
+crate::builder::plain!(CodeFormat);
 
 /// One quantised moment of a tensor: its codes (two per byte with 4 bits, in torchao's packing)
 /// and one scale per block, the elements in the tensor's logical (row-major) order.
@@ -319,7 +370,9 @@ impl<'a> BlocksMut<'a> {
         // Rounded to `f32` and held within its finite range: an infinite value would make its
         // block's scale infinite and `∞/∞` a NaN code (identical for every finite `f32` value).
         let narrow = |x: C| crate::ops::saturate(x.widen() as f32);
-        let s = block_scale(values.iter().map(|&x| narrow(x)));
+        let s = self
+            .map
+            .scale(block_scale(values.iter().map(|&x| narrow(x))));
         self.scales[b] = s;
         let (map, vector) = (self.map, self.vector);
         let codes = if map.len() == 16 {
@@ -337,6 +390,13 @@ impl<'a> BlocksMut<'a> {
             }
         }
         if let Some(values) = C::as_f32s_mut(values) {
+            if map == CodeMap::Float8 {
+                // Scaled and converted in one pass (an arithmetic conversion, no search).
+                for (c, &x) in codes.iter_mut().zip(values.iter()) {
+                    *c = crate::quant::float8::code(crate::ops::saturate(x) / s);
+                }
+                return;
+            }
             // In place, the scaled values' `f32`s.
             for x in values.iter_mut() {
                 *x = crate::ops::saturate(*x) / s;
@@ -436,11 +496,12 @@ impl<A: crate::Float> Moment<A> {
                 let saved = quantized
                     .remove(name)
                     .ok_or_else(|| format!("quantised buffer `{name}` is missing"))?;
-                if (saved.bits, saved.block_size) != (q.bits, q.block_size) {
+                if (saved.bits, saved.format, saved.block_size) != (q.bits, q.format, q.block_size)
+                {
                     return Err(format!(
-                        "buffer `{name}` is saved with {}-bit codes in blocks of {}, the \
-                         configuration uses {}-bit codes in blocks of {}",
-                        saved.bits, saved.block_size, q.bits, q.block_size
+                        "buffer `{name}` is saved with {}-bit codes ({:?}) in blocks of {}, \
+                         the configuration uses {}-bit codes ({:?}) in blocks of {}",
+                        saved.bits, saved.format, saved.block_size, q.bits, q.format, q.block_size
                     ));
                 }
                 Quantized::from_saved(q.map(signed), q.block_size, len, saved.codes, saved.scales)
@@ -485,6 +546,11 @@ impl<A: crate::Float> Moment<A> {
     pub(crate) fn saved(q: &Quantized) -> crate::state::QuantizedBuffer {
         crate::state::QuantizedBuffer {
             bits: if q.map().len() == 16 { 4 } else { 8 },
+            format: if q.map() == CodeMap::Float8 {
+                CodeFormat::Float8
+            } else {
+                CodeFormat::Map
+            },
             block_size: q.block(),
             codes: q.codes().to_vec(),
             scales: q.scales().to_vec(),
@@ -517,6 +583,7 @@ mod tests {
             CodeMap::Unsigned8,
             CodeMap::Signed4,
             CodeMap::Unsigned4,
+            CodeMap::Float8,
         ] {
             let block = map.block_size();
             let n = 16 * block;

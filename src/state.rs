@@ -196,13 +196,16 @@ pub struct TensorState<A> {
 pub struct QuantizedBuffer {
     /// Bits per code: 8 or 4.
     pub bits: u32,
+    /// What a code is.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub format: crate::CodeFormat,
     /// Elements per block.
     pub block_size: usize,
     /// One code per element (8 bits), or two per byte (4 bits: element `2i` in the high
     /// nibble of byte `i`, `2i + 1` in the low one).
     pub codes: Vec<u8>,
     /// One scale per block: the block's largest magnitude when it was quantised (at least
-    /// `1e-12`), or 0 before the first step.
+    /// `1e-12`; over 448 with float8 codes), or 0 before the first step.
     #[cfg_attr(feature = "serde", serde(with = "crate::exact"))]
     pub scales: Vec<f32>,
 }

@@ -1,5 +1,6 @@
-//! 8-bit and 4-bit Adam and AdamW (`quantized_state`) against torchao 0.18's `Adam8bit`,
-//! `AdamW8bit`, `Adam4bit` and `AdamW4bit` (`tests/fixtures/generate_lowbit.py`), after every
+//! 8-bit, float8 and 4-bit Adam and AdamW (`quantized_state`) against torchao 0.18's
+//! `Adam8bit`, `AdamW8bit`, `AdamFp8`, `AdamWFp8`, `Adam4bit` and `AdamW4bit`
+//! (`tests/fixtures/generate_lowbit.py`), after every
 //! step: every parameter, every code and scale of the quantised moments, and the `f32` moments
 //! of the tensors torchao keeps in full precision (4,097 elements, not a multiple of the block;
 //! 10 elements, under 4,096).
@@ -8,10 +9,10 @@
 //! PyTorch's CPU `sqrt` is MKL's, which returns about 0.5% of its results one ulp low, and is
 //! the only operation that differs). Against torchao as it runs (`trajectory`): every code and
 //! scale exactly where the parameter does not enter the moments (no coupled decay), and
-//! otherwise every code within one step of the map; every parameter within `10⁻⁸ + 2⁻²⁰·|p|`.
+//! otherwise every code within one step of the map (or one float8 number of the next); every parameter within `10⁻⁸ + 2⁻²⁰·|p|`.
 
 use ndarray::{ArrayD, IxDyn};
-use ndarray_optim::{AdamConfig, AdamWConfig, Optimizer, OptimizerState, Quantization};
+use ndarray_optim::{AdamConfig, AdamWConfig, CodeFormat, Optimizer, OptimizerState, Quantization};
 use serde_json::Value;
 
 fn fixture() -> Value {
@@ -62,6 +63,8 @@ fn floats(v: &Value) -> Vec<u32> {
 fn build(kind: &str, kwargs: &Value) -> Box<dyn Optimizer<f32>> {
     let q = if kind.ends_with("8bit") {
         Quantization::int8()
+    } else if kind.ends_with("Fp8") {
+        Quantization::fp8()
     } else {
         Quantization::int4()
     };
@@ -158,8 +161,21 @@ fn low_bit_adam_is_torchaos_within_its_square_roots() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// The unpacked codes of a buffer.
-fn unpacked(codes: &[u8], bits: u32) -> Vec<u8> {
+/// The unpacked codes of a buffer, as positions in the order of their values (float8 codes are
+/// a sign and a magnitude: −448 is position 2, ±0 both 128, 448 is 254).
+fn unpacked(codes: &[u8], bits: u32, format: CodeFormat) -> Vec<u8> {
+    if format == CodeFormat::Float8 {
+        return codes
+            .iter()
+            .map(|&c| {
+                if c & 0x80 != 0 {
+                    0x80 - (c & 0x7f)
+                } else {
+                    0x80 + c
+                }
+            })
+            .collect();
+    }
     if bits == 8 {
         return codes.to_vec();
     }
@@ -189,7 +205,7 @@ fn compare(key: &str, exact: bool) -> Vec<String> {
         .map(|e| e.as_i64().unwrap() as i32)
         .collect();
     let cases = doc["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 5);
+    assert_eq!(cases.len(), 7);
     let mut failures = Vec::new();
     for case in cases {
         let name = case["name"].as_str().unwrap();
@@ -240,14 +256,14 @@ fn compare(key: &str, exact: bool) -> Vec<String> {
                     }
                 } else if let Some(q) = saved.tensors[t].quantized.get("exp_avg") {
                     // Coupled decay: the parameter's last bits enter the moments.
-                    let got = unpacked(&q.codes, q.bits);
+                    let got = unpacked(&q.codes, q.bits, q.format);
                     let want: Vec<u8> = want["state"][t]["exp_avg"]["codes"]
                         .as_array()
                         .unwrap()
                         .iter()
                         .map(|c| c.as_u64().unwrap() as u8)
                         .collect();
-                    let want = unpacked(&want, q.bits);
+                    let want = unpacked(&want, q.bits, q.format);
                     if got.iter().zip(&want).any(|(a, b)| a.abs_diff(*b) > 1) {
                         failures.push(format!(
                             "{name} step {step} tensor {t}: a code is off by more than one"

@@ -7,8 +7,8 @@
 
 use ndarray::{Array1, Array2, ArrayD, IxDyn, ShapeBuilder};
 use ndarray_optim::{
-    Adam, AdamConfig, AdamWConfig, Error, LionConfig, MomentumConfig, Optimizer, OptimizerState,
-    Quantization,
+    Adam, AdamConfig, AdamWConfig, CodeFormat, Error, LionConfig, MomentumConfig, Optimizer,
+    OptimizerState, Quantization,
 };
 
 /// Elements of the tests' tensors: a multiple of both block sizes, above the 4,096 minimum.
@@ -32,6 +32,16 @@ fn configs() -> Vec<(&'static str, Box<dyn Optimizer<f32>>)> {
                     .lr(1e-2)
                     .weight_decay(0.01)
                     .quantized_state(Quantization::int8())
+                    .build::<f32>()
+                    .unwrap(),
+            ),
+        ),
+        (
+            "AdamW float8",
+            Box::new(
+                AdamWConfig::default()
+                    .lr(1e-2)
+                    .quantized_state(Quantization::fp8())
                     .build::<f32>()
                     .unwrap(),
             ),
@@ -96,6 +106,10 @@ fn state_bytes_per_parameter_are_exact() {
     assert_eq!(
         per_param(adam(Some(Quantization::int4()))),
         1.0 + 8.0 / 128.0
+    );
+    assert_eq!(
+        per_param(adam(Some(Quantization::fp8()))),
+        2.0 + 8.0 / 256.0
     );
     let momentum = MomentumConfig::default().quantized_state(Quantization::int8());
     assert_eq!(
@@ -259,12 +273,17 @@ fn every_thread_count_gives_the_same_bits() {
 /// β₂ = 0 the second moment's lerp was `∞ − ∞·0`, which torchao's own form gives too).
 #[test]
 fn an_overflowing_square_makes_no_nan() {
-    for (lr, beta2) in [(0.0, 0.0), (1e-3, 0.0), (1e-3, 0.999)] {
+    for (lr, beta2, q) in [
+        (0.0, 0.0, Quantization::int8()),
+        (1e-3, 0.0, Quantization::int8()),
+        (1e-3, 0.999, Quantization::int8()),
+        (1e-3, 0.999, Quantization::fp8()),
+    ] {
         let mut opt = AdamWConfig::default()
             .lr(lr)
             .betas((0.0, beta2))
             .eps(1e-30)
-            .quantized_state(Quantization::int8().block_size(1).min_size(0))
+            .quantized_state(q.block_size(1).min_size(0))
             .build::<f32>()
             .unwrap();
         let mut p = ndarray::arr0(1.0f32).into_dyn();
@@ -273,7 +292,7 @@ fn an_overflowing_square_makes_no_nan() {
             opt.step(&mut p, &g).unwrap();
             assert!(
                 p.iter().all(|x| x.is_finite()),
-                "lr {lr}, β₂ {beta2}, step {step}: {p}"
+                "lr {lr}, β₂ {beta2}, {q:?}, step {step}: {p}"
             );
         }
     }
@@ -345,6 +364,14 @@ fn corrupted_or_contradicting_states_are_refused_with_nothing_changed() {
             }),
         ),
         (
+            "float8 codes for a code-map configuration",
+            tamper(&|s| {
+                let mut q = m(s);
+                q.format = CodeFormat::Float8;
+                set(s, q);
+            }),
+        ),
+        (
             "another block size",
             tamper(&|s| {
                 let mut q = m(s);
@@ -384,6 +411,14 @@ fn corrupted_or_contradicting_states_are_refused_with_nothing_changed() {
     for (what, tampered) in cases {
         refused(&mut opt, tampered, what);
     }
+    // Code-map codes under a float8 configuration.
+    let mut s = good.clone();
+    s.config = AdamConfig::default()
+        .quantized_state(Quantization::fp8())
+        .into();
+    let mut f8 = build(Some(Quantization::fp8()));
+    f8.step(&mut w, &grad(1, N)).unwrap();
+    refused(&mut f8, s, "code-map codes under a float8 configuration");
     // And the reverse: f32 moments under a quantised configuration.
     let mut full = build(None);
     full.step(&mut w, &grad(1, N)).unwrap();
@@ -419,6 +454,9 @@ fn the_option_is_checked() {
     let mut three = Quantization::int8();
     three.bits = 3;
     invalid(adam(three).map(|_| ()), "quantized_state.bits");
+    let mut four = Quantization::fp8();
+    four.bits = 4;
+    invalid(adam(four).map(|_| ()), "quantized_state.bits");
     for config in [
         AdamConfig::default().amsgrad(true),
         AdamConfig::default().caution(true),
@@ -470,12 +508,13 @@ fn least_squares(opt: &mut dyn Optimizer<f32>, steps: usize) -> f32 {
 
 #[test]
 fn low_bit_adam_trains_as_well_as_f32_adam() {
-    // The loss left, as a fraction of the loss at zero: 8-bit state as low as f32's (within 3×,
+    // The loss left, as a fraction of the loss at zero: 8-bit and float8 state as low as f32's (within 3×,
     // or under 10⁻⁴), 4-bit state below 10⁻³ (its coarser map leaves a higher floor).
     let full = least_squares(&mut Adam::<f32>::new(1e-2).unwrap(), 300);
     assert!(full < 1e-4, "f32 Adam: {full}");
     for (q, bound) in [
         (Quantization::int8(), 3.0 * full.max(1e-4)),
+        (Quantization::fp8(), 3.0 * full.max(1e-4)),
         (Quantization::int4(), 1e-3),
     ] {
         let mut opt = AdamConfig::default()
