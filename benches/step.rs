@@ -35,9 +35,9 @@
 //!   the same type), `bf16` with stochastic rounding, and `bf16` with `f32` master weights: what
 //!   16-bit storage saves in memory traffic.
 //! - `lowbit/<case>/<n>`, n = 102,400 and 10,240,000 (multiples of 256): Adam with `f32`
-//!   state against 8-bit and 4-bit block-wise quantised state (`quantized_state`), `f32`
-//!   parameters: 8 bytes of state per element against 2.03 and
-//!   1.06, and the work of dequantising and quantising each block; each also on 2 threads
+//!   state against 8-bit, float8 and 4-bit block-wise quantised state (`quantized_state`),
+//!   `f32` parameters: 8 bytes of state per element against 2.03, 2.03 and 1.06, and the work
+//!   of dequantising and quantising each block; each also on 2 threads
 //!   (`<case>-2-threads`: a large tensor's blocks split across a pool of two).
 
 use std::hint::black_box;
@@ -404,7 +404,7 @@ fn half_precision(c: &mut Criterion) {
     }
 }
 
-/// Adam with `f32` state against quantised 8-bit and 4-bit state (`lowbit/<case>/<n>`).
+/// Adam with `f32` state against quantised 8-bit, float8 and 4-bit state (`lowbit/<case>/<n>`).
 fn low_bit_state(c: &mut Criterion) {
     use ndarray_optim::{Adam, AdamConfig, Quantization};
     // About 1e5 and 1e7, multiples of 256 (torchao quantises only whole blocks).
@@ -412,13 +412,22 @@ fn low_bit_state(c: &mut Criterion) {
         let mut group = c.benchmark_group("lowbit");
         configure(&mut group, n);
         group.throughput(Throughput::Elements(n as u64));
-        let cases: [(&str, Box<dyn Optimizer<f32>>); 3] = [
+        let cases: [(&str, Box<dyn Optimizer<f32>>); 4] = [
             ("adam-f32", Box::new(Adam::new(1e-3).unwrap())),
             (
                 "adam-8bit",
                 Box::new(
                     AdamConfig::default()
                         .quantized_state(Quantization::int8())
+                        .build()
+                        .unwrap(),
+                ),
+            ),
+            (
+                "adam-fp8",
+                Box::new(
+                    AdamConfig::default()
+                        .quantized_state(Quantization::fp8())
                         .build()
                         .unwrap(),
                 ),

@@ -42,9 +42,10 @@
 //!   `1e-3`), applied the idiomatic way: [`ParamGroups::no_decay_for_vectors`] puts the biases
 //!   in a group without weight decay (timm's rule; LAMB, which adapts its steps only where
 //!   there is decay, then gives the biases plain Adam steps, as timm's does).
-//! * **Low-bit state**: besides every optimizer of the registry, `Adam-8bit` and `Adam-4bit`
-//!   are Adam with block-wise quantised moments ([`Quantization::int8`], [`Quantization::int4`]:
-//!   torchao's `Adam8bit` and `Adam4bit`); the two weight matrices (8,192 elements each) are
+//! * **Low-bit state**: besides every optimizer of the registry, `Adam-8bit`, `Adam-fp8` and
+//!   `Adam-4bit` are Adam with block-wise quantised moments ([`Quantization::int8`],
+//!   [`Quantization::fp8`], [`Quantization::int4`]: torchao's `Adam8bit`, `AdamFp8` and
+//!   `Adam4bit`); the two weight matrices (8,192 elements each) are
 //!   quantised, the last layer (640) and the biases keep `f32` state. The table's `state`
 //!   column is [`Optimizer::state_bytes`] per parameter of the model.
 //! * **Output**: a progress bar per optimizer on standard error, drawn only when that is a
@@ -166,8 +167,9 @@ impl Contender {
 
 /// Every optimizer of the crate, in the registry's order, but Muon: it takes matrices only, and
 /// this MLP's biases would need a second optimizer (as Muon's users pair it with AdamW).
-/// After Adam, Adam with 8-bit and 4-bit block-wise quantised state (torchao's `Adam8bit` and
-/// `Adam4bit`: the two large weight matrices are quantised, the rest keeps `f32` state).
+/// After Adam, Adam with 8-bit, float8 and 4-bit block-wise quantised state (torchao's
+/// `Adam8bit`, `AdamFp8` and `Adam4bit`: the two large weight matrices are quantised, the rest
+/// keeps `f32` state).
 fn contenders() -> Vec<Contender> {
     let mut all = Vec::new();
     for &kind in OptimizerKind::ALL {
@@ -178,6 +180,7 @@ fn contenders() -> Vec<Contender> {
         if kind == OptimizerKind::Adam {
             for (name, q) in [
                 ("Adam-8bit", Quantization::int8()),
+                ("Adam-fp8", Quantization::fp8()),
                 ("Adam-4bit", Quantization::int4()),
             ] {
                 let mut low = Contender::new(kind);

@@ -223,7 +223,9 @@
 //! `f32` scale per block of 256 (or 128) elements, each block dequantised, updated and
 //! quantised again within the step. Adam's state is then about 2.03 bytes per parameter with
 //! 8 bits and 1.06 with 4 bits; Adam and AdamW compute torchao's `Adam8bit`, `AdamW8bit`,
-//! `Adam4bit` and `AdamW4bit` bit for bit (up to PyTorch's CPU square root). Smaller tensors
+//! `Adam4bit` and `AdamW4bit` bit for bit (up to PyTorch's CPU square root), and with
+//! [`Quantization::fp8`] (`float8_e4m3fn` codes, [`CodeFormat::Float8`]) torchao's `AdamFp8`
+//! and `AdamWFp8`: the same 2.03 bytes, coarser first moments, a faster step. Smaller tensors
 //! (biases, norms) keep full-precision state. The codes and scales are saved and restored
 //! exactly ([`QuantizedBuffer`]).
 //!

@@ -235,6 +235,18 @@ impl Quantized {
                 "a block's scale is {s}: scales are finite magnitudes"
             ));
         }
+        // A float8 NaN code comes only from a NaN value, which makes its block's scale NaN.
+        if map == CodeMap::Float8
+            && let Some((b, _)) = codes
+                .chunks(block)
+                .zip(&scales)
+                .enumerate()
+                .find(|(_, (codes, s))| !s.is_nan() && codes.iter().any(|c| c & 0x7f == 0x7f))
+        {
+            return Err(format!(
+                "block {b} holds a NaN float8 code, but its scale is not NaN"
+            ));
+        }
         Ok(Quantized {
             map,
             block,
@@ -370,9 +382,15 @@ impl<'a> BlocksMut<'a> {
         // Rounded to `f32` and held within its finite range: an infinite value would make its
         // block's scale infinite and `∞/∞` a NaN code (identical for every finite `f32` value).
         let narrow = |x: C| crate::ops::saturate(x.widen() as f32);
-        let s = self
-            .map
-            .scale(block_scale(values.iter().map(|&x| narrow(x))));
+        // The scale of the saturated values is that of the values, saturated (an infinite
+        // largest magnitude is the largest finite one; a NaN stays NaN): one step per block,
+        // not one per element.
+        let largest = block_scale(values.iter().map(|&x| x.widen() as f32));
+        let s = self.map.scale(if largest > f32::MAX {
+            f32::MAX
+        } else {
+            largest
+        });
         self.scales[b] = s;
         let (map, vector) = (self.map, self.vector);
         let codes = if map.len() == 16 {
@@ -391,11 +409,9 @@ impl<'a> BlocksMut<'a> {
         }
         if let Some(values) = C::as_f32s_mut(values) {
             if map == CodeMap::Float8 {
-                // Scaled and converted in one pass (an arithmetic conversion, no search).
-                for (c, &x) in codes.iter_mut().zip(values.iter()) {
-                    *c = crate::quant::float8::code(crate::ops::saturate(x) / s);
-                }
-                return;
+                // Scaled and converted in one pass (an arithmetic conversion, no search); the
+                // conversion saturates as `saturate` would.
+                return crate::quant::float8::codes_of_scaled(values, s, codes, vector);
             }
             // In place, the scaled values' `f32`s.
             for x in values.iter_mut() {

@@ -26,7 +26,7 @@ config! {
     /// | `amsgrad` | `false` | |
     /// | `maximize` | `false` | |
     /// | `caution` | `false` | `true`: cautious masking, timm's `cadamw` (see [`Adam`]) |
-    /// | `quantized_state` | `None` (`f32`/`f64` state) | [`Quantization::int8`] or [`Quantization::int4`]: torchao's `Adam8bit`/`Adam4bit` (see [`Adam`]); not with `amsgrad` or `caution` |
+    /// | `quantized_state` | `None` (`f32`/`f64` state) | [`Quantization::int8`], [`Quantization::fp8`] or [`Quantization::int4`]: torchao's `Adam8bit`/`AdamFp8`/`Adam4bit` (see [`Adam`]); not with `amsgrad` or `caution` |
     ///
     /// Note the divergent defaults of other libraries: Keras `eps = 1e-7`, burn `eps = 1e-5`,
     /// optax AdamW `weight_decay = 1e-4`. PyTorch's `AdamW` is [`AdamW`](crate::AdamW) with
@@ -363,11 +363,11 @@ optimizer_type! {
     /// the count of agreeing elements before the step: two passes over the tensor instead of
     /// one. `m` itself is stored unmasked.
     ///
-    /// # 8-bit and 4-bit state
+    /// # 8-bit, float8 and 4-bit state
     ///
-    /// With `quantized_state` ([`Quantization::int8`], [`Quantization::int4`]) this is
-    /// torchao's `Adam8bit`/`Adam4bit` (`AdamW8bit`/`AdamW4bit` with decoupled decay), bit for
-    /// bit: `m` and `v` of every tensor of at least 4,096 elements (a multiple of the block
+    /// With `quantized_state` ([`Quantization::int8`], [`Quantization::fp8`],
+    /// [`Quantization::int4`]) this is torchao's `Adam8bit`/`AdamFp8`/`Adam4bit`
+    /// (`AdamW8bit`/`AdamWFp8`/`AdamW4bit` with decoupled decay), bit for bit: `m` and `v` of every tensor of at least 4,096 elements (a multiple of the block
     /// size) are kept as one code per element, 8 or 4 bits, and one `f32` scale per block of 256
     /// (8 bits) or 128 (4 bits) elements: about 2.03 or 1.06 bytes per parameter instead of 8
     /// ([`Optimizer::state_bytes`](crate::Optimizer::state_bytes)). A block is updated as
@@ -385,7 +385,10 @@ optimizer_type! {
     /// torchao's tensors do. `map₁` is the signed dynamic map (bitsandbytes'
     /// `create_dynamic_map`) for `m`, `map₂` the unsigned one for `v` (8 bits), or with 4 bits
     /// torchao's signed dynamic map of 16 entries and the linear map `k/16, k = 1…16`; `nearest`
-    /// is torchao's binary search with ties up. Smaller tensors keep `m` and `v` in full
+    /// is torchao's binary search with ties up. With float8 codes both maps are the
+    /// `float8_e4m3fn` numbers, the scale is `max(max |x|, 10⁻¹²) / 448` and `nearest` is
+    /// PyTorch's conversion to `float8_e4m3fn` (to nearest even, saturating at ±448), which is
+    /// arithmetic: no search, a faster step. Smaller tensors keep `m` and `v` in full
     /// precision, with the same arithmetic. Before the first step every code and scale is 0.
     /// AMSGrad and caution are not available with quantised state. See `docs/numerics.md`
     /// for how bitsandbytes' 8-bit Adam differs.

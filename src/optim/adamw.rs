@@ -20,7 +20,7 @@ config! {
     /// | `amsgrad` | `false` | |
     /// | `maximize` | `false` | |
     /// | `caution` | `false` | `true`: timm's `cadamw` (see [`Adam`](crate::Adam)) |
-    /// | `quantized_state` | `None` | [`Quantization::int8`] or [`Quantization::int4`]: torchao's `AdamW8bit`/`AdamW4bit` (see [`Adam`](crate::Adam)); not with `amsgrad` or `caution` |
+    /// | `quantized_state` | `None` | [`Quantization::int8`], [`Quantization::fp8`] or [`Quantization::int4`]: torchao's `AdamW8bit`/`AdamWFp8`/`AdamW4bit` (see [`Adam`](crate::Adam)); not with `amsgrad` or `caution` |
     ///
     /// # Example
     ///

@@ -23,7 +23,7 @@ config! {
     /// | `weight_decay` | `1e-3` (decoupled, multiplied by `lr`) | `≥ 0` | lion-pytorch, the paper's code: `0` |
     /// | `maximize` | `false` (not in optax: the update of `−g`) | | |
     /// | `caution` | `false` | | `true`: cautious masking, timm's `clion` (see [`Lion`]) |
-    /// | `quantized_state` | `None` | [`Quantization::int8`], not with `caution` | an 8-bit momentum (see [`Lion`]); bitsandbytes' `Lion8bit` |
+    /// | `quantized_state` | `None` | [`Quantization::int8`] or [`Quantization::fp8`], not with `caution` | an 8-bit momentum (see [`Lion`]); bitsandbytes' `Lion8bit` |
     ///
     /// Every value must also be finite (optax checks nothing). The paper suggests a learning rate
     /// 3–10× smaller than AdamW's and a weight decay 3–10× larger, so that `lr·weight_decay` stays

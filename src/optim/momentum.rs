@@ -19,7 +19,7 @@ config! {
     /// | `dampening` | `0` | `[0, 1]` |
     /// | `weight_decay` | `0` (coupled L2) | `≥ 0` |
     /// | `maximize` | `false` | |
-    /// | `quantized_state` | `None` (buffer in `A`) | [`Quantization::int8`]: an 8-bit buffer (see [`Momentum`]) |
+    /// | `quantized_state` | `None` (buffer in `A`) | [`Quantization::int8`] or [`Quantization::fp8`]: an 8-bit buffer (see [`Momentum`]) |
     ///
     /// `momentum > 0` holds on every path: building, [`set_momentum`](crate::Optimizer::set_momentum)
     /// (a momentum schedule must stay above 0; use [`Sgd`](crate::Sgd) for one that reaches it)

@@ -23,7 +23,7 @@ config! {
     /// | `weight_decay` | `0` (coupled L2) | `≥ 0` |
     /// | `nesterov` | `false` | needs `momentum > 0` and `dampening = 0` |
     /// | `maximize` | `false` | |
-    /// | `quantized_state` | `None` | [`Quantization::int8`]: an 8-bit momentum buffer (see [`Momentum`](crate::Momentum)) |
+    /// | `quantized_state` | `None` | [`Quantization::int8`] or [`Quantization::fp8`]: an 8-bit momentum buffer (see [`Momentum`](crate::Momentum)) |
     ///
     /// Every value must also be finite. PyTorch leaves `dampening` unchecked; here it must lie in
     /// `[0, 1]`. The rules hold on every path: building, [`set_momentum`](crate::Optimizer::set_momentum)

@@ -86,6 +86,34 @@ pub(crate) fn codes_of(x: &[f32], out: &mut [u8]) {
     }
 }
 
+/// `out[i] = code(x[i] / scale)`: a block's codes from its values (an infinite value gives the
+/// code of the saturated one, ±448; a NaN one, or a NaN `scale`, a NaN code), in the vector
+/// forms of `vector` when `scale` is not NaN (the block then holds no NaN).
+#[inline(always)]
+pub(crate) fn codes_of_scaled(
+    x: &[f32],
+    scale: f32,
+    out: &mut [u8],
+    vector: Option<super::Vector>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if !scale.is_nan() {
+        use super::{Vector, x86};
+        match vector {
+            Some(Vector::Avx512(vbmi)) => return x86::float8_codes_avx512(vbmi, x, scale, out),
+            Some(Vector::Avx2(avx2)) => return x86::float8_codes_avx2(avx2, x, scale, out),
+            None => {}
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    if let Some(never) = vector {
+        match never {}
+    }
+    for (o, &x) in out.iter_mut().zip(x) {
+        *o = code(x / scale);
+    }
+}
+
 /// `out[i] = value(codes[i]) · scale`.
 #[inline(always)]
 pub(crate) fn values_of(codes: &[u8], scale: f32, out: &mut [f32]) {
@@ -175,6 +203,94 @@ mod tests {
         }
     }
 
+    /// The vector forms give the scalar codes: on the midpoints and their neighbours scaled by
+    /// scales from the smallest to the largest, on random bits, at every length of tail.
+    #[test]
+    fn vector_forms_give_the_scalar_codes() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u32
+        };
+        for scale in [1.0, 1e-12 / MAX, 3.7e-3, 0.1, f32::MAX / MAX, 1e-30] {
+            let mut x = vec![
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                0.0,
+                -0.0,
+                f32::MAX,
+                f32::MIN,
+            ];
+            for c in 0..0x7e_u8 {
+                let mid = (f64::from(value(c)) + f64::from(value(c + 1))) / 2.0;
+                let m = (mid * f64::from(scale)) as f32;
+                for y in [
+                    m,
+                    f32::from_bits(m.to_bits() + 1),
+                    f32::from_bits(m.to_bits() - 1),
+                ] {
+                    x.push(y);
+                    x.push(-y);
+                }
+            }
+            x.extend(
+                (0..1000)
+                    .map(|_| f32::from_bits(random()))
+                    .filter(|x| !x.is_nan()),
+            );
+            let want: Vec<u8> = x.iter().map(|&x| code(x / scale)).collect();
+            for vector in super::super::Vector::all() {
+                for len in (0..200).chain([x.len()]) {
+                    let mut got = vec![0u8; len];
+                    codes_of_scaled(&x[..len], scale, &mut got, Some(vector));
+                    assert_eq!(
+                        got,
+                        want[..len],
+                        "{vector:?}, scale {scale:e}, {len} values"
+                    );
+                }
+            }
+        }
+        // A NaN scale (a block with a NaN): NaN codes, by every form.
+        for vector in super::super::Vector::all() {
+            let mut got = [0u8; 70];
+            codes_of_scaled(&[1.0; 70], f32::NAN, &mut got, Some(vector));
+            assert!(got.iter().all(|&c| c & 0x7f == 0x7f), "{vector:?}");
+        }
+    }
+
+    /// The vector forms of the values give the scalar ones' bits: every code but the NaNs at
+    /// every length of tail, times scales from 0 to the largest; and with a NaN scale (a block
+    /// with a NaN), every code.
+    #[test]
+    fn vector_values_are_the_scalar_ones() {
+        use super::super::{CodeMap, Vector};
+        let codes: Vec<u8> = (0..=255u8)
+            .cycle()
+            .take(600)
+            .filter(|c| c & 0x7f != 0x7f)
+            .collect();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for scale in [0.0, 1e-12 / MAX, 3.7e-3, 1.0, f32::MAX / MAX, f32::NAN] {
+            let all: Vec<u8> = if scale.is_nan() {
+                (0..=255).collect()
+            } else {
+                codes.clone()
+            };
+            let mut want = vec![0f32; all.len()];
+            values_of(&all, scale, &mut want);
+            for vector in Vector::all() {
+                for len in (0..70).chain([all.len()]) {
+                    let mut got = vec![0f32; len];
+                    CodeMap::Float8.values_of(&all[..len], scale, &mut got, Some(vector));
+                    assert_eq!(bits(&got), bits(&want[..len]), "{vector:?} {scale:e} {len}");
+                }
+            }
+        }
+    }
+
     /// Every `f32` (about a minute in release; `cargo test --release --lib -- --ignored`).
     #[test]
     #[ignore = "2^32 values: run with --release"]
@@ -199,6 +315,21 @@ mod tests {
                 }
             } | if x.is_sign_negative() { 0x80 } else { 0 };
             assert_eq!(code(x), want, "{bits:#x}");
+        }
+        // And the vector forms, on every `f32` but the NaNs (a block holds none when its scale
+        // is not NaN).
+        let (mut x, mut want, mut got) =
+            (vec![0f32; 1 << 16], vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+        for vector in super::super::Vector::all() {
+            for high in 0..1u32 << 16 {
+                for (low, x) in x.iter_mut().enumerate() {
+                    let y = f32::from_bits(high << 16 | low as u32);
+                    *x = if y.is_nan() { 0.0 } else { y };
+                }
+                codes_of_scaled(&x, 1.0, &mut got, Some(vector));
+                codes_of_scaled(&x, 1.0, &mut want, None);
+                assert_eq!(got, want, "{vector:?}, {high:#x}xxxx");
+            }
         }
     }
 }

@@ -189,8 +189,11 @@ impl CodeMap {
                     // arithmetic.
                     return x86::dequantize8_vbmi(vbmi, planes, codes, scale, out);
                 }
-                // Arithmetic that the SIMD context vectorises: no gathers.
-                (_, _) if self == CodeMap::Float8 => {
+                // Arithmetic, no gathers (a block with a NaN, rare, takes the scalar form).
+                (Vector::Avx2(avx2), _) if self == CodeMap::Float8 && !scale.is_nan() => {
+                    return x86::float8_values_avx2(avx2, codes, scale, out);
+                }
+                (Vector::Avx2(_), _) if self == CodeMap::Float8 => {
                     return float8::values_of(codes, scale, out);
                 }
                 (Vector::Avx512(vbmi), None) => vbmi.avx2(),

@@ -268,3 +268,210 @@ unsafe fn dequantize4_avx2(table: &[u32; 16], codes: &[u8], scale: f32, out: &mu
         pair[1] = f32::from_bits(table[usize::from(c & 15)]) * scale;
     }
 }
+
+/// `out[i] = float8::code(x[i] / scale)` for a block without NaN (`scale` is not NaN): 64
+/// codes at a time in AVX-512, packed into one store.
+#[inline(always)]
+pub(crate) fn float8_codes_avx512(_: Vbmi, x: &[f32], scale: f32, out: &mut [u8]) {
+    // SAFETY: the token proves the CPU has AVX-512 F and BW.
+    unsafe { float8_codes_avx512_unchecked(x, scale, out) }
+}
+
+/// `out[i] = float8::code(x[i] / scale)` for a block without NaN (`scale` is not NaN): 32
+/// codes at a time in AVX2, packed into one store.
+#[inline(always)]
+pub(crate) fn float8_codes_avx2(_: Avx2, x: &[f32], scale: f32, out: &mut [u8]) {
+    // SAFETY: the token proves the CPU has AVX2.
+    unsafe { float8_codes_avx2_unchecked(x, scale, out) }
+}
+
+// The constants of `float8::code`'s steps (see there): below 2^-6 (`SMALL`) the subnormal
+// form, `(|q| + 2^14) − (141 << 23)`; above it the rebiased exponent and mantissa rounded to
+// nearest even, `(|q| − (120 << 23) + 0x7ffff + odd) >> 20`, at most 0x7e. Without NaN (the
+// caller's condition) no NaN code is needed, and an infinite value (unsaturated) gives 0x7e
+// as the saturated one would.
+const FLOAT8_SMALL: i32 = 121 << 23;
+const FLOAT8_DENORMAL: i32 = 141 << 23;
+const FLOAT8_BIAS: i32 = (0x7ffff_u32.wrapping_sub(120 << 23)) as i32;
+
+/// [`float8_codes_avx512`].
+///
+/// # Safety
+///
+/// AVX-512 F and BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn float8_codes_avx512_unchecked(x: &[f32], scale: f32, out: &mut [u8]) {
+    use std::arch::x86_64::*;
+    let n = x.len().min(out.len());
+    let s = _mm512_set1_ps(scale);
+    let (abs, small, denormal, bias) = (
+        _mm512_set1_epi32(0x7fff_ffff),
+        _mm512_set1_epi32(FLOAT8_SMALL),
+        _mm512_set1_epi32(FLOAT8_DENORMAL),
+        _mm512_set1_epi32(FLOAT8_BIAS),
+    );
+    let (one, largest, sign, shift) = (
+        _mm512_set1_epi32(1),
+        _mm512_set1_epi32(0x7e),
+        _mm512_set1_epi32(0x80),
+        _mm512_set1_ps(16384.0),
+    );
+    let code16 = |v: __m512| {
+        let bits = _mm512_castps_si512(_mm512_div_ps(v, s));
+        let magnitude = _mm512_and_si512(bits, abs);
+        let is_small = _mm512_cmplt_epu32_mask(magnitude, small);
+        let subnormal = _mm512_sub_epi32(
+            _mm512_castps_si512(_mm512_add_ps(_mm512_castsi512_ps(magnitude), shift)),
+            denormal,
+        );
+        let odd = _mm512_and_si512(_mm512_srli_epi32::<20>(magnitude), one);
+        let normal =
+            _mm512_srli_epi32::<20>(_mm512_add_epi32(_mm512_add_epi32(magnitude, odd), bias));
+        let code = _mm512_mask_min_epu32(subnormal, !is_small, normal, largest);
+        // code | (bits >> 24 & 0x80): the sign.
+        _mm512_ternarylogic_epi32::<0xf8>(code, _mm512_srli_epi32::<24>(bits), sign)
+    };
+    // Packed codes of four vectors, lane by lane: lane `k` holds codes `4k..4k + 4` of each;
+    // this puts them back in order.
+    let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    let mut i = 0;
+    while i + 64 <= n {
+        // SAFETY: `x[i..i + 64]` and `out[i..i + 64]`, within both (`i + 64 <= n`).
+        unsafe {
+            let load = |k: usize| _mm512_loadu_ps(x.as_ptr().add(i + 16 * k));
+            let [c0, c1, c2, c3] = [0, 1, 2, 3].map(|k| code16(load(k)));
+            let bytes =
+                _mm512_packus_epi16(_mm512_packus_epi32(c0, c1), _mm512_packus_epi32(c2, c3));
+            _mm512_storeu_si512(
+                out.as_mut_ptr().add(i).cast(),
+                _mm512_permutexvar_epi32(order, bytes),
+            );
+        }
+        i += 64;
+    }
+    for (o, &x) in out[i..n].iter_mut().zip(&x[i..n]) {
+        *o = super::float8::code(x / scale);
+    }
+}
+
+/// [`float8_codes_avx2`].
+///
+/// # Safety
+///
+/// AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn float8_codes_avx2_unchecked(x: &[f32], scale: f32, out: &mut [u8]) {
+    use std::arch::x86_64::*;
+    let n = x.len().min(out.len());
+    let s = _mm256_set1_ps(scale);
+    let (abs, small, denormal, bias) = (
+        _mm256_set1_epi32(0x7fff_ffff),
+        _mm256_set1_epi32(FLOAT8_SMALL),
+        _mm256_set1_epi32(FLOAT8_DENORMAL),
+        _mm256_set1_epi32(FLOAT8_BIAS),
+    );
+    let (one, largest, sign, shift) = (
+        _mm256_set1_epi32(1),
+        _mm256_set1_epi32(0x7e),
+        _mm256_set1_epi32(0x80),
+        _mm256_set1_ps(16384.0),
+    );
+    let code8 = |v: __m256| {
+        let bits = _mm256_castps_si256(_mm256_div_ps(v, s));
+        let magnitude = _mm256_and_si256(bits, abs);
+        // (A magnitude is a non-negative `i32`: the signed comparison is the unsigned one.)
+        let is_small = _mm256_cmpgt_epi32(small, magnitude);
+        let subnormal = _mm256_sub_epi32(
+            _mm256_castps_si256(_mm256_add_ps(_mm256_castsi256_ps(magnitude), shift)),
+            denormal,
+        );
+        let odd = _mm256_and_si256(_mm256_srli_epi32::<20>(magnitude), one);
+        let normal = _mm256_min_epu32(
+            _mm256_srli_epi32::<20>(_mm256_add_epi32(_mm256_add_epi32(magnitude, odd), bias)),
+            largest,
+        );
+        let code = _mm256_blendv_epi8(normal, subnormal, is_small);
+        _mm256_or_si256(code, _mm256_and_si256(_mm256_srli_epi32::<24>(bits), sign))
+    };
+    // Lane `k` of the packed codes holds codes `4k..4k + 4` of each of the four vectors.
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    let mut i = 0;
+    while i + 32 <= n {
+        // SAFETY: `x[i..i + 32]` and `out[i..i + 32]`, within both (`i + 32 <= n`).
+        unsafe {
+            let load = |k: usize| _mm256_loadu_ps(x.as_ptr().add(i + 8 * k));
+            let [c0, c1, c2, c3] = [0, 1, 2, 3].map(|k| code8(load(k)));
+            let bytes =
+                _mm256_packus_epi16(_mm256_packus_epi32(c0, c1), _mm256_packus_epi32(c2, c3));
+            _mm256_storeu_si256(
+                out.as_mut_ptr().add(i).cast(),
+                _mm256_permutevar8x32_epi32(bytes, order),
+            );
+        }
+        i += 32;
+    }
+    for (o, &x) in out[i..n].iter_mut().zip(&x[i..n]) {
+        *o = super::float8::code(x / scale);
+    }
+}
+
+/// `out[i] = float8::value(codes[i]) · scale` for a block without NaN (`scale` is not NaN, and
+/// then no code is a NaN one): 8 at a time in AVX2 arithmetic, no gather.
+#[inline(always)]
+pub(crate) fn float8_values_avx2(_: Avx2, codes: &[u8], scale: f32, out: &mut [f32]) {
+    // SAFETY: the token proves the CPU has AVX2.
+    unsafe { float8_values_avx2_unchecked(codes, scale, out) }
+}
+
+/// [`float8_values_avx2`].
+///
+/// # Safety
+///
+/// AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn float8_values_avx2_unchecked(codes: &[u8], scale: f32, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let n = codes.len().min(out.len());
+    let s = _mm256_set1_ps(scale);
+    // The eight subnormal magnitudes (codes 0 to 7: 0 and multiples of 2^-9), by the code's low
+    // three bits; a normal magnitude is its code's exponent and mantissa, rebiased (7 to 127).
+    let subnormals = _mm256_setr_epi32(
+        super::float8::VALUES[0] as i32,
+        super::float8::VALUES[1] as i32,
+        super::float8::VALUES[2] as i32,
+        super::float8::VALUES[3] as i32,
+        super::float8::VALUES[4] as i32,
+        super::float8::VALUES[5] as i32,
+        super::float8::VALUES[6] as i32,
+        super::float8::VALUES[7] as i32,
+    );
+    let (low7, eight, rebias, sign) = (
+        _mm256_set1_epi32(0x7f),
+        _mm256_set1_epi32(8),
+        _mm256_set1_epi32(120 << 23),
+        _mm256_set1_epi32(i32::MIN),
+    );
+    let mut i = 0;
+    while i + 8 <= n {
+        let c = u64::from_le_bytes(codes[i..i + 8].try_into().expect("eight codes"));
+        let c = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(c as i64));
+        let magnitude = _mm256_and_si256(c, low7);
+        let normal = _mm256_add_epi32(_mm256_slli_epi32::<20>(magnitude), rebias);
+        let bits = _mm256_blendv_epi8(
+            normal,
+            _mm256_permutevar8x32_epi32(subnormals, c),
+            _mm256_cmpgt_epi32(eight, magnitude),
+        );
+        // |value| · scale, then the code's sign (the scale is not negative).
+        let v = _mm256_or_ps(
+            _mm256_mul_ps(_mm256_castsi256_ps(bits), s),
+            _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32::<24>(c), sign)),
+        );
+        // SAFETY: `out[i..i + 8]`, within `out` (`i + 8 <= n`).
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(i), v) };
+        i += 8;
+    }
+    for (o, &c) in out[i..n].iter_mut().zip(&codes[i..n]) {
+        *o = super::float8::value(c) * scale;
+    }
+}

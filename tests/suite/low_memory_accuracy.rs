@@ -269,16 +269,18 @@ fn low_memory_adam_trains_as_well_as_f32_adam() {
     };
     let (int8_acc, int8_bytes) = train::<f32>(&setup, &mut quantized(Quantization::int8()));
     let (int4_acc, int4_bytes) = train::<f32>(&setup, &mut quantized(Quantization::int4()));
+    let (fp8_acc, fp8_bytes) = train::<f32>(&setup, &mut quantized(Quantization::fp8()));
 
     let report = format!(
         "test accuracy: untrained {:.2}%, f32 {:.2}%, bf16 + SR {:.2}%, bf16 + master {:.2}%, \
-         8-bit {:.2}%, 4-bit {:.2}%; state bytes f32 {f32_bytes}, 8-bit {int8_bytes}, 4-bit \
-         {int4_bytes}",
+         8-bit {:.2}%, float8 {:.2}%, 4-bit {:.2}%; state bytes f32 {f32_bytes}, 8-bit \
+         {int8_bytes}, float8 {fp8_bytes}, 4-bit {int4_bytes}",
         points(untrained),
         points(f32_acc),
         points(sr_acc),
         points(master_acc),
         points(int8_acc),
+        points(fp8_acc),
         points(int4_acc),
     );
     eprintln!("{report}");
@@ -299,6 +301,7 @@ fn low_memory_adam_trains_as_well_as_f32_adam() {
         weights * 6 - 2 * (weights / 256) * 4,
         "{report}"
     );
+    assert_eq!(fp8_bytes, int8_bytes, "{report}");
     assert_eq!(
         f32_bytes - int4_bytes,
         weights * 7 - 2 * (weights / 128) * 4,

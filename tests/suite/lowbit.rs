@@ -419,6 +419,11 @@ fn corrupted_or_contradicting_states_are_refused_with_nothing_changed() {
     let mut f8 = build(Some(Quantization::fp8()));
     f8.step(&mut w, &grad(1, N)).unwrap();
     refused(&mut f8, s, "code-map codes under a float8 configuration");
+    // A NaN float8 code in a block whose scale is not NaN (only a NaN value codes to NaN, and
+    // it makes its block's scale NaN).
+    let mut s = f8.save_state();
+    s.tensors[0].quantized.get_mut("exp_avg").unwrap().codes[5] = 0xff;
+    refused(&mut f8, s, "a NaN float8 code under a finite scale");
     // And the reverse: f32 moments under a quantised configuration.
     let mut full = build(None);
     full.step(&mut w, &grad(1, N)).unwrap();
