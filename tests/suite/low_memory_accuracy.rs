@@ -1,7 +1,7 @@
 //! The low-memory options on a real training run, with a fixed seed: a small MLP learns a
 //! noisy four-armed spiral (a non-linear problem with overlapping classes) with `f32` Adam,
 //! `bf16` Adam with stochastic rounding, `bf16` parameters with `f32` master weights, and Adam
-//! with 8-bit and 4-bit moments. Their final test accuracy stays near `f32` Adam's.
+//! with 8-bit, float8 and 4-bit moments. Their final test accuracy stays near `f32` Adam's.
 //!
 //! Everything is deterministic: the data, the initial weights and the batches come from one
 //! seeded generator written here, the model's arithmetic is plain `f32` loops, and every
@@ -307,10 +307,15 @@ fn low_memory_adam_trains_as_well_as_f32_adam() {
         weights * 7 - 2 * (weights / 128) * 4,
         "{report}"
     );
-    // The bound: 8-bit state and master weights within half a point of f32 Adam.
+    // The bound: 8-bit state (either format) and master weights within half a point
+    // of f32 Adam. float8, this seed: 88.20 %.
     assert!(
         (points(int8_acc) - points(f32_acc)).abs() <= 0.5,
         "8-bit: {report}"
+    );
+    assert!(
+        (points(fp8_acc) - points(f32_acc)).abs() <= 0.5,
+        "float8: {report}"
     );
     assert!(
         (points(master_acc) - points(f32_acc)).abs() <= 0.5,
