@@ -527,12 +527,14 @@ pub mod strategies {
         prop_oneof![Just(0.0), 0.0..1.0]
     }
     /// The learning rates of [`typical`] configurations.
-    /// No quantised state, or 8-bit (`bits4`: or 4-bit) state in small blocks on every tensor.
+    /// No quantised state, or 8-bit or float8 (`bits4`: or 4-bit) state in small blocks on
+    /// every tensor.
     fn quantized(bits4: bool) -> impl Strategy<Value = Option<Quantization>> + Clone {
         let four = if bits4 { 4u32 } else { 8 };
         prop_oneof![
             Just(None),
             (1usize..5).prop_map(|b| Some(Quantization::int8().block_size(b).min_size(0))),
+            (1usize..5).prop_map(|b| Some(Quantization::fp8().block_size(b).min_size(0))),
             (1usize..3).prop_map(move |b| Some(if four == 4 {
                 Quantization::int4().block_size(2 * b).min_size(0)
             } else {

@@ -67,6 +67,16 @@ fn configs() -> Vec<(&'static str, Box<dyn Optimizer<f32>>)> {
             ),
         ),
         (
+            "Momentum float8",
+            Box::new(
+                MomentumConfig::default()
+                    .lr(1e-2)
+                    .quantized_state(Quantization::fp8())
+                    .build::<f32>()
+                    .unwrap(),
+            ),
+        ),
+        (
             "Lion 8-bit",
             Box::new(
                 LionConfig::default()
