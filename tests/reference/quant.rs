@@ -58,29 +58,7 @@ fn codes_scales_and_values_are_torchaos_bit_for_bit() {
         let m = map(case["map"].as_str().unwrap());
         let block = case["block"].as_u64().unwrap() as usize;
         assert_eq!(block, m.block_size());
-        let x = floats(&case["input"]);
-        let mut codes = vec![0u8; x.len()];
-        let mut scales = vec![0f32; x.len() / block];
-        quant::quantize(&x, block, m, &mut codes, &mut scales);
-        assert_eq!(
-            bits(&scales),
-            bits(&floats(&case["scale"])),
-            "case {i}: scales"
-        );
-        let want: Vec<u8> = case["codes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_u64().unwrap() as u8)
-            .collect();
-        assert_eq!(codes, want, "case {i}: codes");
-        let mut values = vec![0f32; x.len()];
-        quant::dequantize(&codes, &scales, block, m, &mut values);
-        assert_eq!(
-            bits(&values),
-            bits(&floats(&case["dequantized"])),
-            "case {i}: values"
-        );
+        let codes = check_case(i, case, m, block);
         if m.len() == 16 {
             let mut packed = vec![0u8; codes.len() / 2];
             quant::pack4(&codes, &mut packed);
@@ -185,28 +163,35 @@ fn float8_blocks_are_torchaos_bit_for_bit() {
     let cases = doc["float8"]["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 10);
     for (i, case) in cases.iter().enumerate() {
-        let x = floats(&case["input"]);
-        let mut codes = vec![0u8; x.len()];
-        let mut scales = vec![0f32; x.len() / 256];
-        quant::quantize(&x, 256, CodeMap::Float8, &mut codes, &mut scales);
-        assert_eq!(
-            bits(&scales),
-            bits(&floats(&case["scale"])),
-            "case {i}: scales"
-        );
-        let want: Vec<u8> = case["codes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_u64().unwrap() as u8)
-            .collect();
-        assert_eq!(codes, want, "case {i}: codes");
-        let mut values = vec![0f32; x.len()];
-        quant::dequantize(&codes, &scales, 256, CodeMap::Float8, &mut values);
-        assert_eq!(
-            bits(&values),
-            bits(&floats(&case["dequantized"])),
-            "case {i}: values"
-        );
+        check_case(i, case, CodeMap::Float8, 256);
     }
+}
+
+/// Quantises case `i`'s input with `m` in blocks of `block` and checks every scale, code and
+/// dequantised value against the fixture's, bit for bit; returns the codes.
+fn check_case(i: usize, case: &serde_json::Value, m: CodeMap, block: usize) -> Vec<u8> {
+    let x = floats(&case["input"]);
+    let mut codes = vec![0u8; x.len()];
+    let mut scales = vec![0f32; x.len() / block];
+    quant::quantize(&x, block, m, &mut codes, &mut scales);
+    assert_eq!(
+        bits(&scales),
+        bits(&floats(&case["scale"])),
+        "case {i}: scales"
+    );
+    let want: Vec<u8> = case["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap() as u8)
+        .collect();
+    assert_eq!(codes, want, "case {i}: codes");
+    let mut values = vec![0f32; x.len()];
+    quant::dequantize(&codes, &scales, block, m, &mut values);
+    assert_eq!(
+        bits(&values),
+        bits(&floats(&case["dequantized"])),
+        "case {i}: values"
+    );
+    codes
 }
