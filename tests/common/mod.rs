@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 pub mod registry;
+pub mod sharded;
 pub mod surfaces;
 
 use ndarray::{ArrayD, IxDyn};

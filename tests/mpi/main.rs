@@ -9,6 +9,8 @@
 #[path = "../common/registry.rs"]
 #[allow(dead_code)] // the property-test strategies are not used here
 mod registry;
+#[path = "../common/sharded.rs"]
+mod sharded;
 
 use std::sync::Arc;
 
@@ -18,39 +20,7 @@ use ndarray_optim::distributed::{
 };
 use ndarray_optim::{Error, Float, Lamb, MultiStepsConfig, Optimizer};
 use registry::specs;
-
-const SHAPES: &[&[usize]] = &[&[3, 4], &[5], &[2, 3, 2], &[1], &[7, 2]];
-const MATRICES: &[&[usize]] = &[&[3, 4], &[5, 2], &[1, 3], &[2, 2], &[6, 1]];
-const STEPS: usize = 20;
-
-fn tensors<A: Float>(shapes: &[&[usize]], f: impl Fn(usize, usize) -> f64) -> Vec<ArrayD<A>> {
-    shapes
-        .iter()
-        .enumerate()
-        .map(|(t, shape)| {
-            let n: usize = shape.iter().product();
-            ArrayD::from_shape_vec(IxDyn(shape), (0..n).map(|i| A::from_f64(f(t, i))).collect())
-                .unwrap()
-        })
-        .collect()
-}
-
-fn start<A: Float>(shapes: &[&[usize]]) -> Vec<ArrayD<A>> {
-    tensors(shapes, |t, i| ((t * 31 + i * 7) as f64 * 0.37).sin() * 1.5)
-}
-
-fn gradient<A: Float>(shapes: &[&[usize]], k: usize) -> Vec<ArrayD<A>> {
-    tensors(shapes, |t, i| {
-        ((t * 13 + i * 5 + k * 11) as f64 * 0.71).cos() * (1.0 + (k % 4) as f64)
-    })
-}
-
-fn bits<A: Float>(params: &[ArrayD<A>]) -> Vec<Vec<u64>> {
-    params
-        .iter()
-        .map(|p| p.iter().map(|x| x.widen().to_bits()).collect())
-        .collect()
-}
+use sharded::{MATRICES, SHAPES, STEPS, bits, gradient, start};
 
 /// `make()` stepped `STEPS` times alone, and sharded over `comm`: the same bits on this rank.
 fn check<A: Float>(

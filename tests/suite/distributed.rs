@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::common::registry::specs;
+use crate::common::sharded::{MATRICES, SHAPES, STEPS, bits, gradient, start};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_optim::distributed::Sharded;
 use ndarray_optim::distributed::{
@@ -19,42 +20,6 @@ use ndarray_optim::{
 
 /// The world sizes every equivalence test runs at.
 const WORLDS: [usize; 5] = [1, 2, 3, 4, 7];
-const STEPS: usize = 20;
-
-/// Tensors of uneven sizes and several ranks: five of them, fewer than the largest world.
-const SHAPES: &[&[usize]] = &[&[3, 4], &[5], &[2, 3, 2], &[1], &[7, 2]];
-/// The same for optimizers of matrices only.
-const MATRICES: &[&[usize]] = &[&[3, 4], &[5, 2], &[1, 3], &[2, 2], &[6, 1]];
-
-fn tensors<A: Float>(shapes: &[&[usize]], f: impl Fn(usize, usize) -> f64) -> Vec<ArrayD<A>> {
-    shapes
-        .iter()
-        .enumerate()
-        .map(|(t, shape)| {
-            let n: usize = shape.iter().product();
-            ArrayD::from_shape_vec(IxDyn(shape), (0..n).map(|i| A::from_f64(f(t, i))).collect())
-                .unwrap()
-        })
-        .collect()
-}
-
-fn start<A: Float>(shapes: &[&[usize]]) -> Vec<ArrayD<A>> {
-    tensors(shapes, |t, i| ((t * 31 + i * 7) as f64 * 0.37).sin() * 1.5)
-}
-
-/// The (already all-reduced) gradient of step `k`: varied signs and magnitudes.
-fn gradient<A: Float>(shapes: &[&[usize]], k: usize) -> Vec<ArrayD<A>> {
-    tensors(shapes, |t, i| {
-        ((t * 13 + i * 5 + k * 11) as f64 * 0.71).cos() * (1.0 + (k % 4) as f64)
-    })
-}
-
-fn bits<A: Float>(params: &[ArrayD<A>]) -> Vec<Vec<f64>> {
-    params
-        .iter()
-        .map(|p| p.iter().map(|x| x.widen()).collect())
-        .collect()
-}
 
 /// `steps` steps of `make()` in one process.
 fn alone<A: Float>(
