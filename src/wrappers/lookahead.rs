@@ -11,7 +11,7 @@ use crate::float::Float;
 use crate::groups::ParamGroup;
 use crate::optimizer::{Optimizer, StepOutcome};
 use crate::pass;
-use crate::state::{OptimizerState, TensorState};
+use crate::state::OptimizerState;
 use crate::tensor::{Tensor, TensorList, TensorListMut, TensorMut};
 use num_traits::Float as _;
 
@@ -345,25 +345,7 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Lookahead<A, O> {
     /// `lookahead.inner_tensors` in [`extra`](OptimizerState::extra).
     fn save_state(&self) -> OptimizerState<A> {
         let mut state = self.inner.save_state();
-        let inner_tensors = state.tensors.len();
-        let merge = inner_tensors == self.slow.len();
-        for (index, slow) in self.slow.iter().enumerate() {
-            let logical = slow.as_standard_layout().into_owned();
-            if merge {
-                state.tensors[index]
-                    .buffers
-                    .insert(SLOW.to_string(), logical);
-            } else {
-                state.tensors.push(TensorState {
-                    step: 0,
-                    name: None,
-                    shape: slow.shape().to_vec(),
-                    buffers: [(SLOW.to_string(), logical)].into_iter().collect(),
-                    scalars: Default::default(),
-                    quantized: Default::default(),
-                });
-            }
-        }
+        let inner_tensors = super::put_buffers(&mut state, SLOW, self.slow.iter());
         for (key, value) in [
             (KEY_STEP, self.steps),
             (KEY_K, self.config.k as u64),
@@ -386,67 +368,15 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for Lookahead<A, O> {
         let steps = state.extra.remove(KEY_STEP).unwrap_or(0);
         let saved_k = state.extra.remove(KEY_K);
         let inner_tensors = state.extra.remove(KEY_INNER_TENSORS);
-        let invalid =
-            |tensor: Option<usize>, reason: String| Error::InvalidState { tensor, reason };
         let _ = saved_k; // a different `k` is a choice of the user's: the count carries over
-        let total = state.tensors.len();
-        let inner_tensors = inner_tensors.map_or(total, |n| n as usize);
-        if inner_tensors > total {
-            return Err(invalid(
-                None,
-                format!("{inner_tensors} tensors of the inner optimizer but {total} saved"),
-            ));
-        }
-        let merged = inner_tensors == total;
-        let ours = if merged {
-            0..total
-        } else {
-            inner_tensors..total
-        };
-        let mut slow = Vec::with_capacity(ours.len());
-        for index in 0..total {
-            let saved = state.tensors[index].buffers.remove(SLOW);
-            match (saved, ours.contains(&index)) {
-                (Some(array), true) => {
-                    let shape = &state.tensors[index].shape;
-                    if array.shape() != shape.as_slice() {
-                        return Err(invalid(
-                            Some(index),
-                            format!(
-                                "`{SLOW}` has shape {:?}, the tensor {shape:?}",
-                                array.shape()
-                            ),
-                        ));
-                    }
-                    slow.push(array);
-                }
-                (None, true) if slow.is_empty() && merged => {}
-                (None, true) => {
-                    return Err(invalid(Some(index), format!("`{SLOW}` missing")));
-                }
-                (Some(_), false) => {
-                    return Err(invalid(Some(index), format!("unexpected `{SLOW}`")));
-                }
-                (None, false) => {}
-            }
-        }
-        if merged && !slow.is_empty() && slow.len() != total {
-            return Err(invalid(
-                None,
-                format!("`{SLOW}` of {} of {total} tensors", slow.len()),
-            ));
-        }
-        if !merged {
-            if let Some(index) = (inner_tensors..total).find(|&i| {
-                !state.tensors[i].buffers.is_empty() || !state.tensors[i].scalars.is_empty()
-            }) {
-                return Err(invalid(
-                    Some(index),
-                    format!("unexpected state beside `{SLOW}`"),
-                ));
-            }
-            state.tensors.truncate(inner_tensors);
-        }
+        // Saved before the first step: no slow weights yet.
+        let slow = super::take_buffers(
+            &mut state,
+            SLOW,
+            inner_tensors,
+            super::Expect::AllOrNone,
+            "",
+        )?;
         self.inner.load_state(state)?;
         self.slow = slow;
         self.steps = steps;

@@ -138,6 +138,11 @@ macro_rules! forward_to_inner {
 }
 pub(crate) use forward_to_inner;
 
+use crate::error::Error;
+use crate::float::Float;
+use crate::state::{OptimizerState, TensorState};
+use ndarray::ArrayD;
+
 /// A wrapper's own checks before its inner optimizer's step through `reduce`: their error is
 /// also sent into the round the inner step would make first, where the other ranks wait, so
 /// that every rank fails together.
@@ -146,6 +151,140 @@ pub(crate) fn checked_before_rounds<T>(
     checks: Result<T, crate::Error>,
 ) -> Result<T, crate::Error> {
     checks.or_else(|e| reduce.exchange(Err(e.clone())).and(Err(e)))
+}
+
+/// Saves a wrapper's buffer `name` of every tensor into the inner optimizer's `state`: beside
+/// the inner buffers when the inner optimizer keeps an entry per tensor, else in entries of
+/// their own after its entries. Returns the number of the inner optimizer's entries, which the
+/// wrapper saves (as `<wrapper>.inner_tensors`) for [`take_buffers`].
+pub(crate) fn put_buffers<'a, A: Float>(
+    state: &mut OptimizerState<A>,
+    name: &str,
+    buffers: impl ExactSizeIterator<Item = &'a ArrayD<A>>,
+) -> usize {
+    let inner_tensors = state.tensors.len();
+    let merge = inner_tensors == buffers.len();
+    for (index, buffer) in buffers.enumerate() {
+        let logical = buffer.as_standard_layout().into_owned();
+        if merge {
+            state.tensors[index]
+                .buffers
+                .insert(name.to_string(), logical);
+        } else {
+            state.tensors.push(TensorState {
+                step: 0,
+                name: None,
+                shape: buffer.shape().to_vec(),
+                buffers: [(name.to_string(), logical)].into_iter().collect(),
+                scalars: Default::default(),
+                quantized: Default::default(),
+            });
+        }
+    }
+    inner_tensors
+}
+
+/// Which of a wrapper's buffers a saved state must hold (see [`take_buffers`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// One for every tensor.
+    All,
+    /// None (and no entries of the wrapper's own).
+    None,
+    /// One for every tensor, or none at all beside the inner buffers (a wrapper that has not
+    /// stepped yet).
+    AllOrNone,
+}
+
+/// Takes from `state` the buffers `name` [`put_buffers`] saved (`inner_tensors` as it
+/// returned; absent, as many as the entries), checked against `expect` and the tensors'
+/// shapes, and leaves `state` as the inner optimizer saved it. `context` ends every message
+/// (the wrapper's counters, say). Nothing of the wrapper changes here: on an error, the caller
+/// returns it.
+pub(crate) fn take_buffers<A: Float>(
+    state: &mut OptimizerState<A>,
+    name: &str,
+    inner_tensors: Option<u64>,
+    expect: Expect,
+    context: &str,
+) -> Result<Vec<ArrayD<A>>, Error> {
+    let invalid = |tensor: Option<usize>, reason: String| Error::InvalidState {
+        tensor,
+        reason: format!("{reason}{context}"),
+    };
+    let total = state.tensors.len();
+    let inner_tensors = inner_tensors.map_or(total, |n| n as usize);
+    if inner_tensors > total {
+        return Err(invalid(
+            None,
+            format!("{inner_tensors} tensors of the inner optimizer but {total} saved"),
+        ));
+    }
+    // Merged: the buffers sit beside the inner optimizer's; else they follow them.
+    let merged = inner_tensors == total;
+    if !merged && expect == Expect::None {
+        return Err(invalid(
+            None,
+            format!(
+                "{} tensors besides the inner optimizer's",
+                total - inner_tensors
+            ),
+        ));
+    }
+    let ours = if merged {
+        0..total
+    } else {
+        inner_tensors..total
+    };
+    let mut buffers = Vec::with_capacity(ours.len());
+    for index in 0..total {
+        let saved = state.tensors[index].buffers.remove(name);
+        let wanted = expect != Expect::None && ours.contains(&index);
+        match (saved, wanted) {
+            (Some(array), true) => {
+                let shape = &state.tensors[index].shape;
+                if array.shape() != shape.as_slice() {
+                    return Err(invalid(
+                        Some(index),
+                        format!(
+                            "`{name}` has shape {:?}, the tensor {shape:?}",
+                            array.shape()
+                        ),
+                    ));
+                }
+                buffers.push(array.as_standard_layout().into_owned());
+            }
+            // Not stepped yet: no buffer of the first tensor, and then none of the others.
+            (None, true) if expect == Expect::AllOrNone && merged && buffers.is_empty() => {}
+            (None, true) => return Err(invalid(Some(index), format!("`{name}` missing"))),
+            (Some(_), false) => return Err(invalid(Some(index), format!("unexpected `{name}`"))),
+            (None, false) => {}
+        }
+    }
+    if !buffers.is_empty() && buffers.len() != ours.len() {
+        return Err(invalid(
+            None,
+            format!("`{name}` of {} of {} tensors", buffers.len(), ours.len()),
+        ));
+    }
+    if !merged {
+        // The entries past the inner optimizer's hold only the wrapper's buffers.
+        if let Some((index, extra)) = state
+            .tensors
+            .iter()
+            .enumerate()
+            .skip(inner_tensors)
+            .find(|(_, t)| !t.buffers.is_empty() || !t.scalars.is_empty())
+        {
+            let keys: Vec<_> = extra.buffers.keys().chain(extra.scalars.keys()).collect();
+            return Err(invalid(
+                Some(index),
+                format!("unexpected {keys:?} beside `{name}`"),
+            ));
+        }
+        state.tensors.truncate(inner_tensors);
+    }
+    Ok(buffers)
 }
 
 mod lookahead;

@@ -13,7 +13,7 @@ use crate::float::Float;
 use crate::groups::{ParamGroup, ParamGroups};
 use crate::optimizer::{NonFinitePolicy, Optimizer, StepOutcome};
 use crate::pass;
-use crate::state::{OptimizerState, TensorState};
+use crate::state::OptimizerState;
 use crate::tensor::{Tensor, TensorList, TensorListMut};
 
 /// How [`MultiSteps`] combines the `k` micro-batch gradients of one optimizer step.
@@ -835,29 +835,11 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
     /// running sum as the buffer `acc_grads` (optax's names).
     fn save_state(&self) -> OptimizerState<A> {
         let mut state = self.inner.save_state();
-        let inner_tensors = state.tensors.len();
-        if self.micro_step > 0
-            && let Some(buffers) = &self.buffers
-        {
-            let merge = inner_tensors == buffers.len();
-            for (index, buffer) in buffers.iter().enumerate() {
-                let logical = buffer.as_standard_layout().into_owned();
-                if merge {
-                    state.tensors[index]
-                        .buffers
-                        .insert(ACC_GRADS.to_string(), logical);
-                } else {
-                    state.tensors.push(TensorState {
-                        step: 0,
-                        name: None,
-                        shape: buffer.shape().to_vec(),
-                        buffers: [(ACC_GRADS.to_string(), logical)].into_iter().collect(),
-                        scalars: Default::default(),
-                        quantized: Default::default(),
-                    });
-                }
-            }
-        }
+        let buffers = match &self.buffers {
+            Some(buffers) if self.micro_step > 0 => &buffers[..],
+            _ => &[],
+        };
+        let inner_tensors = super::put_buffers(&mut state, ACC_GRADS, buffers.iter());
         for (key, value) in [
             (KEY_EVERY_K, self.config.every_k as u64),
             (KEY_MINI_STEP, self.micro_step as u64),
@@ -902,83 +884,14 @@ impl<A: Float, O: Optimizer<A>> Optimizer<A> for MultiSteps<A, O> {
                 "mini_step {mini_step} is not below every_k = {every_k}"
             )));
         }
-        let total = state.tensors.len();
-        let inner_tensors = inner_tensors.map_or(total, |n| n as usize);
-        if inner_tensors > total {
-            return Err(invalid(format!(
-                "{inner_tensors} tensors of the inner optimizer but {total} saved"
-            )));
-        }
-        // Merged: the window's buffers sit beside the inner optimizer's; else they follow them.
-        let merged = inner_tensors == total;
-        if !merged && mini_step == 0 {
-            return Err(invalid(format!(
-                "{} tensors besides the inner optimizer's outside a window",
-                total - inner_tensors
-            )));
-        }
-        let ours = if merged {
-            0..total
+        // Mid-window the sum so far of every tensor; outside a window nothing.
+        let expect = if mini_step > 0 {
+            super::Expect::All
         } else {
-            inner_tensors..total
+            super::Expect::None
         };
-        let mut buffers = Vec::with_capacity(ours.len());
-        for index in 0..total {
-            let saved = state.tensors[index].buffers.remove(ACC_GRADS);
-            let expected = mini_step > 0 && ours.contains(&index);
-            let tensor = Some(index);
-            match (saved, expected) {
-                (None, false) => {}
-                (Some(array), true) => {
-                    let shape = &state.tensors[index].shape;
-                    if array.shape() != shape.as_slice() {
-                        return Err(Error::InvalidState {
-                            tensor,
-                            reason: format!(
-                                "`{ACC_GRADS}` has shape {:?}, the tensor {shape:?}",
-                                array.shape()
-                            ),
-                        });
-                    }
-                    buffers.push(array.as_standard_layout().into_owned());
-                }
-                (Some(_), false) => {
-                    return Err(Error::InvalidState {
-                        tensor,
-                        reason: format!("unexpected `{ACC_GRADS}` (mini_step {mini_step})"),
-                    });
-                }
-                (None, true) => {
-                    return Err(Error::InvalidState {
-                        tensor,
-                        reason: format!("`{ACC_GRADS}` missing (mini_step {mini_step})"),
-                    });
-                }
-            }
-        }
-        if !merged {
-            // The entries past the inner optimizer's tensors hold only the window.
-            if let Some((index, extra)) = state
-                .tensors
-                .iter()
-                .enumerate()
-                .skip(inner_tensors)
-                .find(|(_, t)| !t.buffers.is_empty() || !t.scalars.is_empty())
-            {
-                return Err(Error::InvalidState {
-                    tensor: Some(index),
-                    reason: format!(
-                        "unexpected {:?} beside the accumulated gradient",
-                        extra
-                            .buffers
-                            .keys()
-                            .chain(extra.scalars.keys())
-                            .collect::<Vec<_>>()
-                    ),
-                });
-            }
-            state.tensors.truncate(inner_tensors);
-        }
+        let context = format!(" (mini_step {mini_step})");
+        let buffers = super::take_buffers(&mut state, ACC_GRADS, inner_tensors, expect, &context)?;
         self.inner.load_state(state)?;
         self.buffers = (mini_step > 0).then_some(buffers);
         self.micro_step = mini_step as usize;
