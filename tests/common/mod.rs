@@ -2,10 +2,14 @@
 //! learning rates it converges with) and the PyTorch fixtures.
 #![allow(dead_code)] // each test binary uses its own part
 
+#[cfg(feature = "serde")] // the published package tests without it
+pub mod json;
 pub mod registry;
 pub mod sharded;
 pub mod surfaces;
 
+#[cfg(feature = "serde")]
+use json::floats;
 use ndarray::{ArrayD, IxDyn};
 use ndarray_optim::{Float, OptimizerConfig, ParamGroup, ParamGroups};
 #[cfg(feature = "serde")]
@@ -81,23 +85,6 @@ pub struct Added {
     pub group: ParamGroup,
 }
 
-/// A recorded number: a JSON number, or "inf", "-inf" or "nan" (JSON has no literal for them;
-/// the 16-bit fixtures write Prodigy's `float16` state, which overflows, so).
-#[cfg(feature = "serde")] // the published package tests without it
-fn number(x: &Value) -> f64 {
-    match x.as_str() {
-        Some("inf") => f64::INFINITY,
-        Some("-inf") => f64::NEG_INFINITY,
-        Some("nan") => f64::NAN,
-        _ => x.as_f64().expect("number"),
-    }
-}
-
-#[cfg(feature = "serde")] // the published package tests without it
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().expect("array").iter().map(number).collect()
-}
-
 #[cfg(feature = "serde")] // the published package tests without it
 fn tensors(v: &Value) -> Vec<Vec<f64>> {
     v.as_array().expect("array").iter().map(floats).collect()
@@ -105,12 +92,7 @@ fn tensors(v: &Value) -> Vec<Vec<f64>> {
 
 #[cfg(feature = "serde")] // the published package tests without it
 pub fn load(tag: &str) -> Fixture {
-    let path = format!(
-        "{}/tests/fixtures/optim_{tag}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let doc: Value = serde_json::from_str(&text).expect("valid JSON");
+    let doc = json::fixture(&format!("optim_{tag}.json"));
     let problem = |p: &Value| Problem {
         shapes: serde_json::from_value(p["shapes"].clone()).expect("shapes are lists of sizes"),
         initial: tensors(&p["initial_params"]),

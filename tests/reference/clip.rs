@@ -23,6 +23,7 @@
 //!   PyTorch's bits too (f32 and f64): that pins the coefficient to PyTorch's evaluation,
 //!   `reciprocal(norm + 1e-6) * max_norm` in the gradients' dtype, clamped to 1.
 
+use crate::common::json::{fixture, floats, number};
 use ndarray::{
     Array1, Array2, ArrayD, ArrayViewMutD, Dimension, IxDyn, ShapeBuilder, Slice, array,
 };
@@ -36,29 +37,6 @@ use serde_json::Value;
 /// gradient and PyTorch's: PyTorch's own f32 accumulation error (see the module documentation).
 const F32_ULPS: u32 = 32;
 const F64_RELATIVE: f64 = 1e-12;
-
-fn fixture() -> Value {
-    let path = format!("{}/tests/fixtures/clip.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).expect("valid JSON")
-}
-
-/// A recorded number: a JSON number or "inf", "-inf", "nan".
-fn number(v: &Value) -> f64 {
-    match v {
-        Value::String(s) => match s.as_str() {
-            "inf" => f64::INFINITY,
-            "-inf" => f64::NEG_INFINITY,
-            "nan" => f64::NAN,
-            other => panic!("unexpected number {other}"),
-        },
-        v => v.as_f64().expect("a number"),
-    }
-}
-
-fn numbers(v: &Value) -> Vec<f64> {
-    v.as_array().expect("array").iter().map(number).collect()
-}
 
 fn shapes(case: &Value) -> Vec<Vec<usize>> {
     case["shapes"]
@@ -81,7 +59,7 @@ fn tensors<A: Float>(shapes: &[Vec<usize>], values: &Value) -> Vec<ArrayD<A>> {
         .iter()
         .zip(values.as_array().unwrap())
         .map(|(shape, flat)| {
-            let data = numbers(flat).into_iter().map(A::from_f64).collect();
+            let data = floats(flat).into_iter().map(A::from_f64).collect();
             ArrayD::from_shape_vec(IxDyn(shape), data).unwrap()
         })
         .collect()
@@ -332,7 +310,7 @@ fn check_per_tensor_records<A: Float>(name: &str, grads: &[ArrayD<A>], case: &Va
         let norm_type = number(&record["norm_type"]);
         let what = format!("{name}: per tensor, max_norm {max_norm}, norm_type {norm_type}");
         let want = tensors::<A>(&shapes, &record["grads"]);
-        let torch_norms = numbers(&record["norms"]);
+        let torch_norms = floats(&record["norms"]);
 
         let mut g = grads.to_vec();
         let total = clip_grad_norm_per_tensor(&mut g, max_norm, norm_type, false).unwrap();
@@ -376,7 +354,7 @@ fn check_per_tensor_records<A: Float>(name: &str, grads: &[ArrayD<A>], case: &Va
 }
 
 fn run<A: Float>(tag: &str) {
-    let doc = fixture();
+    let doc = fixture("clip.json");
     let mut worst = Worst::default();
     let mut count = 0;
     for case in doc["cases"].as_array().unwrap() {
@@ -424,7 +402,7 @@ fn f32_matches_pytorch() {
 /// PyTorch numbers, and what this crate does instead.
 #[test]
 fn documented_differences_from_pytorch() {
-    let doc = fixture();
+    let doc = fixture("clip.json");
     let quirks = &doc["quirks"];
     let shapes = {
         let mut case = serde_json::Map::new();
@@ -460,7 +438,7 @@ fn documented_differences_from_pytorch() {
     // exact and the gradients are clipped properly.
     let overflow = &quirks["f32_sum_overflow"];
     assert_eq!(number(&overflow["total_norm"]), f64::INFINITY);
-    assert!(numbers(&overflow["grads"]).iter().all(|&x| x == 0.0));
+    assert!(floats(&overflow["grads"]).iter().all(|&x| x == 0.0));
     let value = number(&overflow["value"]) as f32;
     let mut g = Array1::from_elem(4, value);
     let norm = clip_grad_norm(&mut g, 1.0, 2.0, true).unwrap();

@@ -18,19 +18,12 @@ use ndarray_optim::Sgd;
 use ndarray_optim::finder::{LrFinderConfig, LrFinderResult, Rule, Stop, SweepMode};
 use serde_json::Value;
 
-fn load() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/finder.json");
-    let text = std::fs::read_to_string(path).expect("run tests/fixtures/generate_finder.py");
-    serde_json::from_str(&text).expect("valid JSON")
-}
+use crate::common::json::{fixture, number};
 
-/// Numbers, with JSON's `NaN` (Python writes it) read back.
+/// Numbers, with Python's NaN (the generator writes it as `null`) read back.
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("an array")
-        .iter()
-        .map(|x| x.as_f64().unwrap_or(f64::NAN))
-        .collect()
+    let number = |x: &Value| if x.is_null() { f64::NAN } else { number(x) };
+    v.as_array().expect("an array").iter().map(number).collect()
 }
 
 fn close(ours: f64, theirs: f64, rel: f64) -> bool {
@@ -92,7 +85,7 @@ fn config_of(run: &Value) -> LrFinderConfig {
 
 #[test]
 fn fastai_lr_find_replayed() {
-    let doc = load();
+    let doc = fixture("finder.json");
     let run = &doc["runs"][0];
     assert_eq!(run["library"], "fastai");
     let (lrs, raw, losses) = (
@@ -137,7 +130,7 @@ fn fastai_lr_find_replayed() {
 
 #[test]
 fn lightning_lr_find_replayed() {
-    let doc = load();
+    let doc = fixture("finder.json");
     let run = &doc["runs"][1];
     assert_eq!(run["library"], "lightning");
     let (lrs, raw, losses) = (
@@ -181,7 +174,7 @@ fn recorded_len(losses: &[f64]) -> usize {
 
 #[test]
 fn fastai_rules_on_recorded_curves() {
-    let doc = load();
+    let doc = fixture("finder.json");
     let curves = doc["curves"].as_array().unwrap();
     assert!(curves.len() >= 6);
     for case in curves {
@@ -216,7 +209,7 @@ fn fastai_rules_on_recorded_curves() {
 
 #[test]
 fn lightning_rule_on_recorded_curves() {
-    let doc = load();
+    let doc = fixture("finder.json");
     for case in doc["curves"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let li = &case["lightning"];
@@ -263,7 +256,7 @@ fn lightning_rule_on_recorded_curves() {
 
 #[test]
 fn fixture_records_its_versions() {
-    let doc = load();
+    let doc = fixture("finder.json");
     assert_eq!(doc["versions"]["fastai"], "2.8.12");
     assert_eq!(doc["versions"]["pytorch_lightning"], "2.6.6");
 }

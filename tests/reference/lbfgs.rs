@@ -15,19 +15,7 @@ use ndarray::{ArrayD, IxDyn};
 use ndarray_optim::{Float, Lbfgs, LbfgsConfig};
 use serde_json::Value;
 
-fn load() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lbfgs.json");
-    let text = std::fs::read_to_string(path).expect("tests/fixtures/lbfgs.json");
-    serde_json::from_str(&text).expect("valid JSON")
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("an array")
-        .iter()
-        .map(|x| x.as_f64().expect("a number"))
-        .collect()
-}
+use crate::common::json::{fixture, floats};
 
 /// The generator's `rosenbrock`: the loss (terms in `A`, summed in `f64` in order) and the
 /// gradient, each operation rounded in `A` as PyTorch's tensor operations round it.
@@ -90,7 +78,7 @@ fn recorded(case: &Value) -> Vec<Record> {
 
 /// Our run of every case of precision `A`, with PyTorch's beside it.
 fn run<A: Float>(tag: &str) -> Vec<(Run, Vec<Record>)> {
-    let doc = load();
+    let doc = fixture("lbfgs.json");
     let mut out = Vec::new();
     for case in doc["cases"].as_array().unwrap() {
         if case["dtype"] != tag {

@@ -15,10 +15,7 @@ use ndarray::{ArrayD, IxDyn};
 use ndarray_optim::{AdamConfig, AdamWConfig, CodeFormat, Optimizer, OptimizerState, Quantization};
 use serde_json::Value;
 
-fn fixture() -> Value {
-    let path = format!("{}/tests/fixtures/lowbit.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use crate::common::json::{bytes, fixture, floats_f32};
 
 /// The generator's integer hash.
 fn hash32(x: u32) -> u32 {
@@ -52,12 +49,9 @@ fn tensor(seed: u64, shape: &[usize], exponents: Option<&[i32]>) -> ArrayD<f32> 
     ArrayD::from_shape_vec(IxDyn(shape), data).unwrap()
 }
 
-fn floats(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| (x.as_f64().unwrap() as f32).to_bits())
-        .collect()
+/// Recorded `f32` values, as their bits.
+fn f32_bits(v: &Value) -> Vec<u32> {
+    floats_f32(v).iter().map(|x| x.to_bits()).collect()
 }
 
 fn build(kind: &str, kwargs: &Value) -> Box<dyn Optimizer<f32>> {
@@ -113,7 +107,7 @@ fn state_mismatches(saved: &OptimizerState<f32>, t: usize, want: &Value) -> Vec<
             let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
             let bad = got
                 .iter()
-                .zip(floats(values))
+                .zip(f32_bits(values))
                 .filter(|(a, b)| **a != *b)
                 .count();
             if bad > 0 {
@@ -125,12 +119,7 @@ fn state_mismatches(saved: &OptimizerState<f32>, t: usize, want: &Value) -> Vec<
                 continue;
             };
             assert_eq!(got.block_size as u64, want["block_size"].as_u64().unwrap());
-            let codes: Vec<u8> = want["codes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c.as_u64().unwrap() as u8)
-                .collect();
+            let codes = bytes(&want["codes"]);
             let bad = got.codes.iter().zip(&codes).filter(|(a, b)| a != b).count();
             if bad > 0 || got.codes.len() != codes.len() {
                 out.push(format!("{name}: {bad} of {} codes differ", codes.len()));
@@ -138,7 +127,7 @@ fn state_mismatches(saved: &OptimizerState<f32>, t: usize, want: &Value) -> Vec<
             let scales: Vec<u32> = got.scales.iter().map(|x| x.to_bits()).collect();
             let bad = scales
                 .iter()
-                .zip(floats(&want["scales"]))
+                .zip(f32_bits(&want["scales"]))
                 .filter(|(a, b)| **a != *b)
                 .count();
             if bad > 0 {
@@ -185,7 +174,7 @@ fn unpacked(codes: &[u8], bits: u32, format: CodeFormat) -> Vec<u8> {
 /// Every difference between the run and the fixture's `key` trajectory, described: all of them
 /// if `exact`, else those beyond what PyTorch's square root explains (see the module docs).
 fn compare(key: &str, exact: bool) -> Vec<String> {
-    let doc = fixture();
+    let doc = fixture("lowbit.json");
     let shapes: Vec<Vec<usize>> = doc["shapes"]
         .as_array()
         .unwrap()
@@ -230,7 +219,7 @@ fn compare(key: &str, exact: bool) -> Vec<String> {
             opt.step(&mut params, &grads).unwrap();
             let saved = opt.save_state();
             for (t, p) in params.iter().enumerate() {
-                let want_p = floats(&want["params"][t]);
+                let want_p = f32_bits(&want["params"][t]);
                 let bad = p
                     .iter()
                     .zip(&want_p)
@@ -257,12 +246,7 @@ fn compare(key: &str, exact: bool) -> Vec<String> {
                 } else if let Some(q) = saved.tensors[t].quantized.get("exp_avg") {
                     // Coupled decay: the parameter's last bits enter the moments.
                     let got = unpacked(&q.codes, q.bits, q.format);
-                    let want: Vec<u8> = want["state"][t]["exp_avg"]["codes"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|c| c.as_u64().unwrap() as u8)
-                        .collect();
+                    let want = bytes(&want["state"][t]["exp_avg"]["codes"]);
                     let want = unpacked(&want, q.bits, q.format);
                     if got.iter().zip(&want).any(|(a, b)| a.abs_diff(*b) > 1) {
                         failures.push(format!(

@@ -296,12 +296,7 @@ fn prodigy_matches_prodigyopt() {
 /// The running values of every group after the last step of each Prodigy case (the fixture's
 /// `final_groups`), within `tol` relative.
 fn prodigy_groups<A: Float>(tag: &str, tol: f64) {
-    let path = format!(
-        "{}/tests/fixtures/optim_{tag}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let doc = common::json::fixture(&format!("optim_{tag}.json"));
     let fixture = common::load(tag);
     let mut checked = 0;
     for (case, raw) in fixture.cases.iter().zip(doc["cases"].as_array().unwrap()) {
@@ -365,12 +360,7 @@ fn prodigy_groups<A: Float>(tag: &str, tol: f64) {
 /// shows; clipping each micro-batch instead would not).
 fn accumulation<A: Float>(tag: &str, tolerance: impl Fn(f64, f64) -> bool) {
     use ndarray_optim::{MultiStepsConfig, OptimizerConfig};
-    let path = format!(
-        "{}/tests/fixtures/optim_{tag}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let doc = common::json::fixture(&format!("optim_{tag}.json"));
     let fixture = common::load(tag);
     let problem = &fixture.shared;
     let cases = doc["accumulation"].as_array().unwrap();
@@ -425,12 +415,7 @@ fn accumulation_with_clipping_matches_pytorch() {
 /// generator), 50 steps: synchronisations at every `k`-th step included.
 fn lookahead<A: Float>(tag: &str, tolerance: impl Fn(&str, f64, f64) -> bool) {
     use ndarray_optim::{LookaheadConfig, OptimizerConfig};
-    let path = format!(
-        "{}/tests/fixtures/optim_{tag}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let doc = common::json::fixture(&format!("optim_{tag}.json"));
     let fixture = common::load(tag);
     let problem = &fixture.shared;
     let cases = doc["lookahead"].as_array().unwrap();
@@ -483,12 +468,7 @@ fn schedule_free_eval<A: Float>(
     round_trip: impl Fn(f64, f64) -> bool,
 ) {
     use ndarray_optim::{OptimizerConfig, ScheduleFreeAdamW, ScheduleFreeSgd};
-    let path = format!(
-        "{}/tests/fixtures/optim_{tag}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let doc = common::json::fixture(&format!("optim_{tag}.json"));
     let fixture = common::load(tag);
     let mut checked = 0;
     for (case, raw) in fixture.cases.iter().zip(doc["cases"].as_array().unwrap()) {

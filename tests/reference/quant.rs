@@ -10,18 +10,7 @@ mod block_quant;
 use block_quant as quant;
 use quant::CodeMap;
 
-fn floats(v: &serde_json::Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn fixture() -> serde_json::Value {
-    let path = format!("{}/tests/fixtures/quant.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use crate::common::json::{bytes, fixture, floats_f32};
 
 fn map(name: &str) -> CodeMap {
     match name {
@@ -39,10 +28,10 @@ fn bits(v: &[f32]) -> Vec<u32> {
 
 #[test]
 fn code_maps_are_torchaos() {
-    let doc = fixture();
+    let doc = fixture("quant.json");
     for (name, values) in doc["maps"].as_object().unwrap() {
         let m = map(name);
-        let want = floats(values);
+        let want = floats_f32(values);
         let got: Vec<f32> = (0..m.len()).map(|c| m.value(c as u8)).collect();
         assert_eq!(bits(&got), bits(&want), "{name}");
         assert!(got.windows(2).all(|w| w[0] < w[1]), "{name} is sorted");
@@ -51,7 +40,7 @@ fn code_maps_are_torchaos() {
 
 #[test]
 fn codes_scales_and_values_are_torchaos_bit_for_bit() {
-    let doc = fixture();
+    let doc = fixture("quant.json");
     let cases = doc["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 20);
     for (i, case) in cases.iter().enumerate() {
@@ -124,7 +113,7 @@ fn round_trip_error_of_moments() {
 /// 448, infinities, NaNs, a random sweep, each with both signs), and every code's value.
 #[test]
 fn float8_codes_and_values_are_pytorchs() {
-    let doc = fixture();
+    let doc = fixture("quant.json");
     let f8 = &doc["float8"];
     let ints = |v: &serde_json::Value| -> Vec<i64> {
         v.as_array()
@@ -159,7 +148,7 @@ fn float8_codes_and_values_are_pytorchs() {
 /// `OptimStateFp8.dequantize`, bit for bit, on the same tensors as the code maps' cases.
 #[test]
 fn float8_blocks_are_torchaos_bit_for_bit() {
-    let doc = fixture();
+    let doc = fixture("quant.json");
     let cases = doc["float8"]["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 10);
     for (i, case) in cases.iter().enumerate() {
@@ -170,27 +159,21 @@ fn float8_blocks_are_torchaos_bit_for_bit() {
 /// Quantises case `i`'s input with `m` in blocks of `block` and checks every scale, code and
 /// dequantised value against the fixture's, bit for bit; returns the codes.
 fn check_case(i: usize, case: &serde_json::Value, m: CodeMap, block: usize) -> Vec<u8> {
-    let x = floats(&case["input"]);
+    let x = floats_f32(&case["input"]);
     let mut codes = vec![0u8; x.len()];
     let mut scales = vec![0f32; x.len() / block];
     quant::quantize(&x, block, m, &mut codes, &mut scales);
     assert_eq!(
         bits(&scales),
-        bits(&floats(&case["scale"])),
+        bits(&floats_f32(&case["scale"])),
         "case {i}: scales"
     );
-    let want: Vec<u8> = case["codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_u64().unwrap() as u8)
-        .collect();
-    assert_eq!(codes, want, "case {i}: codes");
+    assert_eq!(codes, bytes(&case["codes"]), "case {i}: codes");
     let mut values = vec![0f32; x.len()];
     quant::dequantize(&codes, &scales, block, m, &mut values);
     assert_eq!(
         bits(&values),
-        bits(&floats(&case["dequantized"])),
+        bits(&floats_f32(&case["dequantized"])),
         "case {i}: values"
     );
     codes

@@ -11,7 +11,8 @@ use ndarray_optim::{
 };
 use serde_json::{Map, Value};
 
-use super::schedules::{build, floats, plateau};
+use super::schedules::{build, plateau};
+use crate::common::json::{fixture, floats};
 
 struct GroupCase {
     name: String,
@@ -30,9 +31,7 @@ fn rows(v: &Value) -> Vec<Vec<f64>> {
 }
 
 fn load() -> Vec<GroupCase> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/schedules.json");
-    let text = std::fs::read_to_string(path).expect("run tests/fixtures/generate_schedules.py");
-    let json: Value = serde_json::from_str(&text).expect("valid JSON");
+    let json = fixture("schedules.json");
     assert_eq!(json["torch_version"].as_str(), Some("2.15.0+cu132"));
     json["group_cases"]
         .as_array()

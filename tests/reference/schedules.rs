@@ -17,6 +17,8 @@ use ndarray_optim::schedule::{
 use ndarray_optim::{Adadelta, Adagrad, Adam, AdamConfig, Error, Optimizer, Sgd, SgdConfig};
 use serde_json::{Map, Value};
 
+use crate::common::json::{fixture, floats};
+
 const TOLERANCE: f64 = 1e-12;
 
 // ---------------------------------------------------------------------------------------------
@@ -35,18 +37,8 @@ struct Case {
     before: Option<Value>,
 }
 
-pub(super) fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("an array")
-        .iter()
-        .map(|x| x.as_f64().expect("a number"))
-        .collect()
-}
-
 fn load() -> Vec<Case> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/schedules.json");
-    let text = std::fs::read_to_string(path).expect("run tests/fixtures/generate_schedules.py");
-    let json: Value = serde_json::from_str(&text).expect("valid JSON");
+    let json = fixture("schedules.json");
     json["cases"]
         .as_array()
         .expect("cases")

@@ -15,22 +15,7 @@ use ndarray::{Array1, ArrayD, IxDyn};
 use ndarray_optim::{Float, Optimizer, OptimizerConfig, RowGrad, SparseAdam, SparseAdamConfig};
 use serde_json::Value;
 
-fn load() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/sparse_adam.json"
-    );
-    let text = std::fs::read_to_string(path).expect("tests/fixtures/sparse_adam.json");
-    serde_json::from_str(&text).expect("valid JSON")
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("an array")
-        .iter()
-        .map(|x| x.as_f64().expect("a number"))
-        .collect()
-}
+use crate::common::json::{fixture, floats};
 
 fn sizes(v: &Value) -> Vec<usize> {
     v.as_array()
@@ -70,7 +55,7 @@ fn sparse_adam<A: Float>(ours: &Value) -> SparseAdam<A> {
 /// Runs every case of precision `A`; returns the largest error of each, and fails naming the
 /// first value out of `tolerance`.
 fn run<A: Float>(tag: &str, tolerance: impl Fn(f64, f64) -> bool) -> Vec<(String, f64)> {
-    let doc = load();
+    let doc = fixture("sparse_adam.json");
     let shapes: Vec<Vec<usize>> = doc["shapes"]
         .as_array()
         .unwrap()
@@ -226,7 +211,7 @@ fn repeated_rows_are_summed_in_pytorchs_order() {
             .all(|(a, b)| a.widen().to_bits() == b.widen().to_bits());
         assert_eq!(same, n >= 32_768, "{n} entries, {}", A::NAME);
     }
-    let doc = load();
+    let doc = fixture("sparse_adam.json");
     for case in doc["radix"].as_array().unwrap() {
         let n = case["n"].as_u64().unwrap() as usize;
         one::<f32>(n, &floats(&case["f32"]));

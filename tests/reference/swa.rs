@@ -8,20 +8,11 @@
 use ndarray::{ArrayD, IxDyn};
 use ndarray_optim::Float;
 use ndarray_optim::swa_utils::AveragedModel;
-use serde_json::Value;
 
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("an array")
-        .iter()
-        .map(|x| x.as_f64().expect("a number"))
-        .collect()
-}
+use crate::common::json::{fixture, floats};
 
 fn run<A: Float>(tag: &str) -> usize {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/swa.json");
-    let doc: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("swa.json")).expect("JSON");
+    let doc = fixture("swa.json");
     let shapes: Vec<Vec<usize>> = serde_json::from_value(doc["shapes"].clone()).unwrap();
     let steps = doc["params"].as_array().unwrap();
     let mut cases = 0;
