@@ -538,10 +538,10 @@ pub enum Error {
     /// let mut opt = Momentum::<f32>::new(0.1, 0.9)?; // one group
     /// let err = CyclicLr::new([0.01, 0.001], 0.1).attach(&mut opt).unwrap_err();
     /// assert!(matches!(err, Error::GroupCountMismatch { what: "base_lr", groups: 1, found: 2 }));
-    /// assert_eq!(err.to_string(), "base_lr has 2 values for 1 parameter groups");
+    /// assert_eq!(err.to_string(), "base_lr has 2 values for 1 parameter group");
     /// # Ok::<(), Error>(())
     /// ```
-    #[error("{what} has {found} values for {groups} parameter groups")]
+    #[error("{what} has {found} value{} for {groups} parameter group{}", plural(*found), plural(*groups))]
     GroupCountMismatch {
         /// What holds the values (`"max_lr"`, `"base_lrs"`, …).
         what: &'static str,
@@ -550,6 +550,11 @@ pub enum Error {
         /// How many values were given.
         found: usize,
     },
+}
+
+/// The plural ending of a count's noun.
+fn plural(count: usize) -> &'static str {
+    if count == 1 { "" } else { "s" }
 }
 
 impl Error {

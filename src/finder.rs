@@ -70,8 +70,16 @@
 //! | [`Lightning`](Convention::Lightning) | `0` at `k = 0`, then `(k + 1) / num_it` | `start_lr`, then `(start, end]`: the position `1 / num_it` is skipped |
 //!
 //! [`LrFinder::lr`] gives the learning rate of any step. Each step: the learning rate is set
-//! with [`Optimizer::set_learning_rate`] (parameter groups keep their ratios), the closure
-//! computes the loss and the gradients, the optimizer steps, and the loss is recorded.
+//! with [`Optimizer::set_learning_rate`], the closure computes the loss and the gradients, the
+//! optimizer steps, and the loss is recorded.
+//!
+//! With [parameter groups](crate::ParamGroups) the sweep's learning rate is the largest
+//! group's, and every group keeps its ratio to it, as the ratios stood before the sweep
+//! (whether a group's rate is a multiple of the optimizer's or its own, as a scheduler leaves
+//! it): a backbone at a tenth of the head's sweeps at a tenth of the recorded rate, and a
+//! frozen group (rate 0) stays frozen. If every group stands at 0 (a warmup's first step),
+//! they all sweep at the recorded rate. fastai and Lightning set every group to the sweep's
+//! rate; to find a rate for that, run the finder on the optimizer without groups.
 //!
 //! # The smoothed loss and the stop
 //!
@@ -1046,10 +1054,14 @@ impl LrFinder {
         let mut avg = 0.0_f64;
         let mut best = f64::INFINITY;
         let mut stop = Stop::Completed;
+        let ratios = group_ratios(&*opt);
         for step in 0..c.num_it {
             let lr = self.lr(step);
-            opt.set_learning_rate(lr)
-                .map_err(|error| FindError::Optimizer { step, lr, error })?;
+            set_sweep_rate(opt, lr, ratios.as_deref()).map_err(|error| FindError::Optimizer {
+                step,
+                lr,
+                error,
+            })?;
             let loss =
                 closure(&*params, grads).map_err(|error| FindError::Closure { step, lr, error })?;
 
@@ -1143,6 +1155,37 @@ struct Curve {
     lrs: Vec<f64>,
     losses: Vec<f64>,
     raw: Vec<f64>,
+}
+
+/// Each parameter group's learning rate over the largest group's, as they stand before the
+/// sweep (all 1 if every group is at 0); `None` without groups, where the sweep sets the
+/// optimizer's learning rate.
+fn group_ratios<A: Float, O: Optimizer<A> + ?Sized>(opt: &O) -> Option<Vec<f64>> {
+    opt.param_groups()?;
+    let lrs: Vec<f64> = (0..opt.group_count())
+        .map(|g| opt.group_learning_rate(g).unwrap_or(0.0))
+        .collect();
+    let largest = lrs.iter().copied().fold(0.0, f64::max);
+    Some(
+        lrs.iter()
+            .map(|&lr| if largest > 0.0 { lr / largest } else { 1.0 })
+            .collect(),
+    )
+}
+
+/// Sets the sweep's learning rate `lr`: the optimizer's, or each group's at its ratio.
+fn set_sweep_rate<A: Float, O: Optimizer<A> + ?Sized>(
+    opt: &mut O,
+    lr: f64,
+    ratios: Option<&[f64]>,
+) -> Result<(), Error> {
+    match ratios {
+        None => opt.set_learning_rate(lr),
+        Some(ratios) => ratios
+            .iter()
+            .enumerate()
+            .try_for_each(|(g, &ratio)| opt.set_group_learning_rate(g, lr * ratio)),
+    }
 }
 
 /// The parameters and the optimizer as they were before the sweep.

@@ -181,7 +181,11 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
         })
     }
 
-    /// The learning rate the next step will use.
+    /// The optimizer's learning rate: the one the next step uses without parameter groups.
+    /// With [`ParamGroups`](crate::ParamGroups) each group uses its own,
+    /// [`group_learning_rate`](Optimizer::group_learning_rate): this one times its
+    /// [`lr_scale`](crate::ParamGroup::lr_scale), or a rate of its own (a
+    /// [`ParamGroup::lr`](crate::ParamGroup::lr), or what a scheduler writes into every group).
     ///
     /// # Example
     ///
@@ -194,17 +198,22 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     /// ```
     fn learning_rate(&self) -> f64;
 
-    /// Sets the learning rate for the following steps (what a scheduler does).
+    /// Sets the learning rate for the following steps (what a scheduler does without
+    /// parameter groups). Groups that scale the optimizer's rate
+    /// ([`lr_scale`](crate::ParamGroup::lr_scale)) follow it; groups with a rate of their own
+    /// keep it ([`set_group_learning_rate`](Optimizer::set_group_learning_rate) sets that).
     ///
     /// # Errors
     ///
     /// [`InvalidHyperparameter`](Error::InvalidHyperparameter) if `lr` is negative or not
-    /// finite; the learning rate is then unchanged.
+    /// finite, or if every parameter group has a rate of its own (as after a scheduler was
+    /// attached to the groups), so that the change would reach no step; the learning rate is
+    /// then unchanged.
     ///
     /// # Example
     ///
     /// ```
-    /// use ndarray_optim::{Error, Optimizer, Sgd};
+    /// use ndarray_optim::{Error, Optimizer, ParamGroup, ParamGroups, Sgd};
     ///
     /// let mut opt = Sgd::<f32>::new(0.1)?;
     /// opt.set_learning_rate(0.01)?;
@@ -214,6 +223,13 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     ///     Err(Error::InvalidHyperparameter { name: "lr", .. })
     /// ));
     /// assert_eq!(opt.learning_rate(), 0.01); // unchanged
+    ///
+    /// // One group with a rate of its own: the optimizer's would reach no step.
+    /// let own = ParamGroups::new(vec![ParamGroup::default().lr(0.5)], vec![0])?;
+    /// opt.set_param_groups(Some(own))?;
+    /// assert!(opt.set_learning_rate(0.2).is_err());
+    /// opt.set_group_learning_rate(0, 0.2)?;
+    /// assert_eq!(opt.group_learning_rate(0), Some(0.2));
     /// # Ok::<(), Error>(())
     /// ```
     fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error>;

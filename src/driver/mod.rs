@@ -1085,6 +1085,18 @@ where
 
     pub(crate) fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
         check::non_negative("lr", lr)?;
+        // A change that no step would see is refused rather than ignored: with every group at
+        // a rate of its own, the caller meant the groups' rates.
+        if let Some(groups) = &self.groups
+            && groups.groups().iter().all(|group| group.lr.is_some())
+        {
+            return Err(Error::InvalidHyperparameter {
+                name: "lr",
+                value: lr,
+                requirement: "would change no step: every parameter group has a learning rate \
+                    of its own (set each with set_group_learning_rate)",
+            });
+        }
         let mut config = self.config.clone();
         config.set_learning_rate(lr);
         self.install(config, None)

@@ -1270,8 +1270,10 @@ impl<S: Schedule> Scheduler<S> {
     ///
     /// As [`Schedule::validate`];
     /// [`Error::WrongSchedule`] if the state was saved by another schedule;
-    /// [`Error::GroupCountMismatch`] if the state, the scheduler and the optimizer do not have
-    /// the same number of parameter groups;
+    /// [`Error::GroupCountMismatch`] if the state is not for as many parameter groups as the
+    /// optimizer has (the scheduler takes on the optimizer's groups if it was attached before
+    /// they were set or loaded, as in PyTorch's order of resuming: build the optimizer and the
+    /// scheduler, load the optimizer's state, then the scheduler's);
     /// [`Error::InvalidHyperparameter`] if a learning rate or a momentum in the state is not a
     /// finite number `≥ 0`, or if the state has momenta and the schedule cycles none (or the
     /// other way round); [`Error::ScheduleExhausted`] if the epoch is past the end of the
@@ -1310,8 +1312,17 @@ impl<S: Schedule> Scheduler<S> {
                 found: state.schedule,
             });
         }
-        self.check_group_count(&*optimizer)?;
-        let groups = self.groups.len();
+        // The state goes with the optimizer's groups. A scheduler attached before they were
+        // loaded (PyTorch's order: optimizer, scheduler, then both states) takes them on.
+        let groups = optimizer.group_count();
+        let taken_on = if groups == self.groups.len() {
+            None
+        } else {
+            let schedules: Result<Vec<_>, _> = (0..groups)
+                .map(|g| self.schedule.for_group(g, groups))
+                .collect();
+            Some(schedules?)
+        };
         let lengths = [
             ("base_lrs", state.base_lrs.len()),
             ("last_lrs", state.last_lrs.len()),
@@ -1335,7 +1346,8 @@ impl<S: Schedule> Scheduler<S> {
         }
         // Fails for an epoch past the end of the schedule (a OneCycleLr has one), in O(1) per
         // group where the pure learning rate of some schedules takes O(epoch).
-        for (g, group_schedule) in self.groups.iter().enumerate() {
+        let group_schedules = taken_on.as_ref().unwrap_or(&self.groups);
+        for (g, group_schedule) in group_schedules.iter().enumerate() {
             let expected = group_schedule.momentum(state.last_epoch)?;
             let saved = state.last_momentums.as_ref().map(|m| m[g]);
             match (expected, saved) {
@@ -1350,6 +1362,7 @@ impl<S: Schedule> Scheduler<S> {
                 }
             }
         }
+        self.work.reserve(groups);
         self.work.next.clear();
         for (g, &lr) in state.last_lrs.iter().enumerate() {
             self.work.next.push(GroupValues {
@@ -1358,13 +1371,16 @@ impl<S: Schedule> Scheduler<S> {
             });
         }
         self.work.write(optimizer)?;
+        if let Some(group_schedules) = taken_on {
+            self.groups = group_schedules;
+        }
         self.base_lrs = state.base_lrs;
         self.last_epoch = state.last_epoch;
         self.last_lrs = state.last_lrs;
         self.cycles_momentum = state.last_momentums.is_some();
         match state.last_momentums {
             Some(momentums) => self.last_momentums = momentums,
-            None => self.last_momentums.iter_mut().for_each(|m| *m = 0.0),
+            None => self.last_momentums = vec![0.0; groups],
         }
         self.seen_step = optimizer.step_count();
         Ok(())

@@ -9,6 +9,7 @@ use ndarray::{Array1, Array2, ArrayD, IxDyn, ShapeBuilder, array, s};
 use ndarray_optim::finder::{
     Convention, FindError, LrFinder, LrFinderConfig, LrFinderResult, Rule, Stop, SweepMode,
 };
+use ndarray_optim::schedule::Schedule;
 use ndarray_optim::*;
 use proptest::prelude::*;
 
@@ -444,6 +445,100 @@ fn parameter_groups_keep_their_ratios_and_get_them_back() {
     run_problem(&finder, &mut opt, &mut p, |_| None).unwrap();
     assert_eq!(opt.learning_rate(), 0.5);
     assert_eq!(opt.param_groups(), Some(&groups));
+}
+
+/// The learning rate each group trained at in every step of a 12-step sweep with SGD (from
+/// the parameters' change under a gradient of 1), beside the recorded rates; and whether the
+/// optimizer came back with its groups and rates.
+fn swept_rates(opt: &mut dyn Optimizer<f64>) -> (Vec<[f64; 2]>, Vec<f64>) {
+    let before = (
+        opt.param_groups().cloned(),
+        opt.group_learning_rate(0),
+        opt.group_learning_rate(1),
+    );
+    let mut p = params();
+    let mut g = grads();
+    let mut seen: Vec<(f64, f64)> = Vec::new();
+    let finder = LrFinderConfig::default()
+        .start_lr(1e-3)
+        .end_lr(1.0)
+        .num_it(12)
+        .early_stop_threshold(None)
+        .build()
+        .unwrap();
+    let result = finder
+        .run(opt, &mut p, &mut g, |(w, b), (gw, gb)| {
+            seen.push((w[0], b[0]));
+            gw.fill(1.0);
+            gb.fill(1.0);
+            Ok::<f64, Infallible>(1.0 + seen.len() as f64)
+        })
+        .unwrap();
+    let after = (
+        opt.param_groups().cloned(),
+        opt.group_learning_rate(0),
+        opt.group_learning_rate(1),
+    );
+    assert_eq!(before, after, "the groups and their rates are restored");
+    let rates = seen
+        .windows(2)
+        .map(|w| [w[0].0 - w[1].0, w[0].1 - w[1].1])
+        .collect();
+    (rates, result.lrs)
+}
+
+fn assert_rates(rates: &[[f64; 2]], lrs: &[f64], ratios: [f64; 2]) {
+    assert_eq!(rates.len() + 1, lrs.len());
+    for (k, (rate, lr)) in rates.iter().zip(lrs).enumerate() {
+        for g in 0..2 {
+            let want = lr * ratios[g];
+            assert!(
+                (rate[g] - want).abs() <= 1e-12 * (1.0 + want),
+                "step {k} group {g}: {} against {want}",
+                rate[g]
+            );
+        }
+    }
+}
+
+#[test]
+fn groups_that_scale_the_optimizer_s_rate_keep_their_ratios() {
+    let groups = vec![ParamGroup::default(), ParamGroup::default().lr_scale(0.1)];
+    let mut opt = Sgd::<f64>::new(0.5).unwrap();
+    opt.set_param_groups(Some(ParamGroups::new(groups, vec![0, 1]).unwrap()))
+        .unwrap();
+    let (rates, lrs) = swept_rates(&mut opt);
+    assert_rates(&rates, &lrs, [1.0, 0.1]);
+}
+
+#[test]
+fn groups_with_rates_of_their_own_keep_their_ratios_to_the_largest() {
+    let groups = vec![
+        ParamGroup::default().lr(0.02),
+        ParamGroup::default().lr(0.2),
+    ];
+    let mut opt = Sgd::<f64>::new(0.5).unwrap();
+    opt.set_param_groups(Some(ParamGroups::new(groups, vec![0, 1]).unwrap()))
+        .unwrap();
+    let (rates, lrs) = swept_rates(&mut opt);
+    assert_rates(&rates, &lrs, [0.1, 1.0]);
+}
+
+/// A scheduler gives every group a rate of its own; a warmup's first rate is 0 for all of
+/// them, and the sweep still runs, every group at the recorded rate.
+#[test]
+fn groups_a_warmup_holds_at_zero_sweep_together() {
+    let groups = vec![ParamGroup::default(), ParamGroup::default().lr_scale(0.1)];
+    let mut opt = Sgd::<f64>::new(0.5).unwrap();
+    opt.set_param_groups(Some(ParamGroups::new(groups, vec![0, 1]).unwrap()))
+        .unwrap();
+    let _sched = schedule::Warmup::cosine(10, 100).attach(&mut opt).unwrap(); // epoch 0: rate 0
+    assert_eq!(
+        (opt.group_learning_rate(0), opt.group_learning_rate(1)),
+        (Some(0.0), Some(0.0))
+    );
+    let (rates, lrs) = swept_rates(&mut opt);
+    assert_rates(&rates, &lrs, [1.0, 1.0]);
 }
 
 #[test]

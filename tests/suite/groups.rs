@@ -4,6 +4,7 @@
 //! typed error that changes nothing.
 
 use ndarray::{Array1, Array2, array};
+use ndarray_optim::schedule::Schedule;
 use ndarray_optim::*;
 
 #[test]
@@ -68,6 +69,39 @@ fn group_learning_rates_are_absolute_and_set_one_by_one() {
     ));
     assert!(opt.set_group_learning_rate(0, f64::NAN).is_err());
     assert_eq!(opt.group_learning_rate(0), Some(0.2));
+}
+
+/// Once every group has a rate of its own (a scheduler attached to the groups gives each one),
+/// the optimizer's rate reaches no step: setting it is refused, not ignored, for every kind
+/// and through the wrappers.
+#[test]
+fn the_optimizer_s_rate_is_refused_when_no_group_follows_it() {
+    for kind in OptimizerKind::ALL {
+        let mut opt = kind.default_config().build::<f32>().unwrap();
+        let groups = vec![ParamGroup::default(), ParamGroup::default().lr_scale(0.5)];
+        opt.set_param_groups(Some(ParamGroups::new(groups, vec![0, 1]).unwrap()))
+            .unwrap();
+        let _sched = schedule::StepLr::new(10).attach(&mut *opt).unwrap();
+        let before = (opt.learning_rate(), opt.save_state());
+        let err = opt.set_learning_rate(0.05).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidHyperparameter { name: "lr", .. }),
+            "{kind:?}: {err}"
+        );
+        assert!(err.to_string().contains("set_group_learning_rate"), "{err}");
+        assert_eq!((opt.learning_rate(), opt.save_state()), before, "{kind:?}");
+        opt.set_group_learning_rate(1, 0.05).unwrap();
+        assert_eq!(opt.group_learning_rate(1), Some(0.05));
+    }
+    let mut wrapped = LookaheadConfig::default()
+        .build(Sgd::<f32>::new(0.1).unwrap())
+        .unwrap();
+    let own = vec![ParamGroup::default().lr(0.3)];
+    wrapped
+        .set_param_groups(Some(ParamGroups::new(own, vec![0]).unwrap()))
+        .unwrap();
+    assert!(wrapped.set_learning_rate(0.05).is_err());
+    assert_eq!(wrapped.group_learning_rate(0), Some(0.3));
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use ndarray::array;
 use ndarray_optim::schedule::{
     ChainedScheduler, CosineAnnealingLr, CyclicLr, ExponentialLr, LinearLr, OneCycleLr, PerGroup,
-    ReduceLrOnPlateauConfig, Schedule, Scheduler, SchedulerState, SequentialLr, StepLr,
+    ReduceLrOnPlateauConfig, Schedule, Scheduler, SchedulerState, SequentialLr, StepLr, Warmup,
 };
 use ndarray_optim::{
     Adam, Error, Momentum, MultiSteps, NonFinitePolicy, Optimizer, OptimizerState, ParamGroup,
@@ -306,6 +306,51 @@ fn groups_changed_since_attaching_are_refused_until_taken_on() {
         })
     ));
     assert_eq!(cycle.state(), state);
+}
+
+/// PyTorch's order of resuming: build the optimizer and the scheduler, load the optimizer's
+/// state (which brings its groups back), then the scheduler's. The scheduler, attached to an
+/// optimizer of one group, takes on the loaded three and continues exactly; the cycling
+/// momentum of `OneCycleLr` too.
+#[test]
+fn a_scheduler_attached_before_the_groups_were_loaded_takes_them_on() {
+    let schedules: [Box<dyn Fn() -> Box<dyn Schedule>>; 2] = [
+        Box::new(|| Box::new(Warmup::cosine(3, 40))),
+        Box::new(|| Box::new(OneCycleLr::new(0.5, 40))),
+    ];
+    for make in schedules {
+        let mut opt = three_groups();
+        let mut sched = make().attach(&mut opt).unwrap();
+        let grads = vec![array![0.1, -0.2], array![0.3], array![0.4, 0.5, -0.6]];
+        let mut params = vec![array![1.0, 2.0], array![3.0], array![4.0, 5.0, 6.0]];
+        for _ in 0..5 {
+            opt.step(&mut params, &grads).unwrap();
+            sched.step(&mut opt).unwrap();
+        }
+        let (saved_opt, saved_sched) = (opt.save_state(), sched.state());
+
+        let mut resumed = SgdConfig::default()
+            .lr(0.1)
+            .momentum(0.9)
+            .build::<f64>()
+            .unwrap();
+        let mut resumed_sched = make().attach(&mut resumed).unwrap();
+        resumed.load_state(saved_opt).unwrap();
+        resumed_sched.restore(saved_sched, &mut resumed).unwrap();
+        assert_eq!(snapshot(&resumed), snapshot(&opt));
+        let mut resumed_params = params.clone();
+        for _ in 0..10 {
+            opt.step(&mut params, &grads).unwrap();
+            resumed.step(&mut resumed_params, &grads).unwrap();
+            assert_eq!(
+                sched.step(&mut opt).unwrap(),
+                resumed_sched.step(&mut resumed).unwrap()
+            );
+            assert_eq!(sched.last_lrs(), resumed_sched.last_lrs());
+            assert_eq!(snapshot(&resumed), snapshot(&opt));
+        }
+        assert_eq!(params, resumed_params);
+    }
 }
 
 #[test]
