@@ -19,6 +19,27 @@ pub(crate) trait Registered: Sized {
     fn from_config(config: OptimizerConfig) -> Option<Self>;
 }
 
+#[cfg(feature = "serde")]
+impl serde::Serialize for OptimizerKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for OptimizerKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        OptimizerKind::from_name(&name).ok_or_else(|| {
+            let names: Vec<&str> = OptimizerKind::ALL.iter().map(|kind| kind.name()).collect();
+            serde::de::Error::custom(format_args!(
+                "unknown optimizer `{name}`, expected one of {}",
+                names.join(", ")
+            ))
+        })
+    }
+}
+
 /// Generates, from one line per optimizer (`module::Type(Config) "name";`), the module
 /// declarations and re-exports, [`OptimizerKind`] and [`OptimizerConfig`] with their
 /// conversions, and [`Registered`] for every configuration.
@@ -79,7 +100,11 @@ macro_rules! optimizers {
                 }
             }
 
-            /// The kind whose [`name`](Self::name) is `name`, if there is one.
+            /// The kind whose [`name`](Self::name) is `name` in any ASCII case (no two names
+            /// differ in case only), if there is one.
+            ///
+            /// With the `serde` feature a kind is written as its name and read this way, so a
+            /// configuration file can say `"optimizer": "adamw"`.
             ///
             /// # Example
             ///
@@ -87,10 +112,14 @@ macro_rules! optimizers {
             /// use ndarray_optim::OptimizerKind;
             ///
             /// assert_eq!(OptimizerKind::from_name("AdamW"), Some(OptimizerKind::AdamW));
+            /// assert_eq!(OptimizerKind::from_name("rmsprop"), Some(OptimizerKind::RmsProp));
             /// assert_eq!(OptimizerKind::from_name("Shampoo"), None);
             /// ```
             pub fn from_name(name: &str) -> Option<OptimizerKind> {
-                OptimizerKind::ALL.iter().copied().find(|kind| kind.name() == name)
+                OptimizerKind::ALL
+                    .iter()
+                    .copied()
+                    .find(|kind| kind.name().eq_ignore_ascii_case(name))
             }
         }
 
