@@ -694,8 +694,11 @@ pub trait Optimizer<A: Float>: Debug + Send + Sync {
     }
 
     /// Replaces this optimizer's hyperparameters, counters and state with a saved state, so
-    /// that the next step continues exactly where the saved optimizer was. Everything is checked
-    /// first; on `Err` nothing changes. The tensors are checked against the saved shapes at the
+    /// that the next step continues exactly where the saved optimizer was. The parameter groups
+    /// are the saved ones too (none, if it was saved without): where PyTorch's
+    /// `load_state_dict` refuses a state for other groups, this takes them on, so a plain
+    /// optimizer resumes any checkpoint of its kind. Everything is checked first; on `Err`
+    /// nothing changes. The tensors are checked against the saved shapes at the
     /// next `step` (or now, with [`OptimizerState::verify`]).
     ///
     /// # Errors

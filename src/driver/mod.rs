@@ -1399,7 +1399,9 @@ where
         }
         if !state.extra.is_empty() {
             return Err(invalid(format!(
-                "unexpected counters {:?}",
+                "counters this optimizer does not keep, {:?}: a state saved through a wrapper \
+                 (Lookahead, MultiSteps, MasterWeights, a sharded optimizer) loads into the \
+                 same wrapper",
                 state.extra.keys().collect::<Vec<_>>()
             )));
         }

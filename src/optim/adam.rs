@@ -84,12 +84,10 @@ impl AdamConfig {
         check::non_negative("weight_decay", self.weight_decay)?;
         if let Some(q) = self.quantized_state {
             q.check(&[8, 4])?;
-            check::require(
-                !self.amsgrad && !self.caution,
-                "quantized_state",
-                f64::from(q.bits),
-                "is not available with amsgrad or caution",
-            )?;
+            // Named by the flag, whose value the message can show.
+            let quantized = "must be false with quantized_state (which has no form for it)";
+            check::require(!self.amsgrad, "amsgrad", 1.0, quantized)?;
+            check::require(!self.caution, "caution", 1.0, quantized)?;
         }
         Ok(())
     }

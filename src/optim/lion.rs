@@ -104,9 +104,9 @@ impl Hyperparameters for LionConfig {
             q.check(&[8])?;
             check::require(
                 !self.caution,
-                "quantized_state",
-                f64::from(q.bits),
-                "is not available with caution",
+                "caution",
+                1.0,
+                "must be false with quantized_state (which has no form for it)",
             )?;
         }
         Ok(())

@@ -472,16 +472,16 @@ fn the_option_is_checked() {
     let mut four = Quantization::fp8();
     four.bits = 4;
     invalid(adam(four).map(|_| ()), "quantized_state.bits");
-    for config in [
-        AdamConfig::default().amsgrad(true),
-        AdamConfig::default().caution(true),
+    for (config, flag) in [
+        (AdamConfig::default().amsgrad(true), "amsgrad"),
+        (AdamConfig::default().caution(true), "caution"),
     ] {
         invalid(
             config
                 .quantized_state(Quantization::int8())
                 .build::<f32>()
                 .map(|_| ()),
-            "quantized_state",
+            flag,
         );
     }
     // 4 bits are torchao's Adam and AdamW only.
