@@ -164,6 +164,11 @@ macro_rules! schedule_free_methods {
 
             /// Moves the parameters from `y` to `x` in place (PyTorch's `optimizer.eval()`).
             ///
+            /// The way back, [`to_y`](Self::to_y), rounds again: as in PyTorch, `y` comes
+            /// back to within rounding, not bit for bit. Where training
+            /// must stay exact (a run compared with another, a resumed one), evaluate a copy
+            /// with [`eval_params`](Self::eval_params) instead.
+            ///
             /// # Errors
             ///
             /// As [`eval_params`](Self::eval_params).
