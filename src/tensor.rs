@@ -543,6 +543,22 @@ impl<A, L: TensorList<A> + ?Sized> TensorList<A> for &mut L {
 /// assert!((params[1][0] - 1.9).abs() < 1e-6);
 /// # Ok::<(), ndarray_optim::Error>(())
 /// ```
+///
+/// For tensors of different ranks (a weight matrix and its bias), the elements are trait
+/// objects:
+///
+/// ```
+/// use ndarray::array;
+/// use ndarray_optim::{Adam, Gradients, Optimizer, Tensor};
+///
+/// let (mut w, mut b) = (array![[1.0_f32, 2.0]], array![0.5_f32]);
+/// let g_w = array![[0.1_f32, 0.2]];
+/// let mut opt = Adam::new(0.1)?;
+/// let frozen_bias = Gradients(vec![Some(&g_w as &dyn Tensor<f32>), None]);
+/// opt.step(&mut (&mut w, &mut b), &frozen_bias)?;
+/// assert_eq!(b[0], 0.5);
+/// # Ok::<(), ndarray_optim::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Gradients<T>(pub Vec<Option<T>>);
 
