@@ -111,7 +111,8 @@
 //! ([`Optimizer::set_group_momentum`]). Without groups there is one group, the optimizer. From
 //! then on every group has a learning rate of its own, as every PyTorch group has: a group that
 //! was a multiple ([`lr_scale`](crate::ParamGroup::lr_scale)) of the optimizer's learning rate
-//! no longer follows [`Optimizer::set_learning_rate`].
+//! no longer follows [`Optimizer::set_learning_rate`], which then refuses a change that no
+//! group would see (set a group's rate with [`Optimizer::set_group_learning_rate`]).
 //!
 //! * **Absolute values** stay absolute: `eta_min` of [`CosineAnnealingLr`] and
 //!   [`CosineAnnealingWarmRestarts`] is the same floor for every group, as in PyTorch.
