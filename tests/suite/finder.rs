@@ -487,6 +487,14 @@ fn swept_rates(opt: &mut dyn Optimizer<f64>) -> (Vec<[f64; 2]>, Vec<f64>) {
     (rates, result.lrs)
 }
 
+/// SGD at 0.5 with the two problem tensors in `groups`.
+fn sgd_with(groups: [ParamGroup; 2]) -> Sgd<f64> {
+    let mut opt = Sgd::<f64>::new(0.5).unwrap();
+    let groups = ParamGroups::new(groups.to_vec(), vec![0, 1]).unwrap();
+    opt.set_param_groups(Some(groups)).unwrap();
+    opt
+}
+
 fn assert_rates(rates: &[[f64; 2]], lrs: &[f64], ratios: [f64; 2]) {
     assert_eq!(rates.len() + 1, lrs.len());
     for (k, (rate, lr)) in rates.iter().zip(lrs).enumerate() {
@@ -503,23 +511,17 @@ fn assert_rates(rates: &[[f64; 2]], lrs: &[f64], ratios: [f64; 2]) {
 
 #[test]
 fn groups_that_scale_the_optimizer_s_rate_keep_their_ratios() {
-    let groups = vec![ParamGroup::default(), ParamGroup::default().lr_scale(0.1)];
-    let mut opt = Sgd::<f64>::new(0.5).unwrap();
-    opt.set_param_groups(Some(ParamGroups::new(groups, vec![0, 1]).unwrap()))
-        .unwrap();
+    let mut opt = sgd_with([ParamGroup::default(), ParamGroup::default().lr_scale(0.1)]);
     let (rates, lrs) = swept_rates(&mut opt);
     assert_rates(&rates, &lrs, [1.0, 0.1]);
 }
 
 #[test]
 fn groups_with_rates_of_their_own_keep_their_ratios_to_the_largest() {
-    let groups = vec![
+    let mut opt = sgd_with([
         ParamGroup::default().lr(0.02),
         ParamGroup::default().lr(0.2),
-    ];
-    let mut opt = Sgd::<f64>::new(0.5).unwrap();
-    opt.set_param_groups(Some(ParamGroups::new(groups, vec![0, 1]).unwrap()))
-        .unwrap();
+    ]);
     let (rates, lrs) = swept_rates(&mut opt);
     assert_rates(&rates, &lrs, [0.1, 1.0]);
 }
@@ -528,10 +530,7 @@ fn groups_with_rates_of_their_own_keep_their_ratios_to_the_largest() {
 /// them, and the sweep still runs, every group at the recorded rate.
 #[test]
 fn groups_a_warmup_holds_at_zero_sweep_together() {
-    let groups = vec![ParamGroup::default(), ParamGroup::default().lr_scale(0.1)];
-    let mut opt = Sgd::<f64>::new(0.5).unwrap();
-    opt.set_param_groups(Some(ParamGroups::new(groups, vec![0, 1]).unwrap()))
-        .unwrap();
+    let mut opt = sgd_with([ParamGroup::default(), ParamGroup::default().lr_scale(0.1)]);
     let _sched = schedule::Warmup::cosine(10, 100).attach(&mut opt).unwrap(); // epoch 0: rate 0
     assert_eq!(
         (opt.group_learning_rate(0), opt.group_learning_rate(1)),
