@@ -106,7 +106,8 @@
 //! [`Optimizer::step`] takes the parameters as `&mut dyn` [`TensorListMut`] and the gradients as
 //! `&dyn` [`TensorList`]: one array or view of any dimension, a `Vec`, slice or array of them, a
 //! tuple of tensors of different ranks (`&mut (&mut w, &mut b)`), or your own model struct.
-//! Elements are `f32` or `f64` ([`Float`]). Nothing is copied. State is kept per position in the
+//! Elements are `f32` or `f64` ([`Float`]), or with the `half` feature `bf16` and `f16`
+//! (arithmetic in `f32`). Nothing is copied. State is kept per position in the
 //! list, created on the first step in each parameter's own memory order. Contiguous tensors (C or
 //! Fortran order) are updated in one vectorised pass; strided views give the same results, more
 //! slowly.
@@ -218,15 +219,20 @@
 //! [`Optimizer::state_bytes`] says how many bytes of per-element state an optimizer keeps:
 //! Adam's `m` and `v` are 8 bytes per `f32` parameter. [`Quantization`] (the `quantized_state`
 //! option of [`AdamConfig`], [`AdamWConfig`], [`MomentumConfig`] and [`LionConfig`]) keeps the
-//! moments of every tensor of at least 4,096 elements block-wise quantised, as torchao's and
-//! bitsandbytes' 8-bit and 4-bit optimizers do: one code per element (8 or 4 bits) and one
+//! moments of every tensor of at least 4,096 elements whose size is a multiple of the block
+//! (torchao's rule: a 1000 × 1000 matrix is not, with blocks of 256, and keeps `f32` state)
+//! block-wise quantised, as torchao's and bitsandbytes' 8-bit and 4-bit optimizers do: one code per element (8 or 4 bits) and one
 //! `f32` scale per block of 256 (or 128) elements, each block dequantised, updated and
 //! quantised again within the step. Adam's state is then about 2.03 bytes per parameter with
 //! 8 bits and 1.06 with 4 bits; Adam and AdamW compute torchao's `Adam8bit`, `AdamW8bit`,
-//! `Adam4bit` and `AdamW4bit` bit for bit (up to PyTorch's CPU square root), and with
+//! `Adam4bit` and `AdamW4bit` bit for bit as torchao computes them eagerly (up to PyTorch's CPU
+//! square root; torchao's default `torch.compile` path fuses operations and differs in the last
+//! bits of some elements), and with
 //! [`Quantization::fp8`] (`float8_e4m3fn` codes, [`CodeFormat::Float8`]) torchao's `AdamFp8`
-//! and `AdamWFp8`: the same 2.03 bytes, coarser first moments, a faster step. Smaller tensors
-//! (biases, norms) keep full-precision state. The codes and scales are saved and restored
+//! and `AdamWFp8`: the same 2.03 bytes, coarser first moments, a faster step. The other tensors
+//! (biases, norms) keep full-precision state, updated in torchao's order of operations (Adam's
+//! last bits can differ from Adam's without `quantized_state`; [`state_bytes`](Optimizer::state_bytes)
+//! shows which tensors were quantised). The codes and scales are saved and restored
 //! exactly ([`QuantizedBuffer`]).
 //!
 //! ```
@@ -278,8 +284,10 @@
 //! bit-identical on small matrices (PyTorch's BLAS sums large products in another order).
 //! The repository's `docs/numerics.md` has the conventions and every difference in detail.
 //!
-//! Where PyTorch writes NaN into a parameter from finite inputs, this crate does not, and nowhere
-//! else does it differ: a running average that overflowed to `∞` is forgotten by a decay factor of
+//! Where PyTorch writes NaN into a parameter from finite inputs, this crate does not, and for
+//! finite inputs nowhere else does it differ (non-finite gradients let through with
+//! [`NonFinitePolicy::Unchecked`] meet the same guards, so their results are not PyTorch's
+//! either, and differ between Adam with and without quantised state): a running average that overflowed to `∞` is forgotten by a decay factor of
 //! 0 (PyTorch: `∞·0`), a zero learning rate leaves a parameter alone even if its update overflowed,
 //! LAMB holds an overflowed update element at the largest finite value before its trust ratio, and
 //! centered RMSProp clamps a variance that rounding made negative. Arithmetic that must overflow

@@ -12,7 +12,8 @@ use crate::tensor::{TensorList, TensorListMut};
 /// An optimizer: updates parameter tensors in place from their gradients.
 ///
 /// The trait is object safe, so a program can choose optimizers at run time
-/// (`Vec<Box<dyn Optimizer<f32>>>`). `A` is the element type, `f32` or `f64`.
+/// (`Vec<Box<dyn Optimizer<f32>>>`). `A` is the element type: `f32` or `f64`, or with the
+/// `half` feature `bf16` and `f16`.
 ///
 /// # The training loop
 ///
@@ -901,7 +902,11 @@ pub enum NonFinitePolicy {
     /// so bias corrections carry on as if the batch had never come. The moments are never
     /// poisoned. (The loss-scaling skip of mixed-precision training, done inside the optimizer.)
     SkipStep,
-    /// No check: non-finite values flow into the state and the parameters, as in PyTorch.
+    /// No check: non-finite values flow into the state and the parameters, as in PyTorch. The
+    /// results are not always PyTorch's: the guards that keep finite inputs from making NaN
+    /// (the crate documentation's list) apply to them too, so an infinite gradient can leave a
+    /// parameter as it was where PyTorch writes NaN, and quantised state, whose block scales
+    /// hold the largest finite value, can send it to `±∞`.
     Unchecked,
 }
 

@@ -386,8 +386,10 @@ optimizer_type! {
     /// is torchao's binary search with ties up. With float8 codes both maps are the
     /// `float8_e4m3fn` numbers, the scale is `max(max |x|, 10⁻¹²) / 448` and `nearest` is
     /// PyTorch's conversion to `float8_e4m3fn` (to nearest even, saturating at ±448), which is
-    /// arithmetic: no search, a faster step. Smaller tensors keep `m` and `v` in full
-    /// precision, with the same arithmetic. Before the first step every code and scale is 0.
+    /// arithmetic: no search, a faster step. The other tensors (under 4,096 elements, or not a
+    /// multiple of the block) keep `m` and `v` in full precision, with the same arithmetic:
+    /// torchao's order of operations, so their last bits can differ from Adam's without
+    /// `quantized_state`. Before the first step every code and scale is 0.
     /// AMSGrad and caution are not available with quantised state. See `docs/numerics.md`
     /// for how bitsandbytes' 8-bit Adam differs.
     ///

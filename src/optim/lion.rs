@@ -253,7 +253,8 @@ optimizer_type! {
     ///
     /// # 8-bit state
     ///
-    /// With `quantized_state` ([`Quantization::int8`]) the momentum of a tensor of at least
+    /// With `quantized_state` ([`Quantization::int8`], or [`Quantization::fp8`] for float8
+    /// codes) the momentum of a tensor of at least
     /// 4,096 elements (a multiple of 256) is kept as one code of the signed dynamic map per
     /// element and one `f32` scale per block of 256 (about 1.02 bytes per parameter, as
     /// bitsandbytes' `Lion8bit`): each block is dequantised (`m = map[code]·scale`), updated as

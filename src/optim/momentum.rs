@@ -99,7 +99,8 @@ optimizer_type! {
     /// `momentum` is always positive (see [`MomentumConfig`]). Its saved state is a `Momentum`
     /// state: it loads into a `Momentum`, not into an `Sgd`.
     ///
-    /// With `quantized_state` ([`Quantization::int8`]) the buffer of a tensor of at least 4,096
+    /// With `quantized_state` ([`Quantization::int8`], or [`Quantization::fp8`] for float8
+    /// codes) the buffer of a tensor of at least 4,096
     /// elements (a multiple of 256) is kept as bitsandbytes' and torchao's 8-bit state: one
     /// code of the signed dynamic map per element and one `f32` scale per block of 256, about
     /// 1.02 bytes per parameter. Each block is dequantised (`b = map[code]·scale`), updated
